@@ -1,0 +1,337 @@
+"""Change detection: source lines against the production tables (what is on the board).
+
+Every order line is NEW, CHANGED, UNCHANGED or REMOVED, and so is every size. The production row
+of an item keeps two hashes: ``content_hash`` over the mapped item fields and ``line_hash`` over
+those plus every size quantity, so an unchanged line is recognised from one small index without
+reading its subitems; only lines whose ``line_hash`` differs are compared field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from core.db import schema as s
+from core.mapping import MappedLine, MappedSize, content_hash
+from core.source import Source
+
+NEW = "NEW"
+CHANGED = "CHANGED"
+UNCHANGED = "UNCHANGED"
+REMOVED = "REMOVED"
+IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
+
+
+@dataclass
+class ProdItem:
+    sync_key: str
+    customer: str
+    monday_item_id: str
+    content_hash: str
+    line_hash: str
+    is_removed: bool
+
+
+@dataclass
+class SizeChange:
+    kind: str
+    label: str
+    position: int
+    name: str
+    quantity: int | None
+    old_quantity: int | None
+    values: dict[str, Any]
+    old_values: dict[str, Any] | None
+    hash: str
+    monday_subitem_id: str | None = None
+
+    @property
+    def changed_fields(self) -> list[str]:
+        if self.old_values is None:
+            return list(self.values)
+        return [k for k, v in self.values.items() if self.old_values.get(k) != v]
+
+
+@dataclass
+class LineChange:
+    """One order line's change. ``line`` is None for a REMOVED line (it is gone from the source)."""
+
+    kind: str
+    sync_key: str
+    customer: str
+    line: MappedLine | None
+    fields: dict[str, Any]  # what the item should be: name, group and the board columns
+    old_fields: dict[str, Any] | None
+    content_hash: str
+    line_hash: str
+    sizes: list[SizeChange] = field(default_factory=list)
+    monday_item_id: str | None = None
+    order_number: str | None = None
+    po_number: str | None = None
+
+    @property
+    def changed_fields(self) -> list[str]:
+        """The item fields to send: all for a new item, only those that differ otherwise."""
+        if self.old_fields is None:
+            return list(self.fields)
+        return [k for k, v in self.fields.items() if self.old_fields.get(k) != v]
+
+    def diff(self) -> dict[str, tuple[Any, Any]]:
+        old = self.old_fields or {}
+        return {k: (old.get(k), self.fields.get(k)) for k in self.changed_fields}
+
+
+@dataclass
+class CustomerChanges:
+    customer: str
+    changes: list[LineChange]
+    invalid: list[MappedLine]
+    unchanged: int
+    unknown_customer: bool = False
+
+    @property
+    def new(self) -> list[LineChange]:
+        return [c for c in self.changes if c.kind == NEW]
+
+    @property
+    def changed(self) -> list[LineChange]:
+        return [c for c in self.changes if c.kind == CHANGED]
+
+    @property
+    def removed(self) -> list[LineChange]:
+        return [c for c in self.changes if c.kind == REMOVED]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes and not self.invalid
+
+
+@dataclass
+class PendingCustomer:
+    """One row of the customers-with-pending-work list (GUI and ``status``)."""
+
+    customer: str
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    invalid: int = 0
+    open_errors: int = 0
+    unchanged: int = 0
+    last_sync: Any = None
+
+    @property
+    def pending(self) -> int:
+        return self.new + self.changed + self.removed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer, "new": self.new, "changed": self.changed, "removed": self.removed,
+            "invalid": self.invalid, "open_errors": self.open_errors, "unchanged": self.unchanged,
+            "last_sync": self.last_sync.isoformat(sep=" ", timespec="seconds") if self.last_sync else None,
+        }
+
+
+def _chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+class ChangeDetector:
+    """Compares source lines with the production tables of one board.
+
+    The board's production index (key, hashes, ids) is read once per detector; each
+    ``detect(customer)`` then reads only that customer's source rows.
+    """
+
+    def __init__(self, conn: Connection, source: Source, board_id: str):
+        self.conn = conn
+        self.source = source
+        self.board_id = board_id
+        self._index: dict[str, ProdItem] | None = None
+        self._duplicates: set[str] | None = None
+
+    # -- production ---------------------------------------------------------------------------
+
+    @property
+    def index(self) -> dict[str, ProdItem]:
+        if self._index is None:
+            t = s.items
+            rows = self.conn.execute(
+                sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
+                          t.c.is_removed).where(t.c.board_id == self.board_id)
+            )
+            self._index = {r.sync_key: ProdItem(*r) for r in rows}
+        return self._index
+
+    @property
+    def duplicates(self) -> set[str]:
+        if self._duplicates is None:
+            self._duplicates = self.source.duplicate_keys(self.conn)
+        return self._duplicates
+
+    def _prod_details(self, keys: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
+        """Item fields and subitem rows (by size) of the given keys."""
+        fields: dict[str, dict] = {}
+        sizes: dict[str, dict[str, Any]] = {}
+        t, st = s.items, s.subitems
+        for chunk in _chunks(keys):
+            for key, values in self.conn.execute(
+                sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
+            ):
+                fields[key] = json.loads(values)
+            for row in self.conn.execute(
+                sa.select(st.c.parent_sync_key, st.c.size_label, st.c.subitem_name, st.c.monday_subitem_id, st.c.quantity,
+                          st.c.values_json, st.c.content_hash, st.c.is_removed)
+                .where(st.c.board_id == self.board_id, st.c.parent_sync_key.in_(chunk))
+            ):
+                sizes.setdefault(row.parent_sync_key, {})[row.size_label] = row
+        return fields, sizes
+
+    # -- detection ----------------------------------------------------------------------------
+
+    def detect(self, customer: str) -> CustomerChanges:
+        """All changes of one canonical customer."""
+        return self.detect_lines(customer, self.source.iter_lines(self.conn, [customer], self.duplicates))
+
+    def detect_lines(self, customer: str, lines: Iterable[MappedLine]) -> CustomerChanges:
+        index = self.index
+        invalid: list[MappedLine] = []
+        new: list[MappedLine] = []
+        candidates: list[MappedLine] = []
+        seen: set[str] = set()
+        unchanged = 0
+        unknown = False
+        for line in lines:
+            if line.sync_key is not None:
+                seen.add(line.sync_key)
+            if not line.customer_known:
+                unknown = True
+            if line.errors:
+                invalid.append(line)
+                continue
+            prod = index.get(line.sync_key)
+            if prod is None:
+                new.append(line)
+            elif prod.line_hash == line.line_hash and not prod.is_removed:
+                unchanged += 1
+            else:
+                candidates.append(line)
+        removed_keys = [k for k, p in index.items() if p.customer == customer and k not in seen and not p.is_removed]
+        fields, sizes = self._prod_details([line.sync_key for line in candidates] + removed_keys)
+
+        changes = [self._new(line) for line in new]
+        for line in candidates:
+            change = self._changed(line, index[line.sync_key], fields.get(line.sync_key, {}),
+                                   sizes.get(line.sync_key, {}))
+            if change.changed_fields or change.sizes:
+                changes.append(change)
+            else:
+                unchanged += 1
+        for key in removed_keys:
+            changes.append(self._removed(index[key], fields.get(key, {}), sizes.get(key, {})))
+        return CustomerChanges(customer, changes, invalid, unchanged, unknown)
+
+    def _new(self, line: MappedLine) -> LineChange:
+        return LineChange(
+            kind=NEW, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            old_fields=None, content_hash=line.content_hash, line_hash=line.line_hash,
+            sizes=[_new_size(size) for size in line.sizes],
+            order_number=line.order_number, po_number=line.po_number,
+        )
+
+    def _changed(self, line: MappedLine, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
+        size_changes: list[SizeChange] = []
+        current = {size.label: size for size in line.sizes}
+        for size in line.sizes:
+            old = old_sizes.get(size.label)
+            if old is None:
+                size_changes.append(_new_size(size))
+            elif old.content_hash != size.hash or old.is_removed:
+                size_changes.append(SizeChange(
+                    CHANGED, size.label, size.position, size.name, size.quantity, old.quantity, size.values,
+                    json.loads(old.values_json), size.hash, old.monday_subitem_id,
+                ))
+        for label, old in old_sizes.items():
+            if label not in current and not old.is_removed:
+                size_changes.append(self._removed_size(old))
+        return LineChange(
+            kind=CHANGED, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            old_fields=old_fields, content_hash=line.content_hash, line_hash=line.line_hash,
+            sizes=size_changes, monday_item_id=prod.monday_item_id,
+            order_number=line.order_number, po_number=line.po_number,
+        )
+
+    def _removed_size(self, old: Any) -> SizeChange:
+        old_values = json.loads(old.values_json)
+        values = {**old_values, **self.source.mapping.removal_subitem}
+        return SizeChange(
+            REMOVED, old.size_label, 0, old.subitem_name, 0, old.quantity, values, old_values,
+            content_hash([old.subitem_name, *values.items()]), old.monday_subitem_id,
+        )
+
+    def _removed(self, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
+        fields = {**old_fields, **self.source.mapping.removal_item}
+        sizes = [self._removed_size(old) for old in old_sizes.values() if not old.is_removed]
+        return LineChange(
+            kind=REMOVED, sync_key=prod.sync_key, customer=prod.customer, line=None, fields=fields,
+            old_fields=old_fields, content_hash=content_hash(fields.items()),
+            line_hash=content_hash([content_hash(fields.items())]), sizes=sizes,
+            monday_item_id=prod.monday_item_id,
+        )
+
+    # -- the pending-work list ----------------------------------------------------------------
+
+    def pending(self) -> list[PendingCustomer]:
+        """Per customer: new, changed and removed lines, invalid lines and open errors, in one pass."""
+        index = self.index
+        summary: dict[str, PendingCustomer] = {}
+        seen: set[str] = set()
+        for line in self.source.iter_lines(self.conn, None, self.duplicates):
+            row = summary.get(line.customer) or summary.setdefault(line.customer, PendingCustomer(line.customer))
+            if line.sync_key is not None:
+                seen.add(line.sync_key)
+            if line.errors:
+                row.invalid += 1
+                continue
+            prod = index.get(line.sync_key)
+            if prod is None:
+                row.new += 1
+            elif prod.line_hash != line.line_hash or prod.is_removed:
+                row.changed += 1
+            else:
+                row.unchanged += 1
+        for key, prod in index.items():
+            if key not in seen and not prod.is_removed:
+                summary.setdefault(prod.customer, PendingCustomer(prod.customer)).removed += 1
+        for customer, count in open_error_counts(self.conn).items():
+            summary.setdefault(customer, PendingCustomer(customer)).open_errors = count
+        for customer, last in last_sync_by_customer(self.conn).items():
+            if customer in summary:
+                summary[customer].last_sync = last
+        return sorted(summary.values(), key=lambda p: p.customer)
+
+
+def _new_size(size: MappedSize) -> SizeChange:
+    return SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash)
+
+
+def open_error_counts(conn: Connection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in (s.err_items, s.err_subitems):
+        query = (sa.select(table.c.customer, sa.func.count()).where(table.c.resolved_at.is_(None))
+                 .group_by(table.c.customer))
+        for customer, count in conn.execute(query):
+            counts[customer] = counts.get(customer, 0) + count
+    return counts
+
+
+def last_sync_by_customer(conn: Connection) -> dict[str, Any]:
+    b = s.batches
+    query = (sa.select(b.c.customer, sa.func.max(b.c.finished_at))
+             .where(b.c.status.in_((s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES)))
+             .group_by(b.c.customer))
+    return dict(conn.execute(query).all())

@@ -1,0 +1,294 @@
+"""The command line (DESIGN.md §4): headless runs for planners, operators and schedulers.
+
+Exit codes: 0 all rows synced (or nothing to do); 1 the run finished and some rows failed or are
+invalid; 2 usage or settings error; 3 the database or the API could not be reached. A user error is
+one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+
+from core import __version__
+from core.changes import CHANGED, NEW, REMOVED, CustomerChanges
+from core.config import load_settings
+from core.exceptions import DatabaseUnavailable, OrderSyncError
+
+log = logging.getLogger("ordersync")
+
+PROG = "ordersync"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with one line, as argparse does
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.")
+    parser.add_argument("--version", action="version", version=f"OrderSync {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open on the embedded demo (database and board)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, help="settings file (default: the user's settings file)")
+        p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+        return p
+
+    sync = with_config(sub.add_parser("sync", help="one headless run"))
+    sync.add_argument("--customer", action="append", default=[], metavar="NAME", help="a customer (repeatable)")
+    sync.add_argument("--all", action="store_true", help="every customer with pending work")
+    sync.add_argument("--dry-run", action="store_true", help="report what would be sent, field by field; send nothing")
+    sync.add_argument("--json", action="store_true", help="machine-readable output")
+
+    status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    demo = sub.add_parser("demo", help="the embedded demo")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
+    init = demo_sub.add_parser("init", help="write a settings file and a demo database")
+    init.add_argument("--dir", type=Path, default=None, help="folder for the demo (default: the user's data folder)")
+    init.add_argument("--orders", type=int, default=600, help="order lines to generate (default 600)")
+    init.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+
+    db = sub.add_parser("db", help="OrderSync's own tables")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    with_config(db_sub.add_parser("upgrade", help="create or upgrade the tables (never ORDERS_UNIFIED)"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        if args.command == "sync":
+            return cmd_sync(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "demo":
+            return cmd_demo_init(args)
+        if args.command == "db":
+            return cmd_db_upgrade(args)
+        if args.demo:
+            return cmd_headless_demo(args)
+        parser.print_help()
+        return 0
+    except OrderSyncError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except sa.exc.DBAPIError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"{PROG}: error: database error: {first}", file=sys.stderr)
+        log.debug("database error", exc_info=True)
+        return DatabaseUnavailable.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _open(args: argparse.Namespace, check_schema: bool = True):
+    from core.context import EngineContext
+
+    settings = load_settings(args.config)
+    return EngineContext.open(settings, check_schema=check_schema)
+
+
+# --- db upgrade -------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from core.db.migrate import upgrade
+
+    ctx = _open(args, check_schema=False)
+    try:
+        before, after = upgrade(ctx.engine)
+    finally:
+        ctx.close()
+    if before == after:
+        print(f"OrderSync's tables are up to date (version {after}).")
+    else:
+        print(f"OrderSync's tables upgraded from {before or 'nothing'} to version {after}.")
+    return 0
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from core.db import schema as s
+    from core.db.engine import redact_url
+
+    ctx = _open(args)
+    try:
+        pending = ctx.pending()
+        with ctx.engine.connect() as conn:
+            b = s.batches
+            batches = [dict(r) for r in conn.execute(
+                sa.select(b.c.batch_id, b.c.customer, b.c.status, b.c.total_items, b.c.total_subitems,
+                          b.c.invalid_count, b.c.succeeded_count, b.c.failed_count, b.c.started_at,
+                          b.c.finished_at, b.c.owner_user, b.c.owner_host, b.c.message)
+                .order_by(b.c.batch_id.desc()).limit(10)).mappings()]
+        report = {
+            "database": redact_url(str(ctx.engine.url)),
+            "board_id": ctx.board_id,
+            "size_columns": len(ctx.source.size_columns),
+            "customers": [p.as_dict() for p in pending],
+            "open_errors": sum(p.open_errors for p in pending),
+            "batches": [{k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
+                         for k, v in row.items()} for row in batches],
+        }
+    finally:
+        ctx.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"Database: {report['database']}")
+    print(f"Board:    {report['board_id'] or '(not set)'}")
+    print(f"Source:   {report['size_columns']} size columns")
+    print()
+    print(_table(["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
+                 [[p["customer"] or "(blank)", p["new"], p["changed"], p["removed"], p["invalid"],
+                   p["open_errors"], p["last_sync"] or "never"] for p in report["customers"]]))
+    print()
+    if report["batches"]:
+        print("Recent batches:")
+        print(_table(["BATCH", "CUSTOMER", "STATUS", "ITEMS", "SUBITEMS", "OK", "FAILED", "STARTED", "OWNER"],
+                     [[b["batch_id"], b["customer"], b["status"], b["total_items"], b["total_subitems"],
+                       b["succeeded_count"], b["failed_count"], b["started_at"],
+                       f"{b['owner_user']}@{b['owner_host']}"] for b in report["batches"]]))
+    else:
+        print("No batches yet.")
+    return 0
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# --- sync -------------------------------------------------------------------------------------------
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if not args.customer and not args.all:
+        raise _usage("sync needs --customer NAME (repeatable) or --all")
+    if not args.dry_run:
+        raise _usage("sending to monday is not available in this version yet; use --dry-run")
+    ctx = _open(args)
+    try:
+        customers = ctx.resolve_customers(args.customer, args.all)
+        results = ctx.detect(customers)
+    finally:
+        ctx.close()
+    report = [dry_run_report(r) for r in results]
+    if args.json:
+        print(json.dumps({"dry_run": True, "customers": report}, indent=2, ensure_ascii=False))
+    else:
+        print(render_dry_run(report))
+    return 1 if any(r["invalid"] for r in report) else 0
+
+
+def _usage(message: str) -> OrderSyncError:
+    from core.exceptions import SettingsError
+
+    return SettingsError(message)
+
+
+def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
+    """A customer's changes as plain data: per line its kind, field diffs and size diffs."""
+    lines = []
+    for change in result.changes:
+        entry: dict[str, Any] = {
+            "kind": change.kind, "sync_key": change.sync_key, "order_number": change.order_number,
+            "item_name": change.fields.get("name"),
+            "fields": {k: {"old": old, "new": new} for k, (old, new) in change.diff().items()},
+            "sizes": [{"size": sz.label, "kind": sz.kind, "old": sz.old_quantity, "new": sz.quantity}
+                      for sz in change.sizes],
+        }
+        lines.append(entry)
+    return {
+        "customer": result.customer,
+        "unknown_customer": result.unknown_customer,
+        "new": sum(1 for c in result.changes if c.kind == NEW),
+        "changed": sum(1 for c in result.changes if c.kind == CHANGED),
+        "removed": sum(1 for c in result.changes if c.kind == REMOVED),
+        "unchanged": result.unchanged,
+        "invalid": len(result.invalid),
+        "mutations": sum((1 if (c.kind != CHANGED or c.changed_fields) else 0) + len(c.sizes) for c in result.changes),
+        "lines": lines,
+        "invalid_lines": [{"order_number": line.order_number, "sync_key": line.sync_key,
+                           "item_name": line.item_name, "errors": line.errors} for line in result.invalid],
+    }
+
+
+def render_dry_run(report: list[dict[str, Any]]) -> str:
+    out: list[str] = ["Dry run: nothing is sent to monday and nothing is written."]
+    for r in report:
+        out.append("")
+        name = r["customer"] or "(blank customer)"
+        note = "  (not in the customer table of the mapping)" if r["unknown_customer"] else ""
+        out.append(f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
+                   f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}")
+        for line in r["lines"]:
+            out.append(f"  {line['kind']:<8} {line['sync_key']}")
+            if line["kind"] == NEW:
+                sizes = ", ".join(f"{sz['size']} {sz['new']}" for sz in line["sizes"])
+                out.append(f"           {line['item_name']}  [{len(line['sizes'])} sizes: {sizes}]")
+                continue
+            for field_name, diff in line["fields"].items():
+                out.append(f"           {field_name}: {_show(diff['old'])} -> {_show(diff['new'])}")
+            for sz in line["sizes"]:
+                out.append(f"           size {sz['size']} ({sz['kind'].lower()}): {_show(sz['old'])} -> {_show(sz['new'])}")
+        for bad in r["invalid_lines"]:
+            out.append(f"  INVALID  order {bad['order_number'] or '(none)'}: {'; '.join(bad['errors'])}")
+    if not report:
+        out.append("No customers selected.")
+    return "\n".join(out)
+
+
+def _show(value: Any) -> str:
+    return "(empty)" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+# --- demo -------------------------------------------------------------------------------------------
+
+
+def cmd_demo_init(args: argparse.Namespace) -> int:
+    from core.demo import init_demo
+
+    if args.orders < 1:
+        raise _usage("--orders must be at least 1")
+    paths = init_demo(args.dir, orders=args.orders, seed=args.seed)
+    print(f"Demo ready in {paths.folder}")
+    print(f"  settings: {paths.settings}")
+    print(f"  database: {paths.database} ({args.orders} order lines)")
+    print(f"Try: {PROG} status --config \"{paths.settings}\"")
+    return 0
+
+
+def cmd_headless_demo(args: argparse.Namespace) -> int:
+    """Until the window exists, ``--demo`` sets up the demo and shows a dry run of every customer."""
+    from core.demo import init_demo
+
+    paths = init_demo(None, orders=600, seed=7, keep_existing=True)
+    print(f"Demo in {paths.folder} (the window arrives in a later version; this is the headless demo)")
+    print()
+    return main(["sync", "--config", str(paths.settings), "--all", "--dry-run"]) and 0

@@ -1,0 +1,202 @@
+"""The settings file: every setting declared once, with its type, default and description.
+
+The file is TOML (DESIGN.md §4). It is validated on load; an error names the key and the
+problem. Relative paths (a SQLite database, the mapping file) are resolved against the folder of
+the settings file, so a demo folder can be moved as a whole. The monday token is never a setting:
+it comes from the environment or the OS keyring (see ``token``), never from this file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import platformdirs
+
+from core.exceptions import SettingsError
+
+APP_NAME = "OrderSync"
+CONFIG_ENV = "ORDERSYNC_CONFIG"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting: ``section.key``, its type, default and what it means."""
+
+    section: str
+    key: str
+    type: type
+    default: Any
+    description: str
+    check: Callable[[Any], str | None] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _identifier_list(value: Any) -> str | None:
+    return None if all(isinstance(v, str) and v for v in value) else "must be a list of non-empty strings"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database", "url", str, "sqlite:///orders.db",
+            "SQLAlchemy URL of the database that holds ORDERS_UNIFIED and OrderSync's tables. "
+            "Production: mssql+pyodbc://…"),
+    Setting("database", "schema", str, "",
+            "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server)."),
+    Setting("database", "echo", bool, False, "Log every SQL statement (diagnosis only)."),
+    Setting("source", "table", str, "ORDERS_UNIFIED", "Name of the source table; OrderSync only reads it."),
+    Setting("source", "schema", str, "",
+            "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo."),
+    Setting("monday", "api_url", str, "https://api.monday.com/v2",
+            'monday API endpoint, or "sandbox" to start the embedded sandbox server.'),
+    Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
+    Setting("monday", "api_version", str, "2025-07", "Pinned API-Version header."),
+    Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
+    Setting("sync", "heartbeat_stale_seconds", int, 120,
+            "A batch whose heartbeat is older than this may be resumed by another process.", _positive),
+    Setting("sync", "customers", list, [],
+            "Customers a headless `sync --all` is limited to; empty means every customer.", _identifier_list),
+)
+
+_BY_SECTION: dict[str, dict[str, Setting]] = {}
+for _s in SETTINGS:
+    _BY_SECTION.setdefault(_s.section, {})[_s.key] = _s
+
+
+@dataclass
+class Settings:
+    """Validated settings. ``values`` is keyed by ``section.key``; ``path`` is the file read, if any."""
+
+    values: dict[str, Any]
+    path: Path | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def database_url(self) -> str:
+        return resolve_database_url(self.values["database.url"], self.base_dir)
+
+    @property
+    def mapping_path(self) -> Path | None:
+        file = self.values["mapping.file"]
+        return (self.base_dir / file) if file else None
+
+    @property
+    def own_schema(self) -> str | None:
+        return self.values["database.schema"] or None
+
+    @property
+    def source_schema(self) -> str | None:
+        return self.values["source.schema"] or None
+
+
+def default_config_path() -> Path:
+    """The user's settings file: $ORDERSYNC_CONFIG, else the platform's config folder."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.toml"
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite file path relative to the settings file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
+            return prefix + (base_dir / rest).resolve().as_posix()
+    return url
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    if setting.type is int and isinstance(value, bool):
+        raise SettingsError(f"setting {setting.name}: expected a whole number, got {value!r}")
+    if setting.type is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # board ids are often written without quotes
+    if not isinstance(value, setting.type):
+        raise SettingsError(
+            f"setting {setting.name}: expected {setting.type.__name__}, got {type(value).__name__} {value!r}"
+        )
+    if setting.check:
+        problem = setting.check(value)
+        if problem:
+            raise SettingsError(f"setting {setting.name}: {problem} (got {value!r})")
+    return value
+
+
+def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
+    """Validate a parsed TOML document against the declarations."""
+    values = {s.name: s.default for s in SETTINGS}
+    where = f" in {path}" if path else ""
+    for section, body in data.items():
+        if section not in _BY_SECTION:
+            known = ", ".join(sorted(_BY_SECTION))
+            raise SettingsError(f"unknown section [{section}]{where}; known sections: {known}")
+        if not isinstance(body, dict):
+            raise SettingsError(f"[{section}]{where} must be a table of settings")
+        for key, value in body.items():
+            setting = _BY_SECTION[section].get(key)
+            if setting is None:
+                known = ", ".join(sorted(_BY_SECTION[section]))
+                raise SettingsError(f"unknown setting {section}.{key}{where}; known in [{section}]: {known}")
+            values[setting.name] = _coerce(setting, value)
+    base_dir = path.parent.resolve() if path else Path.cwd()
+    return Settings(values=values, path=path, base_dir=base_dir)
+
+
+def load_settings(path: Path | str | None = None, *, required: bool = False) -> Settings:
+    """Read and validate the settings file.
+
+    Without ``path`` the user's default file is used; when it does not exist the defaults apply
+    (unless ``required``). A file named explicitly must exist.
+    """
+    explicit = path is not None
+    file = Path(path) if explicit else default_config_path()
+    if not file.exists():
+        if explicit or required:
+            raise SettingsError(f"settings file not found: {file}")
+        return parse_settings({}, None)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {file} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"settings file {file} cannot be read: {exc}") from None
+    return parse_settings(data, file)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_settings(values: dict[str, Any]) -> str:
+    """A settings file for ``values`` (keyed ``section.key``), each with its description as a comment."""
+    lines: list[str] = []
+    for section, settings in _BY_SECTION.items():
+        chosen = [s for s in settings.values() if s.name in values]
+        if not chosen:
+            continue
+        lines.append(f"[{section}]")
+        for s in chosen:
+            lines.append(f"# {s.description}")
+            lines.append(f"{s.key} = {_toml_value(values[s.name])}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""The engine's entry point: settings → database → schema check → source and mapping.
+
+The command line and the GUI both open an ``EngineContext`` and call the same operations on it:
+the pending-work list, the dry run and (with the monday client) the sync.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.changes import ChangeDetector, CustomerChanges, PendingCustomer
+from core.config import Settings
+from core.db.engine import check_connection, create_engine
+from core.db.migrate import require_current
+from core.exceptions import DatabaseUnavailable, SettingsError
+from core.mapping import Mapping, load_mapping
+from core.source import Source
+from core.staging import Owner, StagingOperations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineContext:
+    settings: Settings
+    engine: Engine
+    mapping: Mapping
+    staging: StagingOperations
+    _source: Source | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
+        """Connect and check everything a run needs, failing with one clear line (exit 2 or 3)."""
+        mapping = load_mapping(settings.mapping_path)
+        engine = create_engine(settings.database_url, schema=settings.own_schema, echo=settings["database.echo"])
+        check_connection(engine)
+        if check_schema:
+            with translate_db_errors(engine):
+                require_current(engine)
+        staging = StagingOperations(engine, owner, settings["sync.heartbeat_stale_seconds"])
+        return cls(settings, engine, mapping, staging)
+
+    @property
+    def board_id(self) -> str:
+        return self.settings["monday.board_id"]
+
+    @property
+    def source(self) -> Source:
+        if self._source is None:
+            with translate_db_errors(self.engine):
+                self._source = Source.reflect(self.engine, self.mapping, self.settings["source.table"],
+                                              self.settings.source_schema)
+        return self._source
+
+    def pending(self) -> list[PendingCustomer]:
+        with translate_db_errors(self.engine), self.engine.connect() as conn:
+            return ChangeDetector(conn, self.source, self.board_id).pending()
+
+    def customers(self) -> list[str]:
+        with translate_db_errors(self.engine), self.engine.connect() as conn:
+            return sorted(self.source.customer_names(conn))
+
+    def detect(self, customers: Iterable[str]) -> list[CustomerChanges]:
+        """Changes of each customer, read-only (the dry run; the sync stages the same)."""
+        with translate_db_errors(self.engine), self.engine.connect() as conn:
+            detector = ChangeDetector(conn, self.source, self.board_id)
+            return [detector.detect(customer) for customer in customers]
+
+    def resolve_customers(self, names: Iterable[str], all_customers: bool) -> list[str]:
+        """Canonical customer names for ``--customer`` values (aliases allowed) or ``--all``."""
+        known = self.customers()
+        if all_customers:
+            limit = self.settings["sync.customers"]
+            return [c for c in known if not limit or c in limit]
+        chosen = []
+        mapper = self.source.mapper
+        for name in names:
+            canonical, _ = mapper.canonical_customer(name)
+            match = next((c for c in known if c.upper() == canonical.upper()), None)
+            if match is None:
+                raise SettingsError(f"no orders for customer {name!r}; customers are: {', '.join(known)}")
+            if match not in chosen:
+                chosen.append(match)
+        return chosen
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class translate_db_errors:
+    """Turn a lost or refused database connection into DatabaseUnavailable (exit 3)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated or (
+            isinstance(exc, sa.exc.OperationalError) and _is_connection_error(exc)
+        ):
+            from core.db.engine import redact_url
+
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            raise DatabaseUnavailable(f"lost the database {redact_url(str(self.engine.url))}: {first}") from None
+        return False
+
+
+def _is_connection_error(exc: sa.exc.OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("connect", "connection", "server closed", "timeout", "unable to open"))

@@ -1,0 +1,86 @@
+"""Engine creation per dialect, and turning connection failures into one readable line.
+
+SQLite is the embedded default: WAL mode, foreign keys on and a busy timeout, so the GUI, the
+engine threads and a scheduled headless run can share one file. SQL Server goes through
+``mssql+pyodbc`` with ``fast_executemany`` for bulk inserts. OrderSync's own tables get the
+configured schema through ``schema_translate_map``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from core.exceptions import DatabaseUnavailable, SettingsError
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: hide anything that looks like user:password@
+        return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """Create the engine for ``url``. No connection is made yet (see ``check_connection``)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise SettingsError(f"setting database.url: not a valid database URL: {redact_url(url)}") from None
+    kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+    backend = parsed.get_backend_name()
+    if backend == "mssql":
+        kwargs["fast_executemany"] = True
+        schema = schema or "dbo"
+    elif backend == "sqlite":
+        # One engine is shared by the GUI's worker threads.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise SettingsError(f"setting database.url: cannot use {redact_url(url)}: {exc}") from None
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+    if schema:
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    return engine
+
+
+def own_schema(engine: Engine) -> str | None:
+    """The schema OrderSync's tables live in on this engine (None: the default)."""
+    return (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, or raise DatabaseUnavailable with one line naming the database."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc.orig)}"
+        ) from None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "").strip()
+    return text.splitlines()[0] if text else type(exc).__name__

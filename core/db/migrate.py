@@ -1,0 +1,87 @@
+"""Versioned schema migrations (Alembic) for OrderSync's own tables.
+
+``db upgrade`` calls ``upgrade``; every other command calls ``require_current`` and refuses to run
+on a schema that is missing or older, naming ``db upgrade``. ORDERS_UNIFIED is never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic import command
+from sqlalchemy.engine import Engine
+
+from core.db.engine import own_schema, redact_url
+from core.exceptions import SchemaError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "MON_SchemaVersion"
+
+
+def _config(**attributes) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes.update(attributes)
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "version_table_schema": own_schema(engine)}
+        )
+        return context.get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the tables to the newest version. Returns (before, after)."""
+    before = current_revision(engine)
+    with engine.begin() as conn:
+        command.upgrade(_config(connection=conn, schema=own_schema(engine)), "head")
+    after = current_revision(engine)
+    log.info("schema of %s: %s -> %s", redact_url(str(engine.url)), before or "none", after)
+    return before, after
+
+
+def upgrade_sql(dialect_name: str, schema: str | None = None) -> str:
+    """The SQL script an upgrade from nothing would run on ``dialect_name`` (offline mode)."""
+    buffer = io.StringIO()
+    config = _config(dialect_name=dialect_name, schema=schema)
+    config.output_buffer = buffer
+    command.upgrade(config, "head", sql=True)
+    return buffer.getvalue()
+
+
+def require_current(engine: Engine) -> None:
+    """Raise SchemaError (exit 2) unless the tables are at this program's version."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        raise SchemaError(
+            f"OrderSync's tables do not exist in {redact_url(str(engine.url))}; "
+            "run `ordersync db upgrade` to create them"
+        )
+    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current not in known:
+        raise SchemaError(
+            f"the database schema version {current} is newer than this program ({head}); "
+            "update OrderSync"
+        )
+    raise SchemaError(
+        f"the database schema is at version {current}, this program needs {head}; "
+        "run `ordersync db upgrade`"
+    )

@@ -1,0 +1,286 @@
+"""OrderSync's own tables (DESIGN.md §3), as SQLAlchemy Core.
+
+The tables are defined without a schema; the configured schema (``dbo`` or another) is applied
+per connection with ``schema_translate_map`` so the same definitions serve SQLite, PostgreSQL and
+SQL Server. monday ids are text: they exceed 32 bits. Timestamps are naive UTC.
+
+These definitions must match what the migrations in ``core/db/migrations`` create; a test
+compares them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "IX_%(table_name)s_%(column_0_name)s",
+        "uq": "UQ_%(table_name)s_%(column_0_name)s",
+        "fk": "FK_%(table_name)s_%(column_0_name)s",
+        "pk": "PK_%(table_name)s",
+        "ck": "CK_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# Lengths chosen to keep every index key under SQL Server's 900-byte limit (NVARCHAR is 2 bytes/char).
+KEY = sa.Unicode(400)
+CUSTOMER = sa.Unicode(200)
+MONDAY_ID = sa.String(24)
+SIZE = sa.Unicode(60)
+HASH = sa.String(40)
+STATE = sa.String(20)
+# NVARCHAR(MAX) and DATETIME2 on SQL Server, not the deprecated NTEXT and the coarse DATETIME.
+LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
+TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")
+
+# --- states -------------------------------------------------------------------------------------
+
+PENDING = "PENDING"
+WAITING_PARENT = "WAITING_PARENT"
+SENDING = "SENDING"
+API_SUCCESS = "API_SUCCESS"
+API_FAILED = "API_FAILED"
+PROMOTED = "PROMOTED"
+INVALID = "INVALID"
+ROW_STATES = (PENDING, WAITING_PARENT, SENDING, API_SUCCESS, API_FAILED, PROMOTED, INVALID)
+
+# What a staged row asks monday to do.
+CREATE = "CREATE"
+UPDATE = "UPDATE"
+REMOVE = "REMOVE"
+NONE = "NONE"  # an item staged only as the parent of changed subitems
+ACTIONS = (CREATE, UPDATE, REMOVE, NONE)
+
+STARTED = "STARTED"
+STAGED = "STAGED"
+PUSHING = "PUSHING"
+PROMOTING = "PROMOTING"
+COMPLETED = "COMPLETED"
+COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+NO_CHANGES = "NO_CHANGES"
+ACTIVE_BATCH_STATES = (STARTED, STAGED, PUSHING, PROMOTING)
+FINAL_BATCH_STATES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, NO_CHANGES)
+BATCH_STATES = ACTIVE_BATCH_STATES + FINAL_BATCH_STATES
+
+ERROR_TYPES = (
+    "VALIDATION", "COLUMN_VALUE", "NOT_FOUND", "AUTH", "RATE_LIMIT", "NETWORK", "TIMEOUT",
+    "SERVER", "PARENT_FAILED", "CONFLICT", "UNKNOWN",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+_ACTIVE = _in("status", ACTIVE_BATCH_STATES)
+
+# --- batches ------------------------------------------------------------------------------------
+
+batches = sa.Table(
+    "MON_BatchProcessing", metadata,
+    sa.Column("batch_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("status", STATE, nullable=False),
+    sa.Column("board_id", MONDAY_ID),
+    # counts
+    sa.Column("total_items", sa.Integer, nullable=False, default=0),
+    sa.Column("total_subitems", sa.Integer, nullable=False, default=0),
+    sa.Column("invalid_count", sa.Integer, nullable=False, default=0),
+    sa.Column("sent_count", sa.Integer, nullable=False, default=0),
+    sa.Column("succeeded_count", sa.Integer, nullable=False, default=0),
+    sa.Column("failed_count", sa.Integer, nullable=False, default=0),
+    sa.Column("items_created", sa.Integer, nullable=False, default=0),
+    sa.Column("items_updated", sa.Integer, nullable=False, default=0),
+    sa.Column("subitems_created", sa.Integer, nullable=False, default=0),
+    sa.Column("subitems_updated", sa.Integer, nullable=False, default=0),
+    sa.Column("removed_count", sa.Integer, nullable=False, default=0),
+    sa.Column("api_calls", sa.Integer, nullable=False, default=0),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    # phase timestamps
+    sa.Column("started_at", TIMESTAMP, nullable=False),
+    sa.Column("staged_at", TIMESTAMP),
+    sa.Column("push_started_at", TIMESTAMP),
+    sa.Column("promoting_at", TIMESTAMP),
+    sa.Column("finished_at", TIMESTAMP),
+    sa.Column("heartbeat_at", TIMESTAMP, nullable=False),
+    # owner
+    sa.Column("owner_host", sa.Unicode(128), nullable=False),
+    sa.Column("owner_user", sa.Unicode(128), nullable=False),
+    sa.Column("owner_pid", sa.Integer, nullable=False),
+    sa.Column("owner_app", sa.Unicode(64), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("message", LONG_TEXT),
+    sa.CheckConstraint(_in("status", BATCH_STATES), name="status"),
+    # One active batch per customer, enforced by the database across processes and workstations.
+    sa.Index(
+        "UX_MON_BatchProcessing_active_customer", "customer", unique=True,
+        sqlite_where=sa.text(_ACTIVE), postgresql_where=sa.text(_ACTIVE), mssql_where=sa.text(_ACTIVE),
+    ),
+    sa.Index(None, "status", "heartbeat_at"),
+)
+
+# --- staging ------------------------------------------------------------------------------------
+
+stg_items = sa.Table(
+    "STG_MON_CustMasterSchedule", metadata,
+    sa.Column("stg_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("sync_key", KEY),
+    sa.Column("order_number", sa.Unicode(100)),
+    sa.Column("po_number", sa.Unicode(100)),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("item_name", LONG_TEXT),
+    sa.Column("group_name", sa.Unicode(255)),
+    sa.Column("group_id", sa.Unicode(100)),
+    sa.Column("monday_item_id", MONDAY_ID),
+    sa.Column("values_json", LONG_TEXT, nullable=False),
+    sa.Column("old_values_json", LONG_TEXT),
+    sa.Column("changed_columns", LONG_TEXT),
+    sa.Column("source_json", LONG_TEXT),
+    sa.Column("content_hash", HASH, nullable=False),
+    sa.Column("line_hash", HASH, nullable=False),
+    sa.Column("validation_errors", LONG_TEXT),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", LONG_TEXT),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("sent_at", TIMESTAMP),
+    sa.Column("confirmed_at", TIMESTAMP),
+    sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
+    sa.CheckConstraint(_in("action", ACTIONS), name="action"),
+    sa.Index(None, "batch_id", "state"),
+    sa.Index(None, "sync_key"),
+)
+
+stg_subitems = sa.Table(
+    "STG_MON_CustMasterSchedule_Subitems", metadata,
+    sa.Column("stg_sub_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
+    sa.Column("parent_stg_id", sa.Integer, sa.ForeignKey(stg_items.c.stg_id), nullable=False),
+    sa.Column("parent_sync_key", KEY),
+    sa.Column("size_label", SIZE, nullable=False),
+    sa.Column("size_position", sa.Integer, nullable=False, default=0),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("state", STATE, nullable=False),
+    sa.Column("subitem_name", sa.Unicode(255), nullable=False),
+    sa.Column("parent_monday_item_id", MONDAY_ID),
+    sa.Column("monday_subitem_id", MONDAY_ID),
+    sa.Column("quantity", sa.Integer),
+    sa.Column("old_quantity", sa.Integer),
+    sa.Column("values_json", LONG_TEXT, nullable=False),
+    sa.Column("old_values_json", LONG_TEXT),
+    sa.Column("changed_columns", LONG_TEXT),
+    sa.Column("content_hash", HASH, nullable=False),
+    sa.Column("validation_errors", LONG_TEXT),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", LONG_TEXT),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("sent_at", TIMESTAMP),
+    sa.Column("confirmed_at", TIMESTAMP),
+    sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
+    sa.CheckConstraint(_in("action", ACTIONS), name="action"),
+    sa.Index(None, "batch_id", "state"),
+    sa.Index(None, "parent_stg_id"),
+)
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _error_columns() -> list[sa.Column]:
+    return [
+        sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id)),
+        sa.Column("customer", CUSTOMER, nullable=False),
+        sa.Column("order_number", sa.Unicode(100)),
+        sa.Column("po_number", sa.Unicode(100)),
+        sa.Column("error_type", sa.String(20), nullable=False),
+        sa.Column("error_code", sa.Unicode(100)),
+        sa.Column("http_status", sa.Integer),
+        sa.Column("message", LONG_TEXT, nullable=False),
+        sa.Column("retryable", sa.Boolean, nullable=False, default=False),
+        sa.Column("retry_count", sa.Integer, nullable=False, default=0),
+        sa.Column("payload_json", LONG_TEXT),
+        sa.Column("source_json", LONG_TEXT),
+        sa.Column("content_hash", HASH),
+        sa.Column("first_failed_at", TIMESTAMP, nullable=False),
+        sa.Column("last_failed_at", TIMESTAMP, nullable=False),
+        sa.Column("resolved_at", TIMESTAMP),
+        sa.Column("resolved_by", sa.Unicode(128)),
+        sa.Column("resolution", sa.Unicode(255)),
+    ]
+
+
+err_items = sa.Table(
+    "ERR_MON_CustMasterSchedule", metadata,
+    sa.Column("err_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stg_id", sa.Integer),
+    sa.Column("sync_key", KEY),
+    sa.Column("item_name", LONG_TEXT),
+    *_error_columns(),
+    sa.CheckConstraint(_in("error_type", ERROR_TYPES), name="error_type"),
+    sa.Index(None, "customer", "resolved_at"),
+    sa.Index(None, "sync_key"),
+)
+
+err_subitems = sa.Table(
+    "ERR_MON_CustMasterSchedule_Subitems", metadata,
+    sa.Column("err_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stg_sub_id", sa.Integer),
+    sa.Column("parent_sync_key", KEY),
+    sa.Column("size_label", SIZE),
+    sa.Column("subitem_name", sa.Unicode(255)),
+    *_error_columns(),
+    sa.CheckConstraint(_in("error_type", ERROR_TYPES), name="error_type"),
+    sa.Index(None, "customer", "resolved_at"),
+    sa.Index(None, "parent_sync_key", "size_label"),
+)
+
+# --- production: what is on the board -----------------------------------------------------------
+
+items = sa.Table(
+    "MON_CustMasterSchedule", metadata,
+    sa.Column("board_id", MONDAY_ID, primary_key=True),
+    sa.Column("sync_key", KEY, primary_key=True),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("monday_item_id", MONDAY_ID, nullable=False),
+    sa.Column("group_id", sa.Unicode(100)),
+    sa.Column("group_name", sa.Unicode(255)),
+    sa.Column("item_name", sa.Unicode(255), nullable=False),
+    sa.Column("order_number", sa.Unicode(100)),
+    sa.Column("po_number", sa.Unicode(100)),
+    sa.Column("values_json", LONG_TEXT, nullable=False),
+    # content_hash: the mapped item values; line_hash: those plus every size quantity, so an
+    # unchanged line is recognised without reading its subitems.
+    sa.Column("content_hash", HASH, nullable=False),
+    sa.Column("line_hash", HASH, nullable=False),
+    sa.Column("is_removed", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_synced_at", TIMESTAMP, nullable=False),
+    sa.Column("last_synced_at", TIMESTAMP, nullable=False),
+    sa.Column("last_batch_id", sa.Integer),
+    sa.Index(None, "board_id", "customer"),
+    sa.Index(None, "monday_item_id"),
+)
+
+subitems = sa.Table(
+    "MON_CustMasterSchedule_Subitems", metadata,
+    sa.Column("board_id", MONDAY_ID, primary_key=True),
+    sa.Column("parent_sync_key", KEY, primary_key=True),
+    sa.Column("size_label", SIZE, primary_key=True),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("monday_subitem_id", MONDAY_ID, nullable=False),
+    sa.Column("parent_monday_item_id", MONDAY_ID, nullable=False),
+    sa.Column("subitem_name", sa.Unicode(255), nullable=False),
+    sa.Column("quantity", sa.Integer),
+    sa.Column("values_json", LONG_TEXT, nullable=False),
+    sa.Column("content_hash", HASH, nullable=False),
+    sa.Column("is_removed", sa.Boolean, nullable=False, default=False),
+    sa.Column("first_synced_at", TIMESTAMP, nullable=False),
+    sa.Column("last_synced_at", TIMESTAMP, nullable=False),
+    sa.Column("last_batch_id", sa.Integer),
+    sa.Index(None, "board_id", "customer"),
+)
+
+OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems)

@@ -1,0 +1,576 @@
+"""The mapping: how an ORDERS_UNIFIED row becomes a monday item and its size subitems.
+
+It lives in a TOML file (``resources/default_mapping.toml`` is the built-in default, the table of
+``reference/orders-unified.md``). ``load_mapping`` checks the file's shape; ``Mapping.bind`` checks
+it against the real source columns and returns a ``LineMapper`` that turns rows into
+``MappedLine`` objects: cleaned, transformed, typed, validated and hashed. Nothing here touches the
+database or the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from core.exceptions import SettingsError
+from core.resources import resource_path
+
+MONDAY_TYPES = ("text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link")
+REMOVAL_POLICIES = ("mark", "report", "archive", "delete")
+DERIVED = ("$key", "$customer", "$season")
+SUBITEM_DERIVED = ("$size", "$quantity")
+TEMPLATE_DERIVED = ("customer", "season", "key")
+ITEM_NAME_MAX = 255
+STATUS_LABEL_MAX = 30
+LONG_TEXT_MAX = 2000
+_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """One board column: where its value comes from and how it is transformed and typed."""
+
+    source: str
+    type: str
+    title: str | None = None
+    id: str | None = None
+    value_map: dict[str, str] = field(default_factory=dict)
+    whole: bool = False
+    min: float | None = None
+
+    @property
+    def label(self) -> str:
+        """How the column is named to people and in payloads until its id is resolved."""
+        return self.title or self.id or ""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A validated mapping file."""
+
+    key: tuple[str, ...]
+    key_separator: str
+    customer_column: str
+    order_number_column: str | None
+    po_number_column: str | None
+    size_after: tuple[str, ...]
+    size_before: str | None
+    size_columns: tuple[str, ...]
+    size_exclude: frozenset[str]
+    item_name: str
+    group_name: str
+    season_columns: tuple[str, ...]
+    season_blank: frozenset[str]
+    null_strings: frozenset[str]
+    trim: frozenset[str]
+    true_means_zero: frozenset[str]
+    customers: dict[str, str]
+    columns: tuple[ColumnMap, ...]
+    subitem_name: str
+    subitem_columns: tuple[ColumnMap, ...]
+    removal_policy: str
+    removal_item: dict[str, str]
+    removal_subitem: dict[str, str]
+    path: Path | None = None
+
+    # -- source columns ---------------------------------------------------------------------------
+
+    def referenced_columns(self) -> list[str]:
+        """Every source column the mapping reads (not the size columns), in a stable order."""
+        wanted: list[str] = []
+
+        def add(name: str | None) -> None:
+            if name and not name.startswith("$") and name not in wanted:
+                wanted.append(name)
+
+        for name in (*self.key, self.customer_column, self.order_number_column, self.po_number_column):
+            add(name)
+        for name in self.season_columns:
+            add(name)
+        for template in (self.item_name, self.group_name):
+            for name in template_fields(template):
+                if name not in TEMPLATE_DERIVED:
+                    add(name)
+        for column in self.columns:
+            add(column.source)
+        return wanted
+
+    def discover_sizes(self, source_columns: Sequence[str]) -> list[str]:
+        """The size columns of a table whose columns are ``source_columns`` (in table order)."""
+        if self.size_columns:
+            missing = [c for c in self.size_columns if c not in source_columns]
+            if missing:
+                raise SettingsError(f"mapping [sizes] columns: not in the source table: {', '.join(missing)}")
+            sizes = list(self.size_columns)
+        else:
+            start = next((source_columns.index(c) for c in self.size_after if c in source_columns), None)
+            if start is None:
+                raise SettingsError(
+                    f"mapping [sizes] after: none of {', '.join(self.size_after)} is a column of the source table"
+                )
+            if self.size_before not in source_columns:
+                raise SettingsError(f"mapping [sizes] before: {self.size_before} is not a column of the source table")
+            end = source_columns.index(self.size_before)
+            if end <= start:
+                raise SettingsError(f"mapping [sizes]: {self.size_before} stands before {source_columns[start]}")
+            sizes = list(source_columns[start + 1:end])
+        sizes = [s for s in sizes if s not in self.size_exclude]
+        if not sizes:
+            raise SettingsError("mapping [sizes]: no size columns found in the source table")
+        return sizes
+
+    def bind(self, source_columns: Sequence[str]) -> "LineMapper":
+        """Check the mapping against the source table's columns and compile it for fast mapping."""
+        missing = [c for c in self.referenced_columns() if c not in source_columns]
+        if missing:
+            where = f" ({self.path})" if self.path else ""
+            raise SettingsError(
+                f"mapping{where} names source column(s) that ORDERS_UNIFIED does not have: "
+                + ", ".join(repr(c) for c in missing)
+            )
+        return LineMapper(self, self.referenced_columns(), self.discover_sizes(list(source_columns)))
+
+
+def template_fields(template: str) -> list[str]:
+    return _TEMPLATE_FIELD.findall(template)
+
+
+def render_template(template: str, values: dict[str, str]) -> str:
+    return _TEMPLATE_FIELD.sub(lambda m: values.get(m.group(1), ""), template)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def default_mapping_path() -> Path:
+    return resource_path("default_mapping.toml")
+
+
+def load_mapping(path: Path | str | None = None) -> Mapping:
+    """Load and check a mapping file; ``None`` loads the built-in default."""
+    file = Path(path) if path else default_mapping_path()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"mapping file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"mapping file {file} is not valid TOML: {exc}") from None
+    return parse_mapping(data, file if path else None)
+
+
+class _Reader:
+    """Reads keys of the mapping document, naming the key in every error."""
+
+    def __init__(self, data: dict[str, Any], where: str):
+        self.data = data
+        self.where = where
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise self.error(name, "must be a table")
+        return value
+
+    def error(self, key: str, problem: str) -> SettingsError:
+        return SettingsError(f"mapping{self.where}: {key} {problem}")
+
+    def get(self, section: dict[str, Any], prefix: str, key: str, kind: type, default: Any = ...) -> Any:
+        if key not in section:
+            if default is ...:
+                raise self.error(f"{prefix}.{key}", "is required")
+            return default
+        value = section[key]
+        if kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.error(f"{prefix}.{key}", f"must be a list of strings, got {value!r}")
+        elif kind is dict:
+            if not isinstance(value, dict) or not all(isinstance(v, (str, int, float)) for v in value.values()):
+                raise self.error(f"{prefix}.{key}", f"must be a table of strings, got {value!r}")
+            value = {str(k): str(v) for k, v in value.items()}
+        elif not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            raise self.error(f"{prefix}.{key}", f"must be a {kind.__name__}, got {value!r}")
+        return value
+
+
+def _parse_columns(reader: _Reader, entries: Any, prefix: str, derived: tuple[str, ...]) -> tuple[ColumnMap, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise reader.error(prefix, "must be a non-empty array of tables ([[...]])")
+    columns = []
+    for i, entry in enumerate(entries):
+        where = f"{prefix}[{i}]"
+        if not isinstance(entry, dict):
+            raise reader.error(where, "must be a table")
+        unknown = set(entry) - {"source", "title", "id", "type", "map", "whole", "min"}
+        if unknown:
+            raise reader.error(where, f"has unknown key(s): {', '.join(sorted(unknown))}")
+        source = reader.get(entry, where, "source", str)
+        if source.startswith("$") and source not in derived:
+            raise reader.error(f"{where}.source", f"{source!r} is not one of {', '.join(derived)}")
+        kind = reader.get(entry, where, "type", str)
+        if kind not in MONDAY_TYPES:
+            raise reader.error(f"{where}.type", f"{kind!r} is not one of {', '.join(MONDAY_TYPES)}")
+        title = reader.get(entry, where, "title", str, None)
+        column_id = reader.get(entry, where, "id", str, None)
+        if bool(title) == bool(column_id):
+            raise reader.error(where, "needs exactly one of title or id")
+        value_map = {k.upper(): v for k, v in reader.get(entry, where, "map", dict, {}).items()}
+        minimum = entry.get("min")
+        if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, (int, float))):
+            raise reader.error(f"{where}.min", f"must be a number, got {minimum!r}")
+        columns.append(ColumnMap(
+            source=source, type=kind, title=title, id=column_id, value_map=value_map,
+            whole=reader.get(entry, where, "whole", bool, False), min=minimum,
+        ))
+    labels = [c.label for c in columns]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise reader.error(prefix, f"maps board column(s) twice: {', '.join(duplicates)}")
+    return tuple(columns)
+
+
+def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
+    reader = _Reader(data, f" {path}" if path else "")
+    known = {"source", "sizes", "item", "season", "cleaning", "customers", "columns", "subitems", "removal"}
+    unknown = set(data) - known
+    if unknown:
+        raise reader.error("", f"has unknown section(s): {', '.join(sorted(unknown))}")
+    source = reader.section("source")
+    sizes = reader.section("sizes")
+    item = reader.section("item")
+    season = reader.section("season")
+    cleaning = reader.section("cleaning")
+    customers = reader.get(data, "", "customers", dict, {})
+    subitems = reader.section("subitems")
+    removal = reader.section("removal")
+
+    key = reader.get(source, "source", "key", list)
+    if not key:
+        raise reader.error("source.key", "must name at least one column")
+    size_columns = reader.get(sizes, "sizes", "columns", list, [])
+    size_before = reader.get(sizes, "sizes", "before", str, None)
+    size_after = reader.get(sizes, "sizes", "after", list, [])
+    if not size_columns and not (size_before and size_after):
+        raise reader.error("sizes", "needs either columns or both after and before")
+    policy = reader.get(removal, "removal", "policy", str, "mark")
+    if policy not in REMOVAL_POLICIES:
+        raise reader.error("removal.policy", f"{policy!r} is not one of {', '.join(REMOVAL_POLICIES)}")
+    mapping = Mapping(
+        key=tuple(key),
+        key_separator=reader.get(source, "source", "key_separator", str, " | "),
+        customer_column=reader.get(source, "source", "customer", str),
+        order_number_column=reader.get(source, "source", "order_number", str, None),
+        po_number_column=reader.get(source, "source", "po_number", str, None),
+        size_after=tuple(size_after),
+        size_before=size_before,
+        size_columns=tuple(size_columns),
+        size_exclude=frozenset(reader.get(sizes, "sizes", "exclude", list, [])),
+        item_name=reader.get(item, "item", "name", str),
+        group_name=reader.get(item, "item", "group", str),
+        season_columns=tuple(reader.get(season, "season", "columns", list, [])),
+        season_blank=frozenset(v.strip().lower() for v in reader.get(season, "season", "blank", list, [""])),
+        null_strings=frozenset(v.strip().lower() for v in reader.get(cleaning, "cleaning", "null_strings", list, [])),
+        trim=frozenset(reader.get(cleaning, "cleaning", "trim", list, [])),
+        true_means_zero=frozenset(reader.get(cleaning, "cleaning", "true_means_zero", list, [])),
+        customers={k.strip().upper(): v for k, v in customers.items()},
+        columns=_parse_columns(reader, data.get("columns"), "columns", DERIVED),
+        subitem_name=reader.get(subitems, "subitems", "name", str, "Size {size}"),
+        subitem_columns=_parse_columns(reader, subitems.get("columns"), "subitems.columns", SUBITEM_DERIVED),
+        removal_policy=policy,
+        removal_item=reader.get(removal, "removal", "item", dict, {}),
+        removal_subitem=reader.get(removal, "removal", "subitem", dict, {}),
+        path=path,
+    )
+    labels = {c.label for c in mapping.columns}
+    for name in mapping.removal_item:
+        if name not in labels:
+            raise reader.error("removal.item", f"names {name!r}, which is not a mapped board column")
+    sub_labels = {c.label for c in mapping.subitem_columns}
+    for name in mapping.removal_subitem:
+        if name not in sub_labels:
+            raise reader.error("removal.subitem", f"names {name!r}, which is not a mapped subitem column")
+    return mapping
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+class ValueError_(Exception):
+    """A value that cannot become its board column's type; the message names the value."""
+
+
+def _number_text(value: Any, column: ColumnMap) -> str:
+    if isinstance(value, bool):
+        raise ValueError_(f"{value!r} is not a number")
+    if isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError_(f"{value!r} is not a number")
+        number = Decimal(repr(value))
+    else:
+        text = str(value).strip().replace(",", "")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueError_(f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError_(f"{value!r} is not a number")
+    if column.whole and number != number.to_integral_value():
+        raise ValueError_(f"{value!r} is not a whole number")
+    if column.min is not None and number < Decimal(str(column.min)):
+        raise ValueError_(f"{value!r} is below {column.min:g}")
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ValueError_(f"{value!r} is not a date (expected YYYY-MM-DD)")
+
+
+def to_board_value(value: Any, column: ColumnMap) -> str | None:
+    """Type a cleaned, transformed value for its board column; None means empty."""
+    if value is None:
+        return None
+    kind = column.type
+    if kind == "numbers":
+        return _number_text(value, column)
+    if kind == "date":
+        return _date_text(value)
+    text = value if isinstance(value, str) else _plain_text(value)
+    if kind == "status" and len(text) > STATUS_LABEL_MAX:
+        raise ValueError_(f"{text!r} is longer than {STATUS_LABEL_MAX} characters, the limit of a status label")
+    if kind == "long_text" and len(text) > LONG_TEXT_MAX:
+        raise ValueError_(f"is longer than {LONG_TEXT_MAX} characters")
+    return text
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, float) and value == int(value):
+        return str(int(value))
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_quantity(value: Any) -> int:
+    """A size quantity: a whole number of at least 0 (None and '' are 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise ValueError_(f"{value!r} is not a quantity")
+    if isinstance(value, int):
+        quantity = value
+    else:
+        text = value.strip() if isinstance(value, str) else value
+        if text == "":
+            return 0
+        try:
+            number = Decimal(str(text))
+        except InvalidOperation:
+            raise ValueError_(f"{value!r} is not a number") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError_(f"{value!r} is not a whole number")
+        quantity = int(number)
+    if quantity < 0:
+        raise ValueError_(f"{value!r} is negative")
+    return quantity
+
+
+def content_hash(values: Iterable[Any]) -> str:
+    payload = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+# --- mapping rows ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MappedSize:
+    label: str
+    position: int
+    quantity: int
+    name: str
+    values: dict[str, str | None]
+    hash: str
+
+
+@dataclass
+class MappedLine:
+    """One order line, mapped. ``errors`` is empty for a valid line."""
+
+    sync_key: str | None
+    customer: str
+    order_number: str | None
+    po_number: str | None
+    item_name: str
+    group_name: str
+    values: dict[str, str | None]
+    sizes: list[MappedSize]
+    source: dict[str, Any]
+    errors: list[str]
+    content_hash: str = ""
+    line_hash: str = ""
+    customer_known: bool = True
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def item_fields(self) -> dict[str, str | None]:
+        """What is compared and sent for the item: the name, the group and every mapped column."""
+        return {"name": self.item_name, "group": self.group_name, **self.values}
+
+
+class LineMapper:
+    """A mapping bound to the source table's columns; maps row tuples to ``MappedLine``."""
+
+    def __init__(self, mapping: Mapping, columns: list[str], sizes: list[str]):
+        self.mapping = mapping
+        self.columns = columns  # the non-size source columns, in the order rows carry them
+        self.sizes = sizes
+        self.select_columns = columns + sizes
+        self._index = {name: i for i, name in enumerate(columns)}
+        self._customer_cache: dict[Any, tuple[str, bool]] = {}
+        self._canonical = frozenset(mapping.customers.values())
+
+    def canonical_customer(self, raw: Any) -> tuple[str, bool]:
+        """(canonical name, whether the alias table or the name itself is known)."""
+        cached = self._customer_cache.get(raw)
+        if cached is None:
+            name = "" if raw is None else str(raw).strip()
+            mapped = self.mapping.customers.get(name.upper())
+            if mapped:
+                cached = (mapped, True)
+            else:
+                cached = (name, name in self._canonical)
+            self._customer_cache[raw] = cached
+        return cached
+
+    def _clean(self, name: str, value: Any) -> Any:
+        m = self.mapping
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if name in m.trim:
+                value = value.strip()
+            folded = value.strip().lower()
+            if folded in m.null_strings or folded == "":
+                return None
+            if name in m.true_means_zero and folded == "true":
+                return "0"
+        return value
+
+    def map_row(self, row: Sequence[Any]) -> MappedLine:
+        m = self.mapping
+        index = self._index
+        errors: list[str] = []
+        cleaned = {name: self._clean(name, row[i]) for name, i in index.items()}
+        texts = {name: ("" if v is None else _plain_text(v) if not isinstance(v, str) else v)
+                 for name, v in cleaned.items()}
+
+        key_parts = []
+        for name in m.key:
+            if cleaned[name] is None:
+                errors.append(f"key column {name} is empty (value {row[index[name]]!r})")
+            key_parts.append(texts[name])
+        sync_key = m.key_separator.join(key_parts) if not errors else None
+
+        customer, known = self.canonical_customer(cleaned[m.customer_column])
+        if not customer:
+            errors.append(f"{m.customer_column} is empty")
+        season = ""
+        for name in m.season_columns:
+            raw = cleaned[name]
+            if raw is not None and str(raw).strip().lower() not in m.season_blank:
+                season = str(raw).strip()
+                break
+        template_values = {**texts, "customer": customer, "season": season, "key": sync_key or ""}
+        item_name = render_template(m.item_name, template_values).strip()
+        item_name = re.sub(r"\s{2,}", " ", item_name)
+        if not item_name:
+            errors.append("item name is empty")
+        elif len(item_name) > ITEM_NAME_MAX:
+            errors.append(f"item name is {len(item_name)} characters long, over monday's limit of {ITEM_NAME_MAX}")
+        group_name = re.sub(r"\s{2,}", " ", render_template(m.group_name, template_values).strip())
+
+        derived = {"$key": sync_key, "$customer": customer or None, "$season": season or None}
+        values: dict[str, str | None] = {}
+        for column in m.columns:
+            raw = derived[column.source] if column.source in derived else cleaned[column.source]
+            if raw is not None and column.value_map:
+                raw = column.value_map.get(str(raw).strip().upper(), raw)
+            try:
+                values[column.label] = to_board_value(raw, column)
+            except ValueError_ as exc:
+                values[column.label] = None
+                errors.append(f"{column.source}: {exc} (board column {column.label}, {column.type})")
+
+        sizes: list[MappedSize] = []
+        offset = len(self.columns)
+        for position, label in enumerate(self.sizes):
+            raw = row[offset + position]
+            if raw is None or raw == 0:
+                continue
+            try:
+                quantity = parse_quantity(raw)
+            except ValueError_ as exc:
+                errors.append(f"size {label}: quantity {exc}")
+                continue
+            if quantity == 0:
+                continue
+            sizes.append(self._size(label, position, quantity))
+
+        line = MappedLine(
+            sync_key=sync_key, customer=customer, order_number=texts.get(m.order_number_column or "") or None,
+            po_number=texts.get(m.po_number_column or "") or None, item_name=item_name, group_name=group_name,
+            values=values, sizes=sizes, source={name: _json_safe(row[i]) for name, i in index.items()},
+            errors=errors, customer_known=known,
+        )
+        line.content_hash = content_hash(line.item_fields.items())
+        line.line_hash = content_hash([line.content_hash, *((s.label, s.quantity) for s in sizes)])
+        return line
+
+    def _size(self, label: str, position: int, quantity: int) -> MappedSize:
+        m = self.mapping
+        derived = {"$size": label, "$quantity": quantity}
+        values = {}
+        for column in m.subitem_columns:
+            values[column.label] = to_board_value(derived[column.source], column)
+        name = render_template(m.subitem_name, {"size": label, "quantity": str(quantity)})
+        return MappedSize(label, position, quantity, name, values, content_hash([name, *values.items()]))
+
+    def removed_size_values(self, label: str) -> dict[str, str | None]:
+        """The subitem values the removal policy sets when a size drops to zero or disappears."""
+        return dict(self.mapping.removal_subitem)
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,133 @@
+"""Reading ORDERS_UNIFIED: reflection, size columns, customers, and mapped order lines.
+
+OrderSync only ever SELECTs from the source table. Column names contain spaces and slashes; they
+are always used through SQLAlchemy column objects, so every dialect quotes them. Rows are read in
+chunks and mapped one customer set at a time, so memory follows the largest batch, not the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Iterable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from core.exceptions import SettingsError
+from core.mapping import LineMapper, MappedLine, Mapping
+
+log = logging.getLogger(__name__)
+
+BLANK_CUSTOMER = ""
+READ_CHUNK = 5_000
+
+
+class Source:
+    """The source table bound to a mapping. Build it with ``Source.reflect``."""
+
+    def __init__(self, table: sa.Table, mapping: Mapping):
+        self.table = table
+        self.mapping = mapping
+        self.mapper: LineMapper = mapping.bind([c.name for c in table.columns])
+        self._select_columns = [table.c[name] for name in self.mapper.select_columns]
+
+    @classmethod
+    def reflect(cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED",
+                schema: str | None = None) -> "Source":
+        """Reflect the table's columns (and nothing else: the source's own constraints are not ours)."""
+        metadata = sa.MetaData()
+        try:
+            reflected = sa.Table(table, metadata, autoload_with=bind, schema=schema, resolve_fks=False)
+        except sa.exc.NoSuchTableError:
+            where = f"{schema}.{table}" if schema else table
+            raise SettingsError(
+                f"the source table {where} does not exist in {_url(bind)}; check [source] table and schema"
+            ) from None
+        return cls(reflected, mapping)
+
+    @property
+    def size_columns(self) -> list[str]:
+        return self.mapper.sizes
+
+    # -- customers --------------------------------------------------------------------------------
+
+    def customer_names(self, conn: Connection) -> dict[str, list]:
+        """Canonical customer -> the raw CUSTOMER NAME values (None for NULL) that map to it."""
+        column = self.table.c[self.mapping.customer_column]
+        by_customer: dict[str, list] = {}
+        for (raw,) in conn.execute(sa.select(column).distinct()):
+            canonical, _known = self.mapper.canonical_customer(raw)
+            by_customer.setdefault(canonical, []).append(raw)
+        return by_customer
+
+    def unknown_customers(self, conn: Connection) -> list[str]:
+        """Customer names that are neither aliases nor canonical names of the mapping (reported, not guessed)."""
+        return sorted(
+            name for name, raws in self.customer_names(conn).items()
+            if name and not any(self.mapper.canonical_customer(r)[1] for r in raws)
+        )
+
+    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None):
+        if customers is None:
+            return None
+        wanted = set(customers)
+        raws = [raw for name, values in self.customer_names(conn).items() if name in wanted for raw in values]
+        column = self.table.c[self.mapping.customer_column]
+        conditions = []
+        names = [r for r in raws if r is not None]
+        if names:
+            conditions.append(column.in_(names))
+        if None in raws:
+            conditions.append(column.is_(None))
+        return sa.or_(*conditions) if conditions else sa.false()
+
+    # -- lines ------------------------------------------------------------------------------------
+
+    def duplicate_keys(self, conn: Connection) -> set[str]:
+        """Sync keys that stand on more than one row of the whole table (all of them are invalid)."""
+        m = self.mapping
+        key_columns = [self.table.c[name] for name in m.key]
+        counts: Counter[str] = Counter()
+        clean = self.mapper._clean
+        result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
+        for row in result:
+            parts = [clean(name, value) for name, value in zip(m.key, row)]
+            if any(p is None for p in parts):
+                continue
+            counts[m.key_separator.join(p if isinstance(p, str) else str(p) for p in parts)] += 1
+        return {key for key, n in counts.items() if n > 1}
+
+    def select_statement(self, where=None) -> sa.Select:
+        statement = sa.select(*self._select_columns)
+        return statement.where(where) if where is not None else statement
+
+    def iter_lines(self, conn: Connection, customers: Iterable[str] | None = None,
+                   duplicates: set[str] | None = None) -> Iterator[MappedLine]:
+        """Mapped and validated lines of the given canonical customers (all when None)."""
+        if duplicates is None:
+            duplicates = self.duplicate_keys(conn)
+        where = self._customer_filter(conn, customers)
+        result = conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
+        map_row = self.mapper.map_row
+        for row in result:
+            line = map_row(row)
+            if line.sync_key is not None and line.sync_key in duplicates:
+                line.errors.append(
+                    f"key {line.sync_key!r} appears more than once in {self.table.name}; "
+                    "every line with this key is held back"
+                )
+            yield line
+
+    def lines_by_customer(self, conn: Connection, customers: Iterable[str] | None = None) -> dict[str, list[MappedLine]]:
+        grouped: dict[str, list[MappedLine]] = {}
+        for line in self.iter_lines(conn, customers):
+            grouped.setdefault(line.customer, []).append(line)
+        return grouped
+
+
+def _url(bind: Engine | Connection) -> str:
+    from core.db.engine import redact_url
+
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return redact_url(str(engine.url))

@@ -1,0 +1,652 @@
+"""StagingOperations: batches, staging, and every state transition of a staged row.
+
+A batch is one customer. ``claim`` creates (or resumes) its row in ``MON_BatchProcessing``; the
+database's filtered unique index allows one active batch per customer across processes and
+workstations. ``stage`` loads the detected changes in bulk; invalid lines go to the ERR table and
+are never sent. The push (``core.batch``) then moves rows PENDING → SENDING → API_SUCCESS or
+API_FAILED through the methods here, each one statement per step, never one per row; ``promote``
+upserts what monday confirmed into the production tables and ``cleanup`` removes finished rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from core import __version__
+from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
+from core.db import schema as s
+from core.exceptions import CustomerBusy
+from core.mapping import MappedLine
+
+log = logging.getLogger(__name__)
+
+STALE_LINE_HASH = "0" * 40  # stored when some subitem of a line was not confirmed: the line stays pending
+TERMINAL_ROW_STATES = (s.PROMOTED, s.INVALID, s.API_FAILED)
+UNFINISHED_ROW_STATES = (s.PENDING, s.WAITING_PARENT, s.SENDING, s.API_SUCCESS)
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, the form every timestamp column holds."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who runs a batch: workstation, user and process."""
+
+    host: str
+    user: str
+    pid: int
+    app: str = f"OrderSync {__version__}"
+
+    @classmethod
+    def current(cls) -> "Owner":
+        try:
+            user = getpass.getuser()
+        except Exception:  # no login name (a service account without one)
+            user = "unknown"
+        return cls(socket.gethostname()[:128], user[:128], os.getpid())
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.host}"
+
+    def columns(self) -> dict[str, Any]:
+        return {"owner_host": self.host, "owner_user": self.user, "owner_pid": self.pid, "owner_app": self.app}
+
+
+@dataclass
+class Batch:
+    batch_id: int
+    customer: str
+    status: str
+    resumed: bool = False
+
+
+@dataclass
+class StageResult:
+    """What ``stage`` loaded into a batch."""
+
+    items: int = 0
+    subitems: int = 0
+    invalid: int = 0
+    invalid_unchanged: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: {NEW: 0, CHANGED: 0, REMOVED: 0})
+
+    @property
+    def nothing_to_send(self) -> bool:
+        return self.items == 0 and self.subitems == 0
+
+
+@dataclass
+class Failure:
+    """A failed staged row, classified where the failure arose."""
+
+    stg_id: int
+    error_type: str
+    message: str
+    retryable: bool
+    error_code: str | None = None
+    http_status: int | None = None
+
+
+class StagingOperations:
+    """All reads and writes of the staging, error, batch and production tables."""
+
+    def __init__(self, engine: Engine, owner: Owner | None = None, stale_after_seconds: int = 120):
+        self.engine = engine
+        self.owner = owner or Owner.current()
+        self.stale_after = dt.timedelta(seconds=stale_after_seconds)
+
+    # == batches ====================================================================================
+
+    def claim(self, customer: str, board_id: str) -> Batch:
+        """Own the customer's batch: resume an unfinished one, or start a new one.
+
+        Raises CustomerBusy when another process holds a live batch (fresh heartbeat). The
+        database's unique index on active batches settles races between workstations.
+        """
+        b = s.batches
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(b.c.batch_id, b.c.status, b.c.heartbeat_at, b.c.owner_host, b.c.owner_pid, b.c.owner_user)
+                .where(b.c.customer == customer, b.c.board_id == board_id,
+                       b.c.status.in_(s.ACTIVE_BATCH_STATES + (s.CANCELLED, s.FAILED)))
+                .order_by(b.c.batch_id.desc())
+            ).all()
+        for row in rows:
+            if row.status in s.ACTIVE_BATCH_STATES:
+                mine = row.owner_host == self.owner.host and row.owner_pid == self.owner.pid
+                if not mine and row.heartbeat_at > now - self.stale_after:
+                    raise CustomerBusy(
+                        f"{customer} is being synced by {row.owner_user}@{row.owner_host} (batch {row.batch_id}); "
+                        "try again when it has finished"
+                    )
+                return self._take_over(row, customer, "its heartbeat went stale" if not mine else "resumed")
+            if self._has_unfinished_rows(row.batch_id):
+                return self._take_over(row, customer, f"it ended {row.status}")
+        try:
+            with self.engine.begin() as conn:
+                batch_id = conn.execute(
+                    sa.insert(b).values(
+                        customer=customer, board_id=board_id, status=s.STARTED, started_at=now, heartbeat_at=now,
+                        cancel_requested=False, **self.owner.columns(), **_zero_counts(),
+                    )
+                ).inserted_primary_key[0]
+        except sa.exc.IntegrityError:
+            raise CustomerBusy(f"{customer} was claimed by another process a moment ago; try again later") from None
+        log.info("batch %s: claimed %s", batch_id, customer)
+        return Batch(batch_id, customer, s.STARTED)
+
+    def _take_over(self, row: Any, customer: str, why: str) -> Batch:
+        """Resume a batch row: optimistic on its heartbeat, so two resumers cannot both win."""
+        b = s.batches
+        status = row.status if row.status in s.ACTIVE_BATCH_STATES else s.STAGED
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    sa.update(b).where(b.c.batch_id == row.batch_id, b.c.status == row.status,
+                                       b.c.heartbeat_at == row.heartbeat_at)
+                    .values(status=status, heartbeat_at=utcnow(), cancel_requested=False, finished_at=None,
+                            **self.owner.columns())
+                )
+        except sa.exc.IntegrityError:
+            raise CustomerBusy(f"{customer} already has an active batch in another process") from None
+        if result.rowcount != 1:
+            raise CustomerBusy(f"{customer}: batch {row.batch_id} was taken over by another process")
+        log.info("batch %s: resuming %s (%s)", row.batch_id, customer, why)
+        return Batch(row.batch_id, customer, status, resumed=True)
+
+    def _has_unfinished_rows(self, batch_id: int) -> bool:
+        with self.engine.connect() as conn:
+            for table in (s.stg_items, s.stg_subitems):
+                found = conn.execute(
+                    sa.select(table.c.batch_id).where(table.c.batch_id == batch_id,
+                                                      table.c.state.in_(UNFINISHED_ROW_STATES)).limit(1)
+                ).first()
+                if found:
+                    return True
+        return False
+
+    def heartbeat(self, batch_id: int, **values: Any) -> bool:
+        """Refresh the heartbeat (and any counts given). Returns True if a cancel was requested."""
+        b = s.batches
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(b).where(b.c.batch_id == batch_id).values(heartbeat_at=utcnow(), **values))
+            return bool(conn.execute(sa.select(b.c.cancel_requested).where(b.c.batch_id == batch_id)).scalar())
+
+    def set_status(self, batch_id: int, status: str, message: str | None = None, **values: Any) -> None:
+        phase = {s.STAGED: "staged_at", s.PUSHING: "push_started_at", s.PROMOTING: "promoting_at"}
+        now = utcnow()
+        if status in phase:
+            values.setdefault(phase[status], now)
+        if status in s.FINAL_BATCH_STATES:
+            values.setdefault("finished_at", now)
+        if message is not None:
+            values["message"] = message
+        b = s.batches
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(b).where(b.c.batch_id == batch_id).values(status=status, heartbeat_at=now, **values))
+        log.info("batch %s: %s%s", batch_id, status, f" ({message})" if message else "")
+
+    def request_cancel(self, batch_id: int) -> None:
+        b = s.batches
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(b).where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
+                         .values(cancel_requested=True))
+
+    def batch(self, batch_id: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(s.batches).where(s.batches.c.batch_id == batch_id)).mappings().one())
+
+    # == staging ====================================================================================
+
+    def stage(self, batch_id: int, changes: CustomerChanges) -> StageResult:
+        """Load a customer's changes into the batch, in one transaction, in bulk.
+
+        Invalid lines become INVALID staging rows and VALIDATION errors, unless the same line is
+        already an open error with the same content (a re-run with nothing changed stages nothing).
+        """
+        result = StageResult()
+        now = utcnow()
+        with self.engine.begin() as conn:
+            item_rows: list[dict] = []
+            for change in changes.changes:
+                item_rows.append(self._item_row(batch_id, change, now))
+                result.by_kind[change.kind] += 1
+            new_invalid = self._validation_errors(conn, batch_id, changes, now)
+            for line in new_invalid:
+                item_rows.append(self._invalid_row(batch_id, line, now))
+            result.invalid = len(new_invalid)
+            result.invalid_unchanged = len(changes.invalid) - len(new_invalid)
+            result.items = len(item_rows) - result.invalid
+            if item_rows:
+                conn.execute(sa.insert(s.stg_items), item_rows)
+            sub_rows = self._subitem_rows(conn, batch_id, changes.changes, now) if changes.changes else []
+            if sub_rows:
+                conn.execute(sa.insert(s.stg_subitems), sub_rows)
+            result.subitems = len(sub_rows)
+            conn.execute(
+                sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(
+                    total_items=result.items, total_subitems=result.subitems, invalid_count=result.invalid,
+                    status=s.STAGED, staged_at=now, heartbeat_at=now,
+                )
+            )
+        log.info("batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
+                 batch_id, result.items, result.subitems, result.invalid, result.invalid_unchanged)
+        return result
+
+    @staticmethod
+    def _item_row(batch_id: int, change: LineChange, now: dt.datetime) -> dict[str, Any]:
+        if change.kind == NEW:
+            action = s.CREATE
+        elif change.kind == REMOVED:
+            action = s.REMOVE
+        else:
+            action = s.UPDATE if change.changed_fields else s.NONE
+        # An item with nothing to send is only the parent of changed subitems: its id is known.
+        state = s.API_SUCCESS if action == s.NONE else s.PENDING
+        return {
+            "batch_id": batch_id, "customer": change.customer, "sync_key": change.sync_key,
+            "order_number": change.order_number, "po_number": change.po_number, "action": action, "state": state,
+            "item_name": change.fields.get("name"), "group_name": change.fields.get("group"), "group_id": None,
+            "monday_item_id": change.monday_item_id, "values_json": _json(change.fields),
+            "old_values_json": _json(change.old_fields) if change.old_fields is not None else None,
+            "changed_columns": _json(change.changed_fields),
+            "source_json": _json(change.line.source) if change.line else None,
+            "content_hash": change.content_hash, "line_hash": change.line_hash, "validation_errors": None,
+            "attempts": 0, "last_error": None, "created_at": now, "sent_at": None, "confirmed_at": None,
+        }
+
+    @staticmethod
+    def _invalid_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "batch_id": batch_id, "customer": line.customer, "sync_key": line.sync_key,
+            "order_number": line.order_number, "po_number": line.po_number, "action": s.CREATE, "state": s.INVALID,
+            "item_name": line.item_name, "group_name": line.group_name[:255], "group_id": None, "monday_item_id": None,
+            "values_json": _json(_invalid_payload(line)), "old_values_json": None, "changed_columns": None,
+            "source_json": _json(line.source), "content_hash": line.content_hash, "line_hash": line.line_hash,
+            "validation_errors": "; ".join(line.errors), "attempts": 0, "last_error": "; ".join(line.errors),
+            "created_at": now, "sent_at": None, "confirmed_at": None,
+        }
+
+    def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime) -> list[dict]:
+        t = s.stg_items
+        ids = dict(conn.execute(
+            sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
+        ).all())
+        rows = []
+        for change in changes:
+            parent_id = ids[change.sync_key]
+            for size in change.sizes:
+                if size.kind == NEW:
+                    action = s.CREATE
+                    state = s.PENDING if change.monday_item_id else s.WAITING_PARENT
+                elif size.kind == REMOVED:
+                    action, state = s.REMOVE, s.PENDING
+                else:
+                    action, state = s.UPDATE, s.PENDING
+                rows.append({
+                    "batch_id": batch_id, "parent_stg_id": parent_id, "parent_sync_key": change.sync_key,
+                    "size_label": size.label, "size_position": size.position, "action": action, "state": state,
+                    "subitem_name": size.name, "parent_monday_item_id": change.monday_item_id,
+                    "monday_subitem_id": size.monday_subitem_id, "quantity": size.quantity,
+                    "old_quantity": size.old_quantity, "values_json": _json(size.values),
+                    "old_values_json": _json(size.old_values) if size.old_values is not None else None,
+                    "changed_columns": _json(size.changed_fields), "content_hash": size.hash,
+                    "validation_errors": None, "attempts": 0, "last_error": None, "created_at": now,
+                    "sent_at": None, "confirmed_at": None,
+                })
+        return rows
+
+    def _validation_errors(self, conn: Connection, batch_id: int, changes: CustomerChanges,
+                           now: dt.datetime) -> list[MappedLine]:
+        """Record VALIDATION errors; return the invalid lines that are new or whose content changed.
+
+        Open VALIDATION errors of this customer whose line is no longer invalid are resolved.
+        """
+        e = s.err_items
+        open_rows = conn.execute(
+            sa.select(e.c.err_id, e.c.sync_key, e.c.content_hash)
+            .where(e.c.customer == changes.customer, e.c.error_type == "VALIDATION", e.c.resolved_at.is_(None))
+        ).all()
+        by_identity = {(r.sync_key, r.content_hash): r.err_id for r in open_rows}
+        by_key = {r.sync_key: r.err_id for r in open_rows if r.sync_key is not None}
+        still_open: set[int] = set()
+        fresh: list[MappedLine] = []
+        inserts: list[dict] = []
+        updates: list[dict] = []
+        for line in changes.invalid:
+            identity = (line.sync_key, line.content_hash)
+            if identity in by_identity:
+                still_open.add(by_identity[identity])
+                continue
+            fresh.append(line)
+            row = _error_row(batch_id, line, now)
+            existing = by_key.get(line.sync_key) if line.sync_key is not None else None
+            if existing is not None and existing not in still_open:
+                still_open.add(existing)
+                updates.append({"b_err_id": existing, **{k: row[k] for k in _VALIDATION_UPDATE}})
+            else:
+                inserts.append(row)
+        if inserts:
+            conn.execute(sa.insert(e), inserts)
+        if updates:
+            conn.execute(
+                sa.update(e).where(e.c.err_id == sa.bindparam("b_err_id"))
+                .values({k: sa.bindparam(k) for k in _VALIDATION_UPDATE}),
+                updates,
+            )
+        gone = [r.err_id for r in open_rows if r.err_id not in still_open]
+        for chunk in _chunks(gone):
+            conn.execute(
+                sa.update(e).where(e.c.err_id.in_(chunk)).values(
+                    resolved_at=now, resolved_by=self.owner.label,
+                    resolution="no longer invalid in ORDERS_UNIFIED (fixed or removed at the source)",
+                )
+            )
+        return fresh
+
+    # == transitions used by the push ===============================================================
+
+    def pending_rows(self, batch_id: int, table: sa.Table, states: Sequence[str] = (s.PENDING,),
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(table).where(table.c.batch_id == batch_id, table.c.state.in_(states))
+        query = query.order_by(table.primary_key.columns.values()[0])
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark_sending(self, table: sa.Table, ids: Sequence[int]) -> None:
+        """Commit SENDING before the request leaves: after a crash these rows are reconciled first."""
+        pk = table.primary_key.columns.values()[0]
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids)):
+                conn.execute(sa.update(table).where(pk.in_(chunk)).values(
+                    state=s.SENDING, sent_at=now, attempts=table.c.attempts + 1))
+
+    def record_item_ids(self, confirmed: Sequence[tuple[int, str]], group_ids: dict[int, str] | None = None) -> None:
+        """Items monday confirmed: store their ids and release their waiting subitems."""
+        if not confirmed:
+            return
+        t, st = s.stg_items, s.stg_subitems
+        now = utcnow()
+        params = [{"b_id": stg_id, "b_item": str(item_id)} for stg_id, item_id in confirmed]
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t).where(t.c.stg_id == sa.bindparam("b_id"))
+                .values(monday_item_id=sa.bindparam("b_item"), state=s.API_SUCCESS, confirmed_at=now),
+                params,
+            )
+            conn.execute(
+                sa.update(st).where(st.c.parent_stg_id == sa.bindparam("b_id"), st.c.state == s.WAITING_PARENT)
+                .values(parent_monday_item_id=sa.bindparam("b_item"), state=s.PENDING),
+                params,
+            )
+            if group_ids:
+                conn.execute(
+                    sa.update(t).where(t.c.stg_id == sa.bindparam("b_id")).values(group_id=sa.bindparam("b_group")),
+                    [{"b_id": k, "b_group": v} for k, v in group_ids.items()],
+                )
+
+    def record_subitem_ids(self, confirmed: Sequence[tuple[int, str]]) -> None:
+        if not confirmed:
+            return
+        st = s.stg_subitems
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(st).where(st.c.stg_sub_id == sa.bindparam("b_id"))
+                .values(monday_subitem_id=sa.bindparam("b_sub"), state=s.API_SUCCESS, confirmed_at=utcnow()),
+                [{"b_id": stg_id, "b_sub": str(sub_id)} for stg_id, sub_id in confirmed],
+            )
+
+    def record_failures(self, batch_id: int, table: sa.Table, failures: Sequence[Failure]) -> None:
+        """Mark rows API_FAILED and record each in its ERR table (an open error of the same row is updated).
+
+        A failed item takes its waiting subitems with it as PARENT_FAILED errors.
+        """
+        if not failures:
+            return
+        now = utcnow()
+        items = table is s.stg_items
+        pk = s.stg_items.c.stg_id if items else s.stg_subitems.c.stg_sub_id
+        by_id = {f.stg_id: f for f in failures}
+        with self.engine.begin() as conn:
+            rows = []
+            for chunk in _chunks(list(by_id)):
+                rows += conn.execute(sa.select(table).where(pk.in_(chunk))).mappings().all()
+            conn.execute(
+                sa.update(table).where(pk == sa.bindparam("b_id")).values(state=s.API_FAILED,
+                                                                          last_error=sa.bindparam("b_msg")),
+                [{"b_id": f.stg_id, "b_msg": f.message} for f in failures],
+            )
+            self._write_errors(conn, batch_id, items, [(row, by_id[row[pk.name]]) for row in rows], now)
+            if items:
+                orphans = conn.execute(
+                    sa.select(s.stg_subitems).where(
+                        s.stg_subitems.c.parent_stg_id.in_(list(by_id)),
+                        s.stg_subitems.c.state == s.WAITING_PARENT)
+                ).mappings().all()
+                if orphans:
+                    conn.execute(
+                        sa.update(s.stg_subitems).where(s.stg_subitems.c.stg_sub_id.in_([o["stg_sub_id"] for o in orphans]))
+                        .values(state=s.API_FAILED, last_error="the parent item failed")
+                    )
+                    parent_failure = {f.stg_id: f for f in failures}
+                    self._write_errors(conn, batch_id, False, [
+                        (o, Failure(o["stg_sub_id"], "PARENT_FAILED",
+                                    f"not sent: its item failed ({parent_failure[o['parent_stg_id']].message})",
+                                    parent_failure[o["parent_stg_id"]].retryable))
+                        for o in orphans
+                    ], now)
+
+    def _write_errors(self, conn: Connection, batch_id: int, items: bool,
+                      pairs: list[tuple[Any, Failure]], now: dt.datetime) -> None:
+        e = s.err_items if items else s.err_subitems
+        open_by_identity: dict[tuple, int] = {}
+        if items:
+            keys = [row["sync_key"] for row, _ in pairs if row["sync_key"]]
+            for chunk in _chunks(keys):
+                for err_id, key in conn.execute(sa.select(e.c.err_id, e.c.sync_key).where(
+                        e.c.sync_key.in_(chunk), e.c.resolved_at.is_(None), e.c.error_type != "VALIDATION")):
+                    open_by_identity[(key,)] = err_id
+        else:
+            keys = sorted({row["parent_sync_key"] for row, _ in pairs if row["parent_sync_key"]})
+            for chunk in _chunks(keys):
+                for err_id, key, size in conn.execute(sa.select(e.c.err_id, e.c.parent_sync_key, e.c.size_label).where(
+                        e.c.parent_sync_key.in_(chunk), e.c.resolved_at.is_(None))):
+                    open_by_identity[(key, size)] = err_id
+        parents = self._parent_info(conn, pairs) if not items else {}
+        inserts, updates = [], []
+        for row, failure in pairs:
+            identity = (row["sync_key"],) if items else (row["parent_sync_key"], row["size_label"])
+            base = {
+                "batch_id": batch_id, "error_type": failure.error_type, "error_code": failure.error_code,
+                "http_status": failure.http_status, "message": failure.message, "retryable": failure.retryable,
+                "payload_json": row["values_json"], "content_hash": row["content_hash"], "last_failed_at": now,
+            }
+            existing = open_by_identity.get(identity)
+            if existing is not None:
+                updates.append({"b_err_id": existing, **{f"b_{k}": v for k, v in base.items()}})
+                continue
+            if items:
+                extra = {"stg_id": row["stg_id"], "sync_key": row["sync_key"], "item_name": row["item_name"],
+                         "customer": row["customer"], "order_number": row["order_number"],
+                         "po_number": row["po_number"], "source_json": row["source_json"]}
+            else:
+                parent = parents.get(row["parent_stg_id"], {})
+                extra = {"stg_sub_id": row["stg_sub_id"], "parent_sync_key": row["parent_sync_key"],
+                         "size_label": row["size_label"], "subitem_name": row["subitem_name"],
+                         "customer": parent.get("customer", ""), "order_number": parent.get("order_number"),
+                         "po_number": parent.get("po_number"), "source_json": parent.get("source_json")}
+            inserts.append({**base, **extra, "retry_count": 0, "first_failed_at": now, "resolved_at": None,
+                            "resolved_by": None, "resolution": None})
+        if inserts:
+            conn.execute(sa.insert(e), inserts)
+        if updates:
+            conn.execute(
+                sa.update(e).where(e.c.err_id == sa.bindparam("b_err_id")).values(
+                    {**{k[2:]: sa.bindparam(k) for k in updates[0] if k != "b_err_id"},
+                     "retry_count": e.c.retry_count + 1}),
+                updates,
+            )
+
+    @staticmethod
+    def _parent_info(conn: Connection, pairs: list[tuple[Any, Failure]]) -> dict[int, dict]:
+        t = s.stg_items
+        ids = sorted({row["parent_stg_id"] for row, _ in pairs})
+        info: dict[int, dict] = {}
+        for chunk in _chunks(ids):
+            for r in conn.execute(sa.select(t.c.stg_id, t.c.customer, t.c.order_number, t.c.po_number,
+                                            t.c.source_json).where(t.c.stg_id.in_(chunk))).mappings():
+                info[r["stg_id"]] = dict(r)
+        return info
+
+    # == promotion and cleanup ======================================================================
+
+    def promote(self, batch_id: int, board_id: str) -> dict[str, int]:
+        """Upsert every confirmed row of the batch into the production tables, set-based.
+
+        Portable upsert: UPDATE … FROM the staging rows that exist in production, then INSERT …
+        SELECT the rest, in one transaction (one active batch per customer means no other writer
+        touches these keys). A line some of whose subitems were not confirmed keeps a stale
+        line hash, so the next run compares it again and sends what is still missing.
+        """
+        now = utcnow()
+        t, st, p, ps = s.stg_items, s.stg_subitems, s.items, s.subitems
+        with self.engine.begin() as conn:
+            ok_items = sa.and_(t.c.batch_id == batch_id, t.c.state == s.API_SUCCESS)
+            conn.execute(
+                sa.update(p).where(p.c.board_id == board_id, p.c.sync_key == t.c.sync_key, ok_items).values(
+                    customer=t.c.customer, monday_item_id=t.c.monday_item_id,
+                    group_id=sa.func.coalesce(t.c.group_id, p.c.group_id), group_name=t.c.group_name,
+                    item_name=t.c.item_name, order_number=sa.func.coalesce(t.c.order_number, p.c.order_number),
+                    po_number=sa.func.coalesce(t.c.po_number, p.c.po_number), values_json=t.c.values_json,
+                    content_hash=t.c.content_hash, line_hash=t.c.line_hash,
+                    is_removed=sa.case((t.c.action == s.REMOVE, sa.true()), else_=sa.false()),
+                    last_synced_at=now, last_batch_id=batch_id,
+                )
+            )
+            exists = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key == t.c.sync_key).exists()
+            conn.execute(sa.insert(p).from_select(
+                ["board_id", "sync_key", "customer", "monday_item_id", "group_id", "group_name", "item_name",
+                 "order_number", "po_number", "values_json", "content_hash", "line_hash", "is_removed",
+                 "first_synced_at", "last_synced_at", "last_batch_id"],
+                sa.select(sa.literal(board_id, s.MONDAY_ID), t.c.sync_key, t.c.customer, t.c.monday_item_id,
+                          t.c.group_id, t.c.group_name, t.c.item_name, t.c.order_number, t.c.po_number,
+                          t.c.values_json, t.c.content_hash, t.c.line_hash,
+                          sa.case((t.c.action == s.REMOVE, sa.true()), else_=sa.false()),
+                          sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
+                          sa.literal(batch_id, sa.Integer))
+                .where(ok_items, ~exists),
+            ))
+            ok_subs = sa.and_(st.c.batch_id == batch_id, st.c.state == s.API_SUCCESS)
+            conn.execute(
+                sa.update(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key == st.c.parent_sync_key,
+                                    ps.c.size_label == st.c.size_label, ok_subs).values(
+                    monday_subitem_id=st.c.monday_subitem_id, parent_monday_item_id=st.c.parent_monday_item_id,
+                    subitem_name=st.c.subitem_name, quantity=st.c.quantity, values_json=st.c.values_json,
+                    content_hash=st.c.content_hash,
+                    is_removed=sa.case((st.c.action == s.REMOVE, sa.true()), else_=sa.false()),
+                    last_synced_at=now, last_batch_id=batch_id,
+                )
+            )
+            sub_exists = sa.select(ps.c.size_label).where(
+                ps.c.board_id == board_id, ps.c.parent_sync_key == st.c.parent_sync_key,
+                ps.c.size_label == st.c.size_label).exists()
+            conn.execute(sa.insert(ps).from_select(
+                ["board_id", "parent_sync_key", "size_label", "customer", "monday_subitem_id",
+                 "parent_monday_item_id", "subitem_name", "quantity", "values_json", "content_hash", "is_removed",
+                 "first_synced_at", "last_synced_at", "last_batch_id"],
+                sa.select(sa.literal(board_id, s.MONDAY_ID), st.c.parent_sync_key, st.c.size_label, t.c.customer,
+                          st.c.monday_subitem_id, st.c.parent_monday_item_id, st.c.subitem_name, st.c.quantity,
+                          st.c.values_json, st.c.content_hash,
+                          sa.case((st.c.action == s.REMOVE, sa.true()), else_=sa.false()),
+                          sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
+                          sa.literal(batch_id, sa.Integer))
+                .select_from(st.join(t, st.c.parent_stg_id == t.c.stg_id))
+                .where(ok_subs, ~sub_exists),
+            ))
+            # Lines with a subitem that was not confirmed stay pending for the next run.
+            unconfirmed = sa.select(st.c.parent_sync_key).where(
+                st.c.batch_id == batch_id, st.c.state != s.API_SUCCESS)
+            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(unconfirmed))
+                         .values(line_hash=STALE_LINE_HASH))
+            # Errors of rows that are now on the board are resolved, never deleted.
+            resolved = {"resolved_at": now, "resolved_by": self.owner.label,
+                        "resolution": f"synced in batch {batch_id}"}
+            e, es = s.err_items, s.err_subitems
+            conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), sa.select(t.c.stg_id).where(
+                ok_items, t.c.sync_key == e.c.sync_key).exists()).values(**resolved))
+            conn.execute(sa.update(es).where(es.c.resolved_at.is_(None), sa.select(st.c.stg_sub_id).where(
+                ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label
+            ).exists()).values(**resolved))
+            promoted_items = conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
+            promoted_subs = conn.execute(sa.update(st).where(ok_subs).values(state=s.PROMOTED)).rowcount
+        log.info("batch %s: promoted %s items and %s subitems", batch_id, promoted_items, promoted_subs)
+        return {"items": promoted_items, "subitems": promoted_subs}
+
+    def cleanup(self, batch_id: int) -> int:
+        """Remove the batch's finished staging rows (promoted, invalid, failed: ERR keeps those)."""
+        t, st = s.stg_items, s.stg_subitems
+        with self.engine.begin() as conn:
+            # Subitems first: they reference their parent's staging row.
+            removed = conn.execute(sa.delete(st).where(st.c.batch_id == batch_id,
+                                                       st.c.state.in_(TERMINAL_ROW_STATES))).rowcount
+            still_parent = sa.select(st.c.parent_stg_id).where(st.c.batch_id == batch_id)
+            removed += conn.execute(sa.delete(t).where(t.c.batch_id == batch_id, t.c.state.in_(TERMINAL_ROW_STATES),
+                                                       t.c.stg_id.not_in(still_parent))).rowcount
+        return removed
+
+    def row_counts(self, batch_id: int) -> dict[str, dict[str, int]]:
+        """Staged rows of a batch by table and state."""
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for name, table in (("items", s.stg_items), ("subitems", s.stg_subitems)):
+                query = (sa.select(table.c.state, sa.func.count()).where(table.c.batch_id == batch_id)
+                         .group_by(table.c.state))
+                counts[name] = dict(conn.execute(query).all())
+        return counts
+
+
+_VALIDATION_UPDATE = ("batch_id", "message", "payload_json", "source_json", "content_hash", "last_failed_at",
+                      "item_name", "order_number", "po_number")
+
+
+def _invalid_payload(line: MappedLine) -> dict[str, Any]:
+    return {**line.item_fields, "sizes": {size.label: size.quantity for size in line.sizes}}
+
+
+def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id, "stg_id": None, "sync_key": line.sync_key, "item_name": line.item_name,
+        "customer": line.customer, "order_number": line.order_number, "po_number": line.po_number,
+        "error_type": "VALIDATION", "error_code": None, "http_status": None, "message": "; ".join(line.errors),
+        "retryable": False, "retry_count": 0, "payload_json": _json(_invalid_payload(line)),
+        "source_json": _json(line.source), "content_hash": line.content_hash, "first_failed_at": now,
+        "last_failed_at": now, "resolved_at": None, "resolved_by": None, "resolution": None,
+    }
+
+
+def _zero_counts() -> dict[str, int]:
+    return {c: 0 for c in ("total_items", "total_subitems", "invalid_count", "sent_count", "succeeded_count",
+                           "failed_count", "items_created", "items_updated", "subitems_created",
+                           "subitems_updated", "removed_count", "api_calls", "retries")}
+

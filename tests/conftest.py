@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh real database per test (SQLite file or a PostgreSQL schema).
+
+The PostgreSQL tests never skip: when the server is absent they fail with a message that says how
+to start it (CI's .ci/run starts it first).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from core.db.engine import create_engine
+
+PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin_engine() -> sa.Engine:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_URL} ({str(exc.orig).strip().splitlines()[0]}). "
+            "Start it (on Debian: pg_ctlcluster <version> main start) or point ORDERSYNC_TEST_PG_URL at a server; "
+            "the PostgreSQL tests do not skip.",
+            pytrace=False,
+        )
+    return engine
+
+
+@pytest.fixture
+def pg_engine():
+    """A PostgreSQL engine whose search_path is a schema of its own, dropped afterwards."""
+    admin = _pg_admin_engine()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(PG_URL)
+    engine = sa.create_engine(engine.url, connect_args={"options": f"-csearch_path={schema}"})
+    engine.test_schema = schema  # type: ignore[attr-defined]
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{(tmp_path / 'test.db').as_posix()}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request):
+    """Each test that takes ``engine`` runs on SQLite and on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)
