@@ -34,6 +34,8 @@ class ProdItem:
     content_hash: str
     line_hash: str
     is_removed: bool
+    order_number: str | None
+    po_number: str | None
 
 
 @dataclass
@@ -162,7 +164,7 @@ class ChangeDetector:
             t = s.items
             rows = self.conn.execute(
                 sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
-                          t.c.is_removed).where(t.c.board_id == self.board_id)
+                          t.c.is_removed, t.c.order_number, t.c.po_number).where(t.c.board_id == self.board_id)
             )
             self._index = {r.sync_key: ProdItem(*r) for r in rows}
         return self._index
@@ -173,11 +175,16 @@ class ChangeDetector:
             self._duplicates = self.source.duplicate_keys(self.conn)
         return self._duplicates
 
-    def _prod_details(self, keys: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
-        """Item fields and subitem rows (by size) of the given keys."""
+    def _prod_details(self, keys: list[str], removed: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
+        """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
         fields: dict[str, dict] = {}
         sizes: dict[str, dict[str, Any]] = {}
         t, st = s.items, s.subitems
+        for chunk in _chunks(removed):
+            for key, values in self.conn.execute(
+                sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
+            ):
+                fields[key] = json.loads(values)
         for chunk in _chunks(keys):
             for key, values in self.conn.execute(
                 sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
@@ -221,7 +228,7 @@ class ChangeDetector:
             else:
                 candidates.append(line)
         removed_keys = [k for k, p in index.items() if p.customer == customer and k not in seen and not p.is_removed]
-        fields, sizes = self._prod_details([line.sync_key for line in candidates] + removed_keys)
+        fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
 
         changes = [self._new(line) for line in new]
         for line in candidates:
@@ -232,7 +239,7 @@ class ChangeDetector:
             else:
                 unchanged += 1
         for key in removed_keys:
-            changes.append(self._removed(index[key], fields.get(key, {}), sizes.get(key, {})))
+            changes.append(self._removed(index[key], fields.get(key, {})))
         return CustomerChanges(customer, changes, invalid, unchanged, unknown)
 
     def _new(self, line: MappedLine) -> LineChange:
@@ -273,14 +280,14 @@ class ChangeDetector:
             content_hash([old.subitem_name, *values.items()]), old.monday_subitem_id,
         )
 
-    def _removed(self, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
+    def _removed(self, prod: ProdItem, old_fields: dict) -> LineChange:
+        """A line gone from the source: the removal policy's values on the item; its subitems are left alone."""
         fields = {**old_fields, **self.source.mapping.removal_item}
-        sizes = [self._removed_size(old) for old in old_sizes.values() if not old.is_removed]
+        fields_hash = content_hash(fields.items())
         return LineChange(
             kind=REMOVED, sync_key=prod.sync_key, customer=prod.customer, line=None, fields=fields,
-            old_fields=old_fields, content_hash=content_hash(fields.items()),
-            line_hash=content_hash([content_hash(fields.items())]), sizes=sizes,
-            monday_item_id=prod.monday_item_id,
+            old_fields=old_fields, content_hash=fields_hash, line_hash=content_hash([fields_hash]),
+            monday_item_id=prod.monday_item_id, order_number=prod.order_number, po_number=prod.po_number,
         )
 
     # -- the pending-work list ----------------------------------------------------------------

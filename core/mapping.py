@@ -305,27 +305,36 @@ class ValueError_(Exception):
     """A value that cannot become its board column's type; the message names the value."""
 
 
+def show(value: Any) -> str:
+    """A source value as a message shows it: text quoted, numbers plain."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    return str(value)
+
+
 def _number_text(value: Any, column: ColumnMap) -> str:
     if isinstance(value, bool):
-        raise ValueError_(f"{value!r} is not a number")
+        raise ValueError_(f"{show(value)} is not a number")
     if isinstance(value, (int, Decimal)):
         number = Decimal(value)
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError_(f"{value!r} is not a number")
+            raise ValueError_(f"{show(value)} is not a number")
         number = Decimal(repr(value))
     else:
         text = str(value).strip().replace(",", "")
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise ValueError_(f"{value!r} is not a number") from None
+            raise ValueError_(f"{show(value)} is not a number") from None
         if not number.is_finite():
-            raise ValueError_(f"{value!r} is not a number")
+            raise ValueError_(f"{show(value)} is not a number")
     if column.whole and number != number.to_integral_value():
-        raise ValueError_(f"{value!r} is not a whole number")
+        raise ValueError_(f"{show(value)} is not a whole number")
     if column.min is not None and number < Decimal(str(column.min)):
-        raise ValueError_(f"{value!r} is below {column.min:g}")
+        raise ValueError_(f"{show(value)} is below {column.min:g}")
     if number == number.to_integral_value():
         return str(int(number))
     return format(number.normalize(), "f")
@@ -345,7 +354,7 @@ def _date_text(value: Any) -> str:
             return dt.datetime.strptime(text, fmt).date().isoformat()
         except ValueError:
             continue
-    raise ValueError_(f"{value!r} is not a date (expected YYYY-MM-DD)")
+    raise ValueError_(f"{show(value)} is not a date (expected YYYY-MM-DD)")
 
 
 def to_board_value(value: Any, column: ColumnMap) -> str | None:
@@ -359,7 +368,7 @@ def to_board_value(value: Any, column: ColumnMap) -> str | None:
         return _date_text(value)
     text = value if isinstance(value, str) else _plain_text(value)
     if kind == "status" and len(text) > STATUS_LABEL_MAX:
-        raise ValueError_(f"{text!r} is longer than {STATUS_LABEL_MAX} characters, the limit of a status label")
+        raise ValueError_(f"{show(text)} is longer than {STATUS_LABEL_MAX} characters, the limit of a status label")
     if kind == "long_text" and len(text) > LONG_TEXT_MAX:
         raise ValueError_(f"is longer than {LONG_TEXT_MAX} characters")
     return text
@@ -378,7 +387,7 @@ def parse_quantity(value: Any) -> int:
     if value is None:
         return 0
     if isinstance(value, bool):
-        raise ValueError_(f"{value!r} is not a quantity")
+        raise ValueError_(f"{show(value)} is not a quantity")
     if isinstance(value, int):
         quantity = value
     else:
@@ -388,12 +397,12 @@ def parse_quantity(value: Any) -> int:
         try:
             number = Decimal(str(text))
         except InvalidOperation:
-            raise ValueError_(f"{value!r} is not a number") from None
+            raise ValueError_(f"{show(value)} is not a number") from None
         if not number.is_finite() or number != number.to_integral_value():
-            raise ValueError_(f"{value!r} is not a whole number")
+            raise ValueError_(f"{show(value)} is not a whole number")
         quantity = int(number)
     if quantity < 0:
-        raise ValueError_(f"{value!r} is negative")
+        raise ValueError_(f"{show(value)} is negative")
     return quantity
 
 

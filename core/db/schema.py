@@ -29,7 +29,7 @@ CUSTOMER = sa.Unicode(200)
 MONDAY_ID = sa.String(24)
 SIZE = sa.Unicode(60)
 HASH = sa.String(40)
-STATE = sa.String(20)
+STATE = sa.String(30)
 # NVARCHAR(MAX) and DATETIME2 on SQL Server, not the deprecated NTEXT and the coarse DATETIME.
 LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
 TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")

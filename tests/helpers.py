@@ -1,0 +1,121 @@
+"""Building blocks for tests: a real ORDERS_UNIFIED, OrderSync's tables, and monday confirmations.
+
+Until the monday client exists, ``confirm_all`` plays monday's part at the one boundary the
+staging layer has: it confirms every pending row with a fresh id, exactly as the push will
+through ``record_item_ids`` / ``record_subitem_ids``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from core.changes import ChangeDetector, CustomerChanges
+from core.db import schema as s
+from core.db.migrate import upgrade
+from core.demo_data import SIZE_COLUMNS, create_orders_table, orders_table
+from core.mapping import Mapping, load_mapping
+from core.source import Source
+from core.staging import Batch, StagingOperations
+
+BOARD = "9200517329"
+_ids = itertools.count(10_000_000_001)
+
+
+@dataclass
+class World:
+    engine: sa.Engine
+    mapping: Mapping
+    staging: StagingOperations
+    board_id: str = BOARD
+
+    @property
+    def source(self) -> Source:
+        return Source.reflect(self.engine, self.mapping)
+
+    def detect(self, customer: str) -> CustomerChanges:
+        with self.engine.connect() as conn:
+            return ChangeDetector(conn, self.source, self.board_id).detect(customer)
+
+    def pending(self):
+        with self.engine.connect() as conn:
+            return {p.customer: p for p in ChangeDetector(conn, self.source, self.board_id).pending()}
+
+    def stage(self, customer: str) -> tuple[Batch, object]:
+        batch = self.staging.claim(customer, self.board_id)
+        result = self.staging.stage(batch.batch_id, self.detect(customer))
+        return batch, result
+
+    def sync(self, customer: str):
+        """Stage, confirm everything as monday would, promote and clean up. Returns (batch, stage result)."""
+        batch, result = self.stage(customer)
+        confirm_all(self.staging, batch.batch_id)
+        self.staging.promote(batch.batch_id, self.board_id)
+        self.staging.cleanup(batch.batch_id)
+        self.staging.set_status(batch.batch_id, s.COMPLETED)
+        return batch, result
+
+    def execute(self, statement, params=None):
+        with self.engine.begin() as conn:
+            return conn.execute(statement, params or {})
+
+    def scalar(self, statement):
+        with self.engine.connect() as conn:
+            return conn.execute(statement).scalar()
+
+    def orders(self) -> sa.Table:
+        return sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=self.engine)
+
+
+def make_world(engine: sa.Engine, n_orders: int = 300, seed: int = 3, hostile: bool = True,
+               size_columns: list[str] | None = None) -> World:
+    with engine.begin() as conn:
+        create_orders_table(conn, n_orders, seed=seed, size_columns=size_columns or SIZE_COLUMNS, hostile=hostile)
+    upgrade(engine)
+    return World(engine, load_mapping(), StagingOperations(engine))
+
+
+def empty_orders(engine: sa.Engine, size_columns: list[str] | None = None) -> sa.Table:
+    """An empty ORDERS_UNIFIED of the real shape, for tests that insert their own rows."""
+    table = orders_table(sa.MetaData(), size_columns or SIZE_COLUMNS)
+    with engine.begin() as conn:
+        table.create(conn)
+    upgrade(engine)
+    return table
+
+
+def order_row(table: sa.Table, **values) -> dict:
+    """A full row (every column present) with sensible defaults, overridden by ``values`` (by column name)."""
+    row = {c.name: None for c in table.columns}
+    row.update({
+        "AAG ORDER NUMBER": "MWE-00024", "CUSTOMER NAME": "MACK WELDON", "PO NUMBER": "4755",
+        "CUSTOMER STYLE": "M01Y09", "CUSTOMER COLOUR DESCRIPTION": "DEAN BLUE/WHITE", "CATEGORY": "MENS",
+        "UNIT OF MEASURE": "PCE", "AAG SEASON": "2025 FALL", "CUSTOMER SEASON": "FW25", "ORDER TYPE": "ACTIVE",
+        "DESTINATION": "MISSISSIPPI", "CUSTOMER PRICE": "28.86", "TOTAL QTY": 60,
+        "S": 12, "M": 24, "L": 24,
+    })
+    row.update(values)
+    return row
+
+
+def confirm_all(staging: StagingOperations, batch_id: int) -> int:
+    """Confirm every sendable row of the batch with fresh monday ids, items before their subitems."""
+    confirmed = 0
+    items = staging.pending_rows(batch_id, s.stg_items)
+    if items:
+        staging.mark_sending(s.stg_items, [r["stg_id"] for r in items])
+        staging.record_item_ids([(r["stg_id"], r["monday_item_id"] or str(next(_ids))) for r in items])
+        confirmed += len(items)
+    subs = staging.pending_rows(batch_id, s.stg_subitems)
+    if subs:
+        staging.mark_sending(s.stg_subitems, [r["stg_sub_id"] for r in subs])
+        staging.record_subitem_ids([(r["stg_sub_id"], r["monday_subitem_id"] or str(next(_ids))) for r in subs])
+        confirmed += len(subs)
+    return confirmed
+
+
+def count(engine: sa.Engine, table: sa.Table, *where) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
