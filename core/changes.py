@@ -36,6 +36,7 @@ class ProdItem:
     is_removed: bool
     order_number: str | None
     po_number: str | None
+    source_hash: str | None
 
 
 @dataclass
@@ -71,6 +72,7 @@ class LineChange:
     content_hash: str
     line_hash: str
     sizes: list[SizeChange] = field(default_factory=list)
+    source_hash: str | None = None
     monday_item_id: str | None = None
     order_number: str | None = None
     po_number: str | None = None
@@ -164,7 +166,8 @@ class ChangeDetector:
             t = s.items
             rows = self.conn.execute(
                 sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
-                          t.c.is_removed, t.c.order_number, t.c.po_number).where(t.c.board_id == self.board_id)
+                          t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash)
+                .where(t.c.board_id == self.board_id)
             )
             self._index = {r.sync_key: ProdItem(*r) for r in rows}
         return self._index
@@ -202,17 +205,37 @@ class ChangeDetector:
 
     def detect(self, customer: str) -> CustomerChanges:
         """All changes of one canonical customer."""
-        return self.detect_lines(customer, self.source.iter_lines(self.conn, [customer], self.duplicates))
+        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer]))
 
-    def detect_lines(self, customer: str, lines: Iterable[MappedLine]) -> CustomerChanges:
+    def _unchanged(self, row: Any) -> str | None:
+        """The row's key when its raw content is what was last confirmed (no need to map it)."""
+        mapper = self.source.mapper
+        key = mapper.row_key(row)
+        if key is None or key in self.duplicates:
+            return None
+        prod = self.index.get(key)
+        if prod is None or prod.is_removed or prod.source_hash is None:
+            return None
+        return key if prod.source_hash == mapper.source_hash(row) else None
+
+    def detect_rows(self, customer: str, rows: Iterable[Any]) -> CustomerChanges:
         index = self.index
+        duplicates = self.duplicates
+        customer_known = self.source.customer_known
         invalid: list[MappedLine] = []
         new: list[MappedLine] = []
         candidates: list[MappedLine] = []
         seen: set[str] = set()
         unchanged = 0
         unknown = False
-        for line in lines:
+        for row in rows:
+            key = self._unchanged(row)
+            if key is not None:
+                seen.add(key)
+                unchanged += 1
+                unknown = unknown or not customer_known(row)
+                continue
+            line = self.source.line(row, duplicates)
             if line.sync_key is not None:
                 seen.add(line.sync_key)
             if not line.customer_known:
@@ -247,7 +270,7 @@ class ChangeDetector:
             kind=NEW, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=None, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=[_new_size(size) for size in line.sizes],
-            order_number=line.order_number, po_number=line.po_number,
+            order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
         )
 
     def _changed(self, line: MappedLine, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
@@ -269,7 +292,7 @@ class ChangeDetector:
             kind=CHANGED, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=old_fields, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=size_changes, monday_item_id=prod.monday_item_id,
-            order_number=line.order_number, po_number=line.po_number,
+            order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
         )
 
     def _removed_size(self, old: Any) -> SizeChange:
@@ -297,7 +320,16 @@ class ChangeDetector:
         index = self.index
         summary: dict[str, PendingCustomer] = {}
         seen: set[str] = set()
-        for line in self.source.iter_lines(self.conn, None, self.duplicates):
+        customer_of = self.source.customer_of
+        for row in self.source.iter_rows(self.conn, None):
+            key = self._unchanged(row)
+            if key is not None:
+                seen.add(key)
+                customer = customer_of(row)
+                row_summary = summary.get(customer) or summary.setdefault(customer, PendingCustomer(customer))
+                row_summary.unchanged += 1
+                continue
+            line = self.source.line(row, self.duplicates)
             row = summary.get(line.customer) or summary.setdefault(line.customer, PendingCustomer(line.customer))
             if line.sync_key is not None:
                 seen.add(line.sync_key)

@@ -8,6 +8,7 @@ it comes from the environment or the OS keyring (see ``token``), never from this
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -111,12 +112,18 @@ def default_config_path() -> Path:
 
 def resolve_database_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite file path relative to the settings file's folder."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith("sqlite:////"):
-        rest = url[len(prefix):]
-        if rest and not rest.startswith(":memory:") and not Path(rest).is_absolute():
-            return prefix + (base_dir / rest).resolve().as_posix()
-    return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # reported with the key name when the engine is created
+        return url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database.startswith((":memory:", "file:")):
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=(base_dir / database).resolve().as_posix()).render_as_string(hide_password=False)
 
 
 def _coerce(setting: Setting, value: Any) -> Any:
@@ -183,8 +190,7 @@ def _toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
 def render_settings(values: dict[str, Any]) -> str:

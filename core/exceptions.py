@@ -40,3 +40,9 @@ class CustomerBusy(OrderSyncError):
     """Another live batch (fresh heartbeat) owns the customer."""
 
     exit_code = 1
+
+
+class BatchTakenOver(OrderSyncError):
+    """Another process resumed this batch (our heartbeat went stale): stop without writing more."""
+
+    exit_code = 1

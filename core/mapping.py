@@ -79,6 +79,7 @@ class Mapping:
     removal_item: dict[str, str]
     removal_subitem: dict[str, str]
     path: Path | None = None
+    fingerprint: str = ""  # a hash of the mapping document: a changed mapping re-maps every line
 
     # -- source columns ---------------------------------------------------------------------------
 
@@ -143,7 +144,25 @@ def template_fields(template: str) -> list[str]:
 
 
 def render_template(template: str, values: dict[str, str]) -> str:
-    return _TEMPLATE_FIELD.sub(lambda m: values.get(m.group(1), ""), template)
+    return _render(_compile_template(template), values)
+
+
+def _compile_template(template: str) -> list[tuple[bool, str]]:
+    """[(is_field, text)]: literal text and field names, in order."""
+    parts: list[tuple[bool, str]] = []
+    position = 0
+    for match in _TEMPLATE_FIELD.finditer(template):
+        if match.start() > position:
+            parts.append((False, template[position:match.start()]))
+        parts.append((True, match.group(1)))
+        position = match.end()
+    if position < len(template):
+        parts.append((False, template[position:]))
+    return parts
+
+
+def _render(parts: list[tuple[bool, str]], values: dict[str, str]) -> str:
+    return "".join(values.get(text, "") if is_field else text for is_field, text in parts)
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -162,6 +181,8 @@ def load_mapping(path: Path | str | None = None) -> Mapping:
         raise SettingsError(f"mapping file not found: {file}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"mapping file {file} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"mapping file {file} cannot be read: {exc}") from None
     return parse_mapping(data, file if path else None)
 
 
@@ -179,7 +200,8 @@ class _Reader:
         return value
 
     def error(self, key: str, problem: str) -> SettingsError:
-        return SettingsError(f"mapping{self.where}: {key} {problem}")
+        key = key.lstrip(".")
+        return SettingsError(f"mapping{self.where}: {key + ' ' if key else ''}{problem}")
 
     def get(self, section: dict[str, Any], prefix: str, key: str, kind: type, default: Any = ...) -> Any:
         if key not in section:
@@ -286,6 +308,7 @@ def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
         removal_item=reader.get(removal, "removal", "item", dict, {}),
         removal_subitem=reader.get(removal, "removal", "subitem", dict, {}),
         path=path,
+        fingerprint=hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest(),
     )
     labels = {c.label for c in mapping.columns}
     for name in mapping.removal_item:
@@ -406,9 +429,26 @@ def parse_quantity(value: Any) -> int:
     return quantity
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text (non-ASCII kept) for payload columns; one shared encoder, it is hot."""
+    return _encode(value)
+
+
+_NULL = "\x00"
+
+
 def content_hash(values: Iterable[Any]) -> str:
-    payload = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+    """A stable hash of a sequence of (key, value) pairs or values; None differs from 'None'."""
+    parts = []
+    for value in values:
+        if isinstance(value, tuple):
+            parts.append("\x1f".join(_NULL if v is None else str(v) for v in value))
+        else:
+            parts.append(_NULL if value is None else str(value))
+    return hashlib.sha1("\x1e".join(parts).encode("utf-8")).hexdigest()
 
 
 # --- mapping rows ---------------------------------------------------------------------------------
@@ -436,10 +476,12 @@ class MappedLine:
     group_name: str
     values: dict[str, str | None]
     sizes: list[MappedSize]
-    source: dict[str, Any]
+    row: Sequence[Any]
+    source_columns: Sequence[str]
     errors: list[str]
     content_hash: str = ""
     line_hash: str = ""
+    source_hash: str = ""
     customer_known: bool = True
 
     @property
@@ -451,6 +493,11 @@ class MappedLine:
         """What is compared and sent for the item: the name, the group and every mapped column."""
         return {"name": self.item_name, "group": self.group_name, **self.values}
 
+    @property
+    def source(self) -> dict[str, Any]:
+        """The mapped source columns as read (for error details), JSON-safe."""
+        return {name: _json_safe(value) for name, value in zip(self.source_columns, self.row)}
+
 
 class LineMapper:
     """A mapping bound to the source table's columns; maps row tuples to ``MappedLine``."""
@@ -461,8 +508,14 @@ class LineMapper:
         self.sizes = sizes
         self.select_columns = columns + sizes
         self._index = {name: i for i, name in enumerate(columns)}
+        self._key_index = [(name, self._index[name]) for name in mapping.key]
         self._customer_cache: dict[Any, tuple[str, bool]] = {}
+        self._size_cache: dict[tuple[int, int], MappedSize] = {}
         self._canonical = frozenset(mapping.customers.values())
+        # Changing the mapping or the table's columns changes every line's source hash.
+        self.fingerprint = hashlib.sha1(
+            (mapping.fingerprint + repr(self.select_columns)).encode("utf-8")).hexdigest()
+        self._compile()
 
     def canonical_customer(self, raw: Any) -> tuple[str, bool]:
         """(canonical name, whether the alias table or the name itself is known)."""
@@ -491,18 +544,63 @@ class LineMapper:
                 return "0"
         return value
 
+    def row_key(self, row: Sequence[Any]) -> str | None:
+        """The sync key of a row without mapping the rest of it (None when a key column is empty)."""
+        parts = []
+        for name, i in self._key_index:
+            value = self._clean(name, row[i])
+            if value is None:
+                return None
+            parts.append(value if isinstance(value, str) else _plain_text(value))
+        return self.mapping.key_separator.join(parts)
+
+    def source_hash(self, row: Sequence[Any]) -> str:
+        """A hash of the raw row and the mapping: equal means the mapped line cannot have changed."""
+        return hashlib.sha1((self.fingerprint + repr(tuple(row))).encode("utf-8")).hexdigest()
+
+    def _compile(self) -> None:
+        """Precompute per-column work so that mapping a row is a few list and dict operations."""
+        m = self.mapping
+        self._cleaners = [(name, i, name in m.trim, name in m.true_means_zero) for name, i in self._index.items()]
+        self._item_template = _compile_template(m.item_name)
+        self._group_template = _compile_template(m.group_name)
+        self._season = [name for name in m.season_columns]
+        self._board_columns = [
+            (column.label, column.source, column.value_map, column) for column in m.columns
+        ]
+
     def map_row(self, row: Sequence[Any]) -> MappedLine:
         m = self.mapping
-        index = self._index
         errors: list[str] = []
-        cleaned = {name: self._clean(name, row[i]) for name, i in index.items()}
-        texts = {name: ("" if v is None else _plain_text(v) if not isinstance(v, str) else v)
-                 for name, v in cleaned.items()}
+        null_strings = m.null_strings
+        cleaned: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        for name, i, trim, true_zero in self._cleaners:
+            value = row[i]
+            if value is None:
+                cleaned[name] = None
+                texts[name] = ""
+                continue
+            if isinstance(value, str):
+                if trim:
+                    value = value.strip()
+                folded = value.strip().lower()
+                if not folded or folded in null_strings:
+                    cleaned[name] = None
+                    texts[name] = ""
+                    continue
+                if true_zero and folded == "true":
+                    value = "0"
+                cleaned[name] = value
+                texts[name] = value
+            else:
+                cleaned[name] = value
+                texts[name] = _plain_text(value)
 
         key_parts = []
         for name in m.key:
             if cleaned[name] is None:
-                errors.append(f"key column {name} is empty (value {row[index[name]]!r})")
+                errors.append(f"key column {name} is empty (value {show(row[self._index[name]])})")
             key_parts.append(texts[name])
         sync_key = m.key_separator.join(key_parts) if not errors else None
 
@@ -510,55 +608,68 @@ class LineMapper:
         if not customer:
             errors.append(f"{m.customer_column} is empty")
         season = ""
-        for name in m.season_columns:
+        for name in self._season:
             raw = cleaned[name]
-            if raw is not None and str(raw).strip().lower() not in m.season_blank:
-                season = str(raw).strip()
-                break
-        template_values = {**texts, "customer": customer, "season": season, "key": sync_key or ""}
-        item_name = render_template(m.item_name, template_values).strip()
-        item_name = re.sub(r"\s{2,}", " ", item_name)
+            if raw is not None:
+                text = texts[name].strip()
+                if text.lower() not in m.season_blank:
+                    season = text
+                    break
+        texts["customer"] = customer
+        texts["season"] = season
+        texts["key"] = sync_key or ""
+        item_name = _squeeze(_render(self._item_template, texts))
         if not item_name:
             errors.append("item name is empty")
         elif len(item_name) > ITEM_NAME_MAX:
             errors.append(f"item name is {len(item_name)} characters long, over monday's limit of {ITEM_NAME_MAX}")
-        group_name = re.sub(r"\s{2,}", " ", render_template(m.group_name, template_values).strip())
+        group_name = _squeeze(_render(self._group_template, texts))
 
-        derived = {"$key": sync_key, "$customer": customer or None, "$season": season or None}
         values: dict[str, str | None] = {}
-        for column in m.columns:
-            raw = derived[column.source] if column.source in derived else cleaned[column.source]
-            if raw is not None and column.value_map:
-                raw = column.value_map.get(str(raw).strip().upper(), raw)
+        for label, source, value_map, column in self._board_columns:
+            if source[0] == "$":
+                raw = sync_key if source == "$key" else customer or None if source == "$customer" else season or None
+            else:
+                raw = cleaned[source]
+            if raw is None:
+                values[label] = None
+                continue
+            if value_map:
+                raw = value_map.get(str(raw).strip().upper(), raw)
             try:
-                values[column.label] = to_board_value(raw, column)
+                values[label] = to_board_value(raw, column)
             except ValueError_ as exc:
-                values[column.label] = None
-                errors.append(f"{column.source}: {exc} (board column {column.label}, {column.type})")
+                values[label] = None
+                errors.append(f"{source}: {exc} (board column {label}, {column.type})")
 
         sizes: list[MappedSize] = []
-        offset = len(self.columns)
-        for position, label in enumerate(self.sizes):
-            raw = row[offset + position]
+        size_cache = self._size_cache
+        for position, raw in enumerate(row[len(self.columns):]):
             if raw is None or raw == 0:
                 continue
-            try:
-                quantity = parse_quantity(raw)
-            except ValueError_ as exc:
-                errors.append(f"size {label}: quantity {exc}")
-                continue
-            if quantity == 0:
-                continue
-            sizes.append(self._size(label, position, quantity))
+            if type(raw) is int and raw > 0:
+                quantity = raw
+            else:
+                try:
+                    quantity = parse_quantity(raw)
+                except ValueError_ as exc:
+                    errors.append(f"size {self.sizes[position]}: quantity {exc}")
+                    continue
+                if quantity == 0:
+                    continue
+            size = size_cache.get((position, quantity))
+            if size is None:
+                size = size_cache[(position, quantity)] = self._size(self.sizes[position], position, quantity)
+            sizes.append(size)
 
         line = MappedLine(
             sync_key=sync_key, customer=customer, order_number=texts.get(m.order_number_column or "") or None,
             po_number=texts.get(m.po_number_column or "") or None, item_name=item_name, group_name=group_name,
-            values=values, sizes=sizes, source={name: _json_safe(row[i]) for name, i in index.items()},
-            errors=errors, customer_known=known,
+            values=values, sizes=sizes, row=row, source_columns=self.columns, errors=errors, customer_known=known,
         )
         line.content_hash = content_hash(line.item_fields.items())
-        line.line_hash = content_hash([line.content_hash, *((s.label, s.quantity) for s in sizes)])
+        line.line_hash = content_hash([line.content_hash, *(sz.hash for sz in sizes)])
+        line.source_hash = self.source_hash(row)
         return line
 
     def _size(self, label: str, position: int, quantity: int) -> MappedSize:
@@ -570,9 +681,14 @@ class LineMapper:
         name = render_template(m.subitem_name, {"size": label, "quantity": str(quantity)})
         return MappedSize(label, position, quantity, name, values, content_hash([name, *values.items()]))
 
-    def removed_size_values(self, label: str) -> dict[str, str | None]:
-        """The subitem values the removal policy sets when a size drops to zero or disappears."""
-        return dict(self.mapping.removal_subitem)
+
+def _squeeze(text: str) -> str:
+    """Trim and collapse runs of spaces (a blank template field leaves a double space)."""
+    text = text.strip()
+    return _SPACES.sub(" ", text) if "  " in text else text
+
+
+_SPACES = re.compile(r"\s{2,}")
 
 
 def _json_safe(value: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -31,12 +31,18 @@ class Source:
         self.mapping = mapping
         self.mapper: LineMapper = mapping.bind([c.name for c in table.columns])
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
+        self._customer_position = self.mapper.columns.index(mapping.customer_column)
 
     @classmethod
     def reflect(cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED",
                 schema: str | None = None) -> "Source":
         """Reflect the table's columns (and nothing else: the source's own constraints are not ours)."""
         metadata = sa.MetaData()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        if schema is None and engine.get_execution_options().get("schema_translate_map"):
+            # OrderSync's own tables are moved to their configured schema by a translate map on
+            # the engine; the source table must stay in the database's default schema.
+            schema = sa.inspect(engine).default_schema_name
         try:
             reflected = sa.Table(table, metadata, autoload_with=bind, schema=schema, resolve_fks=False)
         except sa.exc.NoSuchTableError:
@@ -45,6 +51,13 @@ class Source:
                 f"the source table {where} does not exist in {_url(bind)}; check [source] table and schema"
             ) from None
         return cls(reflected, mapping)
+
+    def customer_of(self, row: Sequence[Any]) -> str:
+        """The canonical customer of a raw row."""
+        return self.mapper.canonical_customer(row[self._customer_position])[0]
+
+    def customer_known(self, row: Sequence[Any]) -> bool:
+        return self.mapper.canonical_customer(row[self._customer_position])[1]
 
     @property
     def size_columns(self) -> list[str]:
@@ -86,38 +99,47 @@ class Source:
 
     def duplicate_keys(self, conn: Connection) -> set[str]:
         """Sync keys that stand on more than one row of the whole table (all of them are invalid)."""
-        m = self.mapping
-        key_columns = [self.table.c[name] for name in m.key]
+        key_columns = [self.table.c[name] for name in self.mapping.key]
+        positions = [self.mapper.columns.index(name) for name in self.mapping.key]
+        width = len(self.mapper.columns)
+        row_key = self.mapper.row_key
         counts: Counter[str] = Counter()
-        clean = self.mapper._clean
         result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
-        for row in result:
-            parts = [clean(name, value) for name, value in zip(m.key, row)]
-            if any(p is None for p in parts):
-                continue
-            counts[m.key_separator.join(p if isinstance(p, str) else str(p) for p in parts)] += 1
+        for values in result:
+            row: list[Any] = [None] * width
+            for position, value in zip(positions, values):
+                row[position] = value
+            key = row_key(row)
+            if key is not None:
+                counts[key] += 1
         return {key for key, n in counts.items() if n > 1}
 
     def select_statement(self, where=None) -> sa.Select:
         statement = sa.select(*self._select_columns)
         return statement.where(where) if where is not None else statement
 
+    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None) -> Iterator[Sequence[Any]]:
+        """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None)."""
+        where = self._customer_filter(conn, customers)
+        yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
+
+    def line(self, row: Sequence[Any], duplicates: set[str]) -> MappedLine:
+        """Map and validate one row; a key that stands on several rows makes every one of them invalid."""
+        line = self.mapper.map_row(row)
+        if line.sync_key is not None and line.sync_key in duplicates:
+            line.errors.append(
+                f"key {line.sync_key!r} appears more than once in {self.table.name}; "
+                "every line with this key is held back"
+            )
+        return line
+
     def iter_lines(self, conn: Connection, customers: Iterable[str] | None = None,
                    duplicates: set[str] | None = None) -> Iterator[MappedLine]:
         """Mapped and validated lines of the given canonical customers (all when None)."""
         if duplicates is None:
             duplicates = self.duplicate_keys(conn)
-        where = self._customer_filter(conn, customers)
-        result = conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
-        map_row = self.mapper.map_row
-        for row in result:
-            line = map_row(row)
-            if line.sync_key is not None and line.sync_key in duplicates:
-                line.errors.append(
-                    f"key {line.sync_key!r} appears more than once in {self.table.name}; "
-                    "every line with this key is held back"
-                )
-            yield line
+        for row in self.iter_rows(conn, customers):
+            yield self.line(row, duplicates)
 
     def lines_by_customer(self, conn: Connection, customers: Iterable[str] | None = None) -> dict[str, list[MappedLine]]:
         grouped: dict[str, list[MappedLine]] = {}

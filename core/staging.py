@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import logging
 import os
 import socket
@@ -25,8 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 from core import __version__
 from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
 from core.db import schema as s
-from core.exceptions import CustomerBusy
-from core.mapping import MappedLine
+from core.db.bulk import bulk_insert
+from core.exceptions import BatchTakenOver, CustomerBusy
+from core.mapping import MappedLine, to_json
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+_json = to_json
 
 
 @dataclass(frozen=True)
@@ -183,11 +182,24 @@ class StagingOperations:
                     return True
         return False
 
+    def _owned(self, batch_id: int):
+        b = s.batches
+        return sa.and_(b.c.batch_id == batch_id, b.c.owner_host == self.owner.host, b.c.owner_pid == self.owner.pid)
+
+    def _update_owned(self, conn: Connection, batch_id: int, values: dict[str, Any]) -> None:
+        if conn.execute(sa.update(s.batches).where(self._owned(batch_id)).values(**values)).rowcount != 1:
+            raise BatchTakenOver(
+                f"batch {batch_id} is no longer ours: another process resumed it after our heartbeat went stale"
+            )
+
     def heartbeat(self, batch_id: int, **values: Any) -> bool:
-        """Refresh the heartbeat (and any counts given). Returns True if a cancel was requested."""
+        """Refresh the heartbeat (and any counts given). Returns True if a cancel was requested.
+
+        Raises BatchTakenOver when another process has resumed the batch meanwhile.
+        """
         b = s.batches
         with self.engine.begin() as conn:
-            conn.execute(sa.update(b).where(b.c.batch_id == batch_id).values(heartbeat_at=utcnow(), **values))
+            self._update_owned(conn, batch_id, {"heartbeat_at": utcnow(), **values})
             return bool(conn.execute(sa.select(b.c.cancel_requested).where(b.c.batch_id == batch_id)).scalar())
 
     def set_status(self, batch_id: int, status: str, message: str | None = None, **values: Any) -> None:
@@ -199,9 +211,8 @@ class StagingOperations:
             values.setdefault("finished_at", now)
         if message is not None:
             values["message"] = message
-        b = s.batches
         with self.engine.begin() as conn:
-            conn.execute(sa.update(b).where(b.c.batch_id == batch_id).values(status=status, heartbeat_at=now, **values))
+            self._update_owned(conn, batch_id, {"status": status, "heartbeat_at": now, **values})
         log.info("batch %s: %s%s", batch_id, status, f" ({message})" if message else "")
 
     def request_cancel(self, batch_id: int) -> None:
@@ -225,21 +236,17 @@ class StagingOperations:
         result = StageResult()
         now = utcnow()
         with self.engine.begin() as conn:
-            item_rows: list[dict] = []
+            item_rows = [self._item_row(batch_id, change, now) for change in changes.changes]
             for change in changes.changes:
-                item_rows.append(self._item_row(batch_id, change, now))
                 result.by_kind[change.kind] += 1
             new_invalid = self._validation_errors(conn, batch_id, changes, now)
-            for line in new_invalid:
-                item_rows.append(self._invalid_row(batch_id, line, now))
             result.invalid = len(new_invalid)
             result.invalid_unchanged = len(changes.invalid) - len(new_invalid)
-            result.items = len(item_rows) - result.invalid
-            if item_rows:
-                conn.execute(sa.insert(s.stg_items), item_rows)
+            result.items = len(item_rows)
+            bulk_insert(conn, s.stg_items, item_rows)
+            bulk_insert(conn, s.stg_items, [self._invalid_row(batch_id, line, now) for line in new_invalid])
             sub_rows = self._subitem_rows(conn, batch_id, changes.changes, now) if changes.changes else []
-            if sub_rows:
-                conn.execute(sa.insert(s.stg_subitems), sub_rows)
+            bulk_insert(conn, s.stg_subitems, sub_rows)
             result.subitems = len(sub_rows)
             conn.execute(
                 sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(
@@ -268,9 +275,11 @@ class StagingOperations:
             "monday_item_id": change.monday_item_id, "values_json": _json(change.fields),
             "old_values_json": _json(change.old_fields) if change.old_fields is not None else None,
             "changed_columns": _json(change.changed_fields),
-            "source_json": _json(change.line.source) if change.line else None,
-            "content_hash": change.content_hash, "line_hash": change.line_hash, "validation_errors": None,
-            "attempts": 0, "last_error": None, "created_at": now, "sent_at": None, "confirmed_at": None,
+            # The source values are kept for invalid lines (their ERR rows); a valid line's are
+            # read again from ORDERS_UNIFIED when someone looks at it.
+            "source_json": None,
+            "content_hash": change.content_hash, "line_hash": change.line_hash,
+            "source_hash": change.source_hash, "attempts": 0, "created_at": now,
         }
 
     @staticmethod
@@ -281,8 +290,8 @@ class StagingOperations:
             "item_name": line.item_name, "group_name": line.group_name[:255], "group_id": None, "monday_item_id": None,
             "values_json": _json(_invalid_payload(line)), "old_values_json": None, "changed_columns": None,
             "source_json": _json(line.source), "content_hash": line.content_hash, "line_hash": line.line_hash,
-            "validation_errors": "; ".join(line.errors), "attempts": 0, "last_error": "; ".join(line.errors),
-            "created_at": now, "sent_at": None, "confirmed_at": None,
+            "source_hash": line.source_hash, "validation_errors": "; ".join(line.errors), "attempts": 0,
+            "last_error": "; ".join(line.errors), "created_at": now,
         }
 
     def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime) -> list[dict]:
@@ -291,26 +300,33 @@ class StagingOperations:
             sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
         ).all())
         rows = []
+        encoded: dict[int, str] = {}  # new sizes share their value dicts (the mapper caches sizes)
+
+        def encode(value: Any) -> str:
+            text = encoded.get(id(value))
+            if text is None:
+                text = encoded[id(value)] = _json(value)
+            return text
+
         for change in changes:
             parent_id = ids[change.sync_key]
             for size in change.sizes:
                 if size.kind == NEW:
                     action = s.CREATE
                     state = s.PENDING if change.monday_item_id else s.WAITING_PARENT
+                    changed = None  # a new subitem sends all its columns
                 elif size.kind == REMOVED:
-                    action, state = s.REMOVE, s.PENDING
+                    action, state, changed = s.REMOVE, s.PENDING, _json(size.changed_fields)
                 else:
-                    action, state = s.UPDATE, s.PENDING
+                    action, state, changed = s.UPDATE, s.PENDING, _json(size.changed_fields)
                 rows.append({
                     "batch_id": batch_id, "parent_stg_id": parent_id, "parent_sync_key": change.sync_key,
                     "size_label": size.label, "size_position": size.position, "action": action, "state": state,
                     "subitem_name": size.name, "parent_monday_item_id": change.monday_item_id,
                     "monday_subitem_id": size.monday_subitem_id, "quantity": size.quantity,
-                    "old_quantity": size.old_quantity, "values_json": _json(size.values),
+                    "old_quantity": size.old_quantity, "values_json": encode(size.values),
                     "old_values_json": _json(size.old_values) if size.old_values is not None else None,
-                    "changed_columns": _json(size.changed_fields), "content_hash": size.hash,
-                    "validation_errors": None, "attempts": 0, "last_error": None, "created_at": now,
-                    "sent_at": None, "confirmed_at": None,
+                    "changed_columns": changed, "content_hash": size.hash, "attempts": 0, "created_at": now,
                 })
         return rows
 
@@ -539,7 +555,7 @@ class StagingOperations:
                     group_id=sa.func.coalesce(t.c.group_id, p.c.group_id), group_name=t.c.group_name,
                     item_name=t.c.item_name, order_number=sa.func.coalesce(t.c.order_number, p.c.order_number),
                     po_number=sa.func.coalesce(t.c.po_number, p.c.po_number), values_json=t.c.values_json,
-                    content_hash=t.c.content_hash, line_hash=t.c.line_hash,
+                    content_hash=t.c.content_hash, line_hash=t.c.line_hash, source_hash=t.c.source_hash,
                     is_removed=sa.case((t.c.action == s.REMOVE, sa.true()), else_=sa.false()),
                     last_synced_at=now, last_batch_id=batch_id,
                 )
@@ -547,11 +563,11 @@ class StagingOperations:
             exists = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key == t.c.sync_key).exists()
             conn.execute(sa.insert(p).from_select(
                 ["board_id", "sync_key", "customer", "monday_item_id", "group_id", "group_name", "item_name",
-                 "order_number", "po_number", "values_json", "content_hash", "line_hash", "is_removed",
-                 "first_synced_at", "last_synced_at", "last_batch_id"],
+                 "order_number", "po_number", "values_json", "content_hash", "line_hash", "source_hash",
+                 "is_removed", "first_synced_at", "last_synced_at", "last_batch_id"],
                 sa.select(sa.literal(board_id, s.MONDAY_ID), t.c.sync_key, t.c.customer, t.c.monday_item_id,
                           t.c.group_id, t.c.group_name, t.c.item_name, t.c.order_number, t.c.po_number,
-                          t.c.values_json, t.c.content_hash, t.c.line_hash,
+                          t.c.values_json, t.c.content_hash, t.c.line_hash, t.c.source_hash,
                           sa.case((t.c.action == s.REMOVE, sa.true()), else_=sa.false()),
                           sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
                           sa.literal(batch_id, sa.Integer))
@@ -588,7 +604,7 @@ class StagingOperations:
             unconfirmed = sa.select(st.c.parent_sync_key).where(
                 st.c.batch_id == batch_id, st.c.state != s.API_SUCCESS)
             conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(unconfirmed))
-                         .values(line_hash=STALE_LINE_HASH))
+                         .values(line_hash=STALE_LINE_HASH, source_hash=None))
             # Errors of rows that are now on the board are resolved, never deleted.
             resolved = {"resolved_at": now, "resolved_by": self.owner.label,
                         "resolution": f"synced in batch {batch_id}"}

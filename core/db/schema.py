@@ -84,7 +84,7 @@ batches = sa.Table(
     sa.Column("batch_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("customer", CUSTOMER, nullable=False),
     sa.Column("status", STATE, nullable=False),
-    sa.Column("board_id", MONDAY_ID),
+    sa.Column("board_id", MONDAY_ID, nullable=False),
     # counts
     sa.Column("total_items", sa.Integer, nullable=False, default=0),
     sa.Column("total_subitems", sa.Integer, nullable=False, default=0),
@@ -114,9 +114,10 @@ batches = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("message", LONG_TEXT),
     sa.CheckConstraint(_in("status", BATCH_STATES), name="status"),
-    # One active batch per customer, enforced by the database across processes and workstations.
+    # One active batch per customer (and board), enforced by the database across processes and
+    # workstations.
     sa.Index(
-        "UX_MON_BatchProcessing_active_customer", "customer", unique=True,
+        "UX_MON_BatchProcessing_active_customer", "board_id", "customer", unique=True,
         sqlite_where=sa.text(_ACTIVE), postgresql_where=sa.text(_ACTIVE), mssql_where=sa.text(_ACTIVE),
     ),
     sa.Index(None, "status", "heartbeat_at"),
@@ -144,6 +145,7 @@ stg_items = sa.Table(
     sa.Column("source_json", LONG_TEXT),
     sa.Column("content_hash", HASH, nullable=False),
     sa.Column("line_hash", HASH, nullable=False),
+    sa.Column("source_hash", HASH),
     sa.Column("validation_errors", LONG_TEXT),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", LONG_TEXT),
@@ -256,6 +258,8 @@ items = sa.Table(
     # unchanged line is recognised without reading its subitems.
     sa.Column("content_hash", HASH, nullable=False),
     sa.Column("line_hash", HASH, nullable=False),
+    # source_hash: the raw source row and the mapping; equal means unchanged without mapping the row.
+    sa.Column("source_hash", HASH),
     sa.Column("is_removed", sa.Boolean, nullable=False, default=False),
     sa.Column("first_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_synced_at", TIMESTAMP, nullable=False),

@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('batch_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('customer', sa.Unicode(length=200), nullable=False),
     sa.Column('status', sa.String(length=30), nullable=False),
-    sa.Column('board_id', sa.String(length=24), nullable=True),
+    sa.Column('board_id', sa.String(length=24), nullable=False),
     sa.Column('total_items', sa.Integer(), nullable=False),
     sa.Column('total_subitems', sa.Integer(), nullable=False),
     sa.Column('invalid_count', sa.Integer(), nullable=False),
@@ -53,7 +53,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('batch_id', name=op.f('PK_MON_BatchProcessing'))
     )
     op.create_index(op.f('IX_MON_BatchProcessing_status'), 'MON_BatchProcessing', ['status', 'heartbeat_at'], unique=False)
-    op.create_index('UX_MON_BatchProcessing_active_customer', 'MON_BatchProcessing', ['customer'], unique=True, sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"))
+    op.create_index('UX_MON_BatchProcessing_active_customer', 'MON_BatchProcessing', ['board_id', 'customer'], unique=True, sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"))
     op.create_table('MON_CustMasterSchedule',
     sa.Column('board_id', sa.String(length=24), nullable=False),
     sa.Column('sync_key', sa.Unicode(length=400), nullable=False),
@@ -67,6 +67,7 @@ def upgrade() -> None:
     sa.Column('values_json', sa.UnicodeText().with_variant(sa.NVARCHAR(length='max'), 'mssql'), nullable=False),
     sa.Column('content_hash', sa.String(length=40), nullable=False),
     sa.Column('line_hash', sa.String(length=40), nullable=False),
+    sa.Column('source_hash', sa.String(length=40), nullable=True),
     sa.Column('is_removed', sa.Boolean(), nullable=False),
     sa.Column('first_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
     sa.Column('last_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
@@ -171,6 +172,7 @@ def upgrade() -> None:
     sa.Column('source_json', sa.UnicodeText().with_variant(sa.NVARCHAR(length='max'), 'mssql'), nullable=True),
     sa.Column('content_hash', sa.String(length=40), nullable=False),
     sa.Column('line_hash', sa.String(length=40), nullable=False),
+    sa.Column('source_hash', sa.String(length=40), nullable=True),
     sa.Column('validation_errors', sa.UnicodeText().with_variant(sa.NVARCHAR(length='max'), 'mssql'), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.UnicodeText().with_variant(sa.NVARCHAR(length='max'), 'mssql'), nullable=True),
