@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BOARD = "9200517329"
+# One owner for every phase: the phases are separate processes playing one run.
 
 
 def _engine(url: str, schema: str | None):
@@ -43,6 +44,13 @@ def _engine(url: str, schema: str | None):
     if schema and engine.dialect.name == "postgresql":
         engine = sa.create_engine(engine.url, connect_args={"options": f"-csearch_path={schema}"})
     return engine
+
+
+def _owner():
+    from core.staging import Owner
+
+    # One owner for every phase: the phases are separate processes playing one run.
+    return Owner("benchmark", "benchmark", 1)
 
 
 def _peak_mb() -> float:
@@ -70,7 +78,7 @@ def phase_stage(args) -> dict:
     engine = _engine(args.url, args.schema)
     start = time.perf_counter()
     source = Source.reflect(engine, load_mapping())
-    ops = StagingOperations(engine)
+    ops = StagingOperations(engine, _owner())
     staged = {"items": 0, "subitems": 0, "invalid": 0, "lines_read": 0, "customers": 0}
     with engine.connect() as conn:
         detector = ChangeDetector(conn, source, BOARD)
@@ -109,7 +117,7 @@ def phase_promote(args) -> dict:
     from core.staging import StagingOperations
 
     engine = _engine(args.url, args.schema)
-    ops = StagingOperations(engine)
+    ops = StagingOperations(engine, _owner())
     start = time.perf_counter()
     with engine.connect() as conn:
         batch_ids = [r[0] for r in conn.execute(sa.select(s.batches.c.batch_id).where(

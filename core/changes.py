@@ -209,6 +209,8 @@ class ChangeDetector:
 
     def _unchanged(self, row: Any) -> str | None:
         """The row's key when its raw content is what was last confirmed (no need to map it)."""
+        if not self.index:
+            return None
         mapper = self.source.mapper
         key = mapper.row_key(row)
         if key is None or key in self.duplicates:
@@ -354,8 +356,14 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
-def _new_size(size: MappedSize) -> SizeChange:
-    return SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash)
+def _new_size(size: MappedSize, _cache: dict[int, tuple[MappedSize, SizeChange]] = {}) -> SizeChange:
+    """The change of a size that is not on the board yet. Sizes are shared by the mapper, so are these."""
+    cached = _cache.get(id(size))
+    if cached is None or cached[0] is not size:
+        change = SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None,
+                            size.hash)
+        cached = _cache[id(size)] = (size, change)
+    return cached[1]
 
 
 def open_error_counts(conn: Connection) -> dict[str, int]:

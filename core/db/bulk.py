@@ -9,6 +9,7 @@ fast_executemany on SQL Server).
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Sequence
 
 import sqlalchemy as sa
@@ -23,9 +24,25 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         conn.execute(sa.insert(table), list(rows))
         return
     compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    columns = [(key, table.c[key].type.bind_processor(conn.dialect)) for key in compiled.positiontup]
-    if any(processor for _, processor in columns):
-        data = [tuple(p(row[k]) if p else row[k] for k, p in columns) for row in rows]
-    else:
-        data = [tuple(row[k] for k, _ in columns) for row in rows]
+    keys = compiled.positiontup
+    getter = itemgetter(*keys)
+    data = [getter(row) for row in rows] if len(keys) > 1 else [(getter(row),) for row in rows]
+    for position, key in enumerate(keys):
+        processor = table.c[key].type.bind_processor(conn.dialect)
+        if processor is None:
+            continue
+        # Typically a timestamp shared by every row: convert each distinct value once.
+        memo: dict[Any, Any] = {}
+        for i, values in enumerate(data):
+            value = values[position]
+            converted = memo.get(value, _MISSING) if value is not None else None
+            if converted is _MISSING:
+                converted = memo[value] = processor(value)
+            if converted is not value:
+                values = list(values)
+                values[position] = converted
+                data[i] = tuple(values)
     conn.exec_driver_sql(str(compiled), data)
+
+
+_MISSING = object()

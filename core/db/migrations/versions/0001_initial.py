@@ -18,7 +18,18 @@ branch_labels = None
 depends_on = None
 
 
+def _schema() -> str | None:
+    """The configured schema of OrderSync's tables (explicit, so that offline SQL scripts carry it too)."""
+    return op.get_context().config.attributes.get("schema")
+
+
+def _ref(column: str) -> str:
+    schema = _schema()
+    return f"{schema}.{column}" if schema else column
+
+
 def upgrade() -> None:
+    schema = _schema()
     op.create_table('MON_BatchProcessing',
     sa.Column('batch_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('customer', sa.Unicode(length=200), nullable=False),
@@ -50,10 +61,11 @@ def upgrade() -> None:
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('message', sa.UnicodeText().with_variant(sa.NVARCHAR(length='max'), 'mssql'), nullable=True),
     sa.CheckConstraint("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING', 'COMPLETED', 'COMPLETED_WITH_ERRORS', 'FAILED', 'CANCELLED', 'NO_CHANGES')", name=op.f('CK_MON_BatchProcessing_status')),
-    sa.PrimaryKeyConstraint('batch_id', name=op.f('PK_MON_BatchProcessing'))
+    sa.PrimaryKeyConstraint('batch_id', name=op.f('PK_MON_BatchProcessing')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_MON_BatchProcessing_status'), 'MON_BatchProcessing', ['status', 'heartbeat_at'], unique=False)
-    op.create_index('UX_MON_BatchProcessing_active_customer', 'MON_BatchProcessing', ['board_id', 'customer'], unique=True, sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"))
+    op.create_index(op.f('IX_MON_BatchProcessing_status'), 'MON_BatchProcessing', ['status', 'heartbeat_at'], unique=False, schema=schema)
+    op.create_index('UX_MON_BatchProcessing_active_customer', 'MON_BatchProcessing', ['board_id', 'customer'], unique=True, sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), schema=schema)
     op.create_table('MON_CustMasterSchedule',
     sa.Column('board_id', sa.String(length=24), nullable=False),
     sa.Column('sync_key', sa.Unicode(length=400), nullable=False),
@@ -72,10 +84,11 @@ def upgrade() -> None:
     sa.Column('first_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
     sa.Column('last_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
     sa.Column('last_batch_id', sa.Integer(), nullable=True),
-    sa.PrimaryKeyConstraint('board_id', 'sync_key', name=op.f('PK_MON_CustMasterSchedule'))
+    sa.PrimaryKeyConstraint('board_id', 'sync_key', name=op.f('PK_MON_CustMasterSchedule')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_MON_CustMasterSchedule_board_id'), 'MON_CustMasterSchedule', ['board_id', 'customer'], unique=False)
-    op.create_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), 'MON_CustMasterSchedule', ['monday_item_id'], unique=False)
+    op.create_index(op.f('IX_MON_CustMasterSchedule_board_id'), 'MON_CustMasterSchedule', ['board_id', 'customer'], unique=False, schema=schema)
+    op.create_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), 'MON_CustMasterSchedule', ['monday_item_id'], unique=False, schema=schema)
     op.create_table('MON_CustMasterSchedule_Subitems',
     sa.Column('board_id', sa.String(length=24), nullable=False),
     sa.Column('parent_sync_key', sa.Unicode(length=400), nullable=False),
@@ -91,9 +104,10 @@ def upgrade() -> None:
     sa.Column('first_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
     sa.Column('last_synced_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=False),
     sa.Column('last_batch_id', sa.Integer(), nullable=True),
-    sa.PrimaryKeyConstraint('board_id', 'parent_sync_key', 'size_label', name=op.f('PK_MON_CustMasterSchedule_Subitems'))
+    sa.PrimaryKeyConstraint('board_id', 'parent_sync_key', 'size_label', name=op.f('PK_MON_CustMasterSchedule_Subitems')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), 'MON_CustMasterSchedule_Subitems', ['board_id', 'customer'], unique=False)
+    op.create_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), 'MON_CustMasterSchedule_Subitems', ['board_id', 'customer'], unique=False, schema=schema)
     op.create_table('ERR_MON_CustMasterSchedule',
     sa.Column('err_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('stg_id', sa.Integer(), nullable=True),
@@ -118,11 +132,12 @@ def upgrade() -> None:
     sa.Column('resolved_by', sa.Unicode(length=128), nullable=True),
     sa.Column('resolution', sa.Unicode(length=255), nullable=True),
     sa.CheckConstraint("error_type IN ('VALIDATION', 'COLUMN_VALUE', 'NOT_FOUND', 'AUTH', 'RATE_LIMIT', 'NETWORK', 'TIMEOUT', 'SERVER', 'PARENT_FAILED', 'CONFLICT', 'UNKNOWN')", name=op.f('CK_ERR_MON_CustMasterSchedule_error_type')),
-    sa.ForeignKeyConstraint(['batch_id'], ['MON_BatchProcessing.batch_id'], name=op.f('FK_ERR_MON_CustMasterSchedule_batch_id')),
-    sa.PrimaryKeyConstraint('err_id', name=op.f('PK_ERR_MON_CustMasterSchedule'))
+    sa.ForeignKeyConstraint(['batch_id'], [_ref('MON_BatchProcessing.batch_id')], name=op.f('FK_ERR_MON_CustMasterSchedule_batch_id')),
+    sa.PrimaryKeyConstraint('err_id', name=op.f('PK_ERR_MON_CustMasterSchedule')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_customer'), 'ERR_MON_CustMasterSchedule', ['customer', 'resolved_at'], unique=False)
-    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_sync_key'), 'ERR_MON_CustMasterSchedule', ['sync_key'], unique=False)
+    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_customer'), 'ERR_MON_CustMasterSchedule', ['customer', 'resolved_at'], unique=False, schema=schema)
+    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_sync_key'), 'ERR_MON_CustMasterSchedule', ['sync_key'], unique=False, schema=schema)
     op.create_table('ERR_MON_CustMasterSchedule_Subitems',
     sa.Column('err_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('stg_sub_id', sa.Integer(), nullable=True),
@@ -148,11 +163,12 @@ def upgrade() -> None:
     sa.Column('resolved_by', sa.Unicode(length=128), nullable=True),
     sa.Column('resolution', sa.Unicode(length=255), nullable=True),
     sa.CheckConstraint("error_type IN ('VALIDATION', 'COLUMN_VALUE', 'NOT_FOUND', 'AUTH', 'RATE_LIMIT', 'NETWORK', 'TIMEOUT', 'SERVER', 'PARENT_FAILED', 'CONFLICT', 'UNKNOWN')", name=op.f('CK_ERR_MON_CustMasterSchedule_Subitems_error_type')),
-    sa.ForeignKeyConstraint(['batch_id'], ['MON_BatchProcessing.batch_id'], name=op.f('FK_ERR_MON_CustMasterSchedule_Subitems_batch_id')),
-    sa.PrimaryKeyConstraint('err_id', name=op.f('PK_ERR_MON_CustMasterSchedule_Subitems'))
+    sa.ForeignKeyConstraint(['batch_id'], [_ref('MON_BatchProcessing.batch_id')], name=op.f('FK_ERR_MON_CustMasterSchedule_Subitems_batch_id')),
+    sa.PrimaryKeyConstraint('err_id', name=op.f('PK_ERR_MON_CustMasterSchedule_Subitems')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_customer'), 'ERR_MON_CustMasterSchedule_Subitems', ['customer', 'resolved_at'], unique=False)
-    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key'), 'ERR_MON_CustMasterSchedule_Subitems', ['parent_sync_key', 'size_label'], unique=False)
+    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_customer'), 'ERR_MON_CustMasterSchedule_Subitems', ['customer', 'resolved_at'], unique=False, schema=schema)
+    op.create_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key'), 'ERR_MON_CustMasterSchedule_Subitems', ['parent_sync_key', 'size_label'], unique=False, schema=schema)
     op.create_table('STG_MON_CustMasterSchedule',
     sa.Column('stg_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -181,11 +197,12 @@ def upgrade() -> None:
     sa.Column('confirmed_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=True),
     sa.CheckConstraint("action IN ('CREATE', 'UPDATE', 'REMOVE', 'NONE')", name=op.f('CK_STG_MON_CustMasterSchedule_action')),
     sa.CheckConstraint("state IN ('PENDING', 'WAITING_PARENT', 'SENDING', 'API_SUCCESS', 'API_FAILED', 'PROMOTED', 'INVALID')", name=op.f('CK_STG_MON_CustMasterSchedule_state')),
-    sa.ForeignKeyConstraint(['batch_id'], ['MON_BatchProcessing.batch_id'], name=op.f('FK_STG_MON_CustMasterSchedule_batch_id')),
-    sa.PrimaryKeyConstraint('stg_id', name=op.f('PK_STG_MON_CustMasterSchedule'))
+    sa.ForeignKeyConstraint(['batch_id'], [_ref('MON_BatchProcessing.batch_id')], name=op.f('FK_STG_MON_CustMasterSchedule_batch_id')),
+    sa.PrimaryKeyConstraint('stg_id', name=op.f('PK_STG_MON_CustMasterSchedule')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_batch_id'), 'STG_MON_CustMasterSchedule', ['batch_id', 'state'], unique=False)
-    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_sync_key'), 'STG_MON_CustMasterSchedule', ['sync_key'], unique=False)
+    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_batch_id'), 'STG_MON_CustMasterSchedule', ['batch_id', 'state'], unique=False, schema=schema)
+    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_sync_key'), 'STG_MON_CustMasterSchedule', ['sync_key'], unique=False, schema=schema)
     op.create_table('STG_MON_CustMasterSchedule_Subitems',
     sa.Column('stg_sub_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -212,32 +229,34 @@ def upgrade() -> None:
     sa.Column('confirmed_at', sa.DateTime().with_variant(mssql.DATETIME2(), 'mssql'), nullable=True),
     sa.CheckConstraint("action IN ('CREATE', 'UPDATE', 'REMOVE', 'NONE')", name=op.f('CK_STG_MON_CustMasterSchedule_Subitems_action')),
     sa.CheckConstraint("state IN ('PENDING', 'WAITING_PARENT', 'SENDING', 'API_SUCCESS', 'API_FAILED', 'PROMOTED', 'INVALID')", name=op.f('CK_STG_MON_CustMasterSchedule_Subitems_state')),
-    sa.ForeignKeyConstraint(['batch_id'], ['MON_BatchProcessing.batch_id'], name=op.f('FK_STG_MON_CustMasterSchedule_Subitems_batch_id')),
-    sa.ForeignKeyConstraint(['parent_stg_id'], ['STG_MON_CustMasterSchedule.stg_id'], name=op.f('FK_STG_MON_CustMasterSchedule_Subitems_parent_stg_id')),
-    sa.PrimaryKeyConstraint('stg_sub_id', name=op.f('PK_STG_MON_CustMasterSchedule_Subitems'))
+    sa.ForeignKeyConstraint(['batch_id'], [_ref('MON_BatchProcessing.batch_id')], name=op.f('FK_STG_MON_CustMasterSchedule_Subitems_batch_id')),
+    sa.ForeignKeyConstraint(['parent_stg_id'], [_ref('STG_MON_CustMasterSchedule.stg_id')], name=op.f('FK_STG_MON_CustMasterSchedule_Subitems_parent_stg_id')),
+    sa.PrimaryKeyConstraint('stg_sub_id', name=op.f('PK_STG_MON_CustMasterSchedule_Subitems')),
+    schema=schema,
     )
-    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_batch_id'), 'STG_MON_CustMasterSchedule_Subitems', ['batch_id', 'state'], unique=False)
-    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_parent_stg_id'), 'STG_MON_CustMasterSchedule_Subitems', ['parent_stg_id'], unique=False)
+    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_batch_id'), 'STG_MON_CustMasterSchedule_Subitems', ['batch_id', 'state'], unique=False, schema=schema)
+    op.create_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_parent_stg_id'), 'STG_MON_CustMasterSchedule_Subitems', ['parent_stg_id'], unique=False, schema=schema)
 
 
 def downgrade() -> None:
-    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_parent_stg_id'), table_name='STG_MON_CustMasterSchedule_Subitems')
-    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_batch_id'), table_name='STG_MON_CustMasterSchedule_Subitems')
-    op.drop_table('STG_MON_CustMasterSchedule_Subitems')
-    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_sync_key'), table_name='STG_MON_CustMasterSchedule')
-    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_batch_id'), table_name='STG_MON_CustMasterSchedule')
-    op.drop_table('STG_MON_CustMasterSchedule')
-    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key'), table_name='ERR_MON_CustMasterSchedule_Subitems')
-    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_customer'), table_name='ERR_MON_CustMasterSchedule_Subitems')
-    op.drop_table('ERR_MON_CustMasterSchedule_Subitems')
-    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_sync_key'), table_name='ERR_MON_CustMasterSchedule')
-    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_customer'), table_name='ERR_MON_CustMasterSchedule')
-    op.drop_table('ERR_MON_CustMasterSchedule')
-    op.drop_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), table_name='MON_CustMasterSchedule_Subitems')
-    op.drop_table('MON_CustMasterSchedule_Subitems')
-    op.drop_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), table_name='MON_CustMasterSchedule')
-    op.drop_index(op.f('IX_MON_CustMasterSchedule_board_id'), table_name='MON_CustMasterSchedule')
-    op.drop_table('MON_CustMasterSchedule')
-    op.drop_index('UX_MON_BatchProcessing_active_customer', table_name='MON_BatchProcessing', sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"))
-    op.drop_index(op.f('IX_MON_BatchProcessing_status'), table_name='MON_BatchProcessing')
-    op.drop_table('MON_BatchProcessing')
+    schema = _schema()
+    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_parent_stg_id'), table_name='STG_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_Subitems_batch_id'), table_name='STG_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_table('STG_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_sync_key'), table_name='STG_MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_STG_MON_CustMasterSchedule_batch_id'), table_name='STG_MON_CustMasterSchedule', schema=schema)
+    op.drop_table('STG_MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key'), table_name='ERR_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_Subitems_customer'), table_name='ERR_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_table('ERR_MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_sync_key'), table_name='ERR_MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_customer'), table_name='ERR_MON_CustMasterSchedule', schema=schema)
+    op.drop_table('ERR_MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), table_name='MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_table('MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), table_name='MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_MON_CustMasterSchedule_board_id'), table_name='MON_CustMasterSchedule', schema=schema)
+    op.drop_table('MON_CustMasterSchedule', schema=schema)
+    op.drop_index('UX_MON_BatchProcessing_active_customer', table_name='MON_BatchProcessing', sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), schema=schema)
+    op.drop_index(op.f('IX_MON_BatchProcessing_status'), table_name='MON_BatchProcessing', schema=schema)
+    op.drop_table('MON_BatchProcessing', schema=schema)
