@@ -123,6 +123,7 @@ def phase_promote(args) -> dict:
         batch_ids = [r[0] for r in conn.execute(sa.select(s.batches.c.batch_id).where(
             s.batches.c.status == s.STAGED))]
     next_id = 20_000_000_000
+    promote_seconds = 0.0
     for batch_id in batch_ids:
         items = ops.pending_rows(batch_id, s.stg_items)
         ops.mark_sending(s.stg_items, [r["stg_id"] for r in items])
@@ -133,10 +134,12 @@ def phase_promote(args) -> dict:
         ops.record_subitem_ids([(r["stg_sub_id"], r["monday_subitem_id"] or str(next_id + i))
                                 for i, r in enumerate(subs)])
         next_id += len(subs)
+        began = time.perf_counter()
         ops.promote(batch_id, BOARD)
         ops.cleanup(batch_id)
         ops.set_status(batch_id, s.COMPLETED)
-    return {"seconds": time.perf_counter() - start, "batches": len(batch_ids)}
+        promote_seconds += time.perf_counter() - began
+    return {"seconds": time.perf_counter() - start, "batches": len(batch_ids), "promote_seconds": promote_seconds}
 
 
 def phase_mutate(args) -> dict:
@@ -219,6 +222,8 @@ def main() -> int:
             if "lines_per_second" in r:
                 extra = (f"  {r['lines_read']:,} lines, {r['lines_per_second']:,.0f} lines/s, staged "
                          f"{r['items']:,} items + {r['subitems']:,} subitems, {r['invalid']} invalid")
+            elif "promote_seconds" in r:
+                extra = f"  of which promotion + cleanup {r['promote_seconds']:.2f} s (the rest: recording ids)"
             elif "changed_lines" in r:
                 extra = f"  {r['changed_lines']:,} lines changed"
             seconds = f"{r['seconds']:6.2f} s" if "seconds" in r else "        "

@@ -24,13 +24,14 @@ from sqlalchemy.engine import Connection, Engine
 from core import __version__
 from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
 from core.db import schema as s
-from core.db.bulk import bulk_insert
+from core.db.bulk import bulk_insert, refresh_statistics
 from core.exceptions import BatchTakenOver, CustomerBusy
 from core.mapping import MappedLine, to_json
 
 log = logging.getLogger(__name__)
 
 STALE_LINE_HASH = "0" * 40  # stored when some subitem of a line was not confirmed: the line stays pending
+STATISTICS_THRESHOLD = 1_000  # staged rows above which the planner's statistics are refreshed
 TERMINAL_ROW_STATES = (s.PROMOTED, s.INVALID, s.API_FAILED)
 UNFINISHED_ROW_STATES = (s.PENDING, s.WAITING_PARENT, s.SENDING, s.API_SUCCESS)
 
@@ -320,7 +321,8 @@ class StagingOperations:
                 else:
                     action, state, changed = s.UPDATE, s.PENDING, _json(size.changed_fields)
                 rows.append({
-                    "batch_id": batch_id, "parent_stg_id": parent_id, "parent_sync_key": change.sync_key,
+                    "batch_id": batch_id, "parent_stg_id": parent_id, "customer": change.customer,
+                    "parent_sync_key": change.sync_key,
                     "size_label": size.label, "size_position": size.position, "action": action, "state": state,
                     "subitem_name": size.name, "parent_monday_item_id": change.monday_item_id,
                     "monday_subitem_id": size.monday_subitem_id, "quantity": size.quantity,
@@ -548,6 +550,8 @@ class StagingOperations:
         now = utcnow()
         t, st, p, ps = s.stg_items, s.stg_subitems, s.items, s.subitems
         with self.engine.begin() as conn:
+            # The rows' states changed since they were staged: plan with what is there now.
+            refresh_statistics(conn, t.c.batch_id, t.c.state, st.c.batch_id, st.c.state)
             ok_items = sa.and_(t.c.batch_id == batch_id, t.c.state == s.API_SUCCESS)
             conn.execute(
                 sa.update(p).where(p.c.board_id == board_id, p.c.sync_key == t.c.sync_key, ok_items).values(
@@ -591,13 +595,12 @@ class StagingOperations:
                 ["board_id", "parent_sync_key", "size_label", "customer", "monday_subitem_id",
                  "parent_monday_item_id", "subitem_name", "quantity", "values_json", "content_hash", "is_removed",
                  "first_synced_at", "last_synced_at", "last_batch_id"],
-                sa.select(sa.literal(board_id, s.MONDAY_ID), st.c.parent_sync_key, st.c.size_label, t.c.customer,
+                sa.select(sa.literal(board_id, s.MONDAY_ID), st.c.parent_sync_key, st.c.size_label, st.c.customer,
                           st.c.monday_subitem_id, st.c.parent_monday_item_id, st.c.subitem_name, st.c.quantity,
                           st.c.values_json, st.c.content_hash,
                           sa.case((st.c.action == s.REMOVE, sa.true()), else_=sa.false()),
                           sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
                           sa.literal(batch_id, sa.Integer))
-                .select_from(st.join(t, st.c.parent_stg_id == t.c.stg_id))
                 .where(ok_subs, ~sub_exists),
             ))
             # Lines with a subitem that was not confirmed stay pending for the next run.
@@ -616,6 +619,8 @@ class StagingOperations:
             ).exists()).values(**resolved))
             promoted_items = conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
             promoted_subs = conn.execute(sa.update(st).where(ok_subs).values(state=s.PROMOTED)).rowcount
+            if promoted_items + promoted_subs > STATISTICS_THRESHOLD:
+                refresh_statistics(conn, p.c.board_id, ps.c.board_id)
         log.info("batch %s: promoted %s items and %s subitems", batch_id, promoted_items, promoted_subs)
         return {"items": promoted_items, "subitems": promoted_subs}
 
@@ -626,9 +631,10 @@ class StagingOperations:
             # Subitems first: they reference their parent's staging row.
             removed = conn.execute(sa.delete(st).where(st.c.batch_id == batch_id,
                                                        st.c.state.in_(TERMINAL_ROW_STATES))).rowcount
-            still_parent = sa.select(st.c.parent_stg_id).where(st.c.batch_id == batch_id)
+            # NOT EXISTS, not NOT IN: an anti-join on every dialect, never a subquery per row.
+            still_parent = sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id).exists()
             removed += conn.execute(sa.delete(t).where(t.c.batch_id == batch_id, t.c.state.in_(TERMINAL_ROW_STATES),
-                                                       t.c.stg_id.not_in(still_parent))).rowcount
+                                                       ~still_parent)).rowcount
         return removed
 
     def row_counts(self, batch_id: int) -> dict[str, dict[str, int]]:

@@ -3,7 +3,7 @@
 On SQLite (the embedded default) the rows go straight to the driver's executemany with the
 column types' own bind processors applied once per value: SQLAlchemy's per-row parameter
 bookkeeping costs as much as SQLite's insert itself at hundreds of thousands of rows. Other
-dialects use Core's executemany, which batches (PostgreSQL's insertmanyvalues, pyodbc's
+PostgreSQL uses COPY; other dialects Core's executemany, which batches (pyodbc's
 fast_executemany on SQL Server).
 """
 
@@ -19,6 +19,9 @@ from sqlalchemy.engine import Connection
 def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``."""
     if not rows:
+        return
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_postgresql(conn, table, rows)
         return
     if conn.dialect.name != "sqlite" or conn.get_execution_options().get("schema_translate_map"):
         conn.execute(sa.insert(table), list(rows))
@@ -46,3 +49,45 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
 
 
 _MISSING = object()
+
+
+def _copy_postgresql(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY, through psycopg, inside the connection's transaction."""
+    preparer = conn.dialect.identifier_preparer
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(table.schema, table.schema)
+    name = preparer.quote(table.name)
+    if schema:
+        name = f"{preparer.quote_schema(schema)}.{name}"
+    keys = list(rows[0])
+    columns = ", ".join(preparer.quote(key) for key in keys)
+    getter = itemgetter(*keys)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(getter(row) if len(keys) > 1 else (getter(row),))
+    finally:
+        cursor.close()
+
+
+def refresh_statistics(conn: Connection, *columns: sa.Column) -> None:
+    """After a bulk change, let PostgreSQL's planner see the new row counts and values.
+
+    Without it a freshly filled staging table is estimated at one row, and the promotion's
+    anti-join degenerates into a scan of the whole board per row (seconds become minutes). Only
+    the given columns are analysed: the row count comes with them and the wide JSON columns
+    would only cost time. SQLite plans these statements by their indexes alone; SQL Server
+    updates its statistics itself.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    preparer = conn.dialect.identifier_preparer
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    by_table: dict[sa.Table, list[str]] = {}
+    for column in columns:
+        by_table.setdefault(column.table, []).append(preparer.quote(column.name))
+    for table, names in by_table.items():
+        schema = translate.get(table.schema, table.schema)
+        name = preparer.quote(table.name)
+        qualified = f"{preparer.quote_schema(schema)}.{name}" if schema else name
+        conn.exec_driver_sql(f"ANALYZE {qualified} ({', '.join(names)})")

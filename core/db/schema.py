@@ -163,6 +163,7 @@ stg_subitems = sa.Table(
     sa.Column("stg_sub_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
     sa.Column("parent_stg_id", sa.Integer, sa.ForeignKey(stg_items.c.stg_id), nullable=False),
+    sa.Column("customer", CUSTOMER, nullable=False),
     sa.Column("parent_sync_key", KEY),
     sa.Column("size_label", SIZE, nullable=False),
     sa.Column("size_position", sa.Integer, nullable=False, default=0),
@@ -264,7 +265,9 @@ items = sa.Table(
     sa.Column("first_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_batch_id", sa.Integer),
-    sa.Index(None, "board_id", "customer"),
+    # customer first: a board_id-only index would tempt a planner without statistics into
+    # scanning the whole board for every row of the promotion's anti-join.
+    sa.Index(None, "customer", "board_id"),
     sa.Index(None, "monday_item_id"),
 )
 
@@ -284,7 +287,9 @@ subitems = sa.Table(
     sa.Column("first_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_batch_id", sa.Integer),
-    sa.Index(None, "board_id", "customer"),
+    # customer first: a board_id-only index would tempt a planner without statistics into
+    # scanning the whole board for every row of the promotion's anti-join.
+    sa.Index(None, "customer", "board_id"),
 )
 
 OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems)

@@ -87,7 +87,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('board_id', 'sync_key', name=op.f('PK_MON_CustMasterSchedule')),
     schema=schema,
     )
-    op.create_index(op.f('IX_MON_CustMasterSchedule_board_id'), 'MON_CustMasterSchedule', ['board_id', 'customer'], unique=False, schema=schema)
+    op.create_index(op.f('IX_MON_CustMasterSchedule_customer'), 'MON_CustMasterSchedule', ['customer', 'board_id'], unique=False, schema=schema)
     op.create_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), 'MON_CustMasterSchedule', ['monday_item_id'], unique=False, schema=schema)
     op.create_table('MON_CustMasterSchedule_Subitems',
     sa.Column('board_id', sa.String(length=24), nullable=False),
@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('board_id', 'parent_sync_key', 'size_label', name=op.f('PK_MON_CustMasterSchedule_Subitems')),
     schema=schema,
     )
-    op.create_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), 'MON_CustMasterSchedule_Subitems', ['board_id', 'customer'], unique=False, schema=schema)
+    op.create_index(op.f('IX_MON_CustMasterSchedule_Subitems_customer'), 'MON_CustMasterSchedule_Subitems', ['customer', 'board_id'], unique=False, schema=schema)
     op.create_table('ERR_MON_CustMasterSchedule',
     sa.Column('err_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('stg_id', sa.Integer(), nullable=True),
@@ -207,6 +207,7 @@ def upgrade() -> None:
     sa.Column('stg_sub_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
     sa.Column('parent_stg_id', sa.Integer(), nullable=False),
+    sa.Column('customer', sa.Unicode(length=200), nullable=False),
     sa.Column('parent_sync_key', sa.Unicode(length=400), nullable=True),
     sa.Column('size_label', sa.Unicode(length=60), nullable=False),
     sa.Column('size_position', sa.Integer(), nullable=False),
@@ -252,10 +253,10 @@ def downgrade() -> None:
     op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_sync_key'), table_name='ERR_MON_CustMasterSchedule', schema=schema)
     op.drop_index(op.f('IX_ERR_MON_CustMasterSchedule_customer'), table_name='ERR_MON_CustMasterSchedule', schema=schema)
     op.drop_table('ERR_MON_CustMasterSchedule', schema=schema)
-    op.drop_index(op.f('IX_MON_CustMasterSchedule_Subitems_board_id'), table_name='MON_CustMasterSchedule_Subitems', schema=schema)
+    op.drop_index(op.f('IX_MON_CustMasterSchedule_Subitems_customer'), table_name='MON_CustMasterSchedule_Subitems', schema=schema)
     op.drop_table('MON_CustMasterSchedule_Subitems', schema=schema)
     op.drop_index(op.f('IX_MON_CustMasterSchedule_monday_item_id'), table_name='MON_CustMasterSchedule', schema=schema)
-    op.drop_index(op.f('IX_MON_CustMasterSchedule_board_id'), table_name='MON_CustMasterSchedule', schema=schema)
+    op.drop_index(op.f('IX_MON_CustMasterSchedule_customer'), table_name='MON_CustMasterSchedule', schema=schema)
     op.drop_table('MON_CustMasterSchedule', schema=schema)
     op.drop_index('UX_MON_BatchProcessing_active_customer', table_name='MON_BatchProcessing', sqlite_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), postgresql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), mssql_where=sa.text("status IN ('STARTED', 'STAGED', 'PUSHING', 'PROMOTING')"), schema=schema)
     op.drop_index(op.f('IX_MON_BatchProcessing_status'), table_name='MON_BatchProcessing', schema=schema)
