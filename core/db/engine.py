@@ -36,6 +36,7 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk staging and promotion touch many index pages
     finally:
         cursor.close()
 
