@@ -123,6 +123,20 @@ batches = sa.Table(
     sa.Index(None, "status", "heartbeat_at"),
 )
 
+def _staged_row_tracking() -> list:
+    """What every staged row carries through the push: errors, attempts, times, valid states."""
+    return [
+        sa.Column("validation_errors", LONG_TEXT),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("last_error", LONG_TEXT),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("sent_at", TIMESTAMP),
+        sa.Column("confirmed_at", TIMESTAMP),
+        sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
+        sa.CheckConstraint(_in("action", ACTIONS), name="action"),
+    ]
+
+
 # --- staging ------------------------------------------------------------------------------------
 
 stg_items = sa.Table(
@@ -146,14 +160,7 @@ stg_items = sa.Table(
     sa.Column("content_hash", HASH, nullable=False),
     sa.Column("line_hash", HASH, nullable=False),
     sa.Column("source_hash", HASH),
-    sa.Column("validation_errors", LONG_TEXT),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", LONG_TEXT),
-    sa.Column("created_at", TIMESTAMP, nullable=False),
-    sa.Column("sent_at", TIMESTAMP),
-    sa.Column("confirmed_at", TIMESTAMP),
-    sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
-    sa.CheckConstraint(_in("action", ACTIONS), name="action"),
+    *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "sync_key"),
 )
@@ -178,14 +185,7 @@ stg_subitems = sa.Table(
     sa.Column("old_values_json", LONG_TEXT),
     sa.Column("changed_columns", LONG_TEXT),
     sa.Column("content_hash", HASH, nullable=False),
-    sa.Column("validation_errors", LONG_TEXT),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", LONG_TEXT),
-    sa.Column("created_at", TIMESTAMP, nullable=False),
-    sa.Column("sent_at", TIMESTAMP),
-    sa.Column("confirmed_at", TIMESTAMP),
-    sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
-    sa.CheckConstraint(_in("action", ACTIONS), name="action"),
+    *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "parent_stg_id"),
 )
