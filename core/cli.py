@@ -21,6 +21,7 @@ from core import __version__
 from core.changes import CHANGED, NEW, REMOVED, CustomerChanges
 from core.config import load_settings
 from core.exceptions import DatabaseUnavailable, OrderSyncError
+from core.monday.errors import AuthError, MondayError
 
 log = logging.getLogger("ordersync")
 
@@ -51,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="report what would be sent, field by field; send nothing")
     sync.add_argument("--json", action="store_true", help="machine-readable output")
 
+    retry = with_config(sub.add_parser("retry", help="retry failed rows"))
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every open error")
+    which.add_argument("--error", nargs="+", metavar="ID",
+                       help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item")
+    retry.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sandbox = sub.add_parser("sandbox", help="run the monday sandbox server alone", add_help=False)
+    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+
     status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -76,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sync(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "retry":
+            return cmd_retry(args)
+        if args.command == "sandbox":
+            from core.sandbox.cli import run
+
+            return run(args.sandbox_args)
         if args.command == "demo":
             return cmd_demo_init(args)
         if args.command == "db":
@@ -87,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OrderSyncError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except MondayError as exc:
+        return _monday_failure(exc)
     except sa.exc.DBAPIError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         print(f"{PROG}: error: database error: {first}", file=sys.stderr)
@@ -195,20 +214,83 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def cmd_sync(args: argparse.Namespace) -> int:
     if not args.customer and not args.all:
         raise _usage("sync needs --customer NAME (repeatable) or --all")
-    if not args.dry_run:
-        raise _usage("sending to monday is not available in this version yet; use --dry-run")
     ctx = _open(args)
     try:
         customers = ctx.resolve_customers(args.customer, args.all)
-        results = ctx.detect(customers)
+        if args.dry_run:
+            report = [dry_run_report(r) for r in ctx.detect(customers)]
+            if args.json:
+                print(json.dumps({"dry_run": True, "customers": report}, indent=2, ensure_ascii=False))
+            else:
+                print(render_dry_run(report))
+            return 1 if any(r["invalid"] for r in report) else 0
+        if args.all:  # only customers with something to do get a batch
+            pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}
+            customers = [c for c in customers if c in pending]
+        return _run_batches(ctx, customers, None, args.json)
     finally:
         ctx.close()
-    report = [dry_run_report(r) for r in results]
-    if args.json:
-        print(json.dumps({"dry_run": True, "customers": report}, indent=2, ensure_ascii=False))
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from core.errors import ErrorHandler
+
+    ctx = _open(args)
+    try:
+        handler = ErrorHandler(ctx)
+        selection = handler.select(None if args.all else args.error)
+        if not selection.keys:
+            print("No open errors to retry." if args.all else "None of these errors is open.")
+            return 0
+        for note in selection.notes:
+            print(note, file=sys.stderr)
+        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json)
+    finally:
+        ctx.close()
+
+
+def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
+    import signal
+    import threading
+
+    from core.batch import BatchProcessor, NullProgress, PrintProgress
+
+    cancel = threading.Event()
+
+    def on_interrupt(signum, frame):  # first Ctrl+C: finish the request in flight, record it, stop
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print(f"{PROG}: cancelling after the request in flight (Ctrl+C again to abort)", file=sys.stderr)
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() else None
+    client = ctx.monday_client()
+    try:
+        processor = BatchProcessor(ctx, client, NullProgress() if as_json else PrintProgress(), cancel)
+        results = processor.run(customers, keys)
+    finally:
+        client.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if as_json:
+        print(json.dumps({"batches": [{"batch_id": r.batch_id, "customer": r.customer, "status": r.status,
+                                       "message": r.message, **r.counts} for r in results]},
+                         indent=2, ensure_ascii=False))
+    elif not results:
+        print("Nothing to sync.")
+    ok = {"COMPLETED", "NO_CHANGES"}
+    return 0 if all(r.status in ok for r in results) else 1
+
+
+def _monday_failure(exc: MondayError) -> int:
+    if isinstance(exc, AuthError):
+        print(f"{PROG}: error: monday refused the API token ({exc.describe()}); set a valid one with "
+              "`ordersync token set` or MONDAY_API_TOKEN. The batch is kept and resumes on the next run.",
+              file=sys.stderr)
     else:
-        print(render_dry_run(report))
-    return 1 if any(r["invalid"] for r in report) else 0
+        print(f"{PROG}: error: monday could not be reached: {exc.describe()}. "
+              "The batch is kept and resumes on the next run.", file=sys.stderr)
+    return 3
 
 
 def _usage(message: str) -> OrderSyncError:

@@ -62,6 +62,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
     Setting("monday", "api_version", str, "2025-07", "Pinned API-Version header."),
     Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
+    Setting("sandbox", "time_scale", float, 20.0,
+            'With api_url = "sandbox": how much faster than real time its rate-limit windows run.', _positive),
+    Setting("sandbox", "latency", float, 0.05, 'With api_url = "sandbox": seconds added to every request.',
+            lambda v: None if v >= 0 else "must be 0 or more"),
+    Setting("sandbox", "faults", str, "", 'With api_url = "sandbox": injected faults, e.g. "500=0.05,drop=0.02".'),
     Setting("sync", "heartbeat_stale_seconds", int, 120,
             "A batch whose heartbeat is older than this may be resumed by another process.", _positive),
     Setting("sync", "customers", list, [],
@@ -129,6 +134,8 @@ def resolve_database_url(url: str, base_dir: Path) -> str:
 def _coerce(setting: Setting, value: Any) -> Any:
     if setting.type is int and isinstance(value, bool):
         raise SettingsError(f"setting {setting.name}: expected a whole number, got {value!r}")
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
     if setting.type is str and isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # board ids are often written without quotes
     if not isinstance(value, setting.type):
@@ -186,8 +193,8 @@ def load_settings(path: Path | str | None = None, *, required: bool = False) -> 
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string

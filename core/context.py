@@ -24,6 +24,8 @@ from core.staging import Owner, StagingOperations
 
 log = logging.getLogger(__name__)
 
+SANDBOX_STATE = "sandbox.db"  # the embedded sandbox's board, beside the settings file
+
 
 @dataclass
 class EngineContext:
@@ -32,6 +34,7 @@ class EngineContext:
     mapping: Mapping
     staging: StagingOperations
     _source: Source | None = None
+    _sandbox: object | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
@@ -88,7 +91,40 @@ class EngineContext:
                 chosen.append(match)
         return chosen
 
+    def monday_client(self, **options) -> "MondayApiClient":
+        """A client for the configured board; ``api_url = "sandbox"`` starts the embedded sandbox first."""
+        from core.monday.client import MondayApiClient
+        from core.token import TOKEN_ENV, get_token
+
+        if not self.board_id:
+            raise SettingsError("setting monday.board_id is empty: name the board to sync to")
+        url = self.settings["monday.api_url"]
+        if url == "sandbox":
+            sandbox = self.sandbox()
+            url, token = sandbox.url, sandbox.token
+        else:
+            token = get_token()
+            if not token:
+                raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with `ordersync token set`")
+        return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
+
+    def sandbox(self):
+        """The embedded sandbox server (demo and tests), started once, its board kept beside the settings."""
+        if self._sandbox is None:
+            from core.sandbox import SandboxServer
+
+            server = SandboxServer(
+                self.settings.base_dir / SANDBOX_STATE, time_scale=self.settings["sandbox.time_scale"],
+                base_latency=self.settings["sandbox.latency"], faults=self.settings["sandbox.faults"] or None,
+            )
+            server.start()
+            self._sandbox = server
+        return self._sandbox
+
     def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
         self.engine.dispose()
 
 

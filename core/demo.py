@@ -15,11 +15,27 @@ import platformdirs
 from core.config import APP_NAME, render_settings
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
+from core.context import SANDBOX_STATE
 from core.demo_data import create_orders_table
+from core.mapping import Mapping, load_mapping
 
 log = logging.getLogger(__name__)
 
 DEMO_BOARD_ID = "9200517329"
+DEMO_BOARD_NAME = "Customer Master Schedule"
+
+# Columns planners fill by hand on the real board: OrderSync must never write them.
+HAND_COLUMNS = [
+    {"title": "PLANNER NOTES", "type": "long_text"},
+    {"title": "PRODUCTION STATUS", "type": "status", "labels": ["NOT STARTED", "IN PRODUCTION", "SHIPPED"]},
+    {"title": "FACTORY", "type": "text"},
+]
+HAND_SUBITEM_COLUMNS = [
+    {"title": title, "type": "numbers"}
+    for title in ("Cut Qty", "Sew Qty", "Finishing Qty", "Received not Shipped Qty", "Packed Qty", "Shipped Qty")
+] + [{"title": "ORDER LINE STATUS", "type": "status", "labels": ["OPEN", "CUT", "SEWN", "PACKED", "SHIPPED"]}]
+# Status labels the mapped columns need (status labels are never created on the fly).
+STATUS_LABELS = {"ORDER TYPE": ["RECEIVED", "CANCELLED"], "UNIT OF MEASURE": ["PCE", "PK", "SET"]}
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,28 @@ class DemoPaths:
     folder: Path
     settings: Path
     database: Path
+
+
+def board_columns(mapping: Mapping) -> tuple[list[dict], list[dict]]:
+    """The demo board's columns: the mapping's titles and types, then the hand-filled ones."""
+    columns = [{"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS
+                                                    else {})} for c in mapping.columns if c.title]
+    subitems = [{"title": c.title, "type": c.type} for c in mapping.subitem_columns if c.title]
+    return columns + HAND_COLUMNS, subitems + HAND_SUBITEM_COLUMNS
+
+
+def create_demo_board(state_path: Path, board_id: str = DEMO_BOARD_ID, mapping: Mapping | None = None) -> str:
+    """A fresh sandbox board (and its subitems board) that fits the mapping."""
+    from core.sandbox import SandboxServer
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(state_path) + suffix).unlink(missing_ok=True)
+    columns, subitem_columns = board_columns(mapping or load_mapping())
+    server = SandboxServer(state_path)
+    try:
+        return server.create_board(DEMO_BOARD_NAME, columns, subitem_columns, board_id=board_id)
+    finally:
+        server.stop()
 
 
 def default_demo_dir() -> Path:
@@ -58,5 +96,6 @@ def init_demo(folder: Path | None, *, orders: int = 600, seed: int = 7, keep_exi
         upgrade(engine)
     finally:
         engine.dispose()
+    create_demo_board(folder / SANDBOX_STATE)
     log.info("demo written to %s", folder)
     return paths

@@ -132,12 +132,14 @@ class StagingOperations:
         for row in rows:
             if row.status in s.ACTIVE_BATCH_STATES:
                 mine = row.owner_host == self.owner.host and row.owner_pid == self.owner.pid
-                if not mine and row.heartbeat_at > now - self.stale_after:
+                dead = row.owner_host == self.owner.host and not mine and not _process_alive(row.owner_pid)
+                if not mine and not dead and row.heartbeat_at > now - self.stale_after:
                     raise CustomerBusy(
                         f"{customer} is being synced by {row.owner_user}@{row.owner_host} (batch {row.batch_id}); "
                         "try again when it has finished"
                     )
-                return self._take_over(row, customer, "its heartbeat went stale" if not mine else "resumed")
+                why = "resumed" if mine else "its process is gone" if dead else "its heartbeat went stale"
+                return self._take_over(row, customer, why)
             if self._has_unfinished_rows(row.batch_id):
                 return self._take_over(row, customer, f"it ended {row.status}")
         try:
@@ -400,6 +402,38 @@ class StagingOperations:
                 conn.execute(sa.update(table).where(pk.in_(chunk)).values(
                     state=s.SENDING, sent_at=now, attempts=table.c.attempts + 1))
 
+    def reset_to_pending(self, table: sa.Table, ids: Sequence[int]) -> None:
+        """Rows whose request certainly did not reach the board (or were not found there) go back to PENDING."""
+        pk = table.primary_key.columns.values()[0]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(ids)):
+                conn.execute(sa.update(table).where(pk.in_(chunk), table.c.state == s.SENDING)
+                             .values(state=s.PENDING))
+
+    def group_names(self, batch_id: int) -> list[str]:
+        """Groups the batch's pending items go to (the board's groups are created once, before the push)."""
+        t = s.stg_items
+        with self.engine.connect() as conn:
+            return [name for (name,) in conn.execute(
+                sa.select(t.c.group_name).distinct().where(
+                    t.c.batch_id == batch_id, t.c.state.in_((s.PENDING, s.SENDING)), t.c.group_name.is_not(None)))]
+
+    def set_group_ids(self, batch_id: int, group_ids: dict[str, str]) -> None:
+        t = s.stg_items
+        if not group_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(t).where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
+                .values(group_id=sa.bindparam("b_group")),
+                [{"b_name": name, "b_group": gid} for name, gid in group_ids.items()],
+            )
+
+    def sending_rows(self, batch_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Rows left in SENDING (a crash or an unknown outcome): they are reconciled before anything is resent."""
+        return (self.pending_rows(batch_id, s.stg_items, states=(s.SENDING,)),
+                self.pending_rows(batch_id, s.stg_subitems, states=(s.SENDING,)))
+
     def record_item_ids(self, confirmed: Sequence[tuple[int, str]], group_ids: dict[int, str] | None = None) -> None:
         """Items monday confirmed: store their ids and release their waiting subitems."""
         if not confirmed:
@@ -637,6 +671,42 @@ class StagingOperations:
                                                        ~still_parent)).rowcount
         return removed
 
+    def outcome_counts(self, batch_id: int) -> dict[str, int]:
+        """What the batch's staged rows have come to so far, by kind (before cleanup removes them)."""
+        counts = dict.fromkeys(_COUNTED, 0)
+        with self.engine.connect() as conn:
+            for name, table in (("items", s.stg_items), ("subitems", s.stg_subitems)):
+                query = (sa.select(table.c.action, table.c.state, sa.func.count())
+                         .where(table.c.batch_id == batch_id).group_by(table.c.action, table.c.state))
+                for action, state, n in conn.execute(query):
+                    if state == s.INVALID:
+                        continue
+                    counts["total"] += n
+                    if state in (s.SENDING, s.API_SUCCESS, s.API_FAILED, s.PROMOTED):
+                        counts["sent"] += n
+                    if state in (s.API_SUCCESS, s.PROMOTED):
+                        counts["succeeded"] += n
+                        if action == s.CREATE:
+                            counts[f"{name}_created"] += n
+                        elif action == s.REMOVE:
+                            counts["removed"] += n
+                        elif action == s.UPDATE:
+                            counts[f"{name}_updated"] += n
+                    elif state == s.API_FAILED:
+                        counts["failed"] += n
+        return counts
+
+    def add_counts(self, batch_id: int, counts: dict[str, int], **absolute: Any) -> None:
+        """Add a run's outcome counts to the batch row (a resumed batch adds its second run)."""
+        b = s.batches
+        columns = {"sent": "sent_count", "succeeded": "succeeded_count", "failed": "failed_count",
+                   "items_created": "items_created", "items_updated": "items_updated",
+                   "subitems_created": "subitems_created", "subitems_updated": "subitems_updated",
+                   "removed": "removed_count"}
+        values = {column: b.c[column] + counts.get(key, 0) for key, column in columns.items()}
+        with self.engine.begin() as conn:
+            self._update_owned(conn, batch_id, {**values, **absolute, "heartbeat_at": utcnow()})
+
     def row_counts(self, batch_id: int) -> dict[str, dict[str, int]]:
         """Staged rows of a batch by table and state."""
         counts: dict[str, dict[str, int]] = {}
@@ -648,6 +718,8 @@ class StagingOperations:
         return counts
 
 
+_COUNTED = ("total", "sent", "succeeded", "failed", "items_created", "items_updated", "subitems_created",
+            "subitems_updated", "removed")
 _VALIDATION_UPDATE = ("batch_id", "message", "payload_json", "source_json", "content_hash", "last_failed_at",
                       "item_name", "order_number", "po_number")
 
@@ -665,6 +737,19 @@ def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, A
         "source_json": _json(line.source), "content_hash": line.content_hash, "first_failed_at": now,
         "last_failed_at": now, "resolved_at": None, "resolved_by": None, "resolution": None,
     }
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process of this workstation still runs (POSIX; elsewhere only the heartbeat tells)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def _zero_counts() -> dict[str, int]:

@@ -119,3 +119,44 @@ def confirm_all(staging: StagingOperations, batch_id: int) -> int:
 def count(engine: sa.Engine, table: sa.Table, *where) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+
+
+# --- the monday side: the sandbox over real HTTP --------------------------------------------------
+
+SANDBOX_TOKEN = "test-token"
+
+
+def engine_context(engine: sa.Engine, board_id: str = BOARD, base_dir=None, **settings):
+    """A real EngineContext on ``engine`` (what the CLI and the GUI open), with the given settings."""
+    from core.config import parse_settings
+    from core.context import EngineContext
+
+    sections: dict = {"monday": {"board_id": board_id}}
+    for name, value in settings.items():
+        section, key = name.split(".", 1)
+        sections.setdefault(section, {})[key] = value
+    parsed = parse_settings(sections)
+    if base_dir is not None:
+        parsed.base_dir = base_dir
+    mapping = load_mapping()
+    return EngineContext(parsed, engine, mapping, StagingOperations(engine))
+
+
+def start_sandbox(state_path, **options):
+    """A sandbox server on a free port with the demo board (the default mapping's columns)."""
+    from core.demo import board_columns
+    from core.sandbox import SandboxServer
+
+    options.setdefault("token", SANDBOX_TOKEN)
+    options.setdefault("time_scale", 600.0)
+    server = SandboxServer(state_path, **options)
+    columns, subitem_columns = board_columns(load_mapping())
+    server.create_board("Customer Master Schedule", columns, subitem_columns, board_id=BOARD)
+    server.start()
+    return server
+
+
+def monday_client(server, **options):
+    from core.monday.client import MondayApiClient
+
+    return MondayApiClient(server.url, SANDBOX_TOKEN, **options)

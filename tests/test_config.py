@@ -43,6 +43,9 @@ UNUSUAL_VALUES = {
     "monday.board_id": "9200517329",
     "monday.api_version": "2025-10",
     "mapping.file": "C:\\OrderSync\\mapping – copy.toml",
+    "sandbox.time_scale": 120.5,
+    "sandbox.latency": 0.25,
+    "sandbox.faults": "500=0.05,drop=0.02",
     "sync.heartbeat_stale_seconds": 45,
     "sync.customers": ["MACK WELDON", "O'NEILL", 'THE "QUOTED" CO', "CAFÉ CRÈME ÖSTERREICH"],
 }

@@ -1,0 +1,93 @@
+"""ErrorHandler: the ERR tables as the planner sees them, and retrying their rows.
+
+Failures are classified where they arise (``core.monday.errors`` for monday, the mapping for
+validation) and written by ``StagingOperations``. Here they are read, referred to by a stable id
+(``I12`` for an item error, ``S7`` for a subitem error) and retried: a retry re-stages the lines
+the errors belong to; success resolves the error rows (who and when), they are never deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from core.db import schema as s
+from core.exceptions import SettingsError
+
+_REF = re.compile(r"^(?P<kind>[IiSs])?(?P<id>\d+)$")
+
+
+@dataclass
+class RetrySelection:
+    """What a retry will re-stage: sync keys per customer, and notes about errors it cannot retry."""
+
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def error_ref(table: sa.Table, err_id: int) -> str:
+    return f"{'I' if table is s.err_items else 'S'}{err_id}"
+
+
+def parse_ref(ref: str) -> tuple[sa.Table, int]:
+    match = _REF.match(ref.strip())
+    if not match:
+        raise SettingsError(f"{ref!r} is not an error id (I12 for an item error, S7 for a subitem error)")
+    table = s.err_subitems if (match.group("kind") or "I").upper() == "S" else s.err_items
+    return table, int(match.group("id"))
+
+
+class ErrorHandler:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.engine = ctx.engine
+
+    def open_errors(self, customer: str | None = None) -> list[dict[str, Any]]:
+        """Open errors of both tables, newest first, each with its ``ref``."""
+        rows: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for table in (s.err_items, s.err_subitems):
+                query = sa.select(table).where(table.c.resolved_at.is_(None))
+                if customer is not None:
+                    query = query.where(table.c.customer == customer)
+                for row in conn.execute(query).mappings():
+                    entry = dict(row)
+                    entry["ref"] = error_ref(table, row["err_id"])
+                    entry["level"] = "item" if table is s.err_items else "subitem"
+                    rows.append(entry)
+        rows.sort(key=lambda r: r["last_failed_at"], reverse=True)
+        return rows
+
+    def select(self, refs: Iterable[str] | None) -> RetrySelection:
+        """The lines to re-stage for ``refs`` (None: every open error)."""
+        selection = RetrySelection()
+        wanted: list[tuple[sa.Table, int]] | None = None if refs is None else [parse_ref(r) for r in refs]
+        with self.engine.connect() as conn:
+            for table in (s.err_items, s.err_subitems):
+                key = table.c.sync_key if table is s.err_items else table.c.parent_sync_key
+                query = sa.select(table.c.err_id, table.c.customer, key.label("key"), table.c.resolved_at,
+                                  table.c.error_type, table.c.message)
+                if wanted is not None:
+                    ids = [i for t, i in wanted if t is table]
+                    if not ids:
+                        continue
+                    query = query.where(table.c.err_id.in_(ids))
+                else:
+                    query = query.where(table.c.resolved_at.is_(None))
+                for row in conn.execute(query):
+                    ref = error_ref(table, row.err_id)
+                    if row.resolved_at is not None:
+                        selection.notes.append(f"{ref} is already resolved")
+                    elif row.key is None:
+                        selection.notes.append(f"{ref} cannot be retried: the line has no key "
+                                               f"({row.message}); fix it in ORDERS_UNIFIED")
+                    else:
+                        selection.keys.setdefault(row.customer, set()).add(row.key)
+        if wanted is not None:
+            found = {ref.upper() for ref in (error_ref(t, i) for t, i in wanted)}
+            if not selection.keys and not selection.notes:
+                raise SettingsError(f"no such errors: {', '.join(sorted(found))}")
+        return selection

@@ -1,0 +1,417 @@
+"""MondayApiClient: transport, classification, retry, pacing and aliased mutation batches.
+
+- One ``requests.Session``; the raw token in ``Authorization``; a pinned ``API-Version``;
+  connect and read timeouts; every value in GraphQL variables, never spliced into the query.
+- Errors are classified where they arise (``core.monday.errors``). Reads are retried on every
+  retryable error. A mutation request is retried only when monday certainly did not apply it
+  (429 of every kind, 423, 409, a connection that never opened); when the outcome is unknown
+  (5xx, a dropped connection, a read timeout) it raises ``MondayError(outcome_unknown=True)`` and
+  the orchestrator reconciles with the board before anything is sent again. Every mutation
+  request carries an ``Idempotency-Key``, so monday itself also replays a repeat.
+- Waits honour ``retry_in_seconds`` / ``Retry-After``, with exponential backoff and jitter, and
+  each wait is logged.
+- One mutation request in flight per board (monday asks for it); the rate governor decides how
+  many mutations a request may carry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import requests
+import tenacity
+
+from core.monday.columns import BoardMeta, Column, labels_of
+from core.monday.errors import AuthError, MondayError, NetworkError, classify
+from core.monday.governor import RateGovernor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "2025-07"
+MAX_ATTEMPTS = 8
+PAGE_LIMIT = 500
+COMPLEXITY_FIELD = "complexity { query before after reset_in_x_seconds }"
+
+# Argument types of the mutations OrderSync sends.
+MUTATION_ARGS: dict[str, dict[str, str]] = {
+    "create_item": {"board_id": "ID!", "item_name": "String!", "group_id": "String", "column_values": "JSON",
+                    "create_labels_if_missing": "Boolean"},
+    "create_subitem": {"parent_item_id": "ID!", "item_name": "String!", "column_values": "JSON",
+                       "create_labels_if_missing": "Boolean"},
+    "change_multiple_column_values": {"item_id": "ID", "board_id": "ID!", "column_values": "JSON!",
+                                      "create_labels_if_missing": "Boolean"},
+    "create_group": {"board_id": "ID!", "group_name": "String!"},
+    "move_item_to_group": {"item_id": "ID", "group_id": "String!"},
+    "archive_item": {"item_id": "ID"},
+    "delete_item": {"item_id": "ID"},
+}
+
+
+@dataclass
+class Mutation:
+    """One aliased mutation; ``key`` is the caller's handle for its outcome."""
+
+    key: Any
+    field: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    key: Any
+    id: str | None = None
+    error: MondayError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    mutation_requests: int = 0
+    mutations: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waits_seconds: float = 0.0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class MondayApiClient:
+    """The one way OrderSync talks to monday (or the sandbox)."""
+
+    def __init__(self, url: str, token: str, *, api_version: str = DEFAULT_API_VERSION,
+                 timeout: tuple[float, float] = (10.0, 60.0), max_batch: int = 25,
+                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+                 governor: RateGovernor | None = None, max_attempts: int = MAX_ATTEMPTS):
+        if not token:
+            raise AuthError("no monday API token: set MONDAY_API_TOKEN or store one with `ordersync token set`",
+                            error_type="AUTH")
+        self.url = url
+        self.timeout = timeout
+        self.max_batch = max_batch
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+        self.governor = governor or RateGovernor(sleep=sleep)
+        self.stats = ClientStats()
+        self.session = session or requests.Session()
+        self.session.headers.update({
+            "Authorization": token, "API-Version": api_version, "Content-Type": "application/json",
+            "User-Agent": "OrderSync",
+        })
+        self._board_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def close(self) -> None:
+        self.session.close()
+
+    # == transport ==================================================================================
+
+    def _post(self, query: str, variables: dict[str, Any], *, mutation: bool, idempotency_key: str | None) -> dict:
+        """One HTTP round trip; returns the parsed body or raises a classified MondayError."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        self.stats.requests += 1
+        try:
+            response = self.session.post(self.url, json={"query": query, "variables": variables},
+                                         headers=headers, timeout=self.timeout)
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            raise NetworkError(f"cannot connect to monday at {self.url}: {_short(exc)}", error_type="NETWORK",
+                               retryable=True) from None
+        except requests.exceptions.ReadTimeout as exc:
+            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s: {_short(exc)}", error_type="TIMEOUT",
+                              retryable=True, outcome_unknown=mutation) from None
+        except requests.exceptions.ConnectionError as exc:
+            # A refused connection never carried the request; a broken one may have been applied.
+            never_sent = _never_sent(exc)
+            raise NetworkError(f"connection to monday failed: {_short(exc)}", error_type="NETWORK", retryable=True,
+                               outcome_unknown=mutation and not never_sent) from None
+        except requests.exceptions.RequestException as exc:
+            raise NetworkError(f"request to monday failed: {_short(exc)}", error_type="NETWORK", retryable=True,
+                               outcome_unknown=mutation) from None
+        status = response.status_code
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        retry_after = _retry_after(response.headers)
+        if status != 200 or not isinstance(body, dict):
+            error = self._http_error(status, body, retry_after, mutation)
+            if error.error_type == "RATE_LIMIT":
+                self.stats.rate_limited += 1
+                self.governor.rate_limited(error.retry_after)
+            raise error
+        legacy = _legacy_error(body)
+        if legacy is not None:
+            code, message, legacy_status = legacy
+            error = classify(code, message, legacy_status, {"retry_in_seconds": _legacy_retry(message, body)})
+            if error.retry_after is None:
+                error.retry_after = retry_after
+            if error.error_type == "RATE_LIMIT":
+                self.stats.rate_limited += 1
+                self.governor.rate_limited(error.retry_after)
+                raise error
+            if not body.get("data"):
+                raise error
+        body["_headers"] = dict(response.headers)
+        return body
+
+    def _http_error(self, status: int, body: Any, retry_after: float | None, mutation: bool) -> MondayError:
+        message, code, extensions = f"HTTP {status}", None, {}
+        if isinstance(body, dict):
+            errors = body.get("errors") or []
+            if errors and isinstance(errors[0], dict):
+                message = errors[0].get("message") or message
+                extensions = errors[0].get("extensions") or {}
+                code = extensions.get("code")
+            elif body.get("error_message"):
+                message, code = body["error_message"], body.get("error_code")
+        error = classify(code, message, status, extensions)
+        if error.retry_after is None:
+            error.retry_after = retry_after
+        # A 5xx answer to a mutation may come after monday applied it.
+        if status >= 500 and mutation:
+            error.outcome_unknown = True
+        return error
+
+    def _with_retries(self, send: Callable[[], dict], *, mutation: bool, what: str) -> dict:
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, MondayError) and exc.retryable and not exc.outcome_unknown
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            backoff = min(0.5 * (2 ** (state.attempt_number - 1)), 30.0)
+            jittered = backoff * (0.5 + random.random() / 2)
+            stated = getattr(exc, "retry_after", None)
+            return max(jittered, float(stated) + random.uniform(0, 0.1)) if stated is not None else jittered
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            self.stats.retries += 1
+            self.stats.waits_seconds += delay
+            log.warning("%s: %s; retry %d in %.2f s", what, exc.describe() if isinstance(exc, MondayError) else exc,
+                        state.attempt_number, delay)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(retryable), wait=wait, sleep=self.sleep,
+            stop=tenacity.stop_after_attempt(self.max_attempts), before_sleep=before_sleep, reraise=True,
+        )
+        return retrying(send)
+
+    # == reads ======================================================================================
+
+    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict:
+        """A read; retried on every retryable error. Returns ``data``; raises on any error."""
+        body = self._with_retries(lambda: self._post(query, variables or {}, mutation=False, idempotency_key=None),
+                                  mutation=False, what="monday query")
+        errors = body.get("errors") or []
+        if errors:
+            first = errors[0]
+            extensions = first.get("extensions") or {}
+            raise classify(extensions.get("code"), first.get("message", "query failed"), 200, extensions)
+        self.governor.observe((body.get("data") or {}).get("complexity"), body.get("_headers"), 0)
+        return body.get("data") or {}
+
+    def me(self) -> dict:
+        return self.query("query { me { id name } }")["me"]
+
+    def board(self, board_id: str) -> BoardMeta:
+        """Columns, labels, groups and the subitems board of ``board_id``, read once."""
+        data = self.query(
+            "query ($ids: [ID!]) { boards(ids: $ids) { id name columns { id title type settings_str } "
+            "groups { id title } } }", {"ids": [str(board_id)]},
+        )
+        boards = data.get("boards") or []
+        if not boards:
+            raise MondayError(f"board {board_id} does not exist or the token cannot see it", error_type="NOT_FOUND",
+                              code="InvalidBoardIdException")
+        raw = boards[0]
+        columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings_str")))
+                   for c in raw["columns"]]
+        meta = BoardMeta(str(raw["id"]), raw["name"], columns, {g["title"]: g["id"] for g in raw["groups"]})
+        for column in raw["columns"]:
+            if column["type"] in ("subtasks", "subitems"):
+                try:
+                    ids = json.loads(column.get("settings_str") or "{}").get("boardIds") or []
+                except ValueError:
+                    ids = []
+                if ids:
+                    meta.subitem_board_id = str(ids[0])
+        if meta.subitem_board_id:
+            sub = self.query(
+                "query ($ids: [ID!]) { boards(ids: $ids) { id columns { id title type settings_str } } }",
+                {"ids": [meta.subitem_board_id]},
+            ).get("boards") or []
+            if sub:
+                meta.subitem_columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings_str")))
+                                        for c in sub[0]["columns"]]
+        return meta
+
+    def find_items(self, board_id: str, column_id: str, values: Sequence[str]) -> dict[str, list[str]]:
+        """Item ids by the exact (case-insensitive) text of one column: how a lost item is found again."""
+        found: dict[str, list[str]] = {}
+        by_folded = {v.casefold(): v for v in values}
+        for start in range(0, len(values), 100):
+            chunk = list(values[start:start + 100])
+            data = self.query(
+                "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int, $ids: [String]) { "
+                "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
+                "items { id column_values(ids: $ids) { id text } } } }",
+                {"board": str(board_id), "columns": [{"column_id": column_id, "column_values": chunk}],
+                 "limit": PAGE_LIMIT, "ids": [column_id]},
+            )
+            page = data.get("items_page_by_column_values") or {}
+            while True:
+                for item in page.get("items") or []:
+                    text = next((cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id), None)
+                    original = by_folded.get((text or "").casefold())
+                    if original is not None:
+                        found.setdefault(original, []).append(str(item["id"]))
+                cursor = page.get("cursor")
+                if not cursor:
+                    break
+                page = self.query(
+                    "query ($cursor: String!, $limit: Int, $ids: [String]) { next_items_page(cursor: $cursor, "
+                    "limit: $limit) { cursor items { id column_values(ids: $ids) { id text } } } }",
+                    {"cursor": cursor, "limit": PAGE_LIMIT, "ids": [column_id]},
+                ).get("next_items_page") or {}
+        return found
+
+    def subitems_of(self, item_ids: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """Subitem ids by name, per parent item: how a lost subitem is found again."""
+        result: dict[str, dict[str, list[str]]] = {}
+        ids = [str(i) for i in item_ids]
+        for start in range(0, len(ids), 100):
+            data = self.query("query ($ids: [ID!]) { items(ids: $ids) { id subitems { id name } } }",
+                              {"ids": ids[start:start + 100]})
+            for item in data.get("items") or []:
+                names: dict[str, list[str]] = {}
+                for sub in item.get("subitems") or []:
+                    names.setdefault(sub["name"], []).append(str(sub["id"]))
+                result[str(item["id"])] = names
+        return result
+
+    # == mutations ==================================================================================
+
+    def board_lock(self, board_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._board_locks.setdefault(str(board_id), threading.Lock())
+
+    def mutate(self, board_id: str, mutations: Sequence[Mutation], idempotency_key: str | None = None) -> list[Outcome]:
+        """Send ``mutations`` as one aliased request; an outcome per mutation (partial success is normal).
+
+        Raises MondayError for a failure of the whole request: with ``outcome_unknown`` when it
+        may have been applied (reconcile before sending again), AuthError when the token is bad.
+        """
+        if not mutations:
+            return []
+        query, variables = build_mutation(mutations)
+        key = idempotency_key or str(uuid.uuid4())
+        with self.board_lock(board_id):
+            body = self._with_retries(
+                lambda: self._post(query, variables, mutation=True, idempotency_key=key),
+                mutation=True, what=f"mutation request ({len(mutations)} mutations)",
+            )
+        self.stats.mutation_requests += 1
+        self.stats.mutations += len(mutations)
+        data = body.get("data") or {}
+        self.governor.observe(data.get("complexity"), body.get("_headers"), len(mutations))
+        return parse_outcomes(mutations, data, body.get("errors") or [])
+
+
+def build_mutation(mutations: Sequence[Mutation]) -> tuple[str, dict[str, Any]]:
+    """``mutation (...) { complexity {...} a0: create_item(...) { id } ... }`` with every value a variable."""
+    declarations: list[str] = []
+    fields: list[str] = [COMPLEXITY_FIELD]
+    variables: dict[str, Any] = {}
+    for index, mutation in enumerate(mutations):
+        types = MUTATION_ARGS[mutation.field]
+        arguments = []
+        for name, value in mutation.args.items():
+            if value is None:
+                continue
+            variable = f"a{index}_{name}"
+            declarations.append(f"${variable}: {types[name]}")
+            if name == "column_values" and not isinstance(value, str):
+                value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            variables[variable] = value
+            arguments.append(f"{name}: ${variable}")
+        fields.append(f"a{index}: {mutation.field}({', '.join(arguments)}) {{ id }}")
+    header = f"mutation ({', '.join(declarations)})" if declarations else "mutation"
+    return f"{header} {{ {' '.join(fields)} }}", variables
+
+
+def parse_outcomes(mutations: Sequence[Mutation], data: dict, errors: list[dict]) -> list[Outcome]:
+    by_alias: dict[str, dict] = {}
+    general: list[dict] = []
+    for error in errors:
+        path = error.get("path") or []
+        if path and isinstance(path[0], str) and path[0].startswith("a"):
+            by_alias.setdefault(path[0], error)
+        else:
+            general.append(error)
+    outcomes = []
+    for index, mutation in enumerate(mutations):
+        alias = f"a{index}"
+        value = data.get(alias)
+        if isinstance(value, dict) and value.get("id") is not None:
+            outcomes.append(Outcome(mutation.key, id=str(value["id"])))
+            continue
+        error = by_alias.get(alias) or (general[0] if general else None)
+        if error is None:
+            outcomes.append(Outcome(mutation.key, error=MondayError(
+                "monday returned no result for this mutation", error_type="UNKNOWN", outcome_unknown=True)))
+            continue
+        extensions = error.get("extensions") or {}
+        outcomes.append(Outcome(mutation.key, error=classify(
+            extensions.get("code"), error.get("message", "failed"), 200, extensions)))
+    return outcomes
+
+
+def _legacy_error(body: dict) -> tuple[str | None, str, int | None] | None:
+    """The pre-2025-01 top-level shape: error_code / error_message / status_code."""
+    if "error_message" in body or "error_code" in body:
+        return body.get("error_code"), str(body.get("error_message") or body.get("error_code")), body.get("status_code")
+    return None
+
+
+def _legacy_retry(message: str, body: dict) -> float | None:
+    data = body.get("error_data") or {}
+    if isinstance(data, dict) and data.get("retry_in_seconds") is not None:
+        return float(data["retry_in_seconds"])
+    marker = "reset in "
+    if marker in message:
+        try:
+            return float(message.split(marker, 1)[1].split()[0])
+        except (ValueError, IndexError):
+            return None
+    return None
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _never_sent(exc: Exception) -> bool:
+    text = repr(exc)
+    return any(marker in text for marker in ("NewConnectionError", "ConnectTimeout", "Connection refused",
+                                             "NameResolutionError", "Failed to establish"))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "…"
+

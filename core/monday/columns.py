@@ -1,0 +1,120 @@
+"""Board metadata (titles → ids, labels, groups, the subitems board) and column value encoding.
+
+Values arrive typed and normalised by the mapping (text, numbers as canonical decimal text, dates
+as YYYY-MM-DD, status and dropdown labels); here they become the JSON monday expects per column
+type (reference §4). ``None`` clears a column.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from core.exceptions import SettingsError
+from core.mapping import ColumnMap
+
+
+@dataclass
+class Column:
+    id: str
+    title: str
+    type: str
+    labels: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BoardMeta:
+    """What OrderSync needs to know of a board, read once per run."""
+
+    board_id: str
+    name: str
+    columns: list[Column]
+    groups: dict[str, str]  # title -> id
+    subitem_board_id: str | None = None
+    subitem_columns: list[Column] = field(default_factory=list)
+
+    def resolve(self, mapped: Iterable[ColumnMap], *, subitems: bool = False) -> dict[str, Column]:
+        """Mapped column label → board column; a missing or ambiguous title is a settings error."""
+        columns = self.subitem_columns if subitems else self.columns
+        where = f"the subitems board {self.subitem_board_id}" if subitems else f"board {self.board_id} ({self.name})"
+        resolved: dict[str, Column] = {}
+        problems = []
+        for column in mapped:
+            if column.id:
+                found = [c for c in columns if c.id == column.id]
+            else:
+                found = [c for c in columns if c.title.strip().casefold() == column.title.strip().casefold()]
+            if not found:
+                problems.append(f"no column {'id' if column.id else 'titled'} {column.label!r}")
+            elif len(found) > 1:
+                problems.append(f"{len(found)} columns are titled {column.label!r} "
+                                f"(ids {', '.join(c.id for c in found)}); name it by id in the mapping")
+            else:
+                resolved[column.label] = found[0]
+        if problems:
+            raise SettingsError(f"mapping does not fit {where}: " + "; ".join(problems))
+        return resolved
+
+
+def labels_of(column_type: str, settings_str: str | None) -> set[str]:
+    """The labels a status or dropdown column offers, from its settings."""
+    if column_type not in ("status", "color", "dropdown") or not settings_str:
+        return set()
+    try:
+        settings = json.loads(settings_str)
+    except ValueError:
+        return set()
+    labels = settings.get("labels") or {}
+    if isinstance(labels, dict):  # status: {"0": "Working on it", ...}
+        return {str(v) for v in labels.values() if v}
+    if isinstance(labels, list):  # dropdown: [{"id": 1, "name": "A"}, ...]
+        return {str(item.get("name")) for item in labels if isinstance(item, dict) and item.get("name")}
+    return set()
+
+
+def encode_value(column_type: str, value: Any) -> Any:
+    """The JSON value of one column for ``column_values`` (None clears the column)."""
+    if value is None or value == "":
+        return None
+    kind = "status" if column_type == "color" else column_type
+    if kind == "numbers":
+        return str(value)
+    if kind == "date":
+        return {"date": str(value)}
+    if kind == "status":
+        return {"label": str(value)}
+    if kind == "dropdown":
+        return {"labels": [str(value)]}
+    if kind == "long_text":
+        return {"text": str(value)}
+    if kind == "checkbox":
+        return {"checked": "true"} if str(value).lower() in ("1", "true", "yes", "y") else None
+    return str(value)
+
+
+def encode_values(values: dict[str, Any], columns: dict[str, Column], only: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{column id: encoded}`` for the mapped values (all, or only the labels in ``only``)."""
+    wanted = set(only) if only is not None else None
+    encoded = {}
+    for label, value in values.items():
+        if label in ("name", "group") or (wanted is not None and label not in wanted):
+            continue
+        column = columns.get(label)
+        if column is not None:
+            encoded[column.id] = encode_value(column.type, value)
+    return encoded
+
+
+def missing_labels(values: dict[str, Any], columns: dict[str, Column], only: Iterable[str] | None = None) -> list[str]:
+    """Status labels the board lacks (monday would refuse them): checked before anything is sent."""
+    wanted = set(only) if only is not None else None
+    problems = []
+    for label, value in values.items():
+        column = columns.get(label)
+        if column is None or value in (None, "") or (wanted is not None and label not in wanted):
+            continue
+        if column.type in ("status", "color") and column.labels and str(value) not in column.labels:
+            problems.append(f"{label}: the board has no status label {str(value)!r} "
+                            f"(it has {', '.join(sorted(column.labels))})")
+    return problems

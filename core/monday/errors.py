@@ -1,0 +1,95 @@
+"""monday's errors, classified where they arise.
+
+Every failure the client sees becomes a ``MondayError`` with an ``error_type`` (the ERR tables'
+vocabulary), monday's ``code``, the HTTP status, whether a retry can succeed, how long monday
+asked us to wait, and whether the request may have been applied (``outcome_unknown``): a 500
+after a mutation or a dropped connection can mean either, and only reconciliation can tell.
+Nothing downstream parses message strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# monday codes that a retry will never fix.
+NEVER_RETRY = {
+    "ColumnValueException", "InvalidArgumentException", "InvalidColumnIdException", "InvalidBoardIdException",
+    "InvalidUserIdException", "InvalidVersionException", "ItemNameTooLongException", "ItemsLimitationException",
+    "CorrectedValueException", "CreateBoardException", "JsonParseException", "missingRequiredPermissions",
+    "RecordInvalidException", "DeleteLastGroupException", "UserUnauthorizedException", "USER_ACCESS_DENIED",
+    "ResourceNotFoundException", "UNAUTHORIZED", "Unauthorized", "DAILY_LIMIT_EXCEEDED",
+}
+RATE_LIMIT_CODES = {
+    "COMPLEXITY_BUDGET_EXHAUSTED", "ComplexityException", "complexityBudgetExhausted", "RATE_LIMIT_EXCEEDED",
+    "RateLimitExceeded", "Rate Limit Exceeded", "maxConcurrencyExceeded", "IP_RATE_LIMIT_EXCEEDED",
+    "FIELD_LIMIT_EXCEEDED", "FIELD_MINUTE_RATE_LIMIT_EXCEEDED", "API_TEMPORARILY_BLOCKED",
+}
+COLUMN_VALUE_CODES = {"ColumnValueException", "CorrectedValueException", "ItemNameTooLongException"}
+NOT_FOUND_CODES = {"ResourceNotFoundException", "InvalidBoardIdException", "InvalidColumnIdException",
+                   "InvalidArgumentException"}
+AUTH_CODES = {"UNAUTHORIZED", "Unauthorized", "UserUnauthorizedException", "USER_ACCESS_DENIED",
+              "missingRequiredPermissions"}
+
+
+class MondayError(Exception):
+    """A classified failure of a monday request (or of one alias in it)."""
+
+    def __init__(self, message: str, *, error_type: str = "UNKNOWN", code: str | None = None,
+                 http_status: int | None = None, retryable: bool = False, retry_after: float | None = None,
+                 outcome_unknown: bool = False, data: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.code = code
+        self.http_status = http_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+        self.data = data
+
+    def __str__(self) -> str:
+        return self.message
+
+    def describe(self) -> str:
+        parts = [self.message]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        if self.http_status and self.http_status != 200:
+            parts.append(f"(HTTP {self.http_status})")
+        return " ".join(parts)
+
+
+class AuthError(MondayError):
+    """The token is missing, wrong or revoked: nothing can succeed until it is fixed."""
+
+
+class NetworkError(MondayError):
+    """monday could not be reached or the connection broke."""
+
+
+def classify(code: str | None, message: str, http_status: int | None, extensions: dict | None = None) -> MondayError:
+    """One monday error (a GraphQL ``errors[]`` entry, a legacy top-level error or an HTTP status)."""
+    extensions = extensions or {}
+    retry_in = extensions.get("retry_in_seconds")
+    if retry_in is None:
+        retry_in = (extensions.get("error_data") or {}).get("retry_in_seconds") if isinstance(
+            extensions.get("error_data"), dict) else None
+    status = extensions.get("status_code") or http_status
+    kwargs = {"code": code, "http_status": http_status, "retry_after": float(retry_in) if retry_in is not None else None}
+    if code in AUTH_CODES or status in (401, 403):
+        return AuthError(message or "not authorised", error_type="AUTH", **kwargs)
+    if code in RATE_LIMIT_CODES or status == 429:
+        return MondayError(message or "rate limited", error_type="RATE_LIMIT", retryable=True, **kwargs)
+    if code == "IDEMPOTENCY_CONFLICT" or status == 409:
+        return MondayError(message or "conflict", error_type="CONFLICT", retryable=True, **kwargs)
+    if status == 423:
+        return MondayError(message or "resource locked", error_type="SERVER", retryable=True, **kwargs)
+    if code in COLUMN_VALUE_CODES:
+        return MondayError(message, error_type="COLUMN_VALUE", **kwargs)
+    if code in NOT_FOUND_CODES or status == 404:
+        return MondayError(message, error_type="NOT_FOUND", **kwargs)
+    if code in NEVER_RETRY:
+        return MondayError(message, error_type="UNKNOWN", **kwargs)
+    if status is not None and int(status) >= 500:
+        return MondayError(message or f"server error {status}", error_type="SERVER", retryable=True, **kwargs)
+    return MondayError(message or "unknown error", error_type="UNKNOWN", **kwargs)
