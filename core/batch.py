@@ -38,7 +38,8 @@ from core.staging import Failure
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats (and cancel checks from other processes)
-MAX_ROW_ATTEMPTS = 6  # sends of one row without a confirmation before it is recorded as failed
+MAX_ROW_ATTEMPTS = 6
+REPORT_EVERY = 0.25  # seconds between progress reports  # sends of one row without a confirmation before it is recorded as failed
 
 
 class ProgressSink(Protocol):
@@ -285,6 +286,7 @@ class BatchProcessor:
             room = self.client.governor.allowance(self.max_batch)
             work = self._next_work(batch_id, meta, room)
             if not work:
+                self._report(batch_id, force=True)
                 if self._waiting(batch_id):
                     # Subitems wait for parents that failed or are unknown: nothing more can be sent.
                     self._orphans(batch_id)
@@ -528,7 +530,12 @@ class BatchProcessor:
         stats = self.client.stats
         return {"api_calls": stats.requests - requests, "retries": stats.retries - retries}
 
-    def _report(self, batch_id: int) -> None:
+    def _report(self, batch_id: int, force: bool = False) -> None:
+        """Progress to the sink, at most a few times a second (it costs a query)."""
+        now = time.monotonic()
+        if not force and now - getattr(self, "_last_report", 0.0) < REPORT_EVERY:
+            return
+        self._last_report = now
         counts = self.staging.outcome_counts(batch_id)
         done = counts["succeeded"] + counts["failed"]
         self.progress.progress(batch_id, done, counts["total"], counts["succeeded"], counts["failed"])

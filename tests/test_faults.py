@@ -67,17 +67,16 @@ def test_cancel_finishes_the_request_in_flight_and_resumes_later(engine, tmp_pat
         expected = expected_lines(ctx)
         cancel = threading.Event()
 
-        class CancelAfterTwo(NullProgress):
-            calls = 0
+        class PlannerCancels(NullProgress):
+            """A planner pressing Cancel once the first rows are on the board."""
 
             def progress(self, batch_id, done, total, succeeded, failed):
-                self.calls += 1
-                if self.calls == 2:
+                if 0 < done < total:
                     cancel.set()
 
         client = monday_client(server, max_batch=10)
         customer = max(ctx.pending(), key=lambda p: p.new).customer
-        (result,) = BatchProcessor(ctx, client, CancelAfterTwo(), cancel).run([customer])
+        (result,) = BatchProcessor(ctx, client, PlannerCancels(), cancel).run([customer])
         assert result.status == s.CANCELLED
         assert 0 < result.counts["succeeded_count"]
         on_board = len(server.board_dump(BOARD)["items"])
