@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item")
     retry.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sandbox = sub.add_parser("sandbox", help="run the monday sandbox server alone", add_help=False)
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sub.add_parser("sandbox", help="run the monday sandbox server alone (sandbox --help for its options)",
+                   add_help=False)
 
     status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and its own --help)
+        from core.sandbox.cli import run
+
+        _setup_logging("-v" in argv or "--verbose" in argv)
+        return run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -89,10 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "retry":
             return cmd_retry(args)
-        if args.command == "sandbox":
-            from core.sandbox.cli import run
-
-            return run(args.sandbox_args)
         if args.command == "demo":
             return cmd_demo_init(args)
         if args.command == "db":
@@ -372,16 +375,22 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
 
 
 def cmd_headless_demo(args: argparse.Namespace) -> int:
-    """Until the window exists, ``--demo`` sets up the demo and shows a dry run of every customer."""
+    """Until the window exists, ``--demo`` sets up the demo and syncs it against the embedded sandbox."""
     from core.demo import init_demo
 
     paths = init_demo(None, orders=600, seed=7, keep_existing=True)
-    print(f"Demo in {paths.folder} (the window arrives in a later version; this is the headless demo)")
+    config = str(paths.settings)
+    print(f"Demo in {paths.folder} (the window arrives in a later version; this is the headless demo).")
+    print("The board is the embedded monday sandbox; its rate limits run 20 times faster than monday's.")
     print()
-    code = main(["status", "--config", str(paths.settings)])
-    if code:
-        return code
-    print()
-    code = main(["sync", "--config", str(paths.settings), "--all", "--dry-run"])
-    # The demo data holds a few invalid lines on purpose; showing them is the demo working.
-    return 0 if code in (0, 1) else code
+    for step in (["status", "--config", config],
+                 ["sync", "--config", config, "--customer", "TITLE 9", "--dry-run"],
+                 ["sync", "--config", config, "--all"],
+                 ["status", "--config", config]):
+        print(f"$ ordersync {shlex.join(step)}", flush=True)
+        code = main(step)
+        print()
+        # The demo data holds a few invalid lines on purpose: exit 1 shows them being caught.
+        if code not in (0, 1):
+            return code
+    return 0

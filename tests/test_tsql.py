@@ -45,7 +45,9 @@ from core.db.engine import create_engine
 from core.db.migrate import VERSION_TABLE, upgrade_sql
 from core.exceptions import CustomerBusy
 from core.staging import Failure, Owner, StagingOperations
-from tests.helpers import BOARD, confirm_all, make_world
+from core.batch import BatchProcessor
+from core.errors import ErrorHandler
+from tests.helpers import BOARD, confirm_all, engine_context, make_world, monday_client, order_row, start_sandbox
 
 SCHEMA = "dbo"  # what create_engine gives a mssql:// URL when no schema is configured
 MSSQL = mssql.dialect(paramstyle="qmark")  # mssql+pyodbc, as core.db.engine creates it; pyodbc binds with ?
@@ -463,6 +465,28 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
         world.sync(customer)
     facts["kinds"] = kinds
 
+    # -- the monday push itself, against the sandbox with faults that force reconciliation
+    rec.phase = None
+    orders = world.orders()
+    with engine.begin() as conn:
+        conn.execute(orders.insert(), [order_row(orders, **{"AAG ORDER NUMBER": f"NEW-{n:05d}",
+                                                           "CUSTOMER NAME": "NEW CO"}) for n in range(12)])
+    server = start_sandbox(tmp / "sandbox.db", faults="after500=0.3,drop=0.2,locked=0.1", seed=5,
+                           idempotency=False, time_scale=3000.0)
+    try:
+        ctx = engine_context(engine)
+        rec.phase = "monday"
+        client = monday_client(server, max_batch=5)
+        results = BatchProcessor(ctx, client).run(["NEW CO"])
+        facts["monday"] = [r.status for r in results]
+        facts["reconciled"] = client.stats.requests > client.stats.mutation_requests + 3
+        handler = ErrorHandler(ctx)
+        handler.open_errors()
+        handler.select(None)
+        client.close()
+    finally:
+        server.stop()
+
     # -- the command line: its own engine, the status query, the dry run
     rec.phase = None
     settings = tmp / "settings.toml"
@@ -500,7 +524,8 @@ def test_the_run_went_through_every_path(run):
     assert {"na_price", "duplicate"} <= set(facts["touched"]), facts["touched"]
     phases = {p for issued in rec.statements.values() for p in issued.phases}
     assert phases == {"pending", "source", "detect", "claim", "stage", "push", "busy", "promote", "cleanup",
-                      "sync", "resync", "cli"}
+                      "sync", "resync", "monday", "cli"}
+    assert facts["monday"] == ["COMPLETED"] and facts["reconciled"]
 
 
 def test_a_substantial_number_of_distinct_statements_was_captured(run):
