@@ -448,6 +448,7 @@ class BatchProcessor:
         by_key = {o.key: o for o in outcomes}
         items_ok, subs_ok, unknown = [], [], False
         failures: dict[int, list[Failure]] = {id(s.stg_items): [], id(s.stg_subitems): []}
+        again: dict[int, list[int]] = {id(s.stg_items): [], id(s.stg_subitems): []}
         for w in work:
             results = [by_key[m.key] for m in w.mutations]
             error = next((r.error for r in results if r.error is not None), None)
@@ -459,6 +460,10 @@ class BatchProcessor:
                     subs_ok.append((w.stg_id, w.row["monday_subitem_id"] or first))
             elif error.outcome_unknown:
                 unknown = True
+            elif error.error_type in ("RATE_LIMIT", "CONFLICT"):
+                # Refused, not applied (e.g. a per-field limit): send again once monday allows it.
+                again[id(w.table)].append(w.stg_id)
+                self.client.governor.rate_limited(error.retry_after)
             else:
                 failures[id(w.table)].append(Failure(w.stg_id, error.error_type, error.describe(), error.retryable,
                                                      error.code, error.http_status))
@@ -467,6 +472,8 @@ class BatchProcessor:
         ops.record_subitem_ids(subs_ok)
         ops.record_failures(batch_id, s.stg_items, failures[id(s.stg_items)])
         ops.record_failures(batch_id, s.stg_subitems, failures[id(s.stg_subitems)])
+        ops.reset_to_pending(s.stg_items, again[id(s.stg_items)])
+        ops.reset_to_pending(s.stg_subitems, again[id(s.stg_subitems)])
         if unknown:
             self._reconcile(batch_id)
 

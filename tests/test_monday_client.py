@@ -130,6 +130,14 @@ def test_governor_reads_the_ratelimit_headers_when_the_field_is_missing():
     assert clock.slept == [pytest.approx(12)]
 
 
+def test_a_429_without_a_stated_time_waits_a_moment_not_forever():
+    clock = FakeClock()
+    governor = RateGovernor(clock=clock, sleep=clock.sleep, margin=0.0)
+    governor.rate_limited(None)
+    assert governor.allowance(10) == 10
+    assert clock.slept == [pytest.approx(1.0)]
+
+
 # --- against the sandbox, over HTTP ---------------------------------------------------------------
 
 

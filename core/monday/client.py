@@ -161,6 +161,18 @@ class MondayApiClient:
                 raise error
             if not body.get("data"):
                 raise error
+        if not any((body.get("data") or {}).values()):
+            # Nothing was executed: a request-wide rate limit or conflict answered with HTTP 200.
+            for entry in body.get("errors") or []:
+                extensions = entry.get("extensions") or {}
+                error = classify(extensions.get("code"), entry.get("message", ""), 200, extensions)
+                if error.error_type in ("RATE_LIMIT", "CONFLICT"):
+                    if error.retry_after is None:
+                        error.retry_after = retry_after
+                    if error.error_type == "RATE_LIMIT":
+                        self.stats.rate_limited += 1
+                        self.governor.rate_limited(error.retry_after)
+                    raise error
         body["_headers"] = dict(response.headers)
         return body
 

@@ -101,5 +101,5 @@ class RateGovernor:
         """A 429 on the budget: nothing is left until monday's stated time."""
         with self._lock:
             self.budget_left = 0.0
-            if retry_after is not None:
-                self.reset_at = self.clock() + float(retry_after)
+            # Without a stated time, try again in a second rather than never.
+            self.reset_at = self.clock() + (float(retry_after) if retry_after is not None else 1.0)
