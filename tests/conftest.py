@@ -41,8 +41,7 @@ def pg_engine():
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine(PG_URL)
-    engine = sa.create_engine(engine.url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
     engine.test_schema = schema  # type: ignore[attr-defined]
     try:
         yield engine

@@ -144,22 +144,13 @@ class MondayApiClient:
             body = None
         retry_after = _retry_after(response.headers)
         if status != 200 or not isinstance(body, dict):
-            error = self._http_error(status, body, retry_after, mutation)
-            if error.error_type == "RATE_LIMIT":
-                self.stats.rate_limited += 1
-                self.governor.rate_limited(error.retry_after)
-            raise error
+            raise self._noted(self._http_error(status, body, retry_after, mutation), retry_after)
         legacy = _legacy_error(body)
         if legacy is not None:
             code, message, legacy_status = legacy
-            error = classify(code, message, legacy_status, {"retry_in_seconds": _legacy_retry(message, body)})
-            if error.retry_after is None:
-                error.retry_after = retry_after
-            if error.error_type == "RATE_LIMIT":
-                self.stats.rate_limited += 1
-                self.governor.rate_limited(error.retry_after)
-                raise error
-            if not body.get("data"):
+            error = self._noted(classify(code, message, legacy_status,
+                                         {"retry_in_seconds": _legacy_retry(message, body)}), retry_after)
+            if error.error_type == "RATE_LIMIT" or not body.get("data"):
                 raise error
         if not any((body.get("data") or {}).values()):
             # Nothing was executed: a request-wide rate limit or conflict answered with HTTP 200.
@@ -167,14 +158,18 @@ class MondayApiClient:
                 extensions = entry.get("extensions") or {}
                 error = classify(extensions.get("code"), entry.get("message", ""), 200, extensions)
                 if error.error_type in ("RATE_LIMIT", "CONFLICT"):
-                    if error.retry_after is None:
-                        error.retry_after = retry_after
-                    if error.error_type == "RATE_LIMIT":
-                        self.stats.rate_limited += 1
-                        self.governor.rate_limited(error.retry_after)
-                    raise error
+                    raise self._noted(error, retry_after)
         body["_headers"] = dict(response.headers)
         return body
+
+    def _noted(self, error: MondayError, retry_after: float | None) -> MondayError:
+        """Fill in the header's wait; a rate limit also tells the governor and the stats."""
+        if error.retry_after is None:
+            error.retry_after = retry_after
+        if error.error_type == "RATE_LIMIT":
+            self.stats.rate_limited += 1
+            self.governor.rate_limited(error.retry_after)
+        return error
 
     def _http_error(self, status: int, body: Any, retry_after: float | None, mutation: bool) -> MondayError:
         message, code, extensions = f"HTTP {status}", None, {}
