@@ -159,6 +159,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from core.db import schema as s
     from core.db.engine import redact_url
+    from core.errors import ErrorHandler
 
     ctx = _open(args)
     try:
@@ -175,6 +176,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "board_id": ctx.board_id,
             "size_columns": len(ctx.source.size_columns),
             "customers": [p.as_dict() for p in pending],
+            "unknown_customers": _unknown_customers(ctx),
+            "errors": [_error_entry(e) for e in ErrorHandler(ctx).open_errors()],
             "open_errors": sum(p.open_errors for p in pending),
             "batches": [{k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
                          for k, v in row.items()} for row in batches],
@@ -191,6 +194,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(_table(["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
                  [[p["customer"] or "(blank)", p["new"], p["changed"], p["removed"], p["invalid"],
                    p["open_errors"], p["last_sync"] or "never"] for p in report["customers"]]))
+    if report["errors"]:
+        shown = report["errors"][:OPEN_ERRORS_SHOWN]
+        print(f"Open errors ({len(report['errors'])}; retry with `ordersync retry --error ID` or --all):")
+        print(_table(["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
+                     [[e["id"], e["customer"], e["order_number"] or "", e["size"] or "", e["type"],
+                       _clip(e["message"], 70)] for e in shown]))
+        if len(report["errors"]) > len(shown):
+            print(f"… and {len(report['errors']) - len(shown)} more (status --json lists them all)")
+        print()
+    if report["unknown_customers"]:
+        print(f"Not in the mapping's customer table (kept as they are): {', '.join(report['unknown_customers'])}")
     print()
     if report["batches"]:
         print("Recent batches:")
@@ -201,6 +215,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print("No batches yet.")
     return 0
+
+
+OPEN_ERRORS_SHOWN = 20
+
+
+def _error_entry(error: dict[str, Any]) -> dict[str, Any]:
+    return {"id": error["ref"], "customer": error["customer"], "order_number": error["order_number"],
+            "sync_key": error.get("sync_key") or error.get("parent_sync_key"), "size": error.get("size_label"),
+            "type": error["error_type"], "code": error["error_code"], "message": error["message"],
+            "retryable": error["retryable"], "retry_count": error["retry_count"],
+            "last_failed_at": error["last_failed_at"].isoformat(sep=" ", timespec="seconds")}
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _unknown_customers(ctx) -> list[str]:
+    with ctx.engine.connect() as conn:
+        return ctx.source.unknown_customers(conn)
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:

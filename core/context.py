@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,6 +21,9 @@ from core.exceptions import DatabaseUnavailable, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.source import Source
 from core.staging import Owner, StagingOperations
+
+if TYPE_CHECKING:
+    from core.monday.client import MondayApiClient
 
 log = logging.getLogger(__name__)
 

@@ -141,11 +141,6 @@ class Source:
         for row in self.iter_rows(conn, customers):
             yield self.line(row, duplicates)
 
-    def lines_by_customer(self, conn: Connection, customers: Iterable[str] | None = None) -> dict[str, list[MappedLine]]:
-        grouped: dict[str, list[MappedLine]] = {}
-        for line in self.iter_lines(conn, customers):
-            grouped.setdefault(line.customer, []).append(line)
-        return grouped
 
 
 def _url(bind: Engine | Connection) -> str:

@@ -6,7 +6,6 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest

@@ -10,7 +10,6 @@ import io
 import logging
 from pathlib import Path
 
-import sqlalchemy as sa
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
