@@ -1,8 +1,31 @@
-"""OrderSync: the GUI by default, command-line sub-commands for headless runs."""
+"""OrderSync: the window by default, command-line sub-commands for headless runs.
 
+    main.py [--config F]              the window, on the user's settings (the first run offers the demo)
+    main.py --demo                    the window on the embedded demo (database and sandbox board)
+    main.py <command> …               headless: sync, retry, status, demo, sandbox, db (see --help)
+"""
+
+import argparse
 import sys
 
-from core.cli import main
+from core.cli import COMMANDS, main as cli_main
+
+
+def gui_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ordersync", description="OrderSync's window.")
+    parser.add_argument("--demo", action="store_true", help="open on the embedded demo")
+    parser.add_argument("--config", help="settings file")
+    parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)  # smoke tests
+    args = parser.parse_args(argv)
+    from gui.app import run
+
+    return run(args.config, demo=args.demo, quit_after_ms=args.quit_after)
+
+
+def main(argv: list[str]) -> int:
+    wants_cli = any(arg in COMMANDS or arg in ("-h", "--help", "--version") for arg in argv[:1])
+    return cli_main(argv) if wants_cli else gui_main(argv)
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

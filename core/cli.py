@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from core import __version__
-from core.changes import CHANGED, NEW, REMOVED, CustomerChanges
+from core.report import dry_run_report, render_dry_run
 from core.config import load_settings
 from core.exceptions import DatabaseUnavailable, OrderSyncError
 from core.monday.errors import AuthError, MondayError
@@ -27,6 +27,7 @@ from core.monday.errors import AuthError, MondayError
 log = logging.getLogger("ordersync")
 
 PROG = "ordersync"
+COMMANDS = ("sync", "retry", "status", "demo", "sandbox", "db", "token")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +39,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.")
     parser.add_argument("--version", action="version", version=f"OrderSync {__version__}")
-    parser.add_argument("--demo", action="store_true", help="open on the embedded demo (database and board)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("sandbox", help="run the monday sandbox server alone (sandbox --help for its options)",
                    add_help=False)
+    sub.add_parser("token", help="token set | token delete: the monday token in the OS keyring", add_help=False)
 
     status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--dir", type=Path, default=None, help="folder for the demo (default: the user's data folder)")
     init.add_argument("--orders", type=int, default=600, help="order lines to generate (default 600)")
     init.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo_sub.add_parser("run", help="the demo without the window: status, a dry run, a sync, status")
 
     db = sub.add_parser("db", help="OrderSync's own tables")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
@@ -86,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _setup_logging("-v" in argv or "--verbose" in argv)
         return run(argv[1:])
+    if argv[:1] == ["token"]:  # token set / token delete: reads the token without echo
+        from core.token import cli_token
+
+        return cli_token(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
@@ -97,11 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "retry":
             return cmd_retry(args)
         if args.command == "demo":
-            return cmd_demo_init(args)
+            return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":
             return cmd_db_upgrade(args)
-        if args.demo:
-            return cmd_headless_demo(args)
         parser.print_help()
         return 0
     except OrderSyncError as exc:
@@ -336,62 +340,6 @@ def _usage(message: str) -> OrderSyncError:
     return SettingsError(message)
 
 
-def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
-    """A customer's changes as plain data: per line its kind, field diffs and size diffs."""
-    lines = []
-    for change in result.changes:
-        entry: dict[str, Any] = {
-            "kind": change.kind, "sync_key": change.sync_key, "order_number": change.order_number,
-            "item_name": change.fields.get("name"),
-            "fields": {k: {"old": old, "new": new} for k, (old, new) in change.diff().items()},
-            "sizes": [{"size": sz.label, "kind": sz.kind, "old": sz.old_quantity, "new": sz.quantity}
-                      for sz in change.sizes],
-        }
-        lines.append(entry)
-    return {
-        "customer": result.customer,
-        "unknown_customer": result.unknown_customer,
-        "new": sum(1 for c in result.changes if c.kind == NEW),
-        "changed": sum(1 for c in result.changes if c.kind == CHANGED),
-        "removed": sum(1 for c in result.changes if c.kind == REMOVED),
-        "unchanged": result.unchanged,
-        "invalid": len(result.invalid),
-        "mutations": sum((1 if (c.kind != CHANGED or c.changed_fields) else 0) + len(c.sizes) for c in result.changes),
-        "lines": lines,
-        "invalid_lines": [{"order_number": line.order_number, "sync_key": line.sync_key,
-                           "item_name": line.item_name, "errors": line.errors} for line in result.invalid],
-    }
-
-
-def render_dry_run(report: list[dict[str, Any]]) -> str:
-    out: list[str] = ["Dry run: nothing is sent to monday and nothing is written."]
-    for r in report:
-        out.append("")
-        name = r["customer"] or "(blank customer)"
-        note = "  (not in the customer table of the mapping)" if r["unknown_customer"] else ""
-        out.append(f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
-                   f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}")
-        for line in r["lines"]:
-            out.append(f"  {line['kind']:<8} {line['sync_key']}")
-            if line["kind"] == NEW:
-                sizes = ", ".join(f"{sz['size']} {sz['new']}" for sz in line["sizes"])
-                out.append(f"           {line['item_name']}  [{len(line['sizes'])} sizes: {sizes}]")
-                continue
-            for field_name, diff in line["fields"].items():
-                out.append(f"           {field_name}: {_show(diff['old'])} -> {_show(diff['new'])}")
-            for sz in line["sizes"]:
-                out.append(f"           size {sz['size']} ({sz['kind'].lower()}): {_show(sz['old'])} -> {_show(sz['new'])}")
-        for bad in r["invalid_lines"]:
-            out.append(f"  INVALID  order {bad['order_number'] or '(none)'}: {'; '.join(bad['errors'])}")
-    if not report:
-        out.append("No customers selected.")
-    return "\n".join(out)
-
-
-def _show(value: Any) -> str:
-    return "(empty)" if value is None else repr(value) if isinstance(value, str) else str(value)
-
-
 # --- demo -------------------------------------------------------------------------------------------
 
 
@@ -409,12 +357,12 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
 
 
 def cmd_headless_demo(args: argparse.Namespace) -> int:
-    """Until the window exists, ``--demo`` sets up the demo and syncs it against the embedded sandbox."""
+    """``demo run``: the demo without the window, synced against the embedded sandbox."""
     from core.demo import init_demo
 
     paths = init_demo(None, orders=600, seed=7, keep_existing=True)
     config = str(paths.settings)
-    print(f"Demo in {paths.folder} (the window arrives in a later version; this is the headless demo).")
+    print(f"Demo in {paths.folder} (headless; `main.py --demo` opens the window).")
     print("The board is the embedded monday sandbox; its rate limits run 20 times faster than monday's.")
     print()
     for step in (["status", "--config", config],

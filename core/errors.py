@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from core.db import schema as s
 from core.exceptions import SettingsError
 
+FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED")
 _REF = re.compile(r"^(?P<kind>[IiSs])?(?P<id>\d+)$")
 
 
@@ -47,19 +48,44 @@ class ErrorHandler:
 
     def open_errors(self, customer: str | None = None) -> list[dict[str, Any]]:
         """Open errors of both tables, newest first, each with its ``ref``."""
+        return self._errors(customer, include_resolved=False)
+
+    def all_errors(self, customer: str | None = None) -> list[dict[str, Any]]:
+        """Open and resolved errors (resolved ones are never deleted)."""
+        return self._errors(customer, include_resolved=True)
+
+    def _errors(self, customer: str | None, include_resolved: bool) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
             for table in (s.err_items, s.err_subitems):
-                query = sa.select(table).where(table.c.resolved_at.is_(None))
+                query = sa.select(table)
+                if not include_resolved:
+                    query = query.where(table.c.resolved_at.is_(None))
                 if customer is not None:
                     query = query.where(table.c.customer == customer)
+                level = "item" if table is s.err_items else "subitem"
                 for row in conn.execute(query).mappings():
                     entry = dict(row)
                     entry["ref"] = error_ref(table, row["err_id"])
-                    entry["level"] = "item" if table is s.err_items else "subitem"
+                    entry["level"] = level
+                    # Fixable where the planner works (a label added on the board, a setting, a
+                    # token): retrying makes sense. A VALIDATION error resolves itself once the
+                    # line is fixed in ORDERS_UNIFIED.
+                    entry["fixed"] = row["error_type"] in FIXABLE
                     rows.append(entry)
         rows.sort(key=lambda r: r["last_failed_at"], reverse=True)
         return rows
+
+    def source_values(self, sync_key: str | None) -> dict[str, Any] | None:
+        """The line as ORDERS_UNIFIED holds it now (for the details pane), or None."""
+        if not sync_key:
+            return None
+        source = self.ctx.source
+        with self.engine.connect() as conn:
+            for row in source.iter_rows(conn, None):
+                if source.mapper.row_key(row) == sync_key:
+                    return source.mapper.map_row(row).source
+        return None
 
     def select(self, refs: Iterable[str] | None) -> RetrySelection:
         """The lines to re-stage for ``refs`` (None: every open error)."""

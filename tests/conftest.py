@@ -7,6 +7,9 @@ to start it (CI's .ci/run starts it first).
 from __future__ import annotations
 
 import os
+
+# GUI tests run on Qt's offscreen platform, whatever the machine has (CI has no display).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import uuid
 from pathlib import Path
 

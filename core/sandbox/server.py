@@ -233,21 +233,34 @@ class SandboxServer:
         with self._state_lock:
             return self._store.board_dump(str(board_id))
 
+    def _column(self, board_id: str, column: str):
+        board = self._store.boards.get(str(board_id))
+        if board is None:
+            raise KeyError(f"no board {board_id}")
+        target = board.column_by_id.get(column)
+        if target is None:
+            matches = [c for c in board.columns if c.title == column]
+            if len(matches) != 1:
+                raise KeyError(f"board {board_id} has {len(matches)} columns titled {column!r}")
+            target = matches[0]
+        return board, target
+
+    def add_label(self, board_id: str, column: str, label: str) -> None:
+        """Add a status or dropdown label, as a board owner does in monday's column settings."""
+        with self._state_lock:
+            board, target = self._column(board_id, column)
+            if target.label_id(label) is None:
+                target.add_label(label)
+                self._store.touch_board(board)
+                self._store.commit()
+
     def remove_label(self, board_id: str, column: str, label: str) -> None:
         """Delete a status or dropdown label, as a board owner might behind OrderSync's back.
 
         ``column`` is a column id or title. Items that held the label keep its id and show no text.
         """
         with self._state_lock:
-            board = self._store.boards.get(str(board_id))
-            if board is None:
-                raise KeyError(f"no board {board_id}")
-            target = board.column_by_id.get(column)
-            if target is None:
-                matches = [c for c in board.columns if c.title == column]
-                if len(matches) != 1:
-                    raise KeyError(f"board {board_id} has {len(matches)} columns titled {column!r}")
-                target = matches[0]
+            board, target = self._column(board_id, column)
             label_id = target.label_id(label)
             if label_id is None:
                 raise KeyError(f"column {target.title!r} has no label {label!r}")

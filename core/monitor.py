@@ -1,0 +1,70 @@
+"""What the window shows of batches: read from MON_BatchProcessing, so it also shows batches that
+another workstation or a scheduled headless run started, with live progress from their staged rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.db import schema as s
+from core.staging import Owner, utcnow
+
+DONE_STATES = (s.API_SUCCESS, s.PROMOTED, s.API_FAILED)
+
+
+def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest batches (all active ones included), each with done/total, throughput and ETA."""
+    b = s.batches
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(
+            sa.select(b).where(sa.or_(
+                b.c.status.in_(s.ACTIVE_BATCH_STATES),
+                b.c.batch_id.in_(sa.select(b.c.batch_id).order_by(b.c.batch_id.desc()).limit(limit).scalar_subquery()),
+            )).order_by(b.c.batch_id.desc())
+        ).mappings()]
+        live = [r["batch_id"] for r in rows if r["status"] in s.ACTIVE_BATCH_STATES + (s.CANCELLED, s.FAILED)]
+        staged: dict[int, dict[str, int]] = {}
+        if live:
+            for table in (s.stg_items, s.stg_subitems):
+                query = (sa.select(table.c.batch_id, table.c.state, sa.func.count())
+                         .where(table.c.batch_id.in_(live), table.c.state != s.INVALID)
+                         .group_by(table.c.batch_id, table.c.state))
+                for batch_id, state, n in conn.execute(query):
+                    counts = staged.setdefault(batch_id, {"done": 0, "failed": 0, "succeeded": 0, "sent": 0})
+                    if state in DONE_STATES:
+                        counts["done"] += n
+                    if state == s.API_FAILED:
+                        counts["failed"] += n
+                    elif state in (s.API_SUCCESS, s.PROMOTED):
+                        counts["succeeded"] += n
+                    if state != s.PENDING and state != s.WAITING_PARENT:
+                        counts["sent"] += n
+    now = utcnow()
+    result = []
+    for r in rows:
+        extra = staged.get(r["batch_id"], {"done": 0, "failed": 0, "succeeded": 0, "sent": 0})
+        succeeded = r["succeeded_count"] + extra["succeeded"]
+        failed = r["failed_count"] + extra["failed"]
+        done = succeeded + failed
+        total = max(r["total_items"] + r["total_subitems"], done)
+        if r["status"] in (s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES):
+            done = total
+        started = r["push_started_at"] or r["started_at"]
+        end = r["finished_at"] or now
+        seconds = max((end - started).total_seconds(), 0.001) if started else None
+        throughput = done / seconds if seconds and done else None
+        active = r["status"] in s.ACTIVE_BATCH_STATES
+        eta = (total - done) / throughput if active and throughput and total > done else None
+        result.append({
+            "batch_id": r["batch_id"], "customer": r["customer"], "status": r["status"], "done": done,
+            "total": total, "sent": r["sent_count"] + extra["sent"], "succeeded": succeeded, "failed": failed,
+            "items": r["total_items"], "subitems": r["total_subitems"], "throughput": throughput,
+            "eta_seconds": eta, "started_at": r["started_at"], "owner": f"{r['owner_user']}@{r['owner_host']}",
+            "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
+            "message": r["message"], "heartbeat_at": r["heartbeat_at"],
+            "stale": active and r["heartbeat_at"] < now - dt.timedelta(minutes=2),
+        })
+    return result

@@ -1,0 +1,66 @@
+"""The dry run as plain data and as text: what a sync would send, line by line and field by field.
+
+Shared by ``sync --dry-run`` and the window's Preview.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.changes import CHANGED, NEW, REMOVED, CustomerChanges
+
+
+def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
+    """A customer's changes as plain data: per line its kind, field diffs and size diffs."""
+    lines = []
+    for change in result.changes:
+        entry: dict[str, Any] = {
+            "kind": change.kind, "sync_key": change.sync_key, "order_number": change.order_number,
+            "item_name": change.fields.get("name"),
+            "fields": {k: {"old": old, "new": new} for k, (old, new) in change.diff().items()},
+            "sizes": [{"size": sz.label, "kind": sz.kind, "old": sz.old_quantity, "new": sz.quantity}
+                      for sz in change.sizes],
+        }
+        lines.append(entry)
+    return {
+        "customer": result.customer,
+        "unknown_customer": result.unknown_customer,
+        "new": sum(1 for c in result.changes if c.kind == NEW),
+        "changed": sum(1 for c in result.changes if c.kind == CHANGED),
+        "removed": sum(1 for c in result.changes if c.kind == REMOVED),
+        "unchanged": result.unchanged,
+        "invalid": len(result.invalid),
+        "mutations": sum((1 if (c.kind != CHANGED or c.changed_fields) else 0) + len(c.sizes) for c in result.changes),
+        "lines": lines,
+        "invalid_lines": [{"order_number": line.order_number, "sync_key": line.sync_key,
+                           "item_name": line.item_name, "errors": line.errors} for line in result.invalid],
+    }
+
+
+def render_dry_run(report: list[dict[str, Any]]) -> str:
+    out: list[str] = ["Dry run: nothing is sent to monday and nothing is written."]
+    for r in report:
+        out.append("")
+        name = r["customer"] or "(blank customer)"
+        note = "  (not in the customer table of the mapping)" if r["unknown_customer"] else ""
+        out.append(f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
+                   f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}")
+        for line in r["lines"]:
+            out.append(f"  {line['kind']:<8} {line['sync_key']}")
+            if line["kind"] == NEW:
+                sizes = ", ".join(f"{sz['size']} {sz['new']}" for sz in line["sizes"])
+                out.append(f"           {line['item_name']}  [{len(line['sizes'])} sizes: {sizes}]")
+                continue
+            for field_name, diff in line["fields"].items():
+                out.append(f"           {field_name}: {_show(diff['old'])} -> {_show(diff['new'])}")
+            for sz in line["sizes"]:
+                out.append(f"           size {sz['size']} ({sz['kind'].lower()}): {_show(sz['old'])} -> {_show(sz['new'])}")
+        for bad in r["invalid_lines"]:
+            out.append(f"  INVALID  order {bad['order_number'] or '(none)'}: {'; '.join(bad['errors'])}")
+    if not report:
+        out.append("No customers selected.")
+    return "\n".join(out)
+
+
+def _show(value: Any) -> str:
+    return "(empty)" if value is None else repr(value) if isinstance(value, str) else str(value)

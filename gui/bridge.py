@@ -1,0 +1,189 @@
+"""The bridge between the Qt window and the synchronous engine.
+
+- Engine work (database, monday) runs in a thread pool and is awaited from the qasync event loop:
+  nothing blocking ever runs on the GUI thread, and no widget is touched from another thread
+  (results come back to the loop; progress crosses threads as queued Qt signals).
+- Work is started as *named tasks*: starting a task whose name is running returns the running one,
+  so a double click cannot retry the same error twice. A task's exception is never lost: it is
+  logged and reported through ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from core.batch import BatchProcessor, BatchResult
+from core.context import EngineContext
+from core.errors import ErrorHandler
+from core.exceptions import OrderSyncError
+from core.monday.errors import AuthError, MondayError
+from core.monitor import batch_overview
+from core.report import dry_run_report
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    """The one line a planner sees for a failure."""
+    if isinstance(exc, AuthError):
+        return f"monday refused the API token ({exc.describe()}). Set a valid token in Settings."
+    if isinstance(exc, MondayError):
+        return f"monday: {exc.describe()}. The batch is kept and resumes on the next sync."
+    if isinstance(exc, OrderSyncError):
+        return str(exc)
+    return f"Unexpected error: {type(exc).__name__}: {exc} (details in the log)"
+
+
+class QtProgress(QObject):
+    """The engine's progress sink as Qt signals (emitted from the worker, delivered on the GUI thread)."""
+
+    batchStarted = Signal(int, str, int, int)
+    batchProgressed = Signal(int, int, int, int, int)
+    batchFinished = Signal(object)
+
+    def batch_started(self, batch_id: int, customer: str, items: int, subitems: int) -> None:
+        self.batchStarted.emit(batch_id, customer, items, subitems)
+
+    def progress(self, batch_id: int, done: int, total: int, succeeded: int, failed: int) -> None:
+        self.batchProgressed.emit(batch_id, done, total, succeeded, failed)
+
+    def batch_finished(self, result: BatchResult) -> None:
+        self.batchFinished.emit(result)
+
+
+class TaskRegistry:
+    """Named asyncio tasks: one per name at a time; exceptions logged and reported."""
+
+    def __init__(self, on_error: Callable[[str, BaseException], None]):
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._on_error = on_error
+
+    def start(self, name: str, coroutine_factory: Callable[[], Awaitable[Any]]) -> asyncio.Task:
+        running = self._tasks.get(name)
+        if running is not None and not running.done():
+            log.info("task %s is already running", name)
+            return running
+        task = asyncio.ensure_future(coroutine_factory())
+        self._tasks[name] = task
+        task.add_done_callback(functools.partial(self._finished, name))
+        return task
+
+    def running(self, prefix: str = "") -> list[str]:
+        return [name for name, task in self._tasks.items() if name.startswith(prefix) and not task.done()]
+
+    def _finished(self, name: str, task: asyncio.Task) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s failed: %s", name, exc, exc_info=(type(exc), exc, exc.__traceback__))
+            self._on_error(name, exc)
+
+
+class EngineBridge(QObject):
+    """Owns the engine context and runs every engine call off the GUI thread."""
+
+    failed = Signal(str, str)  # task name, message for the planner
+    syncStarted = Signal()
+    syncFinished = Signal(list)  # list[BatchResult]
+    budgetChanged = Signal(object, object)  # budget left, budget limit (None when unknown)
+
+    def __init__(self, ctx: EngineContext, parent: QObject | None = None, workers: int = 4):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine")
+        self.progress = QtProgress()
+        self.tasks = TaskRegistry(lambda name, exc: self.failed.emit(name, describe(exc)))
+        self._cancel = threading.Event()
+        self._client = None
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def call(self, fn: Callable, *args, **kwargs) -> Any:
+        """Run ``fn`` in the engine's thread pool and await its result on the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._cancel.set()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.ctx.close()
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def pending(self) -> list[dict]:
+        rows = await self.call(self.ctx.pending)
+        return [p.as_dict() | {"last_sync": p.last_sync} for p in rows]
+
+    async def batches(self) -> list[dict]:
+        return await self.call(batch_overview, self.ctx.engine, self.ctx.staging.owner)
+
+    async def errors(self, include_resolved: bool = False) -> list[dict]:
+        return await self.call(ErrorHandler(self.ctx).all_errors if include_resolved
+                               else ErrorHandler(self.ctx).open_errors)
+
+    async def preview(self, customers: list[str]) -> list[dict]:
+        changes = await self.call(self.ctx.detect, customers)
+        return [dry_run_report(c) for c in changes]
+
+    async def source_values(self, sync_key: str | None) -> dict | None:
+        return await self.call(ErrorHandler(self.ctx).source_values, sync_key)
+
+    # -- work ------------------------------------------------------------------------------------
+
+    @property
+    def syncing(self) -> bool:
+        return bool(self.tasks.running("sync") or self.tasks.running("retry:"))
+
+    def sync(self, customers: list[str]) -> asyncio.Task:
+        return self.tasks.start("sync", lambda: self._run(customers, None))
+
+    def retry(self, refs: list[str]) -> asyncio.Task:
+        name = f"retry:{','.join(sorted(refs))}"
+        return self.tasks.start(name, lambda: self._retry(refs))
+
+    def cancel(self) -> None:
+        """Cooperative: the request in flight finishes and is recorded; the batch ends CANCELLED."""
+        self._cancel.set()
+
+    async def _retry(self, refs: list[str]) -> list[BatchResult]:
+        selection = await self.call(ErrorHandler(self.ctx).select, refs)
+        for note in selection.notes:
+            log.warning("%s", note)
+        if not selection.keys:
+            return []
+        return await self._run(sorted(selection.keys), selection.keys)
+
+    async def _run(self, customers: list[str], keys: dict | None) -> list[BatchResult]:
+        self._cancel = threading.Event()
+        self.syncStarted.emit()
+        results: list[BatchResult] = []
+        try:
+            results = await self.call(self._process, customers, keys, self._cancel)
+            return results
+        finally:
+            self.syncFinished.emit(results)
+
+    def _process(self, customers: list[str], keys: dict | None, cancel: threading.Event) -> list[BatchResult]:
+        """In a worker thread: one client for the run, every customer's batch in turn."""
+        client = self._client_for_run()
+        processor = BatchProcessor(self.ctx, client, self.progress, cancel)
+        try:
+            return processor.run(customers, keys)
+        finally:
+            governor = client.governor
+            self.budgetChanged.emit(governor.budget_left, governor.budget_limit)
+
+    def _client_for_run(self):
+        if self._client is None:
+            self._client = self.ctx.monday_client()
+        return self._client

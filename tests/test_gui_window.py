@@ -1,0 +1,215 @@
+"""The real window, driven with pytest-qt, against the real engine, the sandbox over HTTP and SQLite.
+
+The window runs on a qasync event loop as in the application; each scenario is a coroutine run
+on that loop, waiting for what a planner would see.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import asyncio  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from core.db import schema as s  # noqa: E402
+from gui.bridge import EngineBridge  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole  # noqa: E402
+from tests.helpers import (BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world,  # noqa: E402
+                           order_row, start_sandbox)
+
+
+@pytest.fixture
+def qloop(qapp):
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+async def until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    server = start_sandbox(tmp_path / "sandbox.db", base_latency=0.01)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def open_window(qtbot, qloop, sqlite_engine, sandbox, monkeypatch):
+    monkeypatch.setenv("MONDAY_API_TOKEN", SANDBOX_TOKEN)
+    windows = []
+
+    def make():
+        ctx = engine_context(sqlite_engine, **{"monday.api_url": sandbox.url})
+        bridge = EngineBridge(ctx)
+        window = MainWindow(bridge)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.bridge.cancel()
+        window.close()
+        window.bridge.executor.shutdown(wait=True)
+
+
+def runs_finished(window) -> list:
+    """Every sync or retry the window started, as the bridge reports its end (never missed, unlike polling)."""
+    finished: list = []
+    window.bridge.syncFinished.connect(finished.append)
+    return finished
+
+
+def customers_in_list(window) -> set[str]:
+    model = window.customers
+    return {model.index(r, CustomersModel.COL_CUSTOMER).data(KeyRole) for r in range(model.rowCount())}
+
+
+def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sqlite_engine, sandbox):
+    make_world(sqlite_engine, n_orders=80, seed=9, hostile=False)
+    window = open_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() >= 3, what="the pending customers")
+        chosen = sorted(customers_in_list(window))[:2]
+        for customer in chosen:
+            window.customers.set_checked(customer, True)
+        assert window.sync_button.isEnabled()
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 120, "the sync to finish")
+        await until(lambda: not (customers_in_list(window) & set(chosen)), 30, "the customers to leave the list")
+        await until(lambda: all(window.batches.index(r, 0).data(KeyRole) is not None
+                                and window.batches.index(r, 2).data() == "Completed"
+                                for r in range(window.batches.rowCount())) and window.batches.rowCount() == 2,
+                    10, "both batches to show Completed")
+        done, total = window.batches.overall()
+        assert done == total  # nothing active left
+        board = {i["column_values"]["CUSTOMER"] for i in sandbox.board_dump(BOARD)["items"]}
+        assert board == set(chosen)
+        rows = [window.batches.index(r, 0).data(KeyRole) for r in range(window.batches.rowCount())]
+        assert len(rows) == 2
+
+    qloop.run_until_complete(scenario())
+
+
+def _failing_world(engine):
+    table = empty_orders(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": f"MWE-{n:05d}",
+                                                          "PO NUMBER": f"PO-{n:03d}",
+                                                          "CUSTOMER COLOUR DESCRIPTION": f"COLOUR {n}"})
+                                      for n in range(1, 9)])
+
+
+def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
+        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    _failing_world(sqlite_engine)
+    sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")  # the board cannot take these lines yet
+    window = open_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() == 1, what="MACK WELDON pending")
+        window.customers.set_all_checked(True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 60, "the sync to finish")
+        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        assert sandbox.board_dump(BOARD)["items"] == []
+        # The board owner adds the label back: the rows can go now.
+        sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
+        # Sort by message descending and filter to the item errors of one order range.
+        window.errors_view.sortByColumn(ErrorsModel.COL_MESSAGE, Qt.SortOrder.DescendingOrder)
+        window.error_type.setCurrentIndex(window.error_type.findData("COLUMN_VALUE"))
+        window.error_search.setText("MWE-0000")
+        proxy = window.errors_proxy
+        await until(lambda: proxy.rowCount() == 8, 5, "the filtered grid")
+        window.errors_view.sortByColumn(ErrorsModel.COL_ORDER, Qt.SortOrder.DescendingOrder)
+        target = proxy.index(2, 0)  # the third row the planner sees
+        seen_order = proxy.index(2, ErrorsModel.COL_ORDER).data()
+        ref = proxy.ref_at(target)
+        assert target.data(RetryableRole)
+        cell = window.errors_view.visualRect(proxy.index(2, ErrorsModel.COL_ACTION)).center()
+        qtbot.mouseClick(window.errors_view.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+        await until(lambda: len(finished) == 2, 60, "the retry to finish")
+        items = sandbox.board_dump(BOARD)["items"]
+        assert [i["column_values"]["AAG ORDER NUMBER"] for i in items] == [seen_order]
+        with sqlite_engine.connect() as conn:
+            resolved = conn.execute(sa.select(s.err_items.c.err_id, s.err_items.c.order_number).where(
+                s.err_items.c.resolved_at.is_not(None))).all()
+        assert [(f"I{r.err_id}", r.order_number) for r in resolved] == [(ref, seen_order)]
+        await until(lambda: window.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
+
+    qloop.run_until_complete(scenario())
+
+
+def test_cancel_a_running_sync_and_resume_it(qloop, qtbot, open_window, sqlite_engine, sandbox):
+    make_world(sqlite_engine, n_orders=150, seed=4, hostile=False)
+    sandbox.set_faults("slow=0.3,slow_seconds=0.3")  # slow enough to press Cancel mid-way
+    window = open_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() >= 1, what="pending customers")
+        biggest = max(window.bridge.ctx.pending(), key=lambda p: p.new).customer
+        window.customers.set_checked(biggest, True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: window.cancel_button.isEnabled() and window.batches.rowCount() > 0, 20, "a running batch")
+        await until(lambda: window.batches.overall()[0] > 0, 30, "the first rows on the board")
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 60, "the cancelled sync to stop")
+        with sqlite_engine.connect() as conn:
+            batch = conn.execute(sa.select(s.batches)).mappings().one()
+        assert batch["status"] == s.CANCELLED
+        partial = len(sandbox.board_dump(BOARD)["items"])
+        assert 0 < partial
+        sandbox.set_faults(None)
+        window.customers.set_checked(biggest, True)
+        await until(lambda: window.sync_button.isEnabled(), 10, "Sync to be available again")
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 2, 120, "the resumed sync to finish")
+        with sqlite_engine.connect() as conn:
+            rows = conn.execute(sa.select(s.batches.c.batch_id, s.batches.c.status)).all()
+        assert [(r.batch_id, r.status) for r in rows] == [(batch["batch_id"], s.COMPLETED)]  # resumed, not restarted
+        keys = [i["column_values"]["SYNC KEY"] for i in sandbox.board_dump(BOARD)["items"]]
+        assert len(keys) == len(set(keys)) > partial
+
+    qloop.run_until_complete(scenario())
+
+
+def test_keyboard_and_csv_export(qloop, qtbot, open_window, sqlite_engine, tmp_path):
+    make_world(sqlite_engine, n_orders=220, seed=6, hostile=True)
+    window = open_window()
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() >= 3, what="pending customers")
+        assert window.sync_action.shortcut().toString() == "Ctrl+Return"
+        assert window.refresh_action.shortcut().toString() == "F5"
+        window.customer_filter.setFocus()
+        qtbot.keyClicks(window.customer_filter, "mack")
+        await until(lambda: window.customers_proxy.rowCount() == 1, 5, "the filter")
+        assert not window.sync_button.isEnabled()  # nothing checked yet
+        window.customers.set_checked("MACK WELDON", True)
+        assert window.sync_button.isEnabled()
+        written = window.write_csv(tmp_path / "errors.csv")
+        assert written == window.errors_proxy.rowCount()
+
+    qloop.run_until_complete(scenario())
