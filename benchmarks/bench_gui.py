@@ -238,7 +238,10 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         stats = server.stats
         # Let the final refresh land, then check what the window shows.
         await asyncio.sleep(1.5)
-        statuses = sorted({window.batches.index(r, 1).data() for r in range(window.batches.rowCount())})
+        status_column = next(c for c in range(window.batches.columnCount())
+                             if window.batches.headerData(c, Qt.Orientation.Horizontal) == "Status")
+        statuses = [window.batches.index(r, status_column).data() for r in range(window.batches.rowCount())]
+        statuses = [f"{statuses.count(s)} {s}" for s in sorted(set(statuses))]
         worst = sorted(recorder.gaps, key=lambda g: g[1], reverse=True)[:5]
         print(f"  sync finished in {seconds:.1f} s: {stats['mutations']:,} mutations in "
               f"{stats['mutation_requests']:,} mutation requests ({stats['requests']:,} requests, "

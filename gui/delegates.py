@@ -85,9 +85,14 @@ class RetryButtonDelegate(QStyledItemDelegate):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._pressed = QPersistentModelIndex()
+        # Kept, and compared by identity only: the filter also sees events while the view is being
+        # destroyed, when calling into it would fail.
         self._view = parent if isinstance(parent, QAbstractItemView) else None
+        self._viewport = None
         if self._view is not None:
+            self._viewport = self._view.viewport()
             self._view.installEventFilter(self)
+            self._viewport.installEventFilter(self)
 
     # -- painting ---------------------------------------------------------------------------------------
 
@@ -156,7 +161,17 @@ class RetryButtonDelegate(QStyledItemDelegate):
         return False
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802
-        if watched is not self._view:
+        view = self._view
+        if view is None:
+            return super().eventFilter(watched, event)
+        if watched is self._viewport:
+            # A release away from the pressed button never reaches editorEvent: un-press it here.
+            if event.type() == QEvent.Type.MouseButtonRelease and self._pressed.isValid():
+                if self._pressed != view.indexAt(event.position().toPoint()):
+                    self._pressed = QPersistentModelIndex()
+                    watched.update()
+            return False
+        if watched is not view:
             return super().eventFilter(watched, event)  # an editor's events (the base class handles them)
         if (event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Enter, Qt.Key.Key_Return)
                 and watched.state() != QAbstractItemView.State.EditingState):

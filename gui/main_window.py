@@ -423,6 +423,22 @@ class MainWindow(QMainWindow):
         if row.get("resolved_at"):
             lines[1:1] = [f"Resolved {row['resolved_at']} by {row.get('resolved_by')}: {row.get('resolution')}"]
         self.details.setPlainText("\n".join(lines))
+        key = row.get("sync_key") or row.get("parent_sync_key")
+        if not row.get("source_json") and key:
+            # The line as ORDERS_UNIFIED holds it now, read off the GUI thread.
+            ref = row.get("ref")
+
+            async def fetch_source():
+                values = await self.bridge.source_values(key)
+                current = self.errors_view.currentIndex()
+                if current.isValid() and (current.siblingAtColumn(0).data(RowRole) or {}).get("ref") == ref:
+                    text = self.details.toPlainText().replace(
+                        "Source values:\n—", "Source values (now, in ORDERS_UNIFIED):\n"
+                        + (json.dumps(values, indent=2, ensure_ascii=False, default=str) if values
+                           else "the line is no longer in ORDERS_UNIFIED"))
+                    self.details.setPlainText(text)
+
+            self.bridge.tasks.start(f"source:{ref}", fetch_source)
 
     def _toggle_resolved(self, show: bool) -> None:
         self.errors_proxy.set_show_resolved(show)
