@@ -162,8 +162,8 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
 
 
 def test_cancel_a_running_sync_and_resume_it(qloop, qtbot, open_window, sqlite_engine, sandbox):
-    make_world(sqlite_engine, n_orders=150, seed=4, hostile=False)
-    sandbox.set_faults("slow=0.3,slow_seconds=0.3")  # slow enough to press Cancel mid-way
+    make_world(sqlite_engine, n_orders=300, seed=4, hostile=False)
+    sandbox.set_faults("slow=1.0,slow_seconds=0.25")  # every answer slow: time to press Cancel mid-way
     window = open_window()
     finished = runs_finished(window)
 
