@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self.sync_button = QPushButton("&Sync Selected Customers")
         self.sync_button.setDefault(True)
         self.preview_button = QPushButton("&Preview…")
-        customers_box = QGroupBox("Customers with pending work")
+        customers_box = self.customers_box = QGroupBox("Customers with pending work")
         row = QHBoxLayout()
         row.addWidget(self.customer_filter, 1)
         row.addWidget(self.select_all_button)
@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
 
         # -- batches
         self.overall = QProgressBar()
-        self.overall.setFormat("Overall %p%  (%v of %m rows)")
+        self.overall.setFormat("No batch running")
         self.overall.setRange(0, 1)
         self.overall.setValue(0)
         self.batches_view = self._table(self.batches)
@@ -201,6 +201,7 @@ class MainWindow(QMainWindow):
             status.addWidget(widget)
         status.addPermanentWidget(self.error_label, 1)
 
+        self._size_columns()
         self.setTabOrder(self.customer_filter, self.customers_view)
         self.setTabOrder(self.customers_view, self.preview_button)
         self.setTabOrder(self.preview_button, self.sync_button)
@@ -211,6 +212,37 @@ class MainWindow(QMainWindow):
         self.batch_timer = QTimer(self, interval=BATCH_REFRESH_MS)
         self.list_timer = QTimer(self, interval=LIST_REFRESH_MS)
         self.coalesce_timer = QTimer(self, interval=COALESCE_MS)
+
+    def _size_columns(self) -> None:
+        """Readable first layout: names get the room, counts fit their figures, the message stretches."""
+        header = self.customers_view.horizontalHeader()
+        header.setSectionResizeMode(CustomersModel.COL_CHECK, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (CustomersModel.COL_NEW, CustomersModel.COL_CHANGED, CustomersModel.COL_REMOVED,
+                       CustomersModel.COL_INVALID):
+            self.customers_view.setColumnWidth(column, 66)
+        self.customers_view.setColumnWidth(CustomersModel.COL_ERRORS, 84)
+        header.setStretchLastSection(True)
+        header = self.batches_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(BatchesModel.COL_PROGRESS, QHeaderView.ResizeMode.Interactive)
+        self.batches_view.setColumnWidth(BatchesModel.COL_PROGRESS, 160)
+        # The error grid may hold 100,000 rows: fixed widths, never measured from the contents. The
+        # Retry button comes first, so it is never scrolled out of sight; the message takes the rest.
+        widths = {ErrorsModel.COL_ACTION: 64, ErrorsModel.COL_CUSTOMER: 130, ErrorsModel.COL_PO: 70,
+                  ErrorsModel.COL_ORDER: 90, ErrorsModel.COL_SIZE: 50, ErrorsModel.COL_TYPE: 110,
+                  ErrorsModel.COL_CODE: 150, ErrorsModel.COL_RETRYABLE: 75, ErrorsModel.COL_RETRIES: 55,
+                  ErrorsModel.COL_LAST: 130, ErrorsModel.COL_MESSAGE: 300}
+        for column, width in widths.items():
+            self.errors_view.setColumnWidth(column, width)
+        header = self.errors_view.horizontalHeader()
+        header.moveSection(header.visualIndex(ErrorsModel.COL_ACTION), 0)
+        header.moveSection(header.visualIndex(ErrorsModel.COL_MESSAGE), header.count() - 1)
+        header.setStretchLastSection(True)
+        self.customers_box.setMinimumWidth(520)
+        self.top_split.setSizes([700, 700])
+        self.main_split.setSizes([430, 430])
+        self.errors_split.setSizes([1080, 300])
 
     @staticmethod
     def _table(model) -> QTableView:
@@ -223,6 +255,7 @@ class MainWindow(QMainWindow):
         view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         view.horizontalHeader().setStretchLastSection(True)
         view.setWordWrap(False)
+        view.verticalHeader().setDefaultSectionSize(24)
         return view
 
     # == wiring =====================================================================================
@@ -326,6 +359,7 @@ class MainWindow(QMainWindow):
         done, total = self.batches.overall()
         self.overall.setRange(0, max(total, 1))
         self.overall.setValue(done if total else 0)
+        self.overall.setFormat("Running batches: %p%  (%v of %m rows)" if total else "No batch running")
         mine_running = any(r["mine"] and r["status"] in ("STARTED", "STAGED", "PUSHING", "PROMOTING") for r in rows)
         self.cancel_button.setEnabled(self.bridge.syncing or mine_running)
         self.cancel_action.setEnabled(self.cancel_button.isEnabled())
