@@ -1,0 +1,246 @@
+"""Screenshots of the operator window's main states, for the docs.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Writes ``idle.png``, ``syncing.png``, ``errors.png``, ``preview.png`` and ``settings.png`` (the main
+window at 1400x860, the dialogs at their own size) from a fresh demo in a temporary folder: the demo
+database (600 order lines) and its embedded sandbox board, opened the way ``main.py --demo`` opens
+them. Nothing of the user's is read or written: the demo lives in a temporary folder and the
+window's saved geometry (QSettings) goes there too.
+
+- idle: the window on the demo, customers with pending work, nothing checked yet;
+- preview: the Preview dialog of two checked customers, every line expanded;
+- errors: one customer synced after the board owner deleted the ORDER TYPE label "RECEIVED"
+  (every line fails), one failed row selected with its details;
+- syncing: the biggest customers syncing, batches with their progress bars mid-way;
+- settings: the settings dialog on the demo's settings file.
+
+Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
+script re-runs itself under ``xvfb-run``; on Debian/Ubuntu install it with ``apt-get install xvfb``
+(Qt's xcb plugin also needs ``libxcb-cursor0``; ``fonts-dejavu-core`` gives readable text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+XVFB_SCREEN = "-screen 0 1600x1000x24"
+WINDOW_SIZE = (1400, 860)
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="folder for the PNGs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary demo folder (its path is printed)")
+    return parser.parse_args()
+
+
+def ensure_display() -> None:
+    """Re-run under xvfb-run when there is no X display; say what to install when that is missing too."""
+    if os.environ.get("DISPLAY"):
+        if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+            os.environ["QT_QPA_PLATFORM"] = "xcb"  # a real display, not offscreen rendering
+        return
+    if os.environ.get("ORDERSYNC_SCREENSHOTS_XVFB"):
+        sys.exit("screenshots: xvfb-run started no X display (DISPLAY is still unset)")
+    xvfb_run = shutil.which("xvfb-run")
+    if xvfb_run is None:
+        sys.exit("screenshots: no X display and no xvfb-run; install Debian's xvfb (apt-get install xvfb) "
+                 "or run on a desktop")
+    os.environ["ORDERSYNC_SCREENSHOTS_XVFB"] = "1"
+    os.environ.pop("QT_QPA_PLATFORM", None)
+    os.execv(xvfb_run, [xvfb_run, "-a", "-s", XVFB_SCREEN, sys.executable, os.path.abspath(__file__),
+                        *sys.argv[1:]])
+
+
+def check_xcb_libraries() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes.util
+
+    if ctypes.util.find_library("xcb-cursor") is None:
+        sys.exit("screenshots: Qt's xcb plugin needs libxcb-cursor0 (apt-get install libxcb-cursor0)")
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if __name__ == "__main__":
+    ensure_display()
+    check_xcb_libraries()
+
+import asyncio  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import qasync  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from core import __version__  # noqa: E402
+from core.demo import DEMO_BOARD_ID, init_demo  # noqa: E402
+
+
+async def until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def settle(seconds: float = 0.4) -> None:
+    """Let refreshes land and the screen repaint."""
+    await asyncio.sleep(seconds)
+    QApplication.processEvents()
+
+
+def save(widget: QWidget, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    pixmap = widget.grab()
+    if not pixmap.save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+    print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+          f"{pixmap.width()}x{pixmap.height()}", flush=True)
+    return path
+
+
+def rows_of(model) -> list[dict]:
+    from gui.models import RowRole
+
+    return [model.index(r, 0).data(RowRole) for r in range(model.rowCount())]
+
+
+def batch_statuses(window) -> list[str]:
+    return [row["status"] for row in rows_of(window.batches)]
+
+
+async def shoot(app: QApplication, folder: Path, out: Path) -> None:
+    from gui.app import open_window
+    from gui.models import RowRole
+
+    demo = init_demo(folder / "demo", orders=600, seed=7)
+    print(f"demo in {demo.folder}", flush=True)
+    window = await open_window(demo.settings, demo=True)
+    window.resize(*WINDOW_SIZE)
+    window.move(40, 40)
+    window.raise_()
+    window.activateWindow()
+    bridge = window.bridge
+    try:
+        # -- idle: the pending customers, nothing checked --------------------------------------------
+        await until(lambda: window.customers.rowCount() > 0, 60, "the pending customers")
+        await until(lambda: not bridge.tasks.running("refresh"), 30, "the first refresh")
+        await settle(1.0)
+        save(window, out, "idle")
+
+        pending = {row["customer"]: row for row in rows_of(window.customers)}
+        by_size = sorted(pending, key=lambda c: pending[c]["new"] + pending[c]["changed"])
+
+        # -- preview: two customers, every line expanded ---------------------------------------------
+        chosen = [c for c in by_size if pending[c]["invalid"]][:1] + [c for c in by_size if not pending[c]["invalid"]][:1]
+        for customer in chosen:
+            window.customers.set_checked(customer, True)
+        window.preview_selected()
+        dialog = window.preview_dialog
+        await until(lambda: dialog.report is not None, 60, "the preview")
+        dialog.tree.expandAll()
+        dialog.tree.scrollToTop()
+        await settle()
+        save(dialog, out, "preview")
+        dialog.reject()
+        window.customers.set_all_checked(False)
+
+        # -- errors: the board owner deleted a status label; one customer's lines all fail ----------
+        sandbox = bridge.ctx.sandbox()
+        sandbox.remove_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED")
+        small = next(c for c in by_size if pending[c]["new"] >= 3 and c not in chosen)
+        window.customers.set_checked(small, True)
+        window.sync_button.click()
+        await until(lambda: bridge.syncing, 10, "the sync to start")
+        await until(lambda: not bridge.syncing, 120, "the failing sync to end")
+        await until(lambda: window.errors.rowCount() > 0, 30, "the failed rows")
+        await settle(1.5)
+        proxy = window.errors_proxy
+        failed = [r for r in range(proxy.rowCount())
+                  if (proxy.index(r, 0).data(RowRole) or {}).get("error_type") == "COLUMN_VALUE"]
+        window.errors_view.setFocus()
+        window.errors_view.selectRow(failed[0] if failed else 0)
+        await until(lambda: not bridge.tasks.running("source"), 20, "the details pane")
+        await settle(0.8)
+        save(window, out, "errors")
+        sandbox.add_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED")
+
+        # -- syncing: the biggest customers, caught mid-way ------------------------------------------
+        window.errors_view.clearSelection()
+        window.customers.set_all_checked(False)
+        biggest = [c for c in reversed(by_size) if c != small][:4]
+        for customer in biggest:
+            window.customers.set_checked(customer, True)
+        window.sync_button.click()
+        await until(lambda: bridge.syncing, 10, "the big sync to start")
+
+        def mid_way() -> bool:
+            done, total = window.batches.overall()
+            running = [s for s in batch_statuses(window) if s == "PUSHING"]
+            return bool(running) and total > 0 and 0.3 <= done / total <= 0.7 and len(batch_statuses(window)) >= 3
+
+        try:
+            await until(mid_way, 180, "a batch half-way")
+        except TimeoutError as exc:
+            print(f"  note: {exc}; taking the picture as it is", flush=True)
+        await settle(0.3)
+        save(window, out, "syncing")
+        window.cancel_button.click()
+        await until(lambda: not bridge.syncing, 120, "the cancelled sync to stop")
+        await settle(0.5)
+
+        # -- settings --------------------------------------------------------------------------------
+        from gui.settings_dialog import SettingsDialog
+
+        settings_dialog = SettingsDialog(demo.settings)
+        settings_dialog.show()
+        await settle(1.0)
+        save(settings_dialog, out, "settings")
+        settings_dialog.reject()
+        await settle(0.2)
+    finally:
+        bridge.cancel()
+        await until(lambda: not bridge.syncing, 60, "the sync to stop")
+        window.close()
+        bridge.close()
+
+
+def main() -> int:
+    args = ARGS or _parse()
+    args.out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("OrderSync")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("OrderSync")
+    print(f"Qt platform {app.platformName()}, style {app.style().name()}, font {app.font().family()} "
+          f"{app.font().pointSize()} pt, screen {app.primaryScreen().size().width()}x"
+          f"{app.primaryScreen().size().height()}", flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="ordersync-screens-"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder / "qsettings"))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with loop:
+            loop.run_until_complete(shoot(app, folder, args.out))
+    finally:
+        if args.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
