@@ -62,7 +62,6 @@ import datetime as dt  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
-import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -105,6 +104,10 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
@@ -182,17 +185,16 @@ class GcWatch:
     def __init__(self):
         self.events: list[tuple[float, float, int, str]] = []  # (start, ms, generation, thread)
         self._started: dict[int, float] = {}
-        self.active = False
 
-    def __enter__(self) -> "GcWatch":
+    def start(self) -> "GcWatch":
         self.events.clear()
-        self.active = True
-        gc.callbacks.append(self._callback)
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.active = False
-        gc.callbacks.remove(self._callback)
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
 
     def _callback(self, phase: str, info: dict) -> None:
         import threading
@@ -332,6 +334,7 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
           f"sandbox at {server.url} (latency 20 ms + 1 ms per mutation, time scale {time_scale:g})", flush=True)
     os.environ["MONDAY_API_TOKEN"] = SANDBOX_TOKEN
     window = None
+    watch = GcWatch()
     try:
         ctx = engine_context(engine, **{"monday.api_url": server.url})
         window = MainWindow(EngineBridge(ctx))
@@ -351,7 +354,7 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         window.select_all_button.click()
         checked = len(window.customers.checked())
         print(f"  {checked} of {customers} pending customers checked; clicking Sync", flush=True)
-        watch = GcWatch().__enter__()
+        watch.start()
         recorder.start()
         t0 = time.perf_counter()
         window.sync_button.click()
@@ -371,7 +374,7 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
                 raise TimeoutError("the sync did not finish in 30 minutes")
         seconds = time.perf_counter() - t0
         recorder.stop()
-        watch.__exit__(None, None, None)
+        watch.stop()
         result = recorder.summary()
         stats = server.stats
         # Let the final refresh land, then check what the window shows.
@@ -404,6 +407,7 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         return {"idle": idle, "sync": result, "seconds": seconds, "mutations": stats["mutations"],
                 "worst_gaps": worst, "full_gcs": [round(e[1]) for e in full]}
     finally:
+        watch.stop()
         if window is not None:
             await close_window(window)
         server.stop()
@@ -457,7 +461,8 @@ def error_rows(n: int, seed: int = 11) -> list[dict]:
                    "DESTINATION": line["DESTINATION"]}
         base = {"batch_id": rng.randrange(1, 400), "customer": customer, "order_number": order, "po_number": po,
                 "retry_count": 0, "first_failed_at": failed_at, "last_failed_at": failed_at,
-                "resolved_at": None, "resolved_by": None, "resolution": None, "content_hash": f"{rng.getrandbits(160):040x}"}
+                "resolved_at": None, "resolved_by": None, "resolution": None,
+                "content_hash": f"{rng.getrandbits(160):040x}"}
         roll = rng.random()
         if roll < 0.55:  # a label the board does not have: the item fails, its sizes are not sent
             item = {"error_type": "COLUMN_VALUE", "error_code": "ColumnValueException", "http_status": None,
@@ -558,14 +563,16 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 problem = check() if check is not None else None
                 median, worst = statistics.median(times), max(times)
                 figures[name] = {"median": median, "max": worst}
-                verdict = "ok" if worst < TARGET_GRID_MS else "over target" if median < TARGET_GRID_MS else "OVER TARGET"
+                verdict = ("ok" if worst < TARGET_GRID_MS else "over target" if median < TARGET_GRID_MS
+                           else "OVER TARGET")
                 print(f"  {name:<50} {median:7.1f} ms  (slowest {worst:6.1f})  {proxy.rowCount():>7,} rows shown  "
                       f"{verdict}{'  ' + problem if problem else ''}", flush=True)
 
             def sorted_by(column: int, order: Qt.SortOrder):
                 def check():
                     header = view.horizontalHeader()
-                    if (proxy.sortColumn(), proxy.sortOrder(), header.sortIndicatorSection()) != (column, order, column):
+                    state = (proxy.sortColumn(), proxy.sortOrder(), header.sortIndicatorSection())
+                    if state != (column, order, column):
                         return f"NOT SORTED (proxy {proxy.sortColumn()}, header {header.sortIndicatorSection()})"
                     first = [proxy.index(i, column).data(SortRole) for i in range(min(200, proxy.rowCount()))]
                     wanted = sorted(first, reverse=order == Qt.SortOrder.DescendingOrder)
@@ -573,7 +580,8 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 return check
 
             def shown(expected: int):
-                return lambda: None if proxy.rowCount() == expected else f"SHOWS {proxy.rowCount()}, EXPECTED {expected}"
+                return lambda: (None if proxy.rowCount() == expected
+                                else f"SHOWS {proxy.rowCount()}, EXPECTED {expected}")
 
             def clear_filters() -> None:
                 proxy.set_customer(None)
@@ -613,7 +621,8 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
             first_search = time.perf_counter()
             proxy.set_search("timed out")
             settle()
-            print(f"  {'filter: the first search of the session':<50} {(time.perf_counter() - first_search) * 1000:7.1f} ms"
+            first_ms = (time.perf_counter() - first_search) * 1000
+            print(f"  {'filter: the first search of the session':<50} {first_ms:7.1f} ms"
                   f"  (once: may build per-row search text)", flush=True)
             measure("filter: search 'timed out'", lambda: proxy.set_search("timed out"), setup=clear_filters)
             measure("filter: search 'received' (most rows match)", lambda: proxy.set_search("received"),
@@ -629,7 +638,8 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                     setup=lambda: (proxy.set_customer(largest), proxy.set_retryable_only(True),
                                    proxy.set_search("server")), check=shown(len(rows)))
             measure("select a row: details pane with its payload",
-                    lambda: view.setCurrentIndex(proxy.index(7, 0)), setup=lambda: view.setCurrentIndex(proxy.index(3, 0)))
+                    lambda: view.setCurrentIndex(proxy.index(7, 0)),
+                    setup=lambda: view.setCurrentIndex(proxy.index(3, 0)))
             measure("scroll to the bottom", view.scrollToBottom, setup=view.scrollToTop)
             start_gc = time.perf_counter()
             gc.collect()
@@ -639,13 +649,15 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                   f"whenever one runs)", flush=True)
             after = rss_mb()
             peak = hwm_mb()
-            print(f"  memory: RSS {empty:.0f} MB with the empty window, {before:.0f} MB with the {len(rows):,} row dicts "
+            print(f"  memory: RSS {empty:.0f} MB with the empty window, {before:.0f} MB with the "
+                  f"{len(rows):,} row dicts "
                   f"built twice (what the bridge hands over on a refresh), {after:.0f} MB after the grid work "
                   f"(+{after - before:.0f} MB in the model and its caches); peak RSS {peak:.0f} MB")
             slowest = max(figures.items(), key=lambda kv: kv[1]["median"])
             print(f"  slowest step: {slowest[0]}: median {slowest[1]['median']:.1f} ms, slowest run "
                   f"{slowest[1]['max']:.1f} ms (target: each under {TARGET_GRID_MS} ms -> "
-                  f"{'met' if all(f['median'] < TARGET_GRID_MS for f in figures.values()) else 'NOT met'} on the medians)",
+                  f"{'met' if all(f['median'] < TARGET_GRID_MS for f in figures.values()) else 'NOT met'} "
+                  f"on the medians)",
                   flush=True)
             return {"ms": figures, "rss_empty": empty, "rss_before": before, "rss_after": after, "peak": peak,
                     "full_gc_ms": full_gc_ms}

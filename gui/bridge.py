@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -145,9 +146,13 @@ class EngineBridge(QObject):
         return bool(self.tasks.running("sync") or self.tasks.running("retry:"))
 
     def sync(self, customers: list[str]) -> asyncio.Task:
+        if self.tasks.running("retry:"):
+            raise OrderSyncError("a retry is running; sync when it has finished")
         return self.tasks.start("sync", lambda: self._run(customers, None))
 
     def retry(self, refs: list[str]) -> asyncio.Task:
+        if self.syncing:
+            raise OrderSyncError("a sync is running; retry when it has finished")
         name = f"retry:{','.join(sorted(refs))}"
         return self.tasks.start(name, lambda: self._retry(refs))
 
@@ -164,6 +169,9 @@ class EngineBridge(QObject):
         return await self._run(sorted(selection.keys), selection.keys)
 
     async def _run(self, customers: list[str], keys: dict | None) -> list[BatchResult]:
+        # What exists now (the window, its models) will not become garbage: keep it out of the
+        # collector's full passes, which hold the GIL and would stall the GUI thread.
+        gc.freeze()
         self._cancel = threading.Event()
         self.syncStarted.emit()
         results: list[BatchResult] = []

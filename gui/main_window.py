@@ -197,11 +197,16 @@ class MainWindow(QMainWindow):
         self.budget_label = QLabel("")
         self.error_label = QLabel("")
         self.error_label.setStyleSheet("color: #b00020")
+        # Permanent widgets stay visible while a message is shown; they must leave it room.
         for widget in (self.db_label, self.monday_label, self.budget_label):
-            status.addWidget(widget)
-        status.addPermanentWidget(self.error_label, 1)
+            status.addPermanentWidget(widget)
+        self.error_label.setMaximumWidth(520)
+        status.addPermanentWidget(self.error_label)
 
         self._size_columns()
+        # Sorted by name from the start: ticking a box must not move the row under the mouse.
+        self.customers_view.sortByColumn(CustomersModel.COL_CUSTOMER, Qt.SortOrder.AscendingOrder)
+        self.errors_view.sortByColumn(ErrorsModel.COL_LAST, Qt.SortOrder.DescendingOrder)
         self.setTabOrder(self.customer_filter, self.customers_view)
         self.setTabOrder(self.customers_view, self.preview_button)
         self.setTabOrder(self.preview_button, self.sync_button)
@@ -403,8 +408,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Cancelling after the request in flight…", 5000)
 
     def retry(self, refs: list[str]) -> None:
-        if refs:
-            self.bridge.retry(refs)
+        if not refs:
+            return
+        if self.bridge.syncing:  # one run at a time: a second would share the client and the cancel
+            self.statusBar().showMessage("A sync is running; retry when it has finished.", 5000)
+            return
+        self.bridge.retry(refs)
 
     def selected_refs(self) -> list[str]:
         """Refs of the selected rows, read through the proxy's key role — never by view row."""

@@ -879,8 +879,8 @@ class ErrorsModel(_KeyedTableModel):
                 "Retries", "Last attempt", "")
     _HEADER_TIPS = ("", "PO number", "Order number (the tooltip shows the order line's sync key)",
                     "Size of a subitem error; empty for an item error", "Where the failure was classified",
-                    "The error code monday.com returned", "", "yes: a retry can succeed as is; fixed: the line "
-                    "changed in the ERP since it failed; no: fix the data first", "Retries so far",
+                    "The error code monday.com returned", "", "yes: a retry can succeed as is; after a fix: retry once "
+                    "the cause is fixed (a label added on the board, a setting); no: fix the line in the ERP", "Retries so far",
                     "Local time of the last failure", "")
     _ALIGNMENT = (_LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _CENTER, _RIGHT, _LEFT, _CENTER)
     _FLAGS = (_ENABLED,) * 11
@@ -920,7 +920,7 @@ class ErrorsModel(_KeyedTableModel):
             raw[_E_TYPE] or "",
             "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
             _one_line(raw[_E_MESSAGE]),
-            "yes" if raw[_E_RETRYABLE] else "fixed" if raw[_E_FIXED] else "no",
+            "yes" if raw[_E_RETRYABLE] else "after a fix" if raw[_E_FIXED] else "no",
             str(_count(raw[_E_RETRIES])),
             format_local(as_utc(raw[_E_LAST])),
             None,

@@ -79,7 +79,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import qasync  # noqa: E402
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from core import __version__  # noqa: E402
@@ -143,7 +143,9 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         by_size = sorted(pending, key=lambda c: pending[c]["new"] + pending[c]["changed"])
 
         # -- preview: two customers, every line expanded ---------------------------------------------
-        chosen = [c for c in by_size if pending[c]["invalid"]][:1] + [c for c in by_size if not pending[c]["invalid"]][:1]
+        # one customer with invalid lines (they show with their reasons) and one without
+        chosen = ([c for c in by_size if pending[c]["invalid"]][:1]
+                  + [c for c in by_size if not pending[c]["invalid"]][:1])
         for customer in chosen:
             window.customers.set_checked(customer, True)
         window.preview_selected()
@@ -177,7 +179,6 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         sandbox.add_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED")
 
         # -- syncing: the biggest customers, caught mid-way ------------------------------------------
-        window.errors_view.clearSelection()
         window.customers.set_all_checked(False)
         biggest = [c for c in reversed(by_size) if c != small][:4]
         for customer in biggest:

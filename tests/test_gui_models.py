@@ -350,12 +350,12 @@ def test_errors_model_cells_roles_and_retryable(qtbot):
     model = ErrorsModel()
     rows = error_rows(8)
     rows[2]["fixed"] = True
-    rows[1]["fixed"] = True  # not retryable, but its line changed since: retry enabled
+    rows[1]["fixed"] = True  # not retryable as is, but fixable (a label added on the board): retry enabled
     rows[4]["resolved_at"] = T0  # retryable but resolved: disabled
     model.set_rows(rows)
     assert refs(model) == [r["ref"] for r in rows]
     assert model.row_for_ref("S3") == 3 and model.row_for_ref("nope") is None
-    assert column(model, COL_RETRYABLE) == ["yes", "fixed", "yes", "no", "yes", "no", "yes", "no"]
+    assert column(model, COL_RETRYABLE) == ["yes", "after a fix", "yes", "no", "yes", "no", "yes", "no"]
     assert column(model, COL_ACTION, RetryableRole) == [True, True, True, False, False, False, True, False]
     assert column(model, COL_ACTION) == [None] * 8
     assert model.headerData(COL_ACTION, Qt.Orientation.Horizontal) == ""
