@@ -7,7 +7,10 @@ the pending-work list, the dry run and (with the monday client) the sync.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import sqlalchemy as sa
@@ -17,7 +20,7 @@ from core.changes import ChangeDetector, CustomerChanges, PendingCustomer
 from core.config import Settings
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.exceptions import DatabaseUnavailable, SettingsError
+from core.exceptions import DatabaseUnavailable, OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.source import Source
 from core.staging import Owner, StagingOperations
@@ -111,17 +114,12 @@ class EngineContext:
                 raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with `ordersync token set`")
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
 
-    def sandbox(self):
-        """The embedded sandbox server (demo and tests), started once, its board kept beside the settings."""
+    def sandbox(self) -> "SandboxProcess":
+        """The embedded sandbox (demo), started once in a child process, its board kept beside the settings."""
         if self._sandbox is None:
-            from core.sandbox import SandboxServer
-
-            server = SandboxServer(
+            self._sandbox = SandboxProcess(
                 self.settings.base_dir / SANDBOX_STATE, time_scale=self.settings["sandbox.time_scale"],
-                base_latency=self.settings["sandbox.latency"], faults=self.settings["sandbox.faults"] or None,
-            )
-            server.start()
-            self._sandbox = server
+                latency=self.settings["sandbox.latency"], faults=self.settings["sandbox.faults"])
         return self._sandbox
 
     def close(self) -> None:
@@ -129,6 +127,42 @@ class EngineContext:
             self._sandbox.stop()
             self._sandbox = None
         self.engine.dispose()
+
+
+class SandboxProcess:
+    """The embedded sandbox as a child process: its work and its garbage stay out of this process,
+    whose GIL the window's GUI thread needs (a full collection of the sandbox's objects stalled it)."""
+
+    token = "sandbox-token"
+
+    def __init__(self, state: Path, *, time_scale: float, latency: float, faults: str = ""):
+        args = ["sandbox", "--port", "0", "--state", str(state), "--time-scale", repr(time_scale),
+                "--latency", repr(latency), "--token", self.token]
+        if faults:
+            args += ["--faults", faults]
+        if getattr(sys, "frozen", False):  # the built executable runs its own sub-command
+            command = [sys.executable, *args]
+        else:
+            command = [sys.executable, str(Path(__file__).resolve().parent.parent / "main.py"), *args]
+        self.log_path = state.with_suffix(".log")
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True)
+        self.url = (self.process.stdout.readline() or "").strip()
+        if not self.url.startswith("http"):
+            self.stop()
+            raise OrderSyncError(f"the embedded sandbox did not start; see {self.log_path}")
+        log.info("embedded sandbox at %s (pid %s)", self.url, self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process.stdout:
+            self.process.stdout.close()
 
 
 class translate_db_errors:
