@@ -160,3 +160,37 @@ def monday_client(server, **options):
     from core.monday.client import MondayApiClient
 
     return MondayApiClient(server.url, SANDBOX_TOKEN, **options)
+
+
+# --- the OS keyring, for tests: a real keyring backend that keeps its items in memory ----------------
+
+import keyring  # noqa: E402
+import keyring.backend  # noqa: E402
+import keyring.errors  # noqa: E402
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """An in-memory keyring: what the OS keyring holds, visible to the test."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.items.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.items[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if (service, username) not in self.items:
+            raise keyring.errors.PasswordDeleteError("not stored")
+        del self.items[(service, username)]
+
+
+def install(monkeypatch, backend: keyring.backend.KeyringBackend) -> None:
+    """Make ``backend`` the keyring; the previous one (even "not chosen yet") comes back afterwards."""
+    monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
+    keyring.set_keyring(backend)

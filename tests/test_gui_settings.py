@@ -11,9 +11,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import sqlite3  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import keyring  # noqa: E402
-import keyring.backend  # noqa: E402
-import keyring.core  # noqa: E402
 import pytest  # noqa: E402
 from keyring.backends import fail  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
@@ -26,36 +23,10 @@ from core.demo import board_columns  # noqa: E402
 from core.mapping import default_mapping_path, load_mapping  # noqa: E402
 from gui.settings_dialog import SettingsDialog  # noqa: E402
 from gui.sqlserver import best_first  # noqa: E402
-from tests.helpers import BOARD, SANDBOX_TOKEN, start_sandbox  # noqa: E402
+from tests.helpers import BOARD, SANDBOX_TOKEN, MemoryKeyring, install, start_sandbox  # noqa: E402
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.settings-dialog-token-5e6f7a8b"
 WAIT_MS = 20_000
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """An in-memory OS keyring, registered like any keyring backend."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.items.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.items[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if (service, username) not in self.items:
-            raise keyring.errors.PasswordDeleteError("not stored")
-        del self.items[(service, username)]
-
-
-def install(monkeypatch, backend) -> None:
-    monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)  # restored afterwards
-    keyring.set_keyring(backend)
 
 
 @pytest.fixture

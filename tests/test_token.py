@@ -17,29 +17,9 @@ from keyring.backends import fail, null
 
 from core import token as tk
 from core.exceptions import SettingsError
+from tests.helpers import MemoryKeyring, install
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.secret-monday-token-9f3c1a2b"
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """An in-memory keyring: what the OS keyring holds, visible to the test."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.items.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.items[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if (service, username) not in self.items:
-            raise keyring.errors.PasswordDeleteError("not stored")
-        del self.items[(service, username)]
 
 
 class LockedKeyring(MemoryKeyring):
@@ -47,12 +27,6 @@ class LockedKeyring(MemoryKeyring):
 
     def set_password(self, service, username, password):
         raise keyring.errors.PasswordSetError("the collection is locked")
-
-
-def install(monkeypatch, backend: keyring.backend.KeyringBackend) -> None:
-    """Make ``backend`` the keyring; the previous one (even "not chosen yet") comes back afterwards."""
-    monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
-    keyring.set_keyring(backend)
 
 
 @pytest.fixture
