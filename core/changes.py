@@ -23,6 +23,7 @@ NEW = "NEW"
 CHANGED = "CHANGED"
 UNCHANGED = "UNCHANGED"
 REMOVED = "REMOVED"
+INVALID = "INVALID"
 IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 
 
@@ -183,16 +184,12 @@ class ChangeDetector:
         fields: dict[str, dict] = {}
         sizes: dict[str, dict[str, Any]] = {}
         t, st = s.items, s.subitems
-        for chunk in _chunks(removed):
+        for chunk in _chunks(keys + removed):
             for key, values in self.conn.execute(
                 sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
             ):
                 fields[key] = json.loads(values)
         for chunk in _chunks(keys):
-            for key, values in self.conn.execute(
-                sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
-            ):
-                fields[key] = json.loads(values)
             for row in self.conn.execute(
                 sa.select(st.c.parent_sync_key, st.c.size_label, st.c.subitem_name, st.c.monday_subitem_id, st.c.quantity,
                           st.c.values_json, st.c.content_hash, st.c.is_removed)
@@ -220,9 +217,34 @@ class ChangeDetector:
             return None
         return key if prod.source_hash == mapper.source_hash(row) else None
 
-    def detect_rows(self, customer: str, rows: Iterable[Any]) -> CustomerChanges:
+    def _classify(self, rows: Iterable[Any]) -> Iterator[tuple[str, str | None, MappedLine | None, Any]]:
+        """(kind, key, line, row) per source row: the one pass both detection and the pending list make.
+
+        kind is UNCHANGED (line None when the raw row matched, so it was never mapped), INVALID,
+        NEW or CHANGED (a candidate: its line hash differs, fields and sizes are compared later).
+        """
         index = self.index
         duplicates = self.duplicates
+        for row in rows:
+            key = self._unchanged(row)
+            if key is not None:
+                yield UNCHANGED, key, None, row
+                continue
+            line = self.source.line(row, duplicates)
+            if line.errors:
+                yield INVALID, line.sync_key, line, row
+                continue
+            prod = index.get(line.sync_key)
+            if prod is None:
+                kind = NEW
+            elif prod.line_hash == line.line_hash and not prod.is_removed:
+                kind = UNCHANGED
+            else:
+                kind = CHANGED
+            yield kind, line.sync_key, line, row
+
+    def detect_rows(self, customer: str, rows: Iterable[Any]) -> CustomerChanges:
+        index = self.index
         customer_known = self.source.customer_known
         invalid: list[MappedLine] = []
         new: list[MappedLine] = []
@@ -230,28 +252,18 @@ class ChangeDetector:
         seen: set[str] = set()
         unchanged = 0
         unknown = False
-        for row in rows:
-            key = self._unchanged(row)
+        for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
-                unchanged += 1
-                unknown = unknown or not customer_known(row)
-                continue
-            line = self.source.line(row, duplicates)
-            if line.sync_key is not None:
-                seen.add(line.sync_key)
-            if not line.customer_known:
-                unknown = True
-            if line.errors:
+            unknown = unknown or not (line.customer_known if line is not None else customer_known(row))
+            if kind == INVALID:
                 invalid.append(line)
-                continue
-            prod = index.get(line.sync_key)
-            if prod is None:
+            elif kind == NEW:
                 new.append(line)
-            elif prod.line_hash == line.line_hash and not prod.is_removed:
-                unchanged += 1
-            else:
+            elif kind == CHANGED:
                 candidates.append(line)
+            else:
+                unchanged += 1
         removed_keys = [k for k, p in index.items() if p.customer == customer and k not in seen and not p.is_removed]
         fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
 
@@ -323,28 +335,13 @@ class ChangeDetector:
         summary: dict[str, PendingCustomer] = {}
         seen: set[str] = set()
         customer_of = self.source.customer_of
-        for row in self.source.iter_rows(self.conn, None):
-            key = self._unchanged(row)
+        counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid"}
+        for kind, key, line, row in self._classify(self.source.iter_rows(self.conn, None)):
             if key is not None:
                 seen.add(key)
-                customer = customer_of(row)
-                row_summary = summary.get(customer) or summary.setdefault(customer, PendingCustomer(customer))
-                row_summary.unchanged += 1
-                continue
-            line = self.source.line(row, self.duplicates)
-            row = summary.get(line.customer) or summary.setdefault(line.customer, PendingCustomer(line.customer))
-            if line.sync_key is not None:
-                seen.add(line.sync_key)
-            if line.errors:
-                row.invalid += 1
-                continue
-            prod = index.get(line.sync_key)
-            if prod is None:
-                row.new += 1
-            elif prod.line_hash != line.line_hash or prod.is_removed:
-                row.changed += 1
-            else:
-                row.unchanged += 1
+            customer = line.customer if line is not None else customer_of(row)
+            entry = summary.get(customer) or summary.setdefault(customer, PendingCustomer(customer))
+            setattr(entry, counter[kind], getattr(entry, counter[kind]) + 1)
         for key, prod in index.items():
             if key not in seen and not prod.is_removed:
                 summary.setdefault(prod.customer, PendingCustomer(prod.customer)).removed += 1

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDockWidget, QFileDialog, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox,
                                QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView, QToolBar,
-                               QVBoxLayout, QWidget)
+                               QVBoxLayout)
 
 from core.db.engine import redact_url
 from gui.bridge import EngineBridge

@@ -67,3 +67,15 @@ def engine(request):
     """Each test that takes ``engine`` runs on SQLite and on PostgreSQL."""
     name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch):
+    """The real keyring library with an in-memory backend as the OS keyring; no token in the environment."""
+    from core.token import TOKEN_ENV
+    from tests.helpers import MemoryKeyring, install
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    backend = MemoryKeyring()
+    install(monkeypatch, backend)
+    return backend

@@ -23,18 +23,10 @@ from core.demo import board_columns  # noqa: E402
 from core.mapping import default_mapping_path, load_mapping  # noqa: E402
 from gui.settings_dialog import SettingsDialog  # noqa: E402
 from gui.sqlserver import best_first  # noqa: E402
-from tests.helpers import BOARD, SANDBOX_TOKEN, MemoryKeyring, install, start_sandbox  # noqa: E402
+from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox  # noqa: E402
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.settings-dialog-token-5e6f7a8b"
 WAIT_MS = 20_000
-
-
-@pytest.fixture
-def memory_keyring(monkeypatch) -> MemoryKeyring:
-    monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
-    backend = MemoryKeyring()
-    install(monkeypatch, backend)
-    return backend
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ class LockedKeyring(MemoryKeyring):
 
 
 @pytest.fixture
-def memory_keyring(monkeypatch) -> MemoryKeyring:
-    monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
-    backend = MemoryKeyring()
-    install(monkeypatch, backend)
-    return backend
-
-
-@pytest.fixture
 def no_keyring(monkeypatch) -> fail.Keyring:
     monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
     backend = fail.Keyring()
