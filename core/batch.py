@@ -30,10 +30,11 @@ import sqlalchemy as sa
 
 from core.db import schema as s
 from core.exceptions import BatchTakenOver, CustomerBusy, OrderSyncError
+from core.logs import batch_context
 from core.monday.client import MondayApiClient, Mutation, Outcome
 from core.monday.columns import BoardMeta, Column, encode_values, missing_labels
 from core.monday.errors import AuthError, MondayError
-from core.staging import Failure
+from core.staging import Batch, Failure
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +173,16 @@ class BatchProcessor:
         return results
 
     def run_customer(self, customer: str, only_keys: set[str] | None = None) -> BatchResult:
-        ops = self.staging
         try:
-            batch = ops.claim(customer, self.board_id)
+            batch = self.staging.claim(customer, self.board_id)
         except CustomerBusy as exc:
             log.warning("%s", exc)
             return BatchResult(None, customer, "BUSY", message=str(exc))
+        with batch_context(batch.batch_id):  # every line logged for this batch carries its id
+            return self._run_batch(batch, customer, only_keys)
+
+    def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None) -> BatchResult:
+        ops = self.staging
         batch_id = batch.batch_id
         self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
         try:

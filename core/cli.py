@@ -8,9 +8,11 @@ one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import os
+import platform
 import shlex
 import sys
 from pathlib import Path
@@ -22,6 +24,8 @@ from core import __version__
 from core.report import dry_run_report, render_dry_run
 from core.config import load_settings
 from core.exceptions import DatabaseUnavailable, OrderSyncError
+from core.logs import SHOWN, log_file, setup_logging
+from core.resources import program_command
 from core.monday.errors import AuthError, MondayError
 
 log = logging.getLogger("ordersync")
@@ -71,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     init = demo_sub.add_parser("init", help="write a settings file and a demo database")
     init.add_argument("--dir", type=Path, default=None, help="folder for the demo (default: the user's data folder)")
-    init.add_argument("--orders", type=int, default=600, help="order lines to generate (default 600)")
-    init.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    init.add_argument("--orders", type=int, default=None, help="order lines to generate (default: resources/demo.toml's, 600)")
+    init.add_argument("--seed", type=int, default=None, help="random seed (default: resources/demo.toml's, 7)")
     demo_sub.add_parser("run", help="the demo without the window: status, a dry run, a sync, status")
 
     db = sub.add_parser("db", help="OrderSync's own tables")
@@ -86,15 +90,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and its own --help)
         from core.sandbox.cli import run
 
-        _setup_logging("-v" in argv or "--verbose" in argv)
+        # The sandbox stands in for monday: its lines stay out of OrderSync's log file.
+        setup_logging(console_level=_console_level("-v" in argv or "--verbose" in argv), file=False)
         return run(argv[1:])
     if argv[:1] == ["token"]:  # token set / token delete: reads the token without echo
         from core.token import cli_token
 
+        setup_logging(console_level=logging.WARNING)
         return cli_token(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(console_level=_console_level(args.verbose))
+    log.info("OrderSync %s: %s, by %s on %s (pid %s)", __version__, shlex.join(argv) or "(no command)",
+             getpass.getuser(), platform.node(), os.getpid())
+    code = _dispatch(parser, args, argv)
+    log.info("exit code %s", code)
+    return code
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.command == "sync":
             return cmd_sync(args)
@@ -109,27 +123,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     except OrderSyncError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code)
     except MondayError as exc:
         return _monday_failure(exc)
     except sa.exc.DBAPIError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        print(f"{PROG}: error: database error: {first}", file=sys.stderr)
-        log.debug("database error", exc_info=True)
-        return DatabaseUnavailable.exit_code
+        log.info("database error", exc_info=True)
+        return _error(f"database error: {first}", DatabaseUnavailable.exit_code)
     except KeyboardInterrupt:
+        log.warning("interrupted", extra=SHOWN)
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` or a closed pager: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug: the traceback goes to the log file, the user gets one line
+        log.critical("unexpected error in `%s`", " ".join(argv[:2]), exc_info=True, extra=SHOWN)
+        print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}; "
+              "nothing already recorded is lost, and the next run resumes any batch this one left open.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug, not a condition of the data, the database or monday
+
+
+def _error(message: str, code: int) -> int:
+    """A user error: one line on stderr, and the same line in the log file for whoever reads it later."""
+    log.error("%s", message, extra=SHOWN)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _console_level(verbose: bool) -> int:
+    return logging.INFO if verbose else logging.WARNING
 
 
 def _open(args: argparse.Namespace, check_schema: bool = True):
@@ -177,6 +205,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 .order_by(b.c.batch_id.desc()).limit(10)).mappings()]
         report = {
             "database": redact_url(str(ctx.engine.url)),
+            "log_file": str(log_file()),
             "board_id": ctx.board_id,
             "size_columns": len(ctx.source.size_columns),
             "customers": [p.as_dict() for p in pending],
@@ -194,13 +223,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Database: {report['database']}")
     print(f"Board:    {report['board_id'] or '(not set)'}")
     print(f"Source:   {report['size_columns']} size columns")
+    print(f"Log:      {report['log_file']}")
     print()
     print(_table(["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
                  [[p["customer"] or "(blank)", p["new"], p["changed"], p["removed"], p["invalid"],
                    p["open_errors"], p["last_sync"] or "never"] for p in report["customers"]]))
     if report["errors"]:
         shown = report["errors"][:OPEN_ERRORS_SHOWN]
-        print(f"Open errors ({len(report['errors'])}; retry with `ordersync retry --error ID` or --all):")
+        print(f"Open errors ({len(report['errors'])}; retry with `{program_command('retry --error ID')}` or --all):")
         print(_table(["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
                      [[e["id"], e["customer"], e["order_number"] or "", e["size"] or "", e["type"],
                        _clip(e["message"], 70)] for e in shown]))
@@ -325,13 +355,10 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
 
 def _monday_failure(exc: MondayError) -> int:
     if isinstance(exc, AuthError):
-        print(f"{PROG}: error: monday refused the API token ({exc.describe()}); set a valid one with "
-              "`ordersync token set` or MONDAY_API_TOKEN. The batch is kept and resumes on the next run.",
-              file=sys.stderr)
-    else:
-        print(f"{PROG}: error: monday could not be reached: {exc.describe()}. "
-              "The batch is kept and resumes on the next run.", file=sys.stderr)
-    return 3
+        return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
+                      f"`{program_command('token set')}` or MONDAY_API_TOKEN. "
+                      "The batch is kept and resumes on the next run.", 3)
+    return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run.", 3)
 
 
 def _usage(message: str) -> OrderSyncError:
@@ -346,13 +373,13 @@ def _usage(message: str) -> OrderSyncError:
 def cmd_demo_init(args: argparse.Namespace) -> int:
     from core.demo import init_demo
 
-    if args.orders < 1:
+    if args.orders is not None and args.orders < 1:
         raise _usage("--orders must be at least 1")
     paths = init_demo(args.dir, orders=args.orders, seed=args.seed)
     print(f"Demo ready in {paths.folder}")
     print(f"  settings: {paths.settings}")
-    print(f"  database: {paths.database} ({args.orders} order lines)")
-    print(f"Try: {PROG} status --config \"{paths.settings}\"")
+    print(f"  database: {paths.database} ({paths.orders} order lines)")
+    print("Try: " + program_command(f'status --config "{paths.settings}"'))
     return 0
 
 
@@ -360,7 +387,7 @@ def cmd_headless_demo(args: argparse.Namespace) -> int:
     """``demo run``: the demo without the window, synced against the embedded sandbox."""
     from core.demo import init_demo
 
-    paths = init_demo(None, orders=600, seed=7, keep_existing=True)
+    paths = init_demo(None, keep_existing=True)
     config = str(paths.settings)
     print(f"Demo in {paths.folder} (headless; `main.py --demo` opens the window).")
     print("The board is the embedded monday sandbox; its rate limits run 20 times faster than monday's.")

@@ -53,7 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Production: mssql+pyodbc://…"),
     Setting("database", "schema", str, "",
             "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server)."),
-    Setting("database", "echo", bool, False, "Log every SQL statement (diagnosis only)."),
+    Setting("database", "echo", bool, False, "Write every SQL statement into the log file (diagnosis only)."),
     Setting("source", "table", str, "ORDERS_UNIFIED", "Name of the source table; OrderSync only reads it."),
     Setting("source", "schema", str, "",
             "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo."),

@@ -22,6 +22,7 @@ from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
 from core.exceptions import DatabaseUnavailable, OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
+from core.resources import program_command
 from core.source import Source
 from core.staging import Owner, StagingOperations
 
@@ -46,7 +47,9 @@ class EngineContext:
     def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
         """Connect and check everything a run needs, failing with one clear line (exit 2 or 3)."""
         mapping = load_mapping(settings.mapping_path)
-        engine = create_engine(settings.database_url, schema=settings.own_schema, echo=settings["database.echo"])
+        if settings["database.echo"]:  # into the log file, like every other line, not onto stdout
+            logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+        engine = create_engine(settings.database_url, schema=settings.own_schema)
         check_connection(engine)
         if check_schema:
             with translate_db_errors(engine):
@@ -111,7 +114,8 @@ class EngineContext:
         else:
             token = get_token()
             if not token:
-                raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with `ordersync token set`")
+                raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with "
+                                    f"`{program_command('token set')}`")
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
 
     def sandbox(self) -> "SandboxProcess":

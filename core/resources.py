@@ -15,3 +15,13 @@ def resources_dir() -> Path:
 
 def resource_path(name: str) -> Path:
     return resources_dir() / name
+
+
+def program_command(arguments: str) -> str:
+    """How a user runs ``arguments`` with this program: the built executable, or main.py from a checkout.
+
+    For hints in messages ("run … db upgrade"), so they can be copied as they are.
+    """
+    if getattr(sys, "frozen", False):
+        return f"{Path(sys.executable).name} {arguments}"
+    return f"python main.py {arguments}"

@@ -14,6 +14,7 @@ import os
 import sys
 
 from core.exceptions import SettingsError
+from core.logs import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,9 @@ class TokenStoreError(SettingsError):
 
 def get_token() -> str | None:
     """The token, or None when neither the environment nor the keyring has one."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if token:
-        return token
-    return _stored_token()
+    token = os.environ.get(TOKEN_ENV, "").strip() or _stored_token()
+    register_secret(token)  # whoever reads the token, the logs never show it
+    return token
 
 
 def _stored_token() -> str | None:
@@ -126,6 +126,7 @@ def set_token(token: str) -> None:
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise _refusal(f"keyring backend: {getattr(backend, 'name', type(backend).__name__)}")
+    register_secret(token)
     try:
         backend.set_password(KEYRING_SERVICE, KEYRING_USER, token)
     except Exception as exc:  # NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...

@@ -9,18 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import __version__
 from core.config import default_config_path, load_settings
 from core.context import EngineContext
 from core.exceptions import OrderSyncError
+from core.logs import log_uncaught_thread_exceptions, setup_logging
+from core.resources import resource_path
 
 log = logging.getLogger("ordersync.gui")
+
+EXIT_INTERNAL = 70  # as the command line: a bug, the traceback is in the log file
 
 _QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
               QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
@@ -31,21 +35,29 @@ def _qt_message(kind, context, message) -> None:
     logging.getLogger("qt").log(_QT_LEVELS.get(kind, logging.INFO), "%s", message)
 
 
-def install_excepthook() -> None:
+def excepthook(exc_type, exc, tb) -> None:
     """Unexpected errors are logged with their traceback and shown in a dialog, never lost."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    log.critical("unexpected error", exc_info=(exc_type, exc, tb))
+    if QApplication.instance() is not None:
+        from gui.diagnostics import show_crash_dialog
 
-    def hook(exc_type, exc, tb):
-        if issubclass(exc_type, KeyboardInterrupt):
-            sys.__excepthook__(exc_type, exc, tb)
-            return
-        log.critical("unexpected error", exc_info=(exc_type, exc, tb))
-        if QApplication.instance() is not None:
-            box = QMessageBox(QMessageBox.Icon.Critical, "OrderSync — unexpected error",
-                              f"{exc_type.__name__}: {exc}\n\nThe details are in the log.")
-            box.setDetailedText("".join(traceback.format_exception(exc_type, exc, tb)))
-            box.exec()
+        show_crash_dialog(exc_type, exc, tb)
 
-    sys.excepthook = hook
+
+def install_excepthook() -> None:
+    sys.excepthook = excepthook
+    log_uncaught_thread_exceptions()
+
+
+def app_icon() -> QIcon:
+    """The application icon in every size scripts/make_icons.py drew."""
+    icon = QIcon()
+    for png in sorted(resource_path("icons").glob("ordersync-*.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 def resolve_settings_path(config: Path | None, demo: bool) -> Path | None:
@@ -53,7 +65,7 @@ def resolve_settings_path(config: Path | None, demo: bool) -> Path | None:
     if demo:
         from core.demo import init_demo
 
-        return init_demo(None, orders=600, seed=7, keep_existing=True).settings
+        return init_demo(None, keep_existing=True).settings
     path = Path(config) if config else default_config_path()
     if path.exists():
         return path
@@ -97,6 +109,9 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
     app.setApplicationName("OrderSync")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")
+    app.setWindowIcon(app_icon())
+    log_path = setup_logging(console_level=logging.WARNING)
+    log.info("OrderSync %s: the window starts; log file %s", __version__, log_path)
     qInstallMessageHandler(_qt_message)
     install_excepthook()
     path = resolve_settings_path(config, demo)
@@ -114,6 +129,9 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
         except OrderSyncError as exc:
             QMessageBox.critical(None, "OrderSync", f"{exc}\n\nSettings: {path}")
             return exc.exit_code
+        except Exception:  # a bug while opening: logged and shown like any other
+            excepthook(*sys.exc_info())
+            return EXIT_INTERNAL
         if quit_after_ms is not None:
             QTimer.singleShot(quit_after_ms, app.quit)
         await closed.wait()

@@ -17,11 +17,14 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDockWidget, QFileDialog, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox,
                                QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView, QToolBar,
-                               QVBoxLayout)
+                               QVBoxLayout, QWidget)
 
+from core import __version__
 from core.db.engine import redact_url
+from core.logs import formatter, log_file
 from gui.bridge import EngineBridge
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
+from gui.diagnostics import open_log_folder
 from gui.models import (COL_ACTION, COL_PROGRESS, BatchesModel, CustomersFilterProxy, CustomersModel,
                         ErrorsFilterProxy, ErrorsModel, RowRole)
 from gui.preview import PreviewDialog
@@ -43,7 +46,7 @@ class QtLogHandler(logging.Handler):
     def __init__(self):
         super().__init__(logging.INFO)
         self.signal = LogSignal()
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        self.setFormatter(formatter("%(asctime)s %(levelname)s %(batch_tag)s%(message)s", "%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -184,12 +187,26 @@ class MainWindow(QMainWindow):
 
         self.log_view = QPlainTextEdit(readOnly=True)
         self.log_view.setMaximumBlockCount(5000)
+        self.log_file_label = QLabel(f"Log file: {log_file()}")
+        self.log_file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_log_button = QPushButton("Open Log &Folder")
+        log_pane = QWidget()
+        layout = QVBoxLayout(log_pane)
+        layout.setContentsMargins(4, 4, 4, 4)
+        header = QHBoxLayout()
+        header.addWidget(self.log_file_label, 1)
+        header.addWidget(self.open_log_button)
+        layout.addLayout(header)
+        layout.addWidget(self.log_view, 1)
         dock = QDockWidget("Log", self)
         dock.setObjectName("log_dock")
-        dock.setWidget(self.log_view)
+        dock.setWidget(log_pane)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
         toolbar.addAction(dock.toggleViewAction())
+        self.about_action = QAction("About…", self, shortcut=QKeySequence("F1"))
+        self.about_action.setToolTip("Version, settings file, database and log file (F1)")
+        toolbar.addAction(self.about_action)
 
         status = self.statusBar()
         self.db_label = QLabel("Database: …")
@@ -274,6 +291,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self.cancel_sync)
         self.cancel_button.clicked.connect(self.cancel_sync)
         self.settings_action.triggered.connect(self.open_settings)
+        self.about_action.triggered.connect(self.show_about)
+        self.open_log_button.clicked.connect(open_log_folder)
         self.customer_filter.textChanged.connect(self.customers_proxy.set_search)
         self.select_all_button.clicked.connect(lambda: self.customers.set_all_checked(True))
         self.select_none_button.clicked.connect(lambda: self.customers.set_all_checked(False))
@@ -567,6 +586,24 @@ class MainWindow(QMainWindow):
             value = settings.value(f"splitters/{splitter.objectName()}")
             if value is not None:
                 splitter.restoreState(value)
+
+    def show_about(self) -> None:
+        """Version and every place OrderSync reads or writes: what a support call asks first."""
+        ctx = self.bridge.ctx
+        settings = ctx.settings
+        box = QMessageBox(QMessageBox.Icon.Information, "About OrderSync", f"OrderSync {__version__}", parent=self)
+        box.setObjectName("about_dialog")
+        box.setInformativeText(
+            f"Settings file: {settings.path or '(none: built-in defaults)'}\n"
+            f"Database: {redact_url(str(ctx.engine.url))}\n"
+            f"monday: {settings['monday.api_url']}, board {ctx.board_id or '(not set)'}\n"
+            f"Log file: {log_file()}")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_button = box.addButton("Open &Log Folder", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is open_button:
+            open_log_folder()
 
     def closeEvent(self, event) -> None:
         if self.bridge.syncing:

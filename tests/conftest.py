@@ -69,6 +69,17 @@ def engine(request):
     return request.getfixturevalue(name)
 
 
+@pytest.fixture(autouse=True)
+def log_folder(tmp_path: Path, monkeypatch):
+    """Each test (and every process it starts) logs into a folder of its own, never the user's."""
+    from core.logs import LOG_DIR_ENV, remove_handlers
+
+    folder = tmp_path / "logs"
+    monkeypatch.setenv(LOG_DIR_ENV, str(folder))
+    yield folder
+    remove_handlers()
+
+
 @pytest.fixture
 def memory_keyring(monkeypatch):
     """The real keyring library with an in-memory backend as the OS keyring; no token in the environment."""

@@ -11,12 +11,16 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 
 import pytest  # noqa: E402
 import qasync  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot  # noqa: E402
+from PySide6.QtGui import QDesktopServices  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.db import schema as s  # noqa: E402
 from gui.bridge import EngineBridge  # noqa: E402
@@ -213,3 +217,75 @@ def test_keyboard_and_csv_export(qloop, qtbot, open_window, sqlite_engine, tmp_p
         assert written == window.errors_proxy.rowCount()
 
     qloop.run_until_complete(scenario())
+
+
+class UrlCatcher(QObject):
+    """Qt's own hook for desktop URLs: what "open the folder" would hand to Explorer or Finder."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url) -> None:
+        self.urls.append(url.toLocalFile())
+
+
+@pytest.fixture
+def file_urls():
+    catcher = UrlCatcher()
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    yield catcher.urls
+    QDesktopServices.unsetUrlHandler("file")
+
+
+def click_in_modal(qtbot, button_text: str, seen: list) -> None:
+    """When the next modal dialog is up, note its text and click its button labelled ``button_text``."""
+
+    def press():
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(20, press)
+            return
+        seen.append(box.text() + "\n" + box.informativeText())
+        button = next(b for b in box.buttons() if b.text().replace("&", "") == button_text)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(20, press)
+
+
+def test_a_crash_is_logged_and_its_dialog_opens_the_log_folder(qtbot, log_folder, file_urls, monkeypatch):
+    from core.logs import LOG_FILE_NAME, setup_logging
+    from gui.app import excepthook
+
+    setup_logging(console_level=None)
+    seen: list = []
+    click_in_modal(qtbot, "Open Log Folder", seen)
+    try:
+        raise ZeroDivisionError("while drawing the grid")
+    except ZeroDivisionError:
+        excepthook(*sys.exc_info())
+    assert "ZeroDivisionError: while drawing the grid" in seen[0]
+    assert str(log_folder / LOG_FILE_NAME) in seen[0] and "Nothing already recorded is lost" in seen[0]
+    assert file_urls == [str(log_folder)]
+    text = (log_folder / LOG_FILE_NAME).read_text(encoding="utf-8")
+    assert "CRITICAL" in text and "Traceback (most recent call last)" in text and "while drawing the grid" in text
+
+
+def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
+        qloop, qtbot, open_window, sqlite_engine, log_folder, file_urls):
+    from core.logs import LOG_FILE_NAME, batch_context
+
+    make_world(sqlite_engine, n_orders=20, seed=3, hostile=False)
+    window = open_window()
+    assert window.log_file_label.text() == f"Log file: {log_folder / LOG_FILE_NAME}"
+    qtbot.mouseClick(window.open_log_button, Qt.MouseButton.LeftButton)
+    assert file_urls == [str(log_folder)]
+    with batch_context(17):
+        logging.getLogger("core.batch").info("batch 17: PUSHING")
+    qtbot.waitUntil(lambda: "[batch 17] batch 17: PUSHING" in window.log_view.toPlainText(), timeout=5000)
+    seen: list = []
+    click_in_modal(qtbot, "Close", seen)
+    window.about_action.trigger()
+    assert "OrderSync " in seen[0] and f"Log file: {log_folder / LOG_FILE_NAME}" in seen[0]
+    assert window.about_action.shortcut().toString() == "F1"

@@ -28,6 +28,8 @@ from typing import Any, Callable, Iterable, Sequence
 import requests
 import tenacity
 
+from core.logs import register_secret
+from core.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of
 from core.monday.errors import AuthError, MondayError, NetworkError, classify
 from core.monday.governor import RateGovernor
@@ -93,8 +95,10 @@ class MondayApiClient:
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
                  governor: RateGovernor | None = None, max_attempts: int = MAX_ATTEMPTS):
         if not token:
-            raise AuthError("no monday API token: set MONDAY_API_TOKEN or store one with `ordersync token set`",
+            raise AuthError(f"no monday API token: set MONDAY_API_TOKEN or store one with "
+                            f"`{program_command('token set')}`",
                             error_type="AUTH")
+        register_secret(token)  # no log line of this process can carry it from here on
         self.url = url
         self.timeout = timeout
         self.max_batch = max_batch

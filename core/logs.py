@@ -1,0 +1,229 @@
+"""Logging for the window and the command line: one log file someone can read the morning after.
+
+- A rotating file in the user log folder (``ORDERSYNC_LOG_DIR`` overrides it), shared by the
+  window, scheduled headless runs and the embedded sandbox's parent process.
+- Every line logged while a batch runs carries that batch's id (``batch_context``), whatever
+  module logs it: the monday client's retries, staging, promotion.
+- Secrets are redacted when a record is made, before any handler sees it: the monday token (every
+  token OrderSync reads is registered here), passwords in database URLs, ``Authorization`` values
+  and anything shaped like monday's JWT tokens. The file, the console and the window's log pane
+  all get the redacted text, tracebacks included.
+
+No Qt here: the window routes Qt's own messages into this logging (``gui/app.py``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import logging.handlers
+import os
+import re
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import platformdirs
+
+from core.config import APP_NAME
+
+log = logging.getLogger(__name__)
+
+LOG_DIR_ENV = "ORDERSYNC_LOG_DIR"
+LOG_FILE_NAME = "ordersync.log"
+MAX_BYTES = 5 * 1024 * 1024
+BACKUP_COUNT = 5  # ordersync.log.1 … .5: about a month of nightly runs
+FILE_FORMAT = "%(asctime)s %(levelname)-8s %(process)-6d %(batch_tag)s%(name)s: %(message)s"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(batch_tag)s%(name)s: %(message)s"
+REDACTED = "***"
+# ``extra`` for a record whose text the user was shown already (the CLI's one-line errors): it goes
+# to the log file, not a second time to the console.
+SHOWN = {"shown_to_user": True}
+
+# Libraries that would flood the file at INFO (SQLAlchemy logs every statement once its logger is
+# enabled; urllib3 every connection). Their warnings still come through.
+_QUIET = ("sqlalchemy", "urllib3", "alembic")
+
+
+# --- the batch a line belongs to -------------------------------------------------------------------
+
+_batch: contextvars.ContextVar[int | None] = contextvars.ContextVar("ordersync_batch", default=None)
+
+
+@contextmanager
+def batch_context(batch_id: int | None) -> Iterator[None]:
+    """Every record logged inside (in this thread) carries ``batch_id``."""
+    token = _batch.set(batch_id)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def current_batch() -> int | None:
+    return _batch.get()
+
+
+# --- secrets -----------------------------------------------------------------------------------------
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_SECRET_MIN_LENGTH = 6  # shorter values would redact ordinary words
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s/]+@")
+_AUTHORIZATION = re.compile(r"(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:bearer\s+)?)[^'\"\s,}]+", re.IGNORECASE)
+_JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
+_ODBC_PASSWORD = re.compile(r"(\b(?:pwd|password)\s*=\s*)(?:\{[^}]*\}|[^;'\"\s&]+)", re.IGNORECASE)
+
+
+def register_secret(value: str | None) -> None:
+    """From now on ``value`` is replaced by *** in every log record of this process."""
+    if value and len(value.strip()) >= _SECRET_MIN_LENGTH:
+        with _secrets_lock:
+            _secrets.add(value.strip())
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every secret-shaped value replaced by ***."""
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _AUTHORIZATION.sub(rf"\1{REDACTED}", text)
+    text = _ODBC_PASSWORD.sub(rf"\1{REDACTED}", text)
+    return _JWT.sub(REDACTED, text)
+
+
+# --- the record factory: batch id and redaction on every record ---------------------------------------
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_factory(*args, **kwargs) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    batch = _batch.get()
+    record.batch_id = batch
+    record.batch_tag = f"[batch {batch}] " if batch is not None else ""
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string: the handler reports it as logging always has
+        return record
+    record.msg, record.args = redact(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+def install() -> None:
+    """Install the record factory (idempotent). ``setup_logging`` calls it; so does importing the client."""
+    if logging.getLogRecordFactory() is not _record_factory:
+        logging.setLogRecordFactory(_record_factory)
+
+
+# --- where the file is --------------------------------------------------------------------------------
+
+
+def log_dir() -> Path:
+    """$ORDERSYNC_LOG_DIR, else the platform's user log folder (e.g. %LOCALAPPDATA%\\OrderSync\\Logs)."""
+    override = os.environ.get(LOG_DIR_ENV, "").strip()
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def log_file() -> Path:
+    return log_dir() / LOG_FILE_NAME
+
+
+class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file several processes append to: the window, a scheduled run, a second window.
+
+    On Windows a rollover fails while another process has the file open; that is not an error
+    worth a traceback: this process keeps appending and a later rollover succeeds.
+    """
+
+    def doRollover(self) -> None:
+        try:
+            super().doRollover()
+        except OSError:
+            if self.stream is None:
+                self.stream = self._open()
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: str, datefmt: str | None = None):
+        super().__init__(fmt, datefmt, defaults={"batch_tag": ""})
+
+
+def formatter(fmt: str = CONSOLE_FORMAT, datefmt: str | None = None) -> logging.Formatter:
+    """A formatter that knows ``%(batch_tag)s``, for handlers outside this module (the log pane)."""
+    return _Formatter(fmt, datefmt)
+
+
+def setup_logging(*, console_level: int | None = None, file: bool = True,
+                  sql: bool = False) -> Path | None:
+    """Configure the root logger for this process; returns the log file, or None without one.
+
+    ``console_level`` adds a stderr handler at that level (the command line: WARNING, or INFO
+    with ``--verbose``); the window passes None. ``sql`` lets SQLAlchemy log its statements.
+    Calling it again replaces what an earlier call installed.
+    """
+    install()
+    remove_handlers()
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if sql:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    if console_level is not None and sys.stderr is not None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(console_level)
+        console.setFormatter(_Formatter(CONSOLE_FORMAT))
+        console.addFilter(lambda record: not getattr(record, "shown_to_user", False))
+        _own(root, console)
+    if not file:
+        return None
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = SharedRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT,
+                                            encoding="utf-8", delay=True)
+    except OSError as exc:
+        log.warning("no log file: cannot write to %s (%s)", path.parent, exc)
+        return None
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_Formatter(FILE_FORMAT))
+    _own(root, handler)
+    return path
+
+
+def remove_handlers() -> None:
+    """Close and remove what ``setup_logging`` installed."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_ordersync", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def _own(root: logging.Logger, handler: logging.Handler) -> None:
+    handler._ordersync = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def log_uncaught_thread_exceptions() -> None:
+    """An exception that ends a background thread is logged with its traceback, never lost."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if issubclass(args.exc_type, SystemExit):
+            return
+        thread = args.thread.name if args.thread else "?"
+        logging.getLogger("ordersync").critical(
+            "unexpected error in thread %s", thread, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    threading.excepthook = hook
