@@ -6,22 +6,25 @@ OrderSync's tables, so the demo runs with no set-up at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
-from core.config import APP_NAME, render_settings
+from core.config import APP_NAME, parse_settings, render_settings
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
 from core.context import SANDBOX_STATE
 from core.demo_data import create_orders_table
 from core.mapping import Mapping, load_mapping
+from core.resources import resource_path
 
 log = logging.getLogger(__name__)
 
-DEMO_BOARD_ID = "9200517329"
 DEMO_BOARD_NAME = "Customer Master Schedule"
 
 # Columns planners fill by hand on the real board: OrderSync must never write them.
@@ -39,10 +42,37 @@ STATUS_LABELS = {"ORDER TYPE": ["RECEIVED", "CANCELLED"], "UNIT OF MEASURE": ["P
 
 
 @dataclass(frozen=True)
+class DemoDefaults:
+    """resources/demo.toml: how much demo data, and the settings the demo's settings file gets."""
+
+    orders: int
+    seed: int
+    settings: dict[str, Any]  # keyed section.key, validated like any settings file
+
+    @property
+    def board_id(self) -> str:
+        return self.settings["monday.board_id"]
+
+
+def demo_defaults() -> DemoDefaults:
+    data = tomllib.loads(resource_path("demo.toml").read_text(encoding="utf-8"))
+    sections = data.get("settings", {})
+    parsed = parse_settings(sections)  # a typo in the resource fails here, naming the key
+    chosen = {f"{section}.{key}" for section, body in sections.items() for key in body}
+    return DemoDefaults(orders=int(data["data"]["orders"]), seed=int(data["data"]["seed"]),
+                        settings={name: parsed[name] for name in sorted(chosen)})
+
+
+DEMO = demo_defaults()
+DEMO_BOARD_ID = DEMO.board_id
+
+
+@dataclass(frozen=True)
 class DemoPaths:
     folder: Path
     settings: Path
     database: Path
+    orders: int | None = None  # the order lines written (None: an existing demo was kept)
 
 
 def board_columns(mapping: Mapping) -> tuple[list[dict], list[dict]]:
@@ -53,7 +83,7 @@ def board_columns(mapping: Mapping) -> tuple[list[dict], list[dict]]:
     return columns + HAND_COLUMNS, subitems + HAND_SUBITEM_COLUMNS
 
 
-def create_demo_board(state_path: Path, board_id: str = DEMO_BOARD_ID, mapping: Mapping | None = None) -> str:
+def create_demo_board(state_path: Path, board_id: str, mapping: Mapping | None = None) -> str:
     """A fresh sandbox board (and its subitems board) that fits the mapping."""
     from core.sandbox import SandboxServer
 
@@ -71,8 +101,14 @@ def default_demo_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "demo"
 
 
-def init_demo(folder: Path | None, *, orders: int = 600, seed: int = 7, keep_existing: bool = False) -> DemoPaths:
-    """Write the demo's settings and database; an existing demo is replaced unless ``keep_existing``."""
+def init_demo(folder: Path | None, *, orders: int | None = None, seed: int | None = None,
+              keep_existing: bool = False) -> DemoPaths:
+    """Write the demo's settings and database; an existing demo is replaced unless ``keep_existing``.
+
+    ``orders`` and ``seed`` default to resources/demo.toml's.
+    """
+    orders = DEMO.orders if orders is None else orders
+    seed = DEMO.seed if seed is None else seed
     folder = Path(folder) if folder else default_demo_dir()
     folder.mkdir(parents=True, exist_ok=True)
     paths = DemoPaths(folder, folder / "settings.toml", folder / "demo.db")
@@ -82,11 +118,7 @@ def init_demo(folder: Path | None, *, orders: int = 600, seed: int = 7, keep_exi
         Path(str(paths.database) + suffix).unlink(missing_ok=True)
     paths.settings.write_text(
         "# OrderSync demo settings, written by `demo init`.\n\n"
-        + render_settings({
-            "database.url": f"sqlite:///{paths.database.name}",
-            "monday.api_url": "sandbox",
-            "monday.board_id": DEMO_BOARD_ID,
-        }),
+        + render_settings({"database.url": f"sqlite:///{paths.database.name}", **DEMO.settings}),
         encoding="utf-8",
     )
     engine = create_engine(f"sqlite:///{paths.database.as_posix()}")
@@ -96,6 +128,6 @@ def init_demo(folder: Path | None, *, orders: int = 600, seed: int = 7, keep_exi
         upgrade(engine)
     finally:
         engine.dispose()
-    create_demo_board(folder / SANDBOX_STATE)
-    log.info("demo written to %s", folder)
-    return paths
+    create_demo_board(folder / SANDBOX_STATE, DEMO.board_id)
+    log.info("demo written to %s: %d order lines (seed %d)", folder, orders, seed)
+    return dataclasses.replace(paths, orders=orders)

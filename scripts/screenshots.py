@@ -124,7 +124,7 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
     from gui.app import open_window
     from gui.models import RowRole
 
-    demo = init_demo(folder / "demo", orders=600, seed=7)
+    demo = init_demo(folder / "demo")
     print(f"demo in {demo.folder}", flush=True)
     window = await open_window(demo.settings, demo=True)
     window.resize(*WINDOW_SIZE)
