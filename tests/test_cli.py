@@ -9,6 +9,7 @@ line on stderr and never a traceback, also when ``main.py`` runs as a real proce
 from __future__ import annotations
 
 import json
+import tomllib
 import os
 import shutil
 import sqlite3
@@ -140,6 +141,21 @@ def test_demo_init_writes_settings_and_database(tmp_path, capsys):
     moved = tmp_path / "moved"
     folder.rename(moved)
     assert cli(capsys, "status", "--config", moved / "settings.toml").code == 0
+
+
+def test_demo_init_without_flags_takes_the_demo_resource(tmp_path, capsys):
+    from core.config import load_settings
+    from core.demo import DEMO
+    from core.resources import resource_path
+
+    resource = tomllib.loads(resource_path("demo.toml").read_text(encoding="utf-8"))
+    run = cli(capsys, "demo", "init", "--dir", tmp_path / "d")
+    assert run.code == 0 and f"({resource['data']['orders']} order lines)" in run.out
+    assert len(source_rows(tmp_path / "d" / "demo.db")) == resource["data"]["orders"] == DEMO.orders
+    settings = load_settings(tmp_path / "d" / "settings.toml")
+    for section, body in resource["settings"].items():
+        for key, value in body.items():
+            assert settings[f"{section}.{key}"] == value, f"{section}.{key}"
 
 
 def test_demo_init_is_deterministic(tmp_path, capsys):
