@@ -23,8 +23,14 @@ def gui_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from core.console import attach_parent_console, quiet_missing_streams
+
     wants_cli = any(arg in COMMANDS or arg in ("-h", "--help", "--version") for arg in argv[:1])
-    return cli_main(argv) if wants_cli else gui_main(argv)
+    if wants_cli:
+        attach_parent_console()  # the windowed Windows build: write to the console it was run from
+        return cli_main(argv)
+    quiet_missing_streams()
+    return gui_main(argv)
 
 
 if __name__ == "__main__":
