@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from core.config import Settings, load_settings, parse_settings, render_settings, resolve_database_url
+from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
 from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, get_token, hint_of,
                         keyring_available, keyring_backend_name, keyring_has_token, set_token, token_source)
-from gui.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
 
 log = logging.getLogger(__name__)
 

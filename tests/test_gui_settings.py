@@ -19,10 +19,10 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from core import token as tk  # noqa: E402
 from core.config import load_settings  # noqa: E402
+from core.db.sqlserver import best_first  # noqa: E402
 from core.demo import board_columns  # noqa: E402
 from core.mapping import default_mapping_path, load_mapping  # noqa: E402
 from gui.settings_dialog import SettingsDialog  # noqa: E402
-from gui.sqlserver import best_first  # noqa: E402
 from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox  # noqa: E402
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.settings-dialog-token-5e6f7a8b"

@@ -2,8 +2,8 @@
 
 SQLite is the embedded default: WAL mode, foreign keys on and a busy timeout, so the GUI, the
 engine threads and a scheduled headless run can share one file. SQL Server goes through
-``mssql+pyodbc`` with ``fast_executemany`` for bulk inserts. OrderSync's own tables get the
-configured schema through ``schema_translate_map``.
+``mssql+pyodbc`` with ``fast_executemany`` for bulk inserts, after its ODBC driver is checked
+(``core.db.sqlserver``). OrderSync's own tables get the configured schema through ``schema_translate_map``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from core.db.sqlserver import redact_odbc, resolve_installed_driver
 from core.exceptions import DatabaseUnavailable, SettingsError
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,17 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
+    """The URL with any password hidden, for messages and logs: the URL's own and an odbc_connect PWD."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: hide anything that looks like user:password@
-        return re.sub(r"//[^@/]*@", "//***@", url)
+        parsed = make_url(url)
+        raw = parsed.query.get("odbc_connect")
+        if raw is not None:
+            hidden = redact_odbc(raw) if isinstance(raw, str) else [redact_odbc(r) for r in raw]
+            parsed = parsed.update_query_dict({"odbc_connect": hidden})
+        return parsed.render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: hide anything that looks like user:password@ or PWD=
+        url = re.sub(r"//[^@/]*@", "//***@", url)
+        return re.sub(r"(?i)(^|[;?&=]|%3B)(pwd|password)(\s*=\s*|%3D)(.*?)(?=%3B|;|&|$)", r"\1\2\3***", url)
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
@@ -50,6 +57,8 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
     kwargs: dict = {"echo": echo, "pool_pre_ping": True}
     backend = parsed.get_backend_name()
     if backend == "mssql":
+        if parsed.get_driver_name() == "pyodbc":  # also a bare mssql:// URL
+            parsed = resolve_installed_driver(parsed)
         kwargs["fast_executemany"] = True
         schema = schema or "dbo"
     elif backend == "sqlite":
