@@ -49,7 +49,8 @@ def render_dry_run(report: list[dict[str, Any]]) -> str:
             out.append(f"  {line['kind']:<8} {line['sync_key']}")
             if line["kind"] == NEW:
                 sizes = ", ".join(f"{sz['size']} {sz['new']}" for sz in line["sizes"])
-                out.append(f"           {line['item_name']}  [{len(line['sizes'])} sizes: {sizes}]")
+                n = len(line["sizes"])
+                out.append(f"           {line['item_name']}  [{n} size{'' if n == 1 else 's'}: {sizes}]")
                 continue
             for field_name, diff in line["fields"].items():
                 out.append(f"           {field_name}: {_show(diff['old'])} -> {_show(diff['new'])}")
