@@ -289,3 +289,19 @@ def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
     window.about_action.trigger()
     assert "OrderSync " in seen[0] and f"Log file: {log_folder / LOG_FILE_NAME}" in seen[0]
     assert window.about_action.shortcut().toString() == "F1"
+
+
+def test_qt_messages_go_into_the_log_file(qapp, log_folder):
+    from PySide6.QtCore import qInstallMessageHandler, qWarning
+
+    from core.logs import LOG_FILE_NAME, setup_logging
+    from gui.app import _qt_message
+
+    setup_logging(console_level=None)
+    previous = qInstallMessageHandler(_qt_message)
+    try:
+        qWarning("QFont::setPointSize: Point size <= 0 (-1), must be greater than 0")
+    finally:
+        qInstallMessageHandler(previous)
+    text = (log_folder / LOG_FILE_NAME).read_text(encoding="utf-8")
+    assert "WARNING" in text and "qt: QFont::setPointSize: Point size <= 0" in text
