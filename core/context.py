@@ -157,6 +157,16 @@ class SandboxProcess:
             raise OrderSyncError(f"the embedded sandbox did not start; see {self.log_path}")
         log.info("embedded sandbox at %s (pid %s)", self.url, self.process.pid)
 
+    def set_label(self, board_id: str, column: str, label: str, present: bool) -> None:
+        """Add or delete a status label on the sandbox board, as its owner would (demo and screenshots)."""
+        import requests
+
+        base = self.url.rsplit("/v2", 1)[0]
+        answer = requests.post(f"{base}/sandbox/boards/{board_id}/labels", timeout=10,
+                               json={"column": column, "label": label, "present": present})
+        if answer.status_code != 200:
+            raise OrderSyncError(f"the sandbox refused the label change: {answer.text}")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

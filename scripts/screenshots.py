@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
-Writes ``idle.png``, ``syncing.png``, ``errors.png``, ``preview.png`` and ``settings.png`` (the main
+Writes ``idle.png``, ``syncing.png``, ``errors.png``, ``preview.png``, ``log.png`` and ``settings.png`` (the main
 window at 1400x860, the dialogs at their own size) from a fresh demo in a temporary folder: the demo
 database (600 order lines) and its embedded sandbox board, opened the way ``main.py --demo`` opens
 them. Nothing of the user's is read or written: the demo lives in a temporary folder and the
@@ -13,11 +13,13 @@ window's saved geometry (QSettings) goes there too.
 - errors: one customer synced after the board owner deleted the ORDER TYPE label "RECEIVED"
   (every line fails), one failed row selected with its details;
 - syncing: the biggest customers syncing, batches with their progress bars mid-way;
+- log: the log pane open under the window after those syncs, each batch's lines tagged;
 - settings: the settings dialog on the demo's settings file.
 
 Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
 script re-runs itself under ``xvfb-run``; on Debian/Ubuntu install it with ``apt-get install xvfb``
-(Qt's xcb plugin also needs ``libxcb-cursor0``; ``fonts-dejavu-core`` gives readable text).
+(Qt's xcb plugin also needs ``libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0
+libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0``; ``fonts-dejavu-core`` gives readable text).
 """
 
 from __future__ import annotations
@@ -75,15 +77,18 @@ if __name__ == "__main__":
     check_xcb_libraries()
 
 import asyncio  # noqa: E402
+import logging  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import qasync  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget  # noqa: E402
 
 from core import __version__  # noqa: E402
 from core.demo import DEMO_BOARD_ID, init_demo  # noqa: E402
+from core.logs import LOG_DIR_ENV, setup_logging  # noqa: E402
+from gui.app import app_icon  # noqa: E402
 
 
 async def until(predicate, timeout: float, what: str) -> None:
@@ -160,7 +165,7 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
 
         # -- errors: the board owner deleted a status label; one customer's lines all fail ----------
         sandbox = bridge.ctx.sandbox()
-        sandbox.remove_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED")
+        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=False)
         small = next(c for c in by_size if pending[c]["new"] >= 3 and c not in chosen)
         window.customers.set_checked(small, True)
         window.sync_button.click()
@@ -176,7 +181,7 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         await until(lambda: not bridge.tasks.running("source"), 20, "the details pane")
         await settle(0.8)
         save(window, out, "errors")
-        sandbox.add_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED")
+        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=True)
 
         # -- syncing: the biggest customers, caught mid-way ------------------------------------------
         window.customers.set_all_checked(False)
@@ -201,6 +206,15 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         await until(lambda: not bridge.syncing, 120, "the cancelled sync to stop")
         await settle(0.5)
 
+        # -- log: the log pane open under the window, every batch's lines tagged ---------------------
+        dock = window.findChild(QDockWidget, "log_dock")
+        dock.show()
+        window.main_split.setSizes([300, 260])
+        window.log_view.verticalScrollBar().setValue(window.log_view.verticalScrollBar().maximum())
+        await settle(0.8)
+        save(window, out, "log")
+        dock.hide()
+
         # -- settings --------------------------------------------------------------------------------
         from gui.settings_dialog import SettingsDialog
 
@@ -224,10 +238,13 @@ def main() -> int:
     app.setApplicationName("OrderSync")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")
+    app.setWindowIcon(app_icon())
     print(f"Qt platform {app.platformName()}, style {app.style().name()}, font {app.font().family()} "
           f"{app.font().pointSize()} pt, screen {app.primaryScreen().size().width()}x"
           f"{app.primaryScreen().size().height()}", flush=True)
     folder = Path(tempfile.mkdtemp(prefix="ordersync-screens-"))
+    os.environ[LOG_DIR_ENV] = str(folder / "logs")  # the window's log pane, without touching the user's log
+    setup_logging(console_level=logging.WARNING)
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder / "qsettings"))
     loop = qasync.QEventLoop(app)

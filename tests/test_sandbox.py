@@ -903,3 +903,30 @@ def test_cli_run_rejects_bad_arguments(capsys):
     assert "nonsense" in capsys.readouterr().err
     assert run(["--time-scale", "0"]) == 2
     assert run(["--port", "x"]) == 2
+
+
+def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path):
+    """What the demo and the screenshots do to the child-process sandbox: delete a label, add it back."""
+    from core.context import SandboxProcess
+    from core.demo import DEMO_BOARD_ID, create_demo_board
+    from core.exceptions import OrderSyncError
+
+    create_demo_board(tmp_path / "sandbox.db", DEMO_BOARD_ID)
+    sandbox = SandboxProcess(tmp_path / "sandbox.db", time_scale=60.0, latency=0.0)
+    try:
+        def order_type_labels() -> set[str]:  # as monday tells them: the column's settings_str
+            query = f'{{ boards(ids: [{DEMO_BOARD_ID}]) {{ columns {{ title settings_str }} }} }}'
+            answer = requests.post(sandbox.url, json={"query": query}, headers={"Authorization": sandbox.token},
+                                   timeout=5).json()
+            column = next(c for c in answer["data"]["boards"][0]["columns"] if c["title"] == "ORDER TYPE")
+            return set(json.loads(column["settings_str"])["labels"].values())
+
+        assert "RECEIVED" in order_type_labels()
+        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=False)
+        assert "RECEIVED" not in order_type_labels()
+        with pytest.raises(OrderSyncError, match="no label"):
+            sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=False)
+        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=True)
+        assert "RECEIVED" in order_type_labels()
+    finally:
+        sandbox.stop()

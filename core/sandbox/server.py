@@ -587,6 +587,18 @@ class SandboxServer:
                     raise ValueError("the body is {\"spec\": \"...\"} or {\"spec\": null}")
                 self.set_faults(data.get("spec"))
                 return Response(200, _json({"spec": str(self.faults)}))
+            if method == "POST" and len(parts) == 3 and parts[0] == "boards" and parts[2] == "labels":
+                # {"column": id or title, "label": "...", "present": true|false}: a board owner's edit
+                data = json.loads(body or b"{}")
+                if not isinstance(data, dict) or not isinstance(data.get("present"), bool):
+                    raise ValueError('the body is {"column": ..., "label": ..., "present": true|false}')
+                change = self.add_label if data["present"] else self.remove_label
+                try:
+                    change(parts[1], str(data.get("column", "")), str(data.get("label", "")))
+                except KeyError as exc:
+                    return Response(404, _json({"error": str(exc.args[0] if exc.args else exc)}))
+                return Response(200, _json({"column": data.get("column"), "label": data.get("label"),
+                                            "present": data["present"]}))
             if method == "POST" and parts == ["boards"]:
                 data = json.loads(body or b"{}")
                 if not isinstance(data, dict):
