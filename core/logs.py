@@ -91,10 +91,17 @@ def redact(text: str) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
-    text = _AUTHORIZATION.sub(rf"\1{REDACTED}", text)
-    text = _ODBC_PASSWORD.sub(rf"\1{REDACTED}", text)
-    return _JWT.sub(REDACTED, text)
+    # Each pattern runs only where its anchor occurs: most lines have none, and every line pays.
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    lower = text.lower()
+    if "authorization" in lower:
+        text = _AUTHORIZATION.sub(rf"\1{REDACTED}", text)
+    if "pwd" in lower or "password" in lower:
+        text = _ODBC_PASSWORD.sub(rf"\1{REDACTED}", text)
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    return text
 
 
 # --- the record factory: batch id and redaction on every record ---------------------------------------
@@ -146,6 +153,18 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
     On Windows a rollover fails while another process has the file open; that is not an error
     worth a traceback: this process keeps appending and a later rollover succeeds.
     """
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        """Roll over once the file (whoever wrote it) reached maxBytes.
+
+        The base class formats every record a second time and stats the file for this; the end of
+        the file in append mode is its size, including what other processes appended.
+        """
+        if self.maxBytes <= 0:
+            return False
+        if self.stream is None:
+            self.stream = self._open()
+        return self.stream.seek(0, os.SEEK_END) >= self.maxBytes
 
     def doRollover(self) -> None:
         try:

@@ -98,6 +98,25 @@ def test_setting_up_twice_writes_each_line_once(log_folder):
     assert read_log(log_folder).count("once") == 1
 
 
+def test_the_file_rolls_over_at_its_size_and_keeps_its_backups(tmp_path):
+    handler = SharedRotatingFileHandler(tmp_path / "x.log", maxBytes=300, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("ordersync.rotation")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for i in range(40):
+            logger.warning("line %02d %s", i, "x" * 40)  # 49 bytes a line: about 7 lines a file
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        handler.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["x.log", "x.log.1", "x.log.2"]  # two backups kept, older ones dropped
+    assert all((tmp_path / name).stat().st_size <= 300 + 49 for name in files)
+    assert (tmp_path / "x.log").read_text(encoding="utf-8").rstrip().endswith("line 39 " + "x" * 40)
+
+
 def test_a_rollover_blocked_by_another_process_keeps_logging(tmp_path, monkeypatch):
     """On Windows a file another process holds open cannot be renamed: the lines keep coming."""
     handler = SharedRotatingFileHandler(tmp_path / "x.log", maxBytes=200, backupCount=2, encoding="utf-8")
