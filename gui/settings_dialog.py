@@ -29,6 +29,7 @@ from core.config import Settings, load_settings, parse_settings, render_settings
 from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
 from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
+from core.resources import program_command
 from core.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, get_token, hint_of,
                         keyring_available, keyring_backend_name, keyring_has_token, set_token, token_source)
 
@@ -153,7 +154,7 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
             state = settings.base_dir / SANDBOX_STATE
             if not state.exists():
                 return False, (f"the embedded sandbox has no board yet ({state} does not exist); "
-                               "`ordersync demo init` creates one")
+                               f"`{program_command('demo init')}` creates one")
             server = SandboxServer(state, time_scale=settings["sandbox.time_scale"])
             server.start()
             url, token = server.url, server.token

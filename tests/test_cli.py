@@ -618,3 +618,20 @@ def test_demo_and_dry_run_as_a_real_process(tmp_path):
     assert sum(c["invalid"] for c in data["customers"]) == 300 - valid > 0
     status = run_main("status", "--config", config)
     assert status.returncode == 0 and status.stderr == "" and "MACK WELDON" in status.stdout
+
+
+def test_hints_name_the_program_as_the_user_runs_it(monkeypatch, tmp_path, capsys):
+    from core.resources import program_command
+
+    assert program_command("db upgrade") == "python main.py db upgrade"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", r"C:\Program Files\OrderSync\OrderSync.exe" if os.name == "nt"
+                        else "/opt/OrderSync/OrderSync")
+    expected = "OrderSync.exe db upgrade" if os.name == "nt" else "OrderSync db upgrade"
+    assert program_command("db upgrade") == expected
+    # … and the schema check's message, as the built program would print it.
+    database = tmp_path / "empty.db"
+    config = tmp_path / "settings.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{database.as_posix()}"\n', encoding="utf-8")
+    run = cli(capsys, "status", "--config", config)
+    assert run.code == 2 and f"`{expected}`" in run.err

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from core.db.engine import own_schema, redact_url
 from core.exceptions import SchemaError
+from core.resources import program_command
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def require_current(engine: Engine) -> None:
     if current is None:
         raise SchemaError(
             f"OrderSync's tables do not exist in {redact_url(str(engine.url))}; "
-            "run `ordersync db upgrade` to create them"
+            f"run `{program_command('db upgrade')}` to create them"
         )
     known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
     if current not in known:
@@ -82,5 +83,5 @@ def require_current(engine: Engine) -> None:
         )
     raise SchemaError(
         f"the database schema is at version {current}, this program needs {head}; "
-        "run `ordersync db upgrade`"
+        f"run `{program_command('db upgrade')}`"
     )
