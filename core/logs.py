@@ -74,7 +74,9 @@ _SECRET_MIN_LENGTH = 6  # shorter values would redact ordinary words
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s/]+@")
 _AUTHORIZATION = re.compile(r"(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:bearer\s+)?)[^'\"\s,}]+", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
-_ODBC_PASSWORD = re.compile(r"(\b(?:pwd|password)\s*=\s*)(?:\{[^}]*\}|[^;'\"\s&]+)", re.IGNORECASE)
+# PWD=… in an ODBC connection string, also URL-encoded inside odbc_connect (%3D for =, %3B for ;).
+_ODBC_PASSWORD = re.compile(r"((?:(?<![A-Za-z0-9])|(?<=%3B))(?:pwd|password)\s*(?:=|%3D)\s*)(?:\{[^}]*\}|(?:(?!%3B)[^;'\"\s&])+)",
+                            re.IGNORECASE)
 
 
 def register_secret(value: str | None) -> None:

@@ -45,6 +45,7 @@ def read_log(folder: Path) -> str:
     ("token eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOjEyMzQ1Njc4OX0.c2lnbmF0dXJlLXZhbHVl in a message", "eyJhbGciOiJIUzI1NiJ9"),
     ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=x;UID=sa;PWD=P@ss;word", "P@ss"),
     ("odbc_connect=...;Password={brace;d};", "brace;d"),
+    ("mssql+pyodbc:///?odbc_connect=DRIVER%3D%7Bx%7D%3BUID%3Dsa%3BPWD%3DP4ssw0rd%3BEncrypt%3Dyes", "P4ssw0rd"),
 ])
 def test_secret_shaped_values_are_redacted(text, secret_part):
     cleaned = redact(text)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from core.db.sqlserver import redact_odbc, resolve_installed_driver
 from core.exceptions import DatabaseUnavailable, SettingsError
+from core.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,8 @@ def redact_url(url: str) -> str:
             hidden = redact_odbc(raw) if isinstance(raw, str) else [redact_odbc(r) for r in raw]
             parsed = parsed.update_query_dict({"odbc_connect": hidden})
         return parsed.render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: hide anything that looks like user:password@ or PWD=
-        url = re.sub(r"//[^@/]*@", "//***@", url)
-        return re.sub(r"(?i)(^|[;?&=]|%3B)(pwd|password)(\s*=\s*|%3D)(.*?)(?=%3B|;|&|$)", r"\1\2\3***", url)
+    except Exception:  # an unparsable URL: the log's redaction hides user:password@ and PWD= as well
+        return redact(url)
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
