@@ -9,7 +9,6 @@ engine threads and a scheduled headless run can share one file. SQL Server goes 
 from __future__ import annotations
 
 import logging
-import re
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
