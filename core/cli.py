@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from core import __version__
 from core.report import dry_run_report, render_dry_run
 from core.config import load_settings
-from core.exceptions import DatabaseUnavailable, OrderSyncError
+from core.exceptions import EXIT_INTERNAL, DatabaseUnavailable, OrderSyncError
 from core.logs import SHOWN, log_file, setup_logging
 from core.resources import program_command
 from core.monday.errors import AuthError, MondayError
@@ -144,9 +144,6 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
               "nothing already recorded is lost, and the next run resumes any batch this one left open.",
               file=sys.stderr)
         return EXIT_INTERNAL
-
-
-EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug, not a condition of the data, the database or monday
 
 
 def _error(message: str, code: int) -> int:

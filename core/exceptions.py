@@ -7,6 +7,9 @@ log it with its traceback. These are shown as one readable line.
 from __future__ import annotations
 
 
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug, not a condition of the data, the database or monday
+
+
 class OrderSyncError(Exception):
     """An error with a message meant for the user and the process exit code it maps to."""
 

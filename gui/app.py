@@ -18,13 +18,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from core import __version__
 from core.config import default_config_path, load_settings
 from core.context import EngineContext
-from core.exceptions import OrderSyncError
+from core.exceptions import EXIT_INTERNAL, OrderSyncError
 from core.logs import log_uncaught_thread_exceptions, setup_logging
 from core.resources import resource_path
 
 log = logging.getLogger("ordersync.gui")
-
-EXIT_INTERNAL = 70  # as the command line: a bug, the traceback is in the log file
 
 _QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
               QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,

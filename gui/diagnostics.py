@@ -36,9 +36,14 @@ def show_crash_dialog(exc_type, exc, tb, parent: QWidget | None = None) -> None:
                       f"The details are in the log file:\n{log_file()}", parent=parent)
     box.setObjectName("crash_dialog")
     box.setDetailedText("".join(traceback.format_exception(exc_type, exc, tb)))
+    exec_with_log_folder(box, default_open=True)
+
+
+def exec_with_log_folder(box: QMessageBox, *, default_open: bool = False) -> None:
+    """Show ``box`` with Open Log Folder and Close; open the folder when that was the choice."""
     open_button = box.addButton("Open &Log Folder", QMessageBox.ButtonRole.ActionRole)
-    box.addButton(QMessageBox.StandardButton.Close)
-    box.setDefaultButton(open_button)
+    close_button = box.addButton(QMessageBox.StandardButton.Close)
+    box.setDefaultButton(open_button if default_open else close_button)
     box.exec()
     if box.clickedButton() is open_button:
         open_log_folder()

@@ -24,7 +24,7 @@ from core.db.engine import redact_url
 from core.logs import formatter, log_file
 from gui.bridge import EngineBridge
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
-from gui.diagnostics import open_log_folder
+from gui.diagnostics import exec_with_log_folder, open_log_folder
 from gui.models import (COL_ACTION, COL_PROGRESS, BatchesModel, CustomersFilterProxy, CustomersModel,
                         ErrorsFilterProxy, ErrorsModel, RowRole)
 from gui.preview import PreviewDialog
@@ -599,11 +599,7 @@ class MainWindow(QMainWindow):
             f"monday: {settings['monday.api_url']}, board {ctx.board_id or '(not set)'}\n"
             f"Log file: {log_file()}")
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        open_button = box.addButton("Open &Log Folder", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() is open_button:
-            open_log_folder()
+        exec_with_log_folder(box)
 
     def closeEvent(self, event) -> None:
         if self.bridge.syncing:
