@@ -125,14 +125,16 @@ def phase_promote(args) -> dict:
     next_id = 20_000_000_000
     promote_seconds = 0.0
     for batch_id in batch_ids:
+        ops.claim(ops.batch(batch_id)["customer"], BOARD)  # staged by a process that is gone: resumed here
         items = ops.pending_rows(batch_id, s.stg_items)
-        ops.mark_sending(s.stg_items, [r["stg_id"] for r in items])
-        ops.record_item_ids([(r["stg_id"], r["monday_item_id"] or str(next_id + i)) for i, r in enumerate(items)])
+        ops.mark_sending(batch_id, s.stg_items, [r["stg_id"] for r in items])
+        ops.record_item_ids(batch_id, [(r["stg_id"], r["monday_item_id"] or str(next_id + i))
+                                       for i, r in enumerate(items)])
         next_id += len(items)
         subs = ops.pending_rows(batch_id, s.stg_subitems)
-        ops.mark_sending(s.stg_subitems, [r["stg_sub_id"] for r in subs])
-        ops.record_subitem_ids([(r["stg_sub_id"], r["monday_subitem_id"] or str(next_id + i))
-                                for i, r in enumerate(subs)])
+        ops.mark_sending(batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
+        ops.record_subitem_ids(batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next_id + i))
+                                          for i, r in enumerate(subs)])
         next_id += len(subs)
         began = time.perf_counter()
         ops.promote(batch_id, BOARD)

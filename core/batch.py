@@ -1,24 +1,24 @@
 """BatchProcessor: one batch per customer, from ORDERS_UNIFIED to the board, exactly once.
 
-1. claim (or resume) the customer's batch        6. failures into the ERR tables
-2. stage its changes (data path)                 7. promote what monday confirmed
-3. ensure the board's groups, once               8. clean up staging
-4. push items and subitems in one request stream 9. final counts and status
-5. write monday's ids back
+1. claim (or resume) the customer's batch          6. failures into the ERR tables
+2. stage its changes (data path)                   7. promote what monday confirmed
+3. settle what an earlier run left in flight       8. clean up staging
+4. check the items it writes to, ensure its groups 9. final counts and status
+5. push items and subitems in one request stream
 
-Exactly once: a row is SENDING, committed, before its request leaves. When the outcome of a request
-is unknown (a 5xx, a dropped connection, a timeout) or the process died, every SENDING row is
-reconciled with the board before anything is sent again: items by their SYNC KEY column, subitems
-by parent and name. Found ids are adopted; rows not found go back to PENDING.
+Exactly once: every request is stored with its Idempotency-Key in the fenced transaction that marks
+its rows SENDING (``core.ledger``), resent under the same key until monday answers it, and looked up
+on the board only when the key can no longer be replayed and monday can no longer apply it
+(``core.push``). The batch row's owner generation fences every write; heartbeats go on through every
+wait. A resumed batch is finished first, then the same run detects and stages what changed since.
 
 The processor is synchronous; the GUI runs it in a worker thread and cancels it cooperatively
-through ``cancel`` (or the batch row's cancel flag): the request in flight finishes, its results
-are recorded, and the batch ends CANCELLED and resumable.
+through ``cancel`` or the batch row's cancel flag (which any workstation can set): the request in
+flight finishes, its results are recorded, and the batch ends CANCELLED and resumable.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -28,19 +28,22 @@ from typing import Any, Iterable, Protocol
 
 import sqlalchemy as sa
 
+from core.config import HEARTBEAT_SLICE
 from core.db import schema as s
-from core.exceptions import BatchTakenOver, CustomerBusy, OrderSyncError
+from core.exceptions import EXIT_INTERNAL, BatchTakenOver, CustomerBusy, DatabaseUnavailable, OrderSyncError
+from core.ledger import GROUP, RequestLedger, Settlement, apply_settlement
 from core.logs import batch_context
-from core.monday.client import MondayApiClient, Mutation, Outcome
-from core.monday.columns import BoardMeta, Column, encode_values, missing_labels
+from core.monday.client import MondayApiClient, Mutation
+from core.monday.columns import BoardMeta, Column
 from core.monday.errors import AuthError, MondayError
+from core.push.payloads import PayloadBuilder, Plan
+from core.push.reconcile import BoardEdits, BoardWatch, Lookup, apply_board_edits
+from core.push.stream import Answer, RequestStream, StreamSettings, classify_answer
 from core.staging import Batch, Failure
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 5.0  # seconds between heartbeats (and cancel checks from other processes)
-MAX_ROW_ATTEMPTS = 6
-REPORT_EVERY = 0.25  # seconds between progress reports  # sends of one row without a confirmation before it is recorded as failed
+REPORT_EVERY = 0.25  # seconds between progress reports (each costs a query)
 
 
 class ProgressSink(Protocol):
@@ -90,6 +93,12 @@ class PrintProgress:
         print(f"batch {result.batch_id} {result.customer}: {result.status} — {result.summary()}", file=self.stream)
 
 
+# Outcomes of a customer in a run that are no batch status of their own.
+BUSY = "BUSY"  # another workstation holds the customer
+TAKEN_OVER = "TAKEN_OVER"  # another process took the batch over while this one ran it
+NOT_RUN = "NOT_RUN"  # the run stopped before this customer (monday or the database unreachable)
+
+
 @dataclass
 class BatchResult:
     batch_id: int | None
@@ -97,6 +106,7 @@ class BatchResult:
     status: str
     counts: dict[str, int] = field(default_factory=dict)
     message: str | None = None
+    error: BaseException | None = None  # why the batch failed or the customer was not run
 
     @property
     def failed(self) -> int:
@@ -104,26 +114,57 @@ class BatchResult:
 
     def summary(self) -> str:
         c = self.counts
+        if not c:
+            return self.message or ""
         parts = [f"{c.get('items_created', 0)} items created", f"{c.get('items_updated', 0)} updated",
-                 f"{c.get('subitems_created', 0)} subitems created", f"{c.get('subitems_updated', 0)} updated",
-                 f"{c.get('failed_count', 0)} failed", f"{c.get('invalid_count', 0)} invalid",
-                 f"{c.get('api_calls', 0)} requests"]
+                 f"{c.get('subitems_created', 0)} subitems created", f"{c.get('subitems_updated', 0)} updated"]
+        if c.get("items_recreated") or c.get("subitems_recreated"):
+            parts.append(f"{c.get('items_recreated', 0)} items and {c.get('subitems_recreated', 0)} subitems "
+                         "re-created after they were deleted on the board")
+        parts += [f"{c.get('failed_count', 0)} failed", f"{c.get('invalid_count', 0)} invalid",
+                  f"{c.get('api_calls', 0)} requests"]
         if self.message:
             parts.append(self.message)
         return ", ".join(parts)
 
 
-@dataclass
-class _Work:
-    """One staged row and the mutations it needs."""
+def _describe(exc: BaseException) -> str:
+    return exc.describe() if isinstance(exc, MondayError) else str(exc)
 
-    table: sa.Table
-    row: dict[str, Any]
-    mutations: list[Mutation]
 
-    @property
-    def stg_id(self) -> int:
-        return self.row["stg_id"] if self.table is s.stg_items else self.row["stg_sub_id"]
+def is_global(exc: BaseException) -> bool:
+    """A failure no other customer of the run can escape: the token, or monday or the database unreachable."""
+    if isinstance(exc, (AuthError, DatabaseUnavailable)):
+        return True
+    return isinstance(exc, MondayError) and exc.retryable
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The exit code a failure maps to (DESIGN.md §4)."""
+    if isinstance(exc, OrderSyncError):
+        return exc.exit_code
+    if isinstance(exc, MondayError):
+        if getattr(exc, "bug", False):
+            return EXIT_INTERNAL
+        return 3 if (exc.retryable or isinstance(exc, AuthError)) else 2
+    return EXIT_INTERNAL
+
+
+# Worst first: a bug, then what a person must fix, then what time fixes, then a busy customer, then rows.
+_SEVERITY = (EXIT_INTERNAL, 2, 3, 4, 1, 0)
+
+
+def run_exit_code(results: Iterable[BatchResult]) -> int:
+    """The worst outcome of a run's customers."""
+    codes = [0]
+    for r in results:
+        if r.error is not None:
+            codes.append(exit_code_of(r.error))
+        elif r.status in (BUSY, TAKEN_OVER):
+            codes.append(4)
+        elif r.status in (s.COMPLETED_WITH_ERRORS, s.CANCELLED, s.FAILED, NOT_RUN) or r.failed:
+            codes.append(1)
+    return min(codes, key=_SEVERITY.index)
 
 
 class BatchProcessor:
@@ -138,10 +179,22 @@ class BatchProcessor:
         self.cancel = cancel or threading.Event()
         self.max_batch = max_batch or client.max_batch
         self.board_id = ctx.board_id
+        settings = ctx.settings
+        self.ledger = RequestLedger(self.staging)
+        self.stream = RequestStream(client, self.ledger, self.board_id, StreamSettings(
+            idempotency_keys=settings["monday.idempotency_keys"],
+            late_apply=float(settings["monday.late_apply_seconds"])), self.wait)
+        self.lookup = Lookup(client, self.staging, self.ledger, self.board_id, lambda: self._sync_key_column.id,
+                             self.stream.settings.late_apply, self.wait, self._board_groups)
         self._meta: BoardMeta | None = None
-        self._item_columns: dict[str, Column] = {}
-        self._sub_columns: dict[str, Column] = {}
+        self._payloads: PayloadBuilder | None = None
+        self._watch: BoardWatch | None = None
         self._sync_key_column: Column | None = None
+        self._batch_id: int | None = None  # the batch this process is running: its heartbeat goes on while waiting
+        self._last_report = 0.0
+        # Every wait of the client (a 429, backoff, the budget's pacing) heartbeats the batch.
+        client.sleep = self._sleep
+        client.governor.sleep = self._sleep
 
     # == setup ======================================================================================
 
@@ -150,80 +203,143 @@ class BatchProcessor:
         if self._meta is None:
             meta = self.client.board(self.board_id)
             mapping = self.ctx.mapping
-            self._item_columns = meta.resolve(mapping.columns)
+            item_columns = meta.resolve(mapping.columns)
             if not meta.subitem_board_id:
                 raise OrderSyncError(f"board {self.board_id} has no subitems column; add one so sizes can be sent")
-            self._sub_columns = meta.resolve(mapping.subitem_columns, subitems=True)
+            sub_columns = meta.resolve(mapping.subitem_columns, subitems=True)
             key_label = next((c.label for c in mapping.columns if c.source == "$key"), None)
             if key_label is None:
                 raise OrderSyncError("the mapping has no column with source = \"$key\" (the SYNC KEY): "
                                      "OrderSync could not find its items again after a crash")
-            self._sync_key_column = self._item_columns[key_label]
+            self._sync_key_column = item_columns[key_label]
+            self._payloads = PayloadBuilder(self.board_id, meta.subitem_board_id, item_columns, sub_columns,
+                                            mapping.removal_policy)
+            self._watch = BoardWatch(self.client, self.staging, self.board_id, mapping.removal_policy,
+                                     self.ctx.settings["sync.deleted_items"])
             self._meta = meta
         return self._meta
 
-    # == one customer ===============================================================================
+    def _board_groups(self) -> dict[str, str]:
+        """The board's groups read again (after a group request whose outcome only the board knows)."""
+        groups = self.client.board(self.board_id).groups
+        if self._meta is not None:
+            self._meta.groups.update(groups)
+        return groups
+
+    # == waiting ====================================================================================
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep in slices; between them the batch's heartbeat (and its cancel flag) is kept up to date."""
+        end = time.monotonic() + max(seconds, 0.0)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, HEARTBEAT_SLICE))
+            if self._batch_id is not None and self.staging.heartbeat(self._batch_id, **self._request_counts()):
+                self.cancel.set()
+
+    def wait(self, seconds: float, why: str) -> None:
+        if seconds <= 0:
+            return
+        log.info("waiting %.1f s: %s", seconds, why)
+        self._sleep(seconds)
+
+    # == customers ==================================================================================
 
     def run(self, customers: Iterable[str], keys: dict[str, set[str]] | None = None) -> list[BatchResult]:
-        results = []
-        for customer in customers:
+        """Every customer in turn; one customer's failure does not stop the others.
+
+        Only what no other customer can escape (the token refused, monday or the database
+        unreachable) ends the run: the customers after it are reported as not run.
+        """
+        results: list[BatchResult] = []
+        customers = list(customers)
+        for position, customer in enumerate(customers):
             if self.cancel.is_set():
+                results.append(BatchResult(None, customer, NOT_RUN, message="not run: the sync was cancelled"))
+                continue
+            try:
+                results += self.run_customer(customer, only_keys=(keys or {}).get(customer))
+            except (MondayError, OrderSyncError) as exc:  # before its batch ran (claiming it, say)
+                results.append(BatchResult(None, customer, s.FAILED, message=_describe(exc), error=exc))
+            error = results[-1].error if results else None
+            if error is not None and is_global(error):
+                results += [BatchResult(None, rest, NOT_RUN, message=f"not run: {_describe(error)}", error=error)
+                            for rest in customers[position + 1:]]
                 break
-            results.append(self.run_customer(customer, only_keys=(keys or {}).get(customer)))
         return results
 
-    def run_customer(self, customer: str, only_keys: set[str] | None = None) -> BatchResult:
+    def run_customer(self, customer: str, only_keys: set[str] | None = None) -> list[BatchResult]:
+        """The customer's batches of this run: a resumed one finished first, then what changed since."""
+        results = []
         try:
             batch = self.staging.claim(customer, self.board_id)
+            if batch.status != s.STARTED:  # resumed after a crash, a cancel or a failure: finish it first
+                results.append(self._run_batch(batch, customer, None))
+                if results[-1].status not in (s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES):
+                    return results
+                log.info("%s: the resumed batch %s is finished; now what changed since", customer, batch.batch_id)
+                batch = self.staging.claim(customer, self.board_id)
+            results.append(self._run_batch(batch, customer, only_keys))
         except CustomerBusy as exc:
             log.warning("%s", exc)
-            return BatchResult(None, customer, "BUSY", message=str(exc))
-        with batch_context(batch.batch_id):  # every line logged for this batch carries its id
-            return self._run_batch(batch, customer, only_keys)
+            results.append(BatchResult(None, customer, BUSY, message=str(exc)))
+        return results
 
     def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None) -> BatchResult:
+        with batch_context(batch.batch_id):  # every line logged for this batch carries its id
+            self._batch_id = batch.batch_id
+            self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
+            try:
+                return self._process(batch, customer, only_keys)
+            except BatchTakenOver as exc:
+                log.error("batch %s: %s", batch.batch_id, exc)
+                return BatchResult(batch.batch_id, customer, TAKEN_OVER, message=str(exc))
+            except (MondayError, OrderSyncError) as exc:
+                message = _describe(exc)
+                log.error("batch %s (%s) failed: %s", batch.batch_id, customer, message)
+                self._fail(batch.batch_id, message)
+                result = BatchResult(batch.batch_id, customer, s.FAILED, message=message, error=exc)
+                self.progress.batch_finished(result)
+                return result
+            finally:
+                self._batch_id = None
+
+    def _process(self, batch: Batch, customer: str, only_keys: set[str] | None) -> BatchResult:
         ops = self.staging
         batch_id = batch.batch_id
-        self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
-        try:
-            if batch.status == s.STARTED:
-                changes = self.ctx.detect([customer])[0]
-                if only_keys is not None:
-                    changes.changes = [c for c in changes.changes if c.sync_key in only_keys]
-                    changes.invalid = [line for line in changes.invalid if line.sync_key in only_keys]
-                staged = ops.stage(batch_id, changes)
-                if staged.nothing_to_send:
-                    ops.cleanup(batch_id)
-                    ops.set_status(batch_id, s.COMPLETED_WITH_ERRORS if staged.invalid else s.NO_CHANGES)
-                    return self._result(batch_id, customer)
-            meta = self.board()
+        if batch.status == s.STARTED:
+            changes = self.ctx.detect([customer])[0]
+            if only_keys is not None:
+                changes.changes = [c for c in changes.changes if c.sync_key in only_keys]
+                changes.invalid = [line for line in changes.invalid if line.sync_key in only_keys]
+            staged = ops.stage(batch_id, changes)
+            if staged.nothing_to_send:
+                ops.cleanup(batch_id)
+                ops.set_status(batch_id, s.COMPLETED_WITH_ERRORS if staged.invalid else s.NO_CHANGES)
+                return self._result(batch_id, customer)
+        meta = self.board()
+        row = ops.batch(batch_id)
+        self.progress.batch_started(batch_id, customer, row["total_items"], row["total_subitems"])
+        self._settle_open(batch_id)
+        self._check_board(batch_id)
+        self._ensure_groups(batch_id, meta)
+        ops.set_status(batch_id, s.PUSHING)
+        cancelled = self._push(batch_id)
+        if not cancelled:
+            ops.set_status(batch_id, s.PROMOTING)
+        self._promote(batch_id)
+        if cancelled:
+            ops.set_status(batch_id, s.CANCELLED, message="cancelled; the rest is sent when the batch resumes")
+        else:
             row = ops.batch(batch_id)
-            self.progress.batch_started(batch_id, customer, row["total_items"], row["total_subitems"])
-            self._reconcile(batch_id)
-            self._ensure_groups(batch_id, meta)
-            ops.set_status(batch_id, s.PUSHING)
-            cancelled = self._push(batch_id, meta)
-            if not cancelled:
-                ops.set_status(batch_id, s.PROMOTING)
-            self._promote(batch_id)
-            if cancelled:
-                ops.set_status(batch_id, s.CANCELLED, message="cancelled; the rest is sent when the batch resumes")
-            else:
-                row = ops.batch(batch_id)
-                failed = row["failed_count"] or row["invalid_count"]
-                ops.set_status(batch_id, s.COMPLETED_WITH_ERRORS if failed else s.COMPLETED)
-            return self._result(batch_id, customer)
-        except BatchTakenOver as exc:
-            log.error("batch %s: %s", batch_id, exc)
-            return BatchResult(batch_id, customer, "TAKEN_OVER", message=str(exc))
-        except (MondayError, OrderSyncError) as exc:
-            message = exc.describe() if isinstance(exc, MondayError) else str(exc)
-            log.error("batch %s (%s) failed: %s", batch_id, customer, message)
-            self._fail(batch_id, message)
-            raise
+            failed = row["failed_count"] or row["invalid_count"]
+            ops.set_status(batch_id, s.COMPLETED_WITH_ERRORS if failed else s.COMPLETED)
+        return self._result(batch_id, customer)
 
     def _fail(self, batch_id: int, message: str) -> None:
-        """The batch stops resumable: rows that were SENDING stay so, to be reconciled next time."""
+        """The batch stops resumable: stored requests and SENDING rows stay, to be settled next time."""
         try:
             self.staging.set_status(batch_id, s.FAILED, message=message[:2000], **self._request_counts())
         except (OrderSyncError, sa.exc.SQLAlchemyError):
@@ -231,13 +347,47 @@ class BatchProcessor:
 
     def _result(self, batch_id: int, customer: str) -> BatchResult:
         row = self.staging.batch(batch_id)
-        status = row["status"]
         counts = {k: row[k] for k in ("total_items", "total_subitems", "invalid_count", "sent_count", "succeeded_count",
                                       "failed_count", "items_created", "items_updated", "subitems_created",
-                                      "subitems_updated", "removed_count", "api_calls", "retries")}
-        result = BatchResult(batch_id, customer, status, counts, row["message"])
+                                      "subitems_updated", "removed_count", "items_recreated", "subitems_recreated",
+                                      "api_calls", "retries")}
+        result = BatchResult(batch_id, customer, row["status"], counts, row["message"])
         self.progress.batch_finished(result)
         return result
+
+    # == what an earlier run left, and what people did on the board ================================
+
+    def _settle_open(self, batch_id: int) -> None:
+        """Requests an earlier run stored and did not settle: replayed under their key, or looked up."""
+        for request in self.ledger.open_requests(batch_id):
+            log.info("batch %s: request %s of an earlier run (%d mutations) is settled first", batch_id,
+                     request.request_id, request.count)
+            answer = self.stream.deliver(request) if self.stream.can_replay(request) else None
+            if answer is None:
+                self.lookup.settle(request, "an earlier run's request is not settled")
+                self._report_duplicates(batch_id)
+            else:
+                self._settle(batch_id, answer)
+        items, subs = self.ledger.unrequested_sending(batch_id)
+        if items or subs:  # left SENDING by a version without the ledger: the board is the only witness
+            settlement = self.lookup.look_up(items, subs, [])
+            with self.staging.owned(batch_id) as conn:
+                apply_settlement(self.staging, conn, batch_id, settlement)
+            self._report_duplicates(batch_id)
+
+    def _check_board(self, batch_id: int) -> None:
+        """Items and subitems this batch writes to that a person deleted or archived on the board."""
+        edits = self._watch.before_push(batch_id)
+        if edits:
+            self._watch.apply(batch_id, edits)
+
+    def _report_duplicates(self, batch_id: int) -> None:
+        if self.lookup.duplicates:
+            for key, ids in self.lookup.duplicates:
+                log.error("batch %s: %d items on the board carry the sync key %r (%s); the oldest is kept",
+                          batch_id, len(ids), key, ", ".join(ids))
+            self.staging.report_duplicates(batch_id, self.lookup.duplicates)
+            self.lookup.duplicates = []
 
     # == groups =====================================================================================
 
@@ -245,285 +395,143 @@ class BatchProcessor:
         """Every group the batch needs exists on the board: read once, created once, never per item."""
         names = self.staging.group_names(batch_id)
         missing = [name for name in names if name not in meta.groups]
-        if missing:
-            mutations = [Mutation(name, "create_group", {"board_id": self.board_id, "group_name": name})
-                         for name in missing]
-            for start in range(0, len(mutations), self.max_batch):
-                chunk = mutations[start:start + self.max_batch]
-                try:
-                    outcomes = self.client.mutate(self.board_id, chunk)
-                except MondayError as exc:
-                    if not exc.outcome_unknown:
-                        raise
-                    outcomes = []
-                for outcome in outcomes:
-                    if outcome.ok:
-                        meta.groups[outcome.key] = outcome.id
-                    else:
-                        raise outcome.error
-            still = [name for name in missing if name not in meta.groups]
-            if still:  # an unknown outcome: the board knows whether they were created
-                fresh = self.client.board(self.board_id).groups
-                meta.groups.update(fresh)
-                again = [Mutation(n, "create_group", {"board_id": self.board_id, "group_name": n})
-                         for n in still if n not in meta.groups]
-                for outcome in self.client.mutate(self.board_id, again) if again else []:
-                    if not outcome.ok:
-                        raise outcome.error
-                    meta.groups[outcome.key] = outcome.id
-            log.info("batch %s: created groups %s", batch_id, ", ".join(missing))
-        self.staging.set_group_ids(batch_id, {name: meta.groups[name] for name in names if name in meta.groups})
+        for start in range(0, len(missing), self.max_batch):
+            chunk = missing[start:start + self.max_batch]
+            mutations = [Mutation((GROUP, name, "create_group"), "create_group",
+                                  {"board_id": self.board_id, "group_name": name}) for name in chunk]
+            request, cancel = self.stream.open(batch_id, mutations)
+            answer = self.stream.deliver(request)
+            if answer is None:
+                self.lookup.settle(request, "the outcome of a request creating groups is unknown")
+            else:
+                self._settle(batch_id, answer)
+            log.info("batch %s: created groups %s", batch_id, ", ".join(chunk))
+        still = [name for name in names if name not in meta.groups]
+        if still:
+            raise OrderSyncError(f"the groups {', '.join(still)} could not be created on board {self.board_id}")
+        self.staging.set_group_ids(batch_id, {name: meta.groups[name] for name in names})
 
     # == the push ===================================================================================
 
-    def _push(self, batch_id: int, meta: BoardMeta) -> bool:
+    def _push(self, batch_id: int) -> bool:
         """Send everything pending; returns True when cancelled."""
-        ops = self.staging
-        last_beat = time.monotonic()
         while True:
             if self.cancel.is_set():
                 return True
-            if time.monotonic() - last_beat > HEARTBEAT_EVERY:
-                last_beat = time.monotonic()
-                if ops.heartbeat(batch_id, **self._request_counts()):
-                    self.cancel.set()
-                    return True
             room = self.client.governor.allowance(self.max_batch)
-            work = self._next_work(batch_id, meta, room)
-            if not work:
+            plan = self._plan(batch_id, room)
+            if not plan.work:
+                if plan.settled_without_request:
+                    continue
                 self._report(batch_id, force=True)
-                if self._waiting(batch_id):
-                    # Subitems wait for parents that failed or are unknown: nothing more can be sent.
-                    self._orphans(batch_id)
+                self._orphans(batch_id)
                 return False
-            self._send(batch_id, work)
+            request, cancel = self.stream.open(batch_id, [m for w in plan.work for m in w.mutations])
+            if cancel:
+                self.cancel.set()
+            answer = self.stream.deliver(request)
+            if answer is None:
+                self.lookup.settle(request, "the outcome of a request is unknown")
+                self._report_duplicates(batch_id)
+            else:
+                self._settle(batch_id, answer, plan)
             self._report(batch_id)
 
-    def _next_work(self, batch_id: int, meta: BoardMeta, room: int) -> list[_Work]:
+    def _plan(self, batch_id: int, room: int) -> Plan:
         """Up to ``room`` mutations: subitems whose parent is known first (lines finish early), then items.
 
-        Rows that need no request (or fail before one) are settled on the way and do not count.
+        Rows that need no request, or fail before one, are settled on the way in one transaction.
         """
         ops = self.staging
-        work: list[_Work] = []
+        plan = Plan()
         used = 0
         for table in (s.stg_subitems, s.stg_items):
-            while used < room:
-                rows = ops.pending_rows(batch_id, table, limit=room - used)
-                if not rows:
-                    break
-                added = False
-                for row in rows:
-                    item = self._work_for(table, row, meta)
-                    if item is None:
-                        continue
-                    if used + len(item.mutations) > room and work:
-                        return work
-                    work.append(item)
-                    used += len(item.mutations)
-                    added = True
-                if added:
-                    break
-        return work
-
-    def _work_for(self, table: sa.Table, row: dict, meta: BoardMeta) -> _Work | None:
-        """The mutations of one staged row; a row that cannot be sent fails here, before any request."""
-        values = json.loads(row["values_json"])
-        changed = json.loads(row["changed_columns"]) if row.get("changed_columns") else None
-        ops = self.staging
-        if row["attempts"] >= MAX_ROW_ATTEMPTS:
-            stg_id = row["stg_id"] if table is s.stg_items else row["stg_sub_id"]
-            ops.record_failures(row["batch_id"], table, [Failure(
-                stg_id, "UNKNOWN", f"monday did not confirm this row after {row['attempts']} attempts", True)])
-            return None
-        if table is s.stg_items:
-            columns = self._item_columns
-            key = ("item", row["stg_id"])
-            problems = missing_labels(values, columns, None if row["action"] == s.CREATE else changed)
-            if problems:
-                ops.record_failures(row["batch_id"], table, [Failure(row["stg_id"], "COLUMN_VALUE", "; ".join(problems),
-                                                                   False, "ColumnValueException")])
-                return None
-            action = row["action"]
-            policy = self.ctx.mapping.removal_policy
-            if action == s.CREATE:
-                args = {"board_id": self.board_id, "item_name": row["item_name"], "group_id": row["group_id"],
-                        "column_values": encode_values(values, columns)}
-                if self._needs_new_labels(values, columns):
-                    args["create_labels_if_missing"] = True
-                return _Work(table, row, [Mutation(key, "create_item", args)])
-            if action == s.REMOVE and policy in ("archive", "delete"):
-                field_name = "archive_item" if policy == "archive" else "delete_item"
-                return _Work(table, row, [Mutation(key, field_name, {"item_id": row["monday_item_id"]})])
-            mutations = []
-            plain = [c for c in (changed or []) if c not in ("name", "group")]
-            column_values = encode_values(values, columns, only=plain) if plain else {}
-            if changed and "name" in changed:
-                column_values["name"] = row["item_name"]
-            if column_values and not (action == s.REMOVE and policy == "report"):
-                args = {"item_id": row["monday_item_id"], "board_id": self.board_id, "column_values": column_values}
-                if self._needs_new_labels({k: values.get(k) for k in plain}, columns):
-                    args["create_labels_if_missing"] = True
-                mutations.append(Mutation(key, "change_multiple_column_values", args))
-            if changed and "group" in changed and action != s.REMOVE and row["group_id"]:
-                mutations.append(Mutation(("move", row["stg_id"]), "move_item_to_group",
-                                          {"item_id": row["monday_item_id"], "group_id": row["group_id"]}))
-            if not mutations:  # nothing to send (report policy, or only unmapped differences)
-                ops.mark_sending(table, [row["stg_id"]])
-                ops.record_item_ids([(row["stg_id"], row["monday_item_id"])])
-                return None
-            return _Work(table, row, mutations)
-        columns = self._sub_columns
-        key = ("sub", row["stg_sub_id"])
-        problems = missing_labels(values, columns, None if row["action"] == s.CREATE else changed)
-        if problems:
-            ops.record_failures(row["batch_id"], table, [Failure(row["stg_sub_id"], "COLUMN_VALUE",
-                                                               "; ".join(problems), False, "ColumnValueException")])
-            return None
-        if row["action"] == s.CREATE:
-            args = {"parent_item_id": row["parent_monday_item_id"], "item_name": row["subitem_name"],
-                    "column_values": encode_values(values, columns)}
-            if self._needs_new_labels(values, columns):
-                args["create_labels_if_missing"] = True
-            return _Work(table, row, [Mutation(key, "create_subitem", args)])
-        column_values = encode_values(values, columns, only=changed or [])
-        if not column_values:
-            ops.mark_sending(table, [row["stg_sub_id"]])
-            ops.record_subitem_ids([(row["stg_sub_id"], row["monday_subitem_id"])])
-            return None
-        return _Work(table, row, [Mutation(key, "change_multiple_column_values", {
-            "item_id": row["monday_subitem_id"], "board_id": meta.subitem_board_id, "column_values": column_values})])
-
-    @staticmethod
-    def _needs_new_labels(values: dict, columns: dict[str, Column]) -> bool:
-        """Dropdown labels (customers, seasons) grow with the data; status labels never are created."""
-        for label, value in values.items():
-            column = columns.get(label)
-            if column is not None and column.type == "dropdown" and value not in (None, "") and (
-                    not column.labels or str(value) not in column.labels):
-                return True
-        return False
-
-    def _send(self, batch_id: int, work: list[_Work]) -> None:
-        ops = self.staging
-        for table in (s.stg_items, s.stg_subitems):
-            ids = [w.stg_id for w in work if w.table is table]
-            if ids:
-                ops.mark_sending(table, ids)  # committed before the request leaves
-        mutations = [m for w in work for m in w.mutations]
-        try:
-            outcomes = self.client.mutate(self.board_id, mutations)
-        except AuthError:
-            self._back_to_pending(work)
-            raise
-        except MondayError as exc:
-            if exc.outcome_unknown:
-                log.warning("batch %s: outcome of a request of %d mutations unknown (%s); reconciling",
-                            batch_id, len(mutations), exc.describe())
-                self._reconcile(batch_id)
-                return
-            if exc.retryable:  # retries exhausted (rate limits or monday down): stop, resumable
-                self._back_to_pending(work)
-                raise
-            self._record(batch_id, work, [Outcome(m.key, error=exc) for m in mutations])
-            return
-        self._record(batch_id, work, outcomes)
-        self._learn_labels(work, outcomes)
-
-    def _learn_labels(self, work: list[_Work], outcomes: list[Outcome]) -> None:
-        """Dropdown labels a successful write created exist now: later rows need no create flag."""
-        ok = {o.key for o in outcomes if o.ok}
-        for w in work:
-            for mutation in w.mutations:
-                if mutation.key not in ok or not mutation.args.get("create_labels_if_missing"):
+            if used >= room:
+                break
+            for row in ops.pending_rows(batch_id, table, limit=room - used):
+                mutations_before = len(plan.work)
+                work = self._payloads.plan_row(table, row, plan)
+                if work is None:
                     continue
-                columns = self._item_columns if w.table is s.stg_items else self._sub_columns
-                for label, value in json.loads(w.row["values_json"]).items():
-                    column = columns.get(label)
-                    if column is not None and column.type == "dropdown" and value not in (None, ""):
-                        column.labels.add(str(value))
+                if used + len(work.mutations) > room and mutations_before:
+                    plan.work.pop()  # it goes in the next request
+                    break
+                used += len(work.mutations)
+            if plan.work:
+                break
+        if plan.settled_without_request:
+            with ops.owned(batch_id) as conn:
+                apply_settlement(ops, conn, batch_id, Settlement(
+                    items_ok=plan.items_done, subs_ok=plan.subs_done, item_failures=plan.item_failures,
+                    sub_failures=plan.sub_failures))
+        return plan
 
-    def _back_to_pending(self, work: list[_Work]) -> None:
-        for table in (s.stg_items, s.stg_subitems):
-            ids = [w.stg_id for w in work if w.table is table]
-            if ids:
-                self.staging.reset_to_pending(table, ids)
+    def _settle(self, batch_id: int, answer: Answer, plan: Plan | None = None) -> None:
+        """Record an answer; writes that met an item people changed on the board are checked there first."""
+        settlement, check, look_up = classify_answer(answer)
+        edits = BoardEdits()
+        if check:
+            edits = self._board_edits_for(check, settlement, answer)
+        if look_up:  # answered without a result: the request is over, so the board can tell at once
+            found = self._look_up_rows(look_up)
+            for name in ("items_ok", "subs_ok", "items_again", "subs_again"):
+                getattr(settlement, name).extend(getattr(found, name))
+        self.ledger.settle(answer.request, settlement,
+                           before=lambda conn: apply_board_edits(self.staging, conn, batch_id, self.board_id, edits))
+        if settlement.groups and self._meta is not None:
+            self._meta.groups.update(settlement.groups)
+        for outcome in answer.outcomes:
+            if outcome.error is not None and outcome.error.error_type == "RATE_LIMIT":
+                self.client.governor.rate_limited(outcome.error.retry_after)
+                break
+        if plan is not None:
+            self._payloads.learn_labels(plan.work, {m.key: o for m, o in zip(
+                [m for w in plan.work for m in w.mutations], answer.outcomes)})
+        self._report_duplicates(batch_id)
+        if edits.recreate_lines:  # re-created lines need their groups
+            self._ensure_groups(batch_id, self._meta)
 
-    def _record(self, batch_id: int, work: list[_Work], outcomes: list[Outcome]) -> None:
-        by_key = {o.key: o for o in outcomes}
-        items_ok, subs_ok, unknown = [], [], False
-        failures: dict[int, list[Failure]] = {id(s.stg_items): [], id(s.stg_subitems): []}
-        again: dict[int, list[int]] = {id(s.stg_items): [], id(s.stg_subitems): []}
-        for w in work:
-            results = [by_key[m.key] for m in w.mutations]
-            error = next((r.error for r in results if r.error is not None), None)
-            if error is None:
-                first = results[0].id
-                if w.table is s.stg_items:
-                    items_ok.append((w.stg_id, w.row["monday_item_id"] or first))
-                else:
-                    subs_ok.append((w.stg_id, w.row["monday_subitem_id"] or first))
-            elif error.outcome_unknown:
-                unknown = True
-            elif error.error_type in ("RATE_LIMIT", "CONFLICT"):
-                # Refused, not applied (e.g. a per-field limit): send again once monday allows it.
-                again[id(w.table)].append(w.stg_id)
-                self.client.governor.rate_limited(error.retry_after)
-            else:
-                failures[id(w.table)].append(Failure(w.stg_id, error.error_type, error.describe(), error.retryable,
-                                                     error.code, error.http_status))
-        ops = self.staging
-        ops.record_item_ids(items_ok)
-        ops.record_subitem_ids(subs_ok)
-        ops.record_failures(batch_id, s.stg_items, failures[id(s.stg_items)])
-        ops.record_failures(batch_id, s.stg_subitems, failures[id(s.stg_subitems)])
-        ops.reset_to_pending(s.stg_items, again[id(s.stg_items)])
-        ops.reset_to_pending(s.stg_subitems, again[id(s.stg_subitems)])
-        if unknown:
-            self._reconcile(batch_id)
+    def _board_edits_for(self, check: dict, settlement: Settlement, answer: Answer) -> BoardEdits:
+        """Rows whose write met "not found" or an archived item: ask the board what happened."""
+        t, st = s.stg_items, s.stg_subitems
+        item_ids = [ref for (kind, ref) in check if kind != "sub"]
+        sub_ids = [ref for (kind, ref) in check if kind == "sub"]
+        with self.staging.engine.connect() as conn:
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()] if item_ids else []
+            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()] if sub_ids else []
+            # A subitem created under a parent that is gone: the parent's line is what to look at.
+            parent_ids = sorted({r["parent_stg_id"] for r in subs if r["action"] == s.CREATE})
+            parents = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(parent_ids))).mappings()] if parent_ids else []
+        item_rows = [r for r in items if r["monday_item_id"]] + parents
+        sub_rows = [r for r in subs if r["action"] != s.CREATE and r["monday_subitem_id"]]
+        edits = self._watch.decide(item_rows, sub_rows)
+        recreated_parents = set(edits.recreate_lines) | set(edits.held)
+        handled = {("item", i) for i in edits.recreate_lines} | {("item", i) for i in edits.held} | {
+            ("item", i) for i, _ in edits.items_done} | {("sub", i) for i in edits.recreate_subs} | {
+            ("sub", i) for i in edits.subs_held} | {("sub", i) for i, _ in edits.subs_done}
+        handled |= {("sub", r["stg_sub_id"]) for r in subs if r["parent_stg_id"] in recreated_parents}
+        for (kind, ref), why in check.items():
+            if (kind, ref) in handled:
+                continue
+            if why.startswith("the item it wrote to"):  # archived on the board, yet active now: it landed
+                row = next((r for r in items + subs if (r.get("stg_id") if kind != "sub" else r.get("stg_sub_id")) == ref), None)
+                ok = (ref, row["monday_item_id"] if kind != "sub" else row["monday_subitem_id"]) if row else (ref, None)
+                (settlement.items_ok if kind != "sub" else settlement.subs_ok).append(ok)
+                continue
+            failure = Failure(ref, "NOT_FOUND", why, False)
+            (settlement.item_failures if kind != "sub" else settlement.sub_failures).append(failure)
+        return edits
 
-    # == reconciliation =============================================================================
-
-    def _reconcile(self, batch_id: int) -> None:
-        """Every SENDING row is looked up on the board; found ids are adopted, the rest is resent."""
-        ops = self.staging
-        items, subs = ops.sending_rows(batch_id)
-        if not items and not subs:
-            return
-        self.board()
-        log.info("batch %s: reconciling %d items and %d subitems left in SENDING", batch_id, len(items), len(subs))
-        creates = [r for r in items if r["action"] == s.CREATE]
-        if creates:
-            found = self.client.find_items(self.board_id, self._sync_key_column.id, [r["sync_key"] for r in creates])
-            adopted = []
-            for r in creates:
-                ids = found.get(r["sync_key"]) or []
-                if len(ids) > 1:
-                    log.error("batch %s: %d items with SYNC KEY %r on the board; adopting %s", batch_id, len(ids),
-                              r["sync_key"], ids[0])
-                if ids:
-                    adopted.append((r["stg_id"], ids[0]))
-            ops.record_item_ids(adopted)
-            ops.reset_to_pending(s.stg_items, [r["stg_id"] for r in creates if not found.get(r["sync_key"])])
-        # Updates are idempotent: sending them again is safe.
-        ops.reset_to_pending(s.stg_items, [r["stg_id"] for r in items if r["action"] != s.CREATE])
-        sub_creates = [r for r in subs if r["action"] == s.CREATE]
-        if sub_creates:
-            existing = self.client.subitems_of({r["parent_monday_item_id"] for r in sub_creates})
-            adopted = []
-            for r in sub_creates:
-                ids = existing.get(str(r["parent_monday_item_id"]), {}).get(r["subitem_name"]) or []
-                if ids:
-                    adopted.append((r["stg_sub_id"], ids[0]))
-            ops.record_subitem_ids(adopted)
-            adopted_ids = {a for a, _ in adopted}
-            ops.reset_to_pending(s.stg_subitems, [r["stg_sub_id"] for r in sub_creates if r["stg_sub_id"] not in adopted_ids])
-        ops.reset_to_pending(s.stg_subitems, [r["stg_sub_id"] for r in subs if r["action"] != s.CREATE])
+    def _look_up_rows(self, rows: list[tuple[str, int]]) -> Settlement:
+        t, st = s.stg_items, s.stg_subitems
+        item_ids = [ref for kind, ref in rows if kind != "sub"]
+        sub_ids = [ref for kind, ref in rows if kind == "sub"]
+        with self.staging.engine.connect() as conn:
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()] if item_ids else []
+            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()] if sub_ids else []
+        return self.lookup.look_up(items, subs, [])
 
     # == the end ====================================================================================
-
-    def _waiting(self, batch_id: int) -> bool:
-        return bool(self.staging.pending_rows(batch_id, s.stg_subitems, states=(s.WAITING_PARENT,), limit=1))
 
     def _orphans(self, batch_id: int) -> None:
         """Subitems still waiting at the end: their parent failed earlier (already recorded) — mark them."""
@@ -545,7 +553,7 @@ class BatchProcessor:
     def _report(self, batch_id: int, force: bool = False) -> None:
         """Progress to the sink, at most a few times a second (it costs a query)."""
         now = time.monotonic()
-        if not force and now - getattr(self, "_last_report", 0.0) < REPORT_EVERY:
+        if not force and now - self._last_report < REPORT_EVERY:
             return
         self._last_report = now
         counts = self.staging.outcome_counts(batch_id)

@@ -321,7 +321,7 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
     import signal
     import threading
 
-    from core.batch import BatchProcessor, NullProgress, PrintProgress
+    from core.batch import BatchProcessor, NullProgress, PrintProgress, run_exit_code
 
     cancel = threading.Event()
 
@@ -340,14 +340,46 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
         client.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    code = run_exit_code(results)
     if as_json:
-        print(json.dumps({"batches": [{"batch_id": r.batch_id, "customer": r.customer, "status": r.status,
-                                       "message": r.message, **r.counts} for r in results]},
-                         indent=2, ensure_ascii=False))
+        print(json.dumps({"exit_code": code, "batches": [
+            {"batch_id": r.batch_id, "customer": r.customer, "status": r.status, "message": r.message,
+             **r.counts} for r in results]}, indent=2, ensure_ascii=False))
     elif not results:
         print("Nothing to sync.")
-    ok = {"COMPLETED", "NO_CHANGES"}
-    return 0 if all(r.status in ok for r in results) else 1
+    _report_failures(results)
+    return code
+
+
+def _report_failures(results) -> None:
+    """One line per customer that failed or was not run, then the run's worst failure as the last line."""
+    from core.batch import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of
+
+    worst = None
+    for r in results:
+        if r.error is None and r.status not in (BUSY, TAKEN_OVER):
+            continue
+        if r.error is not None and exit_code_of(r.error) == EXIT_INTERNAL:
+            log.critical("batch %s (%s) failed on a bug", r.batch_id, r.customer,
+                         exc_info=(type(r.error), r.error, r.error.__traceback__))
+        if r.status != NOT_RUN:
+            log.warning("%s: %s", r.customer, r.message, extra=SHOWN)
+            print(f"{PROG}: {r.customer}: {r.message}", file=sys.stderr)
+        if r.error is not None and (worst is None or exit_code_of(r.error) == EXIT_INTERNAL):
+            worst = r.error
+    not_run = [r.customer for r in results if r.status == NOT_RUN]
+    if not_run:
+        print(f"{PROG}: not run: {', '.join(not_run)}", file=sys.stderr)
+    if worst is not None:
+        _failure_line(worst)
+
+
+def _failure_line(exc: BaseException) -> int:
+    if isinstance(exc, MondayError):
+        return _monday_failure(exc)
+    if isinstance(exc, OrderSyncError):
+        return _error(str(exc), exc.exit_code)
+    return _error(f"unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}", EXIT_INTERNAL)
 
 
 def _monday_failure(exc: MondayError) -> int:
@@ -355,6 +387,11 @@ def _monday_failure(exc: MondayError) -> int:
         return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
                       f"`{program_command('token set')}` or MONDAY_API_TOKEN. "
                       "The batch is kept and resumes on the next run.", 3)
+    if getattr(exc, "bug", False):
+        return _error(f"monday refused a request OrderSync built ({exc.describe()}): this is a bug in OrderSync. "
+                      f"The details are in {log_file()}; nothing was applied, and the batch resumes.", EXIT_INTERNAL)
+    if not exc.retryable:
+        return _error(f"monday refused the run: {exc.describe()}", 2)
     return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run.", 3)
 
 

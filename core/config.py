@@ -39,6 +39,26 @@ class Setting:
         return f"{self.section}.{self.key}"
 
 
+# How long the monday client may go without a heartbeat: a connection attempt, then a whole answer, then a
+# slice of any wait (every wait heartbeats between slices). A batch must not look stale before that.
+MONDAY_CONNECT_TIMEOUT = 10.0
+MONDAY_READ_TIMEOUT = 60.0
+HEARTBEAT_SLICE = 5.0
+LONGEST_SILENCE = MONDAY_CONNECT_TIMEOUT + MONDAY_READ_TIMEOUT + HEARTBEAT_SLICE
+
+
+def _longer_than_silence(value: Any) -> str | None:
+    if value > LONGEST_SILENCE:
+        return None
+    return (f"must be more than {LONGEST_SILENCE:.0f} seconds: a batch whose owner is waiting for monday's answer "
+            f"(up to {MONDAY_CONNECT_TIMEOUT + MONDAY_READ_TIMEOUT:.0f} s) would look stale, and another "
+            "workstation could take it over while the answer is on its way")
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(repr(c) for c in choices)}"
+
+
 def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -61,6 +81,13 @@ SETTINGS: tuple[Setting, ...] = (
             'monday API endpoint, or "sandbox" to start the embedded sandbox server.'),
     Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
     Setting("monday", "api_version", str, "2025-07", "Pinned API-Version header."),
+    Setting("monday", "idempotency_keys", bool, True,
+            "monday answers a repeated Idempotency-Key from its cache for 30 minutes, so a request whose outcome is "
+            "unknown is sent again under the same key. false: the board ignores keys; OrderSync then waits "
+            "monday.late_apply_seconds and looks the rows up on the board instead."),
+    Setting("monday", "late_apply_seconds", int, 120,
+            "How long after a send monday could still apply a request OrderSync gave up on (its own timeout is "
+            "60 s); rows are looked up on the board only after that.", _positive),
     Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
     Setting("sandbox", "time_scale", float, 20.0,
             'With api_url = "sandbox": how much faster than real time its rate-limit windows run.', _positive),
@@ -68,7 +95,11 @@ SETTINGS: tuple[Setting, ...] = (
             lambda v: None if v >= 0 else "must be 0 or more"),
     Setting("sandbox", "faults", str, "", 'With api_url = "sandbox": injected faults, e.g. "500=0.05,drop=0.02".'),
     Setting("sync", "heartbeat_stale_seconds", int, 120,
-            "A batch whose heartbeat is older than this may be resumed by another process.", _positive),
+            "A batch whose heartbeat is older than this (by the database's clock) may be resumed by another "
+            "process.", _longer_than_silence),
+    Setting("sync", "deleted_items", str, "recreate",
+            'An item a person deleted on the board: "recreate" creates it again with all its sizes; "report" '
+            "holds the line back with an open error until a planner retries it.", _one_of("recreate", "report")),
     Setting("sync", "customers", list, [],
             "Customers a headless `sync --all` is limited to; empty means every customer.", _identifier_list),
 )

@@ -15,8 +15,9 @@ import getpass
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +26,7 @@ from core import __version__
 from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
 from core.db import schema as s
 from core.db.bulk import bulk_insert, refresh_statistics
+from core.db.clock import database_now, db_utcnow
 from core.exceptions import BatchTakenOver, CustomerBusy
 from core.mapping import MappedLine, to_json
 
@@ -75,6 +77,7 @@ class Batch:
     customer: str
     status: str
     resumed: bool = False
+    generation: int = 1
 
 
 @dataclass
@@ -111,20 +114,27 @@ class StagingOperations:
         self.engine = engine
         self.owner = owner or Owner.current()
         self.stale_after = dt.timedelta(seconds=stale_after_seconds)
+        self._generations: dict[int, int] = {}  # batch id -> the owner generation this process holds
 
     # == batches ====================================================================================
 
     def claim(self, customer: str, board_id: str) -> Batch:
         """Own the customer's batch: resume an unfinished one, or start a new one.
 
-        Raises CustomerBusy when another process holds a live batch (fresh heartbeat). The
-        database's unique index on active batches settles races between workstations.
+        Raises CustomerBusy when another process holds a live batch (fresh heartbeat, by the
+        database's clock). The database's unique index on active batches settles races between
+        workstations; every claim and takeover raises the batch's owner generation, the fencing
+        token every later write of the owner checks.
         """
         b = s.batches
-        now = utcnow()
+        unfinished = sa.or_(*(
+            sa.select(t.c.batch_id).where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES)).exists()
+            for t in (s.stg_items, s.stg_subitems)
+        ), sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists())
         with self.engine.begin() as conn:
             rows = conn.execute(
-                sa.select(b.c.batch_id, b.c.status, b.c.heartbeat_at, b.c.owner_host, b.c.owner_pid, b.c.owner_user)
+                sa.select(b.c.batch_id, b.c.status, b.c.heartbeat_at, b.c.owner_host, b.c.owner_pid, b.c.owner_user,
+                          b.c.owner_generation, unfinished.label("unfinished"), db_utcnow().label("now"))
                 .where(b.c.customer == customer, b.c.board_id == board_id,
                        b.c.status.in_(s.ACTIVE_BATCH_STATES + (s.CANCELLED, s.FAILED)))
                 .order_by(b.c.batch_id.desc())
@@ -133,96 +143,108 @@ class StagingOperations:
             if row.status in s.ACTIVE_BATCH_STATES:
                 mine = row.owner_host == self.owner.host and row.owner_pid == self.owner.pid
                 dead = row.owner_host == self.owner.host and not mine and not _process_alive(row.owner_pid)
-                if not mine and not dead and row.heartbeat_at > now - self.stale_after:
+                if not mine and not dead and row.heartbeat_at > row.now - self.stale_after:
                     raise CustomerBusy(
                         f"{customer} is being synced by {row.owner_user}@{row.owner_host} (batch {row.batch_id}); "
                         "try again when it has finished"
                     )
                 why = "resumed" if mine else "its process is gone" if dead else "its heartbeat went stale"
                 return self._take_over(row, customer, why)
-            if self._has_unfinished_rows(row.batch_id):
+            if row.unfinished:
                 return self._take_over(row, customer, f"it ended {row.status}")
         try:
             with self.engine.begin() as conn:
+                now = database_now(conn)
                 batch_id = conn.execute(
                     sa.insert(b).values(
                         customer=customer, board_id=board_id, status=s.STARTED, started_at=now, heartbeat_at=now,
-                        cancel_requested=False, **self.owner.columns(), **_zero_counts(),
+                        cancel_requested=False, owner_generation=1, **self.owner.columns(), **_zero_counts(),
                     )
                 ).inserted_primary_key[0]
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} was claimed by another process a moment ago; try again later") from None
+        self._generations[batch_id] = 1
         log.info("batch %s: claimed %s", batch_id, customer)
-        return Batch(batch_id, customer, s.STARTED)
+        return Batch(batch_id, customer, s.STARTED, generation=1)
 
     def _take_over(self, row: Any, customer: str, why: str) -> Batch:
-        """Resume a batch row: optimistic on its heartbeat, so two resumers cannot both win."""
+        """Resume a batch row: optimistic on its owner generation, so two resumers cannot both win."""
         b = s.batches
         status = row.status if row.status in s.ACTIVE_BATCH_STATES else s.STAGED
+        generation = row.owner_generation + 1
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(
                     sa.update(b).where(b.c.batch_id == row.batch_id, b.c.status == row.status,
-                                       b.c.heartbeat_at == row.heartbeat_at)
-                    .values(status=status, heartbeat_at=utcnow(), cancel_requested=False, finished_at=None,
-                            **self.owner.columns())
+                                       b.c.owner_generation == row.owner_generation)
+                    .values(status=status, heartbeat_at=db_utcnow(), cancel_requested=False, finished_at=None,
+                            owner_generation=generation, **self.owner.columns())
                 )
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} already has an active batch in another process") from None
         if result.rowcount != 1:
             raise CustomerBusy(f"{customer}: batch {row.batch_id} was taken over by another process")
+        self._generations[row.batch_id] = generation
         log.info("batch %s: resuming %s (%s)", row.batch_id, customer, why)
-        return Batch(row.batch_id, customer, status, resumed=True)
+        return Batch(row.batch_id, customer, status, resumed=True, generation=generation)
 
-    def _has_unfinished_rows(self, batch_id: int) -> bool:
-        with self.engine.connect() as conn:
-            for table in (s.stg_items, s.stg_subitems):
-                found = conn.execute(
-                    sa.select(table.c.batch_id).where(table.c.batch_id == batch_id,
-                                                      table.c.state.in_(UNFINISHED_ROW_STATES)).limit(1)
-                ).first()
-                if found:
-                    return True
-        return False
+    @contextmanager
+    def owned(self, batch_id: int, **values: Any) -> Iterator[Connection]:
+        """A transaction that writes for the batch only while this process still owns it.
 
-    def _owned(self, batch_id: int):
+        The fence: the batch row's heartbeat (and ``values``) is updated where the owner generation is
+        still ours, in the same transaction as the writes that follow, so a process whose batch was
+        taken over raises BatchTakenOver before it writes, let alone sends, anything.
+        """
+        generation = self._generations.get(batch_id)
+        with self.engine.begin() as conn:
+            fenced = generation is not None and conn.execute(
+                sa.update(s.batches).where(s.batches.c.batch_id == batch_id,
+                                           s.batches.c.owner_generation == generation)
+                .values(heartbeat_at=db_utcnow(), **values)).rowcount == 1
+            if not fenced:
+                self._generations.pop(batch_id, None)
+                raise BatchTakenOver(
+                    f"batch {batch_id} is no longer ours: another process resumed it after our heartbeat went stale"
+                )
+            yield conn
+
+    def owns(self, batch_id: int) -> bool:
+        return batch_id in self._generations
+
+    def cancel_requested(self, conn: Connection, batch_id: int) -> bool:
         b = s.batches
-        return sa.and_(b.c.batch_id == batch_id, b.c.owner_host == self.owner.host, b.c.owner_pid == self.owner.pid)
-
-    def _update_owned(self, conn: Connection, batch_id: int, values: dict[str, Any]) -> None:
-        if conn.execute(sa.update(s.batches).where(self._owned(batch_id)).values(**values)).rowcount != 1:
-            raise BatchTakenOver(
-                f"batch {batch_id} is no longer ours: another process resumed it after our heartbeat went stale"
-            )
+        return bool(conn.execute(sa.select(b.c.cancel_requested).where(b.c.batch_id == batch_id)).scalar())
 
     def heartbeat(self, batch_id: int, **values: Any) -> bool:
         """Refresh the heartbeat (and any counts given). Returns True if a cancel was requested.
 
         Raises BatchTakenOver when another process has resumed the batch meanwhile.
         """
-        b = s.batches
-        with self.engine.begin() as conn:
-            self._update_owned(conn, batch_id, {"heartbeat_at": utcnow(), **values})
-            return bool(conn.execute(sa.select(b.c.cancel_requested).where(b.c.batch_id == batch_id)).scalar())
+        with self.owned(batch_id, **values) as conn:
+            return self.cancel_requested(conn, batch_id)
 
     def set_status(self, batch_id: int, status: str, message: str | None = None, **values: Any) -> None:
         phase = {s.STAGED: "staged_at", s.PUSHING: "push_started_at", s.PROMOTING: "promoting_at"}
-        now = utcnow()
         if status in phase:
-            values.setdefault(phase[status], now)
+            values.setdefault(phase[status], db_utcnow())
         if status in s.FINAL_BATCH_STATES:
-            values.setdefault("finished_at", now)
+            values.setdefault("finished_at", db_utcnow())
         if message is not None:
             values["message"] = message
-        with self.engine.begin() as conn:
-            self._update_owned(conn, batch_id, {"status": status, "heartbeat_at": now, **values})
+        with self.owned(batch_id, status=status, **values):
+            pass
         log.info("batch %s: %s%s", batch_id, status, f" ({message})" if message else "")
 
-    def request_cancel(self, batch_id: int) -> None:
+    def request_cancel(self, batch_id: int) -> bool:
+        """Ask an active batch, on any workstation, to stop after its request in flight.
+
+        Returns whether the batch was active (a finished batch is left alone).
+        """
         b = s.batches
         with self.engine.begin() as conn:
-            conn.execute(sa.update(b).where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
-                         .values(cancel_requested=True))
+            return conn.execute(sa.update(b).where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
+                                .values(cancel_requested=True)).rowcount == 1
 
     def batch(self, batch_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -238,7 +260,7 @@ class StagingOperations:
         """
         result = StageResult()
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.owned(batch_id) as conn:
             item_rows = [self._item_row(batch_id, change, now) for change in changes.changes]
             for change in changes.changes:
                 result.by_kind[change.kind] += 1
@@ -254,7 +276,7 @@ class StagingOperations:
             conn.execute(
                 sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(
                     total_items=result.items, total_subitems=result.subitems, invalid_count=result.invalid,
-                    status=s.STAGED, staged_at=now, heartbeat_at=now,
+                    status=s.STAGED, staged_at=db_utcnow(),
                 )
             )
         log.info("batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
@@ -383,6 +405,9 @@ class StagingOperations:
         return fresh
 
     # == transitions used by the push ===============================================================
+    #
+    # Each public transition is one fenced transaction (``owned``) and one statement per step, never
+    # one per row; the ``_…(conn, …)`` forms let the request ledger settle a whole answer at once.
 
     def pending_rows(self, batch_id: int, table: sa.Table, states: Sequence[str] = (s.PENDING,),
                      limit: int | None = None) -> list[dict[str, Any]]:
@@ -393,22 +418,29 @@ class StagingOperations:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def mark_sending(self, table: sa.Table, ids: Sequence[int]) -> None:
-        """Commit SENDING before the request leaves: after a crash these rows are reconciled first."""
-        pk = table.primary_key.columns.values()[0]
-        now = utcnow()
-        with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
-                conn.execute(sa.update(table).where(pk.in_(chunk)).values(
-                    state=s.SENDING, sent_at=now, attempts=table.c.attempts + 1))
+    def mark_sending(self, batch_id: int, table: sa.Table, ids: Sequence[int], request_id: int | None = None) -> None:
+        """Commit SENDING before the request leaves: after a crash these rows are settled first."""
+        with self.owned(batch_id) as conn:
+            self._mark_sending(conn, table, ids, request_id)
 
-    def reset_to_pending(self, table: sa.Table, ids: Sequence[int]) -> None:
-        """Rows whose request certainly did not reach the board (or were not found there) go back to PENDING."""
+    @staticmethod
+    def _mark_sending(conn: Connection, table: sa.Table, ids: Sequence[int], request_id: int | None) -> None:
         pk = table.primary_key.columns.values()[0]
-        with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
-                conn.execute(sa.update(table).where(pk.in_(chunk), table.c.state == s.SENDING)
-                             .values(state=s.PENDING))
+        for chunk in _chunks(list(ids)):
+            conn.execute(sa.update(table).where(pk.in_(chunk)).values(
+                state=s.SENDING, sent_at=db_utcnow(), attempts=table.c.attempts + 1, request_id=request_id))
+
+    def reset_to_pending(self, batch_id: int, table: sa.Table, ids: Sequence[int]) -> None:
+        """Rows whose request certainly did not reach the board (or were not found there) go back to PENDING."""
+        with self.owned(batch_id) as conn:
+            self._reset_to_pending(conn, table, ids)
+
+    @staticmethod
+    def _reset_to_pending(conn: Connection, table: sa.Table, ids: Sequence[int]) -> None:
+        pk = table.primary_key.columns.values()[0]
+        for chunk in _chunks(list(ids)):
+            conn.execute(sa.update(table).where(pk.in_(chunk), table.c.state == s.SENDING)
+                         .values(state=s.PENDING, request_id=None))
 
     def group_names(self, batch_id: int) -> list[str]:
         """Groups the batch's pending items go to (the board's groups are created once, before the push)."""
@@ -422,92 +454,115 @@ class StagingOperations:
         t = s.stg_items
         if not group_ids:
             return
-        with self.engine.begin() as conn:
+        with self.owned(batch_id) as conn:
             conn.execute(
                 sa.update(t).where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
                 .values(group_id=sa.bindparam("b_group")),
                 [{"b_name": name, "b_group": gid} for name, gid in group_ids.items()],
             )
 
-    def sending_rows(self, batch_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Rows left in SENDING (a crash or an unknown outcome): they are reconciled before anything is resent."""
-        return (self.pending_rows(batch_id, s.stg_items, states=(s.SENDING,)),
-                self.pending_rows(batch_id, s.stg_subitems, states=(s.SENDING,)))
-
-    def record_item_ids(self, confirmed: Sequence[tuple[int, str]], group_ids: dict[int, str] | None = None) -> None:
+    def record_item_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str]]) -> None:
         """Items monday confirmed: store their ids and release their waiting subitems."""
+        if confirmed:
+            with self.owned(batch_id) as conn:
+                self._record_item_ids(conn, confirmed)
+
+    @staticmethod
+    def _record_item_ids(conn: Connection, confirmed: Sequence[tuple[int, str]]) -> None:
         if not confirmed:
             return
         t, st = s.stg_items, s.stg_subitems
-        now = utcnow()
-        params = [{"b_id": stg_id, "b_item": str(item_id)} for stg_id, item_id in confirmed]
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t).where(t.c.stg_id == sa.bindparam("b_id"))
-                .values(monday_item_id=sa.bindparam("b_item"), state=s.API_SUCCESS, confirmed_at=now),
-                params,
-            )
-            conn.execute(
-                sa.update(st).where(st.c.parent_stg_id == sa.bindparam("b_id"), st.c.state == s.WAITING_PARENT)
-                .values(parent_monday_item_id=sa.bindparam("b_item"), state=s.PENDING),
-                params,
-            )
-            if group_ids:
-                conn.execute(
-                    sa.update(t).where(t.c.stg_id == sa.bindparam("b_id")).values(group_id=sa.bindparam("b_group")),
-                    [{"b_id": k, "b_group": v} for k, v in group_ids.items()],
-                )
+        # An id of None keeps the row's own (a removal that found its item already gone).
+        params = [{"b_id": stg_id, "b_item": None if item_id is None else str(item_id)} for stg_id, item_id in confirmed]
+        conn.execute(
+            sa.update(t).where(t.c.stg_id == sa.bindparam("b_id"))
+            .values(monday_item_id=sa.func.coalesce(sa.bindparam("b_item", type_=s.MONDAY_ID), t.c.monday_item_id),
+                    state=s.API_SUCCESS, confirmed_at=db_utcnow(), request_id=None),
+            params,
+        )
+        conn.execute(
+            sa.update(st).where(st.c.parent_stg_id == sa.bindparam("b_id"), st.c.state == s.WAITING_PARENT)
+            .values(parent_monday_item_id=sa.select(t.c.monday_item_id).where(t.c.stg_id == st.c.parent_stg_id)
+                    .scalar_subquery(), state=s.PENDING),
+            [{"b_id": p["b_id"]} for p in params],
+        )
 
-    def record_subitem_ids(self, confirmed: Sequence[tuple[int, str]]) -> None:
+    def record_subitem_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str]]) -> None:
+        if confirmed:
+            with self.owned(batch_id) as conn:
+                self._record_subitem_ids(conn, confirmed)
+
+    @staticmethod
+    def _record_subitem_ids(conn: Connection, confirmed: Sequence[tuple[int, str]]) -> None:
         if not confirmed:
             return
         st = s.stg_subitems
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(st).where(st.c.stg_sub_id == sa.bindparam("b_id"))
-                .values(monday_subitem_id=sa.bindparam("b_sub"), state=s.API_SUCCESS, confirmed_at=utcnow()),
-                [{"b_id": stg_id, "b_sub": str(sub_id)} for stg_id, sub_id in confirmed],
-            )
+        conn.execute(
+            sa.update(st).where(st.c.stg_sub_id == sa.bindparam("b_id"))
+            .values(monday_subitem_id=sa.func.coalesce(sa.bindparam("b_sub", type_=s.MONDAY_ID), st.c.monday_subitem_id),
+                    state=s.API_SUCCESS, confirmed_at=db_utcnow(), request_id=None),
+            [{"b_id": stg_id, "b_sub": None if sub_id is None else str(sub_id)} for stg_id, sub_id in confirmed],
+        )
 
     def record_failures(self, batch_id: int, table: sa.Table, failures: Sequence[Failure]) -> None:
         """Mark rows API_FAILED and record each in its ERR table (an open error of the same row is updated).
 
         A failed item takes its waiting subitems with it as PARENT_FAILED errors.
         """
+        if failures:
+            with self.owned(batch_id) as conn:
+                self._record_failures(conn, batch_id, table, failures)
+
+    def _record_failures(self, conn: Connection, batch_id: int, table: sa.Table, failures: Sequence[Failure],
+                         orphan_states: Sequence[str] = (s.WAITING_PARENT,)) -> None:
         if not failures:
             return
         now = utcnow()
         items = table is s.stg_items
         pk = s.stg_items.c.stg_id if items else s.stg_subitems.c.stg_sub_id
         by_id = {f.stg_id: f for f in failures}
-        with self.engine.begin() as conn:
-            rows = []
+        rows = []
+        for chunk in _chunks(list(by_id)):
+            rows += conn.execute(sa.select(table).where(pk.in_(chunk))).mappings().all()
+        conn.execute(
+            sa.update(table).where(pk == sa.bindparam("b_id")).values(state=s.API_FAILED, request_id=None,
+                                                                      last_error=sa.bindparam("b_msg")),
+            [{"b_id": f.stg_id, "b_msg": f.message} for f in failures],
+        )
+        self._write_errors(conn, batch_id, items, [(row, by_id[row[pk.name]]) for row in rows], now)
+        if items:
+            orphans = []
             for chunk in _chunks(list(by_id)):
-                rows += conn.execute(sa.select(table).where(pk.in_(chunk))).mappings().all()
-            conn.execute(
-                sa.update(table).where(pk == sa.bindparam("b_id")).values(state=s.API_FAILED,
-                                                                          last_error=sa.bindparam("b_msg")),
-                [{"b_id": f.stg_id, "b_msg": f.message} for f in failures],
-            )
-            self._write_errors(conn, batch_id, items, [(row, by_id[row[pk.name]]) for row in rows], now)
-            if items:
-                orphans = conn.execute(
+                orphans += conn.execute(
                     sa.select(s.stg_subitems).where(
-                        s.stg_subitems.c.parent_stg_id.in_(list(by_id)),
-                        s.stg_subitems.c.state == s.WAITING_PARENT)
+                        s.stg_subitems.c.parent_stg_id.in_(chunk), s.stg_subitems.c.state.in_(orphan_states))
                 ).mappings().all()
-                if orphans:
-                    conn.execute(
-                        sa.update(s.stg_subitems).where(s.stg_subitems.c.stg_sub_id.in_([o["stg_sub_id"] for o in orphans]))
-                        .values(state=s.API_FAILED, last_error="the parent item failed")
-                    )
-                    parent_failure = {f.stg_id: f for f in failures}
-                    self._write_errors(conn, batch_id, False, [
-                        (o, Failure(o["stg_sub_id"], "PARENT_FAILED",
-                                    f"not sent: its item failed ({parent_failure[o['parent_stg_id']].message})",
-                                    parent_failure[o["parent_stg_id"]].retryable))
-                        for o in orphans
-                    ], now)
+            if orphans:
+                for chunk in _chunks([o["stg_sub_id"] for o in orphans]):
+                    conn.execute(sa.update(s.stg_subitems).where(s.stg_subitems.c.stg_sub_id.in_(chunk))
+                                 .values(state=s.API_FAILED, last_error="the parent item failed", request_id=None))
+                self._write_errors(conn, batch_id, False, [
+                    (o, Failure(o["stg_sub_id"], "PARENT_FAILED",
+                                f"not sent: its item failed ({by_id[o['parent_stg_id']].message})",
+                                by_id[o["parent_stg_id"]].retryable))
+                    for o in orphans
+                ], now)
+
+    def report_duplicates(self, batch_id: int, duplicates: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """Two or more items on the board carry one sync key: an open error per line, its row stays synced."""
+        if not duplicates:
+            return
+        t = s.stg_items
+        ids = dict((key, list(found)) for key, found in duplicates)
+        with self.owned(batch_id) as conn:
+            rows = []
+            for chunk in _chunks(list(ids)):
+                rows += conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))).mappings().all()
+            self._write_errors(conn, batch_id, True, [(row, Failure(
+                row["stg_id"], "DUPLICATE_ON_BOARD",
+                f"{len(ids[row['sync_key']])} items on the board carry this line's sync key "
+                f"(ids {', '.join(ids[row['sync_key']])}); OrderSync keeps the oldest and created no other. "
+                "Delete the extra ones on the board, then retry this error", True)) for row in rows], utcnow())
 
     def _write_errors(self, conn: Connection, batch_id: int, items: bool,
                       pairs: list[tuple[Any, Failure]], now: dt.datetime) -> None:
@@ -583,7 +638,7 @@ class StagingOperations:
         """
         now = utcnow()
         t, st, p, ps = s.stg_items, s.stg_subitems, s.items, s.subitems
-        with self.engine.begin() as conn:
+        with self.owned(batch_id) as conn:
             # The rows' states changed since they were staged: plan with what is there now.
             refresh_statistics(conn, t.c.batch_id, t.c.state, st.c.batch_id, st.c.state)
             ok_items = sa.and_(t.c.batch_id == batch_id, t.c.state == s.API_SUCCESS)
@@ -595,7 +650,7 @@ class StagingOperations:
                     po_number=sa.func.coalesce(t.c.po_number, p.c.po_number), values_json=t.c.values_json,
                     content_hash=t.c.content_hash, line_hash=t.c.line_hash, source_hash=t.c.source_hash,
                     is_removed=sa.case((t.c.action == s.REMOVE, sa.true()), else_=sa.false()),
-                    last_synced_at=now, last_batch_id=batch_id,
+                    last_synced_at=now, last_batch_id=batch_id, board_state=None,
                 )
             )
             exists = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key == t.c.sync_key).exists()
@@ -646,8 +701,10 @@ class StagingOperations:
             resolved = {"resolved_at": now, "resolved_by": self.owner.label,
                         "resolution": f"synced in batch {batch_id}"}
             e, es = s.err_items, s.err_subitems
-            conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), sa.select(t.c.stg_id).where(
-                ok_items, t.c.sync_key == e.c.sync_key).exists()).values(**resolved))
+            # (Two items with one key on the board stay reported until a person removes one.)
+            conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), e.c.error_type != "DUPLICATE_ON_BOARD",
+                                            sa.select(t.c.stg_id).where(ok_items, t.c.sync_key == e.c.sync_key).exists())
+                         .values(**resolved))
             conn.execute(sa.update(es).where(es.c.resolved_at.is_(None), sa.select(st.c.stg_sub_id).where(
                 ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label
             ).exists()).values(**resolved))
@@ -661,7 +718,7 @@ class StagingOperations:
     def cleanup(self, batch_id: int) -> int:
         """Remove the batch's finished staging rows (promoted, invalid, failed: ERR keeps those)."""
         t, st = s.stg_items, s.stg_subitems
-        with self.engine.begin() as conn:
+        with self.owned(batch_id) as conn:
             # Subitems first: they reference their parent's staging row.
             removed = conn.execute(sa.delete(st).where(st.c.batch_id == batch_id,
                                                        st.c.state.in_(TERMINAL_ROW_STATES))).rowcount
@@ -676,9 +733,10 @@ class StagingOperations:
         counts = dict.fromkeys(_COUNTED, 0)
         with self.engine.connect() as conn:
             for name, table in (("items", s.stg_items), ("subitems", s.stg_subitems)):
-                query = (sa.select(table.c.action, table.c.state, sa.func.count())
-                         .where(table.c.batch_id == batch_id).group_by(table.c.action, table.c.state))
-                for action, state, n in conn.execute(query):
+                query = (sa.select(table.c.action, table.c.state, table.c.recreate, sa.func.count())
+                         .where(table.c.batch_id == batch_id)
+                         .group_by(table.c.action, table.c.state, table.c.recreate))
+                for action, state, recreate, n in conn.execute(query):
                     if state == s.INVALID:
                         continue
                     counts["total"] += n
@@ -686,7 +744,9 @@ class StagingOperations:
                         counts["sent"] += n
                     if state in (s.API_SUCCESS, s.PROMOTED):
                         counts["succeeded"] += n
-                        if action == s.CREATE:
+                        if action == s.CREATE and recreate:
+                            counts[f"{name}_recreated"] += n
+                        elif action == s.CREATE:
                             counts[f"{name}_created"] += n
                         elif action == s.REMOVE:
                             counts["removed"] += n
@@ -702,10 +762,11 @@ class StagingOperations:
         columns = {"sent": "sent_count", "succeeded": "succeeded_count", "failed": "failed_count",
                    "items_created": "items_created", "items_updated": "items_updated",
                    "subitems_created": "subitems_created", "subitems_updated": "subitems_updated",
-                   "removed": "removed_count"}
+                   "removed": "removed_count", "items_recreated": "items_recreated",
+                   "subitems_recreated": "subitems_recreated"}
         values = {column: b.c[column] + counts.get(key, 0) for key, column in columns.items()}
-        with self.engine.begin() as conn:
-            self._update_owned(conn, batch_id, {**values, **absolute, "heartbeat_at": utcnow()})
+        with self.owned(batch_id, **values, **absolute):
+            pass
 
     def row_counts(self, batch_id: int) -> dict[str, dict[str, int]]:
         """Staged rows of a batch by table and state."""
@@ -719,7 +780,7 @@ class StagingOperations:
 
 
 _COUNTED = ("total", "sent", "succeeded", "failed", "items_created", "items_updated", "subitems_created",
-            "subitems_updated", "removed")
+            "subitems_updated", "removed", "items_recreated", "subitems_recreated")
 _VALIDATION_UPDATE = ("batch_id", "message", "payload_json", "source_json", "content_hash", "last_failed_at",
                       "item_name", "order_number", "po_number")
 
@@ -755,5 +816,6 @@ def _process_alive(pid: int) -> bool:
 def _zero_counts() -> dict[str, int]:
     return {c: 0 for c in ("total_items", "total_subitems", "invalid_count", "sent_count", "succeeded_count",
                            "failed_count", "items_created", "items_updated", "subitems_created",
-                           "subitems_updated", "removed_count", "api_calls", "retries")}
+                           "subitems_updated", "removed_count", "items_recreated", "subitems_recreated",
+                           "api_calls", "retries")}
 

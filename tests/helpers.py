@@ -105,13 +105,14 @@ def confirm_all(staging: StagingOperations, batch_id: int) -> int:
     confirmed = 0
     items = staging.pending_rows(batch_id, s.stg_items)
     if items:
-        staging.mark_sending(s.stg_items, [r["stg_id"] for r in items])
-        staging.record_item_ids([(r["stg_id"], r["monday_item_id"] or str(next(_ids))) for r in items])
+        staging.mark_sending(batch_id, s.stg_items, [r["stg_id"] for r in items])
+        staging.record_item_ids(batch_id, [(r["stg_id"], r["monday_item_id"] or str(next(_ids))) for r in items])
         confirmed += len(items)
     subs = staging.pending_rows(batch_id, s.stg_subitems)
     if subs:
-        staging.mark_sending(s.stg_subitems, [r["stg_sub_id"] for r in subs])
-        staging.record_subitem_ids([(r["stg_sub_id"], r["monday_subitem_id"] or str(next(_ids))) for r in subs])
+        staging.mark_sending(batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
+        staging.record_subitem_ids(batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next(_ids)))
+                                              for r in subs])
         confirmed += len(subs)
     return confirmed
 

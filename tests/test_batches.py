@@ -211,14 +211,15 @@ def test_an_ended_batch_with_unfinished_rows_is_resumed_not_restarted(engine, en
     (row,) = batch_rows(engine)
     assert row["status"] == ended and row["finished_at"] is not None and row["cancel_requested"]
 
-    resumed = ops(engine, BOB).claim(CUSTOMER, BOARD)
+    bob = ops(engine, BOB)
+    resumed = bob.claim(CUSTOMER, BOARD)
 
     assert (resumed.batch_id, resumed.resumed, resumed.status) == (batch.batch_id, True, s.STAGED)
     (row,) = batch_rows(engine)  # no new batch
     assert (row["status"], row["finished_at"], row["cancel_requested"]) == (s.STAGED, None, False)
     assert owner_of(row) == BOB
     assert unfinished_rows(engine, batch.batch_id) == unfinished  # its staged rows are still there to send
-    assert ops(engine, BOB).heartbeat(batch.batch_id) is False  # the old cancel does not stop the resumer
+    assert bob.heartbeat(batch.batch_id) is False  # the old cancel does not stop the resumer
 
 
 def test_two_workstations_resuming_one_cancelled_batch_only_one_wins(engine):

@@ -46,7 +46,10 @@ UNUSUAL_VALUES = {
     "sandbox.time_scale": 120.5,
     "sandbox.latency": 0.25,
     "sandbox.faults": "500=0.05,drop=0.02",
-    "sync.heartbeat_stale_seconds": 45,
+    "sync.heartbeat_stale_seconds": 300,
+    "sync.deleted_items": "report",
+    "monday.idempotency_keys": False,
+    "monday.late_apply_seconds": 90,
     "sync.customers": ["MACK WELDON", "O'NEILL", 'THE "QUOTED" CO', "CAFÉ CRÈME ÖSTERREICH"],
 }
 
@@ -112,6 +115,15 @@ def test_render_settings_round_trips_control_characters():
     assert parse_settings(tomllib.loads(render_settings(values))).values["monday.board_id"] == "line1\nline2\x01"
 
 
+def test_a_heartbeat_that_could_go_stale_while_waiting_for_monday_is_refused_with_the_reason():
+    with pytest.raises(SettingsError) as caught:
+        parse_settings({"sync": {"heartbeat_stale_seconds": 60}})
+    message = str(caught.value)
+    assert "sync.heartbeat_stale_seconds" in message and "more than 75 seconds" in message
+    assert "waiting for monday's answer" in message
+    assert parse_settings({"sync": {"heartbeat_stale_seconds": 76}})["sync.heartbeat_stale_seconds"] == 76
+
+
 def test_a_board_id_written_without_quotes_is_text():
     settings = parse_settings({"monday": {"board_id": 9200517329}})
     assert settings["monday.board_id"] == "9200517329"
@@ -123,6 +135,9 @@ def test_a_board_id_written_without_quotes_is_text():
     ({"sync": {"heartbeat_stale_seconds": "soon"}}, "sync.heartbeat_stale_seconds"),
     ({"sync": {"heartbeat_stale_seconds": True}}, "sync.heartbeat_stale_seconds"),
     ({"sync": {"heartbeat_stale_seconds": 0}}, "sync.heartbeat_stale_seconds"),
+    ({"sync": {"heartbeat_stale_seconds": 75}}, "sync.heartbeat_stale_seconds"),
+    ({"sync": {"deleted_items": "ignore"}}, "sync.deleted_items"),
+    ({"monday": {"late_apply_seconds": 0}}, "monday.late_apply_seconds"),
     ({"sync": {"customers": "MACK WELDON"}}, "sync.customers"),
     ({"sync": {"customers": ["MACK WELDON", ""]}}, "sync.customers"),
 ])

@@ -58,11 +58,11 @@ def _is_version_table(diff) -> bool:
     return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == VERSION_TABLE
 
 
-def test_the_schema_names_seven_tables():
+def test_the_schema_names_its_eight_tables():
     assert OWN_TABLE_NAMES == {
         "MON_BatchProcessing", "STG_MON_CustMasterSchedule", "STG_MON_CustMasterSchedule_Subitems",
         "ERR_MON_CustMasterSchedule", "ERR_MON_CustMasterSchedule_Subitems", "MON_CustMasterSchedule",
-        "MON_CustMasterSchedule_Subitems",
+        "MON_CustMasterSchedule_Subitems", "MON_Requests",
     }
     assert set(s.metadata.tables) == OWN_TABLE_NAMES
 

@@ -235,12 +235,13 @@ def test_a_failed_subitem_is_still_pending_next_time(engine):
     batch, _ = world.stage("MACK WELDON")
     ops = world.staging
     (item,) = ops.pending_rows(batch.batch_id, s.stg_items)
-    ops.mark_sending(s.stg_items, [item["stg_id"]])
-    ops.record_item_ids([(item["stg_id"], "10000000001")])
+    ops.mark_sending(batch.batch_id, s.stg_items, [item["stg_id"]])
+    ops.record_item_ids(batch.batch_id, [(item["stg_id"], "10000000001")])
     subs = ops.pending_rows(batch.batch_id, s.stg_subitems)
     assert len(subs) == 3
-    ops.mark_sending(s.stg_subitems, [r["stg_sub_id"] for r in subs])
-    ops.record_subitem_ids([(subs[0]["stg_sub_id"], "20000000001"), (subs[1]["stg_sub_id"], "20000000002")])
+    ops.mark_sending(batch.batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
+    ops.record_subitem_ids(batch.batch_id, [(subs[0]["stg_sub_id"], "20000000001"),
+                                            (subs[1]["stg_sub_id"], "20000000002")])
     ops.record_failures(batch.batch_id, s.stg_subitems, [Failure(
         subs[2]["stg_sub_id"], "COLUMN_VALUE", "label L is not on the board", False, "ColumnValueException", 200)])
     ops.promote(batch.batch_id, BOARD)

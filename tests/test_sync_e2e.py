@@ -221,14 +221,16 @@ def test_revoked_token_stops_with_auth_error_and_the_batch_resumes(engine, tmp_p
         from core.monday.client import MondayApiClient
 
         bad = MondayApiClient(server.url, "revoked")
-        with pytest.raises(AuthError):
-            BatchProcessor(ctx, bad).run(ctx.customers())
+        (failed,) = BatchProcessor(ctx, bad).run(ctx.customers())
+        assert failed.status == s.FAILED and isinstance(failed.error, AuthError)
         with engine.connect() as conn:
             batch = conn.execute(sa.select(s.batches)).mappings().one()
-        assert batch["status"] == s.FAILED
+        assert (batch["batch_id"], batch["status"]) == (failed.batch_id, s.FAILED)
         good = MondayApiClient(server.url, "the-real-token")
         results = BatchProcessor(ctx, good).run(ctx.customers())
-        assert [(r.batch_id, r.status) for r in results] == [(batch["batch_id"], "COMPLETED")]
+        # The failed batch is resumed and finished; then the same run looks for what changed since.
+        assert [(r.batch_id, r.status) for r in results] == [(batch["batch_id"], "COMPLETED"),
+                                                             (batch["batch_id"] + 1, "NO_CHANGES")]
         assert len(server.board_dump(BOARD)["items"]) == 1
     finally:
         server.stop()

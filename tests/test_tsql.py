@@ -400,17 +400,17 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     ops.heartbeat(batch.batch_id, api_calls=1)
     items = ops.pending_rows(batch.batch_id, s.stg_items, limit=10_000)
     failed_item, *ok_items = items
-    ops.mark_sending(s.stg_items, [r["stg_id"] for r in items])
-    ops.record_item_ids([(r["stg_id"], f"31{r['stg_id']:08d}") for r in ok_items],
-                        group_ids={ok_items[0]["stg_id"]: "topics"})
+    ops.set_group_ids(batch.batch_id, {ok_items[0]["group_name"]: "topics"})
+    ops.mark_sending(batch.batch_id, s.stg_items, [r["stg_id"] for r in items])
+    ops.record_item_ids(batch.batch_id, [(r["stg_id"], f"31{r['stg_id']:08d}") for r in ok_items])
     ops.record_failures(batch.batch_id, s.stg_items,
                         [Failure(failed_item["stg_id"], "SERVER", "HTTP 500", True, None, 500)])
     # The same item fails again: its open error is updated (retry_count + 1), not duplicated.
     ops.record_failures(batch.batch_id, s.stg_items, [Failure(failed_item["stg_id"], "TIMEOUT", "timed out", True)])
     subs = ops.pending_rows(batch.batch_id, s.stg_subitems)
     failed_sub, *ok_subs = subs
-    ops.mark_sending(s.stg_subitems, [r["stg_sub_id"] for r in subs])
-    ops.record_subitem_ids([(r["stg_sub_id"], f"32{r['stg_sub_id']:08d}") for r in ok_subs])
+    ops.mark_sending(batch.batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
+    ops.record_subitem_ids(batch.batch_id, [(r["stg_sub_id"], f"32{r['stg_sub_id']:08d}") for r in ok_subs])
     ops.record_failures(batch.batch_id, s.stg_subitems, [Failure(
         failed_sub["stg_sub_id"], "COLUMN_VALUE", "label is not on the board", False, "ColumnValueException", 200)])
     ops.heartbeat(batch.batch_id, sent_count=len(items) + len(subs))

@@ -68,7 +68,13 @@ BATCH_STATES = ACTIVE_BATCH_STATES + FINAL_BATCH_STATES
 ERROR_TYPES = (
     "VALIDATION", "COLUMN_VALUE", "NOT_FOUND", "AUTH", "RATE_LIMIT", "NETWORK", "TIMEOUT",
     "SERVER", "PARENT_FAILED", "CONFLICT", "UNKNOWN",
+    # A person changed the board: the item was deleted or archived there, or two items carry one key.
+    "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD", "DUPLICATE_ON_BOARD",
 )
+
+# What production knows of an item a person changed on the board (NULL: active, as OrderSync left it).
+BOARD_DELETED = "DELETED"
+BOARD_ARCHIVED = "ARCHIVED"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -97,6 +103,8 @@ batches = sa.Table(
     sa.Column("subitems_created", sa.Integer, nullable=False, default=0),
     sa.Column("subitems_updated", sa.Integer, nullable=False, default=0),
     sa.Column("removed_count", sa.Integer, nullable=False, default=0),
+    sa.Column("items_recreated", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("subitems_recreated", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("api_calls", sa.Integer, nullable=False, default=0),
     sa.Column("retries", sa.Integer, nullable=False, default=0),
     # phase timestamps
@@ -112,6 +120,9 @@ batches = sa.Table(
     sa.Column("owner_pid", sa.Integer, nullable=False),
     sa.Column("owner_app", sa.Unicode(64), nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    # The fencing token: every claim and takeover raises it, and every write of the owner checks
+    # it in the same transaction, so a process that lost its batch never writes or sends again.
+    sa.Column("owner_generation", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("message", LONG_TEXT),
     sa.CheckConstraint(_in("status", BATCH_STATES), name="status"),
     # One active batch per customer (and board), enforced by the database across processes and
@@ -132,6 +143,10 @@ def _staged_row_tracking() -> list:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("sent_at", TIMESTAMP),
         sa.Column("confirmed_at", TIMESTAMP),
+        # The stored request (MON_Requests) a SENDING row went out in; NULL otherwise.
+        sa.Column("request_id", sa.Integer),
+        # The row re-creates something a person deleted on the board.
+        sa.Column("recreate", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.CheckConstraint(_in("state", ROW_STATES), name="state"),
         sa.CheckConstraint(_in("action", ACTIONS), name="action"),
     ]
@@ -163,6 +178,7 @@ stg_items = sa.Table(
     *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "sync_key"),
+    sa.Index(None, "request_id"),
 )
 
 stg_subitems = sa.Table(
@@ -188,6 +204,32 @@ stg_subitems = sa.Table(
     *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "parent_stg_id"),
+    sa.Index(None, "request_id"),
+)
+
+# --- requests in flight ---------------------------------------------------------------------------
+
+# One row per mutation request whose outcome is not settled yet, stored with its exact text,
+# variables and Idempotency-Key in the transaction that marks its rows SENDING. Every resend reuses
+# all three, so monday's replay cache answers a repeat; a settled request's row is deleted.
+requests = sa.Table(
+    "MON_Requests", metadata,
+    sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("query", LONG_TEXT, nullable=False),
+    sa.Column("variables_json", LONG_TEXT, nullable=False),
+    # What each alias a0, a1, … stands for: [kind, staged row id or group name, mutation field].
+    sa.Column("aliases_json", LONG_TEXT, nullable=False),
+    sa.Column("mutations", sa.Integer, nullable=False),
+    sa.Column("sends", sa.Integer, nullable=False, default=0),  # sends that left (or may have left)
+    sa.Column("refused", sa.Integer, nullable=False, default=0),  # sends monday certainly did not apply
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("first_sent_at", TIMESTAMP),  # the database's clock, like every time compared across hosts
+    sa.Column("last_sent_at", TIMESTAMP),
+    sa.Index(None, "batch_id"),
+    sa.Index("UX_MON_Requests_idempotency_key", "idempotency_key", unique=True),
+    sqlite_autoincrement=True,  # ids are never reused, so a log line names one request
 )
 
 # --- errors -------------------------------------------------------------------------------------
@@ -265,6 +307,9 @@ items = sa.Table(
     sa.Column("first_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_synced_at", TIMESTAMP, nullable=False),
     sa.Column("last_batch_id", sa.Integer),
+    # NULL: the item is on the board as OrderSync left it; DELETED / ARCHIVED: a person deleted or
+    # archived it there, and the line waits for a planner's decision (an open error says which).
+    sa.Column("board_state", sa.String(20)),
     # customer first: a board_id-only index would tempt a planner without statistics into
     # scanning the whole board for every row of the promotion's anti-join.
     sa.Index(None, "customer", "board_id"),
@@ -292,4 +337,4 @@ subitems = sa.Table(
     sa.Index(None, "customer", "board_id"),
 )
 
-OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems)
+OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems, requests)

@@ -56,6 +56,9 @@ MUTATION_ARGS: dict[str, dict[str, str]] = {
 }
 
 
+STATE_CHECKED = frozenset({"change_multiple_column_values", "move_item_to_group"})
+
+
 @dataclass
 class Mutation:
     """One aliased mutation; ``key`` is the caller's handle for its outcome."""
@@ -70,6 +73,7 @@ class Outcome:
     key: Any
     id: str | None = None
     error: MondayError | None = None
+    state: str | None = None  # the item's state, where the request asked for it
 
     @property
     def ok(self) -> bool:
@@ -83,6 +87,7 @@ class ClientStats:
     mutations: int = 0
     retries: int = 0
     rate_limited: int = 0
+    replays: int = 0  # answers monday gave from its Idempotency-Key cache
     waits_seconds: float = 0.0
     by_status: dict[int, int] = field(default_factory=dict)
 
@@ -311,6 +316,18 @@ class MondayApiClient:
                 result[str(item["id"])] = names
         return result
 
+    def item_states(self, ids: Sequence[str]) -> dict[str, str]:
+        """The state (active, archived, deleted) of each item or subitem id monday returns."""
+        states: dict[str, str] = {}
+        ids = [str(i) for i in ids]
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            data = self.query("query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) { id state } }",
+                              {"ids": chunk, "limit": len(chunk)})
+            for item in data.get("items") or []:
+                states[str(item["id"])] = item.get("state") or "active"
+        return states
+
     # == mutations ==================================================================================
 
     def board_lock(self, board_id: str) -> threading.Lock:
@@ -321,22 +338,35 @@ class MondayApiClient:
         """Send ``mutations`` as one aliased request; an outcome per mutation (partial success is normal).
 
         Raises MondayError for a failure of the whole request: with ``outcome_unknown`` when it
-        may have been applied (reconcile before sending again), AuthError when the token is bad.
+        may have been applied (settle it before sending again), AuthError when the token is bad.
         """
         if not mutations:
             return []
         query, variables = build_mutation(mutations)
-        key = idempotency_key or str(uuid.uuid4())
+        outcomes = self.send_mutations(board_id, query, variables, len(mutations),
+                                       idempotency_key or str(uuid.uuid4()))
+        return [Outcome(m.key, o.id, o.error) for m, o in zip(mutations, outcomes)]
+
+    def send_mutations(self, board_id: str, query: str, variables: dict[str, Any], count: int,
+                       idempotency_key: str) -> list[Outcome]:
+        """Send one stored aliased request (``a0`` … ``a{count-1}``) as it is, under its key.
+
+        Each outcome's ``key`` is its alias index. Retried only where monday certainly did not apply
+        it (429s, 423, 409, a connection that never opened), always with the same key.
+        """
+        self.governor.reserve(count)
         with self.board_lock(board_id):
             body = self._with_retries(
-                lambda: self._post(query, variables, mutation=True, idempotency_key=key),
-                mutation=True, what=f"mutation request ({len(mutations)} mutations)",
+                lambda: self._post(query, variables, mutation=True, idempotency_key=idempotency_key),
+                mutation=True, what=f"mutation request ({count} mutations)",
             )
         self.stats.mutation_requests += 1
-        self.stats.mutations += len(mutations)
+        self.stats.mutations += count
+        if str((body.get("_headers") or {}).get("Idempotency-Replayed", "")).lower() == "true":
+            self.stats.replays += 1
         data = body.get("data") or {}
-        self.governor.observe(data.get("complexity"), body.get("_headers"), len(mutations))
-        return parse_outcomes(mutations, data, body.get("errors") or [])
+        self.governor.observe(data.get("complexity"), body.get("_headers"), count)
+        return parse_outcomes(count, data, body.get("errors") or [])
 
 
 def build_mutation(mutations: Sequence[Mutation]) -> tuple[str, dict[str, Any]]:
@@ -356,12 +386,15 @@ def build_mutation(mutations: Sequence[Mutation]) -> tuple[str, dict[str, Any]]:
                 value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
             variables[variable] = value
             arguments.append(f"{name}: ${variable}")
-        fields.append(f"a{index}: {mutation.field}({', '.join(arguments)}) {{ id }}")
+        # An update also asks for the item's state: a write that landed in the archive is noticed.
+        selection = "id state" if mutation.field in STATE_CHECKED else "id"
+        fields.append(f"a{index}: {mutation.field}({', '.join(arguments)}) {{ {selection} }}")
     header = f"mutation ({', '.join(declarations)})" if declarations else "mutation"
     return f"{header} {{ {' '.join(fields)} }}", variables
 
 
-def parse_outcomes(mutations: Sequence[Mutation], data: dict, errors: list[dict]) -> list[Outcome]:
+def parse_outcomes(count: int, data: dict, errors: list[dict]) -> list[Outcome]:
+    """One outcome per alias ``a0`` … ``a{count-1}``, keyed by its index."""
     by_alias: dict[str, dict] = {}
     general: list[dict] = []
     for error in errors:
@@ -371,19 +404,19 @@ def parse_outcomes(mutations: Sequence[Mutation], data: dict, errors: list[dict]
         else:
             general.append(error)
     outcomes = []
-    for index, mutation in enumerate(mutations):
+    for index in range(count):
         alias = f"a{index}"
         value = data.get(alias)
         if isinstance(value, dict) and value.get("id") is not None:
-            outcomes.append(Outcome(mutation.key, id=str(value["id"])))
+            outcomes.append(Outcome(index, id=str(value["id"]), state=value.get("state")))
             continue
         error = by_alias.get(alias) or (general[0] if general else None)
         if error is None:
-            outcomes.append(Outcome(mutation.key, error=MondayError(
+            outcomes.append(Outcome(index, error=MondayError(
                 "monday returned no result for this mutation", error_type="UNKNOWN", outcome_unknown=True)))
             continue
         extensions = error.get("extensions") or {}
-        outcomes.append(Outcome(mutation.key, error=classify(
+        outcomes.append(Outcome(index, error=classify(
             extensions.get("code"), error.get("message", "failed"), 200, extensions)))
     return outcomes
 

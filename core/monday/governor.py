@@ -56,6 +56,14 @@ class RateGovernor:
                 delay = (self.reset_at - now + self.margin) if self.reset_at is not None else 1.0
             self._wait(delay, "complexity budget used up for this window")
 
+    def reserve(self, count: int) -> None:
+        """Wait until a request of exactly ``count`` mutations fits the budget (a stored request is resent whole)."""
+        while self.allowance(count) < count:
+            with self._lock:
+                now = self.clock()
+                delay = (self.reset_at - now + self.margin) if self.reset_at is not None else 1.0
+            self._wait(delay, f"complexity budget too small for a stored request of {count} mutations")
+
     def _wait(self, seconds: float, why: str) -> None:
         seconds = max(seconds, 0.0)
         log.info("waiting %.2f s: %s", seconds, why)

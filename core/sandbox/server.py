@@ -54,7 +54,9 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_TTL_NOMINAL = 30 * 60.0
+# monday replays a key's first answer for 30 minutes. Real seconds, not scaled: the time scale speeds up
+# the rate-limit windows, while a client reasons about the replay window by the clock on the wall.
+IDEMPOTENCY_TTL = 30 * 60.0
 CONFLICT_RETRY_NOMINAL = 1.0
 CONCURRENCY_RETRY_NOMINAL = 1.0
 ACCOUNT_ID = 12345678
@@ -131,7 +133,8 @@ class SandboxServer:
                  time_scale: float = 1.0, faults: FaultSpec | str | None = None, seed: int = 0,
                  complexity_budget: int = 10_000_000, mutation_cost: int = 30_000, minute_limit: int = 5_000,
                  concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
-                 legacy_errors: bool = False, idempotency: bool = True, token: str | None = "sandbox-token",
+                 legacy_errors: bool = False, idempotency: bool = True, idempotency_ttl: float = IDEMPOTENCY_TTL,
+                 token: str | None = "sandbox-token",
                  items_limit: int = schema.ITEMS_PER_BOARD) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -156,7 +159,7 @@ class SandboxServer:
         self._limits = Limits(time_scale=self.time_scale, complexity_budget=complexity_budget,
                               minute_limit=minute_limit, concurrency_limit=concurrency_limit)
         self._faults = FaultInjector(as_spec(faults), seed)
-        self._idem = _Idempotency(IDEMPOTENCY_TTL_NOMINAL / self.time_scale)
+        self._idem = _Idempotency(idempotency_ttl)
         self._preparer = schema.Preparer()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, Any] = {
