@@ -39,7 +39,7 @@ from core.monday.errors import AuthError, MondayError
 from core.push.payloads import PayloadBuilder, Plan
 from core.push.reconcile import BoardEdits, BoardWatch, Lookup, apply_board_edits
 from core.push.stream import Answer, RequestStream, StreamSettings, classify_answer
-from core.staging import Batch, Failure
+from core.staging import Batch, Failure, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,31 @@ class BatchProcessor:
         log.info("waiting %.1f s: %s", seconds, why)
         self._sleep(seconds)
 
+    def recheck_duplicates(self, keys: Iterable[str]) -> int:
+        """Sync keys reported on the board more than once, looked up again; resolved where one item is left.
+
+        Returns how many were resolved. Production follows the item that is left.
+        """
+        keys = sorted(set(keys))
+        if not keys:
+            return 0
+        self.board()
+        found = self.client.find_items(self.board_id, self._sync_key_column.id, keys)
+        single = {key: ids[0] for key, ids in found.items() if len(ids) == 1}
+        gone = [key for key in keys if not found.get(key)]
+        e, p = s.err_items, s.items
+        with self.staging.engine.begin() as conn:
+            if single:
+                conn.execute(sa.update(p).where(p.c.board_id == self.board_id, p.c.sync_key == sa.bindparam("b_key"))
+                             .values(monday_item_id=sa.bindparam("b_id")),
+                             [{"b_key": k, "b_id": i} for k, i in single.items()])
+            done = list(single) + gone
+            resolved = conn.execute(sa.update(e).where(
+                e.c.sync_key.in_(done), e.c.error_type == "DUPLICATE_ON_BOARD", e.c.resolved_at.is_(None)).values(
+                resolved_at=utcnow(), resolved_by=self.staging.owner.label,
+                resolution="one item with this sync key is left on the board")).rowcount if done else 0
+        return resolved
+
     # == customers ==================================================================================
 
     def run(self, customers: Iterable[str], keys: dict[str, set[str]] | None = None) -> list[BatchResult]:
@@ -273,26 +298,38 @@ class BatchProcessor:
     def run_customer(self, customer: str, only_keys: set[str] | None = None) -> list[BatchResult]:
         """The customer's batches of this run: a resumed one finished first, then what changed since."""
         results = []
+        skip: set[str] = set()
         try:
             batch = self.staging.claim(customer, self.board_id)
             if batch.status != s.STARTED:  # resumed after a crash, a cancel or a failure: finish it first
                 results.append(self._run_batch(batch, customer, None))
                 if results[-1].status not in (s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES):
                     return results
+                # Then what changed since, in a batch of its own (none when nothing did); the lines
+                # that just failed wait for the next run or a retry rather than failing twice.
+                skip = self.staging.failed_keys(batch.batch_id)
+                if self._nothing_changed(customer, only_keys, skip):
+                    return results
                 log.info("%s: the resumed batch %s is finished; now what changed since", customer, batch.batch_id)
                 batch = self.staging.claim(customer, self.board_id)
-            results.append(self._run_batch(batch, customer, only_keys))
+            results.append(self._run_batch(batch, customer, only_keys, skip))
         except CustomerBusy as exc:
             log.warning("%s", exc)
             results.append(BatchResult(None, customer, BUSY, message=str(exc)))
         return results
 
-    def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None) -> BatchResult:
+    def _nothing_changed(self, customer: str, only_keys: set[str] | None, skip: set[str]) -> bool:
+        changes = self.ctx.detect([customer])[0]
+        keys = [c.sync_key for c in changes.changes] + [line.sync_key for line in changes.invalid]
+        return not [k for k in keys if (only_keys is None or k in only_keys) and k not in skip]
+
+    def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None,
+                   skip: set[str] = frozenset()) -> BatchResult:
         with batch_context(batch.batch_id):  # every line logged for this batch carries its id
             self._batch_id = batch.batch_id
             self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
             try:
-                return self._process(batch, customer, only_keys)
+                return self._process(batch, customer, only_keys, skip)
             except BatchTakenOver as exc:
                 log.error("batch %s: %s", batch.batch_id, exc)
                 return BatchResult(batch.batch_id, customer, TAKEN_OVER, message=str(exc))
@@ -306,14 +343,16 @@ class BatchProcessor:
             finally:
                 self._batch_id = None
 
-    def _process(self, batch: Batch, customer: str, only_keys: set[str] | None) -> BatchResult:
+    def _process(self, batch: Batch, customer: str, only_keys: set[str] | None, skip: set[str]) -> BatchResult:
         ops = self.staging
         batch_id = batch.batch_id
         if batch.status == s.STARTED:
             changes = self.ctx.detect([customer])[0]
-            if only_keys is not None:
-                changes.changes = [c for c in changes.changes if c.sync_key in only_keys]
-                changes.invalid = [line for line in changes.invalid if line.sync_key in only_keys]
+            if only_keys is not None or skip:
+                def wanted(key: str | None) -> bool:
+                    return (only_keys is None or key in only_keys) and key not in skip
+                changes.changes = [c for c in changes.changes if wanted(c.sync_key)]
+                changes.invalid = [line for line in changes.invalid if wanted(line.sync_key)]
             staged = ops.stage(batch_id, changes)
             if staged.nothing_to_send:
                 ops.cleanup(batch_id)

@@ -24,6 +24,7 @@ CHANGED = "CHANGED"
 UNCHANGED = "UNCHANGED"
 REMOVED = "REMOVED"
 INVALID = "INVALID"
+HELD = "HELD"  # its item was deleted or archived on the board: it waits for a planner (an open error says so)
 IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 
 
@@ -38,6 +39,7 @@ class ProdItem:
     order_number: str | None
     po_number: str | None
     source_hash: str | None
+    board_state: str | None = None
 
 
 @dataclass
@@ -97,6 +99,7 @@ class CustomerChanges:
     invalid: list[MappedLine]
     unchanged: int
     unknown_customer: bool = False
+    held: int = 0  # lines whose item a person deleted or archived on the board, waiting for a decision
 
     @property
     def new(self) -> list[LineChange]:
@@ -126,6 +129,7 @@ class PendingCustomer:
     invalid: int = 0
     open_errors: int = 0
     unchanged: int = 0
+    held: int = 0
     last_sync: Any = None
 
     @property
@@ -136,6 +140,7 @@ class PendingCustomer:
         return {
             "customer": self.customer, "new": self.new, "changed": self.changed, "removed": self.removed,
             "invalid": self.invalid, "open_errors": self.open_errors, "unchanged": self.unchanged,
+            "held": self.held,
             "last_sync": self.last_sync.isoformat(sep=" ", timespec="seconds") if self.last_sync else None,
         }
 
@@ -167,7 +172,7 @@ class ChangeDetector:
             t = s.items
             rows = self.conn.execute(
                 sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
-                          t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash)
+                          t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash, t.c.board_state)
                 .where(t.c.board_id == self.board_id)
             )
             self._index = {r.sync_key: ProdItem(*r) for r in rows}
@@ -237,6 +242,8 @@ class ChangeDetector:
             prod = index.get(line.sync_key)
             if prod is None:
                 kind = NEW
+            elif prod.board_state is not None:
+                kind = HELD
             elif prod.line_hash == line.line_hash and not prod.is_removed:
                 kind = UNCHANGED
             else:
@@ -251,6 +258,7 @@ class ChangeDetector:
         candidates: list[MappedLine] = []
         seen: set[str] = set()
         unchanged = 0
+        held = 0
         unknown = False
         for kind, key, line, row in self._classify(rows):
             if key is not None:
@@ -262,6 +270,8 @@ class ChangeDetector:
                 new.append(line)
             elif kind == CHANGED:
                 candidates.append(line)
+            elif kind == HELD:
+                held += 1
             else:
                 unchanged += 1
         removed_keys = [k for k, p in index.items() if p.customer == customer and k not in seen and not p.is_removed]
@@ -277,7 +287,7 @@ class ChangeDetector:
                 unchanged += 1
         for key in removed_keys:
             changes.append(self._removed(index[key], fields.get(key, {})))
-        return CustomerChanges(customer, changes, invalid, unchanged, unknown)
+        return CustomerChanges(customer, changes, invalid, unchanged, unknown, held)
 
     def _new(self, line: MappedLine) -> LineChange:
         return LineChange(
@@ -335,7 +345,7 @@ class ChangeDetector:
         summary: dict[str, PendingCustomer] = {}
         seen: set[str] = set()
         customer_of = self.source.customer_of
-        counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid"}
+        counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid", HELD: "held"}
         for kind, key, line, row in self._classify(self.source.iter_rows(self.conn, None)):
             if key is not None:
                 seen.add(key)

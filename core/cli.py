@@ -31,7 +31,7 @@ from core.monday.errors import AuthError, MondayError
 log = logging.getLogger("ordersync")
 
 PROG = "ordersync"
-COMMANDS = ("sync", "retry", "status", "demo", "sandbox", "db", "token")
+COMMANDS = ("sync", "retry", "status", "cancel", "demo", "sandbox", "db", "token")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sandbox", help="run the monday sandbox server alone (sandbox --help for its options)",
                    add_help=False)
     sub.add_parser("token", help="token set | token delete: the monday token in the OS keyring", add_help=False)
+
+    cancel = with_config(sub.add_parser(
+        "cancel", help="ask an active batch, on any workstation, to stop after the request in flight"))
+    cancel.add_argument("--batch", type=int, required=True, metavar="N", help="the batch (as status lists it)")
 
     status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -116,6 +120,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_status(args)
         if args.command == "retry":
             return cmd_retry(args)
+        if args.command == "cancel":
+            return cmd_cancel(args)
         if args.command == "demo":
             return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":
@@ -300,6 +306,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         ctx.close()
 
 
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Set the batch's cancel flag; its owner, wherever it runs, stops after the request in flight."""
+    ctx = _open(args)
+    try:
+        try:
+            row = ctx.staging.batch(args.batch)
+        except sa.exc.NoResultFound:
+            raise _usage(f"there is no batch {args.batch}; `{program_command('status')}` lists them") from None
+        owner = f"{row['owner_user']}@{row['owner_host']}"
+        if not ctx.staging.request_cancel(args.batch):
+            print(f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. Nothing to cancel.")
+            return 0
+        print(f"Asked batch {args.batch} ({row['customer']}, run by {owner}) to stop after its request in flight; "
+              "it ends CANCELLED, and the next sync of the customer resumes it.")
+        return 0
+    finally:
+        ctx.close()
+
+
 def cmd_retry(args: argparse.Namespace) -> int:
     from core.errors import ErrorHandler
 
@@ -312,12 +337,13 @@ def cmd_retry(args: argparse.Namespace) -> int:
             return 0
         for note in selection.notes:
             print(note, file=sys.stderr)
-        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json)
+        handler.prepare(selection)
+        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates)
     finally:
         ctx.close()
 
 
-def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
+def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set[str] | None = None) -> int:
     import signal
     import threading
 
@@ -335,6 +361,8 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
     client = ctx.monday_client()
     try:
         processor = BatchProcessor(ctx, client, NullProgress() if as_json else PrintProgress(), cancel)
+        if duplicates:
+            processor.recheck_duplicates(duplicates)
         results = processor.run(customers, keys)
     finally:
         client.close()

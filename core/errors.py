@@ -14,10 +14,14 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from core.changes import _chunks
 from core.db import schema as s
 from core.exceptions import SettingsError
 
-FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED")
+FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED", "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD",
+           "DUPLICATE_ON_BOARD")
+# A planner's decision about an item people changed on the board, made by retrying its error.
+BOARD_DECISIONS = ("DELETED_ON_BOARD", "ARCHIVED_ON_BOARD")
 _REF = re.compile(r"^(?P<kind>[IiSs])?(?P<id>\d+)$")
 
 
@@ -27,6 +31,8 @@ class RetrySelection:
 
     keys: dict[str, set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    board: dict[str, str] = field(default_factory=dict)  # sync key -> DELETED_ON_BOARD | ARCHIVED_ON_BOARD
+    duplicates: set[str] = field(default_factory=set)  # sync keys reported on the board more than once
 
 
 def error_ref(table: sa.Table, err_id: int) -> str:
@@ -87,6 +93,28 @@ class ErrorHandler:
                     return source.mapper.map_row(row).source
         return None
 
+    def prepare(self, selection: RetrySelection) -> None:
+        """Carry out what retrying an error about the board means, before its lines are staged again.
+
+        Deleted on the board: production forgets the item, so the line is created anew with all its
+        sizes. Archived on the board: the line is sent again, and the board's state is checked again
+        first (restored: it is updated; still archived: the error stays open; deleted: re-created).
+        """
+        board_id = self.ctx.board_id
+        p, ps = s.items, s.subitems
+        deleted = [k for k, why in selection.board.items() if why == "DELETED_ON_BOARD"]
+        archived = [k for k, why in selection.board.items() if why == "ARCHIVED_ON_BOARD"]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(deleted):
+                gone = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk),
+                                                     p.c.board_state == s.BOARD_DELETED).scalar_subquery()
+                conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(gone)))
+                conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk),
+                                                p.c.board_state == s.BOARD_DELETED))
+            for chunk in _chunks(archived):
+                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk))
+                             .values(board_state=None))
+
     def select(self, refs: Iterable[str] | None) -> RetrySelection:
         """The lines to re-stage for ``refs`` (None: every open error)."""
         selection = RetrySelection()
@@ -112,6 +140,10 @@ class ErrorHandler:
                                                f"({row.message}); fix it in ORDERS_UNIFIED")
                     else:
                         selection.keys.setdefault(row.customer, set()).add(row.key)
+                        if table is s.err_items and row.error_type in BOARD_DECISIONS:
+                            selection.board[row.key] = row.error_type
+                        elif row.error_type == "DUPLICATE_ON_BOARD":
+                            selection.duplicates.add(row.key)
         if wanted is not None:
             found = {ref.upper() for ref in (error_ref(t, i) for t, i in wanted)}
             if not selection.keys and not selection.notes:

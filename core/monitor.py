@@ -10,15 +10,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.db import schema as s
-from core.staging import Owner, utcnow
+from core.db.clock import database_now
+from core.staging import Owner
 
 DONE_STATES = (s.API_SUCCESS, s.PROMOTED, s.API_FAILED)
 
 
-def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest batches (all active ones included), each with done/total, throughput and ETA."""
+def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50,
+                   stale_seconds: float = 120) -> list[dict[str, Any]]:
+    """The newest batches (all active ones included), each with done/total, throughput and ETA.
+
+    A live batch whose heartbeat is older than ``stale_seconds`` by the database's clock is marked stale.
+    """
     b = s.batches
     with engine.connect() as conn:
+        now = database_now(conn)
         rows = [dict(r) for r in conn.execute(
             sa.select(b).where(sa.or_(
                 b.c.status.in_(s.ACTIVE_BATCH_STATES),
@@ -42,7 +48,6 @@ def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50) 
                         counts["succeeded"] += n
                     if state != s.PENDING and state != s.WAITING_PARENT:
                         counts["sent"] += n
-    now = utcnow()
     result = []
     for r in rows:
         extra = staged.get(r["batch_id"], {"done": 0, "failed": 0, "succeeded": 0, "sent": 0})
@@ -65,6 +70,6 @@ def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50) 
             "eta_seconds": eta, "started_at": r["started_at"], "owner": f"{r['owner_user']}@{r['owner_host']}",
             "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
             "message": r["message"], "heartbeat_at": r["heartbeat_at"],
-            "stale": active and r["heartbeat_at"] < now - dt.timedelta(minutes=2),
+            "stale": active and r["heartbeat_at"] < now - dt.timedelta(seconds=stale_seconds),
         })
     return result

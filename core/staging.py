@@ -246,6 +246,16 @@ class StagingOperations:
             return conn.execute(sa.update(b).where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
                                 .values(cancel_requested=True)).rowcount == 1
 
+    def failed_keys(self, batch_id: int) -> set[str]:
+        """Sync keys of the lines whose rows failed in the batch (their errors are open)."""
+        e, es = s.err_items, s.err_subitems
+        with self.engine.connect() as conn:
+            keys = {k for (k,) in conn.execute(sa.select(e.c.sync_key).where(
+                e.c.batch_id == batch_id, e.c.resolved_at.is_(None), e.c.sync_key.is_not(None)))}
+            keys |= {k for (k,) in conn.execute(sa.select(es.c.parent_sync_key).where(
+                es.c.batch_id == batch_id, es.c.resolved_at.is_(None), es.c.parent_sync_key.is_not(None)))}
+        return keys
+
     def batch(self, batch_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return dict(conn.execute(sa.select(s.batches).where(s.batches.c.batch_id == batch_id)).mappings().one())
@@ -693,10 +703,20 @@ class StagingOperations:
                 .where(ok_subs, ~sub_exists),
             ))
             # Lines with a subitem that was not confirmed stay pending for the next run.
+            confirmed = (s.API_SUCCESS, s.PROMOTED)
             unconfirmed = sa.select(st.c.parent_sync_key).where(
-                st.c.batch_id == batch_id, st.c.state != s.API_SUCCESS)
+                st.c.batch_id == batch_id, st.c.state.not_in(confirmed))
             conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(unconfirmed))
                          .values(line_hash=STALE_LINE_HASH, source_hash=None))
+            # A line promoted before (a cancelled or failed run of this batch) whose last subitems are
+            # confirmed now is complete: it gets its line hash back, so it is not pending any more.
+            done_line = sa.and_(t.c.batch_id == batch_id, t.c.state == s.PROMOTED, t.c.sync_key == p.c.sync_key,
+                                ~sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id,
+                                                                  st.c.state.not_in(confirmed)).exists())
+            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.line_hash == STALE_LINE_HASH,
+                                            sa.select(t.c.stg_id).where(done_line).exists())
+                         .values(line_hash=sa.select(t.c.line_hash).where(done_line).scalar_subquery(),
+                                 source_hash=sa.select(t.c.source_hash).where(done_line).scalar_subquery()))
             # Errors of rows that are now on the board are resolved, never deleted.
             resolved = {"resolved_at": now, "resolved_by": self.owner.label,
                         "resolution": f"synced in batch {batch_id}"}

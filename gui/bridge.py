@@ -126,7 +126,8 @@ class EngineBridge(QObject):
         return [p.as_dict() | {"last_sync": p.last_sync} for p in rows]
 
     async def batches(self) -> list[dict]:
-        return await self.call(batch_overview, self.ctx.engine, self.ctx.staging.owner)
+        return await self.call(batch_overview, self.ctx.engine, self.ctx.staging.owner,
+                               stale_seconds=self.ctx.settings["sync.heartbeat_stale_seconds"])
 
     async def errors(self, include_resolved: bool = False) -> list[dict]:
         return await self.call(ErrorHandler(self.ctx).all_errors if include_resolved
@@ -156,19 +157,26 @@ class EngineBridge(QObject):
         name = f"retry:{','.join(sorted(refs))}"
         return self.tasks.start(name, lambda: self._retry(refs))
 
+    async def request_cancel(self, batch_ids: list[int]) -> list[int]:
+        """Set the cancel flag of active batches, wherever they run; returns those that were active."""
+        return [b for b in batch_ids if await self.call(self.ctx.staging.request_cancel, b)]
+
     def cancel(self) -> None:
         """Cooperative: the request in flight finishes and is recorded; the batch ends CANCELLED."""
         self._cancel.set()
 
     async def _retry(self, refs: list[str]) -> list[BatchResult]:
-        selection = await self.call(ErrorHandler(self.ctx).select, refs)
+        handler = ErrorHandler(self.ctx)
+        selection = await self.call(handler.select, refs)
         for note in selection.notes:
             log.warning("%s", note)
         if not selection.keys:
             return []
-        return await self._run(sorted(selection.keys), selection.keys)
+        await self.call(handler.prepare, selection)
+        return await self._run(sorted(selection.keys), selection.keys, selection.duplicates)
 
-    async def _run(self, customers: list[str], keys: dict | None) -> list[BatchResult]:
+    async def _run(self, customers: list[str], keys: dict | None,
+                   duplicates: set[str] | None = None) -> list[BatchResult]:
         # What exists now (the window, its models) will not become garbage: keep it out of the
         # collector's full passes, which hold the GIL and would stall the GUI thread.
         gc.freeze()
@@ -176,7 +184,7 @@ class EngineBridge(QObject):
         self.syncStarted.emit()
         results: list[BatchResult] = []
         try:
-            results = await self.call(self._process, customers, keys, self._cancel)
+            results = await self.call(self._process, customers, keys, self._cancel, duplicates)
             failed = [r for r in results if r.error is not None]
             if failed:  # one customer's failure does not stop the others; the planner hears of each
                 self.failed.emit("sync", "; ".join(f"{r.customer}: {describe(r.error)}" for r in failed[:3])
@@ -185,11 +193,14 @@ class EngineBridge(QObject):
         finally:
             self.syncFinished.emit(results)
 
-    def _process(self, customers: list[str], keys: dict | None, cancel: threading.Event) -> list[BatchResult]:
+    def _process(self, customers: list[str], keys: dict | None, cancel: threading.Event,
+                 duplicates: set[str] | None = None) -> list[BatchResult]:
         """In a worker thread: one client for the run, every customer's batch in turn."""
         client = self._client_for_run()
         processor = BatchProcessor(self.ctx, client, self.progress, cancel)
         try:
+            if duplicates:
+                processor.recheck_duplicates(duplicates)
             return processor.run(customers, keys)
         finally:
             governor = client.governor

@@ -384,8 +384,8 @@ class MainWindow(QMainWindow):
         self.overall.setRange(0, max(total, 1))
         self.overall.setValue(done if total else 0)
         self.overall.setFormat("Running batches: %p%  (%v of %m rows)" if total else "No batch running")
-        mine_running = any(r["mine"] and r["status"] in ("STARTED", "STAGED", "PUSHING", "PROMOTING") for r in rows)
-        self.cancel_button.setEnabled(self.bridge.syncing or mine_running)
+        # Any active batch can be cancelled: this window's, another workstation's or a scheduled run's.
+        self.cancel_button.setEnabled(self.bridge.syncing or bool(self.batches.active()))
         self.cancel_action.setEnabled(self.cancel_button.isEnabled())
 
     def _mark_batches_dirty(self, *args) -> None:
@@ -423,8 +423,21 @@ class MainWindow(QMainWindow):
         self.preview_dialog = dialog
 
     def cancel_sync(self) -> None:
-        self.bridge.cancel()
-        self.statusBar().showMessage("Cancelling after the request in flight…", 5000)
+        """Stop this window's sync, and the selected active batches (all active ones when none is selected).
+
+        Another workstation's or a scheduled run's batch is asked through the database: its owner
+        stops after the request in flight, and the batch resumes on the next sync of the customer.
+        """
+        selected = [index.row() for index in self.batches_view.selectionModel().selectedRows()]
+        targets = self.batches.active(selected or None)
+        others = [batch_id for batch_id, mine in targets if not mine]
+        if self.bridge.syncing:
+            self.bridge.cancel()
+        if others:
+            self.bridge.tasks.start("cancel:" + ",".join(map(str, others)),
+                                    lambda: self.bridge.request_cancel(others))
+        what = f"batches {', '.join(map(str, others))}" if others else "the sync"
+        self.statusBar().showMessage(f"Cancelling {what} after the request in flight…", 5000)
 
     def retry(self, refs: list[str]) -> None:
         if not refs:

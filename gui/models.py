@@ -774,6 +774,11 @@ class BatchesModel(_KeyedTableModel):
                 done += min(_count(raw[self._B_DONE]), _count(raw[self._B_TOTAL]))
         return done, total
 
+    def active(self, rows: list[int] | None = None) -> list[tuple[int, bool]]:
+        """(batch id, mine) of the active batches among source ``rows`` (all rows when None)."""
+        raws = self._raw if rows is None else [self._raw[r] for r in rows if 0 <= r < len(self._raw)]
+        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
+
     def _ordered(self, rows: list[dict]) -> list[dict]:
         def newest(row: dict) -> tuple:
             return (as_utc(row.get("started_at")) or _DT_MIN, row.get("batch_id") or 0)
