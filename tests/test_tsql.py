@@ -383,7 +383,7 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     customers = sorted(pending)
     rec.phase = "source"
     with engine.connect() as conn:
-        world.source.duplicate_keys(conn)
+        world.source.key_census(conn)
         world.source.customer_names(conn)
     rec.phase = "detect"
     for customer in customers:
