@@ -15,13 +15,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.batch import BatchProcessor
 from core.changes import ChangeDetector
 from core.db import schema as s
 from core.demo_data import orders_table
 from core.keys import MAX_NAMED, KeyCensus, key_fold, same_key
 from core.mapping import load_mapping
+from core.monday.client import Mutation
 from core.staging import StagingOperations
-from tests.helpers import World, confirm_all, count, empty_orders, make_world, order_row
+from tests.helpers import (BOARD, World, confirm_all, count, empty_orders, engine_context, make_world, monday_client,
+                           order_row, start_sandbox)
 
 CUSTOMER = "MACK WELDON"
 UPPER = "MWE-1 | M01 | Blue"
@@ -170,6 +173,70 @@ def test_exact_duplicates_keep_their_message(engine):
     assert errors.count(("MWE-5 | X | Red", [both])) == 2
     assert errors.count(("MWE-5 | x | Red", [case_message("MWE-5 | x | Red", "MWE-5 | X | Red")])) == 1
     assert len(errors) == 5 and [c.sync_key for c in changes.new] == [OTHER]
+
+
+# --- reconciliation: monday's search is a candidate list, matched exactly ---------------------------
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    server = start_sandbox(tmp_path / "sandbox.db")
+    yield server
+    server.stop()
+
+
+def items_on_the_board(server, keys: list[str]) -> tuple[dict[str, str], str]:
+    """Create one item per key (as a person, or an earlier spelling of a line, left them); ids by key."""
+    client = monday_client(server)
+    try:
+        meta = client.board(BOARD)
+        column = meta.resolve(load_mapping().columns)["SYNC KEY"].id
+        group = next(iter(meta.groups.values()))
+        outcomes = client.mutate(BOARD, [Mutation(key, "create_item", {
+            "board_id": BOARD, "item_name": key, "group_id": group, "column_values": {column: key}}) for key in keys])
+    finally:
+        client.close()
+    assert all(o.ok for o in outcomes)
+    return {o.key: o.id for o in outcomes}, column
+
+
+def test_find_items_matches_the_sync_key_exactly(sandbox):
+    ids, column = items_on_the_board(sandbox, [UPPER, LOWER, UPPER.lower()])
+    client = monday_client(sandbox)
+    try:
+        # The sandbox, like monday, finds all three for any of them; only the exact key is the item.
+        assert client.find_items(BOARD, column, [UPPER, "MWE-1 | M01 | BLUE"]) == {UPPER: [ids[UPPER]]}
+        assert client.find_items(BOARD, column, [LOWER, UPPER.lower()]) == {
+            LOWER: [ids[LOWER]], UPPER.lower(): [ids[UPPER.lower()]]}
+    finally:
+        client.close()
+
+
+def test_a_sending_row_is_not_adopted_by_an_item_whose_key_differs_in_case(engine, sandbox):
+    """After a crash mid-send, reconciliation must not take a case twin on the board for the line."""
+    world_of(engine, [line_row("MWE-1", "M01", "Blue")])
+    twin_ids, _ = items_on_the_board(sandbox, [LOWER])
+    ctx = engine_context(engine)
+    ops = ctx.staging
+    batch = ops.claim(CUSTOMER, BOARD)
+    ops.stage(batch.batch_id, ctx.detect([CUSTOMER])[0])
+    ops.mark_sending(s.stg_items, [r["stg_id"] for r in ops.pending_rows(batch.batch_id, s.stg_items)])
+    # ... and the process died before the request left.
+
+    client = monday_client(sandbox)
+    try:
+        (result,) = BatchProcessor(ctx, client).run([CUSTOMER])
+    finally:
+        client.close()
+
+    assert result.status == s.COMPLETED
+    items = {item["column_values"]["SYNC KEY"]: item for item in sandbox.board_dump(BOARD)["items"]}
+    assert sorted(items) == sorted([UPPER, LOWER])
+    assert items[LOWER]["id"] == twin_ids[LOWER] and not items[LOWER]["subitems"]  # left alone
+    assert len(items[UPPER]["subitems"]) == 3
+    with engine.connect() as conn:
+        promoted = dict(conn.execute(sa.select(s.items.c.sync_key, s.items.c.monday_item_id)).all())
+    assert promoted == {UPPER: items[UPPER]["id"]}
 
 
 # --- the census: every key of the source -------------------------------------------------------------
