@@ -239,6 +239,33 @@ def test_a_sending_row_is_not_adopted_by_an_item_whose_key_differs_in_case(engin
     assert promoted == {UPPER: items[UPPER]["id"]}
 
 
+def test_case_twins_stay_off_the_board_until_one_is_fixed(engine, sandbox):
+    """Over real HTTP: the board gets neither twin, then the one left once the other is fixed."""
+    world = world_of(engine, [line_row("MWE-1", "M01", "Blue"), line_row("MWE-1", "m01", "Blue"),
+                              line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE")])
+    ctx = engine_context(engine)
+
+    def run() -> str:
+        client = monday_client(sandbox)
+        try:
+            (result,) = BatchProcessor(ctx, client).run([CUSTOMER])
+        finally:
+            client.close()
+        return result.status
+
+    def board() -> list[str]:
+        return sorted(item["column_values"]["SYNC KEY"] for item in sandbox.board_dump(BOARD)["items"])
+
+    assert run() == s.COMPLETED_WITH_ERRORS
+    assert board() == [OTHER]
+    assert set(open_validation_errors(world)) == {UPPER, LOWER}
+    orders = world.orders()
+    world.execute(sa.update(orders).where(orders.c["CUSTOMER STYLE"] == "m01").values({"CUSTOMER STYLE": "M02"}))
+    assert run() == s.COMPLETED
+    assert board() == sorted([UPPER, FIXED, OTHER])
+    assert open_validation_errors(world) == {}
+
+
 # --- the census: every key of the source -------------------------------------------------------------
 
 
