@@ -60,14 +60,23 @@ class KeyCensus:
         for key in keys:
             if key is not None:
                 counts[key] = counts.get(key, 0) + 1
-        folded: dict[str, list[str]] = {}
+        folded: dict[str, str | list[str]] = {}  # fold -> its one key, or every key with it
         for key in counts:
-            folded.setdefault(key_fold(key), []).append(key)
+            fold = key_fold(key)
+            seen = folded.setdefault(fold, key)
+            if seen is not key:
+                if isinstance(seen, str):
+                    folded[fold] = [seen, key]
+                else:
+                    seen.append(key)
         conflicts: dict[str, str] = {}
+        for key, n in counts.items():
+            if n > 1:
+                conflicts[key] = _reason(key, True, [], table)
         for group in folded.values():
-            for key in group:
-                others = sorted(k for k in group if k != key)
-                if counts[key] > 1 or others:
+            if isinstance(group, list):
+                for key in group:
+                    others = sorted(k for k in group if k != key)
                     conflicts[key] = _reason(key, counts[key] > 1, others, table)
         return cls(frozenset(counts), conflicts)
 
