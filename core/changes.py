@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
+from core.keys import KeyCensus
 from core.mapping import MappedLine, MappedSize, content_hash
 from core.source import Source
 
@@ -162,7 +163,7 @@ class ChangeDetector:
         self.source = source
         self.board_id = board_id
         self._index: dict[str, ProdItem] | None = None
-        self._duplicates: set[str] | None = None
+        self._census: KeyCensus | None = None
 
     # -- production ---------------------------------------------------------------------------
 
@@ -179,10 +180,16 @@ class ChangeDetector:
         return self._index
 
     @property
-    def duplicates(self) -> set[str]:
-        if self._duplicates is None:
-            self._duplicates = self.source.duplicate_keys(self.conn)
-        return self._duplicates
+    def census(self) -> KeyCensus:
+        """The source's key census (every key of the whole table, and the conflicts), read once."""
+        if self._census is None:
+            self._census = self.source.key_census(self.conn)
+        return self._census
+
+    @property
+    def duplicates(self) -> dict[str, str]:
+        """Keys whose lines are held back (exact duplicates and keys that differ only in case) -> why."""
+        return self.census.conflicts
 
     def _prod_details(self, keys: list[str], removed: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
         """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
@@ -215,7 +222,7 @@ class ChangeDetector:
             return None
         mapper = self.source.mapper
         key = mapper.row_key(row)
-        if key is None or key in self.duplicates:
+        if key is None or key in self.census.conflicts:
             return None
         prod = self.index.get(key)
         if prod is None or prod.is_removed or prod.source_hash is None:
@@ -229,13 +236,13 @@ class ChangeDetector:
         NEW or CHANGED (a candidate: its line hash differs, fields and sizes are compared later).
         """
         index = self.index
-        duplicates = self.duplicates
+        census = self.census
         for row in rows:
             key = self._unchanged(row)
             if key is not None:
                 yield UNCHANGED, key, None, row
                 continue
-            line = self.source.line(row, duplicates)
+            line = self.source.line(row, census)
             if line.errors:
                 yield INVALID, line.sync_key, line, row
                 continue

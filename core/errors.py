@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from core.changes import _chunks
 from core.db import schema as s
 from core.exceptions import SettingsError
+from core.keys import same_key
 
 FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED", "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD",
            "DUPLICATE_ON_BOARD")
@@ -89,7 +90,7 @@ class ErrorHandler:
         source = self.ctx.source
         with self.engine.connect() as conn:
             for row in source.iter_rows(conn, None):
-                if source.mapper.row_key(row) == sync_key:
+                if same_key(source.mapper.row_key(row), sync_key):
                     return source.mapper.map_row(row).source
         return None
 

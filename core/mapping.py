@@ -554,7 +554,11 @@ class LineMapper:
         return value
 
     def row_key(self, row: Sequence[Any]) -> str | None:
-        """The sync key of a row without mapping the rest of it (None when a key column is empty)."""
+        """The sync key of a row without mapping the rest of it (None when a key column is empty).
+
+        Keys are compared exactly, and only as ``core.keys.same_key`` says; keys that differ only in
+        letter case are held back by the source's key census (``core.keys.KeyCensus``).
+        """
         parts = []
         for name, i in self._key_index:
             value = self._clean(name, row[i])

@@ -8,13 +8,13 @@ chunks and mapped one customer set at a time, so memory follows the largest batc
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Any, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core.exceptions import SettingsError
+from core.keys import KeyCensus
 from core.mapping import LineMapper, MappedLine, Mapping
 
 log = logging.getLogger(__name__)
@@ -97,22 +97,27 @@ class Source:
 
     # -- lines ------------------------------------------------------------------------------------
 
-    def duplicate_keys(self, conn: Connection) -> set[str]:
-        """Sync keys that stand on more than one row of the whole table (all of them are invalid)."""
+    def key_census(self, conn: Connection) -> KeyCensus:
+        """Every sync key of the whole table and the keys whose lines are held back (core.keys).
+
+        One streaming pass over the key columns only, whatever the customers of the run: a key is
+        a duplicate across customers too, and the set of all keys tells a line that moved to
+        another customer from a line that left the source.
+        """
         key_columns = [self.table.c[name] for name in self.mapping.key]
         positions = [self.mapper.columns.index(name) for name in self.mapping.key]
         width = len(self.mapper.columns)
         row_key = self.mapper.row_key
-        counts: Counter[str] = Counter()
-        result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
-        for values in result:
+
+        def keys() -> Iterator[str | None]:
             row: list[Any] = [None] * width
-            for position, value in zip(positions, values):
-                row[position] = value
-            key = row_key(row)
-            if key is not None:
-                counts[key] += 1
-        return {key for key, n in counts.items() if n > 1}
+            result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
+            for values in result:
+                for position, value in zip(positions, values):
+                    row[position] = value
+                yield row_key(row)
+
+        return KeyCensus.of(keys(), self.table.name)
 
     def select_statement(self, where=None) -> sa.Select:
         statement = sa.select(*self._select_columns)
@@ -123,23 +128,21 @@ class Source:
         where = self._customer_filter(conn, customers)
         yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
 
-    def line(self, row: Sequence[Any], duplicates: set[str]) -> MappedLine:
-        """Map and validate one row; a key that stands on several rows makes every one of them invalid."""
+    def line(self, row: Sequence[Any], census: KeyCensus) -> MappedLine:
+        """Map and validate one row; a key in conflict (``census``) makes every line with it invalid."""
         line = self.mapper.map_row(row)
-        if line.sync_key is not None and line.sync_key in duplicates:
-            line.errors.append(
-                f"key {line.sync_key!r} appears more than once in {self.table.name}; "
-                "every line with this key is held back"
-            )
+        reason = census.reason(line.sync_key)
+        if reason is not None:
+            line.errors.append(reason)
         return line
 
     def iter_lines(self, conn: Connection, customers: Iterable[str] | None = None,
-                   duplicates: set[str] | None = None) -> Iterator[MappedLine]:
+                   census: KeyCensus | None = None) -> Iterator[MappedLine]:
         """Mapped and validated lines of the given canonical customers (all when None)."""
-        if duplicates is None:
-            duplicates = self.duplicate_keys(conn)
+        if census is None:
+            census = self.key_census(conn)
         for row in self.iter_rows(conn, customers):
-            yield self.line(row, duplicates)
+            yield self.line(row, census)
 
 
 

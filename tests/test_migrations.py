@@ -167,6 +167,52 @@ def test_unknown_states_are_rejected_by_the_database(engine):
         conn.execute(s.batches.insert(), batch_row("MACK WELDON", "HALF_DONE"))
 
 
+def _to_revision(engine: sa.Engine, revision: str) -> None:
+    """Downgrade (there is no command for it: this is what a DBA's alembic run would do)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from core.db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes.update(connection=conn, schema=own_schema(engine))
+        command.downgrade(config, revision)
+
+
+def test_the_key_collation_revision_is_a_no_op_here_both_ways(engine):
+    """0002 gives SQL Server's key columns a binary collation; SQLite and PostgreSQL compare exactly already."""
+    upgrade(engine)
+    assert head_revision() == "0002"
+    _to_revision(engine, "0001")
+    assert current_revision(engine) == "0001"
+    assert schema_differences(engine) == []
+    with pytest.raises(SchemaError, match="db upgrade"):
+        require_current(engine)
+    assert upgrade(engine) == ("0001", "0002")
+    assert schema_differences(engine) == []
+
+
+def test_the_key_columns_tell_keys_that_differ_only_in_case_apart(engine):
+    upgrade(engine)
+    now = dt.datetime(2026, 1, 5, 9, 30)
+    row = {"board_id": "9200517329", "customer": "MACK WELDON", "item_name": "M01 Blue MWE-1", "values_json": "{}",
+           "content_hash": "c", "line_hash": "l", "is_removed": False, "first_synced_at": now, "last_synced_at": now}
+    keys = ["MWE-1 | M01 | Blue", "MWE-1 | m01 | Blue", "MWE-1 | M01 | BLUE"]
+    with engine.begin() as conn:
+        conn.execute(s.items.insert(), [{**row, "sync_key": k, "monday_item_id": str(n)} for n, k in enumerate(keys)])
+        conn.execute(s.subitems.insert(), [
+            {"board_id": "9200517329", "parent_sync_key": keys[0], "size_label": label, "customer": "MACK WELDON",
+             "monday_subitem_id": label, "parent_monday_item_id": "0", "subitem_name": f"Size {label}",
+             "values_json": "{}", "content_hash": "c", "is_removed": False, "first_synced_at": now,
+             "last_synced_at": now} for label in ("XL", "xl")])
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(s.items.c.monday_item_id).where(s.items.c.sync_key == keys[1])).scalars().all()
+        sizes = conn.execute(sa.select(s.subitems.c.size_label).where(s.subitems.c.size_label == "xl")).scalars().all()
+    assert found == ["1"] and sizes == ["xl"]
+
+
 # --- PostgreSQL: a schema of OrderSync's own ------------------------------------------------------
 
 

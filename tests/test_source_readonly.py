@@ -255,7 +255,7 @@ def run_everything(world: World) -> dict[str, int]:
     pending = world.pending()
     with world.engine.connect() as conn:
         source = world.source
-        source.duplicate_keys(conn)
+        source.key_census(conn)
         source.customer_names(conn)
         source.unknown_customers(conn)
     for customer in sorted(pending):

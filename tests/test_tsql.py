@@ -219,6 +219,137 @@ def test_the_migration_script_creates_every_table_in_the_configured_schema():
             assert all(" ordersync." in line for line in statement.splitlines() if "REFERENCES" in line)
 
 
+# == DDL: migration 0002, the key columns' binary collation =======================================
+
+
+def collation_of(column: sa.Column) -> str | None:
+    """The collation ``column`` has on SQL Server (its mssql type), or None for the database default."""
+    return getattr(column.type.dialect_impl(MSSQL), "collation", None)
+
+
+COLLATED = {(t.name, c.name): c for t in s.OWN_TABLES for c in t.columns if collation_of(c)}
+
+
+def revision_statements(script: str, revision: str) -> list[str]:
+    """The statements an offline script runs for one revision (after its 'Running …' comment, up to the
+    version-table update that ends it)."""
+    (_, _, rest) = script.partition(f" -> {revision}\n")
+    assert rest, f"revision {revision} is not in the script"
+    statements = script_statements(rest)
+    end = next(i for i, x in enumerate(statements) if VERSION_TABLE in x)
+    return statements[:end]
+
+
+def downgrade_sql(dialect_name: str, schema: str | None, revisions: str) -> str:
+    """The offline SQL script of a downgrade (``revisions`` like "0002:0001")."""
+    from alembic import command
+    from alembic.config import Config
+
+    from core.db.migrate import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes.update(dialect_name=dialect_name, schema=schema)
+    config.output_buffer = io.StringIO()
+    command.downgrade(config, revisions, sql=True)
+    return config.output_buffer.getvalue()
+
+
+def _altered_columns(statements: list[str]) -> dict[tuple[str, str], tuple[str, int, str | None, bool]]:
+    """(table, column) -> (schema, length, collation, nullable) of every ALTER COLUMN, parsed as T-SQL."""
+    altered = {}
+    for sql in statements:
+        (tree,) = parse_tsql(sql)
+        for action in tree.args.get("actions") or []:
+            if isinstance(action, exp.AlterColumn):
+                dtype = action.args["dtype"]
+                assert dtype.this == exp.DataType.Type.NVARCHAR, sql
+                collate = action.args.get("collate")
+                altered[(tree.this.name, action.this.name)] = (
+                    tree.this.db, int(dtype.expressions[0].this.this), collate.name if collate else None,
+                    bool(action.args.get("allow_null")))
+    return altered
+
+
+def _key_indexes() -> dict[str, tuple[str, str, list[str]]]:
+    """name -> (kind, table, columns) of every primary key and index that includes a collated column."""
+    found = {}
+    for table in s.OWN_TABLES:
+        for kind, name, columns in [("primary", table.primary_key.name, list(table.primary_key.columns)),
+                                    *(("index", i.name, list(i.columns)) for i in table.indexes)]:
+            if any((table.name, c.name) in COLLATED for c in columns):
+                found[name] = (kind, table.name, [c.name for c in columns])
+    return found
+
+
+def test_the_key_columns_are_the_ones_with_the_binary_collation():
+    assert s.KEY_COLLATION == "Latin1_General_100_BIN2"
+    assert set(COLLATED) == {
+        ("MON_CustMasterSchedule", "sync_key"), ("STG_MON_CustMasterSchedule", "sync_key"),
+        ("ERR_MON_CustMasterSchedule", "sync_key"),
+        ("MON_CustMasterSchedule_Subitems", "parent_sync_key"), ("MON_CustMasterSchedule_Subitems", "size_label"),
+        ("STG_MON_CustMasterSchedule_Subitems", "parent_sync_key"),
+        ("STG_MON_CustMasterSchedule_Subitems", "size_label"),
+        ("ERR_MON_CustMasterSchedule_Subitems", "parent_sync_key"),
+        ("ERR_MON_CustMasterSchedule_Subitems", "size_label"),
+    }
+    assert {collation_of(c) for c in COLLATED.values()} == {s.KEY_COLLATION}
+    # Only on SQL Server: SQLite and PostgreSQL keep their own (exact) comparison.
+    for column in COLLATED.values():
+        for dialect in (sa.dialects.sqlite.dialect(), sa.dialects.postgresql.dialect()):
+            assert getattr(column.type.dialect_impl(dialect), "collation", None) is None
+        sql = compile_ddl(sa.schema.CreateTable(column.table))
+        assert re.search(rf"\b{column.name} NVARCHAR\({column.type.length}\) COLLATE {s.KEY_COLLATION}\b", sql), sql
+
+
+def test_migration_0002_gives_every_key_column_the_collation_in_place():
+    statements = revision_statements(SCRIPT, "0002")
+    altered = _altered_columns(statements)
+    assert altered == {
+        key: (SCHEMA, column.type.length, s.KEY_COLLATION, column.nullable) for key, column in COLLATED.items()}
+    # SQL Server cannot change the collation of a column a key or an index includes: each of them is
+    # dropped before the first ALTER COLUMN and re-created, as it was, after the last.
+    first_alter = next(i for i, x in enumerate(statements) if " ALTER COLUMN " in x)
+    last_alter = max(i for i, x in enumerate(statements) if " ALTER COLUMN " in x)
+    for name, (kind, table, columns) in _key_indexes().items():
+        if kind == "primary":
+            drop = f"ALTER TABLE {SCHEMA}.[{table}] DROP CONSTRAINT [{name}]"
+            create = f"ALTER TABLE {SCHEMA}.[{table}] ADD CONSTRAINT [{name}] PRIMARY KEY ({', '.join(columns)})"
+        else:
+            drop = f"DROP INDEX [{name}] ON {SCHEMA}.[{table}]"
+            create = f"CREATE INDEX [{name}] ON {SCHEMA}.[{table}] ({', '.join(columns)})"
+        assert statements.index(drop) < first_alter, drop
+        assert statements.index(create) > last_alter, create
+    assert len(statements) == len(altered) + 2 * len(_key_indexes())  # and nothing else
+    assert {name for name, (kind, _t, _c) in _key_indexes().items() if kind == "primary"} == {
+        "PK_MON_CustMasterSchedule", "PK_MON_CustMasterSchedule_Subitems"}
+
+
+def test_migration_0002_honours_the_configured_schema():
+    statements = revision_statements(upgrade_sql("mssql", schema="ordersync"), "0002")
+    assert statements and all(" ordersync.[" in x for x in statements)
+    assert {schema for schema, *_ in _altered_columns(statements).values()} == {"ordersync"}
+
+
+def test_migration_0002_downgrade_returns_the_columns_to_the_database_default():
+    script = downgrade_sql("mssql", SCHEMA, "0002:0001")
+    (_, _, body) = script.partition("-- Running downgrade 0002 -> 0001")
+    statements = [x for x in script_statements(body) if VERSION_TABLE not in x and x != "COMMIT"]
+    for sql in statements:
+        parse_tsql(sql)
+    altered = _altered_columns(statements)
+    # No COLLATE: SQL Server gives an altered column the database's default collation.
+    assert altered == {key: (SCHEMA, column.type.length, None, column.nullable) for key, column in COLLATED.items()}
+    assert "COLLATE" not in script
+    assert sum(x.startswith("CREATE INDEX") or " ADD CONSTRAINT " in x for x in statements) == len(_key_indexes())
+
+
+def test_migration_0002_does_nothing_on_sqlite_and_postgresql():
+    for dialect in ("sqlite", "postgresql"):
+        assert revision_statements(upgrade_sql(dialect), "0002") == []
+        assert "COLLATE" not in upgrade_sql(dialect)
+
+
 # == every statement the engine issues ===========================================================
 
 
@@ -383,7 +514,7 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     customers = sorted(pending)
     rec.phase = "source"
     with engine.connect() as conn:
-        world.source.duplicate_keys(conn)
+        world.source.key_census(conn)
         world.source.customer_names(conn)
     rec.phase = "detect"
     for customer in customers:
@@ -542,6 +673,38 @@ def test_a_substantial_number_of_distinct_statements_was_captured(run):
     # core.db.bulk's inserts (checked as the Core inserts SQL Server gets).
     assert not rec.unrecognised_driver_sql, rec.unrecognised_driver_sql
     assert rec.skipped["SELECT 1 (check_connection)"] >= 2 and rec.skipped["Alembic's version table"] >= 2
+
+
+def _compared_columns(side) -> list[sa.Column]:
+    """The table columns one side of a comparison stands for (a column, or what a subquery selects)."""
+    while isinstance(side, (sa.sql.elements.Grouping, sa.sql.selectable.ScalarSelect)):
+        side = side.element
+    if isinstance(side, sa.Column) and isinstance(side.table, sa.Table):
+        return [side]
+    if isinstance(side, sa.Select):
+        return [c for c in side.selected_columns if isinstance(c, sa.Column) and isinstance(c.table, sa.Table)]
+    return []
+
+
+def test_key_columns_are_only_compared_with_columns_of_the_same_collation(run):
+    """SQL Server refuses to compare two columns of different collations (Msg 468): a key column
+    (binary collation) may meet a parameter, or another key column, never a column of the default one."""
+    rec, _ = run
+    pairs = set()
+    for issued in rec.statements.values():
+        for node in sa.sql.visitors.iterate(issued.element):
+            if isinstance(node, sa.sql.elements.BinaryExpression):
+                for left in _compared_columns(node.left):
+                    for right in _compared_columns(node.right):
+                        pair = (f"{left.table.name}.{left.name}", f"{right.table.name}.{right.name}")
+                        assert collation_of(left) == collation_of(right), f"{pair} in {issued.sql}"
+                        if collation_of(left):
+                            pairs.add(pair)
+    # Not vacuous: promotion joins staging and production by key, and resolves errors by key.
+    assert ("MON_CustMasterSchedule.sync_key", "STG_MON_CustMasterSchedule.sync_key") in pairs
+    assert ("MON_CustMasterSchedule_Subitems.size_label", "STG_MON_CustMasterSchedule_Subitems.size_label") in pairs
+    assert ("ERR_MON_CustMasterSchedule.sync_key", "STG_MON_CustMasterSchedule.sync_key") in pairs \
+        or ("STG_MON_CustMasterSchedule.sync_key", "ERR_MON_CustMasterSchedule.sync_key") in pairs
 
 
 def test_every_statement_compiles_for_sql_server(run):

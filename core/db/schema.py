@@ -23,11 +23,21 @@ metadata = sa.MetaData(
     }
 )
 
+# Sync keys are compared exactly (core.keys.same_key), and so must the database compare them:
+# SQLite and PostgreSQL compare text exactly already; SQL Server's default collation is
+# case-insensitive, so there the key columns (sync keys, and the size labels that are part of a
+# subitem's key and are joined with each other) carry a binary collation: code point by code point,
+# case-, accent-, kana- and width-sensitive. Every column compared with another in SQL has the same
+# collation (SQL Server refuses to compare columns of two different ones). SQL Server's `=` still
+# ignores trailing spaces; the key census holds back keys that differ only so (core.keys.key_fold).
+# Migration 0002 gives existing databases this collation.
+KEY_COLLATION = "Latin1_General_100_BIN2"
+
 # Lengths chosen to keep every index key under SQL Server's 900-byte limit (NVARCHAR is 2 bytes/char).
-KEY = sa.Unicode(400)
+KEY = sa.Unicode(400).with_variant(mssql.NVARCHAR(400, collation=KEY_COLLATION), "mssql")
 CUSTOMER = sa.Unicode(200)
 MONDAY_ID = sa.String(24)
-SIZE = sa.Unicode(60)
+SIZE = sa.Unicode(60).with_variant(mssql.NVARCHAR(60, collation=KEY_COLLATION), "mssql")
 HASH = sa.String(40)
 STATE = sa.String(30)
 # NVARCHAR(MAX) and DATETIME2 on SQL Server, not the deprecated NTEXT and the coarse DATETIME.

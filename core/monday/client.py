@@ -273,11 +273,16 @@ class MondayApiClient:
         return meta
 
     def find_items(self, board_id: str, column_id: str, values: Sequence[str]) -> dict[str, list[str]]:
-        """Item ids by the exact (case-insensitive) text of one column: how a lost item is found again."""
+        """Item ids by the exact text of one column: how a lost item is found again.
+
+        monday's search is only a candidate list (it can match case-insensitively); a candidate is
+        one of ``values`` only when its text is the same key (``core.keys.same_key``: set membership
+        is that equality).
+        """
         found: dict[str, list[str]] = {}
-        by_folded = {v.casefold(): v for v in values}
         for start in range(0, len(values), 100):
             chunk = list(values[start:start + 100])
+            wanted = frozenset(chunk)  # this chunk's keys only: another chunk's key is counted there
             data = self.query(
                 "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int, $ids: [String]) { "
                 "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
@@ -289,9 +294,8 @@ class MondayApiClient:
             while True:
                 for item in page.get("items") or []:
                     text = next((cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id), None)
-                    original = by_folded.get((text or "").casefold())
-                    if original is not None:
-                        found.setdefault(original, []).append(str(item["id"]))
+                    if text in wanted:
+                        found.setdefault(text, []).append(str(item["id"]))
                 cursor = page.get("cursor")
                 if not cursor:
                     break
