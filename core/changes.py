@@ -281,7 +281,11 @@ class ChangeDetector:
                 held += 1
             else:
                 unchanged += 1
-        removed_keys = [k for k, p in index.items() if p.customer == customer and k not in seen and not p.is_removed]
+        # A line that left this customer is removed only if its key is nowhere in the source: if it moved
+        # to another customer, that customer's sync moves it on the board (group and customer).
+        in_source = self.census.keys
+        removed_keys = [k for k, p in index.items()
+                        if p.customer == customer and k not in seen and not p.is_removed and k not in in_source]
         fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
 
         changes = [self._new(line) for line in new]

@@ -220,7 +220,7 @@ def test_a_sending_row_is_not_adopted_by_an_item_whose_key_differs_in_case(engin
     ops = ctx.staging
     batch = ops.claim(CUSTOMER, BOARD)
     ops.stage(batch.batch_id, ctx.detect([CUSTOMER])[0])
-    ops.mark_sending(s.stg_items, [r["stg_id"] for r in ops.pending_rows(batch.batch_id, s.stg_items)])
+    ops.mark_sending(batch.batch_id, s.stg_items, [r["stg_id"] for r in ops.pending_rows(batch.batch_id, s.stg_items)])
     # ... and the process died before the request left.
 
     client = monday_client(sandbox)

@@ -150,9 +150,10 @@ _PROBE = textwrap.dedent(
     for info in pkgutil.walk_packages(core.__path__, "core."):
         importlib.import_module(info.name)
         imported.append(info.name)
-    # env.py and the version scripts are not a package: run them the way OrderSync does.
+    # env.py and the version scripts are not a package: run them the way OrderSync does offline, for
+    # the SQL Server script a DBA runs (SQLite's table rebuilds need a live database to reflect).
     from core.db.migrate import upgrade_sql
-    script = upgrade_sql("sqlite")
+    script = upgrade_sql("mssql")
     gui = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
     print(json.dumps({{"imported": imported, "script": len(script), "gui": gui}}))
     """
