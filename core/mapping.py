@@ -34,6 +34,27 @@ _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
 @dataclass(frozen=True)
+class StorageLimits:
+    """The longest text (characters) and the largest quantity OrderSync's tables hold per mapped value.
+
+    ``None`` means unbounded. ``core.db.limits.storage_limits`` reads them off the table definitions.
+    """
+
+    key: int | None = None
+    customer: int | None = None
+    order_number: int | None = None
+    po_number: int | None = None
+    item_name: int | None = None
+    group_name: int | None = None
+    size_label: int | None = None
+    subitem_name: int | None = None
+    quantity: int | None = None
+
+
+UNBOUNDED = StorageLimits()
+
+
+@dataclass(frozen=True)
 class ColumnMap:
     """One board column: where its value comes from and how it is transformed and typed."""
 
@@ -127,7 +148,7 @@ class Mapping:
             raise SettingsError("mapping [sizes]: no size columns found in the source table")
         return sizes
 
-    def bind(self, source_columns: Sequence[str]) -> "LineMapper":
+    def bind(self, source_columns: Sequence[str], limits: StorageLimits = UNBOUNDED) -> "LineMapper":
         """Check the mapping against the source table's columns and compile it for fast mapping."""
         missing = [c for c in self.referenced_columns() if c not in source_columns]
         if missing:
@@ -136,7 +157,15 @@ class Mapping:
                 f"mapping{where} names source column(s) that ORDERS_UNIFIED does not have: "
                 + ", ".join(repr(c) for c in missing)
             )
-        return LineMapper(self, self.referenced_columns(), self.discover_sizes(list(source_columns)))
+        sizes = self.discover_sizes(list(source_columns))
+        if limits.size_label:
+            long = [s for s in sizes if len(s) > limits.size_label]
+            if long:
+                raise SettingsError(
+                    f"size column(s) of the source table have names longer than {limits.size_label} characters, "
+                    f"the longest size OrderSync's tables hold: {', '.join(repr(shorten(s)) for s in long)}; "
+                    "exclude them in the mapping's [sizes] or rename them")
+        return LineMapper(self, self.referenced_columns(), sizes, limits)
 
 
 def template_fields(template: str) -> list[str]:
@@ -328,6 +357,23 @@ class ValueError_(Exception):
     """A value that cannot become its board column's type; the message names the value."""
 
 
+def shorten(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis, for messages."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def unstorable(text: str) -> str | None:
+    """What in ``text`` no database column can store (a NUL, an unpaired surrogate), or None."""
+    if "\x00" in text:
+        return "a NUL character"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "an unpaired UTF-16 surrogate"
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def show(value: Any) -> str:
     """A source value as a message shows it: text quoted, numbers plain."""
     if isinstance(value, str):
@@ -430,11 +476,19 @@ def parse_quantity(value: Any) -> int:
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_encode_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
+_NO_MAX = 10**30
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON text (non-ASCII kept) for payload columns; one shared encoder, it is hot."""
-    return _encode(value)
+    """Compact JSON text (non-ASCII kept) for payload columns; one shared encoder, it is hot.
+
+    Text holding an unpaired surrogate (which no UTF-8 column stores) is escaped instead.
+    """
+    text = _encode(value)
+    if not text.isascii() and _SURROGATE.search(text):
+        return _encode_ascii(value)
+    return text
 
 
 _NULL = "\x00"
@@ -448,7 +502,7 @@ def content_hash(values: Iterable[Any]) -> str:
             parts.append("\x1f".join(_NULL if v is None else str(v) for v in value))
         else:
             parts.append(_NULL if value is None else str(value))
-    return hashlib.sha1("\x1e".join(parts).encode("utf-8")).hexdigest()
+    return hashlib.sha1("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def fields_hash(fields: dict[str, str | None]) -> str:
@@ -457,7 +511,8 @@ def fields_hash(fields: dict[str, str | None]) -> str:
 
 
 def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a line holding an unpaired surrogate is invalid, yet still hashed to be recorded.
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- mapping rows ---------------------------------------------------------------------------------
@@ -511,14 +566,16 @@ class MappedLine:
 class LineMapper:
     """A mapping bound to the source table's columns; maps row tuples to ``MappedLine``."""
 
-    def __init__(self, mapping: Mapping, columns: list[str], sizes: list[str]):
+    def __init__(self, mapping: Mapping, columns: list[str], sizes: list[str], limits: StorageLimits = UNBOUNDED):
         self.mapping = mapping
+        self.limits = limits
         self.columns = columns  # the non-size source columns, in the order rows carry them
         self.sizes = sizes
         self.select_columns = columns + sizes
         self._index = {name: i for i, name in enumerate(columns)}
         self._key_index = [(name, self._index[name]) for name in mapping.key]
         self._customer_cache: dict[Any, tuple[str, bool]] = {}
+        self._long_customers: dict[str, int] = {}  # shortened name -> the length it had
         self._size_cache: dict[tuple[int, int], MappedSize] = {}
         self._canonical = frozenset(mapping.customers.values())
         # Changing the mapping or the table's columns changes every line's source hash.
@@ -527,7 +584,11 @@ class LineMapper:
         self._compile()
 
     def canonical_customer(self, raw: Any) -> tuple[str, bool]:
-        """(canonical name, whether the alias table or the name itself is known)."""
+        """(canonical name, whether the alias table or the name itself is known).
+
+        A name longer than OrderSync's tables hold is shortened here, so that every table agrees on
+        it; its lines are held back (``map_row`` says why).
+        """
         cached = self._customer_cache.get(raw)
         if cached is None:
             name = "" if raw is None else str(raw).strip()
@@ -535,6 +596,10 @@ class LineMapper:
             if mapped:
                 cached = (mapped, True)
             else:
+                limit = self.limits.customer
+                if limit and len(name) > limit:
+                    self._long_customers[name[:limit]] = len(name)
+                    name = name[:limit]
                 cached = (name, name in self._canonical)
             self._customer_cache[raw] = cached
         return cached
@@ -637,6 +702,24 @@ class LineMapper:
         elif len(item_name) > ITEM_NAME_MAX:
             errors.append(f"item name is {len(item_name)} characters long, over monday's limit of {ITEM_NAME_MAX}")
         group_name = _squeeze(_render(self._group_template, texts))
+        limits = self.limits
+        too_long = self._too_long
+        if sync_key is not None and limits.key and len(sync_key) > limits.key:
+            errors.append(too_long("the key", sync_key, limits.key))
+            sync_key = sync_key[: limits.key]
+        if customer in self._long_customers:
+            errors.append(f"{m.customer_column} {show(shorten(customer))} is {self._long_customers[customer]} "
+                          f"characters long, over {limits.customer}, the longest OrderSync's tables hold")
+        for label, value, limit in ((m.order_number_column, texts.get(m.order_number_column or ""), limits.order_number),
+                                    (m.po_number_column, texts.get(m.po_number_column or ""), limits.po_number)):
+            if value and limit and len(value) > limit:
+                errors.append(too_long(label, value, limit))
+        if limits.group_name and len(group_name) > limits.group_name:
+            errors.append(too_long("the group name", group_name, limits.group_name))
+        for name, text in texts.items():
+            problem = unstorable(text) if text and name not in TEMPLATE_DERIVED else None
+            if problem:
+                errors.append(f"{name} holds {problem}, which no database column can store (value {show(shorten(text))})")
 
         values: dict[str, str | None] = {}
         for label, source, value_map, column in self._board_columns:
@@ -657,10 +740,11 @@ class LineMapper:
 
         sizes: list[MappedSize] = []
         size_cache = self._size_cache
+        max_quantity = limits.quantity or _NO_MAX
         for position, raw in enumerate(row[len(self.columns):]):
             if raw is None or raw == 0:
                 continue
-            if type(raw) is int and raw > 0:
+            if type(raw) is int and 0 < raw <= max_quantity:
                 quantity = raw
             else:
                 try:
@@ -670,9 +754,16 @@ class LineMapper:
                     continue
                 if quantity == 0:
                     continue
+                if quantity > max_quantity:
+                    errors.append(f"size {self.sizes[position]}: quantity {quantity} is more than {max_quantity}, "
+                                  "the largest OrderSync's tables hold")
+                    continue
             size = size_cache.get((position, quantity))
             if size is None:
                 size = size_cache[(position, quantity)] = self._size(self.sizes[position], position, quantity)
+            if limits.subitem_name and len(size.name) > limits.subitem_name:
+                errors.append(too_long(f"size {size.label}: the subitem name", size.name, limits.subitem_name))
+                continue
             sizes.append(size)
 
         line = MappedLine(
@@ -684,6 +775,11 @@ class LineMapper:
         line.line_hash = _sha1("\x1e".join([line.content_hash, *[sz.hash for sz in sizes]]))
         line.source_hash = self.source_hash(row)
         return line
+
+    @staticmethod
+    def _too_long(what: str, value: str, limit: int) -> str:
+        return (f"{what} {show(shorten(value))} is {len(value)} characters long, over {limit}, "
+                "the longest OrderSync's tables hold")
 
     def _size(self, label: str, position: int, quantity: int) -> MappedSize:
         m = self.mapping

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core.db.limits import storage_limits
 from core.exceptions import SettingsError
 from core.keys import KeyCensus
 from core.mapping import LineMapper, MappedLine, Mapping
@@ -29,7 +30,7 @@ class Source:
     def __init__(self, table: sa.Table, mapping: Mapping):
         self.table = table
         self.mapping = mapping
-        self.mapper: LineMapper = mapping.bind([c.name for c in table.columns])
+        self.mapper: LineMapper = mapping.bind([c.name for c in table.columns], storage_limits())
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
         self._customer_position = self.mapper.columns.index(mapping.customer_column)
 

@@ -27,6 +27,7 @@ from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _ch
 from core.db import schema as s
 from core.db.bulk import bulk_insert, refresh_statistics
 from core.db.clock import database_now, db_utcnow
+from core.db.limits import fit, storable
 from core.exceptions import BatchTakenOver, CustomerBusy
 from core.mapping import MappedLine, to_json
 
@@ -319,14 +320,17 @@ class StagingOperations:
 
     @staticmethod
     def _invalid_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
+        t = s.stg_items  # an invalid line's values are kept as far as the columns hold them
+        errors = storable("; ".join(line.errors))
         return {
-            "batch_id": batch_id, "customer": line.customer, "sync_key": line.sync_key,
-            "order_number": line.order_number, "po_number": line.po_number, "action": s.CREATE, "state": s.INVALID,
-            "item_name": line.item_name, "group_name": line.group_name[:255], "group_id": None, "monday_item_id": None,
+            "batch_id": batch_id, "customer": fit(line.customer, t.c.customer), "sync_key": fit(line.sync_key, t.c.sync_key),
+            "order_number": fit(line.order_number, t.c.order_number), "po_number": fit(line.po_number, t.c.po_number),
+            "action": s.CREATE, "state": s.INVALID, "item_name": fit(line.item_name, t.c.item_name),
+            "group_name": fit(line.group_name, t.c.group_name), "group_id": None, "monday_item_id": None,
             "values_json": _json(_invalid_payload(line)), "old_values_json": None, "changed_columns": None,
             "source_json": _json(line.source), "content_hash": line.content_hash, "line_hash": line.line_hash,
-            "source_hash": line.source_hash, "validation_errors": "; ".join(line.errors), "attempts": 0,
-            "last_error": "; ".join(line.errors), "created_at": now,
+            "source_hash": line.source_hash, "validation_errors": errors, "attempts": 0,
+            "last_error": errors, "created_at": now,
         }
 
     def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime) -> list[dict]:
@@ -595,8 +599,8 @@ class StagingOperations:
         for row, failure in pairs:
             identity = (row["sync_key"],) if items else (row["parent_sync_key"], row["size_label"])
             base = {
-                "batch_id": batch_id, "error_type": failure.error_type, "error_code": failure.error_code,
-                "http_status": failure.http_status, "message": failure.message, "retryable": failure.retryable,
+                "batch_id": batch_id, "error_type": failure.error_type, "error_code": fit(failure.error_code, e.c.error_code),
+                "http_status": failure.http_status, "message": storable(failure.message), "retryable": failure.retryable,
                 "payload_json": row["values_json"], "content_hash": row["content_hash"], "last_failed_at": now,
             }
             existing = open_by_identity.get(identity)
@@ -810,10 +814,13 @@ def _invalid_payload(line: MappedLine) -> dict[str, Any]:
 
 
 def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
+    e = s.err_items  # an error row is always written: what it records is fitted to its columns
     return {
-        "batch_id": batch_id, "stg_id": None, "sync_key": line.sync_key, "item_name": line.item_name,
-        "customer": line.customer, "order_number": line.order_number, "po_number": line.po_number,
-        "error_type": "VALIDATION", "error_code": None, "http_status": None, "message": "; ".join(line.errors),
+        "batch_id": batch_id, "stg_id": None, "sync_key": fit(line.sync_key, e.c.sync_key),
+        "item_name": fit(line.item_name, e.c.item_name), "customer": fit(line.customer, e.c.customer),
+        "order_number": fit(line.order_number, e.c.order_number), "po_number": fit(line.po_number, e.c.po_number),
+        "error_type": "VALIDATION", "error_code": None, "http_status": None,
+        "message": storable("; ".join(line.errors)),
         "retryable": False, "retry_count": 0, "payload_json": _json(_invalid_payload(line)),
         "source_json": _json(line.source), "content_hash": line.content_hash, "first_failed_at": now,
         "last_failed_at": now, "resolved_at": None, "resolved_by": None, "resolution": None,
