@@ -249,6 +249,63 @@ def test_groups_items_and_subitems(api, server, board, cols):
     assert error_codes(body) == ["ResourceNotFoundException"]
 
 
+def test_items_by_ids_pages_like_monday_and_returns_archived_and_deleted_items(api, server, board):
+    ids = [api.create_item(board, f"item {n}").json()["data"]["create_item"]["id"] for n in range(30)]
+    by_ids = "query($ids: [ID!], $l: Int, $p: Int, $x: Boolean, $n: Boolean) { items(ids: $ids, limit: $l, page: $p, " \
+             "exclude_nonactive: $x, newest_first: $n) { id state } }"
+
+    def lookup(**variables) -> list[dict]:
+        return api.data(by_ids, {"ids": ids, **variables})["items"]
+
+    assert [i["id"] for i in lookup()] == ids[:25]  # no limit: monday's default page of 25 misses 5
+    assert [i["id"] for i in lookup(l=30)] == ids
+    assert [i["id"] for i in lookup(p=2)] == ids[25:]
+    assert [i["id"] for i in lookup(l=30, n=True)] == ids[::-1]
+    assert lookup(l=0) == []
+    api.data(f"mutation {{ archive_item(item_id: {ids[0]}) {{ id }} }}")
+    api.data(f"mutation {{ delete_item(item_id: {ids[1]}) {{ id }} }}")
+    states = {i["id"]: i["state"] for i in lookup(l=30)}
+    assert (states[ids[0]], states[ids[1]], states[ids[2]]) == ("archived", "deleted", "active")
+    assert {i["id"] for i in lookup(l=30, x=True)} == set(ids[2:])
+    body = api.post(by_ids, {"ids": [str(n) for n in range(101)]}).json()
+    assert error_codes(body) == ["InvalidArgumentException"]
+
+
+def test_column_settings_as_json_and_the_deprecated_settings_str(api, board):
+    columns = api.data("query($b: [ID!]) { boards(ids: $b) { columns { title settings settings_str } } }",
+                       {"b": [board]})["boards"][0]["columns"]
+    by_title = {c["title"]: c for c in columns}
+    status = by_title["ORDER TYPE"]["settings"]
+    assert isinstance(status, dict)
+    assert [(entry["label"], entry["is_deactivated"]) for entry in status["labels"]] == \
+        [("RECEIVED", False), ("CANCELLED", False)]
+    assert [entry["label"] for entry in by_title["CUSTOMER"]["settings"]["labels"]] == ["TITLE NINE", "PELOTON"]
+    assert by_title["Subitems"]["settings"]["boardIds"] == json.loads(by_title["Subitems"]["settings_str"])["boardIds"]
+
+
+def test_column_values_are_the_column_value_interface(api, board, cols):
+    item = api.create_item(board, "typed", {cols["ORDER TYPE"]: {"label": "RECEIVED"}}).json()["data"]["create_item"]
+    values = api.data("query($i: [ID!]) { items(ids: $i) { column_values { __typename id is_leaf "
+                      "... on StatusValue { text } } } }", {"i": [item["id"]]})["items"][0]["column_values"]
+    by_id = {v["id"]: v for v in values}
+    assert by_id[cols["ORDER TYPE"]] == {"__typename": "StatusValue", "id": cols["ORDER TYPE"], "is_leaf": True,
+                                         "text": "RECEIVED"}
+    assert by_id[cols["SYNC KEY"]]["__typename"] == "TextValue"
+
+
+def test_bulk_archive_items_runs_as_a_finished_job(api, server, board):
+    ids = [api.create_item(board, f"old {n}").json()["data"]["create_item"]["id"] for n in range(3)]
+    job = api.data("mutation($b: ID!, $i: [ID!]!) { bulk_archive_items(board_id: $b, item_ids: $i) { job_id } }",
+                   {"b": board, "i": ids[:2] + ["1"]})["bulk_archive_items"]
+    status = api.data("query($j: ID!) { job_status(job_id: $j) { id status result { total succeeded failed details } } }",
+                      {"j": job["job_id"]})["job_status"]
+    assert status["status"] == "COMPLETED" and status["id"] == job["job_id"]
+    assert status["result"] == {"total": 3, "succeeded": 2, "failed": 1, "details": {"failed_item_ids": ["1"]}}
+    dump = server.board_dump(board)
+    assert dump["archived_item_ids"] == ids[:2] and [i["id"] for i in dump["items"]] == ids[2:]
+    assert error_codes(api.post('{ job_status(job_id: "404") { id } }').json()) == ["ResourceNotFoundException"]
+
+
 # --- column values -------------------------------------------------------------------------------
 
 VALID = [
