@@ -60,7 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("monday", "api_url", str, "https://api.monday.com/v2",
             'monday API endpoint, or "sandbox" to start the embedded sandbox server.'),
     Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
-    Setting("monday", "api_version", str, "2025-07", "Pinned API-Version header."),
+    Setting("monday", "api_version", str, "2026-07", "Pinned API-Version header."),
     Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
     Setting("sandbox", "time_scale", float, 20.0,
             'With api_url = "sandbox": how much faster than real time its rate-limit windows run.', _positive),
