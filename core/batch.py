@@ -33,7 +33,7 @@ from core.exceptions import BatchTakenOver, CustomerBusy, OrderSyncError
 from core.logs import batch_context
 from core.monday.client import MondayApiClient, Mutation, Outcome
 from core.monday.columns import BoardMeta, Column, encode_values, missing_labels
-from core.monday.errors import AuthError, MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.staging import Batch, Failure
 
 log = logging.getLogger(__name__)
@@ -413,7 +413,7 @@ class BatchProcessor:
         mutations = [m for w in work for m in w.mutations]
         try:
             outcomes = self.client.mutate(self.board_id, mutations)
-        except AuthError:
+        except (AuthError, InvalidRequest):  # nothing was applied; the run stops (a bad token, or our bug)
             self._back_to_pending(work)
             raise
         except MondayError as exc:

@@ -1,8 +1,9 @@
 """The command line (DESIGN.md §4): headless runs for planners, operators and schedulers.
 
 Exit codes: 0 all rows synced (or nothing to do); 1 the run finished and some rows failed or are
-invalid; 2 usage or settings error; 3 the database or the API could not be reached. A user error is
-one line on stderr, never a traceback.
+invalid; 2 usage or settings error; 3 the database or the API could not be reached; 70 a bug in
+OrderSync, including a request monday refused as invalid. A user error is one line on stderr, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.config import load_settings
 from core.exceptions import EXIT_INTERNAL, DatabaseUnavailable, OrderSyncError
 from core.logs import SHOWN, log_file, setup_logging
 from core.resources import program_command
-from core.monday.errors import AuthError, MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 
 log = logging.getLogger("ordersync")
 
@@ -351,6 +352,12 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool) -> int:
 
 
 def _monday_failure(exc: MondayError) -> int:
+    if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
+        log.critical("monday refused a request OrderSync built: %s", exc.describe(), exc_info=True, extra=SHOWN)
+        print(f"{PROG}: OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug "
+              f"in OrderSync, not an outage; the details are in {log_file()}. Nothing of that request was "
+              "applied, and the batch resumes on the next run.", file=sys.stderr)
+        return EXIT_INTERNAL
     if isinstance(exc, AuthError):
         return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
                       f"`{program_command('token set')}` or MONDAY_API_TOKEN. "

@@ -285,3 +285,39 @@ def test_labels_are_read_from_column_settings_in_every_shape(settings, labels):
 
     assert labels_of("status", settings) == labels
 
+
+# --- a document monday refuses is our bug ---------------------------------------------------------------
+
+
+def test_a_document_monday_refuses_is_an_invalid_request_never_retried(sandbox):
+    from core.monday.errors import InvalidRequest
+
+    client = monday_client(sandbox)
+    with pytest.raises(InvalidRequest) as raised:  # the declaration the issue found in find_items
+        client.query("query ($ids: [String]) { items(ids: [\"1\"], limit: 1) { column_values(ids: $ids) { id } } }",
+                     {"ids": ["text"]})
+    error = raised.value
+    assert (error.error_type, error.code, error.retryable, error.outcome_unknown) == \
+        ("INVALID_REQUEST", "variableMismatch", False, False)
+    assert "$ids" in error.message
+    for query, variables in (("query { boards { nme } }", {}),  # undefinedField
+                             ("query { boards(ids: [1]) { id }", {}),  # ParseError
+                             ("query ($l: Int!) { items(ids: [1], limit: $l) { id } }", {"l": "many"})):  # variables
+        with pytest.raises(InvalidRequest):
+            client.query(query, variables)
+    assert client.stats.retries == 0 and client.stats.requests == 4
+
+
+def test_a_mutation_document_monday_refuses_applies_nothing(sandbox, monkeypatch):
+    from core.monday import client as client_module
+    from core.monday.errors import InvalidRequest
+
+    client = monday_client(sandbox)
+    group = next(iter(client.board(BOARD).groups.values()))
+    # a bug planted in the client: group_id declared with a type monday does not take there
+    monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", "Int")
+    with pytest.raises(InvalidRequest) as raised:
+        client.mutate(BOARD, [Mutation(n, "create_item", {"board_id": BOARD, "item_name": f"x{n}", "group_id": group})
+                              for n in range(3)])
+    assert not raised.value.outcome_unknown and client.stats.retries == 0
+    assert sandbox.board_dump(BOARD)["items"] == []

@@ -28,10 +28,10 @@ from typing import Any, Callable, Iterable, Sequence
 import requests
 import tenacity
 
-from core.logs import register_secret
+from core.logs import SHOWN, register_secret
 from core.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
-from core.monday.errors import AuthError, MondayError, NetworkError, classify
+from core.monday.errors import AuthError, InvalidRequest, MondayError, NetworkError, classify
 from core.monday.governor import RateGovernor
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,9 @@ class MondayApiClient:
                                          {"retry_in_seconds": _legacy_retry(message, body)}), retry_after)
             if error.error_type == "RATE_LIMIT" or not body.get("data"):
                 raise error
+        errors = body.get("errors") or []
+        if errors and body.get("data") is None:
+            self._refused_as_invalid(errors, query, variables)
         if not any((body.get("data") or {}).values()):
             # Nothing was executed: a request-wide rate limit or conflict answered with HTTP 200.
             for entry in body.get("errors") or []:
@@ -170,6 +173,21 @@ class MondayApiClient:
                     raise self._noted(error, retry_after)
         body["_headers"] = dict(response.headers)
         return body
+
+    @staticmethod
+    def _refused_as_invalid(errors: list, query: str, variables: dict[str, Any]) -> None:
+        """Raise InvalidRequest when monday refused the document itself (nothing of it ran)."""
+        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+        extensions = first.get("extensions") or {}
+        error = classify(extensions.get("code"), str(first.get("message") or ""), 200, extensions)
+        if not isinstance(error, InvalidRequest):
+            return
+        error.data = {"errors": errors, "query": query}
+        shown = json.dumps(variables, ensure_ascii=False, default=str)
+        log.error("monday refused a request OrderSync built as invalid: %s\nerrors: %s\ndocument: %s\nvariables: %s",
+                  error.describe(), json.dumps(errors, ensure_ascii=False), query,
+                  shown if len(shown) <= 4000 else shown[:4000] + "…", extra=SHOWN)  # the caller shows one line
+        raise error
 
     def _noted(self, error: MondayError, retry_after: float | None) -> MondayError:
         """Fill in the header's wait; a rate limit also tells the governor and the stats."""
@@ -191,6 +209,9 @@ class MondayApiClient:
             elif body.get("error_message"):
                 message, code = body["error_message"], body.get("error_code")
         error = classify(code, message, status, extensions)
+        if status == 400 and not isinstance(error, InvalidRequest):
+            # The body itself was refused (not JSON, no query): what OrderSync sent is malformed.
+            error = InvalidRequest(message, code=code, http_status=status)
         if error.retry_after is None:
             error.retry_after = retry_after
         # A 5xx answer to a mutation may come after monday applied it.

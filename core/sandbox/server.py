@@ -7,7 +7,11 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
 3. The body must be JSON with a ``query`` string → 400 ``JsonParseException`` / ``BadRequest``.
 4. Minute limit → 429 ``RATE_LIMIT_EXCEEDED`` ("Minute limit rate exceeded").
 5. A running 429 storm → 429 ``RATE_LIMIT_EXCEEDED``.
-6. Parse and validate against the schema → HTTP 200 with ``errors[]``; nothing runs, nothing is charged.
+6. Parse and validate against the schema, then coerce the variables → HTTP 200 with ``errors[]``
+   (``ParseError``, ``undefinedField``, ``argumentNotAccepted``, ``missingRequiredArguments``,
+   ``selectionMismatch``, ``variableMismatch``, ``variableNotUsed``, ``variableNotDefined``,
+   ``undefinedType``, ``validationError``; a variable value that does not coerce:
+   ``argumentLiteralsIncompatible``); nothing runs, nothing is charged.
 7. Fault draw (``faults.py``): 500/502/504/423 answer here, unapplied; ``storm`` starts a storm.
 8. ``Idempotency-Key`` (mutations only): a completed key replays its first answer with
    ``Idempotency-Replayed: true``; a key still in flight gets 409 ``IDEMPOTENCY_CONFLICT``.
@@ -435,6 +439,10 @@ class SandboxServer:
         if prepared.errors:
             self._count("error_responses")
             return self._graphql_errors(prepared.errors)
+        errors = schema.variable_errors(schema.SCHEMA, prepared.operation, variables)
+        if errors:
+            self._count("error_responses")
+            return self._graphql_errors(errors)
 
         fault = self._faults.draw(prepared.is_mutation)
         if fault is not None:
