@@ -813,6 +813,96 @@ def test_seeded_faults_are_reproducible():
     assert {200, 500, 423, 504} <= set(first)
 
 
+def test_targeted_faults_meet_exactly_the_next_matching_requests(api, server, board):
+    target = server.fail_next("502", 2, field="create_subitem")
+    assert target == {"kind": "502", "remaining": 2, "field": "create_subitem", "on": "mutation", "seconds": None,
+                      "answer": "504"}
+    parent = api.create_item(board, "parent")  # no create_subitem in it: untouched
+    assert parent.status_code == 200
+    parent_id = parent.json()["data"]["create_item"]["id"]
+    subitem = "mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }"
+    assert [api.post(subitem, {"p": parent_id}).status_code for _ in range(3)] == [502, 502, 200]
+    assert server.targeted_faults() == []
+    server.fail_next("500", on="query")
+    assert api.create_item(board, "not a query").status_code == 200
+    assert api.post("{ me { id } }").status_code == 500
+    server.fail_next("locked", 5)
+    server.clear_targeted_faults()
+    assert api.create_item(board, "cleared").status_code == 200
+    assert server.stats["faults_injected"] == {"502": 2, "500": 1}
+    with pytest.raises(ValueError):
+        server.fail_next("boom")
+    with pytest.raises(ValueError):
+        server.fail_next("late", 0)
+
+
+def test_late_fault_answers_504_then_applies_under_its_key_when_it_arrives(api, server, board):
+    def names() -> list[str]:
+        return [i["name"] for i in server.board_dump(board)["items"]]
+
+    server.fail_next("late", seconds=0.3)
+    response = api.create_item(board, "late one", headers={"Idempotency-Key": "k1"})
+    assert response.status_code == 504 and names() == []  # the client cannot tell it from "not applied"
+    assert server.wait_for_late(5) and names() == ["late one"]
+    # A resend under the same key that reaches monday first wins; the late copy is then a replay.
+    server.fail_next("late", seconds=0.3)
+    assert api.create_item(board, "twice?", headers={"Idempotency-Key": "k2"}).status_code == 504
+    resent = api.create_item(board, "twice?", headers={"Idempotency-Key": "k2"})
+    assert resent.status_code == 200 and "Idempotency-Replayed" not in resent.headers
+    assert server.wait_for_late(5) and names() == ["late one", "twice?"]
+    # Without a key (or a resend under a new one) both land: what the client has to prevent.
+    server.fail_next("late", seconds=0.2, answer="drop")
+    with pytest.raises(requests.ConnectionError):
+        api.create_item(board, "no key")
+    assert api.create_item(board, "no key").status_code == 200
+    assert server.wait_for_late(5) and names().count("no key") == 2
+    stats = server.stats
+    assert (stats["late_applied"], stats["late_not_applied"], stats["faults_injected"]["late"]) == (2, 1, 3)
+
+
+def test_hold_fault_keeps_the_request_until_the_client_gave_up(api, server, board):
+    server.fail_next("hold", seconds=0.6)
+    with pytest.raises(requests.Timeout):
+        api.create_item(board, "held", headers={"Idempotency-Key": "h1"}, timeout=0.2)
+    assert server.board_dump(board)["items"] == []  # nothing reached monday yet, the key is not claimed
+    resent = api.create_item(board, "held", headers={"Idempotency-Key": "h1"})
+    assert resent.status_code == 200 and "Idempotency-Replayed" not in resent.headers
+    time.sleep(0.7)  # the held copy arrives: a replay of the key, nothing applied twice
+    assert [i["name"] for i in server.board_dump(board)["items"]] == ["held"]
+    assert server.stats["held"] == 1 and server.stats["idempotent_replays"] == 1
+
+
+def test_a_targeted_fault_through_the_control_endpoint(server, api, board):
+    base = server.url.replace("/v2", "/sandbox")
+    answer = requests.post(f"{base}/faults/next", json={"kind": "500", "count": 2, "field": "create_item"},
+                           timeout=5).json()
+    assert answer == {"targets": [{"kind": "500", "remaining": 2, "field": "create_item", "on": "mutation",
+                                   "seconds": None, "answer": "504"}]}
+    assert api.create_item(board, "x").status_code == 500
+    assert requests.get(f"{base}/faults/next", timeout=5).json()["targets"][0]["remaining"] == 1
+    assert requests.post(f"{base}/faults/next", json={"clear": True}, timeout=5).json() == {"targets": []}
+    assert requests.post(f"{base}/faults/next", json={"kind": "nope"}, timeout=5).status_code == 400
+
+
+def test_journal_records_every_request_received(tmp_path):
+    with SandboxServer(journal=True) as server:
+        api = Api(server)
+        api.post("query($x: Int) { me { id } }", {"x": 1}, headers={"Idempotency-Key": "j", "API-Version": "2026-07"})
+        api.post("{ nope }")
+        assert server.journal == [
+            {"query": "query($x: Int) { me { id } }", "variables": {"x": 1}, "operation_name": None,
+             "idempotency_key": "j", "api_version": "2026-07"},
+            {"query": "{ nope }", "variables": {}, "operation_name": None, "idempotency_key": None,
+             "api_version": None}]
+        assert requests.get(server.url.replace("/v2", "/sandbox/journal"), timeout=5).json() == server.journal
+        server.clear_journal()
+        assert server.journal == []
+        api.close()
+    with SandboxServer() as quiet:
+        Api(quiet).post("{ me { id } }")
+        assert quiet.journal == []
+
+
 # --- error shapes, auth --------------------------------------------------------------------------
 
 

@@ -230,6 +230,7 @@ class Prepared:
     is_mutation: bool = False
     mutation_fields: int = 0
     errors: list[dict] = field(default_factory=list)
+    root_fields: frozenset = frozenset()  # the root field names (what targeted faults match)
 
 
 _TOKEN_NAMES = {
@@ -378,11 +379,9 @@ class Preparer:
             return Prepared(errors=[{"message": message,
                                      "extensions": {"code": "validationError", "status_code": 200, "error_data": {}}}])
         is_mutation = operation.operation == OperationType.MUTATION
-        count = 0
-        if is_mutation:
-            count = sum(1 for name in _root_field_names(document, operation.selection_set)
-                        if name not in ("complexity", "__typename"))
-        return Prepared(document, operation, is_mutation, count)
+        names = _root_field_names(document, operation.selection_set)
+        count = sum(1 for name in names if name not in ("complexity", "__typename")) if is_mutation else 0
+        return Prepared(document, operation, is_mutation, count, root_fields=frozenset(names))
 
 
 def _fragments(document) -> dict:

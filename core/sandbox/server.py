@@ -4,7 +4,8 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
 
 1. ``Authorization`` must equal the token (raw, no "Bearer") → 401.
 2. Concurrency: more than ``concurrency_limit`` requests in flight → 429 ``maxConcurrencyExceeded``.
-3. The body must be JSON with a ``query`` string → 400 ``JsonParseException`` / ``BadRequest``.
+3. The body must be JSON with a ``query`` string → 400 ``JsonParseException`` / ``BadRequest``. With
+   ``journal=True`` the request is recorded here (``journal``, ``GET /sandbox/journal``).
 4. Minute limit → 429 ``RATE_LIMIT_EXCEEDED`` ("Minute limit rate exceeded").
 5. A running 429 storm → 429 ``RATE_LIMIT_EXCEEDED``.
 6. Parse and validate against the schema, then coerce the variables → HTTP 200 with ``errors[]``
@@ -12,7 +13,9 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
    ``selectionMismatch``, ``variableMismatch``, ``variableNotUsed``, ``variableNotDefined``,
    ``undefinedType``, ``validationError``; a variable value that does not coerce:
    ``argumentLiteralsIncompatible``); nothing runs, nothing is charged.
-7. Fault draw (``faults.py``): 500/502/504/423 answer here, unapplied; ``storm`` starts a storm.
+7. Fault draw (``faults.py``; targeted faults first): 500/502/504/423 answer here, unapplied; ``storm``
+   starts a storm; ``hold`` waits here before going on; ``late`` answers 504 (or drops the connection)
+   here and goes on in the background after ``late_seconds``.
 8. ``Idempotency-Key`` (mutations only): a completed key replays its first answer with
    ``Idempotency-Replayed: true``; a key still in flight gets 409 ``IDEMPOTENCY_CONFLICT``.
 9. Complexity: a request over 5,000,000 points is refused (HTTP 200, ``maxComplexityExceeded``); one
@@ -52,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
-from .faults import FaultInjector, FaultSpec, as_spec
+from .faults import Fault, FaultInjector, FaultSpec, as_spec
 from .limits import Limits
 from .store import Store
 
@@ -136,7 +139,7 @@ class SandboxServer:
                  complexity_budget: int = 10_000_000, mutation_cost: int = 30_000, minute_limit: int = 5_000,
                  concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
                  legacy_errors: bool = False, idempotency: bool = True, token: str | None = "sandbox-token",
-                 items_limit: int = schema.ITEMS_PER_BOARD) -> None:
+                 items_limit: int = schema.ITEMS_PER_BOARD, journal: bool = False) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         for name, value in (("complexity_budget", complexity_budget), ("minute_limit", minute_limit),
@@ -162,6 +165,12 @@ class SandboxServer:
         self._faults = FaultInjector(as_spec(faults), seed)
         self._idem = _Idempotency(IDEMPOTENCY_TTL_NOMINAL / self.time_scale)
         self._preparer = schema.Preparer()
+        self.journal_enabled = journal
+        self._journal: list[dict] = []
+        self._journal_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._late: set[threading.Thread] = set()
+        self._late_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, Any] = {
             "requests": 0, "queries": 0, "mutation_requests": 0, "mutations": 0, "mutation_errors": 0,
@@ -169,6 +178,7 @@ class SandboxServer:
             "rejected_429": {"complexity": 0, "minute": 0, "concurrency": 0, "storm": 0},
             "faults_injected": {}, "idempotent_replays": 0, "idempotency_conflicts": 0,
             "idempotency_key_mismatches": 0, "complexity_used_total": 0,
+            "held": 0, "late_applied": 0, "late_not_applied": 0,
         }
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -182,6 +192,7 @@ class SandboxServer:
             return self.url
         if self._store.path is not None and self._store._db is None:
             self._store = Store(self._store.path, self.seed)
+        self._stopping.clear()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.sandbox = self
         self._httpd = httpd
@@ -198,6 +209,7 @@ class SandboxServer:
         """Stop serving, cut open connections, close the state file (every commit is already in it)."""
         httpd = self._httpd
         self._running = False
+        self._stopping.set()  # held requests give up, late ones are never applied
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
@@ -281,6 +293,50 @@ class SandboxServer:
     def set_faults(self, faults: FaultSpec | str | None) -> None:
         """Install a fault spec (or none); the seeded sequence restarts from here."""
         self._faults.set(as_spec(faults))
+
+    def fail_next(self, kind: str, count: int = 1, *, field: str | None = None, on: str = "mutation",
+                  seconds: float | None = None, answer: str = "504") -> dict:
+        """The next ``count`` mutation requests (``on="query"``: queries; ``"any"``: both), optionally
+        only those holding root field ``field`` (e.g. ``"create_subitem"``), meet fault ``kind``.
+
+        ``seconds`` overrides the kind's parameter (late_seconds, hold_seconds, slow_seconds, ...,
+        real seconds except storm's); ``answer`` ("504" | "drop") is how a ``late`` request is answered.
+        Returns the target as a dict. The seeded rates keep working beside it.
+        """
+        return self._faults.target(kind, count, field=field, on=on, seconds=seconds, answer=answer).as_dict()
+
+    def targeted_faults(self) -> list[dict]:
+        """The targeted faults still waiting for their requests."""
+        return self._faults.targets()
+
+    def clear_targeted_faults(self) -> None:
+        self._faults.clear_targets()
+
+    def wait_for_late(self, timeout: float | None = None) -> bool:
+        """Wait until every ``late`` request so far has been applied (or given up); True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._late_lock:
+                pending = list(self._late)
+            if not pending:
+                return True
+            for thread in pending:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                thread.join(left)
+            if deadline is not None and time.monotonic() >= deadline:
+                with self._late_lock:
+                    return not self._late
+
+    @property
+    def journal(self) -> list[dict]:
+        """With ``journal=True``: every request ``POST /v2`` received (query, variables, operation name,
+        Idempotency-Key, API-Version), in arrival order."""
+        with self._journal_lock:
+            return copy.deepcopy(self._journal)
+
+    def clear_journal(self) -> None:
+        with self._journal_lock:
+            self._journal.clear()
 
     @property
     def faults(self) -> FaultSpec:
@@ -370,7 +426,7 @@ class SandboxServer:
             "code": "COMPLEXITY_BUDGET_EXHAUSTED", "status_code": 429, "retry_in_seconds": retry_in}}]}
         return Response(429, _json(body), [("Retry-After", after)])
 
-    def _fault(self, kind: str) -> Response:
+    def _fault(self, kind: str, fault: Fault | None = None) -> Response:
         if kind == "500":
             if self.legacy_errors:
                 return Response(500, _json({"error_message": "Internal server error", "status_code": 500}))
@@ -381,8 +437,9 @@ class SandboxServer:
             return Response(code, _GATEWAY_HTML.format(code=code, reason=reason).encode(),
                             content_type="text/html; charset=utf-8")
         if kind == "locked":
+            seconds = self._faults.seconds(fault) if fault is not None else self._faults.spec.lock_seconds
             return self._error(423, "RESOURCE_LOCKED", "Resource is currently locked",
-                               retry=self._limits.real(self._faults.spec.lock_seconds), legacy_code="ResourceLocked")
+                               retry=self._limits.real(seconds), legacy_code="ResourceLocked")
         raise AssertionError(kind)
 
     # --- POST /v2 ------------------------------------------------------------------------------
@@ -427,6 +484,12 @@ class SandboxServer:
             return self._error(400, "BadRequest", "Bad request: POST a JSON body with the GraphQL text under "
                                                   "\"query\" and an optional \"variables\" object")
         variables = variables or {}
+        if self.journal_enabled:
+            with self._journal_lock:
+                self._journal.append({"query": query, "variables": copy.deepcopy(variables),
+                                      "operation_name": operation_name,
+                                      "idempotency_key": headers.get("Idempotency-Key"),
+                                      "api_version": headers.get("API-Version")})
 
         retry = self._limits.count_request()
         if retry is not None:
@@ -444,17 +507,37 @@ class SandboxServer:
             self._count("error_responses")
             return self._graphql_errors(errors)
 
-        fault = self._faults.draw(prepared.is_mutation)
+        key = headers.get("Idempotency-Key") if (self.idempotency and prepared.is_mutation) else None
+        fault = self._faults.draw(prepared.is_mutation, prepared.root_fields)
+        kind = fault.kind if fault is not None else None
         if fault is not None:
-            self._count("faults_injected", fault)
-            if fault == "storm":
-                seconds = self._limits.real(self._faults.spec.storm_seconds)
+            self._count("faults_injected", kind)
+            if kind == "storm":
+                seconds = self._limits.real(self._faults.seconds(fault))
                 self._limits.start_storm(seconds)
                 return self._rate_limited("storm", seconds)
-            if fault in ("500", "502", "504", "locked"):
-                return self._fault(fault)
+            if kind in ("500", "502", "504", "locked"):
+                return self._fault(kind, fault)
+            if kind == "hold":  # the network holds the request; nothing of it has reached monday yet
+                self._count("held")
+                if self._stopping.wait(self._faults.seconds(fault)):
+                    return None
+            if kind == "late":  # lost on the way back, as it seems; it reaches monday later
+                self._apply_late(prepared, variables, key, query, self._faults.seconds(fault))
+                return None if fault.answer == "drop" else self._fault("504")
 
-        key = headers.get("Idempotency-Key") if (self.idempotency and prepared.is_mutation) else None
+        response = self._claim_and_execute(prepared, variables, key, query)
+        if kind == "after500":
+            return self._fault("500")
+        if kind == "drop":
+            return None
+        if kind == "slow":
+            time.sleep(self._faults.seconds(fault))
+        return response
+
+    def _claim_and_execute(self, prepared: schema.Prepared, variables: dict, key: str | None,
+                           query: str) -> Response:
+        """The Idempotency-Key step, then execution: what happens once a request has reached monday."""
         if key:
             fingerprint = f"{hash((query, json.dumps(variables, sort_keys=True, default=str)))}"
             state, cached, same = self._idem.claim(key, fingerprint)
@@ -483,14 +566,32 @@ class SandboxServer:
                 self._idem.complete(key, response)
             else:
                 self._idem.release(key)
-
-        if fault == "after500":
-            return self._fault("500")
-        if fault == "drop":
-            return None
-        if fault == "slow":
-            time.sleep(self._faults.spec.slow_seconds)
         return response
+
+    def _apply_late(self, prepared: schema.Prepared, variables: dict, key: str | None, query: str,
+                    seconds: float) -> None:
+        """Apply the request ``seconds`` real seconds from now, in the background (the ``late`` fault)."""
+
+        def run() -> None:
+            try:
+                if self._stopping.wait(seconds):
+                    log.info("sandbox stopped before a late request was applied")
+                    self._count("late_not_applied")
+                    return
+                response = self._claim_and_execute(prepared, variables, key, query)
+                replayed = any(name == "Idempotency-Replayed" for name, _ in response.headers)
+                applied = response.status == 200 and not replayed
+                self._count("late_applied" if applied else "late_not_applied")
+                log.info("sandbox: a late request %s (HTTP %s%s)", "was applied" if applied else "was not applied",
+                         response.status, ", a replay of its key" if replayed else "")
+            finally:
+                with self._late_lock:
+                    self._late.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="sandbox-late", daemon=True)
+        with self._late_lock:
+            self._late.add(thread)
+        thread.start()
 
     def _execute(self, prepared: schema.Prepared, variables: dict) -> Response:
         cost, per_key = schema.request_cost(prepared, variables, self.mutation_cost)
@@ -582,6 +683,22 @@ class SandboxServer:
                 return Response(200, _json({"status": "ok", "url": self.url, "boards": len(self.board_ids())}))
             if method == "GET" and parts == ["stats"]:
                 return Response(200, _json(self.stats))
+            if method == "GET" and parts == ["journal"]:
+                return Response(200, _json(self.journal))
+            if parts == ["faults", "next"]:
+                # {"kind": "late", "count": 1, "field": "create_subitem", "on": "mutation", "seconds": 2,
+                #  "answer": "504"} targets the next requests; {"clear": true} drops what is waiting
+                if method == "POST":
+                    data = json.loads(body or b"{}")
+                    if not isinstance(data, dict):
+                        raise ValueError('the body is {"kind": ..., "count": ..., ...} or {"clear": true}')
+                    if data.get("clear"):
+                        self.clear_targeted_faults()
+                    else:
+                        self.fail_next(str(data.get("kind")), data.get("count", 1), field=data.get("field"),
+                                       on=data.get("on", "mutation"), seconds=data.get("seconds"),
+                                       answer=str(data.get("answer", "504")))
+                return Response(200, _json({"targets": self.targeted_faults()}))
             if method == "GET" and parts == ["boards"]:
                 return Response(200, _json(self.board_ids()))
             if method == "GET" and len(parts) == 2 and parts[0] == "boards":
