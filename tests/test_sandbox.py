@@ -903,6 +903,85 @@ def test_journal_records_every_request_received(tmp_path):
         assert quiet.journal == []
 
 
+# --- people editing the board --------------------------------------------------------------------
+
+
+def test_writes_to_items_a_person_deleted_or_archived(api, server, board, cols):
+    keep, gone, shelved = (api.create_item(board, n).json()["data"]["create_item"]["id"] for n in ("k", "g", "s"))
+    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
+                   {"p": gone})["create_subitem"]["id"]
+    server.delete_item(gone)
+    server.archive_item(shelved)
+    states = api.data("query($i: [ID!]) { items(ids: $i, limit: 10) { id state } }", {"i": [keep, gone, shelved, sub]})
+    assert {i["id"]: i["state"] for i in states["items"]} == {keep: "active", gone: "deleted", shelved: "archived",
+                                                               sub: "deleted"}
+    change = ("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+              "column_values: $v) { id } }")
+    for query, variables in (
+            (change, {"b": board, "i": gone, "v": json.dumps({cols["TOTAL QTY"]: "5"})}),
+            ('mutation($i: ID) { move_item_to_group(item_id: $i, group_id: "topics") { id } }', {"i": gone}),
+            ('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "L") { id } }', {"p": gone}),
+            ("mutation($i: ID) { delete_item(item_id: $i) { id } }", {"i": gone}),
+            ("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": gone})):
+        body = api.post(query, variables).json()
+        assert body["data"] == {query.split("{ ")[1].split("(")[0]: None}
+        error = body["errors"][0]
+        assert (error["message"], error["extensions"]["code"], error["extensions"]["status_code"]) == \
+            ("Item not found in board", "ResourceNotFoundException", 404)
+        assert error["extensions"]["error_data"] == {"resource_type": "item", "resource_id": gone}
+    # archived: the write lands in the archive without a word, and archiving again is fine
+    api.data(change, {"b": board, "i": shelved, "v": json.dumps({cols["TOTAL QTY"]: "7"})})
+    api.data("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": shelved})
+    server.restore_item(shelved)
+    restored = next(i for i in server.board_dump(board)["items"] if i["id"] == shelved)
+    assert restored["column_values"]["TOTAL QTY"] == "7"
+    with pytest.raises(ValueError):
+        server.restore_item(shelved)
+    with pytest.raises(KeyError):
+        server.delete_item(gone)
+
+
+def test_board_edits_a_person_makes(api, server, board, cols):
+    first = server.add_item(board, "PO1 STYLE RED", {"SYNC KEY": "PO1|S|RED", cols["TOTAL QTY"]: "10",
+                                                     "ORDER TYPE": "RECEIVED"})
+    twin = server.add_item(board, "PO1 STYLE RED (copy)", {"SYNC KEY": "PO1|S|RED"}, group="Topics")
+    found = api.data("query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values("
+                     "board_id: $b, columns: $c, limit: 10) { items { id } } }",
+                     {"b": board, "c": [{"column_id": cols["SYNC KEY"], "column_values": ["PO1|S|RED"]}]})
+    assert [i["id"] for i in found["items_page_by_column_values"]["items"]] == [first, twin]
+    server.set_value(first, "TOTAL QTY", "12")
+    server.set_value(first, cols["ORDER TYPE"], None)
+    server.set_value(first, "name", "RENAMED")
+    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
+                   {"p": first})["create_subitem"]["id"]
+    server.set_value(sub, "Order Qty", 3)
+    item = next(i for i in server.board_dump(board)["items"] if i["id"] == first)
+    assert item["name"] == "RENAMED" and item["column_values"]["TOTAL QTY"] == "12"
+    assert item["column_values"]["ORDER TYPE"] is None
+    assert item["subitems"][0]["column_values"]["Order Qty"] == "3"
+    server.delete_subitem(sub)
+    assert next(i for i in server.board_dump(board)["items"] if i["id"] == first)["subitems"] == []
+    with pytest.raises(KeyError):
+        server.delete_subitem(first)
+    with pytest.raises(ValueError):
+        server.set_value(first, "ORDER TYPE", "NOT A LABEL")
+    with pytest.raises(KeyError):
+        server.add_item(board, "x", {"NO SUCH COLUMN": "1"})
+
+    base = server.url.replace("/v2", "/sandbox")
+    made = requests.post(f"{base}/boards/{board}/items", json={"name": "via http", "values": {"SYNC KEY": "K"}},
+                         timeout=5).json()
+    assert requests.post(f"{base}/items/{made['id']}/values", json={"column": "TOTAL QTY", "value": "4"},
+                         timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/archive", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/restore", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/delete", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/delete", timeout=5).status_code == 404
+    assert requests.post(f"{base}/subitems/{first}/delete", timeout=5).status_code == 404
+    assert requests.post(f"{base}/items/{first}/values", json={"column": "TOTAL QTY"}, timeout=5).status_code == 400
+    assert made["id"] not in {i["id"] for i in server.board_dump(board)["items"]}
+
+
 # --- error shapes, auth --------------------------------------------------------------------------
 
 

@@ -953,11 +953,21 @@ def _board(ctx: Context, board_id: Any) -> Board:
 
 
 def _item(ctx: Context, item_id: Any, *, allow_archived: bool = True) -> Item:
+    """The item a write names. A deleted (or never existing) item is not found; an archived one is
+    written as monday writes it, silently, in the archive.
+
+    Which error monday answers for a deleted item is not documented in one place: its error table
+    lists ``ResourceNotFoundException`` (HTTP 200, ``status_code`` 404); its older error page says a
+    non-existent item id gives an internal server error; client code in the wild matches the message
+    "Item not found in board" (and "inactive items" wording). The sandbox answers the documented
+    current shape: ``ResourceNotFoundException`` with "Item not found in board" and the id in
+    ``error_data``, which the client classifies as NOT_FOUND.
+    """
     if item_id is None:
         raise invalid_argument("item_id is required")
     item = ctx.store.items.get(str(item_id))
     if item is None or item.state == "deleted" or (item.state == "archived" and not allow_archived):
-        raise not_found("item", item_id, f"Item {item_id} not found")
+        raise not_found("item", item_id, "Item not found in board")
     return item
 
 
@@ -1166,7 +1176,7 @@ class Root:
         item = _item(ctx, item_id)
         own = ctx.store.boards[item.board_id]
         if item.board_id != board.id and own.parent_board_id != board.id:
-            raise not_found("item", item_id, f"Item {item_id} not found in board {board.id}")
+            raise not_found("item", item_id, "Item not found in board")
         return item, own
 
     @_mutation

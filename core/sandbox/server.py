@@ -24,6 +24,10 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
 10. Latency (``base_latency + mutation_latency × mutation fields``, real seconds), then execution under
     the state lock and one SQLite commit; then the ``after500``/``drop``/``slow`` faults.
 
+Writes to items a person deleted answer ``ResourceNotFoundException`` ("Item not found in board");
+writes to archived items are applied, as monday applies them (see ``schema._item``). The board
+edits a person makes (delete, archive, restore, change a value, add an item) are ``edits.py``.
+
 Headers on every ``/v2`` answer::
 
     RateLimit-Policy: "minuteRate";q=<minute_limit>;w=<W>, "concurrency";q=<n>;qu="concurrent-requests",
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
+from .edits import BoardEdits, edit_endpoint
 from .faults import Fault, FaultInjector, FaultSpec, as_spec
 from .limits import Limits
 from .store import Store
@@ -127,7 +132,7 @@ class _Idempotency:
                 del self._entries[key]
 
 
-class SandboxServer:
+class SandboxServer(BoardEdits):
     """A monday-compatible GraphQL server on loopback; see the module docstring for the request path.
 
     The board state lives in memory and, with ``state_path``, in a SQLite file written before each
@@ -732,6 +737,11 @@ class SandboxServer:
                                              data.get("subitem_columns") or [], data.get("board_id"))
                 sub = self._store.boards[board_id].subitems_board_id
                 return Response(200, _json({"id": board_id, "subitems_board_id": sub}))
+            edited = edit_endpoint(self, method, parts, body)
+            if edited is not None:
+                return Response(edited[0], _json(edited[1]))
+        except KeyError as exc:
+            return Response(404, _json({"error": str(exc.args[0] if exc.args else exc)}))
         except (ValueError, TypeError) as exc:
             return Response(400, _json({"error": str(exc)}))
         return Response(404, _json({"error": f"no such endpoint: {method} {path}"}))
