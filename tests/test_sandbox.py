@@ -1129,6 +1129,8 @@ def test_cli_run_rejects_bad_arguments(capsys):
     assert "nonsense" in capsys.readouterr().err
     assert run(["--time-scale", "0"]) == 2
     assert run(["--port", "x"]) == 2
+    assert run(["--reference-schema", "no-such-schema.graphql"]) == 2
+    assert "no-such-schema.graphql" in capsys.readouterr().err
 
 
 def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path):

@@ -12,7 +12,9 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
    (``ParseError``, ``undefinedField``, ``argumentNotAccepted``, ``missingRequiredArguments``,
    ``selectionMismatch``, ``variableMismatch``, ``variableNotUsed``, ``variableNotDefined``,
    ``undefinedType``, ``validationError``; a variable value that does not coerce:
-   ``argumentLiteralsIncompatible``); nothing runs, nothing is charged.
+   ``argumentLiteralsIncompatible``); nothing runs, nothing is charged. With a reference schema
+   (``reference_schema=PATH`` or ``$ORDERSYNC_MONDAY_SDL``, see ``reference.py``) the document and its
+   variables are also checked against monday's published SDL, and refused the same way.
 7. Fault draw (``faults.py``; targeted faults first): 500/502/504/423 answer here, unapplied; ``storm``
    starts a storm; ``hold`` waits here before going on; ``late`` answers 504 (or drops the connection)
    here and goes on in the background after ``late_seconds``.
@@ -58,7 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import schema
+from . import reference, schema
 from .edits import BoardEdits, edit_endpoint
 from .faults import Fault, FaultInjector, FaultSpec, as_spec
 from .limits import Limits
@@ -144,7 +146,8 @@ class SandboxServer(BoardEdits):
                  complexity_budget: int = 10_000_000, mutation_cost: int = 30_000, minute_limit: int = 5_000,
                  concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
                  legacy_errors: bool = False, idempotency: bool = True, token: str | None = "sandbox-token",
-                 items_limit: int = schema.ITEMS_PER_BOARD, journal: bool = False) -> None:
+                 items_limit: int = schema.ITEMS_PER_BOARD, reference_schema: str | Path | bool | None = None,
+                 journal: bool = False) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         for name, value in (("complexity_budget", complexity_budget), ("minute_limit", minute_limit),
@@ -170,6 +173,9 @@ class SandboxServer(BoardEdits):
         self._faults = FaultInjector(as_spec(faults), seed)
         self._idem = _Idempotency(IDEMPOTENCY_TTL_NOMINAL / self.time_scale)
         self._preparer = schema.Preparer()
+        # monday's published SDL as a second judge (reference.py); None: the sandbox's own SDL only
+        self.reference_schema = reference.resolve(reference_schema)
+        self._reference = reference.check_for(self.reference_schema) if self.reference_schema else None
         self.journal_enabled = journal
         self._journal: list[dict] = []
         self._journal_lock = threading.Lock()
@@ -182,7 +188,7 @@ class SandboxServer(BoardEdits):
             "error_responses": 0, "rejected_401": 0,
             "rejected_429": {"complexity": 0, "minute": 0, "concurrency": 0, "storm": 0},
             "faults_injected": {}, "idempotent_replays": 0, "idempotency_conflicts": 0,
-            "idempotency_key_mismatches": 0, "complexity_used_total": 0,
+            "idempotency_key_mismatches": 0, "complexity_used_total": 0, "reference_refusals": 0,
             "held": 0, "late_applied": 0, "late_not_applied": 0,
         }
         self._httpd: _HTTPServer | None = None
@@ -508,6 +514,11 @@ class SandboxServer(BoardEdits):
             self._count("error_responses")
             return self._graphql_errors(prepared.errors)
         errors = schema.variable_errors(schema.SCHEMA, prepared.operation, variables)
+        if not errors and self._reference is not None:
+            errors = (self._reference.document_errors(query, operation_name)
+                      or self._reference.variable_errors(prepared.document, operation_name, variables))
+            if errors:
+                self._count("reference_refusals")
         if errors:
             self._count("error_responses")
             return self._graphql_errors(errors)
