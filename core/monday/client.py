@@ -7,11 +7,17 @@
   (429 of every kind, 423, 409, a connection that never opened); when the outcome is unknown
   (5xx, a dropped connection, a read timeout) it raises ``MondayError(outcome_unknown=True)`` and
   the orchestrator reconciles with the board before anything is sent again. Every mutation
-  request carries an ``Idempotency-Key``, so monday itself also replays a repeat.
+  request carries an ``Idempotency-Key``, so monday itself also replays a repeat. A document
+  monday refuses as invalid (syntax, schema, variable types) is ``InvalidRequest``: OrderSync's
+  bug, never retried, nothing of it applied.
 - Waits honour ``retry_in_seconds`` / ``Retry-After``, with exponential backoff and jitter, and
   each wait is logged.
 - One mutation request in flight per board (monday asks for it); the rate governor decides how
   many mutations a request may carry.
+
+Longer than 400 lines on purpose: every GraphQL document the client sends is built here, next to
+the transport that classifies monday's answer to it (tests/test_contract.py validates them all
+against monday's published schema).
 """
 
 from __future__ import annotations

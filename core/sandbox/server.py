@@ -26,6 +26,9 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
 10. Latency (``base_latency + mutation_latency × mutation fields``, real seconds), then execution under
     the state lock and one SQLite commit; then the ``after500``/``drop``/``slow`` faults.
 
+Longer than 400 lines on purpose: the request path above reads top to bottom in one class; the board
+edits are ``edits.py``, monday's reference schema ``reference.py``, the GraphQL side ``schema.py``.
+
 Writes to items a person deleted answer ``ResourceNotFoundException`` ("Item not found in board");
 writes to archived items are applied, as monday applies them (see ``schema._item``). The board
 edits a person makes (delete, archive, restore, change a value, add an item) are ``edits.py``.
