@@ -57,7 +57,7 @@ def windows_ratio(stats: dict) -> tuple[float, int]:
 def plain_client(server, mutations: list[dict]) -> dict:
     """One create_item per request, no pacing: what the old pipeline did."""
     session = requests.Session()
-    session.headers.update({"Authorization": SANDBOX_TOKEN, "API-Version": "2025-07"})
+    session.headers.update({"Authorization": SANDBOX_TOKEN, "API-Version": "2026-07"})
     sent = rejected = 0
     start = time.perf_counter()
     for mutation in mutations:

@@ -35,7 +35,7 @@ from core.ledger import GROUP, RequestLedger, Settlement, apply_settlement
 from core.logs import batch_context
 from core.monday.client import MondayApiClient, Mutation
 from core.monday.columns import BoardMeta, Column
-from core.monday.errors import AuthError, MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.push.payloads import PayloadBuilder, Plan
 from core.push.reconcile import BoardEdits, BoardWatch, Lookup, apply_board_edits
 from core.push.stream import Answer, RequestStream, StreamSettings, classify_answer
@@ -144,7 +144,7 @@ def exit_code_of(exc: BaseException) -> int:
     if isinstance(exc, OrderSyncError):
         return exc.exit_code
     if isinstance(exc, MondayError):
-        if getattr(exc, "bug", False):
+        if isinstance(exc, InvalidRequest):  # a document monday refused: our bug, not an outage
             return EXIT_INTERNAL
         return 3 if (exc.retryable or isinstance(exc, AuthError)) else 2
     return EXIT_INTERNAL

@@ -1,8 +1,9 @@
 """The command line (DESIGN.md §4): headless runs for planners, operators and schedulers.
 
 Exit codes: 0 all rows synced (or nothing to do); 1 the run finished and some rows failed or are
-invalid; 2 usage or settings error; 3 the database or the API could not be reached. A user error is
-one line on stderr, never a traceback.
+invalid; 2 usage or settings error; 3 the database or the API could not be reached; 70 a bug in
+OrderSync, including a request monday refused as invalid. A user error is one line on stderr, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.config import load_settings
 from core.exceptions import EXIT_INTERNAL, DatabaseUnavailable, OrderSyncError
 from core.logs import SHOWN, log_file, setup_logging
 from core.resources import program_command
-from core.monday.errors import AuthError, MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 
 log = logging.getLogger("ordersync")
 
@@ -411,13 +412,17 @@ def _failure_line(exc: BaseException) -> int:
 
 
 def _monday_failure(exc: MondayError) -> int:
+    if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
+        log.critical("monday refused a request OrderSync built: %s", exc.describe(),
+                     exc_info=(type(exc), exc, exc.__traceback__), extra=SHOWN)
+        print(f"{PROG}: OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug "
+              f"in OrderSync, not an outage; the details are in {log_file()}. Nothing of that request was "
+              "applied, and the batch resumes on the next run.", file=sys.stderr)
+        return EXIT_INTERNAL
     if isinstance(exc, AuthError):
         return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
                       f"`{program_command('token set')}` or MONDAY_API_TOKEN. "
                       "The batch is kept and resumes on the next run.", 3)
-    if getattr(exc, "bug", False):
-        return _error(f"monday refused a request OrderSync built ({exc.describe()}): this is a bug in OrderSync. "
-                      f"The details are in {log_file()}; nothing was applied, and the batch resumes.", EXIT_INTERNAL)
     if not exc.retryable:
         return _error(f"monday refused the run: {exc.describe()}", 2)
     return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run.", 3)

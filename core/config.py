@@ -80,7 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("monday", "api_url", str, "https://api.monday.com/v2",
             'monday API endpoint, or "sandbox" to start the embedded sandbox server.'),
     Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
-    Setting("monday", "api_version", str, "2025-07", "Pinned API-Version header."),
+    Setting("monday", "api_version", str, "2026-07", "Pinned API-Version header."),
     Setting("monday", "idempotency_keys", bool, True,
             "monday answers a repeated Idempotency-Key from its cache for 30 minutes, so a request whose outcome is "
             "unknown is sent again under the same key. false: the board ignores keys; OrderSync then waits "

@@ -24,7 +24,7 @@ from core.batch import BatchProcessor, BatchResult
 from core.context import EngineContext
 from core.errors import ErrorHandler
 from core.exceptions import OrderSyncError
-from core.monday.errors import AuthError, MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.monitor import batch_overview
 from core.report import dry_run_report
 
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 def describe(exc: BaseException) -> str:
     """The one line a planner sees for a failure."""
+    if isinstance(exc, InvalidRequest):
+        return (f"OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug in "
+                "OrderSync, not an outage; the details are in the log.")
     if isinstance(exc, AuthError):
         return f"monday refused the API token ({exc.describe()}). Set a valid token in Settings."
     if isinstance(exc, MondayError):

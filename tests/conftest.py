@@ -1,7 +1,14 @@
-"""Shared fixtures: a fresh real database per test (SQLite file or a PostgreSQL schema).
+"""Shared fixtures: a fresh real database per test (SQLite file or a PostgreSQL schema), and monday's
+published schema as the contract.
 
 The PostgreSQL tests never skip: when the server is absent they fail with a message that says how
 to start it (CI's .ci/run starts it first).
+
+monday's SDL is read from ``../shared/reference/monday-schema/2026-10.graphql`` (beside the checkout;
+never copied into it), or from ``$ORDERSYNC_MONDAY_SDL`` when that is set. For the whole session the
+variable names the file, so every sandbox (in this process or a child process) also validates what
+it receives against monday's schema. Without the file, the tests that need it skip with the reason,
+unless ``ORDERSYNC_REQUIRE_MONDAY_SCHEMA=1`` (CI's .ci/run): then they fail, naming the file.
 """
 
 from __future__ import annotations
@@ -19,6 +26,33 @@ import sqlalchemy as sa
 from core.db.engine import create_engine
 
 PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+MONDAY_SDL_ENV = "ORDERSYNC_MONDAY_SDL"  # core.sandbox.reference.ENV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def monday_schema_everywhere():
+    """``$ORDERSYNC_MONDAY_SDL`` names monday's SDL for the session (when the file is there)."""
+    from tests.helpers import MONDAY_SDL
+
+    previous = os.environ.get(MONDAY_SDL_ENV)
+    if MONDAY_SDL.is_file():
+        os.environ[MONDAY_SDL_ENV] = str(MONDAY_SDL)
+    else:  # a name that leads nowhere would break every sandbox; the contract tests say why instead
+        os.environ.pop(MONDAY_SDL_ENV, None)
+    yield MONDAY_SDL if MONDAY_SDL.is_file() else None
+    if previous is None:
+        os.environ.pop(MONDAY_SDL_ENV, None)
+    else:
+        os.environ[MONDAY_SDL_ENV] = previous
+
+
+@pytest.fixture
+def monday_sdl(monday_schema_everywhere) -> Path:
+    """monday's published SDL file; skips (or, with ORDERSYNC_REQUIRE_MONDAY_SCHEMA=1, fails) without it."""
+    from tests.helpers import require_monday_sdl
+
+    return require_monday_sdl()
 
 
 def _pg_admin_engine() -> sa.Engine:

@@ -8,7 +8,9 @@ through ``record_item_ids`` / ``record_subitem_ids``.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -144,17 +146,47 @@ def engine_context(engine: sa.Engine, board_id: str = BOARD, base_dir=None, **se
 
 
 def start_sandbox(state_path, **options):
-    """A sandbox server on a free port with the demo board (the default mapping's columns)."""
+    """A sandbox server on a free port with the demo board (the default mapping's columns), judging
+    every request by monday's published schema too when the session has it."""
     from core.demo import board_columns
     from core.sandbox import SandboxServer
 
     options.setdefault("token", SANDBOX_TOKEN)
     options.setdefault("time_scale", 600.0)
+    options.setdefault("reference_schema", monday_sdl() or False)
     server = SandboxServer(state_path, **options)
     columns, subitem_columns = board_columns(load_mapping())
     server.create_board("Customer Master Schedule", columns, subitem_columns, board_id=BOARD)
     server.start()
     return server
+
+
+# monday's published SDL: ../shared beside the checkout (never copied into it), or $ORDERSYNC_MONDAY_SDL.
+ROOT = Path(__file__).resolve().parent.parent
+MONDAY_SDL = Path(os.environ.get("ORDERSYNC_MONDAY_SDL")
+                  or ROOT.parent / "shared" / "reference" / "monday-schema" / "2026-10.graphql").resolve()
+REQUIRE_MONDAY_SCHEMA_ENV = "ORDERSYNC_REQUIRE_MONDAY_SCHEMA"
+
+
+def monday_sdl() -> Path | None:
+    """monday's published SDL for this test session (tests/conftest.py names it), or None without it."""
+    from core.sandbox.reference import ENV
+
+    named = os.environ.get(ENV)
+    return Path(named) if named and Path(named).is_file() else None
+
+
+def require_monday_sdl() -> Path:
+    """The SDL file, or a skip naming it; a failure instead under ORDERSYNC_REQUIRE_MONDAY_SCHEMA=1 (CI)."""
+    import pytest
+
+    if MONDAY_SDL.is_file():
+        return MONDAY_SDL
+    message = (f"monday's published schema {MONDAY_SDL} is missing (keep ../shared beside the checkout, or set "
+               "ORDERSYNC_MONDAY_SDL to the file)")
+    if os.environ.get(REQUIRE_MONDAY_SCHEMA_ENV) == "1":
+        pytest.fail(f"{message}; {REQUIRE_MONDAY_SCHEMA_ENV}=1 requires it", pytrace=False)
+    pytest.skip(message)
 
 
 def monday_client(server, **options):

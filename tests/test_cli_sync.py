@@ -136,3 +136,31 @@ def test_demo_syncs_against_the_embedded_sandbox(tmp_path, capsys):
         server.stop()
     assert len(items) == batch["items_created"]
     assert {i["column_values"]["CUSTOMER"] for i in items} == {"MACK WELDON"}
+
+
+def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(sqlite_engine, sandbox, tmp_path, capsys,
+                                                                           monkeypatch, log_folder):
+    from core.monday import client as client_module
+
+    make_world(sqlite_engine, n_orders=20, seed=1)
+    monkeypatch.setenv("MONDAY_API_TOKEN", SANDBOX_TOKEN)
+    config = settings_for(tmp_path, sqlite_engine, sandbox)
+    # a bug planted in the client: create_item's group_id declared with a type monday refuses there
+    declared = client_module.MUTATION_ARGS["create_item"]["group_id"]
+    monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", "Int")
+    code, out, err = run(capsys, "sync", "--config", str(config), "--all")
+    assert code == 70
+    lines = [line for line in err.splitlines() if line.startswith("ordersync:")]
+    assert len(lines) == 1 and "OrderSync built a request monday refused as invalid" in lines[0]
+    assert "variableMismatch" in lines[0] and "could not be reached" not in err and "Traceback" not in err
+    logged = "".join(path.read_text(encoding="utf-8") for path in log_folder.rglob("*.log"))
+    assert "create_item(" in logged and "Traceback" in logged  # the document and the traceback are in the log
+    assert sandbox.board_dump(BOARD)["items"] == []
+    with sqlite_engine.connect() as conn:  # nothing was applied: no row is failed or left SENDING
+        states = set(conn.execute(sa.select(s.stg_items.c.state)).scalars())
+        assert s.SENDING not in states and s.API_FAILED not in states
+    # the bug fixed, the next run sends everything
+    monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", declared)
+    code, out, err = run(capsys, "sync", "--config", str(config), "--all")
+    assert code in (0, 1), err
+    assert len(sandbox.board_dump(BOARD)["items"]) > 0

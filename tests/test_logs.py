@@ -40,7 +40,7 @@ def read_log(folder: Path) -> str:
 @pytest.mark.parametrize("text, secret_part", [
     ("mssql+pyodbc://planner:Winter2026!@ERP-SQL01/ORDERS?driver=x", "Winter2026!"),
     ("postgresql+psycopg://app:s3cr3t@db:5432/test", "s3cr3t"),
-    ("headers {'Authorization': 'abcDEF123456', 'API-Version': '2025-07'}", "abcDEF123456"),
+    ("headers {'Authorization': 'abcDEF123456', 'API-Version': '2026-07'}", "abcDEF123456"),
     ("Authorization: Bearer abcDEF123456", "abcDEF123456"),
     ("token eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOjEyMzQ1Njc4OX0.c2lnbmF0dXJlLXZhbHVl in a message", "eyJhbGciOiJIUzI1NiJ9"),
     ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=x;UID=sa;PWD=P@ss;word", "P@ss"),

@@ -206,3 +206,118 @@ def test_rate_limits_are_waited_out_and_logged(tmp_path, caplog):
         assert client.governor.waited > 0
     finally:
         server.stop()
+
+
+# --- reads that monday's schema accepts -------------------------------------------------------------
+
+
+def seed_items(client, keys: list[str], with_subitem: bool = False) -> tuple[str, list[str]]:
+    """Items on the demo board with these SYNC KEYs (through the API); (key column id, item ids)."""
+    meta = client.board(BOARD)
+    key_column = meta.resolve(load_mapping().columns)["SYNC KEY"].id
+    group = next(iter(meta.groups.values()))
+    ids: list[str] = []
+    for start in range(0, len(keys), 25):
+        outcomes = client.mutate(BOARD, [Mutation(n, "create_item", {
+            "board_id": BOARD, "item_name": f"item {n}", "group_id": group, "column_values": {key_column: key}})
+            for n, key in enumerate(keys[start:start + 25], start)])
+        assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+        ids += [o.id for o in outcomes]
+    if with_subitem:
+        for start in range(0, len(ids), 25):
+            outcomes = client.mutate(BOARD, [Mutation(i, "create_subitem", {"parent_item_id": i, "item_name": "M"})
+                                             for i in ids[start:start + 25]])
+            assert all(o.ok for o in outcomes)
+    return key_column, ids
+
+
+def test_find_items_matches_the_key_exactly_not_as_monday_searches(sandbox):
+    client = monday_client(sandbox)
+    key_column, (lower, upper, other) = seed_items(client, ["mwe-1 | m01 | red", "MWE-1 | M01 | RED", "mwe-2"])
+    # monday's search is case-insensitive: both are candidates, only the exact one counts
+    assert client.find_items(BOARD, key_column, ["mwe-1 | m01 | red"]) == {"mwe-1 | m01 | red": [lower]}
+    assert client.find_items(BOARD, key_column, ["MWE-1 | M01 | RED", "mwe-1 | m01 | red", "Mwe-2", "none"]) == \
+        {"MWE-1 | M01 | RED": [upper], "mwe-1 | m01 | red": [lower]}
+
+
+def test_find_items_follows_pages_and_chunks_of_100_values(sandbox):
+    client = monday_client(sandbox, page_limit=2)
+    keys = [f"K-{n:03d}" for n in range(120)] + ["DUP"] * 5
+    key_column, ids = seed_items(client, keys)
+    wanted = keys[:120] + ["DUP", "MISSING"]
+    found = client.find_items(BOARD, key_column, wanted)
+    assert found == {**{k: [ids[n]] for n, k in enumerate(keys[:120])}, "DUP": ids[120:]}
+    queries = client.stats.requests
+    assert queries > 60  # pages of 2: the cursor was followed, 100 values a search
+
+
+def test_subitem_lookup_of_more_than_25_items_passes_its_limit(sandbox):
+    client = monday_client(sandbox)
+    _, ids = seed_items(client, [f"S-{n}" for n in range(30)], with_subitem=True)
+    found = client.subitems_of(ids)
+    assert set(found) == set(ids) and all(list(names) == ["M"] for names in found.values())
+    # without an explicit limit, monday (and the sandbox) answer a page of 25: 5 parents would be missed
+    assert len(client.query("query ($ids: [ID!]) { items(ids: $ids) { id } }", {"ids": ids})["items"]) == 25
+
+
+def test_item_states_report_archived_and_deleted_items(sandbox):
+    client = monday_client(sandbox)
+    _, ids = seed_items(client, [f"T-{n}" for n in range(130)])
+    outcomes = client.mutate(BOARD, [Mutation(1, "archive_item", {"item_id": ids[0]}),
+                                     Mutation(2, "delete_item", {"item_id": ids[1]})])
+    assert all(o.ok for o in outcomes)
+    states = client.item_states(ids + ["1"])
+    assert (states[ids[0]], states[ids[1]]) == ("archived", "deleted")
+    assert all(states[i] == "active" for i in ids[2:]) and "1" not in states
+    assert len(states) == 130
+
+
+@pytest.mark.parametrize("settings, labels", [
+    ({"labels": [{"id": 0, "label": "Done", "is_deactivated": False},
+                 {"id": 1, "label": "Old", "is_deactivated": True}]}, {"Done"}),
+    ('{"labels": [{"id": 0, "label": "Done"}]}', {"Done"}),  # JSON that arrives as a string
+    ('{"labels": {"0": "Working on it", "1": "Done"}}', {"Working on it", "Done"}),  # settings_str's shape
+    ({"labels": [{"id": 1, "name": "A"}]}, {"A"}),
+    (None, set()), ("not json", set()),
+])
+def test_labels_are_read_from_column_settings_in_every_shape(settings, labels):
+    from core.monday.columns import labels_of
+
+    assert labels_of("status", settings) == labels
+
+
+# --- a document monday refuses is our bug ---------------------------------------------------------------
+
+
+def test_a_document_monday_refuses_is_an_invalid_request_never_retried(sandbox):
+    from core.monday.errors import InvalidRequest
+
+    client = monday_client(sandbox)
+    with pytest.raises(InvalidRequest) as raised:  # the declaration the issue found in find_items
+        client.query("query ($ids: [String]) { items(ids: [\"1\"], limit: 1) { column_values(ids: $ids) { id } } }",
+                     {"ids": ["text"]})
+    error = raised.value
+    assert (error.error_type, error.code, error.retryable, error.outcome_unknown) == \
+        ("INVALID_REQUEST", "variableMismatch", False, False)
+    assert "$ids" in error.message
+    for query, variables in (("query { boards { nme } }", {}),  # undefinedField
+                             ("query { boards(ids: [1]) { id }", {}),  # ParseError
+                             ("query ($l: Int!) { items(ids: [1], limit: $l) { id } }", {"l": "many"})):  # variables
+        with pytest.raises(InvalidRequest):
+            client.query(query, variables)
+    assert client.stats.retries == 0 and client.stats.requests == 4
+
+
+def test_a_mutation_document_monday_refuses_applies_nothing(sandbox, monkeypatch):
+    from core.monday import client as client_module
+    from core.monday.errors import InvalidRequest
+
+    client = monday_client(sandbox)
+    group = next(iter(client.board(BOARD).groups.values()))
+    # a bug planted in the client: group_id declared with a type monday does not take there
+    monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", "Int")
+    with pytest.raises(InvalidRequest) as raised:
+        client.mutate(BOARD, [Mutation(n, "create_item", {"board_id": BOARD, "item_name": f"x{n}", "group_id": group})
+                              for n in range(3)])
+    assert not raised.value.outcome_unknown and client.stats.retries == 0
+    assert sandbox.board_dump(BOARD)["items"] == []

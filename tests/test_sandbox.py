@@ -249,6 +249,63 @@ def test_groups_items_and_subitems(api, server, board, cols):
     assert error_codes(body) == ["ResourceNotFoundException"]
 
 
+def test_items_by_ids_pages_like_monday_and_returns_archived_and_deleted_items(api, server, board):
+    ids = [api.create_item(board, f"item {n}").json()["data"]["create_item"]["id"] for n in range(30)]
+    by_ids = "query($ids: [ID!], $l: Int, $p: Int, $x: Boolean, $n: Boolean) { items(ids: $ids, limit: $l, page: $p, " \
+             "exclude_nonactive: $x, newest_first: $n) { id state } }"
+
+    def lookup(**variables) -> list[dict]:
+        return api.data(by_ids, {"ids": ids, **variables})["items"]
+
+    assert [i["id"] for i in lookup()] == ids[:25]  # no limit: monday's default page of 25 misses 5
+    assert [i["id"] for i in lookup(l=30)] == ids
+    assert [i["id"] for i in lookup(p=2)] == ids[25:]
+    assert [i["id"] for i in lookup(l=30, n=True)] == ids[::-1]
+    assert lookup(l=0) == []
+    api.data(f"mutation {{ archive_item(item_id: {ids[0]}) {{ id }} }}")
+    api.data(f"mutation {{ delete_item(item_id: {ids[1]}) {{ id }} }}")
+    states = {i["id"]: i["state"] for i in lookup(l=30)}
+    assert (states[ids[0]], states[ids[1]], states[ids[2]]) == ("archived", "deleted", "active")
+    assert {i["id"] for i in lookup(l=30, x=True)} == set(ids[2:])
+    body = api.post(by_ids, {"ids": [str(n) for n in range(101)]}).json()
+    assert error_codes(body) == ["InvalidArgumentException"]
+
+
+def test_column_settings_as_json_and_the_deprecated_settings_str(api, board):
+    columns = api.data("query($b: [ID!]) { boards(ids: $b) { columns { title settings settings_str } } }",
+                       {"b": [board]})["boards"][0]["columns"]
+    by_title = {c["title"]: c for c in columns}
+    status = by_title["ORDER TYPE"]["settings"]
+    assert isinstance(status, dict)
+    assert [(entry["label"], entry["is_deactivated"]) for entry in status["labels"]] == \
+        [("RECEIVED", False), ("CANCELLED", False)]
+    assert [entry["label"] for entry in by_title["CUSTOMER"]["settings"]["labels"]] == ["TITLE NINE", "PELOTON"]
+    assert by_title["Subitems"]["settings"]["boardIds"] == json.loads(by_title["Subitems"]["settings_str"])["boardIds"]
+
+
+def test_column_values_are_the_column_value_interface(api, board, cols):
+    item = api.create_item(board, "typed", {cols["ORDER TYPE"]: {"label": "RECEIVED"}}).json()["data"]["create_item"]
+    values = api.data("query($i: [ID!]) { items(ids: $i) { column_values { __typename id is_leaf "
+                      "... on StatusValue { text } } } }", {"i": [item["id"]]})["items"][0]["column_values"]
+    by_id = {v["id"]: v for v in values}
+    assert by_id[cols["ORDER TYPE"]] == {"__typename": "StatusValue", "id": cols["ORDER TYPE"], "is_leaf": True,
+                                         "text": "RECEIVED"}
+    assert by_id[cols["SYNC KEY"]]["__typename"] == "TextValue"
+
+
+def test_bulk_archive_items_runs_as_a_finished_job(api, server, board):
+    ids = [api.create_item(board, f"old {n}").json()["data"]["create_item"]["id"] for n in range(3)]
+    job = api.data("mutation($b: ID!, $i: [ID!]!) { bulk_archive_items(board_id: $b, item_ids: $i) { job_id } }",
+                   {"b": board, "i": ids[:2] + ["1"]})["bulk_archive_items"]
+    status = api.data("query($j: ID!) { job_status(job_id: $j) { id status result { total succeeded failed details } } }",
+                      {"j": job["job_id"]})["job_status"]
+    assert status["status"] == "COMPLETED" and status["id"] == job["job_id"]
+    assert status["result"] == {"total": 3, "succeeded": 2, "failed": 1, "details": {"failed_item_ids": ["1"]}}
+    dump = server.board_dump(board)
+    assert dump["archived_item_ids"] == ids[:2] and [i["id"] for i in dump["items"]] == ids[2:]
+    assert error_codes(api.post('{ job_status(job_id: "404") { id } }').json()) == ["ResourceNotFoundException"]
+
+
 # --- column values -------------------------------------------------------------------------------
 
 VALID = [
@@ -756,6 +813,175 @@ def test_seeded_faults_are_reproducible():
     assert {200, 500, 423, 504} <= set(first)
 
 
+def test_targeted_faults_meet_exactly_the_next_matching_requests(api, server, board):
+    target = server.fail_next("502", 2, field="create_subitem")
+    assert target == {"kind": "502", "remaining": 2, "field": "create_subitem", "on": "mutation", "seconds": None,
+                      "answer": "504"}
+    parent = api.create_item(board, "parent")  # no create_subitem in it: untouched
+    assert parent.status_code == 200
+    parent_id = parent.json()["data"]["create_item"]["id"]
+    subitem = "mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }"
+    assert [api.post(subitem, {"p": parent_id}).status_code for _ in range(3)] == [502, 502, 200]
+    assert server.targeted_faults() == []
+    server.fail_next("500", on="query")
+    assert api.create_item(board, "not a query").status_code == 200
+    assert api.post("{ me { id } }").status_code == 500
+    server.fail_next("locked", 5)
+    server.clear_targeted_faults()
+    assert api.create_item(board, "cleared").status_code == 200
+    assert server.stats["faults_injected"] == {"502": 2, "500": 1}
+    with pytest.raises(ValueError):
+        server.fail_next("boom")
+    with pytest.raises(ValueError):
+        server.fail_next("late", 0)
+
+
+def test_late_fault_answers_504_then_applies_under_its_key_when_it_arrives(api, server, board):
+    def names() -> list[str]:
+        return [i["name"] for i in server.board_dump(board)["items"]]
+
+    server.fail_next("late", seconds=0.3)
+    response = api.create_item(board, "late one", headers={"Idempotency-Key": "k1"})
+    assert response.status_code == 504 and names() == []  # the client cannot tell it from "not applied"
+    assert server.wait_for_late(5) and names() == ["late one"]
+    # A resend under the same key that reaches monday first wins; the late copy is then a replay.
+    server.fail_next("late", seconds=0.3)
+    assert api.create_item(board, "twice?", headers={"Idempotency-Key": "k2"}).status_code == 504
+    resent = api.create_item(board, "twice?", headers={"Idempotency-Key": "k2"})
+    assert resent.status_code == 200 and "Idempotency-Replayed" not in resent.headers
+    assert server.wait_for_late(5) and names() == ["late one", "twice?"]
+    # Without a key (or a resend under a new one) both land: what the client has to prevent.
+    server.fail_next("late", seconds=0.2, answer="drop")
+    with pytest.raises(requests.ConnectionError):
+        api.create_item(board, "no key")
+    assert api.create_item(board, "no key").status_code == 200
+    assert server.wait_for_late(5) and names().count("no key") == 2
+    stats = server.stats
+    assert (stats["late_applied"], stats["late_not_applied"], stats["faults_injected"]["late"]) == (2, 1, 3)
+
+
+def test_hold_fault_keeps_the_request_until_the_client_gave_up(api, server, board):
+    server.fail_next("hold", seconds=0.6)
+    with pytest.raises(requests.Timeout):
+        api.create_item(board, "held", headers={"Idempotency-Key": "h1"}, timeout=0.2)
+    assert server.board_dump(board)["items"] == []  # nothing reached monday yet, the key is not claimed
+    resent = api.create_item(board, "held", headers={"Idempotency-Key": "h1"})
+    assert resent.status_code == 200 and "Idempotency-Replayed" not in resent.headers
+    time.sleep(0.7)  # the held copy arrives: a replay of the key, nothing applied twice
+    assert [i["name"] for i in server.board_dump(board)["items"]] == ["held"]
+    assert server.stats["held"] == 1 and server.stats["idempotent_replays"] == 1
+
+
+def test_a_targeted_fault_through_the_control_endpoint(server, api, board):
+    base = server.url.replace("/v2", "/sandbox")
+    answer = requests.post(f"{base}/faults/next", json={"kind": "500", "count": 2, "field": "create_item"},
+                           timeout=5).json()
+    assert answer == {"targets": [{"kind": "500", "remaining": 2, "field": "create_item", "on": "mutation",
+                                   "seconds": None, "answer": "504"}]}
+    assert api.create_item(board, "x").status_code == 500
+    assert requests.get(f"{base}/faults/next", timeout=5).json()["targets"][0]["remaining"] == 1
+    assert requests.post(f"{base}/faults/next", json={"clear": True}, timeout=5).json() == {"targets": []}
+    assert requests.post(f"{base}/faults/next", json={"kind": "nope"}, timeout=5).status_code == 400
+
+
+def test_journal_records_every_request_received(tmp_path):
+    with SandboxServer(journal=True) as server:
+        api = Api(server)
+        api.post("query($x: Int) { me { id } }", {"x": 1}, headers={"Idempotency-Key": "j", "API-Version": "2026-07"})
+        api.post("{ nope }")
+        assert server.journal == [
+            {"query": "query($x: Int) { me { id } }", "variables": {"x": 1}, "operation_name": None,
+             "idempotency_key": "j", "api_version": "2026-07"},
+            {"query": "{ nope }", "variables": {}, "operation_name": None, "idempotency_key": None,
+             "api_version": None}]
+        assert requests.get(server.url.replace("/v2", "/sandbox/journal"), timeout=5).json() == server.journal
+        server.clear_journal()
+        assert server.journal == []
+        api.close()
+    with SandboxServer() as quiet:
+        Api(quiet).post("{ me { id } }")
+        assert quiet.journal == []
+
+
+# --- people editing the board --------------------------------------------------------------------
+
+
+def test_writes_to_items_a_person_deleted_or_archived(api, server, board, cols):
+    keep, gone, shelved = (api.create_item(board, n).json()["data"]["create_item"]["id"] for n in ("k", "g", "s"))
+    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
+                   {"p": gone})["create_subitem"]["id"]
+    server.delete_item(gone)
+    server.archive_item(shelved)
+    states = api.data("query($i: [ID!]) { items(ids: $i, limit: 10) { id state } }", {"i": [keep, gone, shelved, sub]})
+    assert {i["id"]: i["state"] for i in states["items"]} == {keep: "active", gone: "deleted", shelved: "archived",
+                                                               sub: "deleted"}
+    change = ("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+              "column_values: $v) { id } }")
+    for query, variables in (
+            (change, {"b": board, "i": gone, "v": json.dumps({cols["TOTAL QTY"]: "5"})}),
+            ('mutation($i: ID) { move_item_to_group(item_id: $i, group_id: "topics") { id } }', {"i": gone}),
+            ('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "L") { id } }', {"p": gone}),
+            ("mutation($i: ID) { delete_item(item_id: $i) { id } }", {"i": gone}),
+            ("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": gone})):
+        body = api.post(query, variables).json()
+        assert body["data"] == {query.split("{ ")[1].split("(")[0]: None}
+        error = body["errors"][0]
+        assert (error["message"], error["extensions"]["code"], error["extensions"]["status_code"]) == \
+            ("Item not found in board", "ResourceNotFoundException", 404)
+        assert error["extensions"]["error_data"] == {"resource_type": "item", "resource_id": gone}
+    # archived: the write lands in the archive without a word, and archiving again is fine
+    api.data(change, {"b": board, "i": shelved, "v": json.dumps({cols["TOTAL QTY"]: "7"})})
+    api.data("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": shelved})
+    server.restore_item(shelved)
+    restored = next(i for i in server.board_dump(board)["items"] if i["id"] == shelved)
+    assert restored["column_values"]["TOTAL QTY"] == "7"
+    with pytest.raises(ValueError):
+        server.restore_item(shelved)
+    with pytest.raises(KeyError):
+        server.delete_item(gone)
+
+
+def test_board_edits_a_person_makes(api, server, board, cols):
+    first = server.add_item(board, "PO1 STYLE RED", {"SYNC KEY": "PO1|S|RED", cols["TOTAL QTY"]: "10",
+                                                     "ORDER TYPE": "RECEIVED"})
+    twin = server.add_item(board, "PO1 STYLE RED (copy)", {"SYNC KEY": "PO1|S|RED"}, group="Topics")
+    found = api.data("query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values("
+                     "board_id: $b, columns: $c, limit: 10) { items { id } } }",
+                     {"b": board, "c": [{"column_id": cols["SYNC KEY"], "column_values": ["PO1|S|RED"]}]})
+    assert [i["id"] for i in found["items_page_by_column_values"]["items"]] == [first, twin]
+    server.set_value(first, "TOTAL QTY", "12")
+    server.set_value(first, cols["ORDER TYPE"], None)
+    server.set_value(first, "name", "RENAMED")
+    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
+                   {"p": first})["create_subitem"]["id"]
+    server.set_value(sub, "Order Qty", 3)
+    item = next(i for i in server.board_dump(board)["items"] if i["id"] == first)
+    assert item["name"] == "RENAMED" and item["column_values"]["TOTAL QTY"] == "12"
+    assert item["column_values"]["ORDER TYPE"] is None
+    assert item["subitems"][0]["column_values"]["Order Qty"] == "3"
+    server.delete_subitem(sub)
+    assert next(i for i in server.board_dump(board)["items"] if i["id"] == first)["subitems"] == []
+    with pytest.raises(KeyError):
+        server.delete_subitem(first)
+    with pytest.raises(ValueError):
+        server.set_value(first, "ORDER TYPE", "NOT A LABEL")
+    with pytest.raises(KeyError):
+        server.add_item(board, "x", {"NO SUCH COLUMN": "1"})
+
+    base = server.url.replace("/v2", "/sandbox")
+    made = requests.post(f"{base}/boards/{board}/items", json={"name": "via http", "values": {"SYNC KEY": "K"}},
+                         timeout=5).json()
+    assert requests.post(f"{base}/items/{made['id']}/values", json={"column": "TOTAL QTY", "value": "4"},
+                         timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/archive", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/restore", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/delete", timeout=5).status_code == 200
+    assert requests.post(f"{base}/items/{made['id']}/delete", timeout=5).status_code == 404
+    assert requests.post(f"{base}/subitems/{first}/delete", timeout=5).status_code == 404
+    assert requests.post(f"{base}/items/{first}/values", json={"column": "TOTAL QTY"}, timeout=5).status_code == 400
+    assert made["id"] not in {i["id"] for i in server.board_dump(board)["items"]}
+
+
 # --- error shapes, auth --------------------------------------------------------------------------
 
 
@@ -903,6 +1129,8 @@ def test_cli_run_rejects_bad_arguments(capsys):
     assert "nonsense" in capsys.readouterr().err
     assert run(["--time-scale", "0"]) == 2
     assert run(["--port", "x"]) == 2
+    assert run(["--reference-schema", "no-such-schema.graphql"]) == 2
+    assert "no-such-schema.graphql" in capsys.readouterr().err
 
 
 def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path):

@@ -7,11 +7,17 @@
   (429 of every kind, 423, 409, a connection that never opened); when the outcome is unknown
   (5xx, a dropped connection, a read timeout) it raises ``MondayError(outcome_unknown=True)`` and
   the orchestrator reconciles with the board before anything is sent again. Every mutation
-  request carries an ``Idempotency-Key``, so monday itself also replays a repeat.
+  request carries an ``Idempotency-Key``, so monday itself also replays a repeat. A document
+  monday refuses as invalid (syntax, schema, variable types) is ``InvalidRequest``: OrderSync's
+  bug, never retried, nothing of it applied.
 - Waits honour ``retry_in_seconds`` / ``Retry-After``, with exponential backoff and jitter, and
   each wait is logged.
 - One mutation request in flight per board (monday asks for it); the rate governor decides how
   many mutations a request may carry.
+
+Longer than 400 lines on purpose: every GraphQL document the client sends is built here, next to
+the transport that classifies monday's answer to it (tests/test_contract.py validates them all
+against monday's published schema).
 """
 
 from __future__ import annotations
@@ -28,17 +34,18 @@ from typing import Any, Callable, Iterable, Sequence
 import requests
 import tenacity
 
-from core.logs import register_secret
+from core.logs import SHOWN, register_secret
 from core.resources import program_command
-from core.monday.columns import BoardMeta, Column, labels_of
-from core.monday.errors import AuthError, MondayError, NetworkError, classify
+from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
+from core.monday.errors import AuthError, InvalidRequest, MondayError, NetworkError, classify
 from core.monday.governor import RateGovernor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = "2025-07"
+DEFAULT_API_VERSION = "2026-07"  # the current version in December 2026
 MAX_ATTEMPTS = 8
-PAGE_LIMIT = 500
+PAGE_LIMIT = 500  # monday's maximum page of items_page_by_column_values / next_items_page
+IDS_PER_QUERY = 100  # items(ids:) and a search's column values: at most 100 a query
 COMPLEXITY_FIELD = "complexity { query before after reset_in_x_seconds }"
 
 # Argument types of the mutations OrderSync sends.
@@ -98,7 +105,8 @@ class MondayApiClient:
     def __init__(self, url: str, token: str, *, api_version: str = DEFAULT_API_VERSION,
                  timeout: tuple[float, float] = (10.0, 60.0), max_batch: int = 25,
                  session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-                 governor: RateGovernor | None = None, max_attempts: int = MAX_ATTEMPTS):
+                 governor: RateGovernor | None = None, max_attempts: int = MAX_ATTEMPTS,
+                 page_limit: int = PAGE_LIMIT):
         if not token:
             raise AuthError(f"no monday API token: set MONDAY_API_TOKEN or store one with "
                             f"`{program_command('token set')}`",
@@ -108,6 +116,9 @@ class MondayApiClient:
         self.timeout = timeout
         self.max_batch = max_batch
         self.max_attempts = max_attempts
+        if not 1 <= page_limit <= PAGE_LIMIT:
+            raise ValueError(f"page_limit must be between 1 and {PAGE_LIMIT}")
+        self.page_limit = page_limit
         self.sleep = sleep
         self.governor = governor or RateGovernor(sleep=sleep)
         self.stats = ClientStats()
@@ -161,6 +172,9 @@ class MondayApiClient:
                                          {"retry_in_seconds": _legacy_retry(message, body)}), retry_after)
             if error.error_type == "RATE_LIMIT" or not body.get("data"):
                 raise error
+        errors = body.get("errors") or []
+        if errors and body.get("data") is None:
+            self._refused_as_invalid(errors, query, variables)
         if not any((body.get("data") or {}).values()):
             # Nothing was executed: a request-wide rate limit or conflict answered with HTTP 200.
             for entry in body.get("errors") or []:
@@ -170,6 +184,21 @@ class MondayApiClient:
                     raise self._noted(error, retry_after)
         body["_headers"] = dict(response.headers)
         return body
+
+    @staticmethod
+    def _refused_as_invalid(errors: list, query: str, variables: dict[str, Any]) -> None:
+        """Raise InvalidRequest when monday refused the document itself (nothing of it ran)."""
+        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+        extensions = first.get("extensions") or {}
+        error = classify(extensions.get("code"), str(first.get("message") or ""), 200, extensions)
+        if not isinstance(error, InvalidRequest):
+            return
+        error.data = {"errors": errors, "query": query}
+        shown = json.dumps(variables, ensure_ascii=False, default=str)
+        log.error("monday refused a request OrderSync built as invalid: %s\nerrors: %s\ndocument: %s\nvariables: %s",
+                  error.describe(), json.dumps(errors, ensure_ascii=False), query,
+                  shown if len(shown) <= 4000 else shown[:4000] + "…", extra=SHOWN)  # the caller shows one line
+        raise error
 
     def _noted(self, error: MondayError, retry_after: float | None) -> MondayError:
         """Fill in the header's wait; a rate limit also tells the governor and the stats."""
@@ -191,6 +220,9 @@ class MondayApiClient:
             elif body.get("error_message"):
                 message, code = body["error_message"], body.get("error_code")
         error = classify(code, message, status, extensions)
+        if status == 400 and not isinstance(error, InvalidRequest):
+            # The body itself was refused (not JSON, no query): what OrderSync sent is malformed.
+            error = InvalidRequest(message, code=code, http_status=status)
         if error.retry_after is None:
             error.retry_after = retry_after
         # A 5xx answer to a mutation may come after monday applied it.
@@ -241,9 +273,12 @@ class MondayApiClient:
         return self.query("query { me { id name } }")["me"]
 
     def board(self, board_id: str) -> BoardMeta:
-        """Columns, labels, groups and the subitems board of ``board_id``, read once."""
+        """Columns, labels, groups and the subitems board of ``board_id``, read once.
+
+        Column settings come from ``settings`` (JSON; ``settings_str`` is deprecated from 2025-10).
+        """
         data = self.query(
-            "query ($ids: [ID!]) { boards(ids: $ids) { id name columns { id title type settings_str } "
+            "query ($ids: [ID!]) { boards(ids: $ids) { id name columns { id title type settings } "
             "groups { id title } } }", {"ids": [str(board_id)]},
         )
         boards = data.get("boards") or []
@@ -251,68 +286,75 @@ class MondayApiClient:
             raise MondayError(f"board {board_id} does not exist or the token cannot see it", error_type="NOT_FOUND",
                               code="InvalidBoardIdException")
         raw = boards[0]
-        columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings_str")))
+        columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
                    for c in raw["columns"]]
         meta = BoardMeta(str(raw["id"]), raw["name"], columns, {g["title"]: g["id"] for g in raw["groups"]})
         for column in raw["columns"]:
             if column["type"] in ("subtasks", "subitems"):
-                try:
-                    ids = json.loads(column.get("settings_str") or "{}").get("boardIds") or []
-                except ValueError:
-                    ids = []
+                ids = subitem_board_ids(column.get("settings"))
                 if ids:
-                    meta.subitem_board_id = str(ids[0])
+                    meta.subitem_board_id = ids[0]
         if meta.subitem_board_id:
             sub = self.query(
-                "query ($ids: [ID!]) { boards(ids: $ids) { id columns { id title type settings_str } } }",
+                "query ($ids: [ID!]) { boards(ids: $ids) { id columns { id title type settings } } }",
                 {"ids": [meta.subitem_board_id]},
             ).get("boards") or []
             if sub:
-                meta.subitem_columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings_str")))
+                meta.subitem_columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
                                         for c in sub[0]["columns"]]
         return meta
 
     def find_items(self, board_id: str, column_id: str, values: Sequence[str]) -> dict[str, list[str]]:
-        """Item ids by the exact text of one column: how a lost item is found again.
+        """Item ids whose ``column_id`` text equals one of ``values`` EXACTLY: ``{value: [item ids]}``.
 
-        monday's search is only a candidate list (it can match case-insensitively); a candidate is
-        one of ``values`` only when its text is the same key (``core.keys.same_key``: set membership
-        is that equality).
+        monday's search (``items_page_by_column_values``) matches text case-insensitively, so its
+        answer is only a list of candidates: a candidate counts for a value only when its text is
+        that value, character for character (keys that differ in case are different keys). Values
+        go 100 a query; pages of ``page_limit`` items are followed through ``next_items_page``.
+        Values with no exact match are absent from the result.
         """
+        wanted = set(values)
         found: dict[str, list[str]] = {}
-        for start in range(0, len(values), 100):
-            chunk = list(values[start:start + 100])
-            wanted = frozenset(chunk)  # this chunk's keys only: another chunk's key is counted there
+        unique = list(dict.fromkeys(values))
+        for start in range(0, len(unique), IDS_PER_QUERY):
+            chunk = unique[start:start + IDS_PER_QUERY]
             data = self.query(
-                "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int, $ids: [String]) { "
+                "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int!, $ids: [String!]) { "
                 "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
                 "items { id column_values(ids: $ids) { id text } } } }",
                 {"board": str(board_id), "columns": [{"column_id": column_id, "column_values": chunk}],
-                 "limit": PAGE_LIMIT, "ids": [column_id]},
+                 "limit": self.page_limit, "ids": [column_id]},
             )
             page = data.get("items_page_by_column_values") or {}
             while True:
                 for item in page.get("items") or []:
-                    text = next((cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id), None)
+                    text = next((cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id),
+                                None)
                     if text in wanted:
-                        found.setdefault(text, []).append(str(item["id"]))
+                        ids = found.setdefault(text, [])
+                        if str(item["id"]) not in ids:
+                            ids.append(str(item["id"]))
                 cursor = page.get("cursor")
                 if not cursor:
                     break
                 page = self.query(
-                    "query ($cursor: String!, $limit: Int, $ids: [String]) { next_items_page(cursor: $cursor, "
+                    "query ($cursor: String!, $limit: Int!, $ids: [String!]) { next_items_page(cursor: $cursor, "
                     "limit: $limit) { cursor items { id column_values(ids: $ids) { id text } } } }",
-                    {"cursor": cursor, "limit": PAGE_LIMIT, "ids": [column_id]},
+                    {"cursor": cursor, "limit": self.page_limit, "ids": [column_id]},
                 ).get("next_items_page") or {}
         return found
 
     def subitems_of(self, item_ids: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-        """Subitem ids by name, per parent item: how a lost subitem is found again."""
+        """Subitem ids by name, per parent item: how a lost subitem is found again.
+
+        ``items(ids:)`` answers a page of 25 unless told otherwise: ``limit`` is always explicit.
+        """
         result: dict[str, dict[str, list[str]]] = {}
-        ids = [str(i) for i in item_ids]
-        for start in range(0, len(ids), 100):
-            data = self.query("query ($ids: [ID!]) { items(ids: $ids) { id subitems { id name } } }",
-                              {"ids": ids[start:start + 100]})
+        ids = list(dict.fromkeys(str(i) for i in item_ids))
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start:start + IDS_PER_QUERY]
+            data = self.query("query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) "
+                              "{ id subitems { id name } } }", {"ids": chunk, "limit": len(chunk)})
             for item in data.get("items") or []:
                 names: dict[str, list[str]] = {}
                 for sub in item.get("subitems") or []:
@@ -320,12 +362,17 @@ class MondayApiClient:
                 result[str(item["id"])] = names
         return result
 
-    def item_states(self, ids: Sequence[str]) -> dict[str, str]:
-        """The state (active, archived, deleted) of each item or subitem id monday returns."""
+    def item_states(self, ids: Iterable[str]) -> dict[str, str]:
+        """``{item id: state}`` ("active" | "archived" | "deleted") of the items (or subitems) asked for.
+
+        ``items(ids:)`` returns archived and deleted items too unless ``exclude_nonactive`` is set,
+        which this lookup does not set. An id absent from the result is unknown to monday (never
+        existed, or deleted for good): treat it as deleted. 100 ids a query, ``limit`` explicit.
+        """
         states: dict[str, str] = {}
-        ids = [str(i) for i in ids]
-        for start in range(0, len(ids), 100):
-            chunk = ids[start:start + 100]
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        for start in range(0, len(unique), IDS_PER_QUERY):
+            chunk = unique[start:start + IDS_PER_QUERY]
             data = self.query("query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) { id state } }",
                               {"ids": chunk, "limit": len(chunk)})
             for item in data.get("items") or []:

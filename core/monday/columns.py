@@ -57,20 +57,45 @@ class BoardMeta:
         return resolved
 
 
-def labels_of(column_type: str, settings_str: str | None) -> set[str]:
-    """The labels a status or dropdown column offers, from its settings."""
-    if column_type not in ("status", "color", "dropdown") or not settings_str:
+def _settings(settings: Any) -> dict:
+    """Column settings as a dict: ``settings`` is JSON (a dict, or a JSON string from some servers)."""
+    if isinstance(settings, str):
+        try:
+            settings = json.loads(settings) if settings.strip() else {}
+        except ValueError:
+            return {}
+    return settings if isinstance(settings, dict) else {}
+
+
+def labels_of(column_type: str, settings: Any) -> set[str]:
+    """The labels a status or dropdown column offers, from its ``settings``.
+
+    ``settings`` (API 2025-10 and later) lists them as ``[{"id": 1, "label": "Done", "is_deactivated":
+    false}, ...]``; the deprecated ``settings_str`` had ``{"0": "Done"}`` (status) or ``[{"id": 1,
+    "name": "A"}]`` (dropdown). All three are read; a deactivated label is not offered.
+    """
+    if column_type not in ("status", "color", "dropdown"):
         return set()
-    try:
-        settings = json.loads(settings_str)
-    except ValueError:
-        return set()
-    labels = settings.get("labels") or {}
-    if isinstance(labels, dict):  # status: {"0": "Working on it", ...}
+    labels = _settings(settings).get("labels") or {}
+    if isinstance(labels, dict):  # settings_str, status: {"0": "Working on it", ...}
         return {str(v) for v in labels.values() if v}
-    if isinstance(labels, list):  # dropdown: [{"id": 1, "name": "A"}, ...]
-        return {str(item.get("name")) for item in labels if isinstance(item, dict) and item.get("name")}
+    if isinstance(labels, list):
+        out = set()
+        for entry in labels:
+            if not isinstance(entry, dict) or entry.get("is_deactivated"):
+                continue
+            text = entry.get("label", entry.get("name"))
+            if text:
+                out.add(str(text))
+        return out
     return set()
+
+
+def subitem_board_ids(settings: Any) -> list[str]:
+    """The subitems board(s) a subitems column links to, from its ``settings``."""
+    raw = _settings(settings)
+    ids = raw.get("boardIds") or raw.get("board_ids") or []
+    return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 def encode_value(column_type: str, value: Any) -> Any:

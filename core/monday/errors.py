@@ -9,6 +9,7 @@ Nothing downstream parses message strings.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # monday codes that a retry will never fix.
@@ -29,6 +30,20 @@ NOT_FOUND_CODES = {"ResourceNotFoundException", "InvalidBoardIdException", "Inva
                    "InvalidArgumentException"}
 AUTH_CODES = {"UNAUTHORIZED", "Unauthorized", "UserUnauthorizedException", "USER_ACCESS_DENIED",
               "missingRequiredPermissions"}
+# A document monday refused before running anything: syntax, schema validation, variable types.
+# graphql-ruby's static-validation codes (monday's server), the sandbox's, and generic GraphQL ones.
+INVALID_REQUEST_CODES = {
+    "ParseError", "undefinedField", "argumentNotAccepted", "missingRequiredArguments", "selectionMismatch",
+    "validationError", "argumentLiteralsIncompatible", "variableMismatch", "variableNotUsed",
+    "variableNotDefined", "undefinedType", "fragmentNotUsed", "undefinedFragment", "requiredInputObjectAttributes",
+    "inputObjectFieldsNotAccepted", "invalidVariableValue", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED",
+    "BadRequest", "BAD_REQUEST",
+}
+# The same, for answers without a code (the pre-2025 shape (a): errors[] with a message only).
+_INVALID_REQUEST_MESSAGES = re.compile(
+    r"^(Parse error on |Field '[^']+' doesn't exist on type|Field '[^']+' doesn't accept argument|"
+    r"Field '[^']+' is missing required arguments|Variable \$\w+ (of type .+ was provided invalid value|"
+    r"is declared by|is used by)|(Nullability|Type) mismatch on variable)")
 
 
 class MondayError(Exception):
@@ -67,6 +82,22 @@ class NetworkError(MondayError):
     """monday could not be reached or the connection broke."""
 
 
+class InvalidRequest(MondayError):
+    """monday refused the document itself (syntax, schema validation, variable types): a bug in
+    OrderSync, not an outage. Never retried; nothing of the request was applied (monday validates the
+    whole document before it runs any of it)."""
+
+    def __init__(self, message: str, **kwargs: Any):
+        kwargs.setdefault("error_type", "INVALID_REQUEST")
+        kwargs["retryable"] = False
+        kwargs["outcome_unknown"] = False
+        super().__init__(message, **kwargs)
+
+
+def is_invalid_request(code: str | None, message: str) -> bool:
+    return code in INVALID_REQUEST_CODES or (code is None and bool(_INVALID_REQUEST_MESSAGES.match(message or "")))
+
+
 def classify(code: str | None, message: str, http_status: int | None, extensions: dict | None = None) -> MondayError:
     """One monday error (a GraphQL ``errors[]`` entry, a legacy top-level error or an HTTP status)."""
     extensions = extensions or {}
@@ -76,6 +107,8 @@ def classify(code: str | None, message: str, http_status: int | None, extensions
             extensions.get("error_data"), dict) else None
     status = extensions.get("status_code") or http_status
     kwargs = {"code": code, "http_status": http_status, "retry_after": float(retry_in) if retry_in is not None else None}
+    if is_invalid_request(code, message):
+        return InvalidRequest(message or "invalid request", **kwargs)
     if code in AUTH_CODES or status in (401, 403):
         return AuthError(message or "not authorised", error_type="AUTH", **kwargs)
     if code in RATE_LIMIT_CODES or status == 429:

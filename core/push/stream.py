@@ -22,7 +22,7 @@ from typing import Any, Callable
 from core.exceptions import OrderSyncError
 from core.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
 from core.monday.client import MondayApiClient, Mutation, Outcome, build_mutation
-from core.monday.errors import MondayError
+from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.staging import Failure
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class RequestStream:
                 self.ledger.note_refused(request)
                 if request.maybe_applied:
                     raise  # an earlier send may have been applied: it stays stored, the next run settles it
-                if exc.retryable or exc.error_type == "AUTH" or getattr(exc, "bug", False):
+                if exc.retryable or isinstance(exc, (AuthError, InvalidRequest)):
                     self.ledger.release(request)  # nothing of it was applied: its rows go back to PENDING
                     raise
                 # Refused as a whole for a reason of its own (HTTP 400, say): each row fails with it.

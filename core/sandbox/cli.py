@@ -1,4 +1,7 @@
-"""``sandbox [--port P] [--state FILE] [--time-scale X] [--faults SPEC] ...``: the sandbox alone.
+"""``sandbox [--port P] [--state FILE] [--time-scale X] [--faults SPEC] [--reference-schema FILE] ...``.
+
+The sandbox alone. ``--reference-schema FILE`` (default: ``$ORDERSYNC_MONDAY_SDL`` if set) also
+validates every request against monday's published SDL (see ``reference.py``).
 
 Prints the URL (``http://127.0.0.1:<port>/v2``) on the first line of standard output, then serves
 until Ctrl+C or SIGTERM; exit code 0 on a clean stop, 2 on a usage error.
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="real seconds added per mutation field")
     p.add_argument("--legacy-errors", action="store_true", help="answer errors in the pre-2025 top-level shape")
     p.add_argument("--no-idempotency", action="store_true", help="ignore Idempotency-Key")
+    p.add_argument("--reference-schema", metavar="FILE",
+                   help="monday's published SDL: refuse what it refuses too (default: $ORDERSYNC_MONDAY_SDL)")
     p.add_argument("--token", default="sandbox-token",
                    help='the Authorization value required (default "sandbox-token"; "" accepts any)')
     return p
@@ -52,8 +57,9 @@ def run(argv: list[str]) -> int:
                                mutation_cost=args.mutation_cost, minute_limit=args.minute_limit,
                                concurrency_limit=args.concurrency, base_latency=args.latency,
                                mutation_latency=args.mutation_latency, legacy_errors=args.legacy_errors,
-                               idempotency=not args.no_idempotency, token=args.token or None)
-    except ValueError as exc:
+                               idempotency=not args.no_idempotency, token=args.token or None,
+                               reference_schema=args.reference_schema)
+    except (ValueError, OSError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

@@ -124,6 +124,17 @@ class Column:
             settings = dict(self.settings)
         return json.dumps(settings, separators=(",", ":"))
 
+    def settings_json(self) -> dict:
+        """``Column.settings`` (JSON, API 2025-10 and later): labels as a list of typed entries."""
+        if self.type == "status":
+            return {"labels": [{"id": k, "color": k % len(_COLOURS), "label": v, "index": position,
+                                "is_done": False, "is_deactivated": False}
+                               for position, (k, v) in enumerate(self.labels.items())]}
+        if self.type == "dropdown":
+            return {"hide_footer": False,
+                    "labels": [{"id": k, "label": v, "is_deactivated": False} for k, v in self.labels.items()]}
+        return dict(self.settings)
+
     def describe_labels(self) -> str:
         return "{" + ", ".join(f"{k}: {v}" for k, v in self.labels.items()) + "}"
 

@@ -14,15 +14,29 @@ Grammar (``parse_faults``): comma-separated ``name=value`` pairs, spaces ignored
                scaled by the time scale), this one included
 ``locked``     HTTP 423 "Resource is currently locked", not applied
 ``slow``       the request is applied and its answer held back ``slow_seconds`` real seconds
+``late``       answered at once with a 504 (a client cannot tell it from "not applied"), then
+               applied ``late_seconds`` real seconds later in the background, as if the request
+               had only then reached monday: its ``Idempotency-Key`` is claimed at that moment, so
+               a resend under the same key that got there first wins and the late copy is a
+               replay (mutation requests only)
+``hold``       the request is held ``hold_seconds`` real seconds before it is processed at all (as
+               if the network held it), then processed normally (its key claimed only then); a
+               client with a shorter read timeout has gone by then, and the answer goes nowhere
 =============  ================================================================================
 
 Rates are probabilities per request (0..1) and together at most 1. Parameters:
 ``slow_seconds`` (real seconds, default 3), ``storm_seconds`` (nominal seconds, default 10),
-``lock_seconds`` (the nominal Retry-After of a 423, default 2). ``""``, ``"none"`` and ``"off"``
-mean no faults.
+``lock_seconds`` (the nominal Retry-After of a 423, default 2), ``late_seconds`` and
+``hold_seconds`` (real seconds, default 5 each). ``""``, ``"none"`` and ``"off"`` mean no faults.
 
 Each request draws exactly one number from ``random.Random(seed)``, so for one seed the same
 sequence of requests meets the same faults; a mutation-only kind drawn for a query is no fault.
+
+Targeted faults (``FaultInjector.target``, ``SandboxServer.fail_next``, ``POST /sandbox/faults/next``)
+set up an exact situation instead: the next ``count`` mutation requests (or queries, or any request;
+optionally only those holding a given root field such as ``create_subitem``) meet the given kind,
+with its own ``seconds`` if given, and for ``late`` its ``answer`` ("504" or "drop"). Targets are
+served first come, first served; a request that meets one draws no number from the seeded sequence.
 """
 
 from __future__ import annotations
@@ -31,19 +45,27 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("500", "502", "504", "after500", "drop", "storm", "locked", "slow")
-MUTATION_ONLY = frozenset({"after500", "drop"})
-PARAMETERS = {"slow_seconds": 3.0, "storm_seconds": 10.0, "lock_seconds": 2.0}
+KINDS = ("500", "502", "504", "after500", "drop", "storm", "locked", "slow", "late", "hold")
+MUTATION_ONLY = frozenset({"after500", "drop", "late"})
+PARAMETERS = {"slow_seconds": 3.0, "storm_seconds": 10.0, "lock_seconds": 2.0, "late_seconds": 5.0,
+              "hold_seconds": 5.0}
+#: The parameter each kind's ``seconds`` stands for in a targeted fault.
+SECONDS_OF = {"slow": "slow_seconds", "storm": "storm_seconds", "locked": "lock_seconds", "late": "late_seconds",
+              "hold": "hold_seconds"}
+LATE_ANSWERS = ("504", "drop")
+TARGETS = ("mutation", "query", "any")
 
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """Rates per fault kind plus the parameters of the slow, storm and locked faults."""
+    """Rates per fault kind plus the parameters of the slow, storm, locked, late and hold faults."""
 
     rates: dict[str, float] = field(default_factory=dict)
     slow_seconds: float = PARAMETERS["slow_seconds"]
     storm_seconds: float = PARAMETERS["storm_seconds"]
     lock_seconds: float = PARAMETERS["lock_seconds"]
+    late_seconds: float = PARAMETERS["late_seconds"]
+    hold_seconds: float = PARAMETERS["hold_seconds"]
 
     def __post_init__(self) -> None:
         for kind, rate in self.rates.items():
@@ -111,12 +133,45 @@ def as_spec(faults: FaultSpec | str | None) -> FaultSpec:
     raise TypeError(f"faults must be a FaultSpec, a spec string or None, not {type(faults).__name__}")
 
 
+@dataclass
+class Fault:
+    """The fault one request meets: its kind, its seconds (slow, storm, lock, late, hold) and, for
+    ``late``, how the request is answered."""
+
+    kind: str
+    seconds: float | None = None
+    answer: str = "504"
+    targeted: bool = False
+
+
+@dataclass
+class Target:
+    """The next ``remaining`` requests of a kind (``on``), optionally holding root field ``field``."""
+
+    kind: str
+    remaining: int
+    field: str | None = None
+    on: str = "mutation"
+    seconds: float | None = None
+    answer: str = "504"
+
+    def matches(self, is_mutation: bool, fields: frozenset | set) -> bool:
+        if (self.on == "mutation" and not is_mutation) or (self.on == "query" and is_mutation):
+            return False
+        return self.field is None or self.field in fields
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "remaining": self.remaining, "field": self.field, "on": self.on,
+                "seconds": self.seconds, "answer": self.answer}
+
+
 class FaultInjector:
-    """Draws the fault of each request from one seeded generator (thread-safe)."""
+    """Draws the fault of each request: targeted faults first, else one seeded generator (thread-safe)."""
 
     def __init__(self, spec: FaultSpec, seed: int) -> None:
         self._lock = threading.Lock()
         self.seed = seed
+        self._targets: list[Target] = []
         self.set(spec)
 
     def set(self, spec: FaultSpec) -> None:
@@ -126,8 +181,42 @@ class FaultInjector:
             self._rng = random.Random(self.seed)
             self._table = [(kind, spec.rates[kind]) for kind in KINDS if spec.rates.get(kind, 0) > 0]
 
-    def draw(self, is_mutation: bool) -> str | None:
+    def target(self, kind: str, count: int = 1, *, field: str | None = None, on: str = "mutation",
+               seconds: float | None = None, answer: str = "504") -> Target:
+        """Make the next ``count`` matching requests meet ``kind``; see the module docstring."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r} (one of {', '.join(KINDS)})")
+        if not isinstance(count, int) or count < 1:
+            raise ValueError("count must be a whole number of at least 1")
+        if on not in TARGETS:
+            raise ValueError(f"on must be one of {', '.join(TARGETS)}")
+        if seconds is not None and (not isinstance(seconds, (int, float)) or seconds < 0):
+            raise ValueError("seconds must be a number, 0 or more")
+        if answer not in LATE_ANSWERS:
+            raise ValueError(f"answer must be one of {', '.join(LATE_ANSWERS)}")
+        if field is not None and (not isinstance(field, str) or not field):
+            raise ValueError("field is a root field name such as create_subitem")
+        target = Target(kind, count, field, on, None if seconds is None else float(seconds), answer)
         with self._lock:
+            self._targets.append(target)
+        return target
+
+    def targets(self) -> list[dict]:
+        with self._lock:
+            return [t.as_dict() for t in self._targets]
+
+    def clear_targets(self) -> None:
+        with self._lock:
+            self._targets.clear()
+
+    def draw(self, is_mutation: bool, fields: frozenset | set = frozenset()) -> Fault | None:
+        with self._lock:
+            for target in self._targets:
+                if target.matches(is_mutation, fields):
+                    target.remaining -= 1
+                    if target.remaining <= 0:
+                        self._targets.remove(target)
+                    return Fault(target.kind, target.seconds, target.answer, targeted=True)
             if not self._table:
                 return None
             roll = self._rng.random()
@@ -138,5 +227,11 @@ class FaultInjector:
             if roll < edge:
                 if kind in MUTATION_ONLY and not is_mutation:
                     return None
-                return kind
+                return Fault(kind)
         return None
+
+    def seconds(self, fault: Fault) -> float:
+        """The fault's seconds: its own (targeted), else the spec's parameter for its kind."""
+        if fault.seconds is not None:
+            return fault.seconds
+        return float(getattr(self.spec, SECONDS_OF[fault.kind]))

@@ -9,6 +9,9 @@ Costs follow the community-documented field weights: 1 per scalar, 10 per object
 server's ``mutation_cost``) per mutation field, 100,000 for ``items_page_by_column_values``; list
 fields are priced at their potential size (``limit``, the number of ``ids``), and everything below
 ``subitems`` costs 1,000 times as much.
+
+Longer than 400 lines on purpose: the SDL, the cost model, the filters, the views and the resolvers
+are one GraphQL surface that changes together (a field added to the SDL needs its view and its cost).
 """
 
 from __future__ import annotations
@@ -38,19 +41,34 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.language import Lexer, Source, TokenKind, VariableNode
+from graphql.execution.values import get_variable_values
+from graphql.language import Lexer, Source, TokenKind, VariableNode, print_ast
 from graphql.utilities import get_operation_ast, value_from_ast_untyped
 
 from .columns import Column
 from .errors import MondayError, column_value_error, invalid_argument, invalid_board, invalid_column, not_found
 from .store import GROUP_COLOURS, Board, Group, Item, Store, now_iso
 
+#: The implementations of the ColumnValue interface the sandbox serves, by column type (monday has more).
+VALUE_TYPES = {
+    "text": "TextValue", "long_text": "LongTextValue", "numbers": "NumbersValue", "date": "DateValue",
+    "status": "StatusValue", "dropdown": "DropdownValue", "email": "EmailValue", "phone": "PhoneValue",
+    "link": "LinkValue", "checkbox": "CheckboxValue", "timeline": "TimelineValue", "hour": "HourValue",
+    "country": "CountryValue", "people": "PeopleValue", "subtasks": "SubtasksValue",
+}
+_VALUE_FIELDS = "column: Column! id: ID! is_leaf: Boolean! text: String type: ColumnType! value: JSON"
+
+# The subset of monday's schema that OrderSync and the sandbox's own tests use. Every type, field,
+# argument, default and return type here is spelled as in monday's published SDL (2026-10):
+# tests/test_contract.py compares them, so a document the sandbox accepts is one monday accepts.
 SDL = """
 scalar JSON
 scalar CompareValue
 scalar Date
 
 enum State { active all archived deleted }
+enum BoardKind { private public share }
+enum JobState { PENDING RUNNING COMPLETED FAILED EXPIRED CANCELLED }
 enum PositionRelative { before_at after_at }
 enum BoardObjectType { board sub_items_board document custom_object }
 enum ColumnType {
@@ -93,19 +111,15 @@ type Column {
   id: ID!
   title: String!
   type: ColumnType!
-  settings_str: String!
+  settings: JSON
+  settings_str: String! @deprecated(reason: "The settings field returns them as JSON")
   description: String
   archived: Boolean!
   width: Int
 }
 
-type ColumnValue {
-  id: ID!
-  text: String
-  value: JSON
-  type: ColumnType!
-  column: Column!
-}
+interface ColumnValue { %(value_fields)s }
+%(value_types)s
 
 type Group {
   id: ID!
@@ -127,7 +141,7 @@ type Item {
   url: String!
   group: Group
   board: Board
-  column_values(ids: [String], types: [ColumnType!]): [ColumnValue!]!
+  column_values(ids: [String!], types: [ColumnType!]): [ColumnValue!]!
   subitems: [Item]
   parent_item: Item
 }
@@ -139,19 +153,31 @@ type Board {
   name: String!
   state: State!
   type: BoardObjectType
-  board_kind: String!
+  board_kind: BoardKind!
   items_count: Int
   columns(ids: [String], types: [ColumnType!]): [Column]
   groups(ids: [String]): [Group]
   items_page(limit: Int! = 25, cursor: String, query_params: ItemsQuery): ItemsResponse!
 }
 
+type BulkDeleteInit { job_id: ID }
+type AsyncJobResult { total: Int succeeded: Int failed: Int details: JSON }
+type AsyncJobStatus {
+  id: ID
+  status: JobState
+  created_at: String
+  updated_at: String
+  error: String
+  result: AsyncJobResult
+}
+
 type Query {
   boards(ids: [ID!], limit: Int = 25, page: Int = 1, state: State = active): [Board]
-  items(ids: [ID!], limit: Int = 25, page: Int = 1): [Item]
+  items(ids: [ID!], limit: Int = 25, page: Int = 1, exclude_nonactive: Boolean, newest_first: Boolean): [Item]
   items_page_by_column_values(board_id: ID!, columns: [ItemsPageByColumnValuesQuery!], limit: Int! = 25,
                               cursor: String): ItemsResponse!
   next_items_page(cursor: String!, limit: Int! = 25): ItemsResponse!
+  job_status(job_id: ID!): AsyncJobStatus!
   complexity: Complexity
   me: User
 }
@@ -174,8 +200,11 @@ type Mutation {
   move_item_to_group(item_id: ID, group_id: String!): Item
   archive_item(item_id: ID): Item
   delete_item(item_id: ID): Item
+  bulk_archive_items(board_id: ID!, item_ids: [ID!]!): BulkDeleteInit
 }
-"""
+""" % {"value_fields": _VALUE_FIELDS,
+       "value_types": "\n".join(f"type {name} implements ColumnValue {{ {_VALUE_FIELDS} }}"
+                                for name in dict.fromkeys(VALUE_TYPES.values()))}
 
 SCHEMA = build_schema(SDL)
 
@@ -204,6 +233,7 @@ class Prepared:
     is_mutation: bool = False
     mutation_fields: int = 0
     errors: list[dict] = field(default_factory=list)
+    root_fields: frozenset = frozenset()  # the root field names (what targeted faults match)
 
 
 _TOKEN_NAMES = {
@@ -255,7 +285,49 @@ _VALIDATION_RULES: list[tuple[re.Pattern, Callable[[re.Match], tuple[str, str]]]
     (re.compile(r"""Field ['"](\w+)['"] must not have a selection since type ['"](.+?)['"] has no subfields"""),
      lambda m: (f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('![]')} "
                 f"but has selections)", "selectionMismatch")),
+    (re.compile(r"""Variable ['"]\$(\w+)['"] of type ['"](.+?)['"] used in position expecting type ['"](.+?)['"]"""),
+     lambda m: (f"{'Nullability' if m[2].replace('!', '') == m[3].replace('!', '') else 'Type'} mismatch on "
+                f"variable ${m[1]} ({m[2]} / {m[3]})", "variableMismatch")),
+    (re.compile(r"""Variable ['"]\$(\w+)['"] is never used"""),
+     lambda m: (f"Variable ${m[1]} is declared by anonymous query but not used", "variableNotUsed")),
+    (re.compile(r"""Variable ['"]\$(\w+)['"] is not defined"""),
+     lambda m: (f"Variable ${m[1]} is used by anonymous query but not declared", "variableNotDefined")),
+    (re.compile(r"""Unknown type ['"](\w+)['"]"""),
+     lambda m: (f"{m[1]} isn't a defined input type", "undefinedType")),
 ]
+
+_VARIABLE_PROBLEM = re.compile(r"""Variable ['"]\$(\w+)['"] has invalid value(?: at (\S+))?: (.*)$""", re.DOTALL)
+
+
+def variable_errors(schema, operation, variables: dict) -> list[dict]:
+    """The request's variables coerced to the operation's declarations; the failures in graphql-ruby's
+    words (monday's server): ``Variable $limit of type Int! was provided invalid value``, with the
+    value and the problem in ``error_data``. Nothing runs when there is one."""
+    definitions = operation.variable_definitions or ()
+    result = get_variable_values(schema, definitions, variables or {})
+    if not isinstance(result, list):
+        return []
+    types = {d.variable.name.value: print_ast(d.type) for d in definitions}
+    out = []
+    for error in result:
+        match = _VARIABLE_PROBLEM.match(error.message)
+        name = match[1] if match else None
+        message = (f"Variable ${name} of type {types.get(name, '?')} was provided invalid value" if name
+                   else error.message)
+        problem = {"path": [match[2]] if match and match[2] else [], "explanation": match[3] if match else error.message}
+        entry: dict[str, Any] = {"message": message}
+        if error.locations:
+            entry["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+        entry["extensions"] = {"code": VARIABLE_CODE, "status_code": 200,
+                               "error_data": {"value": (variables or {}).get(name), "problems": [problem]}}
+        out.append(entry)
+    return out
+
+
+#: The code of a variable value that does not coerce. graphql-ruby answers these without a code;
+#: monday's current format always carries one, and it is not documented: the sandbox keeps the code it
+#: has always used for them, and the client classifies these by code or by message.
+VARIABLE_CODE = "argumentLiteralsIncompatible"
 
 
 def _validation_error(error: GraphQLError) -> dict:
@@ -310,11 +382,9 @@ class Preparer:
             return Prepared(errors=[{"message": message,
                                      "extensions": {"code": "validationError", "status_code": 200, "error_data": {}}}])
         is_mutation = operation.operation == OperationType.MUTATION
-        count = 0
-        if is_mutation:
-            count = sum(1 for name in _root_field_names(document, operation.selection_set)
-                        if name not in ("complexity", "__typename"))
-        return Prepared(document, operation, is_mutation, count)
+        names = _root_field_names(document, operation.selection_set)
+        count = sum(1 for name in names if name not in ("complexity", "__typename")) if is_mutation else 0
+        return Prepared(document, operation, is_mutation, count, root_fields=frozenset(names))
 
 
 def _fragments(document) -> dict:
@@ -680,6 +750,10 @@ class ColumnView:
         self._column = column
 
     @property
+    def settings(self) -> dict:
+        return self._column.settings_json()
+
+    @property
     def settings_str(self) -> str:
         return self._column.settings_str()
 
@@ -742,7 +816,8 @@ class ItemView:
             else:
                 value = item.values.get(column.id)
                 text = column.text(value)
-            out.append({"id": column.id, "text": text, "type": column.type, "column": ColumnView(column),
+            out.append({"__typename": VALUE_TYPES[column.type], "id": column.id, "text": text,
+                        "type": column.type, "column": ColumnView(column), "is_leaf": not item.subitem_ids,
                         "value": None if value is None else json.dumps(value, separators=(",", ":"))})
         return out
 
@@ -881,11 +956,21 @@ def _board(ctx: Context, board_id: Any) -> Board:
 
 
 def _item(ctx: Context, item_id: Any, *, allow_archived: bool = True) -> Item:
+    """The item a write names. A deleted (or never existing) item is not found; an archived one is
+    written as monday writes it, silently, in the archive.
+
+    Which error monday answers for a deleted item is not documented in one place: its error table
+    lists ``ResourceNotFoundException`` (HTTP 200, ``status_code`` 404); its older error page says a
+    non-existent item id gives an internal server error; client code in the wild matches the message
+    "Item not found in board" (and "inactive items" wording). The sandbox answers the documented
+    current shape: ``ResourceNotFoundException`` with "Item not found in board" and the id in
+    ``error_data``, which the client classifies as NOT_FOUND.
+    """
     if item_id is None:
         raise invalid_argument("item_id is required")
     item = ctx.store.items.get(str(item_id))
     if item is None or item.state == "deleted" or (item.state == "archived" and not allow_archived):
-        raise not_found("item", item_id, f"Item {item_id} not found")
+        raise not_found("item", item_id, "Item not found in board")
     return item
 
 
@@ -961,19 +1046,40 @@ class Root:
         start = (max(1, page or 1) - 1) * limit
         return [BoardView(ctx, b) for b in boards[start:start + limit]]
 
-    def items(self, info, ids=None, limit=25, page=1):
+    def items(self, info, ids=None, limit=25, page=1, exclude_nonactive=None, newest_first=None):
+        """``items(ids:)`` as monday serves it: a page of ``limit`` (default 25) of the items asked for.
+
+        Archived and deleted items are returned too (with their ``state``) unless ``exclude_nonactive``
+        (the argument's description in monday's schema: it "excludes items that are inactive, deleted
+        or belong to deleted items"), so a lookup of 26 or more ids without ``limit`` misses some, as
+        it does on monday. At most 100 ids a query. Oldest first, unless ``newest_first``.
+        """
         ctx: Context = info.context
         if not ids:
             return []
         if len(ids) > MAX_ROOT_ITEMS:
             raise invalid_argument(f"The items query returns at most {MAX_ROOT_ITEMS} items; "
                                    "page through items_page instead", ids_count=len(ids))
-        out = []
+        limit = 25 if limit is None else limit
+        if limit < 1:  # monday: a limit of 0 returns no items
+            return []
+        limit = min(limit, MAX_ROOT_ITEMS)
+        store = ctx.store
+        found = []
         for item_id in dict.fromkeys(str(i) for i in ids):
-            item = ctx.store.items.get(item_id)
-            if item is not None and item.state != "deleted":
-                out.append(ItemView(ctx, item))
-        return out
+            item = store.items.get(item_id)
+            if item is None or (exclude_nonactive and not store.is_active(item)):
+                continue
+            found.append(item)
+        found.sort(key=lambda i: int(i.id), reverse=bool(newest_first))
+        start = (max(1, page or 1) - 1) * limit
+        return [ItemView(ctx, item) for item in found[start:start + limit]]
+
+    def job_status(self, info, job_id):
+        job = info.context.store.jobs.get(str(job_id))
+        if job is None:
+            raise not_found("job", job_id, f"Job {job_id} not found")
+        return dict(job)
 
     def items_page_by_column_values(self, info, board_id, columns=None, limit=25, cursor=None):
         ctx: Context = info.context
@@ -1073,7 +1179,7 @@ class Root:
         item = _item(ctx, item_id)
         own = ctx.store.boards[item.board_id]
         if item.board_id != board.id and own.parent_board_id != board.id:
-            raise not_found("item", item_id, f"Item {item_id} not found in board {board.id}")
+            raise not_found("item", item_id, "Item not found in board")
         return item, own
 
     @_mutation
@@ -1129,12 +1235,27 @@ class Root:
     @_mutation
     def delete_item(self, info, ctx: Context, item_id=None):
         item = _item(ctx, item_id)
-        for sub_id in item.subitem_ids:
-            sub = ctx.store.items[sub_id]
-            if sub.state != "deleted":
-                ctx.store.set_state(sub, "deleted")
-        ctx.store.set_state(item, "deleted")
+        ctx.store.delete_item(item)
         return ItemView(ctx, item)
+
+    @_mutation
+    def bulk_archive_items(self, info, ctx: Context, board_id, item_ids):
+        """Archives the board's items at once; the job it answers is already COMPLETED.
+
+        monday runs it asynchronously (``job_status`` polls it); the sandbox finishes before it answers,
+        so a poll sees the end state. Ids that are not live items of the board are the job's failures.
+        """
+        board = _board(ctx, board_id)
+        store = ctx.store
+        failed = []
+        for item_id in dict.fromkeys(str(i) for i in item_ids):
+            item = store.items.get(item_id)
+            if item is None or item.state == "deleted" or item.board_id != board.id:
+                failed.append(item_id)
+            elif item.state != "archived":
+                store.set_state(item, "archived")
+        total = len(dict.fromkeys(str(i) for i in item_ids))
+        return {"job_id": store.add_job("bulk_archive_items", total, failed)}
 
 
 ROOT = Root()

@@ -4,11 +4,20 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
 
 1. ``Authorization`` must equal the token (raw, no "Bearer") → 401.
 2. Concurrency: more than ``concurrency_limit`` requests in flight → 429 ``maxConcurrencyExceeded``.
-3. The body must be JSON with a ``query`` string → 400 ``JsonParseException`` / ``BadRequest``.
+3. The body must be JSON with a ``query`` string → 400 ``JsonParseException`` / ``BadRequest``. With
+   ``journal=True`` the request is recorded here (``journal``, ``GET /sandbox/journal``).
 4. Minute limit → 429 ``RATE_LIMIT_EXCEEDED`` ("Minute limit rate exceeded").
 5. A running 429 storm → 429 ``RATE_LIMIT_EXCEEDED``.
-6. Parse and validate against the schema → HTTP 200 with ``errors[]``; nothing runs, nothing is charged.
-7. Fault draw (``faults.py``): 500/502/504/423 answer here, unapplied; ``storm`` starts a storm.
+6. Parse and validate against the schema, then coerce the variables → HTTP 200 with ``errors[]``
+   (``ParseError``, ``undefinedField``, ``argumentNotAccepted``, ``missingRequiredArguments``,
+   ``selectionMismatch``, ``variableMismatch``, ``variableNotUsed``, ``variableNotDefined``,
+   ``undefinedType``, ``validationError``; a variable value that does not coerce:
+   ``argumentLiteralsIncompatible``); nothing runs, nothing is charged. With a reference schema
+   (``reference_schema=PATH`` or ``$ORDERSYNC_MONDAY_SDL``, see ``reference.py``) the document and its
+   variables are also checked against monday's published SDL, and refused the same way.
+7. Fault draw (``faults.py``; targeted faults first): 500/502/504/423 answer here, unapplied; ``storm``
+   starts a storm; ``hold`` waits here before going on; ``late`` answers 504 (or drops the connection)
+   here and goes on in the background after ``late_seconds``.
 8. ``Idempotency-Key`` (mutations only): a completed key replays its first answer with
    ``Idempotency-Replayed: true``; a key still in flight gets 409 ``IDEMPOTENCY_CONFLICT``.
 9. Complexity: a request over 5,000,000 points is refused (HTTP 200, ``maxComplexityExceeded``); one
@@ -16,6 +25,13 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
    failed mutation field is refunded.
 10. Latency (``base_latency + mutation_latency × mutation fields``, real seconds), then execution under
     the state lock and one SQLite commit; then the ``after500``/``drop``/``slow`` faults.
+
+Longer than 400 lines on purpose: the request path above reads top to bottom in one class; the board
+edits are ``edits.py``, monday's reference schema ``reference.py``, the GraphQL side ``schema.py``.
+
+Writes to items a person deleted answer ``ResourceNotFoundException`` ("Item not found in board");
+writes to archived items are applied, as monday applies them (see ``schema._item``). The board
+edits a person makes (delete, archive, restore, change a value, add an item) are ``edits.py``.
 
 Headers on every ``/v2`` answer::
 
@@ -47,8 +63,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import schema
-from .faults import FaultInjector, FaultSpec, as_spec
+from . import reference, schema
+from .edits import BoardEdits, edit_endpoint
+from .faults import Fault, FaultInjector, FaultSpec, as_spec
 from .limits import Limits
 from .store import Store
 
@@ -122,7 +139,7 @@ class _Idempotency:
                 del self._entries[key]
 
 
-class SandboxServer:
+class SandboxServer(BoardEdits):
     """A monday-compatible GraphQL server on loopback; see the module docstring for the request path.
 
     The board state lives in memory and, with ``state_path``, in a SQLite file written before each
@@ -135,7 +152,8 @@ class SandboxServer:
                  concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
                  legacy_errors: bool = False, idempotency: bool = True, idempotency_ttl: float = IDEMPOTENCY_TTL,
                  token: str | None = "sandbox-token",
-                 items_limit: int = schema.ITEMS_PER_BOARD) -> None:
+                 items_limit: int = schema.ITEMS_PER_BOARD, reference_schema: str | Path | bool | None = None,
+                 journal: bool = False) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         for name, value in (("complexity_budget", complexity_budget), ("minute_limit", minute_limit),
@@ -161,13 +179,23 @@ class SandboxServer:
         self._faults = FaultInjector(as_spec(faults), seed)
         self._idem = _Idempotency(idempotency_ttl)
         self._preparer = schema.Preparer()
+        # monday's published SDL as a second judge (reference.py); None: the sandbox's own SDL only
+        self.reference_schema = reference.resolve(reference_schema)
+        self._reference = reference.check_for(self.reference_schema) if self.reference_schema else None
+        self.journal_enabled = journal
+        self._journal: list[dict] = []
+        self._journal_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._late: set[threading.Thread] = set()
+        self._late_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, Any] = {
             "requests": 0, "queries": 0, "mutation_requests": 0, "mutations": 0, "mutation_errors": 0,
             "error_responses": 0, "rejected_401": 0,
             "rejected_429": {"complexity": 0, "minute": 0, "concurrency": 0, "storm": 0},
             "faults_injected": {}, "idempotent_replays": 0, "idempotency_conflicts": 0,
-            "idempotency_key_mismatches": 0, "complexity_used_total": 0,
+            "idempotency_key_mismatches": 0, "complexity_used_total": 0, "reference_refusals": 0,
+            "held": 0, "late_applied": 0, "late_not_applied": 0,
         }
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -181,6 +209,7 @@ class SandboxServer:
             return self.url
         if self._store.path is not None and self._store._db is None:
             self._store = Store(self._store.path, self.seed)
+        self._stopping.clear()
         httpd = _HTTPServer((self.host, self.port), _Handler)
         httpd.sandbox = self
         self._httpd = httpd
@@ -197,6 +226,7 @@ class SandboxServer:
         """Stop serving, cut open connections, close the state file (every commit is already in it)."""
         httpd = self._httpd
         self._running = False
+        self._stopping.set()  # held requests give up, late ones are never applied
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
@@ -280,6 +310,50 @@ class SandboxServer:
     def set_faults(self, faults: FaultSpec | str | None) -> None:
         """Install a fault spec (or none); the seeded sequence restarts from here."""
         self._faults.set(as_spec(faults))
+
+    def fail_next(self, kind: str, count: int = 1, *, field: str | None = None, on: str = "mutation",
+                  seconds: float | None = None, answer: str = "504") -> dict:
+        """The next ``count`` mutation requests (``on="query"``: queries; ``"any"``: both), optionally
+        only those holding root field ``field`` (e.g. ``"create_subitem"``), meet fault ``kind``.
+
+        ``seconds`` overrides the kind's parameter (late_seconds, hold_seconds, slow_seconds, ...,
+        real seconds except storm's); ``answer`` ("504" | "drop") is how a ``late`` request is answered.
+        Returns the target as a dict. The seeded rates keep working beside it.
+        """
+        return self._faults.target(kind, count, field=field, on=on, seconds=seconds, answer=answer).as_dict()
+
+    def targeted_faults(self) -> list[dict]:
+        """The targeted faults still waiting for their requests."""
+        return self._faults.targets()
+
+    def clear_targeted_faults(self) -> None:
+        self._faults.clear_targets()
+
+    def wait_for_late(self, timeout: float | None = None) -> bool:
+        """Wait until every ``late`` request so far has been applied (or given up); True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._late_lock:
+                pending = list(self._late)
+            if not pending:
+                return True
+            for thread in pending:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                thread.join(left)
+            if deadline is not None and time.monotonic() >= deadline:
+                with self._late_lock:
+                    return not self._late
+
+    @property
+    def journal(self) -> list[dict]:
+        """With ``journal=True``: every request ``POST /v2`` received (query, variables, operation name,
+        Idempotency-Key, API-Version), in arrival order."""
+        with self._journal_lock:
+            return copy.deepcopy(self._journal)
+
+    def clear_journal(self) -> None:
+        with self._journal_lock:
+            self._journal.clear()
 
     @property
     def faults(self) -> FaultSpec:
@@ -369,7 +443,7 @@ class SandboxServer:
             "code": "COMPLEXITY_BUDGET_EXHAUSTED", "status_code": 429, "retry_in_seconds": retry_in}}]}
         return Response(429, _json(body), [("Retry-After", after)])
 
-    def _fault(self, kind: str) -> Response:
+    def _fault(self, kind: str, fault: Fault | None = None) -> Response:
         if kind == "500":
             if self.legacy_errors:
                 return Response(500, _json({"error_message": "Internal server error", "status_code": 500}))
@@ -380,8 +454,9 @@ class SandboxServer:
             return Response(code, _GATEWAY_HTML.format(code=code, reason=reason).encode(),
                             content_type="text/html; charset=utf-8")
         if kind == "locked":
+            seconds = self._faults.seconds(fault) if fault is not None else self._faults.spec.lock_seconds
             return self._error(423, "RESOURCE_LOCKED", "Resource is currently locked",
-                               retry=self._limits.real(self._faults.spec.lock_seconds), legacy_code="ResourceLocked")
+                               retry=self._limits.real(seconds), legacy_code="ResourceLocked")
         raise AssertionError(kind)
 
     # --- POST /v2 ------------------------------------------------------------------------------
@@ -426,6 +501,12 @@ class SandboxServer:
             return self._error(400, "BadRequest", "Bad request: POST a JSON body with the GraphQL text under "
                                                   "\"query\" and an optional \"variables\" object")
         variables = variables or {}
+        if self.journal_enabled:
+            with self._journal_lock:
+                self._journal.append({"query": query, "variables": copy.deepcopy(variables),
+                                      "operation_name": operation_name,
+                                      "idempotency_key": headers.get("Idempotency-Key"),
+                                      "api_version": headers.get("API-Version")})
 
         retry = self._limits.count_request()
         if retry is not None:
@@ -438,18 +519,47 @@ class SandboxServer:
         if prepared.errors:
             self._count("error_responses")
             return self._graphql_errors(prepared.errors)
-
-        fault = self._faults.draw(prepared.is_mutation)
-        if fault is not None:
-            self._count("faults_injected", fault)
-            if fault == "storm":
-                seconds = self._limits.real(self._faults.spec.storm_seconds)
-                self._limits.start_storm(seconds)
-                return self._rate_limited("storm", seconds)
-            if fault in ("500", "502", "504", "locked"):
-                return self._fault(fault)
+        errors = schema.variable_errors(schema.SCHEMA, prepared.operation, variables)
+        if not errors and self._reference is not None:
+            errors = (self._reference.document_errors(query, operation_name)
+                      or self._reference.variable_errors(prepared.document, operation_name, variables))
+            if errors:
+                self._count("reference_refusals")
+        if errors:
+            self._count("error_responses")
+            return self._graphql_errors(errors)
 
         key = headers.get("Idempotency-Key") if (self.idempotency and prepared.is_mutation) else None
+        fault = self._faults.draw(prepared.is_mutation, prepared.root_fields)
+        kind = fault.kind if fault is not None else None
+        if fault is not None:
+            self._count("faults_injected", kind)
+            if kind == "storm":
+                seconds = self._limits.real(self._faults.seconds(fault))
+                self._limits.start_storm(seconds)
+                return self._rate_limited("storm", seconds)
+            if kind in ("500", "502", "504", "locked"):
+                return self._fault(kind, fault)
+            if kind == "hold":  # the network holds the request; nothing of it has reached monday yet
+                self._count("held")
+                if self._stopping.wait(self._faults.seconds(fault)):
+                    return None
+            if kind == "late":  # lost on the way back, as it seems; it reaches monday later
+                self._apply_late(prepared, variables, key, query, self._faults.seconds(fault))
+                return None if fault.answer == "drop" else self._fault("504")
+
+        response = self._claim_and_execute(prepared, variables, key, query)
+        if kind == "after500":
+            return self._fault("500")
+        if kind == "drop":
+            return None
+        if kind == "slow":
+            time.sleep(self._faults.seconds(fault))
+        return response
+
+    def _claim_and_execute(self, prepared: schema.Prepared, variables: dict, key: str | None,
+                           query: str) -> Response:
+        """The Idempotency-Key step, then execution: what happens once a request has reached monday."""
         if key:
             fingerprint = f"{hash((query, json.dumps(variables, sort_keys=True, default=str)))}"
             state, cached, same = self._idem.claim(key, fingerprint)
@@ -478,14 +588,32 @@ class SandboxServer:
                 self._idem.complete(key, response)
             else:
                 self._idem.release(key)
-
-        if fault == "after500":
-            return self._fault("500")
-        if fault == "drop":
-            return None
-        if fault == "slow":
-            time.sleep(self._faults.spec.slow_seconds)
         return response
+
+    def _apply_late(self, prepared: schema.Prepared, variables: dict, key: str | None, query: str,
+                    seconds: float) -> None:
+        """Apply the request ``seconds`` real seconds from now, in the background (the ``late`` fault)."""
+
+        def run() -> None:
+            try:
+                if self._stopping.wait(seconds):
+                    log.info("sandbox stopped before a late request was applied")
+                    self._count("late_not_applied")
+                    return
+                response = self._claim_and_execute(prepared, variables, key, query)
+                replayed = any(name == "Idempotency-Replayed" for name, _ in response.headers)
+                applied = response.status == 200 and not replayed
+                self._count("late_applied" if applied else "late_not_applied")
+                log.info("sandbox: a late request %s (HTTP %s%s)", "was applied" if applied else "was not applied",
+                         response.status, ", a replay of its key" if replayed else "")
+            finally:
+                with self._late_lock:
+                    self._late.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="sandbox-late", daemon=True)
+        with self._late_lock:
+            self._late.add(thread)
+        thread.start()
 
     def _execute(self, prepared: schema.Prepared, variables: dict) -> Response:
         cost, per_key = schema.request_cost(prepared, variables, self.mutation_cost)
@@ -577,6 +705,22 @@ class SandboxServer:
                 return Response(200, _json({"status": "ok", "url": self.url, "boards": len(self.board_ids())}))
             if method == "GET" and parts == ["stats"]:
                 return Response(200, _json(self.stats))
+            if method == "GET" and parts == ["journal"]:
+                return Response(200, _json(self.journal))
+            if parts == ["faults", "next"]:
+                # {"kind": "late", "count": 1, "field": "create_subitem", "on": "mutation", "seconds": 2,
+                #  "answer": "504"} targets the next requests; {"clear": true} drops what is waiting
+                if method == "POST":
+                    data = json.loads(body or b"{}")
+                    if not isinstance(data, dict):
+                        raise ValueError('the body is {"kind": ..., "count": ..., ...} or {"clear": true}')
+                    if data.get("clear"):
+                        self.clear_targeted_faults()
+                    else:
+                        self.fail_next(str(data.get("kind")), data.get("count", 1), field=data.get("field"),
+                                       on=data.get("on", "mutation"), seconds=data.get("seconds"),
+                                       answer=str(data.get("answer", "504")))
+                return Response(200, _json({"targets": self.targeted_faults()}))
             if method == "GET" and parts == ["boards"]:
                 return Response(200, _json(self.board_ids()))
             if method == "GET" and len(parts) == 2 and parts[0] == "boards":
@@ -610,6 +754,11 @@ class SandboxServer:
                                              data.get("subitem_columns") or [], data.get("board_id"))
                 sub = self._store.boards[board_id].subitems_board_id
                 return Response(200, _json({"id": board_id, "subitems_board_id": sub}))
+            edited = edit_endpoint(self, method, parts, body)
+            if edited is not None:
+                return Response(edited[0], _json(edited[1]))
+        except KeyError as exc:
+            return Response(404, _json({"error": str(exc.args[0] if exc.args else exc)}))
         except (ValueError, TypeError) as exc:
             return Response(400, _json({"error": str(exc)}))
         return Response(404, _json({"error": f"no such endpoint: {method} {path}"}))

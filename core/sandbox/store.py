@@ -30,6 +30,7 @@ from .columns import CLASSIC_ID, ID_PREFIX, USER_TYPES, Column
 #: must not be sorted as text.
 FIRST_BOARD_ID = 5_100_000_001
 FIRST_ITEM_ID = 9_999_990_001
+FIRST_JOB_ID = 70_000_001
 DEFAULT_GROUP_ID = "topics"
 DEFAULT_GROUP_TITLE = "Topics"
 GROUP_COLOURS = ["#579bfc", "#00c875", "#fdab3d", "#e2445c", "#a25ddc", "#037f4c", "#ff642e", "#9d50dd",
@@ -134,7 +135,7 @@ class Store:
         self.seed = seed
         self.boards: dict[str, Board] = {}
         self.items: dict[str, Item] = {}
-        self.counters = {"board": FIRST_BOARD_ID, "item": FIRST_ITEM_ID, "token": 1}
+        self.counters = {"board": FIRST_BOARD_ID, "item": FIRST_ITEM_ID, "token": 1, "job": FIRST_JOB_ID}
         self._dirty_boards: set[str] = set()
         self._dirty_items: set[str] = set()
         self._dirty_meta = False
@@ -142,6 +143,8 @@ class Store:
         # items_page_by_column_values: (board id, column id) -> search key -> item ids; built on the
         # first search of a column, then kept up to date by every change that goes through the store
         self._search: dict[tuple[str, str], dict[str, set[str]]] = {}
+        # asynchronous jobs (bulk_archive_items) by id, for job_status; kept in memory only
+        self.jobs: dict[str, dict] = {}
         if self.path is not None:
             self._open()
 
@@ -403,9 +406,36 @@ class Store:
         board = self.boards[item.board_id]
         if item.state != "deleted" and state == "deleted":
             board.live_items -= 1
+        elif item.state == "deleted" and state != "deleted":
+            board.live_items += 1
         item.state = state
         item.updated_at = now_iso()
         self.touch_item(item)
+
+    def delete_item(self, item: Item) -> None:
+        """Delete an item and its subitems (monday deletes them with it)."""
+        for sub_id in item.subitem_ids:
+            sub = self.items[sub_id]
+            if sub.state != "deleted":
+                self.set_state(sub, "deleted")
+        self.set_state(item, "deleted")
+
+    def is_active(self, item: Item) -> bool:
+        """Active, and not the subitem of an item that is not: what ``exclude_nonactive`` keeps."""
+        if item.state != "active":
+            return False
+        parent = self.items.get(item.parent_id) if item.parent_id is not None else None
+        return parent is None or parent.state == "active"
+
+    def add_job(self, kind: str, total: int, failed: list[str]) -> str:
+        """A finished asynchronous job (what ``job_status`` reports); returns its id."""
+        job_id = str(self._next("job"))
+        stamp = now_iso()
+        self.jobs[job_id] = {"id": job_id, "status": "COMPLETED", "created_at": stamp, "updated_at": stamp,
+                             "error": None, "kind": kind,
+                             "result": {"total": total, "succeeded": total - len(failed), "failed": len(failed),
+                                        "details": {"failed_item_ids": failed} if failed else {}}}
+        return job_id
 
     # --- dump ----------------------------------------------------------------------------------
 
