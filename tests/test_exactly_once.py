@@ -7,6 +7,7 @@ board itself and the production tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import Counter
@@ -277,5 +278,128 @@ def test_a_process_whose_batch_was_taken_over_during_a_wait_never_sends_again(en
         assert owner_a.client.stats.mutation_requests == 0  # A woke up, found the batch gone, sent nothing
         assert len(board_by_key(server)) == 3
         assert_nothing_pending(ctx_b)
+    finally:
+        server.stop()
+
+
+# == when the key cannot be replayed: look the rows up on the board ==============================
+
+
+def _no_keys(**more):
+    return {"monday.idempotency_keys": False, "monday.late_apply_seconds": 1, **more}
+
+
+def test_without_keys_a_sending_row_found_on_the_board_is_adopted(engine, tmp_path):
+    server = start_sandbox(tmp_path / "sb.db", idempotency=False)
+    try:
+        source(engine, lines(3))
+        ctx = engine_context(engine, **_no_keys())
+        with crash_at(engine, "monday_item_id=coalesce("):  # monday created the items; the answer was lost
+            processor(ctx, server, successor(3_200_001)).run([CUSTOMER])
+        created = {key: item["id"] for key, item in board_by_key(server).items()}
+        assert len(created) == 3
+        before = server.stats["mutations"]
+        results = processor(ctx, server, successor(3_200_002)).run([CUSTOMER])
+        assert [r.status for r in results] == [s.COMPLETED]
+        assert {key: item["id"] for key, item in board_by_key(server).items()} == created  # adopted, not re-created
+        assert server.stats["mutations"] - before == 9  # only the nine sizes
+        assert_nothing_pending(ctx)
+    finally:
+        server.stop()
+
+
+def test_without_keys_a_sending_row_not_on_the_board_is_sent_once_after_the_late_bound(engine, tmp_path):
+    server = start_sandbox(tmp_path / "sb.db", idempotency=False)
+    try:
+        source(engine, lines(3))
+        ctx = engine_context(engine, **_no_keys())
+        server.fail_next("500", field="create_item")  # a 5xx: applied or not, the client cannot tell
+        started = time.monotonic()
+        results = processor(ctx, server).run([CUSTOMER])
+        assert [r.status for r in results] == [s.COMPLETED]
+        assert time.monotonic() - started >= 1.0  # it waited out monday.late_apply_seconds before looking
+        assert server.stats["mutations"] == 1 + 3 + 9  # its group, then each item and size once
+        assert len(board_by_key(server)) == 3
+        assert_nothing_pending(ctx)
+    finally:
+        server.stop()
+
+
+def test_without_keys_a_stored_request_that_never_left_is_sent_without_waiting(engine, tmp_path):
+    server = start_sandbox(tmp_path / "sb.db", idempotency=False)
+    try:
+        source(engine, lines(3))
+        ctx = engine_context(engine, **_no_keys(**{"monday.late_apply_seconds": 60}))
+        with crash_at(engine, 'sends=("MON_Requests".sends'):  # stored as SENDING, killed before the send
+            processor(ctx, server, successor(3_200_003)).run([CUSTOMER])
+        started = time.monotonic()
+        results = processor(ctx, server, successor(3_200_004)).run([CUSTOMER])
+        assert [r.status for r in results] == [s.COMPLETED]
+        assert time.monotonic() - started < 30  # nothing of it could still be applied: no wait
+        assert server.stats["mutations"] == 1 + 3 + 9
+        assert_nothing_pending(ctx)
+    finally:
+        server.stop()
+
+
+def test_a_key_older_than_mondays_replay_window_is_settled_by_a_look_up(engine, sandbox):
+    source(engine, lines(3))
+    ctx = engine_context(engine)
+    with crash_at(engine, "monday_item_id=coalesce("):
+        processor(ctx, sandbox, successor(3_200_005)).run([CUSTOMER])
+    with engine.begin() as conn:  # the crashed run was 40 minutes ago: monday no longer replays its key
+        (sent,) = conn.execute(sa.select(s.requests.c.last_sent_at)).one()
+        conn.execute(sa.update(s.requests).values(first_sent_at=sent - dt.timedelta(minutes=40),
+                                                  last_sent_at=sent - dt.timedelta(minutes=40)))
+    created = {key: item["id"] for key, item in board_by_key(sandbox).items()}
+    results = processor(ctx, sandbox, successor(3_200_006)).run([CUSTOMER])
+    assert [r.status for r in results] == [s.COMPLETED]
+    assert sandbox.stats["idempotent_replays"] == 0  # not resent under the old key: looked up, adopted
+    assert {key: item["id"] for key, item in board_by_key(sandbox).items()} == created
+    assert_nothing_pending(ctx)
+
+
+def test_subitems_of_more_than_25_parents_are_found_again(engine, tmp_path):
+    server = start_sandbox(tmp_path / "sb.db", idempotency=False)
+    try:
+        source(engine, lines(30))
+        ctx = engine_context(engine, **_no_keys())
+        # One request of 90 sizes under 30 items is applied; the answer is lost.
+        with crash_at(engine, "monday_subitem_id=coalesce("):
+            processor(ctx, server, successor(3_200_007), max_batch=100).run([CUSTOMER])
+        on_board = board_by_key(server)
+        assert len(on_board) == 30 and sum(len(i["subitems"]) for i in on_board.values()) == 90
+        before = server.stats["mutations"]
+        results = processor(ctx, server, successor(3_200_008), max_batch=100).run([CUSTOMER])
+        assert [r.status for r in results] == [s.COMPLETED]
+        assert server.stats["mutations"] == before  # all 90 found under their 30 parents, none sent again
+        assert sum(len(i["subitems"]) for i in board_by_key(server).values()) == 90
+        assert_nothing_pending(ctx)
+    finally:
+        server.stop()
+
+
+# == a request monday applies after the client gave up ===========================================
+
+
+@pytest.mark.parametrize("fault", ["hold", "late"])
+@pytest.mark.parametrize("keys", [True, False], ids=["keys", "no-keys"])
+def test_a_request_applied_after_the_client_gave_up_is_applied_once(engine, tmp_path, fault, keys):
+    server = start_sandbox(tmp_path / "sb.db", idempotency=keys)
+    try:
+        source(engine, lines(4))
+        # hold: monday gets the request 3 s late, after the client's 1 s read timeout; late: monday
+        # answers 504 at once and applies it 2 s later.
+        ctx = engine_context(engine, **({} if keys else _no_keys(**{"monday.late_apply_seconds": 5})))
+        server.fail_next(fault, field="create_item", seconds=3 if fault == "hold" else 2)
+        results = processor(ctx, server, timeout=(2.0, 1.0)).run([CUSTOMER])
+        assert server.wait_for_late(10)
+        time.sleep(3.5 if fault == "hold" else 0.1)  # the held request has been processed by now
+        assert [r.status for r in results] == [s.COMPLETED]
+        on_board = board_by_key(server)  # each item once, whichever of the two sends monday applied
+        assert len(on_board) == 4 and all(len(item["subitems"]) == 3 for item in on_board.values())
+        if keys:
+            assert server.stats["idempotent_replays"] + server.stats["idempotency_conflicts"] >= 1
+        assert_nothing_pending(ctx)
     finally:
         server.stop()

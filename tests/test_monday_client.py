@@ -37,7 +37,7 @@ def test_partial_success_gives_an_outcome_per_alias():
     data = {"a0": {"id": "101"}, "a1": None, "a2": {"id": "103"}}
     errors = [{"message": "invalid value", "path": ["a1"],
                "extensions": {"code": "ColumnValueException", "status_code": 200}}]
-    outcomes = parse_outcomes(mutations, data, errors)
+    outcomes = parse_outcomes(len(mutations), data, errors)  # keyed by alias index
     assert [(o.key, o.id) for o in outcomes if o.ok] == [(0, "101"), (2, "103")]
     (failed,) = [o for o in outcomes if not o.ok]
     assert (failed.key, failed.error.error_type, failed.error.retryable) == (1, "COLUMN_VALUE", False)

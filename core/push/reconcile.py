@@ -141,9 +141,14 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
                 conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key == key,
                                                  ps.c.size_label == size))
     if edits.held:
+        # The line's sizes wait with it: its one error says why, so no error is recorded per size.
+        for chunk in _chunks(list(edits.held)):
+            conn.execute(sa.update(st).where(st.c.parent_stg_id.in_(chunk), st.c.state.in_(
+                (s.PENDING, s.WAITING_PARENT, s.SENDING))).values(
+                state=s.API_FAILED, request_id=None, last_error="held back with its item (see the item's error)"))
         failures = [Failure(stg_id, "DELETED_ON_BOARD" if state == s.BOARD_DELETED else "ARCHIVED_ON_BOARD",
                             message, True) for stg_id, (state, message) in edits.held.items()]
-        ops._record_failures(conn, batch_id, t, failures, orphan_states=(s.WAITING_PARENT, s.PENDING, s.SENDING))
+        ops._record_failures(conn, batch_id, t, failures)
         for state in (s.BOARD_DELETED, s.BOARD_ARCHIVED):
             ids = [stg_id for stg_id, (st_, _) in edits.held.items() if st_ == state]
             for chunk in _chunks(ids):
