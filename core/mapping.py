@@ -30,6 +30,7 @@ TEMPLATE_DERIVED = ("customer", "season", "key")
 ITEM_NAME_MAX = 255
 STATUS_LABEL_MAX = 30
 LONG_TEXT_MAX = 2000
+NUMBER_DIGITS = 20  # a numbers value with more digits is not a quantity or a price, whatever the source says
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
@@ -398,8 +399,10 @@ def _number_text(value: Any, column: ColumnMap) -> str:
             number = Decimal(text)
         except InvalidOperation:
             raise ValueError_(f"{show(value)} is not a number") from None
-        if not number.is_finite():
-            raise ValueError_(f"{show(value)} is not a number")
+    if not number.is_finite():
+        raise ValueError_(f"{show(value)} is not a number")
+    if number and number.adjusted() > NUMBER_DIGITS:
+        raise ValueError_(f"{show(value)} has more than {NUMBER_DIGITS} digits before the decimal point")
     if column.whole and number != number.to_integral_value():
         raise ValueError_(f"{show(value)} is not a whole number")
     if column.min is not None and number < Decimal(str(column.min)):
@@ -444,7 +447,7 @@ def to_board_value(value: Any, column: ColumnMap) -> str | None:
 
 
 def _plain_text(value: Any) -> str:
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():  # (False for inf and NaN, which stay as they read)
         return str(int(value))
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
@@ -589,7 +592,10 @@ class LineMapper:
         A name longer than OrderSync's tables hold is shortened here, so that every table agrees on
         it; its lines are held back (``map_row`` says why).
         """
-        cached = self._customer_cache.get(raw)
+        try:
+            cached = self._customer_cache.get(raw)
+        except TypeError:  # an unhashable value (a signalling NaN, say): not cached
+            raw, cached = str(raw), None
         if cached is None:
             name = "" if raw is None else str(raw).strip()
             mapped = self.mapping.customers.get(name.upper())
@@ -742,7 +748,7 @@ class LineMapper:
         size_cache = self._size_cache
         max_quantity = limits.quantity or _NO_MAX
         for position, raw in enumerate(row[len(self.columns):]):
-            if raw is None or raw == 0:
+            if raw is None or (type(raw) is int and raw == 0):  # (other types are parsed: a signalling NaN refuses ==)
                 continue
             if type(raw) is int and 0 < raw <= max_quantity:
                 quantity = raw

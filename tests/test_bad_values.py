@@ -18,7 +18,9 @@ from core.db import schema as s
 from core.db.limits import INT32_MAX, fit, storable, storage_limits
 from core.mapping import load_mapping, unstorable
 from core.report import dry_run_report
-from tests.helpers import BOARD, count, empty_orders, engine_context, monday_client, order_row, start_sandbox
+from core.db.migrate import upgrade
+from core.demo_data import orders_table
+from tests.helpers import BOARD, count, engine_context, monday_client, order_row, start_sandbox
 
 CUSTOMER = "MACK WELDON"
 LONG_STYLE = "S" * 450  # the key (order | style | colour) is over 400 characters
@@ -44,8 +46,20 @@ def sandbox(tmp_path):
     server.stop()
 
 
+def wide_orders(engine) -> sa.Table:
+    """ORDERS_UNIFIED as SQL Server may hold it: text columns of any length (NVARCHAR(MAX)), BIGINT sizes."""
+    shape = orders_table(sa.MetaData())
+    table = sa.Table(shape.name, sa.MetaData(), *[
+        sa.Column(c.name, sa.BigInteger() if isinstance(c.type, sa.Integer) else
+                  sa.UnicodeText() if isinstance(c.type, sa.String) else c.type) for c in shape.columns])
+    with engine.begin() as conn:
+        table.create(conn)
+    upgrade(engine)
+    return table
+
+
 def world(engine, rows):
-    table = empty_orders(engine)
+    table = wide_orders(engine)
     with engine.begin() as conn:
         conn.execute(table.insert(), [order_row(table, **r) for r in rows])
     return engine_context(engine)
@@ -122,6 +136,8 @@ def test_a_nul_character_holds_back_its_line_and_its_error_row_is_stored(sqlite_
 
 # == the validators never raise anything but a VALIDATION message ================================
 
+MAPPING = load_mapping()
+SOURCE_COLUMNS = [c.name for c in orders_table(sa.MetaData(), ["S", "M", "L"]).columns]
 _TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=60)
 _VALUE = st.one_of(st.none(), _TEXT, st.integers(min_value=-(10**20), max_value=10**20),
                    st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=True, allow_infinity=True),
@@ -131,11 +147,7 @@ _VALUE = st.one_of(st.none(), _TEXT, st.integers(min_value=-(10**20), max_value=
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(_VALUE, min_size=40, max_size=40), long=st.integers(min_value=0, max_value=3))
 def test_any_source_row_maps_to_a_line_or_validation_messages_never_an_exception(values, long):
-    mapping = load_mapping()
-    columns = ["AAG ORDER NUMBER", "CUSTOMER NAME", "PO NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION",
-               "CATEGORY", "UNIT OF MEASURE", "AAG SEASON", "CUSTOMER SEASON", "ORDER TYPE", "DESTINATION",
-               "CUSTOMER PRICE", "TOTAL QTY", "S", "M", "L"]
-    mapper = mapping.bind(columns, storage_limits())
+    mapper = MAPPING.bind(SOURCE_COLUMNS, storage_limits())
     row = list(values[: len(mapper.select_columns)])
     if long:
         row[mapper.columns.index("CUSTOMER STYLE")] = "x" * (400 * long)
