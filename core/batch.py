@@ -133,8 +133,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def is_global(exc: BaseException) -> bool:
-    """A failure no other customer of the run can escape: the token, or monday or the database unreachable."""
-    if isinstance(exc, (AuthError, DatabaseUnavailable)):
+    """A failure no other customer of the run can escape: the token, monday or the database unreachable,
+    or a request monday refused as invalid (a bug every customer's requests share)."""
+    if isinstance(exc, (AuthError, DatabaseUnavailable, InvalidRequest)):
         return True
     return isinstance(exc, MondayError) and exc.retryable
 

@@ -381,51 +381,58 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set
 
 
 def _report_failures(results) -> None:
-    """One line per customer that failed or was not run, then the run's worst failure as the last line."""
-    from core.batch import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of
+    """One line per customer that failed on its own, then the run's worst failure as the last line.
+
+    A failure that ended the run (the token, monday or the database, a request monday refused as
+    invalid) is said once, in that last line, with the customers it kept from running.
+    """
+    from core.batch import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of, is_global
 
     worst = None
     for r in results:
         if r.error is None and r.status not in (BUSY, TAKEN_OVER):
             continue
-        if r.error is not None and exit_code_of(r.error) == EXIT_INTERNAL:
+        if r.error is not None and exit_code_of(r.error) == EXIT_INTERNAL and r.status != NOT_RUN:
             log.critical("batch %s (%s) failed on a bug", r.batch_id, r.customer,
-                         exc_info=(type(r.error), r.error, r.error.__traceback__))
-        if r.status != NOT_RUN:
+                         exc_info=(type(r.error), r.error, r.error.__traceback__), extra=SHOWN)
+        if r.status != NOT_RUN and not (r.error is not None and is_global(r.error)):
             log.warning("%s: %s", r.customer, r.message, extra=SHOWN)
             print(f"{PROG}: {r.customer}: {r.message}", file=sys.stderr)
-        if r.error is not None and (worst is None or exit_code_of(r.error) == EXIT_INTERNAL):
-            worst = r.error
+        if r.error is not None and (worst is None or is_global(r.error) or exit_code_of(r.error) == EXIT_INTERNAL):
+            if worst is None or not is_global(worst):
+                worst = r.error
     not_run = [r.customer for r in results if r.status == NOT_RUN]
-    if not_run:
-        print(f"{PROG}: not run: {', '.join(not_run)}", file=sys.stderr)
     if worst is not None:
-        _failure_line(worst)
+        _failure_line(worst, f" Not run: {', '.join(not_run)}." if not_run else "")
+    elif not_run:
+        print(f"{PROG}: not run: {', '.join(not_run)}", file=sys.stderr)
 
 
-def _failure_line(exc: BaseException) -> int:
+def _failure_line(exc: BaseException, suffix: str = "") -> int:
     if isinstance(exc, MondayError):
-        return _monday_failure(exc)
+        return _monday_failure(exc, suffix)
     if isinstance(exc, OrderSyncError):
-        return _error(str(exc), exc.exit_code)
-    return _error(f"unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}", EXIT_INTERNAL)
+        return _error(f"{exc}{suffix}", exc.exit_code)
+    return _error(f"unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}{suffix}",
+                  EXIT_INTERNAL)
 
 
-def _monday_failure(exc: MondayError) -> int:
+def _monday_failure(exc: MondayError, suffix: str = "") -> int:
     if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
         log.critical("monday refused a request OrderSync built: %s", exc.describe(),
                      exc_info=(type(exc), exc, exc.__traceback__), extra=SHOWN)
         print(f"{PROG}: OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug "
               f"in OrderSync, not an outage; the details are in {log_file()}. Nothing of that request was "
-              "applied, and the batch resumes on the next run.", file=sys.stderr)
+              f"applied, and the batch resumes on the next run.{suffix}", file=sys.stderr)
         return EXIT_INTERNAL
     if isinstance(exc, AuthError):
         return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
                       f"`{program_command('token set')}` or MONDAY_API_TOKEN. "
-                      "The batch is kept and resumes on the next run.", 3)
+                      f"The batch is kept and resumes on the next run.{suffix}", 3)
     if not exc.retryable:
-        return _error(f"monday refused the run: {exc.describe()}", 2)
-    return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run.", 3)
+        return _error(f"monday refused the run: {exc.describe()}{suffix}", 2)
+    return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run."
+                  f"{suffix}", 3)
 
 
 def _usage(message: str) -> OrderSyncError:

@@ -135,9 +135,12 @@ class StagingOperations:
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(b.c.batch_id, b.c.status, b.c.heartbeat_at, b.c.owner_host, b.c.owner_pid, b.c.owner_user,
-                          b.c.owner_generation, unfinished.label("unfinished"), db_utcnow().label("now"))
+                          b.c.owner_generation,
+                          # a CASE, not the bare predicate: T-SQL allows no boolean expression in a select list
+                          sa.case((unfinished, 1), else_=0).label("unfinished"), db_utcnow().label("now"))
                 .where(b.c.customer == customer, b.c.board_id == board_id,
-                       b.c.status.in_(s.ACTIVE_BATCH_STATES + (s.CANCELLED, s.FAILED)))
+                       sa.or_(b.c.status.in_(s.ACTIVE_BATCH_STATES),
+                              sa.and_(b.c.status.in_((s.CANCELLED, s.FAILED)), unfinished)))
                 .order_by(b.c.batch_id.desc())
             ).all()
         for row in rows:

@@ -184,13 +184,12 @@ def _to_revision(engine: sa.Engine, revision: str) -> None:
 def test_the_key_collation_revision_is_a_no_op_here_both_ways(engine):
     """0002 gives SQL Server's key columns a binary collation; SQLite and PostgreSQL compare exactly already."""
     upgrade(engine)
-    assert head_revision() == "0002"
-    _to_revision(engine, "0001")
+    _to_revision(engine, "0002")
+    _to_revision(engine, "0001")  # 0002's downgrade: nothing to undo here
     assert current_revision(engine) == "0001"
-    assert schema_differences(engine) == []
     with pytest.raises(SchemaError, match="db upgrade"):
         require_current(engine)
-    assert upgrade(engine) == ("0001", "0002")
+    assert upgrade(engine) == ("0001", head_revision())
     assert schema_differences(engine) == []
 
 

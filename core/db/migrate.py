@@ -55,12 +55,16 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, after
 
 
-def upgrade_sql(dialect_name: str, schema: str | None = None) -> str:
-    """The SQL script an upgrade from nothing would run on ``dialect_name`` (offline mode)."""
+def upgrade_sql(dialect_name: str, schema: str | None = None, target: str = "head") -> str:
+    """The SQL script an upgrade from nothing to ``target`` would run on ``dialect_name`` (offline mode).
+
+    SQLite's offline script stops short of 0003: SQLite cannot alter a CHECK constraint, so alembic
+    rebuilds those tables from their reflected definition, which needs the live database.
+    """
     buffer = io.StringIO()
     config = _config(dialect_name=dialect_name, schema=schema)
     config.output_buffer = buffer
-    command.upgrade(config, "head", sql=True)
+    command.upgrade(config, target, sql=True)
     return buffer.getvalue()
 
 

@@ -110,6 +110,8 @@ class RequestStream:
                     delay = min(0.5 * 2.0 ** (unknown - 1), 30.0)
                     log.warning("request %s (%d mutations): %s; sending it again under the same Idempotency-Key "
                                 "in %.0f s", request.request_id, request.count, exc.describe(), delay)
+                    self.client.stats.retries += 1  # a resend is a retry in the batch's counts
+                    self.client.stats.waits_seconds += delay
                     self.wait(delay, "before resending a request whose outcome is unknown")
                     continue
                 self.ledger.note_refused(request)
