@@ -30,7 +30,10 @@ import sqlalchemy as sa
 
 from core.config import HEARTBEAT_SLICE
 from core.db import schema as s
-from core.exceptions import EXIT_INTERNAL, BatchTakenOver, CustomerBusy, DatabaseUnavailable, OrderSyncError
+from core.db.engine import redact_url
+from core.db.errors import classify as classify_db_error
+from core.exceptions import (EXIT_INTERNAL, BatchTakenOver, BoardMismatch, CustomerBusy, DatabaseUnavailable,
+                             OrderSyncError, SettingsError)
 from core.ledger import GROUP, RequestLedger, Settlement, apply_settlement
 from core.logs import batch_context
 from core.monday.client import MondayApiClient, Mutation
@@ -134,8 +137,9 @@ def _describe(exc: BaseException) -> str:
 
 def is_global(exc: BaseException) -> bool:
     """A failure no other customer of the run can escape: the token, monday or the database unreachable,
-    or a request monday refused as invalid (a bug every customer's requests share)."""
-    if isinstance(exc, (AuthError, DatabaseUnavailable, InvalidRequest)):
+    a settings problem (the board, the mapping, a read-only database), or a request monday refused as
+    invalid (a bug every customer's requests share)."""
+    if isinstance(exc, (AuthError, DatabaseUnavailable, SettingsError, InvalidRequest)):
         return True
     return isinstance(exc, MondayError) and exc.retryable
 
@@ -202,11 +206,17 @@ class BatchProcessor:
     def board(self) -> BoardMeta:
         """Board metadata, read once per processor; titles resolved to ids with clear errors."""
         if self._meta is None:
-            meta = self.client.board(self.board_id)
+            try:
+                meta = self.client.board(self.board_id)
+            except MondayError as exc:
+                if exc.error_type != "NOT_FOUND":
+                    raise
+                raise BoardMismatch(f"{exc.message}: check monday.board_id in the settings, and that the token's "
+                                    "user can see the board") from None
             mapping = self.ctx.mapping
             item_columns = meta.resolve(mapping.columns)
             if not meta.subitem_board_id:
-                raise OrderSyncError(f"board {self.board_id} has no subitems column; add one so sizes can be sent")
+                raise BoardMismatch(f"board {self.board_id} has no subitems column; add one so sizes can be sent")
             sub_columns = meta.resolve(mapping.subitem_columns, subitems=True)
             key_label = next((c.label for c in mapping.columns if c.source == "$key"), None)
             if key_label is None:
@@ -287,7 +297,12 @@ class BatchProcessor:
                 continue
             try:
                 results += self.run_customer(customer, only_keys=(keys or {}).get(customer))
-            except (MondayError, OrderSyncError) as exc:  # before its batch ran (claiming it, say)
+            except (MondayError, OrderSyncError, sa.exc.DBAPIError) as exc:  # before its batch ran (claiming it)
+                if isinstance(exc, sa.exc.DBAPIError):
+                    translated = classify_db_error(exc, redact_url(str(self.ctx.engine.url)))
+                    if translated is None:
+                        raise
+                    exc = translated
                 results.append(BatchResult(None, customer, s.FAILED, message=_describe(exc), error=exc))
             error = results[-1].error if results else None
             if error is not None and is_global(error):
@@ -334,7 +349,12 @@ class BatchProcessor:
             except BatchTakenOver as exc:
                 log.error("batch %s: %s", batch.batch_id, exc)
                 return BatchResult(batch.batch_id, customer, TAKEN_OVER, message=str(exc))
-            except (MondayError, OrderSyncError) as exc:
+            except (MondayError, OrderSyncError, sa.exc.DBAPIError) as exc:
+                if isinstance(exc, sa.exc.DBAPIError):
+                    translated = classify_db_error(exc, redact_url(str(self.ctx.engine.url)))
+                    if translated is None:
+                        raise  # an integrity or programming error: a bug, with its traceback
+                    exc = translated
                 message = _describe(exc)
                 log.error("batch %s (%s) failed: %s", batch.batch_id, customer, message)
                 self._fail(batch.batch_id, message)
@@ -353,7 +373,8 @@ class BatchProcessor:
                 def wanted(key: str | None) -> bool:
                     return (only_keys is None or key in only_keys) and key not in skip
                 changes.changes = [c for c in changes.changes if wanted(c.sync_key)]
-                changes.invalid = [line for line in changes.invalid if wanted(line.sync_key)]
+                # Every invalid line of the customer stays: none is sent, and an open VALIDATION error is
+                # resolved only when its line is no longer among them (fixed or gone at the source).
             staged = ops.stage(batch_id, changes)
             if staged.nothing_to_send:
                 ops.cleanup(batch_id)

@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from core import __version__
 from core.report import dry_run_report, render_dry_run
 from core.config import load_settings
-from core.exceptions import EXIT_INTERNAL, DatabaseUnavailable, OrderSyncError
+from core.exceptions import EXIT_CODES, EXIT_INTERNAL, OrderSyncError
 from core.logs import SHOWN, log_file, setup_logging
 from core.resources import program_command
 from core.monday.errors import AuthError, InvalidRequest, MondayError
@@ -42,7 +43,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.")
+    parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.",
+                     epilog="exit codes:\n" + "\n".join(
+                         textwrap.fill(meaning, 100, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+                         for code, meaning in EXIT_CODES),
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"OrderSync {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -134,9 +139,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     except MondayError as exc:
         return _monday_failure(exc)
     except sa.exc.DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        log.info("database error", exc_info=True)
-        return _error(f"database error: {first}", DatabaseUnavailable.exit_code)
+        from core.db.errors import classify
+
+        error = classify(exc)
+        if error is not None:
+            log.info("database error", exc_info=True)
+            return _error(str(error), error.exit_code)
+        return _bug(exc, argv)  # an integrity or programming error is OrderSync's, not the database's
     except KeyboardInterrupt:
         log.warning("interrupted", extra=SHOWN)
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -146,11 +155,17 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # a bug: the traceback goes to the log file, the user gets one line
-        log.critical("unexpected error in `%s`", " ".join(argv[:2]), exc_info=True, extra=SHOWN)
-        print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}; "
-              "nothing already recorded is lost, and the next run resumes any batch this one left open.",
-              file=sys.stderr)
-        return EXIT_INTERNAL
+        return _bug(exc, argv)
+
+
+def _bug(exc: BaseException, argv: list[str]) -> int:
+    log.critical("unexpected error in `%s`", " ".join(argv[:2]), exc_info=(type(exc), exc, exc.__traceback__),
+                 extra=SHOWN)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"{PROG}: unexpected error: {type(exc).__name__}: {detail[:300]}. This is a bug in OrderSync; the "
+          f"details are in {log_file()}. Nothing already recorded is lost, and the next run resumes any batch "
+          "this one left open.", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _error(message: str, code: int) -> int:
@@ -299,10 +314,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
             else:
                 print(render_dry_run(report))
             return 1 if any(r["invalid"] for r in report) else 0
+        scope = list(customers)  # the customers the exit code speaks for
         if args.all:  # only customers with something to do get a batch
             pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}
             customers = [c for c in customers if c in pending]
-        return _run_batches(ctx, customers, None, args.json)
+        return _run_batches(ctx, customers, None, args.json, scope=scope)
     finally:
         ctx.close()
 
@@ -333,18 +349,24 @@ def cmd_retry(args: argparse.Namespace) -> int:
     try:
         handler = ErrorHandler(ctx)
         selection = handler.select(None if args.all else args.error)
-        if not selection.keys:
-            print("No open errors to retry." if args.all else "None of these errors is open.")
-            return 0
         for note in selection.notes:
             print(note, file=sys.stderr)
+        # The exit code speaks for the customers of the errors: with --all, every customer with one open.
+        scope = sorted(set(selection.keys) | selection.customers)
+        if not selection.keys:
+            if not scope:
+                print("No open errors to retry." if args.all else "None of these errors is open.")
+                return 0
+            return _still_open(ctx, scope, 0)
         handler.prepare(selection)
-        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates)
+        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates,
+                            scope=scope)
     finally:
         ctx.close()
 
 
-def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set[str] | None = None) -> int:
+def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set[str] | None = None,
+                 scope: list[str] | None = None) -> int:
     import signal
     import threading
 
@@ -370,14 +392,53 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     code = run_exit_code(results)
+    scope = customers if scope is None else scope
+    still_open = _open_counts(ctx, scope) if code in (0, 1) else {}
+    if still_open and code == 0:
+        code = 1  # nothing failed in this run, but lines of its customers are held back or failed before
     if as_json:
-        print(json.dumps({"exit_code": code, "batches": [
+        print(json.dumps({"exit_code": code, "open_errors": still_open, "batches": [
             {"batch_id": r.batch_id, "customer": r.customer, "status": r.status, "message": r.message,
              **r.counts} for r in results]}, indent=2, ensure_ascii=False))
     elif not results:
         print("Nothing to sync.")
     _report_failures(results)
+    _say_still_open(still_open)
     return code
+
+
+# What each kind of open error asks of the person who reads it.
+_TO_DO = {
+    "VALIDATION": "fix them in ORDERS_UNIFIED; the next sync sends them",
+    "DUPLICATE_ON_BOARD": "delete the extra items on the board, then retry",
+    "DELETED_ON_BOARD": "retry to create them again, or leave them",
+    "ARCHIVED_ON_BOARD": "restore them on the board and retry, or leave them",
+}
+
+
+def _open_counts(ctx, customers: list[str]) -> dict[str, int]:
+    from core.errors import ErrorHandler
+
+    return ErrorHandler(ctx).open_counts(customers) if customers else {}
+
+
+def _say_still_open(counts: dict[str, int]) -> None:
+    """One stderr line: what stays open for the run's customers, grouped by what to do."""
+    if not counts:
+        return
+    groups: dict[str, int] = {}
+    for error_type, n in counts.items():
+        todo = _TO_DO.get(error_type, f"see `{program_command('status')}`, then retry with "
+                                      f"`{program_command('retry --all')}`")
+        groups[todo] = groups.get(todo, 0) + n
+    parts = [f"{n} {'error' if n == 1 else 'errors'} ({todo})" for todo, n in sorted(groups.items())]
+    print(f"{PROG}: still open for the customers of this run: {'; '.join(parts)}", file=sys.stderr)
+
+
+def _still_open(ctx, scope: list[str], code: int) -> int:
+    counts = _open_counts(ctx, scope)
+    _say_still_open(counts)
+    return 1 if counts and code == 0 else code
 
 
 def _report_failures(results) -> None:

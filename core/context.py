@@ -20,7 +20,7 @@ from core.changes import ChangeDetector, CustomerChanges, PendingCustomer
 from core.config import Settings
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.exceptions import DatabaseUnavailable, OrderSyncError, SettingsError
+from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.resources import program_command
 from core.source import Source
@@ -180,7 +180,7 @@ class SandboxProcess:
 
 
 class translate_db_errors:
-    """Turn a lost or refused database connection into DatabaseUnavailable (exit 3)."""
+    """Turn a lost, busy or refusing database into the user's error (``core.db.errors``); a bug stays one."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -189,16 +189,11 @@ class translate_db_errors:
         return None
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None and isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated or (
-            isinstance(exc, sa.exc.OperationalError) and _is_connection_error(exc)
-        ):
+        if isinstance(exc, sa.exc.DBAPIError):
             from core.db.engine import redact_url
+            from core.db.errors import classify
 
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            raise DatabaseUnavailable(f"lost the database {redact_url(str(self.engine.url))}: {first}") from None
+            error = classify(exc, redact_url(str(self.engine.url)))
+            if error is not None:
+                raise error from None
         return False
-
-
-def _is_connection_error(exc: sa.exc.OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return any(word in text for word in ("connect", "connection", "server closed", "timeout", "unable to open"))

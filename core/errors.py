@@ -34,6 +34,7 @@ class RetrySelection:
     notes: list[str] = field(default_factory=list)
     board: dict[str, str] = field(default_factory=dict)  # sync key -> DELETED_ON_BOARD | ARCHIVED_ON_BOARD
     duplicates: set[str] = field(default_factory=set)  # sync keys reported on the board more than once
+    customers: set[str] = field(default_factory=set)  # customers of the selected open errors, retried or not
 
 
 def error_ref(table: sa.Table, err_id: int) -> str:
@@ -56,6 +57,20 @@ class ErrorHandler:
     def open_errors(self, customer: str | None = None) -> list[dict[str, Any]]:
         """Open errors of both tables, newest first, each with its ``ref``."""
         return self._errors(customer, include_resolved=False)
+
+    def open_counts(self, customers: Iterable[str] | None = None) -> dict[str, int]:
+        """Open errors by type (both tables), of ``customers`` (None: all), in one query per table."""
+        counts: dict[str, int] = {}
+        wanted = None if customers is None else sorted(set(customers))
+        with self.engine.connect() as conn:
+            for table in (s.err_items, s.err_subitems):
+                query = (sa.select(table.c.error_type, sa.func.count()).where(table.c.resolved_at.is_(None))
+                         .group_by(table.c.error_type))
+                for chunk in ([None] if wanted is None else _chunks(wanted)):
+                    q = query if chunk is None else query.where(table.c.customer.in_(chunk))
+                    for error_type, n in conn.execute(q):
+                        counts[error_type] = counts.get(error_type, 0) + n
+        return counts
 
     def all_errors(self, customer: str | None = None) -> list[dict[str, Any]]:
         """Open and resolved errors (resolved ones are never deleted)."""
@@ -134,6 +149,8 @@ class ErrorHandler:
                     query = query.where(table.c.resolved_at.is_(None))
                 for row in conn.execute(query):
                     ref = error_ref(table, row.err_id)
+                    if row.resolved_at is None:
+                        selection.customers.add(row.customer)
                     if row.resolved_at is not None:
                         selection.notes.append(f"{ref} is already resolved")
                     elif row.key is None:

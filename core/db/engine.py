@@ -85,6 +85,13 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
+        from core.db.errors import kind
+
+        if kind(exc) == "refused":
+            from core.exceptions import DatabaseRefused
+
+            raise DatabaseRefused(f"the database {redact_url(str(engine.url))} refused OrderSync: "
+                                  f"{_first_line(exc.orig)}") from None
         raise DatabaseUnavailable(
             f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc.orig)}"
         ) from None

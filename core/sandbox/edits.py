@@ -20,6 +20,9 @@ item, subitem, board, column or group is HTTP 404, a bad request 400):
 group=None)``                              {column id or title: value}, "group": id or title}``; answers
                                            ``{"id": ...}``; e.g. a second item with a sync key that is
                                            already on the board
+``delete_column(board_id, column)``        ``POST /sandbox/boards/<id>/columns/delete`` ``{"column": id or
+                                           title}``: a board owner deletes a column (the subitems column
+                                           too), with its values
 =========================================  ==============================================================
 
 They go straight to the board state (no rate limit, no fault, no idempotency) and are committed to
@@ -92,6 +95,20 @@ class BoardEdits:
                 self._store.update_item(item, changes, None)  # type: ignore[attr-defined]
             self._commit()
 
+    def delete_column(self, board_id: str, column: str) -> None:
+        """Delete a column (id or title) and its values, as a board owner does; "name" cannot go."""
+        with self._state_lock:  # type: ignore[attr-defined]
+            board, target = self._column(str(board_id), column)  # type: ignore[attr-defined]
+            if target.type == "name":
+                raise ValueError("the name column cannot be deleted")
+            board.columns.remove(target)
+            del board.column_by_id[target.id]
+            for item in self._store.items.values():  # type: ignore[attr-defined]
+                if item.board_id == board.id:
+                    item.values.pop(target.id, None)
+            self._store.touch_board(board)  # type: ignore[attr-defined]
+            self._commit()
+
     def add_item(self, board_id: str, name: str, values: dict | None = None, group: str | None = None) -> str:
         """Create an item as a person does (``values`` by column id or title); returns its id."""
         with self._state_lock:  # type: ignore[attr-defined]
@@ -150,6 +167,11 @@ def edit_endpoint(server: BoardEdits, method: str, parts: list[str], body: bytes
             raise ValueError('the body is {"column": id or title, "value": ...}')
         server.set_value(parts[1], str(data["column"]), data["value"])
         return 200, {"id": parts[1], "column": data["column"]}
+    if len(parts) == 4 and parts[0] == "boards" and parts[2:] == ["columns", "delete"]:
+        if "column" not in data:
+            raise ValueError('the body is {"column": id or title}')
+        server.delete_column(parts[1], str(data["column"]))
+        return 200, {"board": parts[1], "deleted": data["column"]}
     if len(parts) == 3 and parts[0] == "boards" and parts[2] == "items":
         if not isinstance(data.get("values", {}), dict):
             raise ValueError('"values" is an object keyed by column id or title')
