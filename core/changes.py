@@ -43,7 +43,7 @@ class ProdItem:
     board_state: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class SizeChange:
     kind: str
     label: str
@@ -374,14 +374,9 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
-def _new_size(size: MappedSize, _cache: dict[int, tuple[MappedSize, SizeChange]] = {}) -> SizeChange:
-    """The change of a size that is not on the board yet. Sizes are shared by the mapper, so are these."""
-    cached = _cache.get(id(size))
-    if cached is None or cached[0] is not size:
-        change = SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None,
-                            size.hash)
-        cached = _cache[id(size)] = (size, change)
-    return cached[1]
+def _new_size(size: MappedSize) -> SizeChange:
+    """The change of a size that is not on the board yet (frozen: nothing downstream can alter one)."""
+    return SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash)
 
 
 def open_error_counts(conn: Connection) -> dict[str, int]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -42,6 +43,8 @@ class EngineContext:
     staging: StagingOperations
     _source: Source | None = None
     _sandbox: object | None = None
+    # The engine's worker threads may ask for the source at once: it is reflected once, under this lock.
+    _source_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
@@ -63,11 +66,12 @@ class EngineContext:
 
     @property
     def source(self) -> Source:
-        if self._source is None:
-            with translate_db_errors(self.engine):
-                self._source = Source.reflect(self.engine, self.mapping, self.settings["source.table"],
-                                              self.settings.source_schema)
-        return self._source
+        with self._source_lock:
+            if self._source is None:
+                with translate_db_errors(self.engine):
+                    self._source = Source.reflect(self.engine, self.mapping, self.settings["source.table"],
+                                                  self.settings.source_schema)
+            return self._source
 
     def pending(self) -> list[PendingCustomer]:
         with translate_db_errors(self.engine), self.engine.connect() as conn:

@@ -98,13 +98,16 @@ class ErrorHandler:
         rows.sort(key=lambda r: r["last_failed_at"], reverse=True)
         return rows
 
-    def source_values(self, sync_key: str | None) -> dict[str, Any] | None:
-        """The line as ORDERS_UNIFIED holds it now (for the details pane), or None."""
+    def source_values(self, sync_key: str | None, customer: str | None = None) -> dict[str, Any] | None:
+        """The line as ORDERS_UNIFIED holds it now (for the details pane), or None.
+
+        Only the error's customer's rows are read (filtered in SQL), not the whole table.
+        """
         if not sync_key:
             return None
         source = self.ctx.source
         with self.engine.connect() as conn:
-            for row in source.iter_rows(conn, None):
+            for row in source.iter_rows(conn, None if customer is None else [customer]):
                 if same_key(source.mapper.row_key(row), sync_key):
                     return source.mapper.map_row(row).source
         return None

@@ -140,8 +140,8 @@ class EngineBridge(QObject):
         changes = await self.call(self.ctx.detect, customers)
         return [dry_run_report(c) for c in changes]
 
-    async def source_values(self, sync_key: str | None) -> dict | None:
-        return await self.call(ErrorHandler(self.ctx).source_values, sync_key)
+    async def source_values(self, sync_key: str | None, customer: str | None = None) -> dict | None:
+        return await self.call(ErrorHandler(self.ctx).source_values, sync_key, customer)
 
     # -- work ------------------------------------------------------------------------------------
 
@@ -181,7 +181,8 @@ class EngineBridge(QObject):
     async def _run(self, customers: list[str], keys: dict | None,
                    duplicates: set[str] | None = None) -> list[BatchResult]:
         # What exists now (the window, its models) will not become garbage: keep it out of the
-        # collector's full passes, which hold the GIL and would stall the GUI thread.
+        # collector's full passes during the run, which hold the GIL and would stall the GUI thread.
+        # Unfrozen when the run ends, so what the run left behind can be collected over a shift.
         gc.freeze()
         self._cancel = threading.Event()
         self.syncStarted.emit()
@@ -194,6 +195,7 @@ class EngineBridge(QObject):
                                  + (f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""))
             return results
         finally:
+            gc.unfreeze()
             self.syncFinished.emit(results)
 
     def _process(self, customers: list[str], keys: dict | None, cancel: threading.Event,

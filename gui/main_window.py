@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
             ref = row.get("ref")
 
             async def fetch_source():
-                values = await self.bridge.source_values(key)
+                values = await self.bridge.source_values(key, row.get("customer"))
                 current = self.errors_view.currentIndex()
                 if current.isValid() and (current.siblingAtColumn(0).data(RowRole) or {}).get("ref") == ref:
                     text = self.details.toPlainText().replace(

@@ -115,12 +115,13 @@ def batches_of(result: Result) -> list[dict]:
 
 
 def check_sync_exit(result: Result, batches: list[dict]) -> None:
-    invalid = any((b.get("invalid_count") or 0) > 0 for b in batches)
-    expected = (0, 1) if invalid else (0,)
-    expect(result.returncode in expected,
-           f"sync should exit {' or '.join(map(str, expected))} (some batch has invalid lines: {invalid})", result)
-    if result.returncode == 1:
-        expect(invalid, "sync exited 1 although no batch has invalid lines", result)
+    """Exit 1 exactly when lines of the run's customers are held back or failed (this run or before)."""
+    data = parse_json(result)
+    still_open = data.get("open_errors") or {}
+    held = any((b.get("invalid_count") or 0) > 0 or (b.get("failed_count") or 0) > 0 for b in batches)
+    expected = 1 if (still_open or held) else 0
+    expect(result.returncode == expected,
+           f"sync should exit {expected} (open errors: {still_open}; a batch held lines back: {held})", result)
 
 
 def find_executable(bundle: Path) -> Path:
