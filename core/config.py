@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -32,7 +34,8 @@ class Setting:
     type: type
     default: Any
     description: str
-    check: Callable[[Any], str | None] | None = None
+    check: Callable[[Any], str | None] | None = None  # the problem with a non-empty value, or None
+    required: str | None = None  # what to enter, where an empty value cannot work (the settings dialog says it)
 
     @property
     def name(self) -> str:
@@ -67,19 +70,90 @@ def _identifier_list(value: Any) -> str | None:
     return None if all(isinstance(v, str) and v for v in value) else "must be a list of non-empty strings"
 
 
+SANDBOX_URL = "sandbox"  # monday.api_url that starts the embedded sandbox
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#@]*$")
+
+
+def _database_url(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(value)
+    except Exception:
+        return "not a database URL: expected dialect+driver://user:password@host/database"
+    try:
+        parsed.get_dialect()
+    except Exception:
+        return f"unknown kind of database {parsed.drivername!r} (e.g. sqlite, mssql+pyodbc, postgresql+psycopg)"
+    return None
+
+
+def _schema_name(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    if _IDENTIFIER.match(value):
+        return None
+    return "a schema name: letters, digits and _, not starting with a digit (empty = database default)"
+
+
+def _table_name(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    if re.search(r"[\"'\[\];]", value):
+        return "the table name alone, without quotes, brackets or semicolons"
+    return None
+
+
+def _source_schema(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    if all(_IDENTIFIER.match(part) for part in value.split(".")):
+        return None
+    return "a schema (dbo) or database.schema (ORDERS.dbo); letters, digits and _"
+
+
+def _api_url(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    if value == SANDBOX_URL:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return 'expected an http(s) URL such as https://api.monday.com/v2, or "sandbox"'
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "the port in the URL is not a number"
+    return None
+
+
+def _board_id(value: str) -> str | None:
+    if not value:
+        return None  # empty: the default, or `required` says what to enter
+    if value.isascii() and value.isdigit():
+        return None
+    return "the board id must be digits only (the number in the board's address …/boards/<id>)"
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("database", "url", str, "sqlite:///orders.db",
             "SQLAlchemy URL of the database that holds ORDERS_UNIFIED and OrderSync's tables. "
-            "Production: mssql+pyodbc://…"),
+            "Production: mssql+pyodbc://…", _database_url,
+            required="enter the database URL, e.g. sqlite:///orders.db or mssql+pyodbc://…"),
     Setting("database", "schema", str, "",
-            "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server)."),
+            "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server).", _schema_name),
     Setting("database", "echo", bool, False, "Write every SQL statement into the log file (diagnosis only)."),
-    Setting("source", "table", str, "ORDERS_UNIFIED", "Name of the source table; OrderSync only reads it."),
+    Setting("source", "table", str, "ORDERS_UNIFIED", "Name of the source table; OrderSync only reads it.",
+            _table_name, required="enter the source table's name (ORDERS_UNIFIED)"),
     Setting("source", "schema", str, "",
-            "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo."),
+            "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo.", _source_schema),
     Setting("monday", "api_url", str, "https://api.monday.com/v2",
-            'monday API endpoint, or "sandbox" to start the embedded sandbox server.'),
-    Setting("monday", "board_id", str, "", "Id of the customer master schedule board."),
+            'monday API endpoint, or "sandbox" to start the embedded sandbox server.', _api_url,
+            required='enter the API URL (https://api.monday.com/v2) or "sandbox"'),
+    Setting("monday", "board_id", str, "", "Id of the customer master schedule board.", _board_id,
+            required="enter the board id: the number in the board's address (…/boards/<id>)"),
     Setting("monday", "api_version", str, "2026-07", "Pinned API-Version header."),
     Setting("monday", "idempotency_keys", bool, True,
             "monday answers a repeated Idempotency-Key from its cache for 30 minutes, so a request whose outcome is "
@@ -173,11 +247,23 @@ def _coerce(setting: Setting, value: Any) -> Any:
         raise SettingsError(
             f"setting {setting.name}: expected {setting.type.__name__}, got {type(value).__name__} {value!r}"
         )
-    if setting.check:
-        problem = setting.check(value)
-        if problem:
-            raise SettingsError(f"setting {setting.name}: {problem} (got {value!r})")
+    problem = _problem(setting, value, empty_ok=True)
+    if problem:
+        raise SettingsError(f"setting {setting.name}: {problem} (got {value!r})")
     return value
+
+
+def _problem(setting: Setting, value: Any, *, empty_ok: bool) -> str | None:
+    if isinstance(value, str) and not value.strip():
+        return None if empty_ok or setting.required is None else setting.required
+    return setting.check(value) if setting.check else None
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the setting ``name`` (an empty required one included), or None:
+    the one check the settings file, the command line and the settings dialog all use."""
+    section, key = name.split(".", 1)
+    return _problem(_BY_SECTION[section][key], value, empty_ok=False)
 
 
 def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:

@@ -18,14 +18,14 @@ import tomllib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
-from core.config import Settings, load_settings, parse_settings, render_settings, resolve_database_url
+from core.config import (SANDBOX_URL, Settings, load_settings, parse_settings, render_settings,
+                         resolve_database_url, setting_problem)
 from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
 from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
@@ -39,8 +39,7 @@ log = logging.getLogger(__name__)
 MANAGED = ("database.url", "database.schema", "source.table", "source.schema",
            "monday.api_url", "monday.board_id", "mapping.file")
 
-SANDBOX = "sandbox"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#@]*$")
+SANDBOX = SANDBOX_URL
 _OK_STYLE = "color: #2e7d32;"
 _ERROR_STYLE = "color: #c62828;"
 
@@ -559,64 +558,13 @@ class SettingsDialog(QDialog):
             self._fit_height(grow_only=True)  # a message under a field must not squeeze the form
         return not errors
 
-    @staticmethod
-    def _check_url(text: str) -> str | None:
-        from sqlalchemy.engine import make_url
-
-        if not text:
-            return "enter the database URL, e.g. sqlite:///orders.db or mssql+pyodbc://…"
-        try:
-            parsed = make_url(text)
-        except Exception:
-            return "not a database URL: expected dialect+driver://user:password@host/database"
-        try:
-            parsed.get_dialect()
-        except Exception:
-            return f"unknown kind of database {parsed.drivername!r} (e.g. sqlite, mssql+pyodbc, postgresql+psycopg)"
-        return None
-
-    @staticmethod
-    def _check_schema(text: str) -> str | None:
-        if text and not _IDENTIFIER.match(text):
-            return "a schema name: letters, digits and _, not starting with a digit (empty = database default)"
-        return None
-
-    @staticmethod
-    def _check_source_table(text: str) -> str | None:
-        if not text:
-            return "enter the source table's name (ORDERS_UNIFIED)"
-        if re.search(r"[\"'\[\];]", text):
-            return "the table name alone, without quotes, brackets or semicolons"
-        return None
-
-    @staticmethod
-    def _check_source_schema(text: str) -> str | None:
-        if text and not all(_IDENTIFIER.match(part) for part in text.split(".")):
-            return "a schema (dbo) or database.schema (ORDERS.dbo); letters, digits and _"
-        return None
-
-    @staticmethod
-    def _check_api_url(text: str) -> str | None:
-        if text == SANDBOX:
-            return None
-        if not text:
-            return 'enter the API URL (https://api.monday.com/v2) or "sandbox"'
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return 'expected an http(s) URL such as https://api.monday.com/v2, or "sandbox"'
-        try:
-            parts.port  # noqa: B018 — raises on a port that is not a number
-        except ValueError:
-            return "the port in the URL is not a number"
-        return None
-
-    @staticmethod
-    def _check_board(text: str) -> str | None:
-        if not text:
-            return "enter the board id: the number in the board's address (…/boards/<id>)"
-        if not text.isascii() or not text.isdigit():
-            return "the board id must be digits only (the number in the board's address …/boards/<id>)"
-        return None
+    # The fields' checks are the settings' own declarations (core.config), as the command line's are.
+    _check_url = staticmethod(lambda text: setting_problem("database.url", text))
+    _check_schema = staticmethod(lambda text: setting_problem("database.schema", text))
+    _check_source_table = staticmethod(lambda text: setting_problem("source.table", text))
+    _check_source_schema = staticmethod(lambda text: setting_problem("source.schema", text))
+    _check_api_url = staticmethod(lambda text: setting_problem("monday.api_url", text))
+    _check_board = staticmethod(lambda text: setting_problem("monday.board_id", text))
 
     def _check_mapping(self, text: str) -> str | None:
         try:

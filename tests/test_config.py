@@ -111,8 +111,19 @@ def test_render_settings_writes_only_what_it_is_given_and_defaults_round_trip():
 
 
 def test_render_settings_round_trips_control_characters():
-    values = {"database.url": "sqlite:///orders.db", "monday.board_id": "line1\nline2\x01"}
-    assert parse_settings(tomllib.loads(render_settings(values))).values["monday.board_id"] == "line1\nline2\x01"
+    values = {"database.url": "sqlite:///orders.db", "sandbox.faults": "line1\nline2\x01"}
+    assert parse_settings(tomllib.loads(render_settings(values))).values["sandbox.faults"] == "line1\nline2\x01"
+
+
+def test_the_dialog_and_the_file_share_one_check_per_setting():
+    from core.config import setting_problem
+
+    assert "digits only" in str(pytest.raises(SettingsError, parse_settings, {"monday": {"board_id": "12a"}}).value)
+    assert "digits only" in setting_problem("monday.board_id", "12a")
+    assert setting_problem("monday.board_id", "") == "enter the board id: the number in the board's address (…/boards/<id>)"
+    assert parse_settings({"monday": {"board_id": ""}})["monday.board_id"] == ""  # not configured yet: allowed in a file
+    assert setting_problem("database.schema", "") is None and setting_problem("database.schema", "1x") is not None
+    assert setting_problem("monday.api_url", "sandbox") is None and setting_problem("monday.api_url", "ftp://x")
 
 
 def test_a_heartbeat_that_could_go_stale_while_waiting_for_monday_is_refused_with_the_reason():
