@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import requests
 import tenacity
+import urllib3
 
 from core.logs import SHOWN, register_secret
 from core.resources import program_command
@@ -500,10 +502,25 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-def _never_sent(exc: Exception) -> bool:
-    text = repr(exc)
-    return any(marker in text for marker in ("NewConnectionError", "ConnectTimeout", "Connection refused",
-                                             "NameResolutionError", "Failed to establish"))
+_NOT_CONNECTED = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                  requests.exceptions.ConnectTimeout, ConnectionRefusedError, socket.gaierror)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether the connection never opened, so the request cannot have reached monday: by the types in
+    the exception's chain (requests wraps urllib3, which wraps the socket's error), never by its text."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _NOT_CONNECTED):
+            return True
+        stack += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        stack += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    return False
 
 
 def _short(exc: Exception) -> str:
