@@ -15,6 +15,7 @@ No Qt here: the window routes Qt's own messages into this logging (``gui/app.py`
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import logging.handlers
 import os
@@ -79,11 +80,24 @@ _ODBC_PASSWORD = re.compile(r"((?:(?<![A-Za-z0-9])|(?<=%3B))(?:pwd|password)\s*(
                             re.IGNORECASE)
 
 
+def secret_forms(value: str) -> set[str]:
+    """``value`` as it can appear in a message: itself, escaped as repr() and JSON escape it, percent-
+    encoded, and each of its lines alone (a value with a line break is printed over several lines)."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             quote(value, safe=""), quote_plus(value), value.encode("unicode_escape").decode("ascii")}
+    forms |= {part.strip() for part in re.split(r"[\s\x00-\x1f\x7f]+", value)}
+    return {form for form in forms if len(form) >= _SECRET_MIN_LENGTH}
+
+
 def register_secret(value: str | None) -> None:
-    """From now on ``value`` is replaced by *** in every log record of this process."""
+    """From now on ``value``, in every form it can take in a message, is replaced by *** in every log
+    record of this process (and wherever ``redact`` is applied)."""
     if value and len(value.strip()) >= _SECRET_MIN_LENGTH:
+        forms = secret_forms(value.strip())
         with _secrets_lock:
-            _secrets.add(value.strip())
+            _secrets.update(forms)
 
 
 def redact(text: str) -> str:

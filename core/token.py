@@ -12,9 +12,11 @@ import getpass
 import logging
 import os
 import sys
+import unicodedata
 
 from core.exceptions import SettingsError
 from core.logs import register_secret
+from core.resources import program_command
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,42 @@ class TokenStoreError(SettingsError):
     """The token cannot be stored (or removed): there is no usable OS keyring, or it refused."""
 
 
-def get_token() -> str | None:
-    """The token, or None when neither the environment nor the keyring has one."""
-    token = os.environ.get(TOKEN_ENV, "").strip() or _stored_token()
+class MalformedToken(SettingsError):
+    """The token holds whitespace or control characters inside: no token monday issues does (exit 2)."""
+
+
+def token_problem(token: str) -> str | None:
+    """What makes ``token`` (already stripped at both ends) unusable, in words that never quote it."""
+    if any(ch in "\r\n" for ch in token):
+        return "contains a line break"
+    if any(ch.isspace() for ch in token):
+        return "contains a space or a tab"
+    if any(unicodedata.category(ch).startswith("C") for ch in token):
+        return "contains a control character"
+    return None
+
+
+def _checked(token: str | None, where: str) -> str | None:
+    """``token`` as it is used: stripped at both ends (copying it often adds a newline), registered
+    for redaction before anything can print it, and refused when anything inside is not the token's."""
+    if token is None:
+        return None
+    token = token.strip()
     register_secret(token)  # whoever reads the token, the logs never show it
-    return token
+    problem = token_problem(token) if token else None
+    if problem:
+        raise MalformedToken(f"the monday API token {where} {problem}, so it cannot be the token monday "
+                             f"issued; set it again (`{program_command('token set')}` or {TOKEN_ENV})")
+    return token or None
+
+
+def get_token() -> str | None:
+    """The token, or None when neither the environment nor the keyring has one; MalformedToken (exit
+    2) when the one found holds whitespace or control characters inside."""
+    env = os.environ.get(TOKEN_ENV, "")
+    if env.strip():
+        return _checked(env, f"in {TOKEN_ENV}")
+    return _checked(_stored_token(), "stored in the OS keyring")
 
 
 def _stored_token() -> str | None:
@@ -115,7 +148,7 @@ def _refusal(detail: str = "") -> TokenStoreError:
 
 def set_token(token: str) -> None:
     """Store ``token`` in the OS keyring, or raise TokenStoreError; it is never written anywhere else."""
-    token = token.strip()
+    token = _checked(token, "you entered")  # refused here, never stored
     if not token:
         raise SettingsError("the monday API token is empty; nothing was stored")
     try:
@@ -167,7 +200,10 @@ def hint_of(token: str | None) -> str | None:
 
 def token_hint() -> str | None:
     """A recognisable hint of the token in use (see ``token_source``), never more than its last 4 characters."""
-    return hint_of(get_token())
+    try:
+        return hint_of(get_token())
+    except MalformedToken:
+        return "malformed: set it again"
 
 
 def keyring_has_token() -> bool:

@@ -31,7 +31,8 @@ from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.resources import program_command
 from core.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, get_token, hint_of,
-                        keyring_available, keyring_backend_name, keyring_has_token, set_token, token_source)
+                        keyring_available, keyring_backend_name, keyring_has_token, set_token, token_hint,
+                        token_source)
 
 log = logging.getLogger(__name__)
 
@@ -645,7 +646,7 @@ class SettingsDialog(QDialog):
 
     def _refresh_token_info(self) -> None:
         source = token_source()
-        hint = hint_of(get_token())
+        hint = token_hint()
         if source == SOURCE_ENV:
             self.token_edit.setPlaceholderText(f"from {TOKEN_ENV}: {hint}")
             info = (f"The token in use comes from the environment ({TOKEN_ENV}), which takes precedence "

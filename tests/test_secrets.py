@@ -12,6 +12,7 @@ out of the logs, not the JWT pattern.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -119,3 +120,49 @@ def test_the_token_reaches_no_file_table_log_output_or_message(tmp_path, sqlite_
         assert not [p for p in ours if token.encode() in p.read_bytes()]
     finally:
         server.stop()
+
+
+# == a token with a line break (or any whitespace or control character inside) ======================
+
+BROKEN_PARTS = ("PARTONE7f3c1a2b9e", "PARTTWO5d8e0c4a1f")
+
+
+@pytest.mark.parametrize("dialect_engine", ["sqlite_engine", pytest.param("pg_engine", marks=pytest.mark.postgres)])
+def test_a_token_with_a_line_break_is_refused_and_never_shown(tmp_path, dialect_engine, request, log_folder):
+    engine = request.getfixturevalue(dialect_engine)
+    make_world(engine, n_orders=10, seed=6, hostile=False)
+    server = start_sandbox(tmp_path / "sandbox.db")
+    try:
+        url = engine.url
+        if getattr(engine, "test_schema", None):
+            url = url.update_query_dict({"options": f"-csearch_path={engine.test_schema}"})
+        settings = tmp_path / "settings.toml"
+        settings.write_text(render_settings({"database.url": url.render_as_string(hide_password=False),
+                                             "monday.api_url": server.url, "monday.board_id": BOARD}),
+                            encoding="utf-8")
+        token = "\n".join(BROKEN_PARTS)
+        done = [run(settings, token, "sync", "--all"), run(settings, token, "status")]
+        assert [d.returncode for d in done] == [2, 0], [d.stderr for d in done]
+        assert "contains a line break" in done[0].stderr and "Traceback" not in done[0].stderr
+        assert server.stats["requests"] == 0 or server.board_dump(BOARD)["items"] == []  # nothing was sent with it
+        shown = "".join(d.stdout + d.stderr for d in done)
+        logged = "".join(p.read_text(encoding="utf-8") for p in log_folder.rglob("*") if p.is_file())
+        stored = "\n".join(every_value(engine))
+        for part in BROKEN_PARTS:
+            for where, text in (("output", shown), ("log", logged), ("tables", stored)):
+                assert part not in text, f"a part of the token is in the {where}"
+    finally:
+        server.stop()
+
+
+def test_every_escaped_form_of_a_registered_secret_is_redacted():
+    from urllib.parse import quote
+
+    from core.logs import redact, register_secret
+
+    secret = "tok3n\"with\\odd\tchars\u00e9and\nbreaks-7f3c1a2b"
+    register_secret(secret)
+    for form in (secret, repr(secret), json.dumps(secret), json.dumps(secret, ensure_ascii=False), quote(secret),
+                 f"'{secret}'", secret.encode("unicode_escape").decode("ascii")):
+        shown = redact(f"monday said: {form} (end)")
+        assert "7f3c1a2b" not in shown and "tok3n" not in shown, shown

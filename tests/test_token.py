@@ -143,3 +143,40 @@ def test_an_empty_token_is_not_stored(memory_keyring, monkeypatch, capsys):
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "   ")
     assert tk.cli_token(["set"]) == 2
     assert memory_keyring.items == {} and "empty" in capsys.readouterr().err
+
+
+# == tokens with whitespace or control characters inside ===========================================
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+TOKEN_PART = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz", min_size=8, max_size=40)
+INSIDE = st.sampled_from(["\n", "\r\n", " ", "\t", "\x01", "\x1b", "\x7f", "\u2028", "\u00a0", "\u200b"])
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(head=TOKEN_PART, bad=INSIDE, tail=TOKEN_PART)
+def test_a_token_with_anything_inside_that_is_not_the_token_is_refused_without_showing_it(head, bad, tail):
+    token = f"{head}{bad}{tail}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(tk.TOKEN_ENV, f"  {token}\n")  # the ends may be padded: that is stripped, not refused
+        with pytest.raises(tk.MalformedToken) as caught:
+            tk.get_token()
+    message = str(caught.value)
+    assert head not in message and tail not in message and tk.TOKEN_ENV in message
+    assert tk.MalformedToken.exit_code == 2
+
+
+def test_padding_at_the_ends_is_not_part_of_the_token(monkeypatch, memory_keyring):
+    monkeypatch.setenv(tk.TOKEN_ENV, f"\n  {SECRET}\r\n")
+    assert tk.get_token() == SECRET
+
+
+def test_a_malformed_token_is_refused_by_token_set_and_from_the_keyring(memory_keyring, monkeypatch, capsys):
+    monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
+    with pytest.raises(tk.MalformedToken, match="you entered contains a line break"):
+        tk.set_token("abcdefgh12\nijklmnop34")
+    assert memory_keyring.items == {}  # nothing was stored
+    memory_keyring.set_password(tk.KEYRING_SERVICE, tk.KEYRING_USER, "abcdefgh12 ijklmnop34")  # stored by hand
+    with pytest.raises(tk.MalformedToken, match="stored in the OS keyring contains a space"):
+        tk.get_token()
+    assert tk.token_hint() == "malformed: set it again"
