@@ -159,6 +159,11 @@ def exit_code_of(exc: BaseException) -> int:
 _SEVERITY = (EXIT_INTERNAL, 2, 3, 4, 1, 0)
 
 
+def worst_code(codes: Iterable[int]) -> int:
+    """The worst of exit codes, by what each asks of the reader (a bug first, a clean run last)."""
+    return min([0, *codes], key=_SEVERITY.index)
+
+
 def run_exit_code(results: Iterable[BatchResult]) -> int:
     """The worst outcome of a run's customers."""
     codes = [0]

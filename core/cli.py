@@ -33,7 +33,7 @@ from core.monday.errors import AuthError, InvalidRequest, MondayError
 log = logging.getLogger("ordersync")
 
 PROG = "ordersync"
-COMMANDS = ("sync", "retry", "status", "cancel", "demo", "sandbox", "db", "token")
+COMMANDS = ("sync", "retry", "status", "check", "cancel", "demo", "sandbox", "db", "token")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = with_config(sub.add_parser(
         "cancel", help="ask an active batch, on any workstation, to stop after the request in flight"))
     cancel.add_argument("--batch", type=int, required=True, metavar="N", help="the batch (as status lists it)")
+
+    check = with_config(sub.add_parser(
+        "check", help="walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels"))
+    check.add_argument("--json", action="store_true", help="machine-readable output")
 
     status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -124,6 +128,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_sync(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "check":
+            return cmd_check(args)
         if args.command == "retry":
             return cmd_retry(args)
         if args.command == "cancel":
@@ -184,6 +190,41 @@ def _open(args: argparse.Namespace, check_schema: bool = True):
 
     settings = load_settings(args.config)
     return EngineContext.open(settings, check_schema=check_schema)
+
+
+# --- check ------------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from core.check import run_checks
+
+    checks = run_checks(args.config)
+    code = checks.exit_code
+    if args.json:
+        print(json.dumps({"exit_code": code, "checks": [c.as_dict() for c in checks.checks]}, indent=2,
+                         ensure_ascii=False))
+    else:
+        print("\n".join(c.line() for c in checks.checks))
+        failed = [c for c in checks.checks if c.state == "failed"]
+        print(f"\n{len(checks.checks) - len(failed)} of {len(checks.checks)} checks passed"
+              if failed else "\nEverything OrderSync needs is in place.")
+    return code
+
+
+def _check_monday_for_dry_run(ctx, as_json: bool) -> tuple[int, list[dict] | None]:
+    """The board checks of `check`, when a token is available; otherwise a line that says they were not run."""
+    from core.check import Checklist, monday_checks
+    from core.token import get_token
+
+    if ctx.settings["monday.api_url"] != "sandbox" and not get_token():
+        if not as_json:  # part of the report, not an error: the JSON says it as "monday_checks": null
+            print(f"\nmonday not checked: no token (set MONDAY_API_TOKEN or `{program_command('token set')}`)")
+        return 0, None
+    checks = Checklist()
+    monday_checks(ctx, checks)
+    if not as_json:
+        print("\nmonday:\n" + "\n".join(c.line() for c in checks.checks))
+    return checks.exit_code, [c.as_dict() for c in checks.checks]
 
 
 # --- db upgrade -------------------------------------------------------------------------------------
@@ -308,12 +349,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     try:
         customers = ctx.resolve_customers(args.customer, args.all)
         if args.dry_run:
+            from core.batch import worst_code
+
             report = [dry_run_report(r) for r in ctx.detect(customers)]
-            if args.json:
-                print(json.dumps({"dry_run": True, "customers": report}, indent=2, ensure_ascii=False))
-            else:
+            if not args.json:
                 print(render_dry_run(report))
-            return 1 if any(r["invalid"] for r in report) else 0
+            monday_code, monday = _check_monday_for_dry_run(ctx, args.json)
+            if args.json:
+                print(json.dumps({"dry_run": True, "customers": report, "monday_checks": monday}, indent=2,
+                                 ensure_ascii=False))
+            return worst_code([1 if any(r["invalid"] for r in report) else 0, monday_code])
         scope = list(customers)  # the customers the exit code speaks for
         if args.all:  # only customers with something to do get a batch
             pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}

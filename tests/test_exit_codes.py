@@ -61,7 +61,8 @@ def settings(tmp_path: Path, url: str, server, board: str = BOARD) -> Path:
 
 
 def ordersync(tmp_path: Path, *args: str, token: str = SANDBOX_TOKEN) -> Run:
-    env = {**os.environ, "MONDAY_API_TOKEN": token}
+    # No OS keyring: a token comes only from the environment here, never from the user's own keyring.
+    env = {**os.environ, "MONDAY_API_TOKEN": token, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert "Traceback" not in done.stderr, done.stderr  # never, whatever the code
