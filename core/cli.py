@@ -399,10 +399,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
         # The exit code speaks for the customers of the errors: with --all, every customer with one open.
         scope = sorted(set(selection.keys) | selection.customers)
         if not selection.keys:
-            if not scope:
+            counts = _open_counts(ctx, scope)
+            code = 1 if counts else 0
+            if args.json:
+                print(json.dumps({"exit_code": code, "open_errors": counts, "batches": []}, indent=2))
+            elif not scope:
                 print("No open errors to retry." if args.all else "None of these errors is open.")
-                return 0
-            return _still_open(ctx, scope, 0)
+            _say_still_open(counts)
+            return code
         handler.prepare(selection)
         return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates,
                             scope=scope)
@@ -478,12 +482,6 @@ def _say_still_open(counts: dict[str, int]) -> None:
         groups[todo] = groups.get(todo, 0) + n
     parts = [f"{n} {'error' if n == 1 else 'errors'} ({todo})" for todo, n in sorted(groups.items())]
     print(f"{PROG}: still open for the customers of this run: {'; '.join(parts)}", file=sys.stderr)
-
-
-def _still_open(ctx, scope: list[str], code: int) -> int:
-    counts = _open_counts(ctx, scope)
-    _say_still_open(counts)
-    return 1 if counts and code == 0 else code
 
 
 def _report_failures(results) -> None:
