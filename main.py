@@ -3,12 +3,15 @@
     main.py [--config F]              the window, on the user's settings (the first run offers the demo)
     main.py --demo                    the window on the embedded demo (database and sandbox board)
     main.py <command> …               headless: sync, retry, status, demo, sandbox, db (see --help)
+
+-v, --config F and --json may come before the command too (`main.py -v --config F status`): a command
+after the leading global options means the command line; `main.py --config F` alone is the window.
 """
 
 import argparse
 import sys
 
-from core.cli import COMMANDS, main as cli_main
+from core.cli import COMMANDS, main as cli_main, split_leading_options
 
 
 def gui_main(argv: list[str]) -> int:
@@ -25,7 +28,8 @@ def gui_main(argv: list[str]) -> int:
 def main(argv: list[str]) -> int:
     from core.console import attach_parent_console, quiet_missing_streams
 
-    wants_cli = any(arg in COMMANDS or arg in ("-h", "--help", "--version") for arg in argv[:1])
+    _, command, _ = split_leading_options(argv)
+    wants_cli = command in COMMANDS or command in ("-h", "--help", "--version")
     if wants_cli:
         attach_parent_console()  # the windowed Windows build: write to the console it was run from
         return cli_main(argv)

@@ -35,7 +35,7 @@ from core.db.errors import classify as classify_db_error
 from core.exceptions import (EXIT_INTERNAL, BatchTakenOver, BoardMismatch, CustomerBusy, DatabaseUnavailable,
                              OrderSyncError, SettingsError)
 from core.ledger import GROUP, RequestLedger, Settlement, apply_settlement
-from core.logs import batch_context
+from core.logs import SHOWN, batch_context
 from core.monday.client import MondayApiClient, Mutation
 from core.monday.columns import BoardMeta, Column
 from core.monday.errors import AuthError, InvalidRequest, MondayError
@@ -93,6 +93,8 @@ class PrintProgress:
               f"{succeeded} ok, {failed} failed", file=self.stream, flush=True)
 
     def batch_finished(self, result) -> None:
+        if result.error is not None and is_global(result.error):
+            return  # monday or the database out of reach, the token refused: the run's last line says it, once
         print(f"batch {result.batch_id} {result.customer}: {result.status} — {result.summary()}", file=self.stream)
 
 
@@ -361,7 +363,8 @@ class BatchProcessor:
                         raise  # an integrity or programming error: a bug, with its traceback
                     exc = translated
                 message = _describe(exc)
-                log.error("batch %s (%s) failed: %s", batch.batch_id, customer, message)
+                # The caller tells the user (the command line's stderr line, the window's batch list).
+                log.error("batch %s (%s) failed: %s", batch.batch_id, customer, message, extra=SHOWN)
                 self._fail(batch.batch_id, message)
                 result = BatchResult(batch.batch_id, customer, s.FAILED, message=message, error=exc)
                 self.progress.batch_finished(result)

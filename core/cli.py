@@ -34,6 +34,9 @@ log = logging.getLogger("ordersync")
 
 PROG = "ordersync"
 COMMANDS = ("sync", "retry", "status", "check", "cancel", "demo", "sandbox", "db", "token")
+# Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
+# file gets every one of them in full.
+WAITING_EVERY = 10.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,79 +45,135 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# Options that work before or after the sub-command: `main.py -v status` and `main.py status -v` alike.
+# Each is declared on the top parser and again on every sub-command that takes it, with SUPPRESS as the
+# default everywhere, so a value given in either place survives the other parser.
+FLAG_OPTIONS = ("-v", "--verbose", "--json")
+VALUE_OPTIONS = ("--config",)
+JSON_COMMANDS = ("sync", "retry", "status", "check")  # the sub-commands with machine-readable output
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "cancel", "db")  # the sub-commands that read the settings
+
+
+def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
+    """``argv`` as (the global options before the sub-command, the sub-command or None, the rest).
+
+    ``main.py -v --config F status --json`` is (["-v", "--config", "F"], "status", ["--json"]);
+    ``main.py --config F`` (the window) is (["--config", "F"], None, []).
+    """
+    argv = list(argv)
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in FLAG_OPTIONS or any(arg.startswith(f"{o}=") for o in VALUE_OPTIONS):
+            i += 1
+        elif arg in VALUE_OPTIONS:
+            i += 2
+        else:
+            break
+    if i >= len(argv):
+        return argv, None, []
+    return argv[:i], argv[i], argv[i + 1:]
+
+
+def _global_options(p: argparse.ArgumentParser, *, config: bool = False, json_output: bool = False) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="progress and log lines on stderr")
+    if config:
+        p.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="F",
+                       help="settings file (default: $ORDERSYNC_CONFIG, else the user's settings file)")
+    if json_output:
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.",
                      epilog="exit codes:\n" + "\n".join(
                          textwrap.fill(meaning, 100, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
-                         for code, meaning in EXIT_CODES),
+                         for code, meaning in EXIT_CODES)
+                     + "\n\n-v, --config F and --json work before or after the sub-command.",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"OrderSync {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    _global_options(parser, config=True, json_output=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", type=Path, help="settings file (default: the user's settings file)")
-        p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, **kwargs)
+        _global_options(p, config=name in CONFIG_COMMANDS, json_output=name in JSON_COMMANDS)
         return p
 
-    sync = with_config(sub.add_parser("sync", help="one headless run"))
+    sync = command("sync", "one headless run")
     sync.add_argument("--customer", action="append", default=[], metavar="NAME", help="a customer (repeatable)")
     sync.add_argument("--all", action="store_true", help="every customer with pending work")
     sync.add_argument("--dry-run", action="store_true", help="report what would be sent, field by field; send nothing")
-    sync.add_argument("--json", action="store_true", help="machine-readable output")
 
-    retry = with_config(sub.add_parser("retry", help="retry failed rows"))
+    retry = command("retry", "retry failed rows")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every open error")
     which.add_argument("--error", nargs="+", metavar="ID",
                        help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item")
-    retry.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser("sandbox", help="run the monday sandbox server alone (sandbox --help for its options)",
                    add_help=False)
     sub.add_parser("token", help="token set | token delete: the monday token in the OS keyring", add_help=False)
 
-    cancel = with_config(sub.add_parser(
-        "cancel", help="ask an active batch, on any workstation, to stop after the request in flight"))
+    cancel = command("cancel", "ask an active batch, on any workstation, to stop after the request in flight")
     cancel.add_argument("--batch", type=int, required=True, metavar="N", help="the batch (as status lists it)")
 
-    check = with_config(sub.add_parser(
-        "check", help="walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels"))
-    check.add_argument("--json", action="store_true", help="machine-readable output")
+    command("check", "walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels")
 
-    status = with_config(sub.add_parser("status", help="batches, pending customers, open errors"))
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    command("status", "batches, pending customers, open errors")
 
-    demo = sub.add_parser("demo", help="the embedded demo")
+    demo = command("demo", "the embedded demo")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     init = demo_sub.add_parser("init", help="write a settings file and a demo database")
+    _global_options(init)
     init.add_argument("--dir", type=Path, default=None, help="folder for the demo (default: the user's data folder)")
     init.add_argument("--orders", type=int, default=None, help="order lines to generate (default: resources/demo.toml's, 600)")
     init.add_argument("--seed", type=int, default=None, help="random seed (default: resources/demo.toml's, 7)")
-    demo_sub.add_parser("run", help="the demo without the window: status, a dry run, a sync, status")
+    _global_options(demo_sub.add_parser("run", help="the demo without the window: status, a dry run, a sync, status"))
 
-    db = sub.add_parser("db", help="OrderSync's own tables")
+    db = command("db", "OrderSync's own tables")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
-    with_config(db_sub.add_parser("upgrade", help="create or upgrade the tables (never ORDERS_UNIFIED)"))
+    _global_options(db_sub.add_parser("upgrade", help="create or upgrade the tables (never ORDERS_UNIFIED)"),
+                    config=True)
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; a global option given before a sub-command that does not take it is a usage error."""
+    args = parser.parse_args(argv)
+    leading, _, _ = split_leading_options(argv)
+    for option, commands in (("--config", CONFIG_COMMANDS), ("--json", JSON_COMMANDS)):
+        named = any(a == option or a.startswith(f"{option}=") for a in leading)
+        if named and args.command is not None and args.command not in commands:
+            parser.error(f"{option} does not apply to `{args.command}`")
+    args.verbose = getattr(args, "verbose", False)
+    args.config = getattr(args, "config", None)
+    args.json = getattr(args, "json", False)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sandbox"]:  # the sandbox parses its own options (and its own --help)
-        from core.sandbox.cli import run
+    leading, command, rest = split_leading_options(argv)
+    if command in ("sandbox", "token"):  # they parse their own options (and their own --help)
+        if any(a not in ("-v", "--verbose") for a in leading):
+            build_parser().error(f"`{command}` takes no --config or --json")
+        verbose = bool(leading) or any(a in ("-v", "--verbose") for a in rest)
+        rest = [a for a in rest if a not in ("-v", "--verbose")]
+        if command == "sandbox":
+            from core.sandbox.cli import run
 
-        # The sandbox stands in for monday: its lines stay out of OrderSync's log file.
-        setup_logging(console_level=_console_level("-v" in argv or "--verbose" in argv), file=False)
-        return run(argv[1:])
-    if argv[:1] == ["token"]:  # token set / token delete: reads the token without echo
-        from core.token import cli_token
+            # The sandbox stands in for monday: its lines stay out of OrderSync's log file.
+            setup_logging(console_level=_console_level(verbose), file=False)
+            return run(rest)
+        from core.token import cli_token  # token set / token delete: reads the token without echo
 
-        setup_logging(console_level=logging.WARNING)
-        return cli_token(argv[1:])
+        setup_logging(console_level=logging.INFO if verbose else logging.WARNING)
+        return cli_token(rest)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging(console_level=_console_level(args.verbose))
+    args = parse_args(parser, argv)
+    setup_logging(console_level=_console_level(args.verbose), waiting_every=None if args.verbose else WAITING_EVERY)
     log.info("OrderSync %s: %s, by %s on %s (pid %s)", __version__, shlex.join(argv) or "(no command)",
              getpass.getuser(), platform.node(), os.getpid())
     code = _dispatch(parser, args, argv)
@@ -188,7 +247,9 @@ def _console_level(verbose: bool) -> int:
 def _open(args: argparse.Namespace, check_schema: bool = True):
     from core.context import EngineContext
 
-    settings = load_settings(args.config)
+    # No silent defaults: without --config, $ORDERSYNC_CONFIG or the user's settings file the run stops
+    # (exit 2), naming where it looked, instead of building tables in whatever folder it was started from.
+    settings = load_settings(args.config, required=True)
     return EngineContext.open(settings, check_schema=check_schema)
 
 
@@ -493,6 +554,7 @@ def _report_failures(results) -> None:
     from core.batch import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of, is_global
 
     worst = None
+    batch = None  # the batch the worst failure stopped, when it stopped one
     for r in results:
         if r.error is None and r.status not in (BUSY, TAKEN_OVER):
             continue
@@ -505,23 +567,25 @@ def _report_failures(results) -> None:
         if r.error is not None and (worst is None or is_global(r.error) or exit_code_of(r.error) == EXIT_INTERNAL):
             if worst is None or not is_global(worst):
                 worst = r.error
+                batch = f"Batch {r.batch_id} ({r.customer})" if r.batch_id is not None else None
     not_run = [r.customer for r in results if r.status == NOT_RUN]
     if worst is not None:
-        _failure_line(worst, f" Not run: {', '.join(not_run)}." if not_run else "")
+        _failure_line(worst, f" Not run: {', '.join(not_run)}." if not_run else "", batch)
     elif not_run:
         print(f"{PROG}: not run: {', '.join(not_run)}", file=sys.stderr)
 
 
-def _failure_line(exc: BaseException, suffix: str = "") -> int:
+def _failure_line(exc: BaseException, suffix: str = "", batch: str | None = None) -> int:
     if isinstance(exc, MondayError):
-        return _monday_failure(exc, suffix)
+        return _monday_failure(exc, suffix, batch)
     if isinstance(exc, OrderSyncError):
         return _error(f"{exc}{suffix}", exc.exit_code)
     return _error(f"unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}{suffix}",
                   EXIT_INTERNAL)
 
 
-def _monday_failure(exc: MondayError, suffix: str = "") -> int:
+def _monday_failure(exc: MondayError, suffix: str = "", batch: str | None = None) -> int:
+    kept = f"{batch or 'The batch'} is kept and resumes on the next run."
     if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
         log.critical("monday refused a request OrderSync built: %s", exc.describe(),
                      exc_info=(type(exc), exc, exc.__traceback__), extra=SHOWN)
@@ -531,12 +595,11 @@ def _monday_failure(exc: MondayError, suffix: str = "") -> int:
         return EXIT_INTERNAL
     if isinstance(exc, AuthError):
         return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
-                      f"`{program_command('token set')}` or MONDAY_API_TOKEN. "
-                      f"The batch is kept and resumes on the next run.{suffix}", 3)
+                      f"`{program_command('token set')}` or MONDAY_API_TOKEN. {kept}{suffix}", 3)
     if not exc.retryable:
         return _error(f"monday refused the run: {exc.describe()}{suffix}", 2)
-    return _error(f"monday could not be reached: {exc.describe()}. The batch is kept and resumes on the next run."
-                  f"{suffix}", 3)
+    tries = f" ({exc.attempts} tries)" if exc.attempts > 1 else ""
+    return _error(f"monday could not be reached: {exc.describe()}{tries}. {kept}{suffix}", 3)
 
 
 def _usage(message: str) -> OrderSyncError:

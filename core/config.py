@@ -162,6 +162,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("monday", "late_apply_seconds", int, 120,
             "How long after a send monday could still apply a request OrderSync gave up on (its own timeout is "
             "60 s); rows are looked up on the board only after that.", _positive),
+    Setting("monday", "max_attempts", int, 8,
+            "How many times one request is tried when monday cannot be reached, answers 5xx or asks to wait, "
+            "before the run gives up (exit 3). Fewer tries give up sooner; the README says how long a run "
+            "can wait.", lambda v: None if 1 <= v <= 20 else "must be between 1 and 20"),
     Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
     Setting("sandbox", "time_scale", float, 20.0,
             'With api_url = "sandbox": how much faster than real time its rate-limit windows run.', _positive),
@@ -286,17 +290,20 @@ def parse_settings(data: dict[str, Any], path: Path | None = None) -> Settings:
     return Settings(values=values, path=path, base_dir=base_dir)
 
 
-def load_settings(path: Path | str | None = None, *, required: bool = False) -> Settings:
+def load_settings(path: Path | str | None = None, *, required: bool = True) -> Settings:
     """Read and validate the settings file.
 
-    Without ``path`` the user's default file is used; when it does not exist the defaults apply
-    (unless ``required``). A file named explicitly must exist.
+    Without ``path`` the user's default file is used (``default_config_path``). A file that does not
+    exist is an error that names every place looked at and how to make one, unless ``required`` is
+    False: then the built-in defaults apply. A file named explicitly must always exist.
     """
     explicit = path is not None
     file = Path(path) if explicit else default_config_path()
     if not file.exists():
-        if explicit or required:
+        if explicit:
             raise SettingsError(f"settings file not found: {file}")
+        if required:
+            raise SettingsError(no_settings_message(file))
         return parse_settings({}, None)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -305,6 +312,19 @@ def load_settings(path: Path | str | None = None, *, required: bool = False) -> 
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"settings file {file} cannot be read: {exc}") from None
     return parse_settings(data, file)
+
+
+def no_settings_message(file: Path) -> str:
+    """One line for a run that found no settings: every place it looked, and the ways to make some."""
+    from core.resources import program_command
+
+    if os.environ.get(CONFIG_ENV):
+        looked = f"{CONFIG_ENV} names {file}, which does not exist"
+    else:
+        looked = f"--config was not given, {CONFIG_ENV} is not set, and the user settings file {file} does not exist"
+    return (f"no settings file: {looked}. Write one there (the window's Settings dialog does; the README shows one), "
+            f"pass --config F, or try the demo: `{program_command('demo init')}` writes a settings file and "
+            "prints how to use it")
 
 
 def _toml_value(value: Any) -> str:

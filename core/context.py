@@ -120,6 +120,7 @@ class EngineContext:
             if not token:
                 raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with "
                                     f"`{program_command('token set')}`")
+        options.setdefault("max_attempts", self.settings["monday.max_attempts"])
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
 
     def sandbox(self) -> "SandboxProcess":

@@ -4,6 +4,9 @@
   window, scheduled headless runs and the embedded sandbox's parent process.
 - Every line logged while a batch runs carries that batch's id (``batch_context``), whatever
   module logs it: the monday client's retries, staging, promotion.
+- A wait for monday (a retry, a resend) is logged with ``waiting(text)``: the file gets the whole
+  line; a console without --verbose gets only ``text``, at most one such line per ``waiting_every``
+  seconds, so an outage reads as a few short lines rather than a wall of warnings.
 - Secrets are redacted when a record is made, before any handler sees it: the monday token (every
   token OrderSync reads is registered here), passwords in database URLs, ``Authorization`` values
   and anything shaped like monday's JWT tokens. The file, the console and the window's log pane
@@ -22,6 +25,7 @@ import os
 import re
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -42,6 +46,13 @@ REDACTED = "***"
 # ``extra`` for a record whose text the user was shown already (the CLI's one-line errors): it goes
 # to the log file, not a second time to the console.
 SHOWN = {"shown_to_user": True}
+WAITING_ATTRIBUTE = "waiting_line"
+
+
+def waiting(text: str) -> dict[str, str]:
+    """``extra`` for a record about a wait (a retry, a resend): ``text`` is its short console form."""
+    return {WAITING_ATTRIBUTE: text}
+
 
 # Libraries that would flood the file at INFO (SQLAlchemy logs every statement once its logger is
 # enabled; urllib3 every connection). Their warnings still come through.
@@ -195,17 +206,54 @@ class _Formatter(logging.Formatter):
         super().__init__(fmt, datefmt, defaults={"batch_tag": ""})
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """stderr for the command line: what the user was shown already is left out, and with
+    ``waiting_every`` a wait for monday is one short line (``prefix`` + its text) at most that often.
+
+    ``clock`` is the time source of that limit (time.monotonic; a test passes its own).
+    """
+
+    def __init__(self, stream, *, waiting_every: float | None = None, prefix: str = "",
+                 clock=time.monotonic):
+        super().__init__(stream)
+        self.waiting_every = waiting_every
+        self.prefix = prefix
+        self.clock = clock
+        self._last_waiting: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "shown_to_user", False) or not super().filter(record):
+            return False
+        if self.waiting_every is None or not getattr(record, WAITING_ATTRIBUTE, None):
+            return True
+        with self.lock:  # threads wait for monday side by side; one of them speaks
+            now = self.clock()
+            if self._last_waiting is not None and now - self._last_waiting < self.waiting_every:
+                return False
+            self._last_waiting = now
+        return True
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = getattr(record, WAITING_ATTRIBUTE, None)
+        if self.waiting_every is not None and text:
+            return f"{self.prefix}{text}"
+        return super().format(record)
+
+
 def formatter(fmt: str = CONSOLE_FORMAT, datefmt: str | None = None) -> logging.Formatter:
     """A formatter that knows ``%(batch_tag)s``, for handlers outside this module (the log pane)."""
     return _Formatter(fmt, datefmt)
 
 
 def setup_logging(*, console_level: int | None = None, file: bool = True,
-                  sql: bool = False) -> Path | None:
+                  sql: bool = False, waiting_every: float | None = None,
+                  waiting_prefix: str = "ordersync: waiting for monday: ") -> Path | None:
     """Configure the root logger for this process; returns the log file, or None without one.
 
     ``console_level`` adds a stderr handler at that level (the command line: WARNING, or INFO
-    with ``--verbose``); the window passes None. ``sql`` lets SQLAlchemy log its statements.
+    with ``--verbose``); the window passes None. ``waiting_every`` makes the console show a wait for
+    monday as ``waiting_prefix`` + its short text, at most once per that many seconds (the command
+    line without --verbose). ``sql`` lets SQLAlchemy log its statements.
     Calling it again replaces what an earlier call installed.
     """
     install()
@@ -217,10 +265,9 @@ def setup_logging(*, console_level: int | None = None, file: bool = True,
     if sql:
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if console_level is not None and sys.stderr is not None:
-        console = logging.StreamHandler(sys.stderr)
+        console = ConsoleHandler(sys.stderr, waiting_every=waiting_every, prefix=waiting_prefix)
         console.setLevel(console_level)
         console.setFormatter(_Formatter(CONSOLE_FORMAT))
-        console.addFilter(lambda record: not getattr(record, "shown_to_user", False))
         _own(root, console)
     if not file:
         return None

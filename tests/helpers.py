@@ -227,3 +227,35 @@ def install(monkeypatch, backend: keyring.backend.KeyringBackend) -> None:
     """Make ``backend`` the keyring; the previous one (even "not chosen yet") comes back afterwards."""
     monkeypatch.setattr(keyring.core, "_keyring_backend", keyring.core._keyring_backend)
     keyring.set_keyring(backend)
+
+
+# --- the user's own folders -------------------------------------------------------------------------
+
+APP_NAME = "OrderSync"
+
+
+def qsettings_file() -> str:
+    """Where the window keeps its layout (gui/main_window.py's QSettings), as this process resolves it now."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings("OrderSync", "OrderSync").fileName()
+
+
+def user_locations() -> dict[str, Path]:
+    """Every place OrderSync keeps something of the user's, as this process resolves it now."""
+    import platformdirs
+
+    from core.config import default_config_path
+    from core.demo import default_demo_dir
+    from core.logs import log_dir
+
+    return {
+        "settings file": default_config_path(),
+        "config folder": Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        "data folder": Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+        "demo folder": default_demo_dir(),
+        "state folder": Path(platformdirs.user_state_dir(APP_NAME, appauthor=False)),
+        "log folder": log_dir(),
+        "window layout": Path(qsettings_file()),
+        "home": Path.home(),
+    }

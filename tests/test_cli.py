@@ -635,3 +635,93 @@ def test_hints_name_the_program_as_the_user_runs_it(monkeypatch, tmp_path, capsy
     config.write_text(f'[database]\nurl = "sqlite:///{database.as_posix()}"\n', encoding="utf-8")
     run = cli(capsys, "status", "--config", config)
     assert run.code == 2 and f"`{expected}`" in run.err
+
+
+# --- options anywhere, as a real process -----------------------------------------------------------
+
+
+def test_global_options_work_before_the_command_as_a_real_process(demo, log_folder):
+    config = demo / "settings.toml"
+    verbose = run_main("-v", "--config", config, "status")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "MACK WELDON" in verbose.stdout and "INFO ordersync: OrderSync" in verbose.stderr  # -v took effect
+    quiet = run_main("--config", config, "status")
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == verbose.stdout
+    after = run_main("status", "--config", config, "-v")
+    assert after.returncode == 0 and after.stdout == quiet.stdout and "INFO ordersync: OrderSync" in after.stderr
+    as_json = run_main("--json", "status", "--config", config)
+    assert as_json.returncode == 0 and as_json.stderr == ""
+    assert {c["customer"] for c in json.loads(as_json.stdout)["customers"]} >= {"MACK WELDON", "TITLE NINE"}
+    dry = run_main("--json", "--config", config, "-v", "sync", "--customer", "TITLE 9", "--dry-run")
+    assert dry.returncode in (0, 1), dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["dry_run"] is True and [c["customer"] for c in report["customers"]] == ["TITLE NINE"]
+    assert "INFO ordersync: OrderSync" in dry.stderr
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--json", "cancel", "--batch", "1"], "--json does not apply to `cancel`"),
+    (["--config", "settings.toml", "demo", "init"], "--config does not apply to `demo`"),
+    (["--config", "settings.toml", "sandbox"], "`sandbox` takes no --config or --json"),
+])
+def test_a_global_option_the_command_does_not_take_is_a_usage_error(argv, named):
+    proc = run_main(*argv)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"ordersync: error: {named}"
+
+
+def test_the_config_option_alone_still_opens_the_window(demo, log_folder):
+    proc = run_main("--config", demo / "settings.toml", "--quit-after", 100)
+    assert proc.returncode == 0, proc.stderr
+    logged = (log_folder / "ordersync.log").read_text(encoding="utf-8")
+    assert "the window starts" in logged and proc.stdout == ""
+
+
+def test_sandbox_and_token_take_the_verbose_flag_in_front():
+    sandbox = run_main("-v", "sandbox", "--help")
+    assert sandbox.returncode == 0 and "--time-scale" in sandbox.stdout
+    token = run_main("-v", "token", "--help")
+    assert token.returncode == 0 and "token {set,delete}" in token.stdout
+
+
+# --- no silent defaults --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["status"], ["db", "upgrade"], ["sync", "--all"], ["retry", "--all"],
+                                  ["cancel", "--batch", "1"], ["-v", "status"]])
+def test_without_any_settings_every_command_stops_naming_where_it_looked(tmp_path, argv):
+    from core.config import default_config_path
+
+    user_file = default_config_path()  # the test's own user folder (tests/conftest.py), where no file is
+    assert not user_file.exists()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], cwd=workdir, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    (line,) = [line for line in proc.stderr.splitlines() if not line[:4].isdigit()]  # -v adds log lines
+    assert line.startswith("ordersync: error: no settings file: ")
+    for named in ("ORDERSYNC_CONFIG is not set", str(user_file), "--config", "demo init"):
+        assert named in line, (named, line)
+    assert list(workdir.iterdir()) == []  # no orders.db, nothing at all where it was started
+
+
+def test_a_missing_file_named_by_the_environment_is_named(tmp_path, monkeypatch):
+    named = tmp_path / "shared" / "settings.toml"
+    monkeypatch.setenv("ORDERSYNC_CONFIG", str(named))
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "status"], cwd=tmp_path, capture_output=True,
+                          text=True, encoding="utf-8", timeout=120)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert f"ORDERSYNC_CONFIG names {named}, which does not exist" in line and "demo init" in line
+    assert not (tmp_path / "orders.db").exists()
+
+
+def test_the_demo_needs_no_settings(tmp_path, capsys):
+    from core.config import default_config_path
+
+    assert not default_config_path().exists()
+    run = cli(capsys, "demo", "init", "--dir", tmp_path / "d", "--orders", 20, "--seed", 1)
+    assert run.code == 0 and run.err == ""
+    assert cli(capsys, "status", "--config", tmp_path / "d" / "settings.toml").code == 0

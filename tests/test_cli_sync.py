@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +167,50 @@ def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(sqli
     code, out, err = run(capsys, "sync", "--config", str(config), "--all")
     assert code in (0, 1), err
     assert len(sandbox.board_dump(BOARD)["items"]) > 0
+
+
+# --- monday out of reach ---------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+WAITING = re.compile(r"^ordersync: waiting for monday: connection refused; try ([2-4]) of 4 in \d+(\.\d)? s$")
+
+
+def test_monday_out_of_reach_is_a_few_whole_lines_then_exit_3(sqlite_engine, tmp_path, log_folder):
+    make_world(sqlite_engine, n_orders=20, seed=1)
+    config = tmp_path / "settings.toml"
+    config.write_text(render_settings({
+        "database.url": str(sqlite_engine.url), "monday.api_url": f"http://127.0.0.1:{closed_port()}/v2",
+        "monday.board_id": BOARD, "monday.max_attempts": 4,  # 3 retries: 3.5 s of waiting at most
+    }), encoding="utf-8")
+    env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN}
+
+    def sync(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "main.py"), *options, "sync", "--config", str(config),
+                               "--all"], cwd=tmp_path, env=env, capture_output=True, text=True, encoding="utf-8",
+                              timeout=120)
+
+    quiet = sync()
+    assert quiet.returncode == 3, quiet.stderr
+    assert "Traceback" not in quiet.stderr and "…" not in quiet.stderr and quiet.stdout == ""
+    *waits, last = quiet.stderr.splitlines()
+    # Without -v: the first retry said at once, the next ones within 10 s not again; nothing else.
+    assert waits and all(WAITING.match(line) for line in waits), waits
+    retried = [line for line in (log_folder / "ordersync.log").read_text(encoding="utf-8").splitlines()
+               if "WARNING" in line and "connection refused; retry" in line]
+    assert [re.search(r"retry (\d) of 3", line).group(1) for line in retried] == ["1", "2", "3"]  # all in the file
+    assert len(waits) < len(retried)
+    assert last.startswith("ordersync: error: monday could not be reached: connection to monday at http://127.0.0.1:")
+    assert "failed: connection refused (4 tries). Batch 1 (" in last and "is kept and resumes on the next run." in last
+    # With -v: every retry in full, as the log file has them.
+    verbose = sync("-v")
+    assert verbose.returncode == 3
+    assert len([line for line in verbose.stderr.splitlines() if "connection refused; retry" in line]) == 3
+    (error,) = [line for line in verbose.stderr.splitlines() if line.startswith("ordersync: error: ")]
+    assert error == last

@@ -50,6 +50,7 @@ UNUSUAL_VALUES = {
     "sync.deleted_items": "report",
     "monday.idempotency_keys": False,
     "monday.late_apply_seconds": 90,
+    "monday.max_attempts": 3,
     "sync.customers": ["MACK WELDON", "O'NEILL", 'THE "QUOTED" CO', "CAFÉ CRÈME ÖSTERREICH"],
 }
 

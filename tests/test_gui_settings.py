@@ -532,3 +532,34 @@ def test_an_unreadable_settings_file_is_reported_and_the_defaults_shown(open_dia
 
     assert dialog.load_error_label.isVisible() and "is not valid TOML" in dialog.load_error_label.text()
     assert dialog.url_edit.text() == "sqlite:///orders.db" and dialog.board_edit.text() == ""
+
+
+# --- the first run ----------------------------------------------------------------------------------
+
+
+def test_the_first_run_without_settings_offers_the_demo(qtbot, user_folders):
+    """The commands stop without a settings file; the window's first run still offers the demo."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from core.config import default_config_path
+    from core.demo import default_demo_dir
+    from gui.app import resolve_settings_path
+
+    assert not default_config_path().exists()
+    offered: list[str] = []
+
+    def choose_the_demo() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, choose_the_demo)
+            return
+        offered.append(box.text())
+        next(b for b in box.buttons() if "Demo" in b.text()).click()
+
+    QTimer.singleShot(0, choose_the_demo)
+    path = resolve_settings_path(None, demo=False)
+    assert offered and "There are no settings yet" in offered[0]
+    assert path == default_demo_dir() / "settings.toml" and path.is_file()
+    assert path.is_relative_to(user_folders)  # the test's own data folder, never the user's
+    assert load_settings(path)["monday.api_url"] == "sandbox"

@@ -228,3 +228,47 @@ def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(synced, capsy
     assert "Traceback" not in err
     text = read_log(log_folder)
     assert "CRITICAL" in text and "Traceback (most recent call last)" in text and "KeyError: 'a bug'" in text
+
+
+# --- waits for monday on the console -----------------------------------------------------------------
+
+
+def console_lines(handler_options: dict, events: list[tuple[float, str, dict]]) -> list[str]:
+    """What a ConsoleHandler prints for ``events`` (time, message, extra), on a clock the test sets."""
+    import io
+
+    from core.logs import ConsoleHandler, formatter
+
+    now = [0.0]
+    stream = io.StringIO()
+    handler = ConsoleHandler(stream, clock=lambda: now[0], **handler_options)
+    handler.setFormatter(formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.console")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for at, message, extra in events:
+            now[0] = at
+            logger.warning("%s", message, extra=extra)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue().splitlines()
+
+
+def test_waits_for_monday_are_one_short_line_at_most_every_ten_seconds():
+    from core.logs import SHOWN, waiting
+
+    events = [(t, f"monday query: a long line with every detail; retry at {t}", waiting(f"refused at {t}"))
+              for t in (0.0, 3.0, 9.9, 10.0, 15.0, 25.0, 26.0)]
+    events.insert(2, (5.0, "something else went wrong", {}))  # other warnings are never held back …
+    events.insert(3, (6.0, "the user saw this one already", SHOWN))  # … and what was shown is never repeated
+    assert console_lines({"waiting_every": 10.0, "prefix": "ordersync: waiting for monday: "}, events) == [
+        "ordersync: waiting for monday: refused at 0.0",
+        "WARNING something else went wrong",
+        "ordersync: waiting for monday: refused at 10.0",
+        "ordersync: waiting for monday: refused at 25.0",
+    ]
+    # With --verbose every wait is a full line, as in the log file.
+    verbose = console_lines({}, events)
+    assert len(verbose) == 8 and all(line.startswith("WARNING ") for line in verbose)
+    assert "WARNING monday query: a long line with every detail; retry at 9.9" in verbose

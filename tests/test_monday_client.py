@@ -321,3 +321,30 @@ def test_a_mutation_document_monday_refuses_applies_nothing(sandbox, monkeypatch
                               for n in range(3)])
     assert not raised.value.outcome_unknown and client.stats.retries == 0
     assert sandbox.board_dump(BOARD)["items"] == []
+
+
+def test_a_request_that_never_gets_through_waits_at_most_the_stated_bound():
+    """The bound the README states (core.push.stream.unreachable_wait_bound) is made of these waits."""
+    import socket
+
+    from core.monday.client import MAX_ATTEMPTS, MondayApiClient, backoff, longest_retry_wait
+    from core.monday.errors import NetworkError
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    client = MondayApiClient(f"http://127.0.0.1:{port}/v2", SANDBOX_TOKEN, sleep=waits.append)
+    try:
+        with pytest.raises(NetworkError) as caught:
+            client.me()
+    finally:
+        client.close()
+    error = caught.value
+    assert error.attempts == MAX_ATTEMPTS and len(waits) == MAX_ATTEMPTS - 1 == client.stats.retries
+    assert all(backoff(n) / 2 <= wait <= backoff(n) for n, wait in enumerate(waits, start=1)), waits
+    assert sum(waits) <= longest_retry_wait() == 61.5
+    # What the user reads: whole words, the place and the reason; the transport's own text is for the log.
+    assert error.brief() == "connection refused"
+    assert str(error) == f"connection to monday at http://127.0.0.1:{port}/v2 failed: connection refused"
+    assert "Errno" in error.detail and "…" not in str(error)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import COMMANDS
-from core.config import parse_settings
+from core.config import SETTINGS, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -85,3 +85,18 @@ def test_dev_py_commands_the_readme_names_exist():
 
     named = set(re.findall(r"dev\.py (\w+)", README))
     assert {"demo", "test", "build"} <= named <= set(LOCKS)
+
+
+def test_the_wait_for_monday_the_readme_states_is_the_programs():
+    from core.monday.client import MAX_ATTEMPTS, longest_retry_wait
+    from core.push.stream import MAX_UNKNOWN_RESENDS, longest_resend_wait, unreachable_wait_bound
+
+    section = README[README.index("**When monday cannot be reached**"):]
+    section = " ".join(section[:section.index("\n\n### ")].split())
+    assert f"({MAX_ATTEMPTS} tries by default)" in section
+    assert f"at most {longest_retry_wait(MAX_ATTEMPTS):g} s in all" in section
+    assert f"at most {MAX_UNKNOWN_RESENDS} times" in section
+    assert f"at most {longest_resend_wait():g} s in all" in section
+    assert f"no more than {unreachable_wait_bound(MAX_ATTEMPTS):g} s in all" in section
+    assert f"max_attempts = {MAX_ATTEMPTS} " in README  # the settings example …
+    assert next(s.default for s in SETTINGS if s.name == "monday.max_attempts") == MAX_ATTEMPTS  # … is the default

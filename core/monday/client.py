@@ -11,7 +11,9 @@
   monday refuses as invalid (syntax, schema, variable types) is ``InvalidRequest``: OrderSync's
   bug, never retried, nothing of it applied.
 - Waits honour ``retry_in_seconds`` / ``Retry-After``, with exponential backoff and jitter, and
-  each wait is logged.
+  each wait is logged: in full in the log file, as one short line (``core.logs.waiting``) on a console
+  without --verbose. Without a stated wait, a request that never gets through waits at most
+  ``longest_retry_wait(max_attempts)`` in all before the client gives up (61.5 s for 8 tries).
 - One mutation request in flight per board (monday asks for it); the rate governor decides how
   many mutations a request may carry.
 
@@ -22,10 +24,12 @@ against monday's published schema).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -36,16 +40,18 @@ import requests
 import tenacity
 import urllib3
 
-from core.logs import SHOWN, register_secret
+from core.logs import SHOWN, register_secret, waiting
 from core.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
-from core.monday.errors import AuthError, InvalidRequest, MondayError, NetworkError, classify
+from core.monday.errors import AuthError, InvalidRequest, MondayError, NetworkError, classify, clip_words
 from core.monday.governor import RateGovernor
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "2026-07"  # the current version in December 2026
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # tries of one request (monday.max_attempts)
+BACKOFF_BASE = 0.5  # seconds before the first retry; doubled for each further one ...
+BACKOFF_CAP = 30.0  # ... up to this; jitter takes each wait down to half of it, never above
 PAGE_LIMIT = 500  # monday's maximum page of items_page_by_column_values / next_items_page
 IDS_PER_QUERY = 100  # items(ids:) and a search's column values: at most 100 a query
 COMPLEXITY_FIELD = "complexity { query before after reset_in_x_seconds }"
@@ -144,20 +150,29 @@ class MondayApiClient:
         try:
             response = self.session.post(self.url, json={"query": query, "variables": variables},
                                          headers=headers, timeout=self.timeout)
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
-            raise NetworkError(f"cannot connect to monday at {self.url}: {_short(exc)}", error_type="NETWORK",
-                               retryable=True) from None
+        except requests.exceptions.ConnectTimeout as exc:
+            reason = f"no connection within {self.timeout[0]:g} s"
+            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type="NETWORK",
+                               retryable=True, reason=reason, detail=str(exc)) from None
+        except requests.exceptions.SSLError as exc:
+            reason = "TLS handshake failed"
+            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type="NETWORK",
+                               retryable=True, reason=reason, detail=str(exc)) from None
         except requests.exceptions.ReadTimeout as exc:
-            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s: {_short(exc)}", error_type="TIMEOUT",
-                              retryable=True, outcome_unknown=mutation) from None
+            reason = f"no answer within {self.timeout[1]:g} s"
+            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s", error_type="TIMEOUT",
+                              retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
         except requests.exceptions.ConnectionError as exc:
             # A refused connection never carried the request; a broken one may have been applied.
             never_sent = _never_sent(exc)
-            raise NetworkError(f"connection to monday failed: {_short(exc)}", error_type="NETWORK", retryable=True,
-                               outcome_unknown=mutation and not never_sent) from None
+            reason = _reason(exc)
+            raise NetworkError(f"connection to monday at {self.url} failed: {reason}", error_type="NETWORK",
+                               retryable=True, outcome_unknown=mutation and not never_sent, reason=reason,
+                               detail=str(exc)) from None
         except requests.exceptions.RequestException as exc:
-            raise NetworkError(f"request to monday failed: {_short(exc)}", error_type="NETWORK", retryable=True,
-                               outcome_unknown=mutation) from None
+            reason = _reason(exc)
+            raise NetworkError(f"request to monday at {self.url} failed: {reason}", error_type="NETWORK",
+                               retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
         status = response.status_code
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         try:
@@ -238,8 +253,7 @@ class MondayApiClient:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            backoff = min(0.5 * (2 ** (state.attempt_number - 1)), 30.0)
-            jittered = backoff * (0.5 + random.random() / 2)
+            jittered = backoff(state.attempt_number) * (0.5 + random.random() / 2)
             stated = getattr(exc, "retry_after", None)
             return max(jittered, float(stated) + random.uniform(0, 0.1)) if stated is not None else jittered
 
@@ -248,14 +262,30 @@ class MondayApiClient:
             delay = state.next_action.sleep if state.next_action else 0.0
             self.stats.retries += 1
             self.stats.waits_seconds += delay
-            log.warning("%s: %s; retry %d in %.2f s", what, exc.describe() if isinstance(exc, MondayError) else exc,
-                        state.attempt_number, delay)
+            described = exc.describe() if isinstance(exc, MondayError) else str(exc)
+            detail = getattr(exc, "detail", None)
+            brief = exc.brief() if isinstance(exc, MondayError) else str(exc)
+            log.warning("%s: %s; retry %d of %d in %.2f s%s", what, described, state.attempt_number,
+                        self.max_attempts - 1, delay, f" ({detail})" if detail else "",
+                        extra=waiting(f"{brief}; try {state.attempt_number + 1} of {self.max_attempts} "
+                                      f"in {_seconds(delay)}"))
+
+        attempts = 0
+
+        def counted() -> dict:
+            nonlocal attempts
+            attempts += 1
+            return send()
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(retryable), wait=wait, sleep=self.sleep,
             stop=tenacity.stop_after_attempt(self.max_attempts), before_sleep=before_sleep, reraise=True,
         )
-        return retrying(send)
+        try:
+            return retrying(counted)
+        except MondayError as exc:
+            exc.attempts = attempts
+            raise
 
     # == reads ======================================================================================
 
@@ -523,7 +553,50 @@ def _never_sent(exc: BaseException) -> bool:
     return False
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"
+def backoff(attempt: int) -> float:
+    """The longest wait after try number ``attempt`` (1, 2, …) when monday stated none: 0.5, 1, 2, … 30 s."""
+    return min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP)
 
+
+def longest_retry_wait(max_attempts: int = MAX_ATTEMPTS) -> float:
+    """The most the client waits between the tries of one request before it gives up (no stated wait)."""
+    return sum(backoff(attempt) for attempt in range(1, max_attempts))
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.1f} s" if delay < 10 else f"{delay:.0f} s"
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few whole words ("connection refused"); the raw text goes to the log.
+
+    requests wraps the socket's error in urllib3's (MaxRetryError → NewConnectionError → the OSError),
+    so the chain is searched for the first error with a plain meaning.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop(0)
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, ConnectionResetError):
+            return "connection reset"
+        if isinstance(error, ConnectionAbortedError):
+            return "connection aborted"
+        if isinstance(error, socket.gaierror):
+            return "host name not found"
+        if isinstance(error, http.client.RemoteDisconnected):
+            return "connection closed without an answer"
+        if isinstance(error, ssl.SSLError):
+            return "TLS handshake failed"
+        if isinstance(error, TimeoutError):
+            return "timed out"
+        todo += [error.__cause__, error.__context__, getattr(error, "reason", None),
+                 *(a for a in error.args if isinstance(a, BaseException))]
+    for error in (exc.__cause__, exc.__context__, exc):  # an OSError of another kind: its own words
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror.lower()
+    return clip_words(str(exc), 80) or type(exc).__name__

@@ -51,7 +51,8 @@ class MondayError(Exception):
 
     def __init__(self, message: str, *, error_type: str = "UNKNOWN", code: str | None = None,
                  http_status: int | None = None, retryable: bool = False, retry_after: float | None = None,
-                 outcome_unknown: bool = False, data: Any = None):
+                 outcome_unknown: bool = False, data: Any = None, reason: str | None = None,
+                 detail: str | None = None):
         super().__init__(message)
         self.message = message
         self.error_type = error_type
@@ -61,6 +62,9 @@ class MondayError(Exception):
         self.retry_after = retry_after
         self.outcome_unknown = outcome_unknown
         self.data = data
+        self.reason = reason  # a few whole words for a console line ("connection refused"), where known
+        self.detail = detail  # the transport's own text, for the log file only
+        self.attempts = 1  # how many times the client sent the request before giving up
 
     def __str__(self) -> str:
         return self.message
@@ -72,6 +76,26 @@ class MondayError(Exception):
         if self.http_status and self.http_status != 200:
             parts.append(f"(HTTP {self.http_status})")
         return " ".join(parts)
+
+    def brief(self) -> str:
+        """What went wrong in a few whole words, for a console line: never cut mid-word."""
+        if self.reason:
+            return self.reason
+        if self.http_status and self.http_status >= 500:
+            return f"monday answered HTTP {self.http_status}"
+        if self.error_type == "RATE_LIMIT":
+            return "monday asked to wait (rate limit)"
+        return clip_words(self.message, 80)
+
+
+def clip_words(text: str, width: int) -> str:
+    """``text``'s first line, cut at a word boundary to at most ``width`` characters (then "…")."""
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    if len(line) <= width:
+        return line
+    cut = line[: width - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return f"{cut} …"
 
 
 class AuthError(MondayError):

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from core.exceptions import OrderSyncError
 from core.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
-from core.monday.client import MondayApiClient, Mutation, Outcome, build_mutation
+from core.logs import waiting
+from core.monday.client import MondayApiClient, Mutation, Outcome, backoff, build_mutation, longest_retry_wait
 from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.staging import Failure
 
@@ -29,6 +30,26 @@ log = logging.getLogger(__name__)
 
 MONDAY_REPLAY_SECONDS = 30 * 60  # how long monday answers a repeated Idempotency-Key from its cache
 MAX_UNKNOWN_RESENDS = 5  # resends of one request in one run whose outcome stays unknown
+
+
+def longest_resend_wait() -> float:
+    """The most ``deliver`` waits between the resends of one request whose outcome stays unknown."""
+    return sum(backoff(resend) for resend in range(1, MAX_UNKNOWN_RESENDS + 1))
+
+
+def unreachable_wait_bound(max_attempts: int) -> float:
+    """The most a run waits between tries once monday cannot be reached (refused connections, 5xx
+    answers without a stated wait), before it gives up with exit 3.
+
+    The run ends at the first request that fails for good. A read, or a mutation request that never
+    got through, fails after the client's ``max_attempts`` tries (``longest_retry_wait``). A mutation
+    request answered 5xx has an unknown outcome and is resent under its key, at most
+    ``MAX_UNKNOWN_RESENDS`` times (``longest_resend_wait``); each of its sends may itself be tried
+    ``max_attempts`` times when connections are refused in between. The bound is that longest way:
+    every send of the request tried to the end. Each try's own time comes on top: nothing for a
+    refused connection, at most the connect or read timeout for one that hangs.
+    """
+    return (MAX_UNKNOWN_RESENDS + 1) * longest_retry_wait(max_attempts) + longest_resend_wait()
 
 
 class MondayNoAnswer(MondayError):
@@ -107,9 +128,12 @@ class RequestStream:
                             f"monday did not answer request {request.request_id} after {unknown} sends "
                             f"({exc.describe()}); it is kept and settled by the next run",
                             error_type="TIMEOUT", retryable=True) from None
-                    delay = min(0.5 * 2.0 ** (unknown - 1), 30.0)
+                    delay = backoff(unknown)
                     log.warning("request %s (%d mutations): %s; sending it again under the same Idempotency-Key "
-                                "in %.0f s", request.request_id, request.count, exc.describe(), delay)
+                                "in %.1f s (resend %d of %d)", request.request_id, request.count, exc.describe(),
+                                delay, unknown, MAX_UNKNOWN_RESENDS,
+                                extra=waiting(f"{exc.brief()}; sending again in {delay:.1f} s "
+                                              f"(resend {unknown} of {MAX_UNKNOWN_RESENDS})"))
                     self.client.stats.retries += 1  # a resend is a retry in the batch's counts
                     self.client.stats.waits_seconds += delay
                     self.wait(delay, "before resending a request whose outcome is unknown")
