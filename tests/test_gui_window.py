@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from core.db import schema as s  # noqa: E402
 from gui.bridge import EngineBridge  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
-from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole  # noqa: E402
+from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole, RowRole  # noqa: E402
 from tests.helpers import (BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world,  # noqa: E402
                            order_row, start_sandbox)
 
@@ -305,3 +305,58 @@ def test_qt_messages_go_into_the_log_file(qapp, log_folder):
         qInstallMessageHandler(previous)
     text = (log_folder / LOG_FILE_NAME).read_text(encoding="utf-8")
     assert "WARNING" in text and "qt: QFont::setPointSize: Point size <= 0" in text
+
+
+def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
+        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    """Retry All retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
+    in the customer list, and resolve only once ORDERS_UNIFIED is fixed."""
+    _failing_world(sqlite_engine)
+    table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
+    with sqlite_engine.begin() as conn:  # two lines a loader must reject
+        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": "MWE-BAD01", "CUSTOMER PRICE": "N/A"}),
+                                      order_row(table, **{"AAG ORDER NUMBER": None})])
+    sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")
+    window = open_window()
+    finished = runs_finished(window)
+
+    def open_validation() -> int:
+        with sqlite_engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(s.err_items).where(
+                s.err_items.c.error_type == "VALIDATION", s.err_items.c.resolved_at.is_(None))).scalar_one()
+
+    def shown(column: int) -> str:
+        return window.customers.index(0, column).data()
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() == 1, what="MACK WELDON pending")
+        window.customers.set_all_checked(True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 60, "the sync to finish")
+        await until(lambda: window.errors.rowCount() >= 10, 20, "the failed and the invalid rows in the grid")
+        assert open_validation() == 2
+        sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
+        qtbot.mouseClick(window.retry_all_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 2, 60, "Retry All to finish")
+        assert len(sandbox.board_dump(BOARD)["items"]) == 8  # every retryable line went
+        await until(lambda: window.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
+        assert open_validation() == 2  # nothing said resolved while the ERP still holds them
+        assert {window.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
+        await until(lambda: window.customers.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
+        assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
+        # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
+        with sqlite_engine.begin() as conn:
+            conn.execute(table.update().where(table.c["AAG ORDER NUMBER"] == "MWE-BAD01")
+                         .values({"CUSTOMER PRICE": "12.5"}))
+            conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"].is_(None)))
+        window.refresh_all()
+        await until(lambda: window.customers.rowCount() == 1 and shown(CustomersModel.COL_INVALID) in ("0", ""),
+                    20, "the fixed lines to count as changed, not invalid")
+        window.customers.set_all_checked(True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 3, 60, "the sync of the fixed lines")
+        assert open_validation() == 0
+        assert len(sandbox.board_dump(BOARD)["items"]) == 9
+        await until(lambda: window.errors.rowCount() == 0, 20, "the grid to empty")
+
+    qloop.run_until_complete(scenario())
