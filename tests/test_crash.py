@@ -79,13 +79,11 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
         # them, and only they, so the run exits 1 and says so, whichever run met them first.
         assert all(b["failed_count"] == 0 for b in batches), batches
         assert all(b["status"] in ("COMPLETED", "COMPLETED_WITH_ERRORS", "NO_CHANGES") for b in batches), batches
-        # The world is hostile on purpose: some of its lines are invalid, so something must stay open.
         still_open = answer["open_errors"]
         assert still_open and set(still_open) == {"VALIDATION"}, still_open
-        assert sum(still_open.values()) == world.scalar(sa.select(sa.func.count()).select_from(s.err_items)
-                                                      .where(s.err_items.c.resolved_at.is_(None))) \
-            + world.scalar(sa.select(sa.func.count()).select_from(s.err_subitems)
-                         .where(s.err_subitems.c.resolved_at.is_(None)))
+        open_in_tables = sum(world.scalar(sa.select(sa.func.count()).select_from(t).where(t.c.resolved_at.is_(None)))
+                             for t in (s.err_items, s.err_subitems))
+        assert sum(still_open.values()) == open_in_tables, (still_open, open_in_tables)
         assert final.returncode == 1, final.stderr
         assert "fix them in ORDERS_UNIFIED" in final.stderr, final.stderr
         print(f"{killed} of {TRIALS} runs were killed mid-way")
