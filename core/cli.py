@@ -18,7 +18,7 @@ import shlex
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 
@@ -153,7 +153,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *,
+         sandbox: Callable[[list[str]], int] | None = None) -> int:
+    """The command line; ``sandbox`` runs the ``sandbox`` sub-command (the entry point passes the sandbox
+    package's, which core never imports: the sandbox stands beside the engine, not inside it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     leading, command, rest = split_leading_options(argv)
     if command in ("sandbox", "token"):  # they parse their own options (and their own --help)
@@ -162,11 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose = bool(leading) or any(a in ("-v", "--verbose") for a in rest)
         rest = [a for a in rest if a not in ("-v", "--verbose")]
         if command == "sandbox":
-            from core.sandbox.cli import run
-
+            if sandbox is None:
+                print(f"{PROG}: error: the sandbox is not part of this program", file=sys.stderr)
+                return 2
             # The sandbox stands in for monday: its lines stay out of OrderSync's log file.
             setup_logging(console_level=_console_level(verbose), file=False)
-            return run(rest)
+            return sandbox(rest)
         from core.token import cli_token  # token set / token delete: reads the token without echo
 
         setup_logging(console_level=logging.INFO if verbose else logging.WARNING)

@@ -7,8 +7,6 @@ the pending-work list, the dry run and (with the monday client) the sync.
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from core.db.migrate import require_current
 from core.exceptions import OrderSyncError, SettingsError
 from core.mapping import Mapping, load_mapping
 from core.resources import program_command
+from core.sandbox_process import SandboxProcess
 from core.source import Source
 from core.staging import Owner, StagingOperations
 
@@ -123,7 +122,7 @@ class EngineContext:
         options.setdefault("max_attempts", self.settings["monday.max_attempts"])
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
 
-    def sandbox(self) -> "SandboxProcess":
+    def sandbox(self) -> SandboxProcess:
         """The embedded sandbox (demo), started once in a child process, its board kept beside the settings."""
         if self._sandbox is None:
             self._sandbox = SandboxProcess(
@@ -136,52 +135,6 @@ class EngineContext:
             self._sandbox.stop()
             self._sandbox = None
         self.engine.dispose()
-
-
-class SandboxProcess:
-    """The embedded sandbox as a child process: its work and its garbage stay out of this process,
-    whose GIL the window's GUI thread needs (a full collection of the sandbox's objects stalled it)."""
-
-    token = "sandbox-token"
-
-    def __init__(self, state: Path, *, time_scale: float, latency: float, faults: str = ""):
-        args = ["sandbox", "--port", "0", "--state", str(state), "--time-scale", repr(time_scale),
-                "--latency", repr(latency), "--token", self.token]
-        if faults:
-            args += ["--faults", faults]
-        if getattr(sys, "frozen", False):  # the built executable runs its own sub-command
-            command = [sys.executable, *args]
-        else:
-            command = [sys.executable, str(Path(__file__).resolve().parent.parent / "main.py"), *args]
-        self.log_path = state.with_suffix(".log")
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True)
-        self.url = (self.process.stdout.readline() or "").strip()
-        if not self.url.startswith("http"):
-            self.stop()
-            raise OrderSyncError(f"the embedded sandbox did not start; see {self.log_path}")
-        log.info("embedded sandbox at %s (pid %s)", self.url, self.process.pid)
-
-    def set_label(self, board_id: str, column: str, label: str, present: bool) -> None:
-        """Add or delete a status label on the sandbox board, as its owner would (demo and screenshots)."""
-        import requests
-
-        base = self.url.rsplit("/v2", 1)[0]
-        answer = requests.post(f"{base}/sandbox/boards/{board_id}/labels", timeout=10,
-                               json={"column": column, "label": label, "present": present})
-        if answer.status_code != 200:
-            raise OrderSyncError(f"the sandbox refused the label change: {answer.text}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        if self.process.stdout:
-            self.process.stdout.close()
 
 
 class translate_db_errors:

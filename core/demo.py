@@ -22,6 +22,7 @@ from core.context import SANDBOX_STATE
 from core.demo_data import create_orders_table
 from core.mapping import Mapping, load_mapping
 from core.resources import resource_path
+from core.sandbox_process import SandboxProcess
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +85,11 @@ def board_columns(mapping: Mapping) -> tuple[list[dict], list[dict]]:
 
 
 def create_demo_board(state_path: Path, board_id: str, mapping: Mapping | None = None) -> str:
-    """A fresh sandbox board (and its subitems board) that fits the mapping."""
-    from core.sandbox import SandboxServer
-
+    """A fresh sandbox board (and its subitems board) that fits the mapping, made by the sandbox itself."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(state_path) + suffix).unlink(missing_ok=True)
     columns, subitem_columns = board_columns(mapping or load_mapping())
-    server = SandboxServer(state_path)
+    server = SandboxProcess(state_path, time_scale=1.0)
     try:
         return server.create_board(DEMO_BOARD_NAME, columns, subitem_columns, board_id=board_id)
     finally:

@@ -149,7 +149,7 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
         mapping = load_mapping(settings.mapping_path)
         url = settings["monday.api_url"]
         if url == SANDBOX:
-            from core.sandbox import SandboxServer
+            from sandbox import SandboxServer
 
             state = settings.base_dir / SANDBOX_STATE
             if not state.exists():

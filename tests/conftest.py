@@ -34,7 +34,7 @@ from tests.helpers import user_locations
 
 PG_URL = os.environ.get("ORDERSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
-MONDAY_SDL_ENV = "ORDERSYNC_MONDAY_SDL"  # core.sandbox.reference.ENV
+MONDAY_SDL_ENV = "ORDERSYNC_MONDAY_SDL"  # sandbox.reference.ENV
 
 
 # --- the user's own folders ------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def start_sandbox(state_path, **options):
     """A sandbox server on a free port with the demo board (the default mapping's columns), judging
     every request by monday's published schema too when the session has it."""
     from core.demo import board_columns
-    from core.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     options.setdefault("token", SANDBOX_TOKEN)
     options.setdefault("time_scale", 600.0)
@@ -170,7 +170,7 @@ REQUIRE_MONDAY_SCHEMA_ENV = "ORDERSYNC_REQUIRE_MONDAY_SCHEMA"
 
 def monday_sdl() -> Path | None:
     """monday's published SDL for this test session (tests/conftest.py names it), or None without it."""
-    from core.sandbox.reference import ENV
+    from sandbox.reference import ENV
 
     named = os.environ.get(ENV)
     return Path(named) if named and Path(named).is_file() else None

@@ -123,7 +123,7 @@ def test_missing_token_is_a_settings_error(sqlite_engine, sandbox, tmp_path, cap
 
 
 def test_demo_syncs_against_the_embedded_sandbox(tmp_path, capsys):
-    from core.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     code, out, err = run(capsys, "demo", "init", "--dir", str(tmp_path / "demo"), "--orders", "40", "--seed", "3")
     assert code == 0

@@ -34,7 +34,7 @@ from core.db.engine import create_engine
 from core.mapping import load_mapping
 from core.monday.client import MUTATION_ARGS
 from core.resources import resource_path
-from core.sandbox import schema as sandbox_schema
+from sandbox import schema as sandbox_schema
 from core.staging import StagingOperations
 from tests.helpers import BOARD, empty_orders, monday_client, order_row, require_monday_sdl, start_sandbox
 
@@ -380,7 +380,7 @@ def test_the_sandbox_refuses_what_the_reference_schema_refuses(tmp_path, monday_
     """A reference that differs from the sandbox's own SDL: what it refuses, the sandbox refuses."""
     import requests
 
-    from core.sandbox import SandboxServer
+    from sandbox import SandboxServer
 
     text = monday_sdl.read_text(encoding="utf-8")
     altered = tmp_path / "altered.graphql"  # in the test's temporary folder, never in the repository
@@ -407,13 +407,13 @@ def test_a_sandbox_in_a_child_process_takes_the_reference_from_the_environment(t
 
     import requests
 
-    from core.sandbox.reference import ENV
+    from sandbox.reference import ENV
 
     altered = tmp_path / "altered.graphql"
     altered.write_text(monday_sdl.read_text(encoding="utf-8").replace("\n  me: User", "\n  me_gone: User", 1),
                        encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen([sys.executable, "-m", "core.sandbox", "--token", ""], cwd=root, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--token", ""], cwd=root, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, ENV: str(altered)})
     try:
         url = process.stdout.readline().strip()

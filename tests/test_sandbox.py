@@ -1,4 +1,4 @@
-"""The sandbox (core/sandbox): a monday-compatible GraphQL server, tested over real HTTP.
+"""The sandbox (sandbox): a monday-compatible GraphQL server, tested over real HTTP.
 
 Every server listens on port 0; where a rate-limit window matters the time scale is high (60: a
 nominal minute lasts one real second) so the file runs in a few seconds.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.sandbox import FaultSpec, SandboxServer, parse_faults
+from sandbox import FaultSpec, SandboxServer, parse_faults
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "sandbox-token"
@@ -1089,7 +1089,7 @@ def test_control_endpoints(server):
 
 def test_cli_serves_until_terminated(tmp_path):
     state = tmp_path / "cli.db"
-    process = subprocess.Popen([sys.executable, "-m", "core.sandbox", "--port", "0", "--state", str(state),
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0", "--state", str(state),
                                 "--time-scale", "60", "--faults", "500=0.01", "--seed", "3"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -1106,7 +1106,7 @@ def test_cli_serves_until_terminated(tmp_path):
 
 def test_state_survives_the_hosting_process_being_killed(tmp_path):
     state = tmp_path / "killed.db"
-    process = subprocess.Popen([sys.executable, "-m", "core.sandbox", "--state", str(state), "--token", "t"],
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--state", str(state), "--token", "t"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         url = process.stdout.readline().strip()
@@ -1123,7 +1123,7 @@ def test_state_survives_the_hosting_process_being_killed(tmp_path):
 
 
 def test_cli_run_rejects_bad_arguments(capsys):
-    from core.sandbox.cli import run
+    from sandbox.cli import run
 
     assert run(["--faults", "nonsense=1"]) == 2
     assert "nonsense" in capsys.readouterr().err

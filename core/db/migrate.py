@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+from importlib import resources
 from pathlib import Path
 
 from alembic.config import Config
@@ -22,7 +23,8 @@ from core.resources import program_command
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic reads the revisions as files: shipped as package data of core.db (and in the executable's bundle).
+MIGRATIONS = Path(str(resources.files("core.db").joinpath("migrations")))
 VERSION_TABLE = "MON_SchemaVersion"
 
 

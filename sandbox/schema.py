@@ -10,14 +10,15 @@ server's ``mutation_cost``) per mutation field, 100,000 for ``items_page_by_colu
 fields are priced at their potential size (``limit``, the number of ``ids``), and everything below
 ``subitems`` costs 1,000 times as much.
 
-Longer than 400 lines on purpose: the SDL, the cost model, the filters, the views and the resolvers
-are one GraphQL surface that changes together (a field added to the SDL needs its view and its cost).
+Longer than 400 lines on purpose: the cost model, the filters, the views and the resolvers
+are one GraphQL surface that changes together (a field added to schema.graphql needs its view and its cost).
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
+from importlib import resources
 import functools
 import json
 import re
@@ -56,155 +57,12 @@ VALUE_TYPES = {
     "link": "LinkValue", "checkbox": "CheckboxValue", "timeline": "TimelineValue", "hour": "HourValue",
     "country": "CountryValue", "people": "PeopleValue", "subtasks": "SubtasksValue",
 }
-_VALUE_FIELDS = "column: Column! id: ID! is_leaf: Boolean! text: String type: ColumnType! value: JSON"
 
-# The subset of monday's schema that OrderSync and the sandbox's own tests use. Every type, field,
-# argument, default and return type here is spelled as in monday's published SDL (2026-10):
-# tests/test_contract.py compares them, so a document the sandbox accepts is one monday accepts.
-SDL = """
-scalar JSON
-scalar CompareValue
-scalar Date
-
-enum State { active all archived deleted }
-enum BoardKind { private public share }
-enum JobState { PENDING RUNNING COMPLETED FAILED EXPIRED CANCELLED }
-enum PositionRelative { before_at after_at }
-enum BoardObjectType { board sub_items_board document custom_object }
-enum ColumnType {
-  name subtasks text long_text numbers date status dropdown email phone link checkbox timeline hour
-  country people
-}
-enum ItemsQueryOperator { and or }
-enum ItemsOrderByDirection { asc desc }
-enum ItemsQueryRuleOperator {
-  any_of not_any_of is_empty is_not_empty greater_than greater_than_or_equals lower_than
-  lower_than_or_equal between contains_text not_contains_text contains_terms starts_with ends_with
-  within_the_next within_the_last
-}
-
-input ItemsQueryRule {
-  column_id: ID!
-  compare_value: CompareValue!
-  compare_attribute: String
-  operator: ItemsQueryRuleOperator = any_of
-}
-input ItemsQueryGroup {
-  rules: [ItemsQueryRule!]
-  operator: ItemsQueryOperator = and
-  groups: [ItemsQueryGroup!]
-}
-input ItemsQueryOrderBy { column_id: String!, direction: ItemsOrderByDirection = asc }
-input ItemsQuery {
-  rules: [ItemsQueryRule!]
-  operator: ItemsQueryOperator = and
-  groups: [ItemsQueryGroup!]
-  ids: [ID!]
-  order_by: [ItemsQueryOrderBy!]
-}
-input ItemsPageByColumnValuesQuery { column_id: String!, column_values: [String]! }
-
-type Complexity { before: Int! after: Int! query: Int! reset_in_x_seconds: Int! }
-type User { id: ID! name: String! email: String! }
-
-type Column {
-  id: ID!
-  title: String!
-  type: ColumnType!
-  settings: JSON
-  settings_str: String! @deprecated(reason: "The settings field returns them as JSON")
-  description: String
-  archived: Boolean!
-  width: Int
-}
-
-interface ColumnValue { %(value_fields)s }
-%(value_types)s
-
-type Group {
-  id: ID!
-  title: String!
-  color: String!
-  position: String!
-  archived: Boolean
-  deleted: Boolean
-  items_page(limit: Int! = 25, cursor: String, query_params: ItemsQuery): ItemsResponse!
-}
-
-type Item {
-  id: ID!
-  name: String!
-  state: State
-  created_at: Date
-  updated_at: Date
-  creator_id: String!
-  url: String!
-  group: Group
-  board: Board
-  column_values(ids: [String!], types: [ColumnType!]): [ColumnValue!]!
-  subitems: [Item]
-  parent_item: Item
-}
-
-type ItemsResponse { cursor: String items: [Item!]! }
-
-type Board {
-  id: ID!
-  name: String!
-  state: State!
-  type: BoardObjectType
-  board_kind: BoardKind!
-  items_count: Int
-  columns(ids: [String], types: [ColumnType!]): [Column]
-  groups(ids: [String]): [Group]
-  items_page(limit: Int! = 25, cursor: String, query_params: ItemsQuery): ItemsResponse!
-}
-
-type BulkDeleteInit { job_id: ID }
-type AsyncJobResult { total: Int succeeded: Int failed: Int details: JSON }
-type AsyncJobStatus {
-  id: ID
-  status: JobState
-  created_at: String
-  updated_at: String
-  error: String
-  result: AsyncJobResult
-}
-
-type Query {
-  boards(ids: [ID!], limit: Int = 25, page: Int = 1, state: State = active): [Board]
-  items(ids: [ID!], limit: Int = 25, page: Int = 1, exclude_nonactive: Boolean, newest_first: Boolean): [Item]
-  items_page_by_column_values(board_id: ID!, columns: [ItemsPageByColumnValuesQuery!], limit: Int! = 25,
-                              cursor: String): ItemsResponse!
-  next_items_page(cursor: String!, limit: Int! = 25): ItemsResponse!
-  job_status(job_id: ID!): AsyncJobStatus!
-  complexity: Complexity
-  me: User
-}
-
-type Mutation {
-  complexity: Complexity
-  create_group(board_id: ID!, group_name: String!, group_color: String, relative_to: String,
-               position_relative_method: PositionRelative, position: String): Group
-  create_item(board_id: ID!, item_name: String!, group_id: String, column_values: JSON,
-              create_labels_if_missing: Boolean, position_relative_method: PositionRelative,
-              relative_to: ID): Item
-  create_subitem(parent_item_id: ID!, item_name: String!, column_values: JSON,
-                 create_labels_if_missing: Boolean): Item
-  change_multiple_column_values(item_id: ID, board_id: ID!, column_values: JSON!,
-                                create_labels_if_missing: Boolean): Item
-  change_simple_column_value(item_id: ID, board_id: ID!, column_id: String!, value: String,
-                             create_labels_if_missing: Boolean): Item
-  change_column_value(item_id: ID, board_id: ID!, column_id: String!, value: JSON!,
-                      create_labels_if_missing: Boolean): Item
-  move_item_to_group(item_id: ID, group_id: String!): Item
-  archive_item(item_id: ID): Item
-  delete_item(item_id: ID): Item
-  bulk_archive_items(board_id: ID!, item_ids: [ID!]!): BulkDeleteInit
-}
-""" % {"value_fields": _VALUE_FIELDS,
-       "value_types": "\n".join(f"type {name} implements ColumnValue {{ {_VALUE_FIELDS} }}"
-                                for name in dict.fromkeys(VALUE_TYPES.values()))}
+# The subset of monday's schema that OrderSync and the sandbox's own tests use, in schema.graphql
+# beside this module (written by us). Every type, field, argument, default and return type there is
+# spelled as in monday's published SDL (2026-10): tests/test_contract.py compares them, so a document
+# the sandbox accepts is one monday accepts.
+SDL = resources.files(__package__).joinpath("schema.graphql").read_text(encoding="utf-8")
 
 SCHEMA = build_schema(SDL)
 

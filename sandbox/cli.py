@@ -40,7 +40,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="monday's published SDL: refuse what it refuses too (default: $ORDERSYNC_MONDAY_SDL)")
     p.add_argument("--token", default="sandbox-token",
                    help='the Authorization value required (default "sandbox-token"; "" accepts any)')
+    p.add_argument("--exit-with-stdin", action="store_true",
+                   help="stop when standard input closes (a parent process that dies closes it)")
     return p
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    """Set ``stop`` when standard input reaches its end: the parent closed it or went away."""
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def run(argv: list[str]) -> int:
@@ -66,6 +81,8 @@ def run(argv: list[str]) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.exit_with_stdin:
+        _watch_stdin(stop)
     try:
         url = server.start()
         print(url, flush=True)

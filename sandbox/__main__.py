@@ -1,4 +1,4 @@
-"""``python -m core.sandbox [options]``: run the sandbox server alone (see ``cli.py``)."""
+"""``python -m sandbox [options]``: run the sandbox server alone (see ``cli.py``)."""
 
 import sys
 
