@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from core.changes import _chunks
 from core.db import schema as s
 from core.exceptions import SettingsError
-from core.keys import same_key
 
 FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED", "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD",
            "DUPLICATE_ON_BOARD")
@@ -99,18 +98,12 @@ class ErrorHandler:
         return rows
 
     def source_values(self, sync_key: str | None, customer: str | None = None) -> dict[str, Any] | None:
-        """The line as ORDERS_UNIFIED holds it now (for the details pane), or None.
-
-        Only the error's customer's rows are read (filtered in SQL), not the whole table.
-        """
+        """The line as ORDERS_UNIFIED holds it now (for the details pane), or None: one SELECT by its key."""
         if not sync_key:
             return None
-        source = self.ctx.source
         with self.engine.connect() as conn:
-            for row in source.iter_rows(conn, None if customer is None else [customer]):
-                if same_key(source.mapper.row_key(row), sync_key):
-                    return source.mapper.map_row(row).source
-        return None
+            line = self.ctx.source.read_line(conn, sync_key, customer)
+        return None if line is None else line.source
 
     def prepare(self, selection: RetrySelection) -> None:
         """Carry out what retrying an error about the board means, before its lines are staged again.

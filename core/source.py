@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.db.limits import storage_limits
 from core.exceptions import SettingsError
-from core.keys import KeyCensus
+from core.keys import KeyCensus, same_key
 from core.mapping import LineMapper, MappedLine, Mapping
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,36 @@ class Source:
         """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None)."""
         where = self._customer_filter(conn, customers)
         yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
+
+    def read_line(self, conn: Connection, sync_key: str, customer: str | None = None) -> MappedLine | None:
+        """The line with ``sync_key`` as the table holds it now, mapped as a sync maps it; None if gone.
+
+        One SELECT narrowed by the key's parts in SQL (a trimmed column by containment, another by
+        equality; the database may match more loosely, e.g. ignoring case), then the exact key
+        comparison (``core.keys.same_key``) on the few rows it returns. If the key repeats, the line
+        of ``customer`` is preferred.
+        """
+        mapping = self.mapping
+        parts = sync_key.split(mapping.key_separator)
+        conditions = []
+        if len(parts) == len(mapping.key):  # else a value holds the separator: compare every row
+            for name, part in zip(mapping.key, parts):
+                column = self.table.c[name]
+                if not isinstance(column.type, sa.String):
+                    continue  # the key holds its text form (123.0 as "123"): not comparable in SQL
+                conditions.append(column.contains(part, autoescape=True) if name in mapping.trim else column == part)
+        found = None
+        result = conn.execution_options(yield_per=READ_CHUNK).execute(
+            self.select_statement(sa.and_(*conditions) if conditions else None))
+        with result:
+            for row in result:
+                if same_key(self.mapper.row_key(row), sync_key):
+                    if customer is None or self.customer_of(row) == customer:
+                        found = row
+                        break
+                    if found is None:
+                        found = row
+        return None if found is None else self.mapper.map_row(found)
 
     def line(self, row: Sequence[Any], census: KeyCensus) -> MappedLine:
         """Map and validate one row; a key in conflict (``census``) makes every line with it invalid."""

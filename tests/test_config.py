@@ -141,6 +141,27 @@ def test_a_board_id_written_without_quotes_is_text():
     assert settings["monday.board_id"] == "9200517329"
 
 
+@pytest.mark.parametrize("board_id", ["12a", "9200 517329", "boards/9200517329", "٩٢٠٠"])
+def test_the_command_line_refuses_a_board_id_that_is_not_digits_as_the_dialog_does(board_id, tmp_path, capsys):
+    from core.cli import main
+
+    database = tmp_path / "orders.db"
+    file = tmp_path / "settings.toml"
+    file.write_text(render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": board_id}),
+                    encoding="utf-8")
+    code = main(["status", "--config", str(file)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "monday.board_id" in err and "digits only" in err
+    assert not database.exists()  # refused while reading the settings, before any connection
+
+    file.write_text(render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": "42"}),
+                    encoding="utf-8")
+    main(["status", "--config", str(file)])
+    assert "monday.board_id" not in capsys.readouterr().err  # control: digits pass the same loading
+
+
 @pytest.mark.parametrize(("document", "named"), [
     ({"database": {"echo": "yes"}}, "database.echo"),
     ({"database": {"url": True}}, "database.url"),

@@ -1,4 +1,4 @@
-"""The operator window's table models, proxies and delegates (gui/models.py, gui/delegates.py).
+"""The operator window's table models, proxies and delegates (gui/models/, gui/delegates.py).
 
 Every model and proxy runs under Qt's QAbstractItemModelTester (and pytest-qt's Python one) while it
 is refreshed; a refresh is checked to be row-level (targeted dataChanged, inserts, removes; never a

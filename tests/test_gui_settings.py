@@ -189,6 +189,25 @@ def test_each_field_names_its_problem(open_dialog, settings_path, memory_keyring
     assert label.isVisible() and expected in label.text()
 
 
+def test_each_field_shows_the_declaration_of_its_setting(open_dialog, settings_path, memory_keyring):
+    from core.config import SETTINGS, setting_problem
+
+    declared = {s.name: s for s in SETTINGS}
+    dialog = open_dialog(settings_path)
+    fields = {"database.url": dialog.url_edit, "database.schema": dialog.schema_edit,
+              "source.table": dialog.source_table_edit, "source.schema": dialog.source_schema_edit,
+              "monday.api_url": dialog.api_url_edit, "monday.board_id": dialog.board_edit,
+              "mapping.file": dialog.mapping_edit}
+    for name, edit in fields.items():
+        tip = edit.toolTip()
+        assert tip.startswith(declared[name].description), (name, tip)
+        assert (f"Default: {declared[name].default}" in tip) == bool(declared[name].default), (name, tip)
+    # The problem shown is the declaration's, word for word (the command line reports the same).
+    set_text(dialog.board_edit, "12a")
+    assert dialog.errors()[dialog.board_edit] == setting_problem("monday.board_id", "12a")
+    assert dialog.board_error_label.text() == setting_problem("monday.board_id", "12a")
+
+
 def test_escape_cancels_without_writing(open_dialog, qtbot, settings_path, memory_keyring):
     dialog = open_dialog(settings_path)
     set_text(dialog.board_edit, "1234")

@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -358,5 +359,110 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         assert open_validation() == 0
         assert len(sandbox.board_dump(BOARD)["items"]) == 9
         await until(lambda: window.errors.rowCount() == 0, 20, "the grid to empty")
+
+    qloop.run_until_complete(scenario())
+
+
+# --- the details pane reads one source line by its key ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def statements_on(engine, table: str):
+    """Every SQL statement naming ``table`` that runs on ``engine`` inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if table in statement:
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_source_line_is_read_by_its_key_in_one_query_and_maps_as_a_sync_maps_it(engine):
+    from core.mapping import load_mapping
+    from core.source import Source
+
+    table = empty_orders(engine)
+    lines = [
+        {"AAG ORDER NUMBER": "MWE-00001", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},
+        {"AAG ORDER NUMBER": "  MWE-00002 ", "CUSTOMER COLOUR DESCRIPTION": "NAVY\t"},  # trimmed into its key
+        {"AAG ORDER NUMBER": "MWE-00002", "CUSTOMER COLOUR DESCRIPTION": "navy"},  # differs in case only
+        {"AAG ORDER NUMBER": "MWE-1%_3", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},  # LIKE's wildcards
+        {"AAG ORDER NUMBER": "MWE-1X_3", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},
+        {"AAG ORDER NUMBER": "A | B", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},  # the key separator in a value
+        {"AAG ORDER NUMBER": "MWE-00009", "CUSTOMER COLOUR DESCRIPTION": "NAVY", "CUSTOMER NAME": "OTHER CO",
+         "PO NUMBER": "PO-OTHER"},
+        {"AAG ORDER NUMBER": "MWE-00009", "CUSTOMER COLOUR DESCRIPTION": "NAVY", "PO NUMBER": "PO-MACK"},
+    ]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [order_row(table, **values) for values in lines])
+    source = Source.reflect(engine, load_mapping())
+    with engine.connect() as conn:
+        scanned = [source.mapper.map_row(row) for row in source.iter_rows(conn)]  # what a sync maps
+        keys = [line.sync_key for line in scanned]
+        assert keys[1] == "MWE-00002 | M01Y09 | NAVY" and keys[3] == "MWE-1%_3 | M01Y09 | NAVY"
+
+        for wanted in (1, 2, 3, 4):
+            with statements_on(engine, "ORDERS_UNIFIED") as seen:
+                line = source.read_line(conn, keys[wanted])
+            assert len(seen) == 1 and "WHERE" in seen[0], seen  # one SELECT, narrowed in SQL
+            assert line.source == scanned[wanted].source and line.sync_key == keys[wanted]
+
+        assert source.read_line(conn, "A | B | M01Y09 | NAVY").source == scanned[5].source
+        assert source.read_line(conn, "MWE-00003 | M01Y09 | NAVY") is None
+        assert source.read_line(conn, "mwe-00001 | M01Y09 | NAVY") is None  # keys compare exactly
+        # A key under two customers: the error's customer's line.
+        assert source.read_line(conn, keys[6], "MACK WELDON").source["PO NUMBER"] == "PO-MACK"
+        assert source.read_line(conn, keys[6], scanned[6].customer).source["PO NUMBER"] == "PO-OTHER"
+
+
+def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
+        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    import json
+
+    _failing_world(sqlite_engine)
+    sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")  # every line fails on the board, without source_json
+    window = open_window()
+    finished = runs_finished(window)
+    ctx = window.bridge.ctx
+    heading = "Source values (now, in ORDERS_UNIFIED):\n"
+
+    def select(ref: str) -> None:
+        row = window.errors.row_for_ref(ref)
+        window.errors_view.setCurrentIndex(window.errors_proxy.mapFromSource(window.errors.index(row, 0)))
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() == 1, what="MACK WELDON pending")
+        window.customers.set_all_checked(True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 60, "the sync to finish")
+        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        rows = [window.errors.index(r, 0).data(RowRole) for r in range(window.errors.rowCount())]
+        first, second = [row for row in rows if row.get("sync_key")][:2]
+        assert first["sync_key"] and not first["source_json"]
+
+        select(first["ref"])
+        await until(lambda: heading in window.details.toPlainText(), 20, "the source values")
+        with sqlite_engine.connect() as conn:
+            expected = next(ctx.source.mapper.map_row(row).source for row in ctx.source.iter_rows(conn)
+                            if ctx.source.mapper.row_key(row) == first["sync_key"])
+        shown = window.details.toPlainText().split(heading, 1)[1]
+        assert json.loads(shown) == json.loads(json.dumps(expected, default=str))  # as a sync maps the line
+        assert json.loads(shown)["AAG ORDER NUMBER"] == first["order_number"]
+
+        # The ERP drops the line: the next look says so.
+        table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
+        with sqlite_engine.begin() as conn:
+            conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"] == first["order_number"]))
+        select(second["ref"])
+        await until(lambda: heading in window.details.toPlainText()
+                    and second["ref"] in window.details.toPlainText(), 20, "the other row's source values")
+        select(first["ref"])
+        await until(lambda: "the line is no longer in ORDERS_UNIFIED" in window.details.toPlainText(), 20,
+                    "the dropped line to be reported")
 
     qloop.run_until_complete(scenario())

@@ -1,0 +1,147 @@
+"""The customers with pending work (``CustomersModel``) and its search proxy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+
+from gui.models.common import (_CENTER, _CHECK, _CHECKABLE, _DISPLAY, _ENABLED, _ERROR_COLOR, _FOREGROUND, _LEFT,
+                               _MUTED_COLOR, _RIGHT, _TOOLTIP, SortRole, _begin_filter_change, _count,
+                               _end_filter_change, _native_less_than, as_utc, format_local, format_utc)
+from gui.models.keyed import _KeyedTableModel
+
+
+class CustomersModel(_KeyedTableModel):
+    """Customers with pending work, each with a check box that survives refreshes (kept by name)."""
+
+    #: The set of checked customers changed (by the user, by code, or by a customer leaving the list).
+    checkedChanged = Signal()
+
+    COL_CHECK, COL_CUSTOMER, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_SYNC = range(8)
+
+    _HEADERS = ("", "Customer", "New", "Changed", "Removed", "Invalid", "Open errors", "Last sync")
+    _HEADER_TIPS = ("Check the customers to sync", "", "Order lines not on the board yet",
+                    "Order lines that changed since the last sync", "Order lines no longer in the ERP",
+                    "Lines that cannot be sent until fixed in the ERP", "Failed rows not resolved yet",
+                    "When the customer was last synced (local time)")
+    _ALIGNMENT = (_CENTER, _LEFT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _LEFT)
+    _FLAGS = (_CHECKABLE, *[_ENABLED] * 7)
+    _KEY = "customer"
+    _FIELDS = ("customer", "new", "changed", "removed", "invalid", "open_errors", "last_sync")
+    _FIELD_COLUMNS = {"customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
+                      "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
+                      "last_sync": (COL_LAST_SYNC,)}
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._checked: set[str] = set()
+
+    # -- check boxes ----------------------------------------------------------------------------------
+
+    def checked(self) -> list[str]:
+        """The checked customers, in row order."""
+        return [k for k in self._keys if k in self._checked]
+
+    def set_checked(self, customer: str, checked: bool) -> None:
+        row = self._position().get(customer)
+        if row is None or (customer in self._checked) == bool(checked):
+            return
+        if checked:
+            self._checked.add(customer)
+        else:
+            self._checked.discard(customer)
+        index = self.index(row, COL_CHECK)
+        self.dataChanged.emit(index, index, [_CHECK])
+        self.checkedChanged.emit()
+
+    def set_all_checked(self, checked: bool) -> None:
+        wanted = set(self._keys) if checked else set()
+        if wanted == self._checked or not self._keys:
+            self._checked = wanted
+            return
+        self._checked = wanted
+        self.dataChanged.emit(self.index(0, COL_CHECK), self.index(len(self._keys) - 1, COL_CHECK), [_CHECK])
+        self.checkedChanged.emit()
+
+    def setData(self, index, value, role=_CHECK) -> bool:  # noqa: N802
+        if not index.isValid() or index.column() != COL_CHECK or role != _CHECK:
+            return False
+        state = value.value if isinstance(value, Qt.CheckState) else int(value)
+        self.set_checked(self._keys[index.row()], state == Qt.CheckState.Checked.value)
+        return True
+
+    def _rows_removed(self, keys: list[Any]) -> None:
+        gone = self._checked.intersection(keys)
+        if gone:
+            self._checked -= gone
+            self.checkedChanged.emit()
+
+    # -- cells ----------------------------------------------------------------------------------------
+
+    def _format(self, raw: tuple) -> tuple:
+        customer, new, changed, removed, invalid, errors, last_sync = raw
+        return (None, customer or "(blank)", str(_count(new)), str(_count(changed)), str(_count(removed)),
+                str(_count(invalid)), str(_count(errors)), format_local(as_utc(last_sync), "never"))
+
+    # The check column sorts through SortRole only (its value is not in the compared tuple).
+    _SORT = {COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
+             COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
+
+    def data(self, index, role=_DISPLAY):
+        if role == SortRole and index.isValid() and index.column() == COL_CHECK:
+            return int(self._keys[index.row()] in self._checked)
+        return super().data(index, role)
+
+    def _role_data(self, row: int, column: int, role: int) -> Any:
+        if role == _CHECK:
+            if column != COL_CHECK:
+                return None
+            return Qt.CheckState.Checked if self._keys[row] in self._checked else Qt.CheckState.Unchecked
+        if role == _FOREGROUND:
+            if column == COL_ERRORS and self._raw[row][5]:
+                return _ERROR_COLOR
+            if column == COL_LAST_SYNC and not self._raw[row][6]:
+                return _MUTED_COLOR
+            return None
+        if role == _TOOLTIP:
+            raw = self._raw[row]
+            if column == self.COL_CUSTOMER:
+                return raw[0] or "The customer field is blank in the ERP"
+            if column == COL_LAST_SYNC:
+                return format_utc(as_utc(raw[6])) or "never synced"
+        return None
+
+    def _haystack(self, raw: tuple) -> str:
+        return (raw[0] or "(blank)").lower()
+
+
+COL_CHECK, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_SYNC = (
+    CustomersModel.COL_CHECK, CustomersModel.COL_NEW, CustomersModel.COL_CHANGED, CustomersModel.COL_REMOVED,
+    CustomersModel.COL_INVALID, CustomersModel.COL_ERRORS, CustomersModel.COL_LAST_SYNC)
+
+
+class CustomersFilterProxy(QSortFilterProxyModel):
+    """Filters customers by a search over the name; sorts by ``SortRole`` (few rows: dynamic)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setSortRole(SortRole)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self._needle = ""
+
+    def set_search(self, text: str) -> None:
+        needle = (text or "").strip().lower()
+        if needle == self._needle:
+            return
+        _begin_filter_change(self)
+        self._needle = needle
+        _end_filter_change(self)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+        if not self._needle:
+            return True
+        return self._needle in self.sourceModel().haystack(source_row)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
+        return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))
