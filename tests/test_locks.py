@@ -58,8 +58,10 @@ def pin_differences(locks: dict[str, dict[str, Pin]]) -> list[str]:
     for name in sorted(set().union(*locks.values())):
         pinned = {lock: pins[name] for lock, pins in locks.items() if name in pins}
         if len({(pin.version, frozenset(pin.hashes)) for pin in pinned.values()}) > 1:
-            problems.append(f"{name}: " + ", ".join(
-                f"{lock} has {pin.version} ({len(pin.hashes)} hashes)" for lock, pin in pinned.items()))
+            problems.append(
+                f"{name}: "
+                + ", ".join(f"{lock} has {pin.version} ({len(pin.hashes)} hashes)" for lock, pin in pinned.items())
+            )
     return problems
 
 
@@ -139,8 +141,10 @@ cffi==2.1.1 ; sys_platform == 'linux' \\
 
 def test_the_parser_reads_versions_markers_and_hashes():
     pins = parse_lock(_RUNTIME_TEXT)
-    assert pins == {"idna": Pin("3.20", "", {"sha256:aaa", "sha256:bbb"}),
-                    "cffi": Pin("2.1.1", "sys_platform == 'linux'", {"sha256:ccc"})}
+    assert pins == {
+        "idna": Pin("3.20", "", {"sha256:aaa", "sha256:bbb"}),
+        "cffi": Pin("2.1.1", "sys_platform == 'linux'", {"sha256:ccc"}),
+    }
 
 
 def test_a_different_version_or_hash_is_named():
@@ -149,13 +153,18 @@ def test_a_different_version_or_hash_is_named():
     other_hash = parse_lock(_RUNTIME_TEXT.replace("sha256:ccc", "sha256:ddd"))
     assert pin_differences({RUNTIME: runtime, DEV: runtime}) == []
     assert pin_differences({RUNTIME: runtime, DEV: other_version}) == [
-        f"idna: {RUNTIME} has 3.20 (2 hashes), {DEV} has 3.21 (2 hashes)"]
+        f"idna: {RUNTIME} has 3.20 (2 hashes), {DEV} has 3.21 (2 hashes)"
+    ]
     assert pin_differences({RUNTIME: runtime, BUILD: other_hash}) == [
-        f"cffi: {RUNTIME} has 2.1.1 (1 hashes), {BUILD} has 2.1.1 (1 hashes)"]
+        f"cffi: {RUNTIME} has 2.1.1 (1 hashes), {BUILD} has 2.1.1 (1 hashes)"
+    ]
 
 
 def test_a_missing_or_out_of_range_requirement_is_named():
     pins = parse_lock(_RUNTIME_TEXT)
     assert missing_requirements(["idna>=3", "cffi"], pins) == []
     assert missing_requirements(["idna>=4", "psutil>=6", "cffi[binary]"], pins) == [
-        "idna==3.20 does not satisfy 'idna>=4'", "psutil is not pinned", "cffi[binary]: cffi-binary is not pinned"]
+        "idna==3.20 does not satisfy 'idna>=4'",
+        "psutil is not pinned",
+        "cffi[binary]: cffi-binary is not pinned",
+    ]
