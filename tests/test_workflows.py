@@ -56,11 +56,9 @@ def test_a_broken_workflow_is_reported(actionlint, tmp_path):
     result = _run([*actionlint, str(wrong), str(not_yaml), str(good)])
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    reported = {
-        (Path(line.split(":")[0]).name, line.rsplit("[", 1)[-1].rstrip("]"))
-        for line in lines
-        if re.match(r"^.+:\d+:\d+: ", line)
-    }
+    # file:line:column: message [rule]; the file may start with a drive letter (C:\...) on Windows
+    problem = re.compile(r"^(?P<file>.+?):\d+:\d+: .*\[(?P<rule>[\w-]+)\]$")
+    reported = {(Path(m["file"]).name, m["rule"]) for m in map(problem.match, lines) if m}
     assert reported == {
         ("wrong.yml", "events"),
         ("wrong.yml", "job-needs"),
