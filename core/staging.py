@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -831,16 +832,10 @@ def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, A
 
 
 def _process_alive(pid: int) -> bool:
-    """Whether a process of this workstation still runs (POSIX; elsewhere only the heartbeat tells)."""
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, under another user
-        return True
-    return True
+    """Whether a process of this workstation still runs, on every OS (psutil; a process of another user
+    counts as running). No start time is stored with the pid, so a reused pid reads as alive: then the
+    heartbeat decides, as it always does for other workstations."""
+    return psutil.pid_exists(pid)
 
 
 def _zero_counts() -> dict[str, int]:

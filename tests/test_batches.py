@@ -609,3 +609,30 @@ def test_a_stale_batch_on_another_board_does_not_block_this_board(engine):
         conn.execute(sa.update(s.batches).values(heartbeat_at=utcnow() - dt.timedelta(days=2)))
     new = bob.claim("MACK WELDON", "222")
     assert new.batch_id != old.batch_id and not new.resumed
+
+
+def test_a_batch_whose_process_on_this_workstation_has_exited_is_taken_over_at_once(engine, caplog):
+    """Same workstation, fresh heartbeat: while the owner's process runs the batch stays its own; once the
+    process has exited, the batch is taken over without waiting for the heartbeat to go stale (psutil,
+    so on Windows as on POSIX)."""
+    import logging
+    import subprocess
+    import sys
+
+    upgrade(engine)
+    host = socket.gethostname()[:128]
+    me = Owner(host, "alice", os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        batch = ops(engine, Owner(host, "carol", child.pid)).claim(CUSTOMER, BOARD)
+        with pytest.raises(CustomerBusy, match=f"carol@{host}"):
+            ops(engine, me).claim(CUSTOMER, BOARD)
+    finally:
+        child.stdin.close()
+        child.wait()
+    with caplog.at_level(logging.INFO, logger="core.staging"):
+        resumed = ops(engine, me).claim(CUSTOMER, BOARD)
+    assert (resumed.batch_id, resumed.resumed) == (batch.batch_id, True)
+    assert "its process is gone" in caplog.text
+    (row,) = batch_rows(engine)
+    assert owner_of(row) == me
