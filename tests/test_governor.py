@@ -2,8 +2,8 @@
 
 The reset time (the tightest bound the answers give), the price of a request (never below what monday
 charges), and the last request of a window (not kept in transit past the reset when that costs the
-next window more than it brings). One test runs over HTTP against a sandbox whose small budget
-makes every window end on a partial request: no request may meet a 429.
+next window more than it brings). One test runs over HTTP against a sandbox: requests of one
+mutation among requests of 25, every window spent to its end, and no request may meet a 429.
 """
 
 from __future__ import annotations
@@ -137,16 +137,17 @@ def test_a_budget_that_never_holds_a_full_request_is_spent_whole_each_window():
     assert clock.slept == [pytest.approx(0.5)]
 
 
-def test_windows_ending_on_partial_requests_of_every_size_meet_no_429(tmp_path):
-    # 200,000 points a window: 6 create_item; requests of 4 leave a part of a request at every edge.
-    server = start_sandbox(tmp_path / "edges.db", complexity_budget=200_000, mutation_cost=30_000,
-                           time_scale=120.0, base_latency=0.01, mutation_latency=0.002)
+def test_windows_ending_on_partial_requests_after_one_mutation_requests_meet_no_429(tmp_path):
+    # 3,000,000 points a window: a request of 1 mutation (a group, say) every fourth, else 25. Each window
+    # ends on a partial request sized from the price the answers taught; no request may meet a 429.
+    server = start_sandbox(tmp_path / "edges.db", complexity_budget=3_000_000, mutation_cost=30_000,
+                           time_scale=120.0)
     try:
-        client = monday_client(server, max_batch=4)
+        client = monday_client(server)
         group = next(iter(client.board(BOARD).groups.values()))
         made = 0
-        for n in range(12):
-            room = client.governor.allowance(4 if n % 3 else 1)
+        for n in range(40):
+            room = client.governor.allowance(1 if n % 4 == 0 else 25)
             outcomes = client.mutate(BOARD, [Mutation(i, "create_item", {
                 "board_id": BOARD, "item_name": f"edge {n}-{i}", "group_id": group}) for i in range(room)])
             made += sum(o.ok for o in outcomes)
