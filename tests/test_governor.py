@@ -157,3 +157,28 @@ def test_windows_ending_on_partial_requests_after_one_mutation_requests_meet_no_
         assert len(server.stats["windows"]) > 2  # the budget was spent to its end more than once
     finally:
         server.stop()
+
+
+def test_a_replayed_answer_teaches_the_governor_nothing_about_the_budget_now(tmp_path):
+    # monday answers a repeated Idempotency-Key with its cached first answer: the budget and reset in
+    # it are of that first send. After a later request spent more, the replay must not give it back.
+    server = start_sandbox(tmp_path / "replay.db", complexity_budget=3_000_000, mutation_cost=30_000,
+                           time_scale=1.0)
+    try:
+        client = monday_client(server)
+        group = next(iter(client.board(BOARD).groups.values()))
+
+        def create(name: str) -> list[Mutation]:
+            return [Mutation(0, "create_item", {"board_id": BOARD, "item_name": name, "group_id": group})]
+
+        client.mutate(BOARD, create("first"), idempotency_key="key-first")
+        left_after_first = client.governor.budget_left
+        client.mutate(BOARD, create("second"), idempotency_key="key-second")
+        left, reset_at = client.governor.budget_left, client.governor.reset_at
+        assert left < left_after_first
+        client.mutate(BOARD, create("first"), idempotency_key="key-first")
+        assert client.stats.replays == 1
+        assert (client.governor.budget_left, client.governor.reset_at) == (left, reset_at)
+        assert len(server.board_dump(BOARD)["items"]) == 2
+    finally:
+        server.stop()

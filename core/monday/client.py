@@ -449,10 +449,12 @@ class MondayApiClient:
             body = self._with_retries(send, mutation=True, what=f"mutation request ({count} mutations)")
         self.stats.mutation_requests += 1
         self.stats.mutations += count
-        if str((body.get("_headers") or {}).get("Idempotency-Replayed", "")).lower() == "true":
-            self.stats.replays += 1
         data = body.get("data") or {}
-        self.governor.observe(data.get("complexity"), body.get("_headers"), count, sent_at=sent_at)
+        if str((body.get("_headers") or {}).get("Idempotency-Replayed", "")).lower() == "true":
+            # monday's cached first answer: its complexity and timing are of an earlier send, nothing to learn
+            self.stats.replays += 1
+        else:
+            self.governor.observe(data.get("complexity"), body.get("_headers"), count, sent_at=sent_at)
         return parse_outcomes(count, data, body.get("errors") or [])
 
 
