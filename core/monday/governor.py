@@ -10,8 +10,9 @@ given size fits. Where the budget goes otherwise, and what the governor does abo
 - The reset time. Every answer gives an upper bound of the moment the window resets: the time the
   answer arrived plus ``reset_in_x_seconds`` (counted when monday charged the request, before the
   answer travelled, and rounded up to a whole second) or plus the header's ``t`` (counted when the
-  answer left). The governor keeps the smallest bound of the window: never before the reset, so
-  never a 429, and as close to it as the answers tell.
+  answer left; monday sends ``t`` once ``r`` reaches 0, the sandbox always). The governor keeps the
+  smallest bound of the window: never before the reset, so never a 429, and as close to it as the
+  answers tell. With whole seconds only, a window opens up to a second plus an answer's transit late.
 - The price. A request costs a fixed part (the complexity field, ids) plus a price per mutation.
   The fixed part is at most ``REQUEST_OVERHEAD`` and at least 0, so each answer seen puts the price
   of a request of ``n`` mutations under two lines through its point; the highest of those lines over
