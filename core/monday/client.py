@@ -438,17 +438,23 @@ class MondayApiClient:
         it (429s, 423, 409, a connection that never opened), always with the same key.
         """
         self.governor.reserve(count)
+        sent_at = self.governor.clock()
+
+        def send() -> dict:
+            nonlocal sent_at
+            sent_at = self.governor.clock()  # the round trip of the try that was answered
+            return self._post(query, variables, mutation=True, idempotency_key=idempotency_key)
+
         with self.board_lock(board_id):
-            body = self._with_retries(
-                lambda: self._post(query, variables, mutation=True, idempotency_key=idempotency_key),
-                mutation=True, what=f"mutation request ({count} mutations)",
-            )
+            body = self._with_retries(send, mutation=True, what=f"mutation request ({count} mutations)")
         self.stats.mutation_requests += 1
         self.stats.mutations += count
-        if str((body.get("_headers") or {}).get("Idempotency-Replayed", "")).lower() == "true":
-            self.stats.replays += 1
         data = body.get("data") or {}
-        self.governor.observe(data.get("complexity"), body.get("_headers"), count)
+        if str((body.get("_headers") or {}).get("Idempotency-Replayed", "")).lower() == "true":
+            # monday's cached first answer: its complexity and timing are of an earlier send, nothing to learn
+            self.stats.replays += 1
+        else:
+            self.governor.observe(data.get("complexity"), body.get("_headers"), count, sent_at=sent_at)
         return parse_outcomes(count, data, body.get("errors") or [])
 
 
