@@ -72,7 +72,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.db.engine import create_engine  # noqa: E402
-from core.demo_data import generate_rows  # noqa: E402
+from core.demo.data import generate_rows  # noqa: E402
 from tests.helpers import SANDBOX_TOKEN, empty_orders, engine_context, make_world, start_sandbox  # noqa: E402
 
 TICK_MS = 10

@@ -47,7 +47,7 @@ def _engine(url: str, schema: str | None):
 
 
 def _owner():
-    from core.staging import Owner
+    from core.staging.operations import Owner
 
     # One owner for every phase: the phases are separate processes playing one run.
     return Owner("benchmark", "benchmark", 1)
@@ -59,7 +59,7 @@ def _peak_mb() -> float:
 
 def phase_build(args) -> dict:
     from core.db.migrate import upgrade
-    from core.demo_data import SIZE_COLUMNS, create_orders_table
+    from core.demo.data import SIZE_COLUMNS, create_orders_table
 
     engine = _engine(args.url, args.schema)
     start = time.perf_counter()
@@ -70,10 +70,10 @@ def phase_build(args) -> dict:
 
 
 def phase_stage(args) -> dict:
-    from core.changes import ChangeDetector
-    from core.mapping import load_mapping
-    from core.source import Source
-    from core.staging import StagingOperations
+    from core.detect.changes import ChangeDetector
+    from core.source.mapping import load_mapping
+    from core.source.reader import Source
+    from core.staging.operations import StagingOperations
 
     engine = _engine(args.url, args.schema)
     start = time.perf_counter()
@@ -97,9 +97,9 @@ def phase_stage(args) -> dict:
 
 
 def phase_pending(args) -> dict:
-    from core.changes import ChangeDetector
-    from core.mapping import load_mapping
-    from core.source import Source
+    from core.detect.changes import ChangeDetector
+    from core.source.mapping import load_mapping
+    from core.source.reader import Source
 
     engine = _engine(args.url, args.schema)
     start = time.perf_counter()
@@ -114,7 +114,7 @@ def phase_promote(args) -> dict:
     import sqlalchemy as sa
 
     from core.db import schema as s
-    from core.staging import StagingOperations
+    from core.staging.operations import StagingOperations
 
     engine = _engine(args.url, args.schema)
     ops = StagingOperations(engine, _owner())
@@ -149,7 +149,7 @@ def phase_mutate(args) -> dict:
 
     engine = _engine(args.url, args.schema)
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=engine)
-    from core.demo_data import SIZE_COLUMNS
+    from core.demo.data import SIZE_COLUMNS
 
     rng = random.Random(args.seed + 1)
     key = ["AAG ORDER NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION"]

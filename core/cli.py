@@ -23,11 +23,11 @@ from typing import Any, Callable, Sequence
 import sqlalchemy as sa
 
 from core import __version__
-from core.report import dry_run_report, render_dry_run
-from core.config import load_settings
-from core.exceptions import EXIT_CODES, EXIT_INTERNAL, OrderSyncError
-from core.logs import SHOWN, log_file, setup_logging
-from core.resources import program_command
+from core.detect.report import dry_run_report, render_dry_run
+from core.foundation.config import load_settings
+from core.foundation.exceptions import EXIT_CODES, EXIT_INTERNAL, OrderSyncError
+from core.foundation.logs import SHOWN, log_file, setup_logging
+from core.foundation.resources import program_command
 from core.monday.errors import AuthError, InvalidRequest, MondayError
 
 log = logging.getLogger("ordersync")
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None, *,
             # The sandbox stands in for monday: its lines stay out of OrderSync's log file.
             setup_logging(console_level=_console_level(verbose), file=False)
             return sandbox(rest)
-        from core.token import cli_token  # token set / token delete: reads the token without echo
+        from core.foundation.token import cli_token  # token set / token delete: reads the token without echo
 
         setup_logging(console_level=logging.INFO if verbose else logging.WARNING)
         return cli_token(rest)
@@ -249,7 +249,7 @@ def _console_level(verbose: bool) -> int:
 
 
 def _open(args: argparse.Namespace, check_schema: bool = True):
-    from core.context import EngineContext
+    from core.engine.context import EngineContext
 
     # No silent defaults: without --config, $ORDERSYNC_CONFIG or the user's settings file the run stops
     # (exit 2), naming where it looked, instead of building tables in whatever folder it was started from.
@@ -261,7 +261,7 @@ def _open(args: argparse.Namespace, check_schema: bool = True):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from core.check import run_checks
+    from core.engine.check import run_checks
 
     checks = run_checks(args.config)
     code = checks.exit_code
@@ -278,8 +278,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _check_monday_for_dry_run(ctx, as_json: bool) -> tuple[int, list[dict] | None]:
     """The board checks of `check`, when a token is available; otherwise a line that says they were not run."""
-    from core.check import Checklist, monday_checks
-    from core.token import get_token
+    from core.engine.check import Checklist, monday_checks
+    from core.foundation.token import get_token
 
     if ctx.settings["monday.api_url"] != "sandbox" and not get_token():
         if not as_json:  # part of the report, not an error: the JSON says it as "monday_checks": null
@@ -316,7 +316,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from core.db import schema as s
     from core.db.engine import redact_url
-    from core.errors import ErrorHandler
+    from core.staging.errors import ErrorHandler
 
     ctx = _open(args)
     try:
@@ -414,7 +414,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     try:
         customers = ctx.resolve_customers(args.customer, args.all)
         if args.dry_run:
-            from core.batch import worst_code
+            from core.push.run import worst_code
 
             report = [dry_run_report(r) for r in ctx.detect(customers)]
             if not args.json:
@@ -453,7 +453,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from core.errors import ErrorHandler
+    from core.staging.errors import ErrorHandler
 
     ctx = _open(args)
     try:
@@ -484,7 +484,7 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set
     import signal
     import threading
 
-    from core.batch import BatchProcessor, NullProgress, PrintProgress, run_exit_code
+    from core.push.run import BatchProcessor, NullProgress, PrintProgress, run_exit_code
 
     cancel = threading.Event()
 
@@ -531,7 +531,7 @@ _TO_DO = {
 
 
 def _open_counts(ctx, customers: list[str]) -> dict[str, int]:
-    from core.errors import ErrorHandler
+    from core.staging.errors import ErrorHandler
 
     return ErrorHandler(ctx).open_counts(customers) if customers else {}
 
@@ -555,7 +555,7 @@ def _report_failures(results) -> None:
     A failure that ended the run (the token, monday or the database, a request monday refused as
     invalid) is said once, in that last line, with the customers it kept from running.
     """
-    from core.batch import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of, is_global
+    from core.push.run import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of, is_global
 
     worst = None
     batch = None  # the batch the worst failure stopped, when it stopped one
@@ -607,7 +607,7 @@ def _monday_failure(exc: MondayError, suffix: str = "", batch: str | None = None
 
 
 def _usage(message: str) -> OrderSyncError:
-    from core.exceptions import SettingsError
+    from core.foundation.exceptions import SettingsError
 
     return SettingsError(message)
 
@@ -616,7 +616,7 @@ def _usage(message: str) -> OrderSyncError:
 
 
 def cmd_demo_init(args: argparse.Namespace) -> int:
-    from core.demo import init_demo
+    from core.demo.setup import init_demo
 
     if args.orders is not None and args.orders < 1:
         raise _usage("--orders must be at least 1")
@@ -630,7 +630,7 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
 
 def cmd_headless_demo(args: argparse.Namespace) -> int:
     """``demo run``: the demo without the window, synced against the embedded sandbox."""
-    from core.demo import init_demo
+    from core.demo.setup import init_demo
 
     paths = init_demo(None, keep_existing=True)
     config = str(paths.settings)

@@ -16,11 +16,11 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import __version__
-from core.config import default_config_path, load_settings
-from core.context import EngineContext
-from core.exceptions import EXIT_INTERNAL, OrderSyncError
-from core.logs import log_uncaught_thread_exceptions, setup_logging
-from core.resources import resource_path
+from core.foundation.config import default_config_path, load_settings
+from core.engine.context import EngineContext
+from core.foundation.exceptions import EXIT_INTERNAL, OrderSyncError
+from core.foundation.logs import log_uncaught_thread_exceptions, setup_logging
+from core.foundation.resources import resource_path
 
 log = logging.getLogger("ordersync.gui")
 
@@ -61,7 +61,7 @@ def app_icon() -> QIcon:
 def resolve_settings_path(config: Path | None, demo: bool) -> Path | None:
     """The settings file to open; None when the planner chose to quit at the first run."""
     if demo:
-        from core.demo import init_demo
+        from core.demo.setup import init_demo
 
         return init_demo(None, keep_existing=True).settings
     path = Path(config) if config else default_config_path()

@@ -20,13 +20,13 @@ from typing import Any, Awaitable, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from core.batch import BatchProcessor, BatchResult
-from core.context import EngineContext
-from core.errors import ErrorHandler
-from core.exceptions import OrderSyncError
+from core.push.run import BatchProcessor, BatchResult
+from core.engine.context import EngineContext
+from core.staging.errors import ErrorHandler
+from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
-from core.monitor import batch_overview
-from core.report import dry_run_report
+from core.staging.monitor import batch_overview
+from core.detect.report import dry_run_report
 
 log = logging.getLogger(__name__)
 

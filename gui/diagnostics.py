@@ -13,7 +13,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.logs import log_dir, log_file
+from core.foundation.logs import log_dir, log_file
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ def _sandbox(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from core.cli import COMMANDS, split_leading_options
     from core.cli import main as cli_main
-    from core.console import attach_parent_console, quiet_missing_streams
+    from core.foundation.console import attach_parent_console, quiet_missing_streams
 
     args = list(sys.argv[1:] if argv is None else argv)
     _, command, _ = split_leading_options(args)

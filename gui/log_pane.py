@@ -7,7 +7,7 @@ import logging
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from core.logs import formatter, log_file
+from core.foundation.logs import formatter, log_file
 from gui.diagnostics import open_log_folder
 
 

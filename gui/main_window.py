@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QComboBox, QMainWindow, QMessageBox
 
 from core import __version__
 from core.db.engine import redact_url
-from core.logs import log_file
+from core.foundation.logs import log_file
 from gui.bridge import EngineBridge
 from gui.diagnostics import exec_with_log_folder
 from gui.log_pane import QtLogHandler

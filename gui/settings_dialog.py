@@ -4,7 +4,7 @@ Every value is validated as it is typed, with the problem shown under its field;
 stays disabled until all are valid. "Test connection" and "Test board" run in a worker thread
 (never on the GUI thread) and report one line. The file is written with ``render_settings``,
 atomically, keeping the settings this dialog does not manage. The token goes to the OS keyring
-through ``core.token`` and nowhere else: the field never shows a stored token, only its hint.
+through ``core.foundation.token`` and nowhere else: the field never shows a stored token, only its hint.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QWidget
 
-from core.config import Settings, load_settings, parse_settings, render_settings, setting_problem
-from core.exceptions import SettingsError
-from core.mapping import load_mapping
-from core.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, keyring_available, keyring_backend_name,
+from core.foundation.config import Settings, load_settings, parse_settings, render_settings, setting_problem
+from core.foundation.exceptions import SettingsError
+from core.source.mapping import load_mapping
+from core.foundation.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, keyring_available, keyring_backend_name,
                         keyring_has_token, set_token, token_hint, token_source)
 from gui.settings_form import _ERROR_STYLE, _OK_STYLE, MANAGED, SettingsForm
 from gui.settings_probes import _first_line, probe_board, probe_database, write_atomically
@@ -110,7 +110,7 @@ class SettingsDialog(SettingsForm, QDialog):
 
     def _checks(self) -> list[tuple[QWidget, QLabel, Callable[[str], str | None]]]:
         """(field, its error label, its check) of every managed setting. The checks are the settings' own
-        declarations (core.config), as the command line's are; the mapping file is also loaded."""
+        declarations (core.foundation.config), as the command line's are; the mapping file is also loaded."""
         return [(edit, label,
                  self._check_mapping if name == "mapping.file" else functools.partial(setting_problem, name))
                 for name, edit, label in self._fields()]

@@ -2,7 +2,7 @@
 
 ``SettingsForm`` builds the widgets of ``SettingsDialog`` (which inherits it). The settings the
 dialog edits are listed once, in ``FIELDS``; their help text and their checks are the settings'
-own declarations in ``core.config`` (description, default, check), the ones the command line uses.
+own declarations in ``core.foundation.config`` (description, default, check), the ones the command line uses.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
-from core.config import SETTINGS, Settings
+from core.foundation.config import SETTINGS, Settings
 from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
 
 # The settings this dialog edits, each with the attribute of its line edit (whose problem shows in the label

@@ -8,11 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from core.config import SANDBOX_URL, Settings, resolve_database_url
-from core.exceptions import OrderSyncError, SettingsError
-from core.mapping import Mapping, load_mapping
-from core.resources import program_command
-from core.token import TOKEN_ENV, get_token
+from core.foundation.config import SANDBOX_URL, Settings, resolve_database_url
+from core.foundation.exceptions import OrderSyncError, SettingsError
+from core.source.mapping import Mapping, load_mapping
+from core.foundation.resources import program_command
+from core.foundation.token import TOKEN_ENV, get_token
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def probe_database(url: str, schema: str, base_dir: Path) -> tuple[bool, str]:
 
 def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
     """Read the board and resolve every mapped column title; (True, summary) or (False, what is wrong)."""
-    from core.context import SANDBOX_STATE
+    from core.engine.context import SANDBOX_STATE
     from core.monday.client import MondayApiClient
     from core.monday.errors import MondayError
 
@@ -93,7 +93,7 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
         mapping = load_mapping(settings.mapping_path)
         url = settings["monday.api_url"]
         if url == SANDBOX_URL:
-            from core.sandbox_process import SandboxProcess
+            from core.engine.sandbox_process import SandboxProcess
 
             state = settings.base_dir / SANDBOX_STATE
             if not state.exists():

@@ -86,8 +86,8 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget  # noqa: E402
 
 from core import __version__  # noqa: E402
-from core.demo import DEMO_BOARD_ID, init_demo  # noqa: E402
-from core.logs import LOG_DIR_ENV, setup_logging  # noqa: E402
+from core.demo.setup import DEMO_BOARD_ID, init_demo  # noqa: E402
+from core.foundation.logs import LOG_DIR_ENV, setup_logging  # noqa: E402
 from gui.app import app_icon  # noqa: E402
 
 

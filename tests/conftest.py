@@ -71,7 +71,7 @@ def redirect_user_folders(root: Path, mp: pytest.MonkeyPatch) -> None:
     from keyring.backends import fail
     from PySide6.QtCore import QSettings
 
-    from core.config import CONFIG_ENV
+    from core.foundation.config import CONFIG_ENV
     from tests.helpers import install
 
     home = root / "home"
@@ -108,7 +108,7 @@ def _snapshot(paths) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="session", autouse=True)
 def user_folders_of_the_session(tmp_path_factory):
     """For the whole session (session and module fixtures included), the user folders are temporary."""
-    from core.logs import LOG_DIR_ENV
+    from core.foundation.logs import LOG_DIR_ENV
 
     before = _snapshot(REAL_USER_LOCATIONS.values())
     root = tmp_path_factory.mktemp("user")
@@ -226,7 +226,7 @@ def engine(request):
 @pytest.fixture(autouse=True)
 def log_folder(tmp_path: Path, monkeypatch):
     """Each test (and every process it starts) logs into a folder of its own, never the user's."""
-    from core.logs import LOG_DIR_ENV, remove_handlers
+    from core.foundation.logs import LOG_DIR_ENV, remove_handlers
 
     folder = tmp_path / "logs"
     monkeypatch.setenv(LOG_DIR_ENV, str(folder))
@@ -237,7 +237,7 @@ def log_folder(tmp_path: Path, monkeypatch):
 @pytest.fixture
 def memory_keyring(monkeypatch):
     """The real keyring library with an in-memory backend as the OS keyring; no token in the environment."""
-    from core.token import TOKEN_ENV
+    from core.foundation.token import TOKEN_ENV
     from tests.helpers import MemoryKeyring, install
 
     monkeypatch.delenv(TOKEN_ENV, raising=False)

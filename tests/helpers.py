@@ -14,13 +14,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from core.changes import ChangeDetector, CustomerChanges
+from core.detect.changes import ChangeDetector, CustomerChanges
 from core.db import schema as s
 from core.db.migrate import upgrade
-from core.demo_data import SIZE_COLUMNS, create_orders_table, orders_table
-from core.mapping import Mapping, load_mapping
-from core.source import Source
-from core.staging import Batch, StagingOperations
+from core.demo.data import SIZE_COLUMNS, create_orders_table, orders_table
+from core.source.mapping import Mapping, load_mapping
+from core.source.reader import Source
+from core.staging.operations import Batch, StagingOperations
 
 BOARD = "9200517329"
 _ids = itertools.count(10_000_000_001)
@@ -131,8 +131,8 @@ SANDBOX_TOKEN = "test-token"
 
 def engine_context(engine: sa.Engine, board_id: str = BOARD, base_dir=None, **settings):
     """A real EngineContext on ``engine`` (what the CLI and the GUI open), with the given settings."""
-    from core.config import parse_settings
-    from core.context import EngineContext
+    from core.foundation.config import parse_settings
+    from core.engine.context import EngineContext
 
     sections: dict = {"monday": {"board_id": board_id}}
     for name, value in settings.items():
@@ -148,7 +148,7 @@ def engine_context(engine: sa.Engine, board_id: str = BOARD, base_dir=None, **se
 def start_sandbox(state_path, **options):
     """A sandbox server on a free port with the demo board (the default mapping's columns), judging
     every request by monday's published schema too when the session has it."""
-    from core.demo import board_columns
+    from core.demo.setup import board_columns
     from sandbox import SandboxServer
 
     options.setdefault("token", SANDBOX_TOKEN)
@@ -245,9 +245,9 @@ def user_locations() -> dict[str, Path]:
     """Every place OrderSync keeps something of the user's, as this process resolves it now."""
     import platformdirs
 
-    from core.config import default_config_path
-    from core.demo import default_demo_dir
-    from core.logs import log_dir
+    from core.foundation.config import default_config_path
+    from core.demo.setup import default_demo_dir
+    from core.foundation.logs import log_dir
 
     return {
         "settings file": default_config_path(),

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from core.db import schema as s
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
-from core.exceptions import BatchTakenOver, CustomerBusy
-from core.staging import Owner, StagingOperations, utcnow
+from core.foundation.exceptions import BatchTakenOver, CustomerBusy
+from core.staging.operations import Owner, StagingOperations, utcnow
 from tests.helpers import BOARD, World, confirm_all, count, make_world
 
 CUSTOMER = "MACK WELDON"
@@ -630,7 +630,7 @@ def test_a_batch_whose_process_on_this_workstation_has_exited_is_taken_over_at_o
     finally:
         child.stdin.close()
         child.wait()
-    with caplog.at_level(logging.INFO, logger="core.staging"):
+    with caplog.at_level(logging.INFO, logger="core.staging.operations"):
         resumed = ops(engine, me).claim(CUSTOMER, BOARD)
     assert (resumed.batch_id, resumed.resumed) == (batch.batch_id, True)
     assert "its process is gone" in caplog.text

@@ -24,14 +24,14 @@ import pytest
 import sqlalchemy as sa
 
 from core.cli import main
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.engine import create_engine
 from core.db.migrate import VERSION_TABLE, head_revision
-from core.demo import init_demo
-from core.demo_data import SIZE_COLUMNS, orders_table
-from core.mapping import default_mapping_path, load_mapping
-from core.staging import StagingOperations
+from core.demo.setup import init_demo
+from core.demo.data import SIZE_COLUMNS, orders_table
+from core.source.mapping import default_mapping_path, load_mapping
+from core.staging.operations import StagingOperations
 from tests.helpers import BOARD, World, empty_orders, make_world, order_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,9 +144,9 @@ def test_demo_init_writes_settings_and_database(tmp_path, capsys):
 
 
 def test_demo_init_without_flags_takes_the_demo_resource(tmp_path, capsys):
-    from core.config import load_settings
-    from core.demo import DEMO
-    from core.resources import resource_path
+    from core.foundation.config import load_settings
+    from core.demo.setup import DEMO
+    from core.foundation.resources import resource_path
 
     resource = tomllib.loads(resource_path("demo.toml").read_text(encoding="utf-8"))
     run = cli(capsys, "demo", "init", "--dir", tmp_path / "d")
@@ -621,7 +621,7 @@ def test_demo_and_dry_run_as_a_real_process(tmp_path):
 
 
 def test_hints_name_the_program_as_the_user_runs_it(monkeypatch, tmp_path, capsys):
-    from core.resources import program_command
+    from core.foundation.resources import program_command
 
     assert program_command("db upgrade") == "python main.py db upgrade"
     monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -690,7 +690,7 @@ def test_sandbox_and_token_take_the_verbose_flag_in_front():
 @pytest.mark.parametrize("argv", [["status"], ["db", "upgrade"], ["sync", "--all"], ["retry", "--all"],
                                   ["cancel", "--batch", "1"], ["-v", "status"]])
 def test_without_any_settings_every_command_stops_naming_where_it_looked(tmp_path, argv):
-    from core.config import default_config_path
+    from core.foundation.config import default_config_path
 
     user_file = default_config_path()  # the test's own user folder (tests/conftest.py), where no file is
     assert not user_file.exists()
@@ -719,7 +719,7 @@ def test_a_missing_file_named_by_the_environment_is_named(tmp_path, monkeypatch)
 
 
 def test_the_demo_needs_no_settings(tmp_path, capsys):
-    from core.config import default_config_path
+    from core.foundation.config import default_config_path
 
     assert not default_config_path().exists()
     run = cli(capsys, "demo", "init", "--dir", tmp_path / "d", "--orders", 20, "--seed", 1)

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.cli import main
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from tests.helpers import BOARD, SANDBOX_TOKEN, empty_orders, make_world, order_row, start_sandbox
 

@@ -1,4 +1,4 @@
-"""Settings declared once (core.config) and the mapping file (core.mapping): shape, errors, sizes.
+"""Settings declared once (core.foundation.config) and the mapping file (core.source.mapping): shape, errors, sizes.
 
 The settings file and the mapping file are the two things an operator edits by hand, so every
 mistake must come back as a SettingsError that names the key. Size columns are discovered from the
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import config
-from core.config import (
+from core.foundation import config
+from core.foundation.config import (
     CONFIG_ENV,
     SETTINGS,
     default_config_path,
@@ -24,10 +24,10 @@ from core.config import (
     render_settings,
     resolve_database_url,
 )
-from core.demo_data import ORDER_COLUMNS_AFTER_SIZES, ORDER_COLUMNS_BEFORE_SIZES, SIZE_COLUMNS, create_orders_table
-from core.exceptions import SettingsError
-from core.mapping import MONDAY_TYPES, default_mapping_path, load_mapping, parse_mapping
-from core.source import Source
+from core.demo.data import ORDER_COLUMNS_AFTER_SIZES, ORDER_COLUMNS_BEFORE_SIZES, SIZE_COLUMNS, create_orders_table
+from core.foundation.exceptions import SettingsError
+from core.source.mapping import MONDAY_TYPES, default_mapping_path, load_mapping, parse_mapping
+from core.source.reader import Source
 
 # --- settings -------------------------------------------------------------------------------------
 
@@ -117,7 +117,7 @@ def test_render_settings_round_trips_control_characters():
 
 
 def test_the_dialog_and_the_file_share_one_check_per_setting():
-    from core.config import setting_problem
+    from core.foundation.config import setting_problem
 
     assert "digits only" in str(pytest.raises(SettingsError, parse_settings, {"monday": {"board_id": "12a"}}).value)
     assert "digits only" in setting_problem("monday.board_id", "12a")

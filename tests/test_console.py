@@ -5,7 +5,7 @@ The Windows build is windowed, so a scheduled `OrderSync.exe sync --all` with no
 descriptors are closed. Here the process is started with descriptors 1 and 2 closed, which gives
 Python exactly that state on any OS: whatever it prints goes nowhere, so the exit code and the log
 file are all a scheduler and its operator get, and both must be right. (Attaching to the caller's
-console, ``core.console``, is Windows-only and is exercised by the Windows build.)
+console, ``core.foundation.console``, is Windows-only and is exercised by the Windows build.)
 """
 
 from __future__ import annotations

@@ -27,15 +27,15 @@ from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceTy
 from graphql.execution.values import get_variable_values
 from graphql.utilities import get_operation_ast
 
-from core.batch import BatchProcessor
-from core.config import parse_settings
-from core.context import EngineContext
+from core.push.run import BatchProcessor
+from core.foundation.config import parse_settings
+from core.engine.context import EngineContext
 from core.db.engine import create_engine
-from core.mapping import load_mapping
+from core.source.mapping import load_mapping
 from core.monday.client import MUTATION_ARGS
-from core.resources import resource_path
+from core.foundation.resources import resource_path
 from sandbox import schema as sandbox_schema
-from core.staging import StagingOperations
+from core.staging.operations import StagingOperations
 from tests.helpers import BOARD, empty_orders, monday_client, order_row, require_monday_sdl, start_sandbox
 
 CUSTOMER = "MACK WELDON"

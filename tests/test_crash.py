@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from tests.helpers import BOARD, SANDBOX_TOKEN, engine_context, make_world, start_sandbox
 

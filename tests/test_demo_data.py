@@ -1,4 +1,4 @@
-"""Tests for core.demo_data: the generated ORDERS_UNIFIED table."""
+"""Tests for core.demo.data: the generated ORDERS_UNIFIED table."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core import demo_data
-from core.demo_data import (
+from core.demo.setup import data as demo_data
+from core.demo.data import (
     ORDER_COLUMNS_AFTER_SIZES,
     ORDER_COLUMNS_BEFORE_SIZES,
     SIZE_COLUMNS,
@@ -155,7 +155,7 @@ def test_generation_does_not_touch_the_global_random():
 def test_rows_do_not_depend_on_hash_seed_and_no_qt_or_pandas_is_imported():
     script = (
         "import hashlib, sys\n"
-        "from core.demo_data import generate_rows\n"
+        "from core.demo.data import generate_rows\n"
         "h = hashlib.sha256(repr(list(generate_rows(400, seed=3))).encode()).hexdigest()\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pandas', 'numpy')]\n"
         "print(h, bad)\n"

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.migrate import upgrade
-from core.staging import Owner, StagingOperations
+from core.staging.operations import Owner, StagingOperations
 from tests.helpers import BOARD, SANDBOX_TOKEN, count, make_world, order_row, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,7 +236,7 @@ def test_70_a_bug_is_one_line_and_the_traceback_is_in_the_log(engine, sandbox, t
 
 
 def test_the_readme_and_help_give_the_table_the_program_uses(tmp_path):
-    from core.exceptions import EXIT_CODES
+    from core.foundation.exceptions import EXIT_CODES
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("| code | means |"):]

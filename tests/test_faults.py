@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from core.batch import BatchProcessor, NullProgress
+from core.push.run import BatchProcessor, NullProgress
 from core.db import schema as s
 from core.monday.errors import MondayError
 from tests.helpers import BOARD, count, engine_context, make_world, monday_client, start_sandbox

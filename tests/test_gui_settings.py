@@ -17,11 +17,11 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from core import token as tk  # noqa: E402
-from core.config import load_settings  # noqa: E402
+from core.foundation import token as tk  # noqa: E402
+from core.foundation.config import load_settings  # noqa: E402
 from core.db.sqlserver import best_first  # noqa: E402
-from core.demo import board_columns  # noqa: E402
-from core.mapping import default_mapping_path, load_mapping  # noqa: E402
+from core.demo.setup import board_columns  # noqa: E402
+from core.source.mapping import default_mapping_path, load_mapping  # noqa: E402
 from gui.settings_dialog import SettingsDialog  # noqa: E402
 from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox  # noqa: E402
 
@@ -190,7 +190,7 @@ def test_each_field_names_its_problem(open_dialog, settings_path, memory_keyring
 
 
 def test_each_field_shows_the_declaration_of_its_setting(open_dialog, settings_path, memory_keyring):
-    from core.config import SETTINGS, setting_problem
+    from core.foundation.config import SETTINGS, setting_problem
 
     declared = {s.name: s for s in SETTINGS}
     dialog = open_dialog(settings_path)
@@ -561,8 +561,8 @@ def test_the_first_run_without_settings_offers_the_demo(qtbot, user_folders):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from core.config import default_config_path
-    from core.demo import default_demo_dir
+    from core.foundation.config import default_config_path
+    from core.demo.setup import default_demo_dir
     from gui.app import resolve_settings_path
 
     assert not default_config_path().exists()

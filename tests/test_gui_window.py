@@ -256,7 +256,7 @@ def click_in_modal(qtbot, button_text: str, seen: list) -> None:
 
 
 def test_a_crash_is_logged_and_its_dialog_opens_the_log_folder(qtbot, log_folder, file_urls, monkeypatch):
-    from core.logs import LOG_FILE_NAME, setup_logging
+    from core.foundation.logs import LOG_FILE_NAME, setup_logging
     from gui.app import excepthook
 
     setup_logging(console_level=None)
@@ -275,7 +275,7 @@ def test_a_crash_is_logged_and_its_dialog_opens_the_log_folder(qtbot, log_folder
 
 def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
         qloop, qtbot, open_window, sqlite_engine, log_folder, file_urls):
-    from core.logs import LOG_FILE_NAME, batch_context
+    from core.foundation.logs import LOG_FILE_NAME, batch_context
 
     make_world(sqlite_engine, n_orders=20, seed=3, hostile=False)
     window = open_window()
@@ -283,7 +283,7 @@ def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
     qtbot.mouseClick(window.open_log_button, Qt.MouseButton.LeftButton)
     assert file_urls == [str(log_folder)]
     with batch_context(17):
-        logging.getLogger("core.batch").info("batch 17: PUSHING")
+        logging.getLogger("core.push.run").info("batch 17: PUSHING")
     qtbot.waitUntil(lambda: "[batch 17] batch 17: PUSHING" in window.log_view.toPlainText(), timeout=5000)
     seen: list = []
     click_in_modal(qtbot, "Close", seen)
@@ -295,7 +295,7 @@ def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
 def test_qt_messages_go_into_the_log_file(qapp, log_folder):
     from PySide6.QtCore import qInstallMessageHandler, qWarning
 
-    from core.logs import LOG_FILE_NAME, setup_logging
+    from core.foundation.logs import LOG_FILE_NAME, setup_logging
     from gui.app import _qt_message
 
     setup_logging(console_level=None)
@@ -383,8 +383,8 @@ def statements_on(engine, table: str):
 
 
 def test_a_source_line_is_read_by_its_key_in_one_query_and_maps_as_a_sync_maps_it(engine):
-    from core.mapping import load_mapping
-    from core.source import Source
+    from core.source.mapping import load_mapping
+    from core.source.reader import Source
 
     table = empty_orders(engine)
     lines = [

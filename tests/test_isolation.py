@@ -74,7 +74,7 @@ def test_a_process_a_test_starts_inherits_them(user_folders, log_folder):
 def test_no_os_keyring_is_reachable():
     import keyring
 
-    from core import token
+    from core.foundation import token
 
     assert not token.keyring_available(), keyring.get_keyring()
     assert os.environ["PYTHON_KEYRING_BACKEND"] == "keyring.backends.fail.Keyring"  # and so for every child
@@ -96,7 +96,7 @@ def _files(location: Path) -> list[Path]:
 def test_writing_through_the_real_code_paths_leaves_the_real_folders_alone(tmp_path, user_folders, log_folder):
     from PySide6.QtCore import QSettings
 
-    from core.logs import log_file, remove_handlers, setup_logging
+    from core.foundation.logs import log_file, remove_handlers, setup_logging
 
     marker = f"isolation-{uuid.uuid4().hex}"
     # This process: a log line, and a value in the window's QSettings (as gui/main_window.py saves its layout).

@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.batch import BatchProcessor
-from core.changes import ChangeDetector
+from core.push.run import BatchProcessor
+from core.detect.changes import ChangeDetector
 from core.db import schema as s
-from core.demo_data import orders_table
-from core.keys import MAX_NAMED, KeyCensus, key_fold, same_key
-from core.mapping import load_mapping
+from core.demo.data import orders_table
+from core.source.keys import MAX_NAMED, KeyCensus, key_fold, same_key
+from core.source.mapping import load_mapping
 from core.monday.client import Mutation
-from core.staging import StagingOperations
+from core.staging.operations import StagingOperations
 from tests.helpers import (BOARD, World, confirm_all, count, empty_orders, engine_context, make_world, monday_client,
                            order_row, start_sandbox)
 

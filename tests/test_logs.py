@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from core import cli
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
-from core.logs import (LOG_FILE_NAME, REDACTED, SharedRotatingFileHandler, batch_context, log_file, redact,
+from core.foundation.logs import (LOG_FILE_NAME, REDACTED, SharedRotatingFileHandler, batch_context, log_file, redact,
                        register_secret, setup_logging)
 from tests.helpers import BOARD, SANDBOX_TOKEN, make_world, start_sandbox
 
@@ -145,7 +145,7 @@ def test_a_rollover_blocked_by_another_process_keeps_logging(tmp_path, monkeypat
 
 
 def test_a_background_thread_crash_is_logged(log_folder, monkeypatch):
-    from core.logs import log_uncaught_thread_exceptions
+    from core.foundation.logs import log_uncaught_thread_exceptions
 
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     setup_logging(console_level=None)
@@ -191,7 +191,7 @@ def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_
     for batch_id, status in batches:
         tagged = [line for line in text.splitlines() if f"[batch {batch_id}] " in line]
         # Staging and the orchestrator both log inside the batch; the last tagged line is its status.
-        assert {"core.staging", "core.batch"} <= {m.group(1) for line in tagged
+        assert {"core.staging.operations", "core.push.run"} <= {m.group(1) for line in tagged
                                                   if (m := re.search(r"\] (core\.\w+):", line))}, tagged
         assert tagged[-1].endswith(f"batch {batch_id}: {status}")
     assert text.rstrip().splitlines()[-1].endswith(f"exit code {result.returncode}")
@@ -237,7 +237,7 @@ def console_lines(handler_options: dict, events: list[tuple[float, str, dict]]) 
     """What a ConsoleHandler prints for ``events`` (time, message, extra), on a clock the test sets."""
     import io
 
-    from core.logs import ConsoleHandler, formatter
+    from core.foundation.logs import ConsoleHandler, formatter
 
     now = [0.0]
     stream = io.StringIO()
@@ -256,7 +256,7 @@ def console_lines(handler_options: dict, events: list[tuple[float, str, dict]]) 
 
 
 def test_waits_for_monday_are_one_short_line_at_most_every_ten_seconds():
-    from core.logs import SHOWN, waiting
+    from core.foundation.logs import SHOWN, waiting
 
     events = [(t, f"monday query: a long line with every detail; retry at {t}", waiting(f"refused at {t}"))
               for t in (0.0, 3.0, 9.9, 10.0, 15.0, 25.0, 26.0)]

@@ -18,8 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from core.db import schema as s
 from core.db.engine import create_engine, own_schema
 from core.db.migrate import VERSION_TABLE, current_revision, head_revision, require_current, upgrade, upgrade_sql
-from core.demo_data import create_orders_table
-from core.exceptions import SchemaError
+from core.demo.data import create_orders_table
+from core.foundation.exceptions import SchemaError
 
 OWN_TABLE_NAMES = {t.name for t in s.OWN_TABLES}
 

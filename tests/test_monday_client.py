@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.mapping import load_mapping
+from core.source.mapping import load_mapping
 from core.monday.client import Mutation, build_mutation, parse_outcomes
 from core.monday.columns import encode_value
 from core.monday.errors import AuthError, classify
@@ -160,8 +160,8 @@ def test_board_metadata_resolves_titles_and_finds_the_subitems_board(sandbox):
 
 
 def test_a_missing_title_is_a_settings_error_naming_it(sandbox):
-    from core.exceptions import SettingsError
-    from core.mapping import ColumnMap
+    from core.foundation.exceptions import SettingsError
+    from core.source.mapping import ColumnMap
 
     meta = monday_client(sandbox).board(BOARD)
     with pytest.raises(SettingsError, match="'NOT ON THE BOARD'"):

@@ -10,12 +10,12 @@ import json
 
 import sqlalchemy as sa
 
-from core.changes import CHANGED, NEW, REMOVED
+from core.detect.changes import CHANGED, NEW, REMOVED
 from core.db import schema as s
-from core.staging import Failure
+from core.staging.operations import Failure
 from tests.helpers import BOARD, confirm_all, count, empty_orders, make_world, order_row, World
-from core.mapping import load_mapping
-from core.staging import StagingOperations
+from core.source.mapping import load_mapping
+from core.staging.operations import StagingOperations
 
 
 def small_world(engine, rows: list[dict]) -> World:

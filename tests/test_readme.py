@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import COMMANDS
-from core.config import SETTINGS, parse_settings
+from core.foundation.config import SETTINGS, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

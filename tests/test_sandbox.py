@@ -1135,9 +1135,9 @@ def test_cli_run_rejects_bad_arguments(capsys):
 
 def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path):
     """What the demo and the screenshots do to the child-process sandbox: delete a label, add it back."""
-    from core.context import SandboxProcess
-    from core.demo import DEMO_BOARD_ID, create_demo_board
-    from core.exceptions import OrderSyncError
+    from core.engine.context import SandboxProcess
+    from core.demo.setup import DEMO_BOARD_ID, create_demo_board
+    from core.foundation.exceptions import OrderSyncError
 
     create_demo_board(tmp_path / "sandbox.db", DEMO_BOARD_ID)
     sandbox = SandboxProcess(tmp_path / "sandbox.db", time_scale=60.0, latency=0.0)

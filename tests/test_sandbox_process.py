@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.exceptions import OrderSyncError
-from core.sandbox_process import SandboxProcess, _first_line, sandbox_command
+from core.foundation.exceptions import OrderSyncError
+from core.engine.sandbox_process import SandboxProcess, _first_line, sandbox_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path):
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from core.sandbox_process import SandboxProcess
+        from core.engine.sandbox_process import SandboxProcess
         sandbox = SandboxProcess(Path({str(tmp_path / 'sandbox.db')!r}), time_scale=60.0)
         print(sandbox.process.pid, flush=True)
         time.sleep(600)

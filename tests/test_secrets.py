@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from core.monday.client import MondayApiClient
 from core.monday.errors import AuthError, MondayError
@@ -158,7 +158,7 @@ def test_a_token_with_a_line_break_is_refused_and_never_shown(tmp_path, dialect_
 def test_every_escaped_form_of_a_registered_secret_is_redacted():
     from urllib.parse import quote
 
-    from core.logs import redact, register_secret
+    from core.foundation.logs import redact, register_secret
 
     secret = "tok3n\"with\\odd\tchars\u00e9and\nbreaks-7f3c1a2b"
     register_secret(secret)

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 
-from core.changes import CHANGED, REMOVED
+from core.detect.changes import CHANGED, REMOVED
 from core.cli import main as cli_main
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from tests.helpers import BOARD, World, make_world
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from core.db import sqlserver
 from core.db.engine import create_engine, own_schema, redact_url
 from core.db.sqlserver import best_first, odbc_drivers, redact_odbc, resolve_driver
-from core.exceptions import SettingsError
+from core.foundation.exceptions import SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cr3t-Pa55"

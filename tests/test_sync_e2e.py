@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from core.batch import BatchProcessor
+from core.push.run import BatchProcessor
 from core.db import schema as s
 from core.monday.client import Mutation
 from core.monday.errors import AuthError

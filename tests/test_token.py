@@ -15,8 +15,8 @@ import keyring.core
 import pytest
 from keyring.backends import fail, null
 
-from core import token as tk
-from core.exceptions import SettingsError
+from core.foundation import token as tk
+from core.foundation.exceptions import SettingsError
 from tests.helpers import MemoryKeyring, install
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.secret-monday-token-9f3c1a2b"

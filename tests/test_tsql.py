@@ -37,16 +37,16 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.sql import util as sql_util
 from sqlglot import exp
 
-from core.changes import CHANGED, REMOVED
+from core.detect.changes import CHANGED, REMOVED
 from core.cli import main as cli_main
-from core.config import render_settings
+from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.engine import create_engine
 from core.db.migrate import VERSION_TABLE, upgrade_sql
-from core.exceptions import CustomerBusy
-from core.staging import Failure, Owner, StagingOperations
-from core.batch import BatchProcessor
-from core.errors import ErrorHandler
+from core.foundation.exceptions import CustomerBusy
+from core.staging.operations import Failure, Owner, StagingOperations
+from core.push.run import BatchProcessor
+from core.staging.errors import ErrorHandler
 from tests.helpers import BOARD, confirm_all, engine_context, make_world, monday_client, order_row, start_sandbox
 
 SCHEMA = "dbo"  # what create_engine gives a mssql:// URL when no schema is configured

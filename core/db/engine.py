@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from core.db.sqlserver import redact_odbc, resolve_installed_driver
-from core.exceptions import DatabaseUnavailable, SettingsError
-from core.logs import redact
+from core.foundation.exceptions import DatabaseUnavailable, SettingsError
+from core.foundation.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def check_connection(engine: Engine) -> None:
         from core.db.errors import kind
 
         if kind(exc) == "refused":
-            from core.exceptions import DatabaseRefused
+            from core.foundation.exceptions import DatabaseRefused
 
             raise DatabaseRefused(f"the database {redact_url(str(engine.url))} refused OrderSync: "
                                   f"{_first_line(exc.orig)}") from None

@@ -19,7 +19,7 @@ import re
 
 import sqlalchemy as sa
 
-from core.exceptions import DatabaseRefused, DatabaseUnavailable, OrderSyncError
+from core.foundation.exceptions import DatabaseRefused, DatabaseUnavailable, OrderSyncError
 
 # SQLSTATE classes and codes (SQL standard; PostgreSQL; ODBC for SQL Server)
 _UNREACHABLE_CLASSES = ("08", "53", "57P", "HYT", "40")  # connection; resources; shutdown; ODBC timeout; rollback

@@ -18,8 +18,8 @@ from alembic import command
 from sqlalchemy.engine import Engine
 
 from core.db.engine import own_schema, redact_url
-from core.exceptions import SchemaError
-from core.resources import program_command
+from core.foundation.exceptions import SchemaError
+from core.foundation.resources import program_command
 
 log = logging.getLogger(__name__)
 

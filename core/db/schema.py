@@ -23,13 +23,13 @@ metadata = sa.MetaData(
     }
 )
 
-# Sync keys are compared exactly (core.keys.same_key), and so must the database compare them:
+# Sync keys are compared exactly (core.source.keys.same_key), and so must the database compare them:
 # SQLite and PostgreSQL compare text exactly already; SQL Server's default collation is
 # case-insensitive, so there the key columns (sync keys, and the size labels that are part of a
 # subitem's key and are joined with each other) carry a binary collation: code point by code point,
 # case-, accent-, kana- and width-sensitive. Every column compared with another in SQL has the same
 # collation (SQL Server refuses to compare columns of two different ones). SQL Server's `=` still
-# ignores trailing spaces; the key census holds back keys that differ only so (core.keys.key_fold).
+# ignores trailing spaces; the key census holds back keys that differ only so (core.source.keys.key_fold).
 # Migration 0002 gives existing databases this collation.
 KEY_COLLATION = "Latin1_General_100_BIN2"
 

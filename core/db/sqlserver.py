@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
 
-from core.exceptions import SettingsError
+from core.foundation.exceptions import SettingsError
 
 log = logging.getLogger(__name__)
 

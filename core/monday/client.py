@@ -11,7 +11,7 @@
   monday refuses as invalid (syntax, schema, variable types) is ``InvalidRequest``: OrderSync's
   bug, never retried, nothing of it applied.
 - Waits honour ``retry_in_seconds`` / ``Retry-After``, with exponential backoff and jitter, and
-  each wait is logged: in full in the log file, as one short line (``core.logs.waiting``) on a console
+  each wait is logged: in full in the log file, as one short line (``core.foundation.logs.waiting``) on a console
   without --verbose. Without a stated wait, a request that never gets through waits at most
   ``longest_retry_wait(max_attempts)`` in all before the client gives up (61.5 s for 8 tries).
 - One mutation request in flight per board (monday asks for it); the rate governor decides how
@@ -40,8 +40,8 @@ import requests
 import tenacity
 import urllib3
 
-from core.logs import SHOWN, register_secret, waiting
-from core.resources import program_command
+from core.foundation.logs import SHOWN, register_secret, waiting
+from core.foundation.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
 from core.monday.errors import AuthError, InvalidRequest, MondayError, NetworkError, classify, clip_words
 from core.monday.governor import RateGovernor

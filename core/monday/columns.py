@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from core.exceptions import SettingsError
-from core.mapping import ColumnMap
+from core.foundation.exceptions import SettingsError
+from core.source.mapping import ColumnMap
 
 
 @dataclass

@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.db import schema as s
-from core.ledger import ITEM, MOVE, SUB
+from core.staging.ledger import ITEM, MOVE, SUB
 from core.monday.client import Mutation, Outcome
 from core.monday.columns import Column, encode_values, missing_labels
-from core.staging import Failure
+from core.staging.operations import Failure
 
 MAX_ROW_ATTEMPTS = 6  # requests of one row without a confirmation before it is recorded as failed
 

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import db_utcnow
-from core.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
-from core.staging import STALE_LINE_HASH, Failure, StagingOperations, _chunks
+from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
+from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations, _chunks
 
 log = logging.getLogger(__name__)
 

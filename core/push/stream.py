@@ -1,6 +1,6 @@
 """The request stream: store a request, send it, resend it under the same key, settle it.
 
-Every mutation request is stored in the ledger (``core.ledger``) with its Idempotency-Key in the
+Every mutation request is stored in the ledger (``core.staging.ledger``) with its Idempotency-Key in the
 fenced transaction that marks its rows SENDING, and every resend reuses the stored text and key:
 
 - an answer settles it (per alias: ids, failures, rows to send again);
@@ -19,12 +19,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from core.exceptions import OrderSyncError
-from core.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
-from core.logs import waiting
+from core.foundation.exceptions import OrderSyncError
+from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
+from core.foundation.logs import waiting
 from core.monday.client import MondayApiClient, Mutation, Outcome, backoff, build_mutation, longest_retry_wait
 from core.monday.errors import AuthError, InvalidRequest, MondayError
-from core.staging import Failure
+from core.staging.operations import Failure
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import platformdirs
 
-from core.config import APP_NAME, parse_settings, render_settings
+from core.foundation.config import APP_NAME, parse_settings, render_settings
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
-from core.context import SANDBOX_STATE
-from core.demo_data import create_orders_table
-from core.mapping import Mapping, load_mapping
-from core.resources import resource_path
-from core.sandbox_process import SandboxProcess
+from core.engine.context import SANDBOX_STATE
+from core.demo.data import create_orders_table
+from core.source.mapping import Mapping, load_mapping
+from core.foundation.resources import resource_path
+from core.engine.sandbox_process import SandboxProcess
 
 log = logging.getLogger(__name__)
 

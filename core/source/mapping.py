@@ -19,8 +19,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from core.exceptions import SettingsError
-from core.resources import resource_path
+from core.foundation.exceptions import SettingsError
+from core.foundation.resources import resource_path
 
 MONDAY_TYPES = ("text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link")
 REMOVAL_POLICIES = ("mark", "report", "archive", "delete")
@@ -38,7 +38,7 @@ _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 class StorageLimits:
     """The longest text (characters) and the largest quantity OrderSync's tables hold per mapped value.
 
-    ``None`` means unbounded. ``core.db.limits.storage_limits`` reads them off the table definitions.
+    ``None`` means unbounded. ``core.source.limits.storage_limits`` reads them off the table definitions.
     """
 
     key: int | None = None
@@ -627,8 +627,8 @@ class LineMapper:
     def row_key(self, row: Sequence[Any]) -> str | None:
         """The sync key of a row without mapping the rest of it (None when a key column is empty).
 
-        Keys are compared exactly, and only as ``core.keys.same_key`` says; keys that differ only in
-        letter case are held back by the source's key census (``core.keys.KeyCensus``).
+        Keys are compared exactly, and only as ``core.source.keys.same_key`` says; keys that differ only in
+        letter case are held back by the source's key census (``core.source.keys.KeyCensus``).
         """
         parts = []
         for name, i in self._key_index:

@@ -11,6 +11,7 @@ orphan holding the sandbox's state file.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import subprocess
 import sys
@@ -18,11 +19,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from core.exceptions import OrderSyncError
+from core.foundation.exceptions import OrderSyncError
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # seconds to wait for the child's first line (a cold start of the frozen program is slow)
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with the folder that holds ``core`` (and ``sandbox`` beside it: a checkout or
+    site-packages) first on the child's path, whatever its working folder is."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def sandbox_command(args: list[str]) -> list[str]:
@@ -68,7 +78,7 @@ class SandboxProcess:
                                  f"{exc.strerror or exc}") from None
         with log_file:
             self.process = subprocess.Popen(sandbox_command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=log_file, text=True)
+                                            stderr=log_file, text=True, env=_child_env())
         self.url = _first_line(self.process.stdout, start_timeout).strip()
         if not self.url.startswith("http"):
             self.stop()

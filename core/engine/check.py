@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from core.exceptions import OrderSyncError, SettingsError
-from core.resources import program_command
+from core.foundation.exceptions import OrderSyncError, SettingsError
+from core.foundation.resources import program_command
 
 if TYPE_CHECKING:
-    from core.context import EngineContext
+    from core.engine.context import EngineContext
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
@@ -45,7 +45,7 @@ class Check:
 
 
 def _code_of(exc: BaseException) -> int:
-    from core.batch import exit_code_of
+    from core.push.run import exit_code_of
 
     return exit_code_of(exc)
 
@@ -88,15 +88,15 @@ class Checklist:
 
     @property
     def exit_code(self) -> int:
-        from core.batch import worst_code
+        from core.push.run import worst_code
 
         return worst_code(c.code for c in self.checks if c.state == FAILED)
 
 
 def run_checks(config: Any) -> Checklist:
     """Every link, from the settings file to the labels the data will write."""
-    from core.config import load_settings
-    from core.context import EngineContext
+    from core.foundation.config import load_settings
+    from core.engine.context import EngineContext
     from core.db.migrate import require_current
 
     checks = Checklist()

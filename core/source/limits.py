@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core.db import schema as s
-from core.mapping import StorageLimits
+from core.source.mapping import StorageLimits
 
 INT32_MAX = 2**31 - 1  # sa.Integer: INTEGER on PostgreSQL and SQL Server
 

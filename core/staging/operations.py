@@ -3,7 +3,7 @@
 A batch is one customer. ``claim`` creates (or resumes) its row in ``MON_BatchProcessing``; the
 database's filtered unique index allows one active batch per customer across processes and
 workstations. ``stage`` loads the detected changes in bulk; invalid lines go to the ERR table and
-are never sent. The push (``core.batch``) then moves rows PENDING → SENDING → API_SUCCESS or
+are never sent. The push (``core.push.run``) then moves rows PENDING → SENDING → API_SUCCESS or
 API_FAILED through the methods here, each one statement per step, never one per row; ``promote``
 upserts what monday confirmed into the production tables and ``cleanup`` removes finished rows.
 """
@@ -24,13 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import __version__
-from core.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
+from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
 from core.db import schema as s
 from core.db.bulk import bulk_insert, refresh_statistics
 from core.db.clock import database_now, db_utcnow
-from core.db.limits import fit, storable
-from core.exceptions import BatchTakenOver, CustomerBusy
-from core.mapping import MappedLine, to_json
+from core.source.limits import fit, storable
+from core.foundation.exceptions import BatchTakenOver, CustomerBusy
+from core.source.mapping import MappedLine, to_json
 
 log = logging.getLogger(__name__)
 

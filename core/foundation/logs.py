@@ -32,7 +32,7 @@ from typing import Iterator
 
 import platformdirs
 
-from core.config import APP_NAME
+from core.foundation.config import APP_NAME
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from core.changes import _chunks
+from core.detect.changes import _chunks
 from core.db import schema as s
-from core.exceptions import SettingsError
+from core.foundation.exceptions import SettingsError
 
 FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED", "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD",
            "DUPLICATE_ON_BOARD")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from core.db import schema as s
 from core.db.clock import database_now
-from core.staging import Owner
+from core.staging.operations import Owner
 
 DONE_STATES = (s.API_SUCCESS, s.PROMOTED, s.API_FAILED)
 

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.changes import ChangeDetector, CustomerChanges, PendingCustomer
-from core.config import Settings
+from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
+from core.foundation.config import Settings
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.exceptions import OrderSyncError, SettingsError
-from core.mapping import Mapping, load_mapping
-from core.resources import program_command
-from core.sandbox_process import SandboxProcess
-from core.source import Source
-from core.staging import Owner, StagingOperations
+from core.foundation.exceptions import OrderSyncError, SettingsError
+from core.source.mapping import Mapping, load_mapping
+from core.foundation.resources import program_command
+from core.engine.sandbox_process import SandboxProcess
+from core.source.reader import Source
+from core.staging.operations import Owner, StagingOperations
 
 if TYPE_CHECKING:
     from core.monday.client import MondayApiClient
@@ -106,7 +106,7 @@ class EngineContext:
     def monday_client(self, **options) -> "MondayApiClient":
         """A client for the configured board; ``api_url = "sandbox"`` starts the embedded sandbox first."""
         from core.monday.client import MondayApiClient
-        from core.token import TOKEN_ENV, get_token
+        from core.foundation.token import TOKEN_ENV, get_token
 
         if not self.board_id:
             raise SettingsError("setting monday.board_id is empty: name the board to sync to")

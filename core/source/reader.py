@@ -13,10 +13,10 @@ from typing import Any, Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.db.limits import storage_limits
-from core.exceptions import SettingsError
-from core.keys import KeyCensus, same_key
-from core.mapping import LineMapper, MappedLine, Mapping
+from core.source.limits import storage_limits
+from core.foundation.exceptions import SettingsError
+from core.source.keys import KeyCensus, same_key
+from core.source.mapping import LineMapper, MappedLine, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class Source:
     # -- lines ------------------------------------------------------------------------------------
 
     def key_census(self, conn: Connection) -> KeyCensus:
-        """Every sync key of the whole table and the keys whose lines are held back (core.keys).
+        """Every sync key of the whole table and the keys whose lines are held back (core.source.keys).
 
         One streaming pass over the key columns only, whatever the customers of the run: a key is
         a duplicate across customers too, and the set of all keys tells a line that moved to
@@ -134,7 +134,7 @@ class Source:
 
         One SELECT narrowed by the key's parts in SQL (a trimmed column by containment, another by
         equality; the database may match more loosely, e.g. ignoring case), then the exact key
-        comparison (``core.keys.same_key``) on the few rows it returns. If the key repeats, the line
+        comparison (``core.source.keys.same_key``) on the few rows it returns. If the key repeats, the line
         of ``customer`` is preferred.
         """
         mapping = self.mapping

@@ -7,7 +7,7 @@
 5. push items and subitems in one request stream
 
 Exactly once: every request is stored with its Idempotency-Key in the fenced transaction that marks
-its rows SENDING (``core.ledger``), resent under the same key until monday answers it, and looked up
+its rows SENDING (``core.staging.ledger``), resent under the same key until monday answers it, and looked up
 on the board only when the key can no longer be replayed and monday can no longer apply it
 (``core.push``). The batch row's owner generation fences every write; heartbeats go on through every
 wait. A resumed batch is finished first, then the same run detects and stages what changed since.
@@ -28,21 +28,21 @@ from typing import Any, Iterable, Protocol
 
 import sqlalchemy as sa
 
-from core.config import HEARTBEAT_SLICE
+from core.foundation.config import HEARTBEAT_SLICE
 from core.db import schema as s
 from core.db.engine import redact_url
 from core.db.errors import classify as classify_db_error
-from core.exceptions import (EXIT_INTERNAL, BatchTakenOver, BoardMismatch, CustomerBusy, DatabaseUnavailable,
+from core.foundation.exceptions import (EXIT_INTERNAL, BatchTakenOver, BoardMismatch, CustomerBusy, DatabaseUnavailable,
                              OrderSyncError, SettingsError)
-from core.ledger import GROUP, RequestLedger, Settlement, apply_settlement
-from core.logs import SHOWN, batch_context
+from core.staging.ledger import GROUP, RequestLedger, Settlement, apply_settlement
+from core.foundation.logs import SHOWN, batch_context
 from core.monday.client import MondayApiClient, Mutation
 from core.monday.columns import BoardMeta, Column
 from core.monday.errors import AuthError, InvalidRequest, MondayError
 from core.push.payloads import PayloadBuilder, Plan
 from core.push.reconcile import BoardEdits, BoardWatch, Lookup, apply_board_edits
 from core.push.stream import Answer, RequestStream, StreamSettings, classify_answer
-from core.staging import Batch, Failure, utcnow
+from core.staging.operations import Batch, Failure, utcnow
 
 log = logging.getLogger(__name__)
 

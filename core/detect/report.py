@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.changes import CHANGED, NEW, REMOVED, CustomerChanges
+from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges
 
 
 def dry_run_report(result: CustomerChanges) -> dict[str, Any]:

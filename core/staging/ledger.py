@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import database_now, db_utcnow
-from core.staging import Failure, StagingOperations
+from core.staging.operations import Failure, StagingOperations
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import os
 import sys
 import unicodedata
 
-from core.exceptions import SettingsError
-from core.logs import register_secret
-from core.resources import program_command
+from core.foundation.exceptions import SettingsError
+from core.foundation.logs import register_secret
+from core.foundation.resources import program_command
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
-from core.keys import KeyCensus
-from core.mapping import MappedLine, MappedSize, content_hash
-from core.source import Source
+from core.source.keys import KeyCensus
+from core.source.mapping import MappedLine, MappedSize, content_hash
+from core.source.reader import Source
 
 NEW = "NEW"
 CHANGED = "CHANGED"

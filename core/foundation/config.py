@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from core.exceptions import SettingsError
+from core.foundation.exceptions import SettingsError
 
 APP_NAME = "OrderSync"
 CONFIG_ENV = "ORDERSYNC_CONFIG"
@@ -316,7 +316,7 @@ def load_settings(path: Path | str | None = None, *, required: bool = True) -> S
 
 def no_settings_message(file: Path) -> str:
     """One line for a run that found no settings: every place it looked, and the ways to make some."""
-    from core.resources import program_command
+    from core.foundation.resources import program_command
 
     if os.environ.get(CONFIG_ENV):
         looked = f"{CONFIG_ENV} names {file}, which does not exist"
