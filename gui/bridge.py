@@ -15,18 +15,19 @@ import functools
 import gc
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.push.run import BatchProcessor, BatchResult
+from core.detect.report import dry_run_report
 from core.engine.context import EngineContext
-from core.staging.errors import ErrorHandler
 from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.push.run import BatchProcessor, BatchResult
+from core.staging.errors import ErrorHandler
 from core.staging.monitor import batch_overview
-from core.detect.report import dry_run_report
 
 log = logging.getLogger(__name__)
 

@@ -13,18 +13,29 @@ import functools
 import itertools
 import logging
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QWidget
 
 from core.foundation.config import Settings, load_settings, parse_settings, render_settings, setting_problem
 from core.foundation.exceptions import SettingsError
+from core.foundation.token import (
+    SOURCE_ENV,
+    SOURCE_KEYRING,
+    TOKEN_ENV,
+    delete_token,
+    keyring_available,
+    keyring_backend_name,
+    keyring_has_token,
+    set_token,
+    token_hint,
+    token_source,
+)
 from core.source.mapping import load_mapping
-from core.foundation.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, keyring_available, keyring_backend_name,
-                        keyring_has_token, set_token, token_hint, token_source)
 from gui.settings_form import _ERROR_STYLE, _OK_STYLE, MANAGED, SettingsForm
 from gui.settings_probes import _first_line, probe_board, probe_database, write_atomically
 

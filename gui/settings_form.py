@@ -7,15 +7,27 @@ own declarations in ``core.foundation.config`` (description, default, check), th
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.foundation.config import SETTINGS, Settings
 from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
+from core.foundation.config import SETTINGS, Settings
 
 # The settings this dialog edits, each with the attribute of its line edit (whose problem shows in the label
 # named like it, with _error_label for _edit); every other setting of the loaded file is written back unchanged.
@@ -280,7 +292,7 @@ class SettingsForm:
                  self.test_db_button, self.api_url_edit, self.board_edit, self.test_monday_button, self.token_edit,
                  self.forget_token_button, self.mapping_edit, self.browse_mapping_button, self.save_button,
                  self.cancel_button]
-        for first, second in zip(chain, chain[1:]):
+        for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
 
     def _declare_help(self) -> None:

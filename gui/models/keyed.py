@@ -9,14 +9,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, count, islice
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, Qt, Signal
 
-from gui.models.common import (_ALIGN, _DISPLAY, _DT_MIN, _NO_PARENT, _TOOLTIP, KeyRole, RowRole, SortRole,
-                               _count, _insert_position, _runs, _take, as_utc)
+from gui.models.common import (
+    _ALIGN,
+    _DISPLAY,
+    _DT_MIN,
+    _NO_PARENT,
+    _TOOLTIP,
+    KeyRole,
+    RowRole,
+    SortRole,
+    _count,
+    _insert_position,
+    _runs,
+    _take,
+    as_utc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +41,10 @@ _PARENTS, _HINT = "QList<QPersistentModelIndex>", QAbstractItemModel.LayoutChang
 # block, or one dataChanged over the changed span): each separate insert or remove costs the proxy a
 # pass over all its rows, so thousands of them would cost more than one layout change.
 _MAX_RUNS = 64
+
+# The columns that show each compared field (``_FIELD_COLUMNS``), and each sortable column's sort key (``_SORT``).
+_FieldColumns = dict[str, tuple[int, ...]]
+_SortKeys = dict[int, tuple[str, int] | Callable[[tuple], Any]]
 
 
 class _KeyedTableModel(QAbstractTableModel):
@@ -47,10 +65,10 @@ class _KeyedTableModel(QAbstractTableModel):
     _KEY: str = ""
     _FIELDS: tuple[str, ...] = ()           # compared to detect a change; in every row
     _OPTIONAL: tuple[str, ...] = ()         # compared too, may be missing from a row (None)
-    _FIELD_COLUMNS: dict[str, tuple[int, ...]] = {}  # the columns that show a field; absent: all
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {}  # the columns that show a field; absent: all
     # column -> ("str" | "int" | "float" | "dt", position in the compared tuple), or a function of the
     # tuple. "str" sorts case-insensitively, "dt" as naive UTC with None first.
-    _SORT: dict[int, tuple[str, int] | Callable[[tuple], Any]] = {}
+    _SORT: ClassVar[_SortKeys] = {}
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -72,13 +90,13 @@ class _KeyedTableModel(QAbstractTableModel):
 
     # -- Qt API ---------------------------------------------------------------------------------------
 
-    def rowCount(self, parent=_NO_PARENT) -> int:  # noqa: N802
+    def rowCount(self, parent=_NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._keys)
 
-    def columnCount(self, parent=_NO_PARENT) -> int:  # noqa: N802
+    def columnCount(self, parent=_NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._HEADERS)
 
-    def headerData(self, section, orientation, role=_DISPLAY):  # noqa: N802
+    def headerData(self, section, orientation, role=_DISPLAY):
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._HEADERS):
             if role == _DISPLAY:
                 return self._HEADERS[section]
@@ -153,10 +171,10 @@ class _KeyedTableModel(QAbstractTableModel):
             if keys:
                 self._update(rows, raws)
         else:
-            incoming = dict(zip(keys, range(len(keys))))
+            incoming = dict(zip(keys, range(len(keys)), strict=True))
             if len(incoming) != len(keys):
                 rows, keys, raws = self._deduplicated(rows, keys, raws)
-                incoming = dict(zip(keys, range(len(keys))))
+                incoming = dict(zip(keys, range(len(keys)), strict=True))
             if not self._keys:
                 self._load(keys, rows, raws)
             else:
@@ -182,7 +200,7 @@ class _KeyedTableModel(QAbstractTableModel):
         hay = self._hay
         if None in hay:
             make = self._haystack
-            self._hay = [make(raw) if text is None else text for raw, text in zip(self._raw, hay)]
+            self._hay = [make(raw) if text is None else text for raw, text in zip(self._raw, hay, strict=True)]
 
     # -- for subclasses -------------------------------------------------------------------------------
 
@@ -228,7 +246,7 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _position(self) -> dict[Any, int]:
         if self._pos is None:
-            self._pos = dict(zip(self._keys, range(len(self._keys))))
+            self._pos = dict(zip(self._keys, range(len(self._keys)), strict=True))
         return self._pos
 
     def _raws(self, rows: list[dict]) -> list[tuple]:
@@ -311,7 +329,7 @@ class _KeyedTableModel(QAbstractTableModel):
         cells: list[tuple[int, int, int]] = []
         for i in changed:
             first, last = ncols, -1
-            for f, (x, y) in enumerate(zip(old[i], raws[i])):
+            for f, (x, y) in enumerate(zip(old[i], raws[i], strict=True)):
                 if x != y:
                     lo, hi = spans[f]
                     first, last = min(first, lo), max(last, hi)
@@ -337,7 +355,7 @@ class _KeyedTableModel(QAbstractTableModel):
         if self._sort_spec is not None:
             column, order = self._sort_spec
             descending = order == Qt.SortOrder.DescendingOrder
-            new_keys = dict(zip(added, self._column_keys(column, _take(raws, added))))
+            new_keys = dict(zip(added, self._column_keys(column, _take(raws, added)), strict=True))
             by_place: dict[int, list[int]] = {}
             for j in sorted(added, key=new_keys.__getitem__, reverse=descending):
                 by_place.setdefault(_insert_position(self._sort_keys, new_keys[j], descending), []).append(j)
