@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QComboBox, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QComboBox, QMessageBox
 
 from core import __version__
 from core.db.engine import redact_url
@@ -26,7 +26,7 @@ from gui.window_layout import WindowLayout
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowLayout, WindowActions, QMainWindow):
+class MainWindow(WindowLayout, WindowActions):
     """The window: its models, wiring, refreshes and state. Its widgets are built by ``WindowLayout``
     (gui/window_layout.py) and its commands are in ``WindowActions`` (gui/window_actions.py)."""
 
