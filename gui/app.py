@@ -103,7 +103,8 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
     """The GUI's main: returns the exit code."""
     import qasync
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()  # a QApplication when there is one (the tests' qtbot makes one)
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("OrderSync")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")

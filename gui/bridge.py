@@ -190,9 +190,9 @@ class EngineBridge(QObject):
         results: list[BatchResult] = []
         try:
             results = await self.call(self._process, customers, keys, self._cancel, duplicates)
-            failed = [r for r in results if r.error is not None]
+            failed = [(r.customer, r.error) for r in results if r.error is not None]
             if failed:  # one customer's failure does not stop the others; the planner hears of each
-                self.failed.emit("sync", "; ".join(f"{r.customer}: {describe(r.error)}" for r in failed[:3])
+                self.failed.emit("sync", "; ".join(f"{customer}: {describe(error)}" for customer, error in failed[:3])
                                  + (f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""))
             return results
         finally:

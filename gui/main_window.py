@@ -71,7 +71,8 @@ class MainWindow(WindowLayout, WindowActions):
         self.customers.checkedChanged.connect(self._update_actions)
         self.error_customer.currentIndexChanged.connect(
             lambda: self.errors_proxy.set_customer(self.error_customer.currentData()))
-        self.error_type.currentIndexChanged.connect(lambda: self.errors_proxy.set_error_type(self.error_type.currentData()))
+        self.error_type.currentIndexChanged.connect(
+            lambda: self.errors_proxy.set_error_type(self.error_type.currentData()))
         self.retryable_only.toggled.connect(self.errors_proxy.set_retryable_only)
         self.show_resolved.toggled.connect(self._toggle_resolved)
         self.error_search.textChanged.connect(self.errors_proxy.set_search)

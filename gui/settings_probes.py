@@ -92,6 +92,7 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
     try:
         mapping = load_mapping(settings.mapping_path)
         url = settings["monday.api_url"]
+        token: str | None
         if url == SANDBOX_URL:
             from core.engine.sandbox_process import SandboxProcess
 

@@ -103,7 +103,8 @@ class BatchesModel(_KeyedTableModel):
     def active(self, rows: list[int] | None = None) -> list[tuple[int, bool]]:
         """(batch id, mine) of the active batches among source ``rows`` (all rows when None)."""
         raws = self._raw if rows is None else [self._raw[r] for r in rows if 0 <= r < len(self._raw)]
-        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
+        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws
+                if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
 
     def _ordered(self, rows: list[dict]) -> list[dict]:
         def newest(row: dict) -> tuple:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 
 from gui.models.common import (
     _CENTER,
@@ -47,9 +47,10 @@ class CustomersModel(_KeyedTableModel):
     _FLAGS = (_CHECKABLE, *[_ENABLED] * 7)
     _KEY = "customer"
     _FIELDS = ("customer", "new", "changed", "removed", "invalid", "open_errors", "last_sync")
-    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {"customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
-                      "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
-                      "last_sync": (COL_LAST_SYNC,)}
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
+        "customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
+        "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
+        "last_sync": (COL_LAST_SYNC,)}
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -103,8 +104,9 @@ class CustomersModel(_KeyedTableModel):
                 str(_count(invalid)), str(_count(errors)), format_local(as_utc(last_sync), "never"))
 
     # The check column sorts through SortRole only (its value is not in the compared tuple).
-    _SORT: ClassVar[_SortKeys] = {COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
-             COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
+    _SORT: ClassVar[_SortKeys] = {
+        COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
+        COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
 
     def data(self, index, role=_DISPLAY):
         if role == SortRole and index.isValid() and index.column() == COL_CHECK:
@@ -156,10 +158,12 @@ class CustomersFilterProxy(QSortFilterProxyModel):
         self._needle = needle
         _end_filter_change(self)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
+    def filterAcceptsRow(
+            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if not self._needle:
             return True
-        return self._needle in self.sourceModel().haystack(source_row)
+        return self._needle in cast(CustomersModel, self.sourceModel()).haystack(source_row)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+    def lessThan(
+            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))

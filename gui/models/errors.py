@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
 from gui.models.common import (
     _CENTER,
@@ -206,7 +206,8 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
         setattr(self, name, value)
         self.invalidate()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
+    def filterAcceptsRow(
+            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self._connected
         if model is None:
             return True
@@ -249,7 +250,8 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
             return model._sort_spec[0] if model._sort_spec else -1
         return super().sortColumn()
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+    def lessThan(
+            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))
 
     def sortOrder(self) -> Qt.SortOrder:
@@ -278,6 +280,8 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
             self._stale = True
             return
         model = self._connected
+        if model is None:  # connected only while the source is an ErrorsModel
+            return
         for row in range(first, last + 1):
             shown = self.mapFromSource(model.index(row, 0)).isValid()
             if shown != self.filterAcceptsRow(row, _NO_PARENT):

@@ -146,7 +146,7 @@ class _KeyedTableModel(QAbstractTableModel):
             return
         order = Qt.SortOrder(order)
         descending = order == Qt.SortOrder.DescendingOrder
-        if self._sort_spec is not None and self._sort_spec[0] == column:
+        if self._sort_spec is not None and self._sort_spec[0] == column and self._sort_keys is not None:
             keys = self._sort_keys  # current: kept up to date while this is the sort column
         else:
             keys = self._column_keys(column, self._raw)
@@ -262,7 +262,11 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _deduplicated(self, rows: list[dict], keys: list, raws: list[tuple]) -> tuple[list, list, list]:
         seen: set[Any] = set()
-        kept = [i for i, k in enumerate(keys) if not (k in seen or seen.add(k))]
+        kept: list[int] = []
+        for i, k in enumerate(keys):
+            if k not in seen:
+                seen.add(k)
+                kept.append(i)
         log.warning("%s: %d rows repeat the key of an earlier row; the first of each is shown",
                     type(self).__name__, len(keys) - len(kept))
         return [rows[i] for i in kept], [keys[i] for i in kept], [raws[i] for i in kept]
@@ -286,11 +290,11 @@ class _KeyedTableModel(QAbstractTableModel):
         self.endInsertRows()
 
     def _refresh(self, keys: list, rows: list[dict], raws: list[tuple], incoming: dict[Any, int]) -> None:
-        order = list(map(incoming.get, self._keys))  # incoming position of each current row
-        if None in order:
-            gone = [i for i, j in enumerate(order) if j is None]
+        found = list(map(incoming.get, self._keys))  # incoming position of each current row (None: gone)
+        if None in found:
+            gone = [i for i, j in enumerate(found) if j is None]
             self._remove(gone)
-            order = [j for j in order if j is not None]
+        order = [j for j in found if j is not None]
         if self._keys:
             self._update(list(map(rows.__getitem__, order)), list(map(raws.__getitem__, order)))
         if len(keys) > len(self._keys):
@@ -325,7 +329,8 @@ class _KeyedTableModel(QAbstractTableModel):
         if not changed:
             return
         spans, ncols = self._field_spans, len(self._HEADERS)
-        sort_column = self._sort_spec[0] if self._sort_keys is not None else None
+        sort_keys = self._sort_keys
+        sort_column = self._sort_spec[0] if sort_keys is not None and self._sort_spec is not None else None
         cells: list[tuple[int, int, int]] = []
         for i in changed:
             first, last = ncols, -1
@@ -335,8 +340,8 @@ class _KeyedTableModel(QAbstractTableModel):
                     first, last = min(first, lo), max(last, hi)
             self._disp[i] = None
             self._hay[i] = None
-            if sort_column is not None:
-                self._sort_keys[i] = self._key_of(sort_column, raws[i])
+            if sort_keys is not None and sort_column is not None:
+                sort_keys[i] = self._key_of(sort_column, raws[i])
             cells.append((i, first, last))
         if len(cells) > _MAX_RUNS:
             self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], ncols - 1), [])
@@ -352,13 +357,14 @@ class _KeyedTableModel(QAbstractTableModel):
         """
         n = len(self._keys)
         places: list[tuple[int, list[int]]]  # (row in the current rows, incoming positions)
-        if self._sort_spec is not None:
+        sort_keys = self._sort_keys
+        if self._sort_spec is not None and sort_keys is not None:
             column, order = self._sort_spec
             descending = order == Qt.SortOrder.DescendingOrder
             new_keys = dict(zip(added, self._column_keys(column, _take(raws, added)), strict=True))
             by_place: dict[int, list[int]] = {}
             for j in sorted(added, key=new_keys.__getitem__, reverse=descending):
-                by_place.setdefault(_insert_position(self._sort_keys, new_keys[j], descending), []).append(j)
+                by_place.setdefault(_insert_position(sort_keys, new_keys[j], descending), []).append(j)
             places = sorted(by_place.items())
         else:
             current = self._position()
@@ -394,7 +400,7 @@ class _KeyedTableModel(QAbstractTableModel):
         self._raw[at:at] = new_raws
         self._disp[at:at] = [None] * len(js)
         self._hay[at:at] = [None] * len(js)
-        if self._sort_keys is not None:
+        if self._sort_keys is not None and self._sort_spec is not None:
             self._sort_keys[at:at] = self._column_keys(self._sort_spec[0], new_raws)
         self._pos = None
         self.endInsertRows()
@@ -407,7 +413,7 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _permute(self, perm: list[int], hint: QAbstractItemModel.LayoutChangeHint) -> None:
         """Reorder the rows (``perm``: old row numbers in their new order) as one layout change."""
-        self.layoutAboutToBeChanged[_PARENTS, _HINT].emit([], hint)
+        self.layoutAboutToBeChanged[_PARENTS, _HINT].emit([], hint)  # type: ignore[index]  # stubs lack Signal[...]
         old_keys = self._keys
         persistent = self.persistentIndexList()
         self._keys = _take(old_keys, perm)
@@ -422,4 +428,4 @@ class _KeyedTableModel(QAbstractTableModel):
             position = self._position()
             self.changePersistentIndexList(
                 persistent, [self.index(position[old_keys[p.row()]], p.column()) for p in persistent])
-        self.layoutChanged[_PARENTS, _HINT].emit([], hint)
+        self.layoutChanged[_PARENTS, _HINT].emit([], hint)  # type: ignore[index]  # stubs lack Signal[...]
