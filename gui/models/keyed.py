@@ -14,7 +14,7 @@ from itertools import compress, count, islice
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QObject, Qt, Signal
 
 from gui.models.common import (
     _ALIGN,
@@ -70,7 +70,7 @@ class _KeyedTableModel(QAbstractTableModel):
     # tuple. "str" sorts case-insensitively, "dt" as naive UTC with None first.
     _SORT: ClassVar[_SortKeys] = {}
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._keys: list[Any] = []
         self._rows: list[dict] = []
