@@ -1,5 +1,9 @@
 """The row-diff engine shared by every table of the operator window: ``_KeyedTableModel``.
 
+One module of about 430 lines on purpose: it is one class whose every method keeps the same parallel row
+lists (keys, rows, compared values, display and search caches, sort keys) in step, and split files would
+scatter that one invariant.
+
 A keyed table turns the full current list of rows, given on every refresh tick, into row-level
 changes (see the package docstring of ``gui.models`` for the storage and the speed it is built for).
 """
