@@ -11,13 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import __version__
-from core.foundation.config import default_config_path, load_settings
 from core.engine.context import EngineContext
+from core.foundation.config import default_config_path, load_settings
 from core.foundation.exceptions import EXIT_INTERNAL, OrderSyncError
 from core.foundation.logs import log_uncaught_thread_exceptions, setup_logging
 from core.foundation.resources import resource_path
@@ -103,7 +103,8 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
     """The GUI's main: returns the exit code."""
     import qasync
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()  # a QApplication when there is one (the tests' qtbot makes one)
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("OrderSync")
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")
@@ -127,7 +128,7 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
         except OrderSyncError as exc:
             QMessageBox.critical(None, "OrderSync", f"{exc}\n\nSettings: {path}")
             return exc.exit_code
-        except Exception:  # a bug while opening: logged and shown like any other
+        except Exception:  # noqa: BLE001 - a bug while opening: logged and shown like any other
             excepthook(*sys.exc_info())
             return EXIT_INTERNAL
         if quit_after_ms is not None:

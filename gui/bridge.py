@@ -15,18 +15,19 @@ import functools
 import gc
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.push.run import BatchProcessor, BatchResult
+from core.detect.report import dry_run_report
 from core.engine.context import EngineContext
-from core.staging.errors import ErrorHandler
 from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.push.run import BatchProcessor, BatchResult
+from core.staging.errors import ErrorHandler
 from core.staging.monitor import batch_overview
-from core.detect.report import dry_run_report
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,9 @@ class EngineBridge(QObject):
         results: list[BatchResult] = []
         try:
             results = await self.call(self._process, customers, keys, self._cancel, duplicates)
-            failed = [r for r in results if r.error is not None]
+            failed = [(r.customer, r.error) for r in results if r.error is not None]
             if failed:  # one customer's failure does not stop the others; the planner hears of each
-                self.failed.emit("sync", "; ".join(f"{r.customer}: {describe(r.error)}" for r in failed[:3])
+                self.failed.emit("sync", "; ".join(f"{customer}: {describe(error)}" for customer, error in failed[:3])
                                  + (f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""))
             return results
         finally:

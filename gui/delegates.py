@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QStyle, QStyledItemDelegate, QStyleOptionButton,
-                               QStyleOptionProgressBar, QStyleOptionViewItem)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+)
 
 from gui.models import KeyRole, ProgressRole, RetryableRole
 
@@ -51,14 +58,14 @@ class ProgressBarDelegate(QStyledItemDelegate):
         bar.fontMetrics = option.fontMetrics
         bar.minimum = 0
         bar.maximum = 1000
-        bar.progress = int(round(value * 1000))
+        bar.progress = round(value * 1000)
         # Floored, so a batch shows 100 % only when it is done.
         bar.text = f"{int(value * 100 + 1e-9)} %"
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         _style(option).drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option, index) -> QSize:
         size = super().sizeHint(option, index)
         return QSize(max(size.width(), 90), size.height())
 
@@ -122,7 +129,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
         button.state = state
         _style(option).drawControl(QStyle.ControlElement.CE_PushButton, button, painter, option.widget)
 
-    def sizeHint(self, option, index) -> QSize:  # noqa: N802
+    def sizeHint(self, option, index) -> QSize:
         button = QStyleOptionButton()
         button.text = self.TEXT
         button.fontMetrics = option.fontMetrics
@@ -132,7 +139,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
 
     # -- input ------------------------------------------------------------------------------------------
 
-    def editorEvent(self, event, model, option, index) -> bool:  # noqa: N802
+    def editorEvent(self, event, model, option, index) -> bool:
         kind = event.type()
         if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
             if event.button() != Qt.MouseButton.LeftButton or not index.data(RetryableRole):
@@ -153,23 +160,23 @@ class RetryButtonDelegate(QStyledItemDelegate):
                 self._request(index)
             return True
         if kind == QEvent.Type.KeyPress:
-            if event.key() in _ACTIVATE_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-                if index.data(RetryableRole):
-                    self._request(index)
-                    return True
+            if (event.key() in _ACTIVATE_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+                    and index.data(RetryableRole)):
+                self._request(index)
+                return True
             return False
         return False
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+    def eventFilter(self, watched, event) -> bool:
         view = self._view
         if view is None:
             return super().eventFilter(watched, event)
         if watched is self._viewport:
             # A release away from the pressed button never reaches editorEvent: un-press it here.
-            if event.type() == QEvent.Type.MouseButtonRelease and self._pressed.isValid():
-                if self._pressed != view.indexAt(event.position().toPoint()):
-                    self._pressed = QPersistentModelIndex()
-                    watched.update()
+            if (event.type() == QEvent.Type.MouseButtonRelease and self._pressed.isValid()
+                    and self._pressed != view.indexAt(event.position().toPoint())):
+                self._pressed = QPersistentModelIndex()
+                watched.update()
             return False
         if watched is not view:
             return super().eventFilter(watched, event)  # an editor's events (the base class handles them)

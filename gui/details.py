@@ -27,13 +27,13 @@ class ErrorDetails(QPlainTextEdit):
             self._ref = None
             self.clear()
             return
-        lines = [f"{row.get('ref')} · {row.get('level')} · {row.get('error_type')}"
-                 f"{' · ' + row['error_code'] if row.get('error_code') else ''}",
-                 f"Customer: {row.get('customer')}   Order: {row.get('order_number') or '—'}   "
-                 f"PO: {row.get('po_number') or '—'}   Size: {row.get('size_label') or '—'}",
+        lines = [(f"{row.get('ref')} · {row.get('level')} · {row.get('error_type')}"
+                  f"{' · ' + row['error_code'] if row.get('error_code') else ''}"),
+                 (f"Customer: {row.get('customer')}   Order: {row.get('order_number') or '—'}   "
+                  f"PO: {row.get('po_number') or '—'}   Size: {row.get('size_label') or '—'}"),
                  f"Line: {row.get('sync_key') or row.get('parent_sync_key') or '—'}",
-                 f"Retryable: {'yes' if row.get('retryable') else 'no'}   Retries: {row.get('retry_count')}   "
-                 f"Last attempt: {row.get('last_failed_at')}",
+                 (f"Retryable: {'yes' if row.get('retryable') else 'no'}   Retries: {row.get('retry_count')}   "
+                  f"Last attempt: {row.get('last_failed_at')}"),
                  "", "Message:", row.get("message") or "", "", "Payload sent:", _pretty(row.get("payload_json")),
                  "", "Source values:", _pretty(row.get("source_json"))]
         if row.get("resolved_at"):

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QComboBox, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QComboBox, QMessageBox
 
 from core import __version__
 from core.db.engine import redact_url
@@ -26,7 +26,7 @@ from gui.window_layout import WindowLayout
 log = logging.getLogger(__name__)
 
 
-class MainWindow(WindowLayout, WindowActions, QMainWindow):
+class MainWindow(WindowLayout, WindowActions):
     """The window: its models, wiring, refreshes and state. Its widgets are built by ``WindowLayout``
     (gui/window_layout.py) and its commands are in ``WindowActions`` (gui/window_actions.py)."""
 
@@ -71,7 +71,8 @@ class MainWindow(WindowLayout, WindowActions, QMainWindow):
         self.customers.checkedChanged.connect(self._update_actions)
         self.error_customer.currentIndexChanged.connect(
             lambda: self.errors_proxy.set_customer(self.error_customer.currentData()))
-        self.error_type.currentIndexChanged.connect(lambda: self.errors_proxy.set_error_type(self.error_type.currentData()))
+        self.error_type.currentIndexChanged.connect(
+            lambda: self.errors_proxy.set_error_type(self.error_type.currentData()))
         self.retryable_only.toggled.connect(self.errors_proxy.set_retryable_only)
         self.show_resolved.toggled.connect(self._toggle_resolved)
         self.error_search.textChanged.connect(self.errors_proxy.set_search)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
 KIND_TEXT = {"NEW": "New", "CHANGED": "Changed", "REMOVED": "Removed"}
 
@@ -59,9 +59,9 @@ class PreviewDialog(QDialog):
         for customer in report:
             for key in totals:
                 totals[key] += customer[key]
-            top = QTreeWidgetItem([f"{customer['customer'] or '(blank)'} — {customer['new']} new, "
-                                   f"{customer['changed']} changed, {customer['removed']} removed, "
-                                   f"{customer['invalid']} invalid", "", ""])
+            top = QTreeWidgetItem([(f"{customer['customer'] or '(blank)'} — {customer['new']} new, "
+                                    f"{customer['changed']} changed, {customer['removed']} removed, "
+                                    f"{customer['invalid']} invalid"), "", ""])
             self.tree.addTopLevelItem(top)
             for line in customer["lines"]:
                 item = QTreeWidgetItem([f"{KIND_TEXT[line['kind']]}: {line['item_name'] or line['sync_key']}", "", ""])

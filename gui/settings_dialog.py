@@ -13,18 +13,29 @@ import functools
 import itertools
 import logging
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QWidget
 
 from core.foundation.config import Settings, load_settings, parse_settings, render_settings, setting_problem
 from core.foundation.exceptions import SettingsError
+from core.foundation.token import (
+    SOURCE_ENV,
+    SOURCE_KEYRING,
+    TOKEN_ENV,
+    delete_token,
+    keyring_available,
+    keyring_backend_name,
+    keyring_has_token,
+    set_token,
+    token_hint,
+    token_source,
+)
 from core.source.mapping import load_mapping
-from core.foundation.token import (SOURCE_ENV, SOURCE_KEYRING, TOKEN_ENV, delete_token, keyring_available, keyring_backend_name,
-                        keyring_has_token, set_token, token_hint, token_source)
 from gui.settings_form import _ERROR_STYLE, _OK_STYLE, MANAGED, SettingsForm
 from gui.settings_probes import _first_line, probe_board, probe_database, write_atomically
 
@@ -37,7 +48,7 @@ class _Relay(QObject):
     finished = Signal(str, int, bool, str)  # which test, its ticket, succeeded, the line to show
 
 
-class SettingsDialog(SettingsForm, QDialog):
+class SettingsDialog(SettingsForm):
     """Edit the settings file at ``settings_path`` (created on Save if it does not exist)."""
 
     saved = Signal(Path)
@@ -54,10 +65,19 @@ class SettingsDialog(SettingsForm, QDialog):
         self._tickets = itertools.count(1)
         self._settings, self._file_keys, load_problem = self._load()
         self._build(load_problem)
+        self._connect_commands()
         self._fill(self._settings)
         self._refresh_token_info()
         self._connect_validation()
         self.validate()
+
+    def _connect_commands(self) -> None:
+        """The form's buttons run the dialog's commands."""
+        self.save_button.clicked.connect(self.save)
+        self.test_db_button.clicked.connect(self.run_database_test)
+        self.test_monday_button.clicked.connect(self.run_monday_test)
+        self.forget_token_button.clicked.connect(self.forget_token)
+        self.browse_mapping_button.clicked.connect(self.browse_mapping)
 
     # == loading =====================================================================================
 
@@ -108,14 +128,14 @@ class SettingsDialog(SettingsForm, QDialog):
             edit.textChanged.connect(lambda: self._clear_status(self.monday_status_label))
         self.token_edit.textChanged.connect(lambda: self._show(self.token_status_label, ""))
 
-    def _checks(self) -> list[tuple[QWidget, QLabel, Callable[[str], str | None]]]:
+    def _checks(self) -> list[tuple[QLineEdit, QLabel, Callable[[str], str | None]]]:
         """(field, its error label, its check) of every managed setting. The checks are the settings' own
         declarations (core.foundation.config), as the command line's are; the mapping file is also loaded."""
         return [(edit, label,
                  self._check_mapping if name == "mapping.file" else functools.partial(setting_problem, name))
                 for name, edit, label in self._fields()]
 
-    def errors(self) -> dict[QWidget, str]:
+    def errors(self) -> dict[QLineEdit, str]:
         """The field → problem of every invalid field (empty when all are valid)."""
         found = {}
         for edit, _label, check in self._checks():
@@ -151,28 +171,12 @@ class SettingsDialog(SettingsForm, QDialog):
     def _mapping_path(self, text: str) -> Path | None:
         return (self.base_dir / text) if text else None
 
-    def _show(self, label: QLabel, text: str, *, fit: bool = True) -> None:
-        """Show ``text`` in ``label`` (hidden when empty), growing the dialog if it no longer fits."""
-        label.setText(text)
-        label.setVisible(bool(text))
-        if fit and text and self.isVisible():
-            self._fit_height(grow_only=True)
-
     @staticmethod
     def _clear_status(label: QLabel) -> None:
         label.clear()
         label.setStyleSheet("")
 
     # == actions =====================================================================================
-
-    def _fit_height(self, *, grow_only: bool = False) -> None:
-        """Fit the height to the content at the current width (wrapped messages included)."""
-        layout = self.layout()
-        layout.activate()
-        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
-        needed = max(needed, layout.totalMinimumSize().height())
-        if needed > self.height() or not grow_only:
-            self.resize(self.width(), needed)
 
     def browse_mapping(self) -> None:
         current = self._mapping_path(self.mapping_edit.text().strip())

@@ -7,15 +7,29 @@ own declarations in ``core.foundation.config`` (description, default, check), th
 
 from __future__ import annotations
 
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.foundation.config import SETTINGS, Settings
 from core.db.sqlserver import PREFERRED_DRIVER, SqlServerTarget, build_url, parse_url, sqlserver_drivers
+from core.foundation.config import SETTINGS, Settings
 
 # The settings this dialog edits, each with the attribute of its line edit (whose problem shows in the label
 # named like it, with _error_label for _edit); every other setting of the loaded file is written back unchanged.
@@ -64,8 +78,11 @@ def declared_help(name: str) -> str:
     return f"{setting.description}\nDefault: {setting.default}"
 
 
-class SettingsForm:
-    """The widgets of ``SettingsDialog`` (a QDialog subclass, which provides ``_show`` and ``_fit_height``)."""
+class SettingsForm(QDialog):
+    """The widgets of ``SettingsDialog`` (which inherits it, sets ``settings_path`` and connects its commands to
+    the buttons), and how a message shows under a field as the dialog's height follows."""
+
+    settings_path: Path
 
     # == building ====================================================================================
 
@@ -99,7 +116,6 @@ class SettingsForm:
         self.save_button.setText("&Save")
         self.save_button.setDefault(True)
         self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
-        self.save_button.clicked.connect(self.save)
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)
         self._declare_help()
@@ -159,7 +175,6 @@ class SettingsForm:
 
         self.test_db_button = QPushButton("&Test connection")
         self.test_db_button.setAutoDefault(False)
-        self.test_db_button.clicked.connect(self.run_database_test)
         self.db_status_label = _status_label()
         row = QHBoxLayout()
         row.addWidget(self.test_db_button)
@@ -227,7 +242,6 @@ class SettingsForm:
         self.test_monday_button = QPushButton("Test boar&d")
         self.test_monday_button.setAutoDefault(False)
         self.test_monday_button.setToolTip("Reads the board and looks up every column the mapping names.")
-        self.test_monday_button.clicked.connect(self.run_monday_test)
         self.monday_status_label = _status_label()
         row = QHBoxLayout()
         row.addWidget(self.test_monday_button)
@@ -248,7 +262,6 @@ class SettingsForm:
         self._row(form, "API to&ken:", self.token_edit, self.token_info_label, self.token_status_label)
         self.forget_token_button = QPushButton("&Forget stored token")
         self.forget_token_button.setAutoDefault(False)
-        self.forget_token_button.clicked.connect(self.forget_token)
         form.addRow(self.forget_token_button)
         return group
 
@@ -259,7 +272,6 @@ class SettingsForm:
         self.mapping_edit.setPlaceholderText("(empty = built-in default)")
         self.browse_mapping_button = QPushButton("Brows&e…")
         self.browse_mapping_button.setAutoDefault(False)
-        self.browse_mapping_button.clicked.connect(self.browse_mapping)
         line = QWidget()
         row = QHBoxLayout(line)
         row.setContentsMargins(0, 0, 0, 0)
@@ -275,12 +287,13 @@ class SettingsForm:
 
     def _set_tab_order(self) -> None:
         chain = [self.url_edit, self.schema_edit, self.source_table_edit, self.source_schema_edit,
-                 self.sqlserver_button, self.driver_combo, self.server_edit, self.database_edit, self.windows_auth_check,
+                 self.sqlserver_button, self.driver_combo, self.server_edit, self.database_edit,
+                 self.windows_auth_check,
                  self.sql_user_edit, self.sql_password_edit, self.trust_cert_check, self.build_url_button,
                  self.test_db_button, self.api_url_edit, self.board_edit, self.test_monday_button, self.token_edit,
                  self.forget_token_button, self.mapping_edit, self.browse_mapping_button, self.save_button,
                  self.cancel_button]
-        for first, second in zip(chain, chain[1:]):
+        for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
 
     def _declare_help(self) -> None:
@@ -290,6 +303,26 @@ class SettingsForm:
             if name == "database.url":
                 tip += "\nA relative SQLite path is relative to the settings file's folder."
             getattr(self, attr).setToolTip(tip)
+
+    # == showing =====================================================================================
+
+    def _show(self, label: QLabel, text: str, *, fit: bool = True) -> None:
+        """Show ``text`` in ``label`` (hidden when empty), growing the dialog if it no longer fits."""
+        label.setText(text)
+        label.setVisible(bool(text))
+        if fit and text and self.isVisible():
+            self._fit_height(grow_only=True)
+
+    def _fit_height(self, *, grow_only: bool = False) -> None:
+        """Fit the height to the content at the current width (wrapped messages included)."""
+        layout = self.layout()
+        if layout is None:  # not built yet: nothing to fit
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        needed = max(needed, layout.totalMinimumSize().height())
+        if needed > self.height() or not grow_only:
+            self.resize(self.width(), needed)
 
     # == values ======================================================================================
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from core.foundation.config import SANDBOX_URL, Settings, resolve_database_url
 from core.foundation.exceptions import OrderSyncError, SettingsError
-from core.source.mapping import Mapping, load_mapping
 from core.foundation.resources import program_command
 from core.foundation.token import TOKEN_ENV, get_token
+from core.source.mapping import Mapping, load_mapping
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ def probe_database(url: str, schema: str, base_dir: Path) -> tuple[bool, str]:
     try:
         parsed = make_url(resolved)
         database = parsed.database or ""
-        if parsed.get_backend_name() == "sqlite" and database and not database.startswith((":memory:", "file:")):
-            # Connecting would create an empty database in place of a mistyped one.
-            if not Path(database).exists():
-                return False, f"the SQLite database file does not exist: {database}"
-    except Exception:
-        pass  # create_engine names the problem
+        # Connecting would create an empty database in place of a mistyped one.
+        if (parsed.get_backend_name() == "sqlite" and database and not database.startswith((":memory:", "file:"))
+                and not Path(database).exists()):
+            return False, f"the SQLite database file does not exist: {database}"
+    except Exception:  # noqa: BLE001, S110 - whatever fails here, create_engine below names the problem
+        pass
     engine = None
     try:
         engine = create_engine(resolved, schema=schema or None)
@@ -67,7 +67,7 @@ def probe_database(url: str, schema: str, base_dir: Path) -> tuple[bool, str]:
             note = ""
         except SettingsError as exc:
             note = f" — note: {_first_line(str(exc))}"
-        except Exception as exc:  # the connection works; the schema check is only advice
+        except Exception as exc:  # noqa: BLE001 - the connection works; the schema check is only advice
             log.info("schema check after a connection test failed: %s", exc)
             note = ""
         return True, f"Connected{note}"
@@ -92,6 +92,7 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
     try:
         mapping = load_mapping(settings.mapping_path)
         url = settings["monday.api_url"]
+        token: str | None
         if url == SANDBOX_URL:
             from core.engine.sandbox_process import SandboxProcess
 

@@ -1,6 +1,7 @@
 """What the operator window's buttons, menus and shortcuts do: sync, preview, cancel, retry, export, settings.
 
-``WindowActions`` is a part of ``MainWindow`` (which inherits it and owns the widgets and models it uses).
+``WindowActions`` is a part of ``MainWindow`` (which inherits it and owns the widgets and models it uses);
+those are declared with their types on ``WindowBase`` (gui/window_base.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from gui.models import COL_ACTION, RetryableRole, RowRole
 from gui.preview import PreviewDialog
+from gui.window_base import WindowBase
 
 
-class WindowActions:
+class WindowActions(WindowBase):
     """The operator's commands, on the widgets and models ``MainWindow`` builds."""
 
     def _update_actions(self) -> None:

@@ -1,28 +1,44 @@
 """The layout of the operator window: its toolbar, the customers, batches and failed-rows panes, the log
 dock and the status bar, with the first column widths.
 
-``WindowLayout`` is a part of ``MainWindow`` (which inherits it and creates the models it shows).
+``WindowLayout`` is a part of ``MainWindow`` (which inherits it and creates the models it shows); what it
+shares with the other part is declared on ``WindowBase`` (gui/window_base.py).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDockWidget, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
-                               QToolBar, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+)
 
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
 from gui.details import ErrorDetails
 from gui.log_pane import LogPane
 from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, CustomersModel, ErrorsModel
+from gui.window_base import WindowBase
 
 BATCH_REFRESH_MS = 1000
 LIST_REFRESH_MS = 30_000
 COALESCE_MS = 250
 
 
-class WindowLayout:
+class WindowLayout(WindowBase):
     """The widgets of ``MainWindow`` (a QMainWindow), built once by ``_build``."""
 
     def _build(self) -> None:
@@ -150,8 +166,8 @@ class WindowLayout:
         self.error_label = QLabel("")
         self.error_label.setStyleSheet("color: #b00020")
         # Permanent widgets stay visible while a message is shown; they must leave it room.
-        for widget in (self.db_label, self.monday_label, self.budget_label):
-            status.addPermanentWidget(widget)
+        for label in (self.db_label, self.monday_label, self.budget_label):
+            status.addPermanentWidget(label)
         self.error_label.setMaximumWidth(520)
         status.addPermanentWidget(self.error_label)
 

@@ -3,17 +3,41 @@ plain ``QSortFilterProxyModel``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtGui import QFont
 
-from core.db.schema import (ACTIVE_BATCH_STATES, CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED,
-                            NO_CHANGES, PROMOTING, PUSHING, STAGED, STARTED)
-from gui.models.common import (_CENTER, _DT_MIN, _ENABLED, _ERROR_COLOR, _FONT, _FOREGROUND, _LEFT, _RIGHT,
-                               _TOOLTIP, ProgressRole, _count, as_utc, format_duration, format_local,
-                               format_rate, format_utc)
-from gui.models.keyed import _KeyedTableModel
-
+from core.db.schema import (
+    ACTIVE_BATCH_STATES,
+    CANCELLED,
+    COMPLETED,
+    COMPLETED_WITH_ERRORS,
+    FAILED,
+    NO_CHANGES,
+    PROMOTING,
+    PUSHING,
+    STAGED,
+    STARTED,
+)
+from gui.models.common import (
+    _CENTER,
+    _DT_MIN,
+    _ENABLED,
+    _ERROR_COLOR,
+    _FONT,
+    _FOREGROUND,
+    _LEFT,
+    _RIGHT,
+    _TOOLTIP,
+    ProgressRole,
+    _count,
+    as_utc,
+    format_duration,
+    format_local,
+    format_rate,
+    format_utc,
+)
+from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 STATUS_TEXT = {
     STARTED: "Starting", STAGED: "Staged", PUSHING: "Pushing", PROMOTING: "Promoting",
@@ -55,7 +79,7 @@ class BatchesModel(_KeyedTableModel):
     _FIELDS = ("batch_id", "customer", "status", "done", "total", "sent", "succeeded", "failed", "items",
                "subitems", "throughput", "eta_seconds", "started_at", "owner", "mine")
     _OPTIONAL = ("stale", "message")
-    _FIELD_COLUMNS = {
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
         "batch_id": (COL_BATCH,), "customer": (COL_CUSTOMER,), "status": (COL_STATUS, COL_PROGRESS),
         "done": (COL_PROGRESS,), "total": (COL_PROGRESS,), "sent": (COL_SENT,), "succeeded": (COL_SUCCEEDED,),
         "failed": (COL_FAILED,), "items": (COL_ITEMS,), "subitems": (COL_SUBITEMS,),
@@ -79,7 +103,8 @@ class BatchesModel(_KeyedTableModel):
     def active(self, rows: list[int] | None = None) -> list[tuple[int, bool]]:
         """(batch id, mine) of the active batches among source ``rows`` (all rows when None)."""
         raws = self._raw if rows is None else [self._raw[r] for r in rows if 0 <= r < len(self._raw)]
-        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
+        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws
+                if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
 
     def _ordered(self, rows: list[dict]) -> list[dict]:
         def newest(row: dict) -> tuple:
@@ -98,7 +123,7 @@ class BatchesModel(_KeyedTableModel):
                 format_duration(raw[self._B_ETA]), format_local(as_utc(raw[self._B_STARTED])),
                 raw[self._B_OWNER] or "")
 
-    _SORT = {
+    _SORT: ClassVar[_SortKeys] = {
         COL_BATCH: ("int", 0), COL_CUSTOMER: ("str", 1),
         COL_STATUS: lambda raw: status_text(raw[2]).lower(),
         COL_PROGRESS: lambda raw: _progress(raw[3], raw[4], raw[2]),

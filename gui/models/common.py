@@ -6,7 +6,9 @@ The models themselves are in the sibling modules; ``gui.models`` re-exports ever
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Sequence
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
@@ -35,7 +37,7 @@ _NO_PARENT = QModelIndex()
 
 # Sorts "never" before every date; also as a QDateTime (datetime.min converts to an invalid one).
 _DT_MIN = dt.datetime(1900, 1, 1)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 _ERROR_COLOR = QColor(190, 30, 30)
 _MUTED_COLOR = QColor(128, 128, 128)
@@ -73,9 +75,9 @@ def format_utc(value: dt.datetime | None) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """``45 s``, ``1 min 20 s``, ``2 h 05 min``; empty when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:
+    if seconds is None or math.isnan(seconds) or seconds < 0:
         return ""
-    total = int(round(seconds))
+    total = round(seconds)
     if total < 60:
         return f"{total} s"
     minutes, secs = divmod(total, 60)
@@ -86,7 +88,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_rate(rows_per_second: float | None) -> str:
-    if rows_per_second is None or rows_per_second != rows_per_second:
+    if rows_per_second is None or math.isnan(rows_per_second):
         return ""
     return f"{rows_per_second:.1f} rows/s"
 

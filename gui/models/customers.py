@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, cast
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 
-from gui.models.common import (_CENTER, _CHECK, _CHECKABLE, _DISPLAY, _ENABLED, _ERROR_COLOR, _FOREGROUND, _LEFT,
-                               _MUTED_COLOR, _RIGHT, _TOOLTIP, SortRole, _begin_filter_change, _count,
-                               _end_filter_change, _native_less_than, as_utc, format_local, format_utc)
-from gui.models.keyed import _KeyedTableModel
+from gui.models.common import (
+    _CENTER,
+    _CHECK,
+    _CHECKABLE,
+    _DISPLAY,
+    _ENABLED,
+    _ERROR_COLOR,
+    _FOREGROUND,
+    _LEFT,
+    _MUTED_COLOR,
+    _RIGHT,
+    _TOOLTIP,
+    SortRole,
+    _begin_filter_change,
+    _count,
+    _end_filter_change,
+    _native_less_than,
+    as_utc,
+    format_local,
+    format_utc,
+)
+from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 
 class CustomersModel(_KeyedTableModel):
@@ -29,11 +47,12 @@ class CustomersModel(_KeyedTableModel):
     _FLAGS = (_CHECKABLE, *[_ENABLED] * 7)
     _KEY = "customer"
     _FIELDS = ("customer", "new", "changed", "removed", "invalid", "open_errors", "last_sync")
-    _FIELD_COLUMNS = {"customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
-                      "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
-                      "last_sync": (COL_LAST_SYNC,)}
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
+        "customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
+        "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
+        "last_sync": (COL_LAST_SYNC,)}
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._checked: set[str] = set()
 
@@ -64,7 +83,7 @@ class CustomersModel(_KeyedTableModel):
         self.dataChanged.emit(self.index(0, COL_CHECK), self.index(len(self._keys) - 1, COL_CHECK), [_CHECK])
         self.checkedChanged.emit()
 
-    def setData(self, index, value, role=_CHECK) -> bool:  # noqa: N802
+    def setData(self, index, value, role=_CHECK) -> bool:
         if not index.isValid() or index.column() != COL_CHECK or role != _CHECK:
             return False
         state = value.value if isinstance(value, Qt.CheckState) else int(value)
@@ -85,8 +104,9 @@ class CustomersModel(_KeyedTableModel):
                 str(_count(invalid)), str(_count(errors)), format_local(as_utc(last_sync), "never"))
 
     # The check column sorts through SortRole only (its value is not in the compared tuple).
-    _SORT = {COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
-             COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
+    _SORT: ClassVar[_SortKeys] = {
+        COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
+        COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
 
     def data(self, index, role=_DISPLAY):
         if role == SortRole and index.isValid() and index.column() == COL_CHECK:
@@ -124,7 +144,7 @@ COL_CHECK, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_
 class CustomersFilterProxy(QSortFilterProxyModel):
     """Filters customers by a search over the name; sorts by ``SortRole`` (few rows: dynamic)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SortRole)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -138,10 +158,12 @@ class CustomersFilterProxy(QSortFilterProxyModel):
         self._needle = needle
         _end_filter_change(self)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(
+            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if not self._needle:
             return True
-        return self._needle in self.sourceModel().haystack(source_row)
+        return self._needle in cast(CustomersModel, self.sourceModel()).haystack(source_row)
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
+    def lessThan(
+            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))

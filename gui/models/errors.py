@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
-from gui.models.common import (_CENTER, _ENABLED, _FOREGROUND, _LEFT, _MUTED_COLOR, _NO_PARENT, _RIGHT, _TOOLTIP,
-                               KeyRole, RetryableRole, SortRole, _count, _native_less_than, as_utc, format_local,
-                               format_utc)
-from gui.models.keyed import _KeyedTableModel
+from gui.models.common import (
+    _CENTER,
+    _ENABLED,
+    _FOREGROUND,
+    _LEFT,
+    _MUTED_COLOR,
+    _NO_PARENT,
+    _RIGHT,
+    _TOOLTIP,
+    KeyRole,
+    RetryableRole,
+    SortRole,
+    _count,
+    _native_less_than,
+    as_utc,
+    format_local,
+    format_utc,
+)
+from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 # Positions in ErrorsModel's compared tuple (its _FIELDS, then its _OPTIONAL).
 (_E_REF, _E_LEVEL, _E_CUSTOMER, _E_PO, _E_ORDER, _E_TYPE, _E_CODE, _E_MESSAGE, _E_RETRYABLE, _E_RETRIES,
@@ -41,8 +56,9 @@ class ErrorsModel(_KeyedTableModel):
                 "Retries", "Last attempt", "")
     _HEADER_TIPS = ("", "PO number", "Order number (the tooltip shows the order line's sync key)",
                     "Size of a subitem error; empty for an item error", "Where the failure was classified",
-                    "The error code monday.com returned", "", "yes: a retry can succeed as is; after a fix: retry once "
-                    "the cause is fixed (a label added on the board, a setting); no: fix the line in the ERP", "Retries so far",
+                    "The error code monday.com returned", "",
+                    ("yes: a retry can succeed as is; after a fix: retry once the cause is fixed (a label added on "
+                     "the board, a setting); no: fix the line in the ERP"), "Retries so far",
                     "Local time of the last failure", "")
     _ALIGNMENT = (_LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _CENTER, _RIGHT, _LEFT, _CENTER)
     _FLAGS = (_ENABLED,) * 11
@@ -52,7 +68,7 @@ class ErrorsModel(_KeyedTableModel):
     # Item errors have sync_key, subitem errors parent_sync_key and size_label; fixed is the window's.
     _OPTIONAL = ("sync_key", "parent_sync_key", "size_label", "fixed")
     _ALL = tuple(range(11))
-    _FIELD_COLUMNS = {
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
         "ref": _ALL, "level": (COL_ORDER, COL_SIZE), "customer": (COL_CUSTOMER,), "po_number": (COL_PO,),
         "order_number": (COL_ORDER,), "sync_key": (COL_ORDER,), "size_label": (COL_SIZE,),
         "error_type": (COL_TYPE,), "error_code": (COL_CODE,), "message": (COL_MESSAGE,),
@@ -60,7 +76,7 @@ class ErrorsModel(_KeyedTableModel):
         "parent_sync_key": (COL_ORDER,), "resolved_at": _ALL, "fixed": (COL_RETRYABLE, COL_ACTION),
     }
 
-    _SORT = {
+    _SORT: ClassVar[_SortKeys] = {
         COL_CUSTOMER: ("str", _E_CUSTOMER), COL_PO: ("str", _E_PO), COL_ORDER: ("str", _E_ORDER),
         COL_SIZE: ("str", _E_SIZE), COL_TYPE: ("str", _E_TYPE), COL_CODE: ("str", _E_CODE),
         COL_MESSAGE: ("str", _E_MESSAGE),
@@ -150,7 +166,7 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
       while resolved rows are hidden), the filter is re-applied once, at the model's ``refreshed``.
     """
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SortRole)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -190,7 +206,8 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
         setattr(self, name, value)
         self.invalidate()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(
+            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self._connected
         if model is None:
             return True
@@ -227,16 +244,17 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
         else:
             super().sort(column, order)
 
-    def sortColumn(self) -> int:  # noqa: N802
+    def sortColumn(self) -> int:
         model = self.sourceModel()
         if isinstance(model, ErrorsModel):
             return model._sort_spec[0] if model._sort_spec else -1
         return super().sortColumn()
 
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
+    def lessThan(
+            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))
 
-    def sortOrder(self) -> Qt.SortOrder:  # noqa: N802
+    def sortOrder(self) -> Qt.SortOrder:
         model = self.sourceModel()
         if isinstance(model, ErrorsModel):
             return model._sort_spec[1] if model._sort_spec else Qt.SortOrder.AscendingOrder
@@ -244,7 +262,7 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
 
     # -- keeping the filter right across refreshes ------------------------------------------------------
 
-    def setSourceModel(self, model) -> None:  # noqa: N802
+    def setSourceModel(self, model) -> None:
         if self._connected is not None:
             self._connected.dataChanged.disconnect(self._source_data_changed)
             self._connected.refreshed.disconnect(self._source_refreshed)
@@ -262,6 +280,8 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
             self._stale = True
             return
         model = self._connected
+        if model is None:  # connected only while the source is an ErrorsModel
+            return
         for row in range(first, last + 1):
             shown = self.mapFromSource(model.index(row, 0)).isValid()
             if shown != self.filterAcceptsRow(row, _NO_PARENT):

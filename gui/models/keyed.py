@@ -1,5 +1,9 @@
 """The row-diff engine shared by every table of the operator window: ``_KeyedTableModel``.
 
+One module of about 430 lines on purpose: it is one class whose every method keeps the same parallel row
+lists (keys, rows, compared values, display and search caches, sort keys) in step, and split files would
+scatter that one invariant.
+
 A keyed table turns the full current list of rows, given on every refresh tick, into row-level
 changes (see the package docstring of ``gui.models`` for the storage and the speed it is built for).
 """
@@ -9,14 +13,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, count, islice
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
-from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QAbstractTableModel, QObject, Qt, Signal
 
-from gui.models.common import (_ALIGN, _DISPLAY, _DT_MIN, _NO_PARENT, _TOOLTIP, KeyRole, RowRole, SortRole,
-                               _count, _insert_position, _runs, _take, as_utc)
+from gui.models.common import (
+    _ALIGN,
+    _DISPLAY,
+    _DT_MIN,
+    _NO_PARENT,
+    _TOOLTIP,
+    KeyRole,
+    RowRole,
+    SortRole,
+    _count,
+    _insert_position,
+    _runs,
+    _take,
+    as_utc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +45,10 @@ _PARENTS, _HINT = "QList<QPersistentModelIndex>", QAbstractItemModel.LayoutChang
 # block, or one dataChanged over the changed span): each separate insert or remove costs the proxy a
 # pass over all its rows, so thousands of them would cost more than one layout change.
 _MAX_RUNS = 64
+
+# The columns that show each compared field (``_FIELD_COLUMNS``), and each sortable column's sort key (``_SORT``).
+_FieldColumns = dict[str, tuple[int, ...]]
+_SortKeys = dict[int, tuple[str, int] | Callable[[tuple], Any]]
 
 
 class _KeyedTableModel(QAbstractTableModel):
@@ -47,12 +69,12 @@ class _KeyedTableModel(QAbstractTableModel):
     _KEY: str = ""
     _FIELDS: tuple[str, ...] = ()           # compared to detect a change; in every row
     _OPTIONAL: tuple[str, ...] = ()         # compared too, may be missing from a row (None)
-    _FIELD_COLUMNS: dict[str, tuple[int, ...]] = {}  # the columns that show a field; absent: all
+    _FIELD_COLUMNS: ClassVar[_FieldColumns] = {}  # the columns that show a field; absent: all
     # column -> ("str" | "int" | "float" | "dt", position in the compared tuple), or a function of the
     # tuple. "str" sorts case-insensitively, "dt" as naive UTC with None first.
-    _SORT: dict[int, tuple[str, int] | Callable[[tuple], Any]] = {}
+    _SORT: ClassVar[_SortKeys] = {}
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._keys: list[Any] = []
         self._rows: list[dict] = []
@@ -72,13 +94,13 @@ class _KeyedTableModel(QAbstractTableModel):
 
     # -- Qt API ---------------------------------------------------------------------------------------
 
-    def rowCount(self, parent=_NO_PARENT) -> int:  # noqa: N802
+    def rowCount(self, parent=_NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._keys)
 
-    def columnCount(self, parent=_NO_PARENT) -> int:  # noqa: N802
+    def columnCount(self, parent=_NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._HEADERS)
 
-    def headerData(self, section, orientation, role=_DISPLAY):  # noqa: N802
+    def headerData(self, section, orientation, role=_DISPLAY):
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self._HEADERS):
             if role == _DISPLAY:
                 return self._HEADERS[section]
@@ -128,7 +150,7 @@ class _KeyedTableModel(QAbstractTableModel):
             return
         order = Qt.SortOrder(order)
         descending = order == Qt.SortOrder.DescendingOrder
-        if self._sort_spec is not None and self._sort_spec[0] == column:
+        if self._sort_spec is not None and self._sort_spec[0] == column and self._sort_keys is not None:
             keys = self._sort_keys  # current: kept up to date while this is the sort column
         else:
             keys = self._column_keys(column, self._raw)
@@ -153,10 +175,10 @@ class _KeyedTableModel(QAbstractTableModel):
             if keys:
                 self._update(rows, raws)
         else:
-            incoming = dict(zip(keys, range(len(keys))))
+            incoming = dict(zip(keys, range(len(keys)), strict=True))
             if len(incoming) != len(keys):
                 rows, keys, raws = self._deduplicated(rows, keys, raws)
-                incoming = dict(zip(keys, range(len(keys))))
+                incoming = dict(zip(keys, range(len(keys)), strict=True))
             if not self._keys:
                 self._load(keys, rows, raws)
             else:
@@ -182,7 +204,7 @@ class _KeyedTableModel(QAbstractTableModel):
         hay = self._hay
         if None in hay:
             make = self._haystack
-            self._hay = [make(raw) if text is None else text for raw, text in zip(self._raw, hay)]
+            self._hay = [make(raw) if text is None else text for raw, text in zip(self._raw, hay, strict=True)]
 
     # -- for subclasses -------------------------------------------------------------------------------
 
@@ -228,7 +250,7 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _position(self) -> dict[Any, int]:
         if self._pos is None:
-            self._pos = dict(zip(self._keys, range(len(self._keys))))
+            self._pos = dict(zip(self._keys, range(len(self._keys)), strict=True))
         return self._pos
 
     def _raws(self, rows: list[dict]) -> list[tuple]:
@@ -244,7 +266,11 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _deduplicated(self, rows: list[dict], keys: list, raws: list[tuple]) -> tuple[list, list, list]:
         seen: set[Any] = set()
-        kept = [i for i, k in enumerate(keys) if not (k in seen or seen.add(k))]
+        kept: list[int] = []
+        for i, k in enumerate(keys):
+            if k not in seen:
+                seen.add(k)
+                kept.append(i)
         log.warning("%s: %d rows repeat the key of an earlier row; the first of each is shown",
                     type(self).__name__, len(keys) - len(kept))
         return [rows[i] for i in kept], [keys[i] for i in kept], [raws[i] for i in kept]
@@ -268,11 +294,11 @@ class _KeyedTableModel(QAbstractTableModel):
         self.endInsertRows()
 
     def _refresh(self, keys: list, rows: list[dict], raws: list[tuple], incoming: dict[Any, int]) -> None:
-        order = list(map(incoming.get, self._keys))  # incoming position of each current row
-        if None in order:
-            gone = [i for i, j in enumerate(order) if j is None]
+        found = list(map(incoming.get, self._keys))  # incoming position of each current row (None: gone)
+        if None in found:
+            gone = [i for i, j in enumerate(found) if j is None]
             self._remove(gone)
-            order = [j for j in order if j is not None]
+        order = [j for j in found if j is not None]
         if self._keys:
             self._update(list(map(rows.__getitem__, order)), list(map(raws.__getitem__, order)))
         if len(keys) > len(self._keys):
@@ -307,18 +333,19 @@ class _KeyedTableModel(QAbstractTableModel):
         if not changed:
             return
         spans, ncols = self._field_spans, len(self._HEADERS)
-        sort_column = self._sort_spec[0] if self._sort_keys is not None else None
+        sort_keys = self._sort_keys
+        sort_column = self._sort_spec[0] if sort_keys is not None and self._sort_spec is not None else None
         cells: list[tuple[int, int, int]] = []
         for i in changed:
             first, last = ncols, -1
-            for f, (x, y) in enumerate(zip(old[i], raws[i])):
+            for f, (x, y) in enumerate(zip(old[i], raws[i], strict=True)):
                 if x != y:
                     lo, hi = spans[f]
                     first, last = min(first, lo), max(last, hi)
             self._disp[i] = None
             self._hay[i] = None
-            if sort_column is not None:
-                self._sort_keys[i] = self._key_of(sort_column, raws[i])
+            if sort_keys is not None and sort_column is not None:
+                sort_keys[i] = self._key_of(sort_column, raws[i])
             cells.append((i, first, last))
         if len(cells) > _MAX_RUNS:
             self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], ncols - 1), [])
@@ -334,13 +361,14 @@ class _KeyedTableModel(QAbstractTableModel):
         """
         n = len(self._keys)
         places: list[tuple[int, list[int]]]  # (row in the current rows, incoming positions)
-        if self._sort_spec is not None:
+        sort_keys = self._sort_keys
+        if self._sort_spec is not None and sort_keys is not None:
             column, order = self._sort_spec
             descending = order == Qt.SortOrder.DescendingOrder
-            new_keys = dict(zip(added, self._column_keys(column, _take(raws, added))))
+            new_keys = dict(zip(added, self._column_keys(column, _take(raws, added)), strict=True))
             by_place: dict[int, list[int]] = {}
             for j in sorted(added, key=new_keys.__getitem__, reverse=descending):
-                by_place.setdefault(_insert_position(self._sort_keys, new_keys[j], descending), []).append(j)
+                by_place.setdefault(_insert_position(sort_keys, new_keys[j], descending), []).append(j)
             places = sorted(by_place.items())
         else:
             current = self._position()
@@ -376,7 +404,7 @@ class _KeyedTableModel(QAbstractTableModel):
         self._raw[at:at] = new_raws
         self._disp[at:at] = [None] * len(js)
         self._hay[at:at] = [None] * len(js)
-        if self._sort_keys is not None:
+        if self._sort_keys is not None and self._sort_spec is not None:
             self._sort_keys[at:at] = self._column_keys(self._sort_spec[0], new_raws)
         self._pos = None
         self.endInsertRows()
@@ -389,7 +417,7 @@ class _KeyedTableModel(QAbstractTableModel):
 
     def _permute(self, perm: list[int], hint: QAbstractItemModel.LayoutChangeHint) -> None:
         """Reorder the rows (``perm``: old row numbers in their new order) as one layout change."""
-        self.layoutAboutToBeChanged[_PARENTS, _HINT].emit([], hint)
+        self.layoutAboutToBeChanged[_PARENTS, _HINT].emit([], hint)  # type: ignore[index]  # stubs lack Signal[...]
         old_keys = self._keys
         persistent = self.persistentIndexList()
         self._keys = _take(old_keys, perm)
@@ -404,4 +432,4 @@ class _KeyedTableModel(QAbstractTableModel):
             position = self._position()
             self.changePersistentIndexList(
                 persistent, [self.index(position[old_keys[p.row()]], p.column()) for p in persistent])
-        self.layoutChanged[_PARENTS, _HINT].emit([], hint)
+        self.layoutChanged[_PARENTS, _HINT].emit([], hint)  # type: ignore[index]  # stubs lack Signal[...]

@@ -1,0 +1,43 @@
+"""What the parts of the operator window share, declared once with their types.
+
+``MainWindow`` (gui/main_window.py) is built from two parts: ``WindowLayout`` builds its widgets and
+``WindowActions`` holds its commands. Each part uses what the window or the other part sets up; this
+base declares those attributes, so each module reads (and is type-checked) on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QPushButton, QTableView
+
+from gui.bridge import EngineBridge
+from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel
+
+
+class WindowBase(QMainWindow):
+    """The attributes ``MainWindow`` and its parts hand to each other (a QMainWindow)."""
+
+    # -- set by MainWindow.__init__ before the widgets are built
+    bridge: EngineBridge
+    settings_path: Path | None
+    customers: CustomersModel
+    customers_proxy: CustomersFilterProxy
+    batches: BatchesModel
+    errors: ErrorsModel
+    errors_proxy: ErrorsFilterProxy
+
+    # -- built by WindowLayout._build, used by WindowActions
+    sync_action: QAction
+    preview_action: QAction
+    sync_button: QPushButton
+    preview_button: QPushButton
+    retry_selected_button: QPushButton
+    retry_all_button: QPushButton
+    batches_view: QTableView
+    errors_view: QTableView
+
+    def refresh_lists(self) -> None:
+        """Re-read the customers and the failed rows (MainWindow's refresh)."""
+        raise NotImplementedError
