@@ -720,7 +720,11 @@ class StagingOperations:
             done_line = sa.and_(t.c.batch_id == batch_id, t.c.state == s.PROMOTED, t.c.sync_key == p.c.sync_key,
                                 ~sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id,
                                                                   st.c.state.not_in(confirmed)).exists())
-            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.line_hash == STALE_LINE_HASH,
+            # IN (the batch's promoted keys) first: evaluated once, it spares a scan of the whole board
+            # when, as usual, nothing of the batch was promoted before.
+            promoted_before = sa.select(t.c.sync_key).where(t.c.batch_id == batch_id, t.c.state == s.PROMOTED)
+            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(promoted_before),
+                                            p.c.line_hash == STALE_LINE_HASH,
                                             sa.select(t.c.stg_id).where(done_line).exists())
                          .values(line_hash=sa.select(t.c.line_hash).where(done_line).scalar_subquery(),
                                  source_hash=sa.select(t.c.source_hash).where(done_line).scalar_subquery()))
@@ -729,14 +733,22 @@ class StagingOperations:
                         "resolution": f"synced in batch {batch_id}"}
             e, es = s.err_items, s.err_subitems
             # (Two items with one key on the board stay reported until a person removes one.)
+            # IN, not a correlated EXISTS: the planner would look the key up through the staging
+            # table's (batch, state) index, a scan of the batch per open error.
+            confirmed_keys = sa.select(t.c.sync_key).where(ok_items)
             conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), e.c.error_type != "DUPLICATE_ON_BOARD",
-                                            sa.select(t.c.stg_id).where(ok_items, t.c.sync_key == e.c.sync_key).exists())
+                                            e.c.sync_key.in_(confirmed_keys))
                          .values(**resolved))
             conn.execute(sa.update(es).where(es.c.resolved_at.is_(None), sa.select(st.c.stg_sub_id).where(
                 ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label
             ).exists()).values(**resolved))
-            promoted_items = conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
-            promoted_subs = conn.execute(sa.update(st).where(ok_subs).values(state=s.PROMOTED)).rowcount
+            # Promoted rows are finished: deleted here rather than marked PROMOTED for ``cleanup`` to
+            # delete (an update of every row and its index entry, then a delete of each). Only an
+            # item some of whose subitems are still staged stays, PROMOTED, as their parent.
+            promoted_subs = conn.execute(sa.delete(st).where(ok_subs)).rowcount
+            still_parent = sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id).exists()
+            promoted_items = conn.execute(sa.delete(t).where(ok_items, ~still_parent)).rowcount
+            promoted_items += conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
             if promoted_items + promoted_subs > STATISTICS_THRESHOLD:
                 refresh_statistics(conn, p.c.board_id, ps.c.board_id)
         log.info("batch %s: promoted %s items and %s subitems", batch_id, promoted_items, promoted_subs)
