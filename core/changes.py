@@ -375,8 +375,22 @@ class ChangeDetector:
 
 
 def _new_size(size: MappedSize) -> SizeChange:
-    """The change of a size that is not on the board yet (frozen: nothing downstream can alter one)."""
-    return SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash)
+    """The change of a size that is not on the board yet (frozen: nothing downstream can alter one).
+
+    The mapper shares one MappedSize per size and quantity, so lines share their new-size changes
+    too: one per MappedSize (kept with it, so that its id stays its own), not one per line and size.
+    """
+    entry = _NEW_SIZES.get(id(size))
+    if entry is None or entry[0] is not size or entry[1].hash != size.hash:
+        if len(_NEW_SIZES) >= _NEW_SIZES_MAX:
+            _NEW_SIZES.clear()
+        entry = _NEW_SIZES[id(size)] = (size, SizeChange(
+            NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash))
+    return entry[1]
+
+
+_NEW_SIZES: dict[int, tuple[MappedSize, SizeChange]] = {}
+_NEW_SIZES_MAX = 100_000
 
 
 def open_error_counts(conn: Connection) -> dict[str, int]:

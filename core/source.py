@@ -30,7 +30,9 @@ class Source:
     def __init__(self, table: sa.Table, mapping: Mapping):
         self.table = table
         self.mapping = mapping
-        self.mapper: LineMapper = mapping.bind([c.name for c in table.columns], storage_limits())
+        # Plain str names: a reflected name is SQLAlchemy's quoted_name, a str subclass the sqlite3
+        # driver adapts through a slow path for every size label it stores.
+        self.mapper: LineMapper = mapping.bind([str(c.name) for c in table.columns], storage_limits())
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
         self._customer_position = self.mapper.columns.index(mapping.customer_column)
 
