@@ -84,11 +84,14 @@ class Source:
             if name and not any(self.mapper.canonical_customer(r)[1] for r in raws)
         )
 
-    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None):
+    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None,
+                         names: dict[str, list] | None = None):
         if customers is None:
             return None
         wanted = set(customers)
-        raws = [raw for name, values in self.customer_names(conn).items() if name in wanted for raw in values]
+        if names is None:
+            names = self.customer_names(conn)
+        raws = [raw for name, values in names.items() if name in wanted for raw in values]
         column = self.table.c[self.mapping.customer_column]
         conditions = []
         names = [r for r in raws if r is not None]
@@ -126,9 +129,13 @@ class Source:
         statement = sa.select(*self._select_columns)
         return statement.where(where) if where is not None else statement
 
-    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None) -> Iterator[Sequence[Any]]:
-        """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None)."""
-        where = self._customer_filter(conn, customers)
+    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None,
+                  names: dict[str, list] | None = None) -> Iterator[Sequence[Any]]:
+        """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None).
+
+        ``names``: ``customer_names`` when the caller has read it already (a scan of the table).
+        """
+        where = self._customer_filter(conn, customers, names)
         yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
 
     def line(self, row: Sequence[Any], census: KeyCensus) -> MappedLine:
