@@ -223,18 +223,24 @@ class ChangeDetector:
 
     def _unchanged(self, row: Any) -> str | None:
         """The row's key when its raw content is what was last confirmed (no need to map it)."""
-        by_hash = self._by_source_hash
-        if by_hash is None:
-            # The raw row hashes to what a board item was last confirmed from: then it is that
-            # item's line (the key is derived from the row), so its key need not be computed.
-            by_hash = self._by_source_hash = {
-                p.source_hash: p for p in self.index.values() if p.source_hash is not None and not p.is_removed}
+        by_hash = self._source_hashes()
         if not by_hash:
             return None
         prod = by_hash.get(self.source.mapper.source_hash(row))
         if prod is None or prod.sync_key in self.census.conflicts:
             return None
         return prod.sync_key
+
+    def _source_hashes(self) -> dict[str, ProdItem]:
+        """Board items (not removed) by the source hash they were last confirmed from.
+
+        A raw row with one of these hashes is that item's line (its key is derived from the row),
+        unchanged, so its key need not be computed.
+        """
+        if self._by_source_hash is None:
+            self._by_source_hash = {
+                p.source_hash: p for p in self.index.values() if p.source_hash is not None and not p.is_removed}
+        return self._by_source_hash
 
     def _classify(self, rows: Iterable[Any]) -> Iterator[tuple[str, str | None, MappedLine | None, Any]]:
         """(kind, key, line, row) per source row: the one pass both detection and the pending list make.
@@ -409,21 +415,23 @@ class ChangeDetector:
         keys: list[str | None] = []
         unchanged: dict[str, list[str]] = {}
         kept: list[Any] = []
-        for row in self.source.iter_rows(self.conn, None):
-            key = row_key(row)
-            keys.append(key)
-            prod = index.get(key) if key is not None else None
-            if (prod is not None and not prod.is_removed and prod.source_hash is not None
-                    and prod.source_hash == source_hash(row)):
+        by_hash = self._source_hashes()
+        rows = self.source.iter_rows(self.conn, None)
+        for row in rows:
+            prod = by_hash.get(source_hash(row))
+            if prod is not None:
+                keys.append(prod.sync_key)
                 customer = customer_of(row)
                 group = unchanged.get(customer)
                 if group is None:
                     group = unchanged[customer] = []
-                group.append(key)
-            elif len(kept) < ONE_PASS_KEPT:
-                kept.append(row)
-            else:
+                group.append(prod.sync_key)
+                continue
+            keys.append(row_key(row))
+            if len(kept) >= ONE_PASS_KEPT:
+                rows.close()
                 return None
+            kept.append(row)
         self._census = KeyCensus.of(keys, self.source.table.name)
         conflicts = self._census.conflicts
         if conflicts and any(k in conflicts for group in unchanged.values() for k in group):

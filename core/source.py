@@ -136,7 +136,9 @@ class Source:
         ``names``: ``customer_names`` when the caller has read it already (a scan of the table).
         """
         where = self._customer_filter(conn, customers, names)
-        yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
+        # Closed with the generator: a caller that stops early leaves no cursor open.
+        with conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where)) as result:
+            yield from result
 
     def line(self, row: Sequence[Any], census: KeyCensus) -> MappedLine:
         """Map and validate one row; a key in conflict (``census``) makes every line with it invalid."""
