@@ -49,7 +49,9 @@ def bulk_insert_rows(conn: Connection, table: sa.Table, keys: Sequence[str], row
         rows = [[row[i] for i in order] for row in rows]
         keys = list(compiled.positiontup)
     for position, key in enumerate(keys):
-        processor = table.c[key].type.bind_processor(conn.dialect)
+        # The dialect's own type (a with_variant type has no processor of its own): without it a
+        # datetime would reach sqlite3's deprecated default adapter, in another text format.
+        processor = table.c[key].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         if processor is None:
             continue
         # Typically a timestamp shared by every row: convert each distinct value once.
