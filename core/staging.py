@@ -5,7 +5,9 @@ database's filtered unique index allows one active batch per customer across pro
 workstations. ``stage`` loads the detected changes in bulk; invalid lines go to the ERR table and
 are never sent. The push (``core.batch``) then moves rows PENDING → SENDING → API_SUCCESS or
 API_FAILED through the methods here, each one statement per step, never one per row; ``promote``
-upserts what monday confirmed into the production tables and ``cleanup`` removes finished rows.
+upserts what monday confirmed into the production tables and deletes those staging rows (an item
+stays, PROMOTED, while some of its subitems are still staged); ``cleanup`` removes the rest of the
+finished rows (invalid, failed, and promoted parents whose subitems are gone).
 """
 
 from __future__ import annotations
