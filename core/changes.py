@@ -221,16 +221,6 @@ class ChangeDetector:
             self._names = self.source.customer_names(self.conn)
         return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], self._names))
 
-    def _unchanged(self, row: Any) -> str | None:
-        """The row's key when its raw content is what was last confirmed (no need to map it)."""
-        by_hash = self._source_hashes()
-        if not by_hash:
-            return None
-        prod = by_hash.get(self.source.mapper.source_hash(row))
-        if prod is None or prod.sync_key in self.census.conflicts:
-            return None
-        return prod.sync_key
-
     def _source_hashes(self) -> dict[str, ProdItem]:
         """Board items (not removed) by the source hash they were last confirmed from.
 
@@ -250,11 +240,16 @@ class ChangeDetector:
         """
         index = self.index
         census = self.census
+        # _unchanged, inlined: it runs for every row
+        by_hash = self._source_hashes()
+        conflicts = census.conflicts
+        source_hash = self.source.mapper.source_hash
         for row in rows:
-            key = self._unchanged(row)
-            if key is not None:
-                yield UNCHANGED, key, None, row
-                continue
+            if by_hash:
+                prod = by_hash.get(source_hash(row))
+                if prod is not None and prod.sync_key not in conflicts:
+                    yield UNCHANGED, prod.sync_key, None, row
+                    continue
             line = self.source.line(row, census)
             if line.errors:
                 yield INVALID, line.sync_key, line, row

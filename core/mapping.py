@@ -582,6 +582,7 @@ class LineMapper:
         self._key_index = [(name, self._index[name]) for name in mapping.key]
         self._key_cleaners = [(self._index[name], name in mapping.trim, name in mapping.true_means_zero)
                               for name in mapping.key]
+        self._key_only_cleaners = [(j, trim, true_zero) for j, (_, trim, true_zero) in enumerate(self._key_cleaners)]
         self._customer_cache: dict[Any, tuple[str, bool]] = {}
         self._long_customers: dict[str, int] = {}  # shortened name -> the length it had
         self._size_cache: dict[tuple[int, int], MappedSize] = {}
@@ -635,10 +636,17 @@ class LineMapper:
         Keys are compared exactly, and only as ``core.keys.same_key`` says; keys that differ only in
         letter case are held back by the source's key census (``core.keys.KeyCensus``).
         """
+        return self._key(row, self._key_cleaners)
+
+    def key_of(self, values: Sequence[Any]) -> str | None:
+        """``row_key`` of the key columns' values alone, in the mapping's key order."""
+        return self._key(values, self._key_only_cleaners)
+
+    def _key(self, row: Sequence[Any], cleaners: list[tuple[int, bool, bool]]) -> str | None:
         # _clean, inlined with its per-column flags precomputed: it runs for every row of every pass.
         parts = []
         null_strings = self.mapping.null_strings
-        for i, trim, true_zero in self._key_cleaners:
+        for i, trim, true_zero in cleaners:
             value = row[i]
             if value is None:
                 return None

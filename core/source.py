@@ -111,17 +111,12 @@ class Source:
         another customer from a line that left the source.
         """
         key_columns = [self.table.c[name] for name in self.mapping.key]
-        positions = [self.mapper.columns.index(name) for name in self.mapping.key]
-        width = len(self.mapper.columns)
-        row_key = self.mapper.row_key
+        key_of = self.mapper.key_of  # the key from the key columns' values alone
 
         def keys() -> Iterator[str | None]:
-            row: list[Any] = [None] * width
-            result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
-            for values in result:
-                for position, value in zip(positions, values):
-                    row[position] = value
-                yield row_key(row)
+            with conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns)) as result:
+                for values in result:
+                    yield key_of(values)
 
         return KeyCensus.of(keys(), self.table.name)
 
