@@ -29,7 +29,7 @@ HELD = "HELD"  # its item was deleted or archived on the board: it waits for a p
 IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 
 
-@dataclass
+@dataclass(slots=True)  # one per item on the board, built for every detection and pending list
 class ProdItem:
     sync_key: str
     customer: str
@@ -164,6 +164,9 @@ class ChangeDetector:
         self.board_id = board_id
         self._index: dict[str, ProdItem] | None = None
         self._census: KeyCensus | None = None
+        self._names: dict[str, list] | None = None
+        self._by_source_hash: dict[str, ProdItem] | None = None
+        self._by_customer: dict[str, list[tuple[str, ProdItem]]] | None = None
 
     # -- production ---------------------------------------------------------------------------
 
@@ -175,8 +178,8 @@ class ChangeDetector:
                 sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
                           t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash, t.c.board_state)
                 .where(t.c.board_id == self.board_id)
-            )
-            self._index = {r.sync_key: ProdItem(*r) for r in rows}
+            ).all()  # (one fetchall: iterating the result fetches row by row)
+            self._index = {r[0]: ProdItem(*r) for r in rows}
         return self._index
 
     @property
@@ -214,20 +217,20 @@ class ChangeDetector:
 
     def detect(self, customer: str) -> CustomerChanges:
         """All changes of one canonical customer."""
-        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer]))
+        if self._names is None:  # the raw names of every customer, read once per detector like the census
+            self._names = self.source.customer_names(self.conn)
+        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], self._names))
 
-    def _unchanged(self, row: Any) -> str | None:
-        """The row's key when its raw content is what was last confirmed (no need to map it)."""
-        if not self.index:
-            return None
-        mapper = self.source.mapper
-        key = mapper.row_key(row)
-        if key is None or key in self.census.conflicts:
-            return None
-        prod = self.index.get(key)
-        if prod is None or prod.is_removed or prod.source_hash is None:
-            return None
-        return key if prod.source_hash == mapper.source_hash(row) else None
+    def _source_hashes(self) -> dict[str, ProdItem]:
+        """Board items (not removed) by the source hash they were last confirmed from.
+
+        A raw row with one of these hashes is that item's line (its key is derived from the row),
+        unchanged, so its key need not be computed.
+        """
+        if self._by_source_hash is None:
+            self._by_source_hash = {
+                p.source_hash: p for p in self.index.values() if p.source_hash is not None and not p.is_removed}
+        return self._by_source_hash
 
     def _classify(self, rows: Iterable[Any]) -> Iterator[tuple[str, str | None, MappedLine | None, Any]]:
         """(kind, key, line, row) per source row: the one pass both detection and the pending list make.
@@ -237,11 +240,16 @@ class ChangeDetector:
         """
         index = self.index
         census = self.census
+        # _unchanged, inlined: it runs for every row
+        by_hash = self._source_hashes()
+        conflicts = census.conflicts
+        source_hash = self.source.mapper.source_hash
         for row in rows:
-            key = self._unchanged(row)
-            if key is not None:
-                yield UNCHANGED, key, None, row
-                continue
+            if by_hash:
+                prod = by_hash.get(source_hash(row))
+                if prod is not None and prod.sync_key not in conflicts:
+                    yield UNCHANGED, prod.sync_key, None, row
+                    continue
             line = self.source.line(row, census)
             if line.errors:
                 yield INVALID, line.sync_key, line, row
@@ -284,8 +292,12 @@ class ChangeDetector:
         # A line that left this customer is removed only if its key is nowhere in the source: if it moved
         # to another customer, that customer's sync moves it on the board (group and customer).
         in_source = self.census.keys
-        removed_keys = [k for k, p in index.items()
-                        if p.customer == customer and k not in seen and not p.is_removed and k not in in_source]
+        if self._by_customer is None:  # the board's items by customer, grouped once, not scanned per customer
+            self._by_customer = {}
+            for k, p in index.items():
+                self._by_customer.setdefault(p.customer, []).append((k, p))
+        removed_keys = [k for k, p in self._by_customer.get(customer, ())
+                        if k not in seen and not p.is_removed and k not in in_source]
         fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
 
         changes = [self._new(line) for line in new]
@@ -357,7 +369,15 @@ class ChangeDetector:
         seen: set[str] = set()
         customer_of = self.source.customer_of
         counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid", HELD: "held"}
-        for kind, key, line, row in self._classify(self.source.iter_rows(self.conn, None)):
+        unchanged = self._census is None and self._one_pass_unchanged()
+        if unchanged is None:  # (the census is read on its own, then every row classified)
+            rows: Iterable[Any] = self.source.iter_rows(self.conn, None)
+        else:
+            unchanged_by_customer, rows = unchanged
+            for customer, keys in unchanged_by_customer.items():
+                summary[customer] = PendingCustomer(customer, unchanged=len(keys))
+                seen.update(keys)
+        for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
             customer = line.customer if line is not None else customer_of(row)
@@ -374,9 +394,66 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
+    def _one_pass_unchanged(self) -> tuple[dict[str, list[str]], list[Any]] | None:
+        """The census and the unchanged rows in one read of the source, for the pending list.
+
+        A row whose raw content is what was last confirmed needs its key and customer only; the
+        others (kept, up to ONE_PASS_KEPT) are classified once the census is complete. None when
+        too many rows need mapping, or an unchanged-looking key turned out held back: the caller
+        then reads the census and the rows apart, as detection does.
+        """
+        index = self.index
+        if not index:
+            return None
+        mapper = self.source.mapper
+        row_key, source_hash, customer_of = mapper.row_key, mapper.source_hash, self.source.customer_of
+        keys: list[str | None] = []
+        unchanged: dict[str, list[str]] = {}
+        kept: list[Any] = []
+        by_hash = self._source_hashes()
+        rows = self.source.iter_rows(self.conn, None)
+        for row in rows:
+            prod = by_hash.get(source_hash(row))
+            if prod is not None:
+                keys.append(prod.sync_key)
+                customer = customer_of(row)
+                group = unchanged.get(customer)
+                if group is None:
+                    group = unchanged[customer] = []
+                group.append(prod.sync_key)
+                continue
+            keys.append(row_key(row))
+            if len(kept) >= ONE_PASS_KEPT:
+                rows.close()
+                return None
+            kept.append(row)
+        self._census = KeyCensus.of(keys, self.source.table.name)
+        conflicts = self._census.conflicts
+        if conflicts and any(k in conflicts for group in unchanged.values() for k in group):
+            return None
+        return unchanged, kept
+
+
+ONE_PASS_KEPT = 20_000  # rows the one-pass pending list keeps to classify after its census
+
+
 def _new_size(size: MappedSize) -> SizeChange:
-    """The change of a size that is not on the board yet (frozen: nothing downstream can alter one)."""
-    return SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash)
+    """The change of a size that is not on the board yet (frozen: nothing downstream can alter one).
+
+    The mapper shares one MappedSize per size and quantity, so lines share their new-size changes
+    too: one per MappedSize (kept with it, so that its id stays its own), not one per line and size.
+    """
+    entry = _NEW_SIZES.get(id(size))
+    if entry is None or entry[0] is not size or entry[1].hash != size.hash:
+        if len(_NEW_SIZES) >= _NEW_SIZES_MAX:
+            _NEW_SIZES.clear()
+        entry = _NEW_SIZES[id(size)] = (size, SizeChange(
+            NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash))
+    return entry[1]
+
+
+_NEW_SIZES: dict[int, tuple[MappedSize, SizeChange]] = {}
+_NEW_SIZES_MAX = 100_000
 
 
 def open_error_counts(conn: Connection) -> dict[str, int]:

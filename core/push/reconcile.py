@@ -137,9 +137,11 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
             conn.execute(sa.update(st).where(st.c.stg_sub_id.in_(chunk)).values(
                 action=s.CREATE, state=s.PENDING, monday_subitem_id=None, changed_columns=None, recreate=True,
                 request_id=None))
-            for key, size in keys:
-                conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key == key,
-                                                 ps.c.size_label == size))
+            if keys:  # one executemany, not a statement per size
+                conn.execute(sa.delete(ps).where(ps.c.board_id == board_id,
+                                                 ps.c.parent_sync_key == sa.bindparam("b_key"),
+                                                 ps.c.size_label == sa.bindparam("b_size")),
+                             [{"b_key": key, "b_size": size} for key, size in keys])
     if edits.held:
         # The line's sizes wait with it: its one error says why, so no error is recorded per size.
         for chunk in _chunks(list(edits.held)):
@@ -175,23 +177,25 @@ def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: lis
             action=s.CREATE, state=s.WAITING_PARENT, monday_subitem_id=None, parent_monday_item_id=None,
             changed_columns=None, recreate=True, request_id=None))
         now = db_utcnow()
-        for stg_id, key, customer in lines:
-            staged = sa.select(st.c.size_label).where(st.c.parent_stg_id == stg_id,
-                                                      st.c.size_label == ps.c.size_label).exists()
-            # Unchanged sizes were not staged: they come from production, where they were last written.
-            conn.execute(sa.insert(st).from_select(
-                ["batch_id", "parent_stg_id", "customer", "parent_sync_key", "size_label", "size_position", "action",
-                 "state", "subitem_name", "quantity", "values_json", "content_hash", "attempts", "created_at",
-                 "recreate"],
-                sa.select(sa.literal(batch_id, sa.Integer), sa.literal(stg_id, sa.Integer), ps.c.customer,
-                          ps.c.parent_sync_key, ps.c.size_label, sa.literal(0, sa.Integer),
-                          sa.literal(s.CREATE, sa.String), sa.literal(s.WAITING_PARENT, sa.String), ps.c.subitem_name,
-                          ps.c.quantity, ps.c.values_json, ps.c.content_hash, sa.literal(0, sa.Integer), now,
-                          sa.true())
-                .where(ps.c.board_id == board_id, ps.c.parent_sync_key == key, ps.c.is_removed == sa.false(),
-                       ~staged)))
-            conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key == key))
-            conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.sync_key == key))
+        # Set-based over the chunk's lines, never a statement per line: the line's staging row is
+        # joined to its production sizes by key.
+        staged = sa.select(st.c.size_label).where(st.c.parent_stg_id == t.c.stg_id,
+                                                  st.c.size_label == ps.c.size_label).exists()
+        # Unchanged sizes were not staged: they come from production, where they were last written.
+        conn.execute(sa.insert(st).from_select(
+            ["batch_id", "parent_stg_id", "customer", "parent_sync_key", "size_label", "size_position", "action",
+             "state", "subitem_name", "quantity", "values_json", "content_hash", "attempts", "created_at",
+             "recreate"],
+            sa.select(sa.literal(batch_id, sa.Integer), t.c.stg_id, ps.c.customer,
+                      ps.c.parent_sync_key, ps.c.size_label, sa.literal(0, sa.Integer),
+                      sa.literal(s.CREATE, sa.String), sa.literal(s.WAITING_PARENT, sa.String), ps.c.subitem_name,
+                      ps.c.quantity, ps.c.values_json, ps.c.content_hash, sa.literal(0, sa.Integer), now,
+                      sa.true())
+            .select_from(ps.join(t, ps.c.parent_sync_key == t.c.sync_key))
+            .where(t.c.stg_id.in_(chunk), ps.c.board_id == board_id, ps.c.is_removed == sa.false(), ~staged)))
+        keys = sa.select(t.c.sync_key).where(t.c.stg_id.in_(chunk))
+        conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(keys)))
+        conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.sync_key.in_(keys)))
         log.warning("batch %s: %d items were deleted on the board; they are created again with all their sizes",
                     batch_id, len(lines))
 

@@ -495,6 +495,9 @@ def to_json(value: Any) -> str:
 
 
 _NULL = "\x00"
+_UNTYPED = object()
+_TYPED_MAX = 20_000  # typed values kept per board column
+_MEMO_TYPES = frozenset((str, int, float, dt.date, dt.datetime))
 
 
 def content_hash(values: Iterable[Any]) -> str:
@@ -577,6 +580,9 @@ class LineMapper:
         self.select_columns = columns + sizes
         self._index = {name: i for i, name in enumerate(columns)}
         self._key_index = [(name, self._index[name]) for name in mapping.key]
+        self._key_cleaners = [(self._index[name], name in mapping.trim, name in mapping.true_means_zero)
+                              for name in mapping.key]
+        self._key_only_cleaners = [(j, trim, true_zero) for j, (_, trim, true_zero) in enumerate(self._key_cleaners)]
         self._customer_cache: dict[Any, tuple[str, bool]] = {}
         self._long_customers: dict[str, int] = {}  # shortened name -> the length it had
         self._size_cache: dict[tuple[int, int], MappedSize] = {}
@@ -630,12 +636,31 @@ class LineMapper:
         Keys are compared exactly, and only as ``core.source.keys.same_key`` says; keys that differ only in
         letter case are held back by the source's key census (``core.source.keys.KeyCensus``).
         """
+        return self._key(row, self._key_cleaners)
+
+    def key_of(self, values: Sequence[Any]) -> str | None:
+        """``row_key`` of the key columns' values alone, in the mapping's key order."""
+        return self._key(values, self._key_only_cleaners)
+
+    def _key(self, row: Sequence[Any], cleaners: list[tuple[int, bool, bool]]) -> str | None:
+        # _clean, inlined with its per-column flags precomputed: it runs for every row of every pass.
         parts = []
-        for name, i in self._key_index:
-            value = self._clean(name, row[i])
+        null_strings = self.mapping.null_strings
+        for i, trim, true_zero in cleaners:
+            value = row[i]
             if value is None:
                 return None
-            parts.append(value if isinstance(value, str) else _plain_text(value))
+            if isinstance(value, str):
+                if trim:
+                    value = value.strip()
+                folded = value.strip().lower()
+                if not folded or folded in null_strings:
+                    return None
+                if true_zero and folded == "true":
+                    value = "0"
+                parts.append(value)
+            else:
+                parts.append(_plain_text(value))
         return self.mapping.key_separator.join(parts)
 
     def source_hash(self, row: Sequence[Any]) -> str:
@@ -649,8 +674,10 @@ class LineMapper:
         self._item_template = _compile_template(m.item_name)
         self._group_template = _compile_template(m.group_name)
         self._season = [name for name in m.season_columns]
+        # Each column's typed values by source value: order lines repeat customers, seasons,
+        # colours, dates and prices, and typing a value (Decimal arithmetic) is the costly part.
         self._board_columns = [
-            (column.label, column.source, column.value_map, column) for column in m.columns
+            (column.label, column.source, column.value_map, column, {}) for column in m.columns
         ]
 
     def map_row(self, row: Sequence[Any]) -> MappedLine:
@@ -722,13 +749,16 @@ class LineMapper:
                 errors.append(too_long(label, value, limit))
         if limits.group_name and len(group_name) > limits.group_name:
             errors.append(too_long("the group name", group_name, limits.group_name))
-        for name, text in texts.items():
-            problem = unstorable(text) if text and name not in TEMPLATE_DERIVED else None
-            if problem:
-                errors.append(f"{name} holds {problem}, which no database column can store (value {show(shorten(text))})")
+        joined = "".join(texts.values())  # one check for the usual line, with nothing unstorable
+        if "\x00" in joined or not joined.isascii():
+            for name, text in texts.items():
+                problem = unstorable(text) if text and name not in TEMPLATE_DERIVED else None
+                if problem:
+                    errors.append(f"{name} holds {problem}, which no database column can store "
+                                  f"(value {show(shorten(text))})")
 
         values: dict[str, str | None] = {}
-        for label, source, value_map, column in self._board_columns:
+        for label, source, value_map, column, typed in self._board_columns:
             if source[0] == "$":
                 raw = sync_key if source == "$key" else customer or None if source == "$customer" else season or None
             else:
@@ -738,11 +768,26 @@ class LineMapper:
                 continue
             if value_map:
                 raw = value_map.get(str(raw).strip().upper(), raw)
+            # Only exact str, int, float, date and datetime are looked up: equal values of those
+            # types type alike (Decimal('1') and Decimal('1.0') are equal yet read differently).
+            kind = type(raw)
+            memo = kind in _MEMO_TYPES
+            if memo:
+                value = typed.get((kind, raw), _UNTYPED)
+                if value is not _UNTYPED:
+                    values[label] = value
+                    continue
             try:
-                values[label] = to_board_value(raw, column)
+                value = to_board_value(raw, column)
             except ValueError_ as exc:
                 values[label] = None
                 errors.append(f"{source}: {exc} (board column {label}, {column.type})")
+                continue
+            values[label] = value
+            if memo:
+                if len(typed) >= _TYPED_MAX:
+                    typed.clear()
+                typed[(kind, raw)] = value
 
         sizes: list[MappedSize] = []
         size_cache = self._size_cache

@@ -30,7 +30,9 @@ class Source:
     def __init__(self, table: sa.Table, mapping: Mapping):
         self.table = table
         self.mapping = mapping
-        self.mapper: LineMapper = mapping.bind([c.name for c in table.columns], storage_limits())
+        # Plain str names: a reflected name is SQLAlchemy's quoted_name, a str subclass the sqlite3
+        # driver adapts through a slow path for every size label it stores.
+        self.mapper: LineMapper = mapping.bind([str(c.name) for c in table.columns], storage_limits())
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
         self._customer_position = self.mapper.columns.index(mapping.customer_column)
 
@@ -82,11 +84,14 @@ class Source:
             if name and not any(self.mapper.canonical_customer(r)[1] for r in raws)
         )
 
-    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None):
+    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None,
+                         names: dict[str, list] | None = None):
         if customers is None:
             return None
         wanted = set(customers)
-        raws = [raw for name, values in self.customer_names(conn).items() if name in wanted for raw in values]
+        if names is None:
+            names = self.customer_names(conn)
+        raws = [raw for name, values in names.items() if name in wanted for raw in values]
         column = self.table.c[self.mapping.customer_column]
         conditions = []
         names = [r for r in raws if r is not None]
@@ -106,17 +111,12 @@ class Source:
         another customer from a line that left the source.
         """
         key_columns = [self.table.c[name] for name in self.mapping.key]
-        positions = [self.mapper.columns.index(name) for name in self.mapping.key]
-        width = len(self.mapper.columns)
-        row_key = self.mapper.row_key
+        key_of = self.mapper.key_of  # the key from the key columns' values alone
 
         def keys() -> Iterator[str | None]:
-            row: list[Any] = [None] * width
-            result = conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns))
-            for values in result:
-                for position, value in zip(positions, values):
-                    row[position] = value
-                yield row_key(row)
+            with conn.execution_options(yield_per=READ_CHUNK).execute(sa.select(*key_columns)) as result:
+                for values in result:
+                    yield key_of(values)
 
         return KeyCensus.of(keys(), self.table.name)
 
@@ -124,10 +124,16 @@ class Source:
         statement = sa.select(*self._select_columns)
         return statement.where(where) if where is not None else statement
 
-    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None) -> Iterator[Sequence[Any]]:
-        """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None)."""
-        where = self._customer_filter(conn, customers)
-        yield from conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where))
+    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None,
+                  names: dict[str, list] | None = None) -> Iterator[Sequence[Any]]:
+        """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None).
+
+        ``names``: ``customer_names`` when the caller has read it already (a scan of the table).
+        """
+        where = self._customer_filter(conn, customers, names)
+        # Closed with the generator: a caller that stops early leaves no cursor open.
+        with conn.execution_options(yield_per=READ_CHUNK).execute(self.select_statement(where)) as result:
+            yield from result
 
     def read_line(self, conn: Connection, sync_key: str, customer: str | None = None) -> MappedLine | None:
         """The line with ``sync_key`` as the table holds it now, mapped as a sync maps it; None if gone.

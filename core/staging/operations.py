@@ -5,7 +5,9 @@ database's filtered unique index allows one active batch per customer across pro
 workstations. ``stage`` loads the detected changes in bulk; invalid lines go to the ERR table and
 are never sent. The push (``core.push.run``) then moves rows PENDING → SENDING → API_SUCCESS or
 API_FAILED through the methods here, each one statement per step, never one per row; ``promote``
-upserts what monday confirmed into the production tables and ``cleanup`` removes finished rows.
+upserts what monday confirmed into the production tables and deletes those staging rows (an item
+stays, PROMOTED, while some of its subitems are still staged); ``cleanup`` removes the rest of the
+finished rows (invalid, failed, and promoted parents whose subitems are gone).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import __version__
-from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, _chunks
+from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, SizeChange, _chunks
 from core.db import schema as s
-from core.db.bulk import bulk_insert, refresh_statistics
+from core.db.bulk import bulk_insert, bulk_insert_rows, refresh_statistics
 from core.db.clock import database_now, db_utcnow
 from core.source.limits import fit, storable
 from core.foundation.exceptions import BatchTakenOver, CustomerBusy
@@ -276,18 +278,21 @@ class StagingOperations:
         result = StageResult()
         now = utcnow()
         with self.owned(batch_id) as conn:
-            item_rows = [self._item_row(batch_id, change, now) for change in changes.changes]
+            json_of = _JsonMemo()
+            item_rows = [self._item_row(batch_id, change, now, json_of) for change in changes.changes]
             for change in changes.changes:
                 result.by_kind[change.kind] += 1
             new_invalid = self._validation_errors(conn, batch_id, changes, now)
             result.invalid = len(new_invalid)
             result.invalid_unchanged = len(changes.invalid) - len(new_invalid)
             result.items = len(item_rows)
-            bulk_insert(conn, s.stg_items, item_rows)
+            bulk_insert_rows(conn, s.stg_items, _ITEM_COLUMNS, item_rows)
+            del item_rows
             bulk_insert(conn, s.stg_items, [self._invalid_row(batch_id, line, now) for line in new_invalid])
-            sub_rows = self._subitem_rows(conn, batch_id, changes.changes, now) if changes.changes else []
-            bulk_insert(conn, s.stg_subitems, sub_rows)
+            sub_rows = self._subitem_rows(conn, batch_id, changes.changes, now, json_of) if changes.changes else []
+            bulk_insert_rows(conn, s.stg_subitems, _SUB_COLUMNS, sub_rows)
             result.subitems = len(sub_rows)
+            del sub_rows
             conn.execute(
                 sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(
                     total_items=result.items, total_subitems=result.subitems, invalid_count=result.invalid,
@@ -299,7 +304,8 @@ class StagingOperations:
         return result
 
     @staticmethod
-    def _item_row(batch_id: int, change: LineChange, now: dt.datetime) -> dict[str, Any]:
+    def _item_row(batch_id: int, change: LineChange, now: dt.datetime, json_of: "_JsonMemo") -> list[Any]:
+        """The staging row of a line, in the order of ``_ITEM_COLUMNS``."""
         if change.kind == NEW:
             action = s.CREATE
         elif change.kind == REMOVED:
@@ -308,19 +314,18 @@ class StagingOperations:
             action = s.UPDATE if change.changed_fields else s.NONE
         # An item with nothing to send is only the parent of changed subitems: its id is known.
         state = s.API_SUCCESS if action == s.NONE else s.PENDING
-        return {
-            "batch_id": batch_id, "customer": change.customer, "sync_key": change.sync_key,
-            "order_number": change.order_number, "po_number": change.po_number, "action": action, "state": state,
-            "item_name": change.fields.get("name"), "group_name": change.fields.get("group"), "group_id": None,
-            "monday_item_id": change.monday_item_id, "values_json": _json(change.fields),
-            "old_values_json": _json(change.old_fields) if change.old_fields is not None else None,
-            "changed_columns": _json(change.changed_fields),
+        fields = change.fields
+        return [
+            batch_id, change.customer, change.sync_key, change.order_number, change.po_number, action, state,
+            fields.get("name"), fields.get("group"), None, change.monday_item_id, _json(fields),
+            _json(change.old_fields) if change.old_fields is not None else None,
+            # A new line sends all its fields: the same list for every line, encoded once.
+            json_of.keys(fields) if change.old_fields is None else _json(change.changed_fields),
             # The source values are kept for invalid lines (their ERR rows); a valid line's are
             # read again from ORDERS_UNIFIED when someone looks at it.
-            "source_json": None,
-            "content_hash": change.content_hash, "line_hash": change.line_hash,
-            "source_hash": change.source_hash, "attempts": 0, "created_at": now,
-        }
+            None,
+            change.content_hash, change.line_hash, change.source_hash, 0, now,
+        ]
 
     @staticmethod
     def _invalid_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
@@ -337,41 +342,39 @@ class StagingOperations:
             "last_error": errors, "created_at": now,
         }
 
-    def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime) -> list[dict]:
+    def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime,
+                      json_of: "_JsonMemo") -> list[list[Any]]:
+        """The staging rows of the lines' sizes, in the order of ``_SUB_COLUMNS``."""
         t = s.stg_items
         ids = dict(conn.execute(
             sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
         ).all())
         rows = []
-        encoded: dict[int, str] = {}  # new sizes share their value dicts (the mapper caches sizes)
-
-        def encode(value: Any) -> str:
-            text = encoded.get(id(value))
-            if text is None:
-                text = encoded[id(value)] = _json(value)
-            return text
-
+        append = rows.append
+        # A new size's row depends only on the size (the mapper shares one per size and quantity)
+        # and on whether its parent exists: the rest of its row is built once per size.
+        new_parts: dict[tuple[int, bool], tuple[SizeChange, tuple, tuple]] = {}
         for change in changes:
-            parent_id = ids[change.sync_key]
+            head = (batch_id, ids[change.sync_key], change.customer, change.sync_key)
+            parent_id = change.monday_item_id
+            parent_known = bool(parent_id)
             for size in change.sizes:
                 if size.kind == NEW:
-                    action = s.CREATE
-                    state = s.PENDING if change.monday_item_id else s.WAITING_PARENT
-                    changed = None  # a new subitem sends all its columns
-                elif size.kind == REMOVED:
-                    action, state, changed = s.REMOVE, s.PENDING, _json(size.changed_fields)
-                else:
-                    action, state, changed = s.UPDATE, s.PENDING, _json(size.changed_fields)
-                rows.append({
-                    "batch_id": batch_id, "parent_stg_id": parent_id, "customer": change.customer,
-                    "parent_sync_key": change.sync_key,
-                    "size_label": size.label, "size_position": size.position, "action": action, "state": state,
-                    "subitem_name": size.name, "parent_monday_item_id": change.monday_item_id,
-                    "monday_subitem_id": size.monday_subitem_id, "quantity": size.quantity,
-                    "old_quantity": size.old_quantity, "values_json": encode(size.values),
-                    "old_values_json": _json(size.old_values) if size.old_values is not None else None,
-                    "changed_columns": changed, "content_hash": size.hash, "attempts": 0, "created_at": now,
-                })
+                    parts = new_parts.get((id(size), parent_known))
+                    if parts is None or parts[0] is not size:
+                        state = s.PENDING if parent_known else s.WAITING_PARENT
+                        # a new subitem sends all its columns (changed_columns NULL)
+                        parts = new_parts[(id(size), parent_known)] = (
+                            size, (size.label, size.position, s.CREATE, state, size.name),
+                            (size.monday_subitem_id, size.quantity, size.old_quantity, json_of.value(size.values),
+                             None, None, size.hash, 0, now))
+                    append([*head, *parts[1], parent_id, *parts[2]])
+                    continue
+                action = s.REMOVE if size.kind == REMOVED else s.UPDATE
+                append([*head, size.label, size.position, action, s.PENDING, size.name, parent_id,
+                        size.monday_subitem_id, size.quantity, size.old_quantity, json_of.value(size.values),
+                        _json(size.old_values) if size.old_values is not None else None,
+                        _json(size.changed_fields), size.hash, 0, now])
         return rows
 
     def _validation_errors(self, conn: Connection, batch_id: int, changes: CustomerChanges,
@@ -721,7 +724,11 @@ class StagingOperations:
             done_line = sa.and_(t.c.batch_id == batch_id, t.c.state == s.PROMOTED, t.c.sync_key == p.c.sync_key,
                                 ~sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id,
                                                                   st.c.state.not_in(confirmed)).exists())
-            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.line_hash == STALE_LINE_HASH,
+            # IN (the batch's promoted keys) first: evaluated once, it spares a scan of the whole board
+            # when, as usual, nothing of the batch was promoted before.
+            promoted_before = sa.select(t.c.sync_key).where(t.c.batch_id == batch_id, t.c.state == s.PROMOTED)
+            conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(promoted_before),
+                                            p.c.line_hash == STALE_LINE_HASH,
                                             sa.select(t.c.stg_id).where(done_line).exists())
                          .values(line_hash=sa.select(t.c.line_hash).where(done_line).scalar_subquery(),
                                  source_hash=sa.select(t.c.source_hash).where(done_line).scalar_subquery()))
@@ -730,14 +737,22 @@ class StagingOperations:
                         "resolution": f"synced in batch {batch_id}"}
             e, es = s.err_items, s.err_subitems
             # (Two items with one key on the board stay reported until a person removes one.)
+            # IN, not a correlated EXISTS: the planner would look the key up through the staging
+            # table's (batch, state) index, a scan of the batch per open error.
+            confirmed_keys = sa.select(t.c.sync_key).where(ok_items)
             conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), e.c.error_type != "DUPLICATE_ON_BOARD",
-                                            sa.select(t.c.stg_id).where(ok_items, t.c.sync_key == e.c.sync_key).exists())
+                                            e.c.sync_key.in_(confirmed_keys))
                          .values(**resolved))
             conn.execute(sa.update(es).where(es.c.resolved_at.is_(None), sa.select(st.c.stg_sub_id).where(
                 ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label
             ).exists()).values(**resolved))
-            promoted_items = conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
-            promoted_subs = conn.execute(sa.update(st).where(ok_subs).values(state=s.PROMOTED)).rowcount
+            # Promoted rows are finished: deleted here rather than marked PROMOTED for ``cleanup`` to
+            # delete (an update of every row and its index entry, then a delete of each). Only an
+            # item some of whose subitems are still staged stays, PROMOTED, as their parent.
+            promoted_subs = conn.execute(sa.delete(st).where(ok_subs)).rowcount
+            still_parent = sa.select(st.c.stg_sub_id).where(st.c.parent_stg_id == t.c.stg_id).exists()
+            promoted_items = conn.execute(sa.delete(t).where(ok_items, ~still_parent)).rowcount
+            promoted_items += conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
             if promoted_items + promoted_subs > STATISTICS_THRESHOLD:
                 refresh_statistics(conn, p.c.board_id, ps.c.board_id)
         log.info("batch %s: promoted %s items and %s subitems", batch_id, promoted_items, promoted_subs)
@@ -805,6 +820,36 @@ class StagingOperations:
                          .group_by(table.c.state))
                 counts[name] = dict(conn.execute(query).all())
         return counts
+
+
+# Staging rows are built as lists in these orders (the tables' own), not as a dict per row.
+_ITEM_COLUMNS = ("batch_id", "customer", "sync_key", "order_number", "po_number", "action", "state", "item_name",
+                 "group_name", "group_id", "monday_item_id", "values_json", "old_values_json", "changed_columns",
+                 "source_json", "content_hash", "line_hash", "source_hash", "attempts", "created_at")
+_SUB_COLUMNS = ("batch_id", "parent_stg_id", "customer", "parent_sync_key", "size_label", "size_position", "action",
+                "state", "subitem_name", "parent_monday_item_id", "monday_subitem_id", "quantity", "old_quantity",
+                "values_json", "old_values_json", "changed_columns", "content_hash", "attempts", "created_at")
+
+
+class _JsonMemo:
+    """JSON texts of values many rows share (a size's values, a new line's field names), encoded once."""
+
+    def __init__(self) -> None:
+        self._values: dict[int, tuple[Any, str]] = {}
+        self._keys: dict[tuple, str] = {}
+
+    def value(self, value: Any) -> str:
+        entry = self._values.get(id(value))
+        if entry is None or entry[0] is not value:  # (the object is kept: its id stays its own)
+            entry = self._values[id(value)] = (value, _json(value))
+        return entry[1]
+
+    def keys(self, fields: dict[str, Any]) -> str:
+        names = tuple(fields)
+        text = self._keys.get(names)
+        if text is None:
+            text = self._keys[names] = _json(list(names))
+        return text
 
 
 _COUNTED = ("total", "sent", "succeeded", "failed", "items_created", "items_updated", "subitems_created",
