@@ -27,10 +27,11 @@ Order of the checks a ``POST /v2`` request meets (the first that answers wins):
     the state lock and one SQLite commit; then the ``after500``/``drop``/``slow`` faults.
 
 Longer than 400 lines on purpose: the request path above reads top to bottom in one class; the board
-edits are ``edits.py``, monday's reference schema ``reference.py``, the GraphQL side ``schema.py``.
+edits are ``edits.py``, monday's reference schema ``reference.py``, the GraphQL side ``schema.py``
+and ``resolvers.py``.
 
 Writes to items a person deleted answer ``ResourceNotFoundException`` ("Item not found in board");
-writes to archived items are applied, as monday applies them (see ``schema._item``). The board
+writes to archived items are applied, as monday applies them (see ``resolvers._item``). The board
 edits a person makes (delete, archive, restore, change a value, add an item) are ``edits.py``.
 
 Headers on every ``/v2`` answer::
@@ -63,11 +64,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import reference, schema
+from . import reference, resolvers, schema
+from .cost import MAX_QUERY_COMPLEXITY, request_cost
 from .edits import BoardEdits, edit_endpoint
 from .faults import Fault, FaultInjector, FaultSpec, as_spec
 from .limits import Limits
 from .store import Store
+from .views import Context
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +155,7 @@ class SandboxServer(BoardEdits):
                  concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
                  legacy_errors: bool = False, idempotency: bool = True, idempotency_ttl: float = IDEMPOTENCY_TTL,
                  token: str | None = "sandbox-token",
-                 items_limit: int = schema.ITEMS_PER_BOARD, reference_schema: str | Path | bool | None = None,
+                 items_limit: int = resolvers.ITEMS_PER_BOARD, reference_schema: str | Path | bool | None = None,
                  journal: bool = False) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -616,14 +619,14 @@ class SandboxServer(BoardEdits):
         thread.start()
 
     def _execute(self, prepared: schema.Prepared, variables: dict) -> Response:
-        cost, per_key = schema.request_cost(prepared, variables, self.mutation_cost)
-        if cost > schema.MAX_QUERY_COMPLEXITY:
+        cost, per_key = request_cost(prepared, variables, self.mutation_cost)
+        if cost > MAX_QUERY_COMPLEXITY:
             self._count("error_responses")
             return self._graphql_errors([{
                 "message": f"Query has complexity of {cost}, which exceeds max complexity of "
-                           f"{schema.MAX_QUERY_COMPLEXITY}",
+                           f"{MAX_QUERY_COMPLEXITY}",
                 "extensions": {"code": "maxComplexityExceeded", "status_code": 200,
-                               "error_data": {"complexity": cost, "max_complexity": schema.MAX_QUERY_COMPLEXITY}}}])
+                               "error_data": {"complexity": cost, "max_complexity": MAX_QUERY_COMPLEXITY}}}])
         taken, before, reset_in = self._limits.charge(cost)
         if not taken:
             return self._complexity_exhausted(cost, before, reset_in)
@@ -631,7 +634,7 @@ class SandboxServer(BoardEdits):
         delay = self.base_latency + self.mutation_latency * prepared.mutation_fields
         if delay:
             time.sleep(delay)
-        ctx = schema.Context(self._store, self.time_scale, self.items_limit, self.legacy_errors,
+        ctx = Context(self._store, self.time_scale, self.items_limit, self.legacy_errors,
                              cost=cost, costs=per_key, before=before, reset_in=reset_in)
         with self._state_lock:
             ctx.store = self._store
@@ -639,7 +642,7 @@ class SandboxServer(BoardEdits):
                 self._limits.refund(cost)
                 return self._error(503, "SERVICE_UNAVAILABLE", "The sandbox is shutting down")
             try:
-                result = schema.run(prepared, variables, ctx)
+                result = resolvers.run(prepared, variables, ctx)
             finally:
                 self._store.commit()
 
