@@ -35,7 +35,7 @@ import json
 from typing import Any
 
 from .errors import MondayError
-from .store import Item
+from .models import Item
 
 
 class BoardEdits:

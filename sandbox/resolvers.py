@@ -15,9 +15,10 @@ from typing import Any, Callable
 from graphql import execute
 
 from .errors import MondayError, column_value_error, invalid_argument, invalid_board, invalid_column, not_found
+from .models import GROUP_COLOURS, Board, Group, Item, now_iso
 from .schema import SCHEMA, Prepared
 from .search import MAX_ROOT_ITEMS, Finder
-from .store import GROUP_COLOURS, Board, Group, Item, Store, now_iso
+from .store import Store
 from .views import ME, BoardView, Context, GroupView, ItemView, _check_limit, _decode_cursor, _page
 
 ITEM_NAME_MAX = 255

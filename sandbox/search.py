@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from .columns import Column
 from .errors import invalid_argument, invalid_column
-from .store import Board, Item, Store
+from .models import Board, Item
+from .store import Store
 
 MAX_ROOT_ITEMS = 100
 SEARCHABLE = {"name", "text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link",

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from .columns import Column
 from .errors import MondayError, invalid_argument, invalid_board
+from .models import Board, Item
 from .search import Finder
-from .store import Board, Item, Store
+from .store import Store
 
 #: The implementations of the ColumnValue interface the sandbox serves, by column type (monday has more).
 VALUE_TYPES = {
