@@ -37,7 +37,7 @@ _GATEWAY_HTML = ("<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body
 def _num(value: float) -> str:
     """A structured-field number: an integer when whole, else up to three decimals."""
     if abs(value - round(value)) < 1e-9:
-        return str(int(round(value)))
+        return str(round(value))
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
@@ -71,10 +71,10 @@ class Answers:
         lim = self._limits
         w = _num(lim.window)
         return [
-            ("RateLimit-Policy", f'"minuteRate";q={lim.minute_limit};w={w}, "concurrency";q={lim.concurrency_limit};'
-                                 f'qu="concurrent-requests", "complexityMinute";q={lim.complexity_budget};w={w}'),
-            ("RateLimit", f'"minuteRate";r={snap["minute_left"]}, "concurrency";r={snap["concurrency_left"]}, '
-                          f'"complexityMinute";r={snap["complexity_left"]};t={_num(snap["reset_in"])}'),
+            ("RateLimit-Policy", (f'"minuteRate";q={lim.minute_limit};w={w}, "concurrency";q={lim.concurrency_limit};'
+                                 f'qu="concurrent-requests", "complexityMinute";q={lim.complexity_budget};w={w}')),
+            ("RateLimit", (f'"minuteRate";r={snap["minute_left"]}, "concurrency";r={snap["concurrency_left"]}, '
+                          f'"complexityMinute";r={snap["complexity_left"]};t={_num(snap["reset_in"])}')),
         ]
 
     def _error(self, status: int, code: str, message: str, *, retry: float | None = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,7 @@ def _numbers(col: Column, raw: Any, _c: bool):
     if isinstance(raw, bool):
         raise _bad(col, raw, "not a number")
     if isinstance(raw, (int, float)):
-        if raw != raw or raw in (float("inf"), float("-inf")):
+        if isinstance(raw, float) and not math.isfinite(raw):  # NaN and the infinities
             raise _bad(col, raw, "not a number")
         return str(raw), False
     if not isinstance(raw, str):
@@ -250,8 +251,8 @@ def _phone(col: Column, raw: Any, _c: bool):
     if isinstance(raw, str):
         if not raw.strip():
             return None, False
-        phone, country = _split_simple(raw)
-        raw = {"phone": phone, "countryShortName": country}
+        simple = _split_simple(raw)
+        raw = {"phone": simple[0], "countryShortName": simple[1]}
     if not isinstance(raw, dict):
         raise _bad(col, raw)
     if not raw:
@@ -268,8 +269,8 @@ def _link(col: Column, raw: Any, _c: bool):
     if isinstance(raw, str):
         if not raw.strip():
             return None, False
-        url, text = _split_simple(raw)
-        raw = {"url": url, "text": text}
+        simple = _split_simple(raw)
+        raw = {"url": simple[0], "text": simple[1]}
     if not isinstance(raw, dict):
         raise _bad(col, raw)
     if not raw:
@@ -347,8 +348,9 @@ def _people(col: Column, raw: Any, _c: bool):
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("kind") not in ("person", "team"):
             raise _bad(col, raw)
+        person: Any = entry.get("id")  # any JSON; int() refuses what is not an id
         try:
-            out.append({"id": int(entry.get("id")), "kind": entry["kind"]})
+            out.append({"id": int(person), "kind": entry["kind"]})
         except (TypeError, ValueError):
             raise _bad(col, raw) from None
     return ({"personsAndTeams": out} if out else None), False

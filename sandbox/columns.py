@@ -40,7 +40,7 @@ _COLOURS = ["#fdab3d", "#00c875", "#e2445c", "#0086c0", "#a25ddc", "#037f4c", "#
 class Column:
     """One board column. ``labels`` (status, dropdown) maps label id -> text in display order."""
 
-    __slots__ = ("id", "title", "type", "labels", "description", "settings")
+    __slots__ = ("description", "id", "labels", "settings", "title", "type")
 
     def __init__(self, id: str, title: str, type: str, labels: dict[int, str] | None = None,
                  description: str | None = None, settings: dict | None = None) -> None:

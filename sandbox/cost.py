@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import FieldNode, FragmentSpreadNode, GraphQLObjectType, InlineFragmentNode, get_named_type, is_leaf_type
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    get_named_type,
+    is_leaf_type,
+)
 from graphql.language import VariableNode
 from graphql.utilities import value_from_ast_untyped
 
@@ -37,6 +45,13 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
+def _fields_type(name: str) -> GraphQLObjectType | GraphQLInterfaceType:
+    """The type a fragment applies to (validation has made sure it exists; the schema has no unions)."""
+    named = SCHEMA.get_type(name)
+    assert isinstance(named, (GraphQLObjectType, GraphQLInterfaceType)), name
+    return named
+
+
 def request_cost(prepared: Prepared, variables: dict, mutation_cost: int) -> tuple[int, dict[str, int]]:
     """(total cost, cost per root response key) of a prepared request."""
     document = prepared.document
@@ -44,16 +59,17 @@ def request_cost(prepared: Prepared, variables: dict, mutation_cost: int) -> tup
     root_type = SCHEMA.mutation_type if prepared.is_mutation else SCHEMA.query_type
     assert root_type is not None
 
-    def selections(sel_set, parent: GraphQLObjectType, hint: int, factor: int, per_key: dict | None) -> int:
+    def selections(sel_set, parent: GraphQLObjectType | GraphQLInterfaceType, hint: int, factor: int,
+                   per_key: dict | None) -> int:
         total = 0
         for sel in sel_set.selections:
             if isinstance(sel, InlineFragmentNode):
-                inner = SCHEMA.get_type(sel.type_condition.name.value) if sel.type_condition else parent
+                inner = _fields_type(sel.type_condition.name.value) if sel.type_condition else parent
                 total += selections(sel.selection_set, inner, hint, factor, per_key)
                 continue
             if isinstance(sel, FragmentSpreadNode):
                 frag = fragments[sel.name.value]
-                total += selections(frag.selection_set, SCHEMA.get_type(frag.type_condition.name.value),
+                total += selections(frag.selection_set, _fields_type(frag.type_condition.name.value),
                                     hint, factor, per_key)
                 continue
             name = sel.name.value

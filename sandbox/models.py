@@ -12,11 +12,11 @@ GROUP_COLOURS = ["#579bfc", "#00c875", "#fdab3d", "#e2445c", "#a25ddc", "#037f4c
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Group:
-    __slots__ = ("id", "title", "color", "archived")
+    __slots__ = ("archived", "color", "id", "title")
 
     def __init__(self, id: str, title: str, color: str, archived: bool = False) -> None:
         self.id, self.title, self.color, self.archived = id, title, color, archived
@@ -66,8 +66,18 @@ class Board:
 
 
 class Item:
-    __slots__ = ("id", "board_id", "group_id", "name", "state", "parent_id", "values", "created_at",
-                 "updated_at", "subitem_ids")
+    __slots__ = (
+        "board_id",
+        "created_at",
+        "group_id",
+        "id",
+        "name",
+        "parent_id",
+        "state",
+        "subitem_ids",
+        "updated_at",
+        "values",
+    )
 
     def __init__(self, id: str, board_id: str, group_id: str, name: str, state: str = "active",
                  parent_id: str | None = None, values: dict | None = None, created_at: str | None = None,

@@ -10,7 +10,8 @@ import functools
 import json
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from graphql import execute
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from graphql import (
     FieldNode,
@@ -66,7 +67,7 @@ _TOKEN_NAMES = {
 def _parse_error(query: str, error: GraphQLError) -> dict:
     """graphql-core's syntax error in graphql-ruby's words: ``Parse error on "}" (RCURLY) at [1, 10]``."""
     line, column = (error.locations[0].line, error.locations[0].column) if error.locations else (1, 1)
-    position = error.positions[0] if error.positions else 0
+    position = next(iter(error.positions or ()), 0)
     token = None
     try:
         lexer = Lexer(Source(query))
@@ -78,7 +79,8 @@ def _parse_error(query: str, error: GraphQLError) -> dict:
     if token is not None and token.kind == TokenKind.EOF:
         what = "end of file (EOF)"
     elif token is not None and token.start == position:
-        what = f'"{token.value if token.value is not None else token.kind.value}" ({_TOKEN_NAMES.get(token.kind, "TOKEN")})'
+        shown = token.value if token.value is not None else token.kind.value
+        what = f'"{shown}" ({_TOKEN_NAMES.get(token.kind, "TOKEN")})'
     else:
         what = f'"{query[position:position + 1]}" (UNKNOWN_CHAR)'
     return {"message": f"Parse error on {what} at [{line}, {column}]",
@@ -97,14 +99,14 @@ _VALIDATION_RULES: list[tuple[re.Pattern, Callable[[re.Match], tuple[str, str]]]
     (re.compile(r"""Argument ['"]\w+\.(\w+)\((\w+):\)['"] of type ['"](.+?)['"] is required"""),  # graphql-core 3.3
      lambda m: (f"Field '{m[1]}' is missing required arguments: {m[2]}", "missingRequiredArguments")),
     (re.compile(r"""Field ['"](\w+)['"] of type ['"](.+?)['"] must have a selection of subfields"""),
-     lambda m: (f"Field must have selections (field '{m[1]}' returns {m[2].strip('![]')} but has no selections. "
-                f"Did you mean '{m[1]} {{ ... }}'?)", "selectionMismatch")),
+     lambda m: ((f"Field must have selections (field '{m[1]}' returns {m[2].strip('![]')} but has no selections. "
+                f"Did you mean '{m[1]} {{ ... }}'?)"), "selectionMismatch")),
     (re.compile(r"""Field ['"](\w+)['"] must not have a selection since type ['"](.+?)['"] has no subfields"""),
-     lambda m: (f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('![]')} "
-                f"but has selections)", "selectionMismatch")),
+     lambda m: ((f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('![]')} "
+                f"but has selections)"), "selectionMismatch")),
     (re.compile(r"""Variable ['"]\$(\w+)['"] of type ['"](.+?)['"] used in position expecting type ['"](.+?)['"]"""),
-     lambda m: (f"{'Nullability' if m[2].replace('!', '') == m[3].replace('!', '') else 'Type'} mismatch on "
-                f"variable ${m[1]} ({m[2]} / {m[3]})", "variableMismatch")),
+     lambda m: ((f"{'Nullability' if m[2].replace('!', '') == m[3].replace('!', '') else 'Type'} mismatch on "
+                f"variable ${m[1]} ({m[2]} / {m[3]})"), "variableMismatch")),
     (re.compile(r"""Variable ['"]\$(\w+)['"] is never used"""),
      lambda m: (f"Variable ${m[1]} is declared by anonymous query but not used", "variableNotUsed")),
     (re.compile(r"""Variable ['"]\$(\w+)['"] is not defined"""),
@@ -131,7 +133,8 @@ def variable_errors(schema, operation, variables: dict) -> list[dict]:
         name = match[1] if match else None
         message = (f"Variable ${name} of type {types.get(name, '?')} was provided invalid value" if name
                    else error.message)
-        problem = {"path": [match[2]] if match and match[2] else [], "explanation": match[3] if match else error.message}
+        problem = {"path": [match[2]] if match and match[2] else [],
+                   "explanation": match[3] if match else error.message}
         entry: dict[str, Any] = {"message": message}
         if error.locations:
             entry["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .columns import Column
 from .errors import invalid_argument, invalid_column
@@ -134,7 +135,7 @@ class Finder:
                         wanted.add(str(v).lower())
             else:
                 wanted = {str(v).lower() for v in values}
-            texts_of = lambda item: self._texts(item, column)  # noqa: E731
+            texts_of = lambda item: self._texts(item, column)
         lowered = [str(v).lower() for v in values]
         if operator in ("within_the_next", "within_the_last"):
             raise invalid_argument(f"The sandbox does not support the {operator} operator")
@@ -182,9 +183,9 @@ class Finder:
         for spec in order_by:
             column_id, reverse = spec["column_id"], (spec.get("direction") or "asc") == "desc"
             if column_id == "__creation_log__":
-                getter = lambda item: int(item.id)  # noqa: E731
+                getter = lambda item: int(item.id)
             elif column_id == "__last_updated__":
-                getter = lambda item: item.updated_at  # noqa: E731
+                getter = lambda item: item.updated_at
             else:
                 column = self.column(column_id)
 
@@ -199,7 +200,7 @@ class Finder:
 class _Ordered:
     """A sort key component that can be reversed per column."""
 
-    __slots__ = ("value", "reverse")
+    __slots__ = ("reverse", "value")
 
     def __init__(self, value: Any, reverse: bool) -> None:
         self.value, self.reverse = value, reverse

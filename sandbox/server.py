@@ -46,7 +46,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from . import reference, resolvers, schema
 from .answers import Answers
@@ -163,7 +163,7 @@ class SandboxServer(Control, Answers):
         with self._state_lock:
             self._store.close()
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -186,9 +186,9 @@ class SandboxServer(Control, Answers):
             response = self._rate_limited("concurrency", self._limits.real(CONCURRENCY_RETRY_NOMINAL))
             return replace(response, headers=[*response.headers, *self._rate_headers()])
         try:
-            response = self._graphql(headers, body)
+            answer = self._graphql(headers, body)
             # RateLimit as seen while this request is still in flight (it counts against concurrency)
-            return None if response is None else replace(response, headers=[*response.headers, *self._rate_headers()])
+            return None if answer is None else replace(answer, headers=[*answer.headers, *self._rate_headers()])
         finally:
             self._limits.leave()
 
@@ -200,14 +200,16 @@ class SandboxServer(Control, Answers):
                                error_data={"json": body[:2000].decode("utf-8", "replace")})
         variables = payload.get("variables") if isinstance(payload, dict) else None
         if isinstance(variables, str):
+            text = variables
             try:
-                variables = json.loads(variables) if variables.strip() else None
+                variables = json.loads(text) if text.strip() else None
             except ValueError:
                 return self._error(400, "JsonParseException", "Syntax error in JSON input (variables)",
-                                   error_data={"json": variables[:2000]})
+                                   error_data={"json": text[:2000]})
         query = payload.get("query") if isinstance(payload, dict) else None
         operation_name = payload.get("operationName") if isinstance(payload, dict) else None
-        if not isinstance(query, str) or not query.strip() or (variables is not None and not isinstance(variables, dict)) \
+        if not isinstance(query, str) or not query.strip() \
+                or (variables is not None and not isinstance(variables, dict)) \
                 or (operation_name is not None and not isinstance(operation_name, str)):
             return self._error(400, "BadRequest", "Bad request: POST a JSON body with the GraphQL text under "
                                                   "\"query\" and an optional \"variables\" object")
@@ -264,7 +266,7 @@ class SandboxServer(Control, Answers):
             return self._fault("500")
         if kind == "drop":
             return None
-        if kind == "slow":
+        if kind == "slow" and fault is not None:
             time.sleep(self._faults.seconds(fault))
         return response
 

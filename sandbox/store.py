@@ -20,10 +20,12 @@ import bisect
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .columns import CLASSIC_ID, ID_PREFIX, USER_TYPES, Column
+from .errors import MondayError
 from .models import GROUP_COLOURS, Board, Group, Item, now_iso
 
 #: Generated ids. Item ids start just below 10**10 so that a board of a few thousand items and
@@ -83,11 +85,11 @@ class Store:
         for item_id, doc in db.execute("SELECT id, doc FROM items ORDER BY id"):
             item = Item.from_doc(str(item_id), json.loads(doc))
             self.items[item.id] = item
-            board = self.boards.get(item.board_id)
-            if board is not None:
-                board.item_ids.append(item_id)
+            owner = self.boards.get(item.board_id)
+            if owner is not None:
+                owner.item_ids.append(item_id)
                 if item.state != "deleted":
-                    board.live_items += 1
+                    owner.live_items += 1
             if item.parent_id is not None and item.parent_id in self.items:
                 self.items[item.parent_id].subitem_ids.append(item.id)
 
@@ -233,7 +235,7 @@ class Store:
                 raise ValueError(f"column {spec['title']!r}: label {label!r} appears twice")
             try:
                 column.add_label(label)
-            except Exception as exc:  # the label limits, raised as monday errors for the API
+            except MondayError as exc:  # the label limits, raised as monday errors for the API
                 raise ValueError(f"column {spec['title']!r}: {exc}") from None
         return column
 
@@ -374,7 +376,7 @@ class Store:
                 archived.append(item.id)
             if item.state != "active":
                 continue
-            entry = {"id": item.id, "name": item.name, "group_id": item.group_id,
+            entry: dict[str, Any] = {"id": item.id, "name": item.name, "group_id": item.group_id,
                      "group_title": groups[item.group_id].title if item.group_id in groups else None,
                      "column_values": values(item)}
             if board.kind == "sub_items_board":

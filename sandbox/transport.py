@@ -88,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("sandbox %s - %s", self.address_string(), format % args)
 
     def _body(self) -> bytes:
@@ -113,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write("".join(head).encode("latin-1") + response.body)
         self.log_request(response.status, len(response.body))
 
-    def do_POST(self) -> None:  # noqa: N802 - the base class's naming
+    def do_POST(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
         body = self._body()
         sandbox = self.server.sandbox
@@ -132,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(Response(404, json_bytes({"error": f"no such endpoint: POST {path}"})))
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
         if path.startswith("/sandbox/"):
             self._send(self.server.sandbox.handle_control("GET", path, b""))
