@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from graphql import execute
+from graphql import GraphQLResolveInfo, execute
 
 from .errors import MondayError, column_value_error, invalid_argument, invalid_board, invalid_column, not_found
 from .models import GROUP_COLOURS, Board, Group, Item, now_iso
@@ -30,9 +30,9 @@ def _mutation(fn: Callable) -> Callable:
     """Counts an applied mutation; on failure refunds its cost (and, in legacy mode, stops the rest)."""
 
     @functools.wraps(fn)
-    def wrapper(self, info, **args):
+    def wrapper(self: Root, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: Context = info.context
-        key = info.path.key
+        key = str(info.path.key)  # a root field's response key (its alias or name)
         if ctx.aborted:
             ctx.refund += ctx.costs.get(key, 0)
             raise MondayError("RequestAborted", "Not executed: an earlier mutation of this request failed")
@@ -137,7 +137,8 @@ class Root:
     def me(self, info):
         return dict(ME)
 
-    def boards(self, info, ids=None, limit=25, page=1, state="active"):
+    def boards(self, info: GraphQLResolveInfo, ids: list[Any] | None = None, limit: int | None = 25,
+               page: int | None = 1, state: str | None = "active") -> list[BoardView]:
         ctx: Context = info.context
         store = ctx.store
         if ids:
@@ -148,7 +149,9 @@ class Root:
         start = (max(1, page or 1) - 1) * limit
         return [BoardView(ctx, b) for b in boards[start:start + limit]]
 
-    def items(self, info, ids=None, limit=25, page=1, exclude_nonactive=None, newest_first=None):
+    def items(self, info: GraphQLResolveInfo, ids: list[Any] | None = None, limit: int | None = 25,
+              page: int | None = 1, exclude_nonactive: bool | None = None,
+              newest_first: bool | None = None) -> list[ItemView]:
         """``items(ids:)`` as monday serves it: a page of ``limit`` (default 25) of the items asked for.
 
         Archived and deleted items are returned too (with their ``state``) unless ``exclude_nonactive``
@@ -167,7 +170,7 @@ class Root:
             return []
         limit = min(limit, MAX_ROOT_ITEMS)
         store = ctx.store
-        found = []
+        found: list[Item] = []
         for item_id in dict.fromkeys(str(i) for i in ids):
             item = store.items.get(item_id)
             if item is None or (exclude_nonactive and not store.is_active(item)):
@@ -183,7 +186,8 @@ class Root:
             raise not_found("job", job_id, f"Job {job_id} not found")
         return dict(job)
 
-    def items_page_by_column_values(self, info, board_id, columns=None, limit=25, cursor=None):
+    def items_page_by_column_values(self, info: GraphQLResolveInfo, board_id: Any, columns: list[dict] | None = None,
+                                    limit: int = 25, cursor: str | None = None) -> dict:
         ctx: Context = info.context
         _check_limit(limit)
         board = _board(ctx, board_id)
@@ -201,7 +205,7 @@ class Root:
         Finder(ctx.store, board).check_column_values(specs)
         return _page(ctx, {"b": board.id, "c": specs, "t": time.time()}, limit)
 
-    def next_items_page(self, info, cursor, limit=25):
+    def next_items_page(self, info: GraphQLResolveInfo, cursor: str, limit: int = 25) -> dict:
         ctx: Context = info.context
         _check_limit(limit)
         return _page(ctx, _decode_cursor(cursor, ctx.time_scale), limit)
