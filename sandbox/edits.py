@@ -35,7 +35,7 @@ import json
 from typing import Any
 
 from .errors import MondayError
-from .store import Item
+from .models import Item
 
 
 class BoardEdits:
@@ -155,7 +155,7 @@ def edit_endpoint(server: BoardEdits, method: str, parts: list[str], body: bytes
         return None
     data = json.loads(body or b"{}")
     if not isinstance(data, dict):
-        raise ValueError("the body is a JSON object")
+        raise TypeError("the body is a JSON object")  # a 400 answer, as a ValueError is
     if len(parts) == 3 and parts[0] == "items" and parts[2] in ("delete", "archive", "restore"):
         getattr(server, f"{parts[2]}_item")(parts[1])
         return 200, {"id": parts[1], "done": parts[2]}

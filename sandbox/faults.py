@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 KINDS = ("500", "502", "504", "after500", "drop", "storm", "locked", "slow", "late", "hold")
@@ -155,7 +156,7 @@ class Target:
     seconds: float | None = None
     answer: str = "504"
 
-    def matches(self, is_mutation: bool, fields: frozenset | set) -> bool:
+    def matches(self, is_mutation: bool, fields: AbstractSet[str]) -> bool:
         if (self.on == "mutation" and not is_mutation) or (self.on == "query" and is_mutation):
             return False
         return self.field is None or self.field in fields
@@ -209,7 +210,7 @@ class FaultInjector:
         with self._lock:
             self._targets.clear()
 
-    def draw(self, is_mutation: bool, fields: frozenset | set = frozenset()) -> Fault | None:
+    def draw(self, is_mutation: bool, fields: AbstractSet[str] = frozenset()) -> Fault | None:
         with self._lock:
             for target in self._targets:
                 if target.matches(is_mutation, fields):

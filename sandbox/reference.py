@@ -26,7 +26,7 @@ from graphql.utilities import get_operation_ast
 ENV = "ORDERSYNC_MONDAY_SDL"
 
 _schemas: dict[Path, GraphQLSchema] = {}
-_checks: dict[Path, "ReferenceCheck"] = {}
+_checks: dict[Path, ReferenceCheck] = {}
 _lock = threading.Lock()
 
 
@@ -51,7 +51,7 @@ def resolve(reference_schema: str | Path | bool | None) -> Path | None:
     return path.resolve()
 
 
-def check_for(path: Path) -> "ReferenceCheck":
+def check_for(path: Path) -> ReferenceCheck:
     """The process-wide check for one SDL file (built on first use, then shared)."""
     with _lock:
         check = _checks.get(path)
@@ -87,7 +87,7 @@ class ReferenceCheck:
     def _build(self) -> None:
         try:
             self._schema = load(self.path)
-        except BaseException as exc:  # reported by every request, never swallowed
+        except BaseException as exc:  # noqa: BLE001 - kept and raised again by every request, never swallowed
             self._failure = exc
         finally:
             self._ready.set()

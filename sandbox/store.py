@@ -1,4 +1,5 @@
-"""The sandbox's boards, groups, items and id counters, in memory, written through to SQLite.
+"""The sandbox's boards, groups, items and id counters, in memory, written through to SQLite (the
+objects themselves are ``models.py``).
 
 Every read is served from memory (dicts and per-board id lists), so a board of 10,000+ items costs
 nothing to query. Every change marks the board or item dirty; ``commit()`` writes the dirty rows as
@@ -16,14 +17,16 @@ request. Only one process may open a state file at a time.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .columns import CLASSIC_ID, ID_PREFIX, USER_TYPES, Column
+from .errors import MondayError
+from .models import GROUP_COLOURS, Board, Group, Item, now_iso
 
 #: Generated ids. Item ids start just below 10**10 so that a board of a few thousand items and
 #: subitems crosses from 10 to 11 digits, as monday's ids did: ids are strings, never int32s, and
@@ -33,8 +36,6 @@ FIRST_ITEM_ID = 9_999_990_001
 FIRST_JOB_ID = 70_000_001
 DEFAULT_GROUP_ID = "topics"
 DEFAULT_GROUP_TITLE = "Topics"
-GROUP_COLOURS = ["#579bfc", "#00c875", "#fdab3d", "#e2445c", "#a25ddc", "#037f4c", "#ff642e", "#9d50dd",
-                 "#784bd1", "#bb3354", "#ff158a", "#c4c4c4"]
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 _SCHEMA = """
@@ -42,89 +43,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS boards (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, board_id TEXT NOT NULL, doc TEXT NOT NULL);
 """
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Group:
-    __slots__ = ("id", "title", "color", "archived")
-
-    def __init__(self, id: str, title: str, color: str, archived: bool = False) -> None:
-        self.id, self.title, self.color, self.archived = id, title, color, archived
-
-    def to_doc(self) -> dict:
-        return {"id": self.id, "title": self.title, "color": self.color, "archived": self.archived}
-
-
-class Board:
-    """A board (or a subitems board). ``item_ids`` holds every item ever created on it, ascending."""
-
-    def __init__(self, id: str, name: str, kind: str = "board", parent_board_id: str | None = None,
-                 subitems_board_id: str | None = None) -> None:
-        self.id = id
-        self.name = name
-        self.kind = kind  # "board" | "sub_items_board"
-        self.parent_board_id = parent_board_id
-        self.subitems_board_id = subitems_board_id
-        self.columns: list[Column] = []
-        self.column_by_id: dict[str, Column] = {}
-        self.groups: list[Group] = []
-        self.item_ids: list[int] = []
-        self.live_items = 0  # not deleted: what the 10,000-item limit counts
-
-    def add_column(self, column: Column) -> None:
-        self.columns.append(column)
-        self.column_by_id[column.id] = column
-
-    def group(self, group_id: str) -> Group | None:
-        for group in self.groups:
-            if group.id == group_id:
-                return group
-        return None
-
-    def to_doc(self) -> dict:
-        return {"id": self.id, "name": self.name, "kind": self.kind, "parent_board_id": self.parent_board_id,
-                "subitems_board_id": self.subitems_board_id, "columns": [c.to_doc() for c in self.columns],
-                "groups": [g.to_doc() for g in self.groups]}
-
-    @classmethod
-    def from_doc(cls, doc: dict) -> Board:
-        board = cls(doc["id"], doc["name"], doc["kind"], doc.get("parent_board_id"), doc.get("subitems_board_id"))
-        for col in doc["columns"]:
-            board.add_column(Column.from_doc(col))
-        board.groups = [Group(g["id"], g["title"], g["color"], g.get("archived", False)) for g in doc["groups"]]
-        return board
-
-
-class Item:
-    __slots__ = ("id", "board_id", "group_id", "name", "state", "parent_id", "values", "created_at",
-                 "updated_at", "subitem_ids")
-
-    def __init__(self, id: str, board_id: str, group_id: str, name: str, state: str = "active",
-                 parent_id: str | None = None, values: dict | None = None, created_at: str | None = None,
-                 updated_at: str | None = None) -> None:
-        self.id = id
-        self.board_id = board_id
-        self.group_id = group_id
-        self.name = name
-        self.state = state  # active | archived | deleted
-        self.parent_id = parent_id
-        self.values: dict[str, Any] = values or {}
-        self.created_at = created_at or now_iso()
-        self.updated_at = updated_at or self.created_at
-        self.subitem_ids: list[str] = []
-
-    def to_doc(self) -> dict:
-        return {"board_id": self.board_id, "group_id": self.group_id, "name": self.name, "state": self.state,
-                "parent_id": self.parent_id, "values": self.values, "created_at": self.created_at,
-                "updated_at": self.updated_at}
-
-    @classmethod
-    def from_doc(cls, item_id: str, doc: dict) -> Item:
-        return cls(item_id, doc["board_id"], doc["group_id"], doc["name"], doc["state"], doc.get("parent_id"),
-                   doc.get("values"), doc.get("created_at"), doc.get("updated_at"))
 
 
 class Store:
@@ -167,11 +85,11 @@ class Store:
         for item_id, doc in db.execute("SELECT id, doc FROM items ORDER BY id"):
             item = Item.from_doc(str(item_id), json.loads(doc))
             self.items[item.id] = item
-            board = self.boards.get(item.board_id)
-            if board is not None:
-                board.item_ids.append(item_id)
+            owner = self.boards.get(item.board_id)
+            if owner is not None:
+                owner.item_ids.append(item_id)
                 if item.state != "deleted":
-                    board.live_items += 1
+                    owner.live_items += 1
             if item.parent_id is not None and item.parent_id in self.items:
                 self.items[item.parent_id].subitem_ids.append(item.id)
 
@@ -317,7 +235,7 @@ class Store:
                 raise ValueError(f"column {spec['title']!r}: label {label!r} appears twice")
             try:
                 column.add_label(label)
-            except Exception as exc:  # the label limits, raised as monday errors for the API
+            except MondayError as exc:  # the label limits, raised as monday errors for the API
                 raise ValueError(f"column {spec['title']!r}: {exc}") from None
         return column
 
@@ -458,7 +376,7 @@ class Store:
                 archived.append(item.id)
             if item.state != "active":
                 continue
-            entry = {"id": item.id, "name": item.name, "group_id": item.group_id,
+            entry: dict[str, Any] = {"id": item.id, "name": item.name, "group_id": item.group_id,
                      "group_title": groups[item.group_id].title if item.group_id in groups else None,
                      "column_values": values(item)}
             if board.kind == "sub_items_board":
