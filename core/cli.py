@@ -17,8 +17,9 @@ import platform
 import shlex
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -223,7 +224,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:  # a bug: the traceback goes to the log file, the user gets one line
+    except Exception as exc:  # noqa: BLE001 - a bug: the traceback goes to the log file, the user gets one line
         return _bug(exc, argv)
 
 
@@ -399,7 +400,7 @@ def _unknown_customers(ctx) -> list[str]:
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -568,10 +569,11 @@ def _report_failures(results) -> None:
         if r.status != NOT_RUN and not (r.error is not None and is_global(r.error)):
             log.warning("%s: %s", r.customer, r.message, extra=SHOWN)
             print(f"{PROG}: {r.customer}: {r.message}", file=sys.stderr)
-        if r.error is not None and (worst is None or is_global(r.error) or exit_code_of(r.error) == EXIT_INTERNAL):
-            if worst is None or not is_global(worst):
-                worst = r.error
-                batch = f"Batch {r.batch_id} ({r.customer})" if r.batch_id is not None else None
+        if (r.error is not None
+                and (worst is None or is_global(r.error) or exit_code_of(r.error) == EXIT_INTERNAL)
+                and (worst is None or not is_global(worst))):
+            worst = r.error
+            batch = f"Batch {r.batch_id} ({r.customer})" if r.batch_id is not None else None
     not_run = [r.customer for r in results if r.status == NOT_RUN]
     if worst is not None:
         _failure_line(worst, f" Not run: {', '.join(not_run)}." if not_run else "", batch)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.demo.setup import data as demo_data
+from core.demo import data as demo_data
 from core.demo.data import (
     ORDER_COLUMNS_AFTER_SIZES,
     ORDER_COLUMNS_BEFORE_SIZES,

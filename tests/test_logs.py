@@ -192,7 +192,7 @@ def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_
         tagged = [line for line in text.splitlines() if f"[batch {batch_id}] " in line]
         # Staging and the orchestrator both log inside the batch; the last tagged line is its status.
         assert {"core.staging.operations", "core.push.run"} <= {m.group(1) for line in tagged
-                                                  if (m := re.search(r"\] (core\.\w+):", line))}, tagged
+                                                  if (m := re.search(r"\] (core\.[\w.]+):", line))}, tagged
         assert tagged[-1].endswith(f"batch {batch_id}: {status}")
     assert text.rstrip().splitlines()[-1].endswith(f"exit code {result.returncode}")
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class db_utcnow(FunctionElement):  # noqa: N801 - reads as the SQL function it renders
+class db_utcnow(FunctionElement):  # lower case: reads as the SQL function it renders
     """The database server's current time, naive UTC, with sub-second precision."""
 
     type = sa.DateTime()

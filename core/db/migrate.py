@@ -11,10 +11,10 @@ import logging
 from importlib import resources
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic import command
 from sqlalchemy.engine import Engine
 
 from core.db.engine import own_schema, redact_url

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.foundation.exceptions import SettingsError
 
@@ -44,7 +45,7 @@ def odbc_drivers() -> list[str]:
         import pyodbc
 
         return list(pyodbc.drivers())
-    except Exception as exc:  # ImportError (no libodbc), or a broken driver manager configuration
+    except Exception as exc:  # noqa: BLE001 - ImportError (no libodbc), or a broken driver manager configuration
         log.info("no ODBC driver manager, so no ODBC driver: %s", exc)
         return []
 
@@ -211,7 +212,7 @@ def parse_url(url: str) -> SqlServerTarget | None:
     """The helper's fields for an existing ``mssql+pyodbc`` URL, or None for any other URL."""
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         return None
     if parsed.drivername != "mssql+pyodbc" or "odbc_connect" in parsed.query:
         return None

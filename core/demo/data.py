@@ -215,8 +215,19 @@ def orders_table(
 class _Account:
     """One customer account: its names as the ERP spells them, and how its orders look."""
 
-    __slots__ = ("names", "prefix", "weight", "mens", "po_format", "destinations", "season_blank",
-                 "currency", "style_pattern", "fixed_styles", "styles")
+    __slots__ = (
+        "currency",
+        "destinations",
+        "fixed_styles",
+        "mens",
+        "names",
+        "po_format",
+        "prefix",
+        "season_blank",
+        "style_pattern",
+        "styles",
+        "weight",
+    )
 
     def __init__(self, names, prefix, weight, mens, po_format, destinations, season_blank,
                  currency, style_pattern, fixed_styles=()):
@@ -345,8 +356,8 @@ _TARIFFS = {
 _US_TARIFF_RATES = ["0.1", "0.1", "0.2", "0.3", "0"]
 
 # Discrete distributions as lookup tables, indexed with int(rng.random() * len(table)).
-_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3)) for _ in range(w)]
-_SIZES_PER_LINE = [k for k, w in zip(range(1, 10), (2, 5, 15, 26, 24, 15, 7, 4, 2)) for _ in range(w)]
+_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3), strict=True) for _ in range(w)]
+_SIZES_PER_LINE = [k for k, w in zip(range(1, 10), (2, 5, 15, 26, 24, 15, 7, 4, 2), strict=True) for _ in range(w)]
 _QTY_BASE = [6, 12, 12, 18, 24, 24, 30, 36, 48, 48, 60, 72, 96, 120, 144, 200, 300]
 _CURVES = {k: [0.45 if j in (0, k - 1) and k > 2 else 1.0 for j in range(k)] for k in range(1, 12)}
 
@@ -384,7 +395,7 @@ def _table(weighted: list[tuple[object, int]]) -> list:
 # --------------------------------------------------------------------------------------------
 
 class _Style:
-    __slots__ = ("code", "description", "category", "run", "price", "fob", "prices")
+    __slots__ = ("category", "code", "description", "fob", "price", "prices", "run")
 
     def __init__(self, code, description, category, run, price, fob, prices):
         self.code = code
@@ -586,7 +597,7 @@ class _Generator:
         base = _QTY_BASE[int(rand() * len(_QTY_BASE))]
         total = 0
         labels = run[start:start + k]
-        for label, weight in zip(labels, _CURVES[k]):
+        for label, weight in zip(labels, _CURVES[k], strict=True):
             qty = int(base * weight) + int(rand() * 4) or 1
             row[label] = qty
             total += qty
@@ -633,7 +644,7 @@ def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool,
         # Odd positions only: row 0 and the row before each hostile row are ordinary rows, so a
         # duplicate always copies an ordinary, unique key.
         positions = rng.sample(range(1, n_orders, 2), len(kinds)) if kinds else []
-        events = dict(zip(positions, kinds))
+        events = dict(zip(positions, kinds, strict=True))
     accounts = gen.account_table
     rand = rng.random
     getrandbits = rng.getrandbits

@@ -15,14 +15,14 @@ from typing import Any
 
 import platformdirs
 
-from core.foundation.config import APP_NAME, parse_settings, render_settings
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
-from core.engine.context import SANDBOX_STATE
 from core.demo.data import create_orders_table
-from core.source.mapping import Mapping, load_mapping
-from core.foundation.resources import resource_path
+from core.engine.context import SANDBOX_STATE
 from core.engine.sandbox_process import SandboxProcess
+from core.foundation.config import APP_NAME, parse_settings, render_settings
+from core.foundation.resources import resource_path
+from core.source.mapping import Mapping, load_mapping
 
 log = logging.getLogger(__name__)
 

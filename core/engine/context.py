@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
-from core.foundation.config import Settings
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.foundation.exceptions import OrderSyncError, SettingsError
-from core.source.mapping import Mapping, load_mapping
-from core.foundation.resources import program_command
+from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
 from core.engine.sandbox_process import SandboxProcess
+from core.foundation.config import Settings
+from core.foundation.exceptions import SettingsError
+from core.foundation.resources import program_command
+from core.source.mapping import Mapping, load_mapping
 from core.source.reader import Source
 from core.staging.operations import Owner, StagingOperations
 
@@ -46,7 +46,7 @@ class EngineContext:
     _source_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
+    def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> EngineContext:
         """Connect and check everything a run needs, failing with one clear line (exit 2 or 3)."""
         mapping = load_mapping(settings.mapping_path)
         if settings["database.echo"]:  # into the log file, like every other line, not onto stdout
@@ -103,10 +103,10 @@ class EngineContext:
                 chosen.append(match)
         return chosen
 
-    def monday_client(self, **options) -> "MondayApiClient":
+    def monday_client(self, **options) -> MondayApiClient:
         """A client for the configured board; ``api_url = "sandbox"`` starts the embedded sandbox first."""
-        from core.monday.client import MondayApiClient
         from core.foundation.token import TOKEN_ENV, get_token
+        from core.monday.client import MondayApiClient
 
         if not self.board_id:
             raise SettingsError("setting monday.board_id is empty: name the board to sync to")

@@ -26,9 +26,9 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import platformdirs
 
@@ -143,7 +143,7 @@ def _record_factory(*args, **kwargs) -> logging.LogRecord:
     record.batch_tag = f"[batch {batch}] " if batch is not None else ""
     try:
         message = record.getMessage()
-    except Exception:  # a bad format string: the handler reports it as logging always has
+    except Exception:  # noqa: BLE001 - a bad format string: the handler reports it as logging always has
         return record
     record.msg, record.args = redact(message), None
     if record.exc_info and not record.exc_text:

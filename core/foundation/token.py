@@ -86,7 +86,7 @@ def _stored_token() -> str | None:
             if _usable(keyring.get_keyring()):
                 log.warning("the OS keyring could not be read: %s", exc)
             return None
-    except Exception as exc:  # no usable backend on this machine (e.g. a headless Linux server)
+    except Exception as exc:  # noqa: BLE001 - no usable backend on this machine (e.g. a headless Linux server)
         log.debug("no keyring backend: %s", exc)
         return None
 
@@ -108,7 +108,7 @@ def _usable(backend) -> bool:
         return any(_usable(b) for b in backend.backends)
     try:
         return float(backend.priority) >= 1
-    except Exception:  # a backend whose viability check raises is not viable
+    except Exception:  # noqa: BLE001 - a backend whose viability check raises is not viable
         return False
 
 
@@ -122,7 +122,7 @@ def keyring_available() -> bool:
     """Whether ``set_token`` can store a token on this machine."""
     try:
         return _usable(_backend())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure means no usable keyring
         log.debug("no keyring backend: %s", exc)
         return False
 
@@ -131,7 +131,7 @@ def keyring_backend_name() -> str:
     """The keyring backend in use, for the settings dialog and status (e.g. "Windows WinVaultKeyring")."""
     try:
         backend = _backend()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure means no usable keyring
         log.debug("no keyring backend: %s", exc)
         return "none (no OS keyring available)"
     name = str(getattr(backend, "name", type(backend).__name__))
@@ -155,14 +155,14 @@ def set_token(token: str) -> None:
         import keyring
 
         backend = keyring.get_keyring()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure is the same refusal, named
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise _refusal(f"keyring backend: {getattr(backend, 'name', type(backend).__name__)}")
     register_secret(token)
     try:
         backend.set_password(KEYRING_SERVICE, KEYRING_USER, token)
-    except Exception as exc:  # NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...
+    except Exception as exc:  # noqa: BLE001 - NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...
         # The exception text comes from the backend, never from the token.
         raise _refusal(f"{getattr(backend, 'name', type(backend).__name__)}: {_first_line(exc)}") from None
     log.info("stored the monday API token in the OS keyring (%s)", getattr(backend, "name", type(backend).__name__))
@@ -175,7 +175,7 @@ def delete_token() -> bool:
         from keyring.errors import PasswordDeleteError
 
         backend = keyring.get_keyring()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure is the same refusal, named
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise TokenStoreError("no OS keyring is available, so no token is stored in one")
@@ -185,7 +185,7 @@ def delete_token() -> bool:
         backend.delete_password(KEYRING_SERVICE, KEYRING_USER)
     except PasswordDeleteError:
         return False
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - backends raise their own kinds of errors
         raise TokenStoreError(f"the OS keyring refused to remove the token: {_first_line(exc)}") from None
     log.info("removed the monday API token from the OS keyring")
     return True

@@ -33,8 +33,9 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import requests
 import tenacity
@@ -428,7 +429,7 @@ class MondayApiClient:
         query, variables = build_mutation(mutations)
         outcomes = self.send_mutations(board_id, query, variables, len(mutations),
                                        idempotency_key or str(uuid.uuid4()))
-        return [Outcome(m.key, o.id, o.error) for m, o in zip(mutations, outcomes)]
+        return [Outcome(m.key, o.id, o.error) for m, o in zip(mutations, outcomes, strict=True)]
 
     def send_mutations(self, board_id: str, query: str, variables: dict[str, Any], count: int,
                        idempotency_key: str) -> list[Outcome]:

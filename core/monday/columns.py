@@ -8,8 +8,9 @@ type (reference §4). ``None`` clears a column.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from core.foundation.exceptions import SettingsError
 from core.source.mapping import ColumnMap
