@@ -9,10 +9,13 @@ engine threads and a scheduled headless run can share one file. SQL Server goes 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from core.db.sqlserver import redact_odbc, resolve_installed_driver
 from core.foundation.exceptions import DatabaseUnavailable, SettingsError
@@ -36,7 +39,7 @@ def redact_url(url: str) -> str:
         return redact(url)
 
 
-def _sqlite_on_connect(dbapi_connection, _record) -> None:
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -54,7 +57,7 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
         parsed = make_url(url)
     except (ArgumentError, ValueError, TypeError):
         raise SettingsError(f"setting database.url: not a valid database URL: {redact_url(url)}") from None
-    kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
     backend = parsed.get_backend_name()
     if backend == "mssql":
         if parsed.get_driver_name() == "pyodbc":  # also a bare mssql:// URL

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+from typing import Any
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +29,7 @@ MIGRATIONS = Path(str(resources.files("core.db").joinpath("migrations")))
 VERSION_TABLE = "MON_SchemaVersion"
 
 
-def _config(**attributes) -> Config:
+def _config(**attributes: Any) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes.update(attributes)
@@ -36,7 +37,10 @@ def _config(**attributes) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # the shipped migrations are always there; without them nothing can be checked
+        raise RuntimeError(f"no schema migrations in {MIGRATIONS}")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -52,7 +56,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     before = current_revision(engine)
     with engine.begin() as conn:
         command.upgrade(_config(connection=conn, schema=own_schema(engine)), "head")
-    after = current_revision(engine)
+    after = current_revision(engine) or head_revision()  # never None once an upgrade ran
     log.info("schema of %s: %s -> %s", redact_url(str(engine.url)), before or "none", after)
     return before, after
 

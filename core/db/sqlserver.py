@@ -8,6 +8,7 @@ password or database name with ``@``, ``/`` or spaces is quoted correctly.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Iterable
@@ -42,7 +43,7 @@ def odbc_drivers() -> list[str]:
     also means no driver is installed.
     """
     try:
-        import pyodbc
+        pyodbc = importlib.import_module("pyodbc")  # optional: only where SQL Server is used
 
         return list(pyodbc.drivers())
     except Exception as exc:  # noqa: BLE001 - ImportError (no libodbc), or a broken driver manager configuration
@@ -81,7 +82,7 @@ def _odbc_value(connection_string: str, key: str) -> str | None:
 
 def redact_odbc(connection_string: str) -> str:
     """``connection_string`` with its PWD= (or Password=) value hidden, for messages and logs."""
-    def hide(match: re.Match) -> str:
+    def hide(match: re.Match[str]) -> str:
         if match["key"].strip().lower() in ("pwd", "password"):
             return f"{match['key']}=***"
         return match[0]
