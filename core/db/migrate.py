@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
