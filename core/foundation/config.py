@@ -301,7 +301,7 @@ def load_settings(path: Path | str | None = None, *, required: bool = True) -> S
     False: then the built-in defaults apply. A file named explicitly must always exist.
     """
     explicit = path is not None
-    file = Path(path) if explicit else default_config_path()
+    file = Path(path) if path is not None else default_config_path()
     if not file.exists():
         if explicit:
             raise SettingsError(f"settings file not found: {file}")

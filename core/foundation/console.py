@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import Literal, TextIO
 
 ATTACH_PARENT_PROCESS = -1
 
 
-def _open_stream(path: str, mode: str, errors: str | None = None, buffering: int = -1) -> TextIO:
+def _open_stream(path: str, mode: Literal["r", "w"], errors: str | None = None, buffering: int = -1) -> TextIO:
     """A standard stream opened as UTF-8 text; it stays open for the life of the process."""
     return open(path, mode, encoding="utf-8", errors=errors, buffering=buffering)  # a process-long stream, never closed
 
@@ -27,7 +27,7 @@ def attach_parent_console() -> bool:
     if sys.stdout is not None and sys.stderr is not None:
         return False
     attached = False
-    if os.name == "nt":
+    if sys.platform == "win32":  # os.name == "nt", in the form mypy follows
         import ctypes
 
         attached = bool(ctypes.windll.kernel32.AttachConsole(ATTACH_PARENT_PROCESS))

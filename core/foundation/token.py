@@ -13,10 +13,14 @@ import logging
 import os
 import sys
 import unicodedata
+from typing import TYPE_CHECKING
 
 from core.foundation.exceptions import SettingsError
 from core.foundation.logs import register_secret
 from core.foundation.resources import program_command
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,7 @@ def _stored_token() -> str | None:
 # --- the keyring backend --------------------------------------------------------------------------
 
 
-def _usable(backend) -> bool:
+def _usable(backend: KeyringBackend) -> bool:
     """Whether ``backend`` is an OS keyring keyring itself would recommend (priority >= 1).
 
     This rules out the fail and null backends and keyrings.alt's plain-text file backends (their
@@ -112,7 +116,7 @@ def _usable(backend) -> bool:
         return False
 
 
-def _backend():
+def _backend() -> KeyringBackend:
     import keyring
 
     return keyring.get_keyring()
@@ -148,8 +152,8 @@ def _refusal(detail: str = "") -> TokenStoreError:
 
 def set_token(token: str) -> None:
     """Store ``token`` in the OS keyring, or raise TokenStoreError; it is never written anywhere else."""
-    token = _checked(token, "you entered")  # refused here, never stored
-    if not token:
+    checked = _checked(token, "you entered")  # refused here, never stored
+    if not checked:
         raise SettingsError("the monday API token is empty; nothing was stored")
     try:
         import keyring
@@ -159,9 +163,9 @@ def set_token(token: str) -> None:
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise _refusal(f"keyring backend: {getattr(backend, 'name', type(backend).__name__)}")
-    register_secret(token)
+    register_secret(checked)
     try:
-        backend.set_password(KEYRING_SERVICE, KEYRING_USER, token)
+        backend.set_password(KEYRING_SERVICE, KEYRING_USER, checked)
     except Exception as exc:  # noqa: BLE001 - NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...
         # The exception text comes from the backend, never from the token.
         raise _refusal(f"{getattr(backend, 'name', type(backend).__name__)}: {_first_line(exc)}") from None

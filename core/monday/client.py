@@ -144,7 +144,8 @@ class MondayApiClient:
 
     # == transport ==================================================================================
 
-    def _post(self, query: str, variables: dict[str, Any], *, mutation: bool, idempotency_key: str | None) -> dict:
+    def _post(self, query: str, variables: dict[str, Any], *, mutation: bool,
+              idempotency_key: str | None) -> dict[str, Any]:
         """One HTTP round trip; returns the parsed body or raises a classified MondayError."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         self.stats.requests += 1
@@ -204,10 +205,10 @@ class MondayApiClient:
         return body
 
     @staticmethod
-    def _refused_as_invalid(errors: list, query: str, variables: dict[str, Any]) -> None:
+    def _refused_as_invalid(errors: list[Any], query: str, variables: dict[str, Any]) -> None:
         """Raise InvalidRequest when monday refused the document itself (nothing of it ran)."""
-        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-        extensions = first.get("extensions") or {}
+        first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+        extensions: dict[str, Any] = first.get("extensions") or {}
         error = classify(extensions.get("code"), str(first.get("message") or ""), 200, extensions)
         if not isinstance(error, InvalidRequest):
             return
@@ -228,7 +229,8 @@ class MondayApiClient:
         return error
 
     def _http_error(self, status: int, body: Any, retry_after: float | None, mutation: bool) -> MondayError:
-        message, code, extensions = f"HTTP {status}", None, {}
+        message, code = f"HTTP {status}", None
+        extensions: dict[str, Any] = {}
         if isinstance(body, dict):
             errors = body.get("errors") or []
             if errors and isinstance(errors[0], dict):
@@ -248,7 +250,7 @@ class MondayApiClient:
             error.outcome_unknown = True
         return error
 
-    def _with_retries(self, send: Callable[[], dict], *, mutation: bool, what: str) -> dict:
+    def _with_retries(self, send: Callable[[], dict[str, Any]], *, mutation: bool, what: str) -> dict[str, Any]:
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, MondayError) and exc.retryable and not exc.outcome_unknown
 
@@ -273,7 +275,7 @@ class MondayApiClient:
 
         attempts = 0
 
-        def counted() -> dict:
+        def counted() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
             return send()
@@ -290,7 +292,7 @@ class MondayApiClient:
 
     # == reads ======================================================================================
 
-    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict:
+    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A read; retried on every retryable error. Returns ``data``; raises on any error."""
         body = self._with_retries(lambda: self._post(query, variables or {}, mutation=False, idempotency_key=None),
                                   mutation=False, what="monday query")
@@ -299,11 +301,13 @@ class MondayApiClient:
             first = errors[0]
             extensions = first.get("extensions") or {}
             raise classify(extensions.get("code"), first.get("message", "query failed"), 200, extensions)
-        self.governor.observe((body.get("data") or {}).get("complexity"), body.get("_headers"), 0)
-        return body.get("data") or {}
+        data: dict[str, Any] = body.get("data") or {}
+        self.governor.observe(data.get("complexity"), body.get("_headers"), 0)
+        return data
 
-    def me(self) -> dict:
-        return self.query("query { me { id name } }")["me"]
+    def me(self) -> dict[str, Any]:
+        me: dict[str, Any] = self.query("query { me { id name } }")["me"]
+        return me
 
     def board(self, board_id: str) -> BoardMeta:
         """Columns, labels, groups and the subitems board of ``board_id``, read once.
@@ -441,7 +445,7 @@ class MondayApiClient:
         self.governor.reserve(count)
         sent_at = self.governor.clock()
 
-        def send() -> dict:
+        def send() -> dict[str, Any]:
             nonlocal sent_at
             sent_at = self.governor.clock()  # the round trip of the try that was answered
             return self._post(query, variables, mutation=True, idempotency_key=idempotency_key)
@@ -483,10 +487,10 @@ def build_mutation(mutations: Sequence[Mutation]) -> tuple[str, dict[str, Any]]:
     return f"{header} {{ {' '.join(fields)} }}", variables
 
 
-def parse_outcomes(count: int, data: dict, errors: list[dict]) -> list[Outcome]:
+def parse_outcomes(count: int, data: dict[str, Any], errors: list[dict[str, Any]]) -> list[Outcome]:
     """One outcome per alias ``a0`` … ``a{count-1}``, keyed by its index."""
-    by_alias: dict[str, dict] = {}
-    general: list[dict] = []
+    by_alias: dict[str, dict[str, Any]] = {}
+    general: list[dict[str, Any]] = []
     for error in errors:
         path = error.get("path") or []
         if path and isinstance(path[0], str) and path[0].startswith("a"):
@@ -500,25 +504,25 @@ def parse_outcomes(count: int, data: dict, errors: list[dict]) -> list[Outcome]:
         if isinstance(value, dict) and value.get("id") is not None:
             outcomes.append(Outcome(index, id=str(value["id"]), state=value.get("state")))
             continue
-        error = by_alias.get(alias) or (general[0] if general else None)
-        if error is None:
+        found = by_alias.get(alias) or (general[0] if general else None)
+        if found is None:
             outcomes.append(Outcome(index, error=MondayError(
                 "monday returned no result for this mutation", error_type="UNKNOWN", outcome_unknown=True)))
             continue
-        extensions = error.get("extensions") or {}
+        extensions = found.get("extensions") or {}
         outcomes.append(Outcome(index, error=classify(
-            extensions.get("code"), error.get("message", "failed"), 200, extensions)))
+            extensions.get("code"), found.get("message", "failed"), 200, extensions)))
     return outcomes
 
 
-def _legacy_error(body: dict) -> tuple[str | None, str, int | None] | None:
+def _legacy_error(body: dict[str, Any]) -> tuple[str | None, str, int | None] | None:
     """The pre-2025-01 top-level shape: error_code / error_message / status_code."""
     if "error_message" in body or "error_code" in body:
         return body.get("error_code"), str(body.get("error_message") or body.get("error_code")), body.get("status_code")
     return None
 
 
-def _legacy_retry(message: str, body: dict) -> float | None:
+def _legacy_retry(message: str, body: dict[str, Any]) -> float | None:
     data = body.get("error_data") or {}
     if isinstance(data, dict) and data.get("retry_in_seconds") is not None:
         return float(data["retry_in_seconds"])
@@ -562,7 +566,7 @@ def _never_sent(exc: BaseException) -> bool:
 
 def backoff(attempt: int) -> float:
     """The longest wait after try number ``attempt`` (1, 2, …) when monday stated none: 0.5, 1, 2, … 30 s."""
-    return min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP)
+    return min(BACKOFF_BASE * 2.0 ** (attempt - 1), BACKOFF_CAP)
 
 
 def longest_retry_wait(max_attempts: int = MAX_ATTEMPTS) -> float:
