@@ -19,7 +19,8 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import sqlalchemy as sa
 
@@ -31,6 +32,10 @@ from core.foundation.logs import SHOWN, log_file, setup_logging
 from core.foundation.resources import program_command
 from core.monday.errors import AuthError, InvalidRequest, MondayError
 
+if TYPE_CHECKING:
+    from core.engine.context import EngineContext
+    from core.push.run import BatchResult
+
 log = logging.getLogger("ordersync")
 
 PROG = "ordersync"
@@ -41,7 +46,7 @@ WAITING_EVERY = 10.0
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with one line, as argparse does
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with one line, as argparse does
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -97,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, config=True, json_output=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, **kwargs)
         _global_options(p, config=name in CONFIG_COMMANDS, json_output=name in JSON_COMMANDS)
         return p
@@ -249,7 +254,7 @@ def _console_level(verbose: bool) -> int:
     return logging.INFO if verbose else logging.WARNING
 
 
-def _open(args: argparse.Namespace, check_schema: bool = True):
+def _open(args: argparse.Namespace, check_schema: bool = True) -> EngineContext:
     from core.engine.context import EngineContext
 
     # No silent defaults: without --config, $ORDERSYNC_CONFIG or the user's settings file the run stops
@@ -277,7 +282,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return code
 
 
-def _check_monday_for_dry_run(ctx, as_json: bool) -> tuple[int, list[dict] | None]:
+def _check_monday_for_dry_run(ctx: EngineContext, as_json: bool) -> tuple[int, list[dict[str, Any]] | None]:
     """The board checks of `check`, when a token is available; otherwise a line that says they were not run."""
     from core.engine.check import Checklist, monday_checks
     from core.foundation.token import get_token
@@ -329,7 +334,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                           b.c.invalid_count, b.c.succeeded_count, b.c.failed_count, b.c.started_at,
                           b.c.finished_at, b.c.owner_user, b.c.owner_host, b.c.message)
                 .order_by(b.c.batch_id.desc()).limit(10)).mappings()]
-        report = {
+        report: dict[str, Any] = {
             "database": redact_url(str(ctx.engine.url)),
             "log_file": str(log_file()),
             "board_id": ctx.board_id,
@@ -392,7 +397,7 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _unknown_customers(ctx) -> list[str]:
+def _unknown_customers(ctx: EngineContext) -> list[str]:
     with ctx.engine.connect() as conn:
         return ctx.source.unknown_customers(conn)
 
@@ -480,7 +485,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
         ctx.close()
 
 
-def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set[str] | None = None,
+def _run_batches(ctx: EngineContext, customers: list[str], keys: dict[str, set[str]] | None, as_json: bool,
+                 duplicates: set[str] | None = None,
                  scope: list[str] | None = None) -> int:
     import signal
     import threading
@@ -489,7 +495,7 @@ def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set
 
     cancel = threading.Event()
 
-    def on_interrupt(signum, frame):  # first Ctrl+C: finish the request in flight, record it, stop
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:  # first Ctrl+C: finish the request in flight, record it, stop
         if cancel.is_set():
             raise KeyboardInterrupt
         print(f"{PROG}: cancelling after the request in flight (Ctrl+C again to abort)", file=sys.stderr)
@@ -531,7 +537,7 @@ _TO_DO = {
 }
 
 
-def _open_counts(ctx, customers: list[str]) -> dict[str, int]:
+def _open_counts(ctx: EngineContext, customers: list[str]) -> dict[str, int]:
     from core.staging.errors import ErrorHandler
 
     return ErrorHandler(ctx).open_counts(customers) if customers else {}
@@ -550,7 +556,7 @@ def _say_still_open(counts: dict[str, int]) -> None:
     print(f"{PROG}: still open for the customers of this run: {'; '.join(parts)}", file=sys.stderr)
 
 
-def _report_failures(results) -> None:
+def _report_failures(results: list[BatchResult]) -> None:
     """One line per customer that failed on its own, then the run's worst failure as the last line.
 
     A failure that ended the run (the token, monday or the database, a request monday refused as
