@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from core import cli
 from core.foundation.config import render_settings
+from core.foundation.exceptions import EXIT_INTERNAL
 from core.db import schema as s
 from core.foundation.logs import (LOG_FILE_NAME, REDACTED, SharedRotatingFileHandler, batch_context, log_file, redact,
                        register_secret, setup_logging)
@@ -223,7 +224,7 @@ def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(synced, capsy
     monkeypatch.setattr(cli, "cmd_status", broken)
     code = cli.main(["status", "--config", str(settings)])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_INTERNAL == 70
+    assert code == EXIT_INTERNAL == 70
     assert len(err.splitlines()) == 1 and "unexpected error: KeyError" in err and str(log_file()) in err
     assert "Traceback" not in err
     text = read_log(log_folder)
