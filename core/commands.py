@@ -220,7 +220,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             raise usage_error(f"there is no batch {args.batch}; `{program_command('status')}` lists them") from None
         owner = f"{row['owner_user']}@{row['owner_host']}"
         if not ctx.staging.request_cancel(args.batch):
-            print(f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. Nothing to cancel.")
+            print(f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. "
+                  "Nothing to cancel.")
             return 0
         print(f"Asked batch {args.batch} ({row['customer']}, run by {owner}) to stop after its request in flight; "
               "it ends CANCELLED, and the next sync of the customer resumes it.")
@@ -266,13 +267,15 @@ def _run_batches(ctx: EngineContext, customers: list[str], keys: dict[str, set[s
 
     cancel = threading.Event()
 
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:  # first Ctrl+C: finish the request in flight, record it, stop
+    # First Ctrl+C: finish the request in flight, record it, stop.
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
         print(f"{PROG}: cancelling after the request in flight (Ctrl+C again to abort)", file=sys.stderr)
         cancel.set()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() else None
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if on_main_thread else None
     client = ctx.monday_client()
     try:
         processor = BatchProcessor(ctx, client, NullProgress() if as_json else PrintProgress(), cancel)

@@ -43,7 +43,8 @@ MONDAY_ID = sa.String(24)
 SIZE = sa.Unicode(60).with_variant(mssql.NVARCHAR(60, collation=KEY_COLLATION), "mssql")
 HASH = sa.String(40)
 STATE = sa.String(30)
-# NVARCHAR(MAX) (NVARCHAR without a length) and DATETIME2 on SQL Server, not the deprecated NTEXT and the coarse DATETIME.
+# NVARCHAR(MAX) (an NVARCHAR without a length) and DATETIME2 on SQL Server, not the deprecated NTEXT and
+# the coarse DATETIME.
 LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")
 TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2, "mssql")
 

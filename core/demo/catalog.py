@@ -313,7 +313,8 @@ _TARIFFS = {
 _US_TARIFF_RATES = ["0.1", "0.1", "0.2", "0.3", "0"]
 
 # Discrete distributions as lookup tables, indexed with int(rng.random() * len(table)).
-_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3), strict=True) for _ in range(w)]
+_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3), strict=True)
+                    for _ in range(w)]
 _SIZES_PER_LINE = [k for k, w in zip(range(1, 10), (2, 5, 15, 26, 24, 15, 7, 4, 2), strict=True) for _ in range(w)]
 _QTY_BASE = [6, 12, 12, 18, 24, 24, 30, 36, 48, 48, 60, 72, 96, 120, 144, 200, 300]
 _CURVES = {k: [0.45 if j in (0, k - 1) and k > 2 else 1.0 for j in range(k)] for k in range(1, 12)}

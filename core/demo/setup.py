@@ -79,8 +79,9 @@ class DemoPaths:
 
 def board_columns(mapping: Mapping) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The demo board's columns: the mapping's titles and types, then the hand-filled ones."""
-    columns: list[dict[str, Any]] = [{"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS
-                                                    else {})} for c in mapping.columns if c.title]
+    columns: list[dict[str, Any]] = [
+        {"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS else {})}
+        for c in mapping.columns if c.title]
     subitems: list[dict[str, Any]] = [{"title": c.title, "type": c.type} for c in mapping.subitem_columns if c.title]
     return columns + HAND_COLUMNS, subitems + HAND_SUBITEM_COLUMNS
 

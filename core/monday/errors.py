@@ -122,7 +122,8 @@ def is_invalid_request(code: str | None, message: str) -> bool:
     return code in INVALID_REQUEST_CODES or (code is None and bool(_INVALID_REQUEST_MESSAGES.match(message or "")))
 
 
-def classify(code: str | None, message: str, http_status: int | None, extensions: dict[str, Any] | None = None) -> MondayError:
+def classify(code: str | None, message: str, http_status: int | None,
+             extensions: dict[str, Any] | None = None) -> MondayError:
     """One monday error (a GraphQL ``errors[]`` entry, a legacy top-level error or an HTTP status)."""
     extensions = extensions or {}
     retry_in = extensions.get("retry_in_seconds")
