@@ -19,11 +19,19 @@ import pytest
 import sqlalchemy as sa
 
 from core import cli
+from core.db import schema as s
 from core.foundation.config import render_settings
 from core.foundation.exceptions import EXIT_INTERNAL
-from core.db import schema as s
-from core.foundation.logs import (LOG_FILE_NAME, REDACTED, SharedRotatingFileHandler, batch_context, log_file, redact,
-                       register_secret, setup_logging)
+from core.foundation.logs import (
+    LOG_FILE_NAME,
+    REDACTED,
+    SharedRotatingFileHandler,
+    batch_context,
+    log_file,
+    redact,
+    register_secret,
+    setup_logging,
+)
 from tests.helpers import BOARD, SANDBOX_TOKEN, make_world, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
