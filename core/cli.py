@@ -4,35 +4,45 @@ Exit codes: 0 all rows synced (or nothing to do); 1 the run finished and some ro
 invalid; 2 usage or settings error; 3 the database or the API could not be reached; 70 a bug in
 OrderSync, including a request monday refused as invalid. A user error is one line on stderr, never
 a traceback.
+
+This module parses and dispatches; the sub-commands are in ``core.commands`` and the one-line failure
+messages in ``core.failures``.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
 import os
 import platform
 import shlex
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
 from core import __version__
-from core.detect.report import dry_run_report, render_dry_run
-from core.foundation.config import load_settings
-from core.foundation.exceptions import EXIT_CODES, EXIT_INTERNAL, OrderSyncError
-from core.foundation.logs import SHOWN, log_file, setup_logging
-from core.foundation.resources import program_command
-from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.commands import (
+    cmd_cancel,
+    cmd_check,
+    cmd_db_upgrade,
+    cmd_demo_init,
+    cmd_headless_demo,
+    cmd_retry,
+    cmd_status,
+    cmd_sync,
+)
+from core.failures import PROG, monday_failure, report_bug, user_error
+from core.foundation.exceptions import EXIT_CODES, OrderSyncError
+from core.foundation.logs import SHOWN, setup_logging
+from core.monday.errors import MondayError
 
 log = logging.getLogger("ordersync")
 
-PROG = "ordersync"
 COMMANDS = ("sync", "retry", "status", "check", "cancel", "demo", "sandbox", "db", "token")
 # Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
 # file gets every one of them in full.
@@ -40,7 +50,7 @@ WAITING_EVERY = 10.0
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with one line, as argparse does
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with one line, as argparse does
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -96,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, config=True, json_output=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+    def command(name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, **kwargs)
         _global_options(p, config=name in CONFIG_COMMANDS, json_output=name in JSON_COMMANDS)
         return p
@@ -204,17 +214,17 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         parser.print_help()
         return 0
     except OrderSyncError as exc:
-        return _error(str(exc), exc.exit_code)
+        return user_error(str(exc), exc.exit_code)
     except MondayError as exc:
-        return _monday_failure(exc)
+        return monday_failure(exc)
     except sa.exc.DBAPIError as exc:
         from core.db.errors import classify
 
         error = classify(exc)
         if error is not None:
             log.info("database error", exc_info=True)
-            return _error(str(error), error.exit_code)
-        return _bug(exc, argv)  # an integrity or programming error is OrderSync's, not the database's
+            return user_error(str(error), error.exit_code)
+        return report_bug(exc, argv)  # an integrity or programming error is OrderSync's, not the database's
     except KeyboardInterrupt:
         log.warning("interrupted", extra=SHOWN)
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -223,428 +233,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:  # a bug: the traceback goes to the log file, the user gets one line
-        return _bug(exc, argv)
-
-
-def _bug(exc: BaseException, argv: list[str]) -> int:
-    log.critical("unexpected error in `%s`", " ".join(argv[:2]), exc_info=(type(exc), exc, exc.__traceback__),
-                 extra=SHOWN)
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    print(f"{PROG}: unexpected error: {type(exc).__name__}: {detail[:300]}. This is a bug in OrderSync; the "
-          f"details are in {log_file()}. Nothing already recorded is lost, and the next run resumes any batch "
-          "this one left open.", file=sys.stderr)
-    return EXIT_INTERNAL
-
-
-def _error(message: str, code: int) -> int:
-    """A user error: one line on stderr, and the same line in the log file for whoever reads it later."""
-    log.error("%s", message, extra=SHOWN)
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return code
+    except Exception as exc:  # noqa: BLE001 - a bug: the traceback goes to the log file, the user gets one line
+        return report_bug(exc, argv)
 
 
 def _console_level(verbose: bool) -> int:
     return logging.INFO if verbose else logging.WARNING
-
-
-def _open(args: argparse.Namespace, check_schema: bool = True):
-    from core.engine.context import EngineContext
-
-    # No silent defaults: without --config, $ORDERSYNC_CONFIG or the user's settings file the run stops
-    # (exit 2), naming where it looked, instead of building tables in whatever folder it was started from.
-    settings = load_settings(args.config, required=True)
-    return EngineContext.open(settings, check_schema=check_schema)
-
-
-# --- check ------------------------------------------------------------------------------------------
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from core.engine.check import run_checks
-
-    checks = run_checks(args.config)
-    code = checks.exit_code
-    if args.json:
-        print(json.dumps({"exit_code": code, "checks": [c.as_dict() for c in checks.checks]}, indent=2,
-                         ensure_ascii=False))
-    else:
-        print("\n".join(c.line() for c in checks.checks))
-        failed = [c for c in checks.checks if c.state == "failed"]
-        print(f"\n{len(checks.checks) - len(failed)} of {len(checks.checks)} checks passed"
-              if failed else "\nEverything OrderSync needs is in place.")
-    return code
-
-
-def _check_monday_for_dry_run(ctx, as_json: bool) -> tuple[int, list[dict] | None]:
-    """The board checks of `check`, when a token is available; otherwise a line that says they were not run."""
-    from core.engine.check import Checklist, monday_checks
-    from core.foundation.token import get_token
-
-    if ctx.settings["monday.api_url"] != "sandbox" and not get_token():
-        if not as_json:  # part of the report, not an error: the JSON says it as "monday_checks": null
-            print(f"\nmonday not checked: no token (set MONDAY_API_TOKEN or `{program_command('token set')}`)")
-        return 0, None
-    checks = Checklist()
-    monday_checks(ctx, checks)
-    if not as_json:
-        print("\nmonday:\n" + "\n".join(c.line() for c in checks.checks))
-    return checks.exit_code, [c.as_dict() for c in checks.checks]
-
-
-# --- db upgrade -------------------------------------------------------------------------------------
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from core.db.migrate import upgrade
-
-    ctx = _open(args, check_schema=False)
-    try:
-        before, after = upgrade(ctx.engine)
-    finally:
-        ctx.close()
-    if before == after:
-        print(f"OrderSync's tables are up to date (version {after}).")
-    else:
-        print(f"OrderSync's tables upgraded from {before or 'nothing'} to version {after}.")
-    return 0
-
-
-# --- status -----------------------------------------------------------------------------------------
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from core.db import schema as s
-    from core.db.engine import redact_url
-    from core.staging.errors import ErrorHandler
-
-    ctx = _open(args)
-    try:
-        pending = ctx.pending()
-        with ctx.engine.connect() as conn:
-            b = s.batches
-            batches = [dict(r) for r in conn.execute(
-                sa.select(b.c.batch_id, b.c.customer, b.c.status, b.c.total_items, b.c.total_subitems,
-                          b.c.invalid_count, b.c.succeeded_count, b.c.failed_count, b.c.started_at,
-                          b.c.finished_at, b.c.owner_user, b.c.owner_host, b.c.message)
-                .order_by(b.c.batch_id.desc()).limit(10)).mappings()]
-        report = {
-            "database": redact_url(str(ctx.engine.url)),
-            "log_file": str(log_file()),
-            "board_id": ctx.board_id,
-            "size_columns": len(ctx.source.size_columns),
-            "customers": [p.as_dict() for p in pending],
-            "unknown_customers": _unknown_customers(ctx),
-            "errors": [_error_entry(e) for e in ErrorHandler(ctx).open_errors()],
-            "open_errors": sum(p.open_errors for p in pending),
-            "batches": [{k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
-                         for k, v in row.items()} for row in batches],
-        }
-    finally:
-        ctx.close()
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return 0
-    print(f"Database: {report['database']}")
-    print(f"Board:    {report['board_id'] or '(not set)'}")
-    print(f"Source:   {report['size_columns']} size columns")
-    print(f"Log:      {report['log_file']}")
-    print()
-    print(_table(["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
-                 [[p["customer"] or "(blank)", p["new"], p["changed"], p["removed"], p["invalid"],
-                   p["open_errors"], p["last_sync"] or "never"] for p in report["customers"]]))
-    if report["errors"]:
-        shown = report["errors"][:OPEN_ERRORS_SHOWN]
-        print(f"Open errors ({len(report['errors'])}; retry with `{program_command('retry --error ID')}` or --all):")
-        print(_table(["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
-                     [[e["id"], e["customer"], e["order_number"] or "", e["size"] or "", e["type"],
-                       _clip(e["message"], 70)] for e in shown]))
-        if len(report["errors"]) > len(shown):
-            print(f"… and {len(report['errors']) - len(shown)} more (status --json lists them all)")
-        print()
-    if report["unknown_customers"]:
-        print(f"Not in the mapping's customer table (kept as they are): {', '.join(report['unknown_customers'])}")
-    print()
-    if report["batches"]:
-        print("Recent batches:")
-        print(_table(["BATCH", "CUSTOMER", "STATUS", "ITEMS", "SUBITEMS", "OK", "FAILED", "STARTED", "OWNER"],
-                     [[b["batch_id"], b["customer"], b["status"], b["total_items"], b["total_subitems"],
-                       b["succeeded_count"], b["failed_count"], b["started_at"],
-                       f"{b['owner_user']}@{b['owner_host']}"] for b in report["batches"]]))
-    else:
-        print("No batches yet.")
-    return 0
-
-
-OPEN_ERRORS_SHOWN = 20
-
-
-def _error_entry(error: dict[str, Any]) -> dict[str, Any]:
-    return {"id": error["ref"], "customer": error["customer"], "order_number": error["order_number"],
-            "sync_key": error.get("sync_key") or error.get("parent_sync_key"), "size": error.get("size_label"),
-            "type": error["error_type"], "code": error["error_code"], "message": error["message"],
-            "retryable": error["retryable"], "retry_count": error["retry_count"],
-            "last_failed_at": error["last_failed_at"].isoformat(sep=" ", timespec="seconds")}
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _unknown_customers(ctx) -> list[str]:
-    with ctx.engine.connect() as conn:
-        return ctx.source.unknown_customers(conn)
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-# --- sync -------------------------------------------------------------------------------------------
-
-
-def cmd_sync(args: argparse.Namespace) -> int:
-    if not args.customer and not args.all:
-        raise _usage("sync needs --customer NAME (repeatable) or --all")
-    ctx = _open(args)
-    try:
-        customers = ctx.resolve_customers(args.customer, args.all)
-        if args.dry_run:
-            from core.push.run import worst_code
-
-            report = [dry_run_report(r) for r in ctx.detect(customers)]
-            if not args.json:
-                print(render_dry_run(report))
-            monday_code, monday = _check_monday_for_dry_run(ctx, args.json)
-            if args.json:
-                print(json.dumps({"dry_run": True, "customers": report, "monday_checks": monday}, indent=2,
-                                 ensure_ascii=False))
-            return worst_code([1 if any(r["invalid"] for r in report) else 0, monday_code])
-        scope = list(customers)  # the customers the exit code speaks for
-        if args.all:  # only customers with something to do get a batch
-            pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}
-            customers = [c for c in customers if c in pending]
-        return _run_batches(ctx, customers, None, args.json, scope=scope)
-    finally:
-        ctx.close()
-
-
-def cmd_cancel(args: argparse.Namespace) -> int:
-    """Set the batch's cancel flag; its owner, wherever it runs, stops after the request in flight."""
-    ctx = _open(args)
-    try:
-        try:
-            row = ctx.staging.batch(args.batch)
-        except sa.exc.NoResultFound:
-            raise _usage(f"there is no batch {args.batch}; `{program_command('status')}` lists them") from None
-        owner = f"{row['owner_user']}@{row['owner_host']}"
-        if not ctx.staging.request_cancel(args.batch):
-            print(f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. Nothing to cancel.")
-            return 0
-        print(f"Asked batch {args.batch} ({row['customer']}, run by {owner}) to stop after its request in flight; "
-              "it ends CANCELLED, and the next sync of the customer resumes it.")
-        return 0
-    finally:
-        ctx.close()
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    from core.staging.errors import ErrorHandler
-
-    ctx = _open(args)
-    try:
-        handler = ErrorHandler(ctx)
-        selection = handler.select(None if args.all else args.error)
-        for note in selection.notes:
-            print(note, file=sys.stderr)
-        # The exit code speaks for the customers of the errors: with --all, every customer with one open.
-        scope = sorted(set(selection.keys) | selection.customers)
-        if not selection.keys:
-            counts = _open_counts(ctx, scope)
-            code = 1 if counts else 0
-            if args.json:
-                print(json.dumps({"exit_code": code, "open_errors": counts, "batches": []}, indent=2))
-            elif not scope:
-                print("No open errors to retry." if args.all else "None of these errors is open.")
-            _say_still_open(counts)
-            return code
-        handler.prepare(selection)
-        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates,
-                            scope=scope)
-    finally:
-        ctx.close()
-
-
-def _run_batches(ctx, customers: list[str], keys, as_json: bool, duplicates: set[str] | None = None,
-                 scope: list[str] | None = None) -> int:
-    import signal
-    import threading
-
-    from core.push.run import BatchProcessor, NullProgress, PrintProgress, run_exit_code
-
-    cancel = threading.Event()
-
-    def on_interrupt(signum, frame):  # first Ctrl+C: finish the request in flight, record it, stop
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        print(f"{PROG}: cancelling after the request in flight (Ctrl+C again to abort)", file=sys.stderr)
-        cancel.set()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt) if threading.current_thread() is threading.main_thread() else None
-    client = ctx.monday_client()
-    try:
-        processor = BatchProcessor(ctx, client, NullProgress() if as_json else PrintProgress(), cancel)
-        if duplicates:
-            processor.recheck_duplicates(duplicates)
-        results = processor.run(customers, keys)
-    finally:
-        client.close()
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    code = run_exit_code(results)
-    scope = customers if scope is None else scope
-    still_open = _open_counts(ctx, scope) if code in (0, 1) else {}
-    if still_open and code == 0:
-        code = 1  # nothing failed in this run, but lines of its customers are held back or failed before
-    if as_json:
-        print(json.dumps({"exit_code": code, "open_errors": still_open, "batches": [
-            {"batch_id": r.batch_id, "customer": r.customer, "status": r.status, "message": r.message,
-             **r.counts} for r in results]}, indent=2, ensure_ascii=False))
-    elif not results:
-        print("Nothing to sync.")
-    _report_failures(results)
-    _say_still_open(still_open)
-    return code
-
-
-# What each kind of open error asks of the person who reads it.
-_TO_DO = {
-    "VALIDATION": "fix them in ORDERS_UNIFIED; the next sync sends them",
-    "DUPLICATE_ON_BOARD": "delete the extra items on the board, then retry",
-    "DELETED_ON_BOARD": "retry to create them again, or leave them",
-    "ARCHIVED_ON_BOARD": "restore them on the board and retry, or leave them",
-}
-
-
-def _open_counts(ctx, customers: list[str]) -> dict[str, int]:
-    from core.staging.errors import ErrorHandler
-
-    return ErrorHandler(ctx).open_counts(customers) if customers else {}
-
-
-def _say_still_open(counts: dict[str, int]) -> None:
-    """One stderr line: what stays open for the run's customers, grouped by what to do."""
-    if not counts:
-        return
-    groups: dict[str, int] = {}
-    for error_type, n in counts.items():
-        todo = _TO_DO.get(error_type, f"see `{program_command('status')}`, then retry with "
-                                      f"`{program_command('retry --all')}`")
-        groups[todo] = groups.get(todo, 0) + n
-    parts = [f"{n} {'error' if n == 1 else 'errors'} ({todo})" for todo, n in sorted(groups.items())]
-    print(f"{PROG}: still open for the customers of this run: {'; '.join(parts)}", file=sys.stderr)
-
-
-def _report_failures(results) -> None:
-    """One line per customer that failed on its own, then the run's worst failure as the last line.
-
-    A failure that ended the run (the token, monday or the database, a request monday refused as
-    invalid) is said once, in that last line, with the customers it kept from running.
-    """
-    from core.push.run import BUSY, NOT_RUN, TAKEN_OVER, exit_code_of, is_global
-
-    worst = None
-    batch = None  # the batch the worst failure stopped, when it stopped one
-    for r in results:
-        if r.error is None and r.status not in (BUSY, TAKEN_OVER):
-            continue
-        if r.error is not None and exit_code_of(r.error) == EXIT_INTERNAL and r.status != NOT_RUN:
-            log.critical("batch %s (%s) failed on a bug", r.batch_id, r.customer,
-                         exc_info=(type(r.error), r.error, r.error.__traceback__), extra=SHOWN)
-        if r.status != NOT_RUN and not (r.error is not None and is_global(r.error)):
-            log.warning("%s: %s", r.customer, r.message, extra=SHOWN)
-            print(f"{PROG}: {r.customer}: {r.message}", file=sys.stderr)
-        if r.error is not None and (worst is None or is_global(r.error) or exit_code_of(r.error) == EXIT_INTERNAL):
-            if worst is None or not is_global(worst):
-                worst = r.error
-                batch = f"Batch {r.batch_id} ({r.customer})" if r.batch_id is not None else None
-    not_run = [r.customer for r in results if r.status == NOT_RUN]
-    if worst is not None:
-        _failure_line(worst, f" Not run: {', '.join(not_run)}." if not_run else "", batch)
-    elif not_run:
-        print(f"{PROG}: not run: {', '.join(not_run)}", file=sys.stderr)
-
-
-def _failure_line(exc: BaseException, suffix: str = "", batch: str | None = None) -> int:
-    if isinstance(exc, MondayError):
-        return _monday_failure(exc, suffix, batch)
-    if isinstance(exc, OrderSyncError):
-        return _error(f"{exc}{suffix}", exc.exit_code)
-    return _error(f"unexpected error: {type(exc).__name__}: {exc}. The details are in {log_file()}{suffix}",
-                  EXIT_INTERNAL)
-
-
-def _monday_failure(exc: MondayError, suffix: str = "", batch: str | None = None) -> int:
-    kept = f"{batch or 'The batch'} is kept and resumes on the next run."
-    if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
-        log.critical("monday refused a request OrderSync built: %s", exc.describe(),
-                     exc_info=(type(exc), exc, exc.__traceback__), extra=SHOWN)
-        print(f"{PROG}: OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug "
-              f"in OrderSync, not an outage; the details are in {log_file()}. Nothing of that request was "
-              f"applied, and the batch resumes on the next run.{suffix}", file=sys.stderr)
-        return EXIT_INTERNAL
-    if isinstance(exc, AuthError):
-        return _error(f"monday refused the API token ({exc.describe()}); set a valid one with "
-                      f"`{program_command('token set')}` or MONDAY_API_TOKEN. {kept}{suffix}", 3)
-    if not exc.retryable:
-        return _error(f"monday refused the run: {exc.describe()}{suffix}", 2)
-    tries = f" ({exc.attempts} tries)" if exc.attempts > 1 else ""
-    return _error(f"monday could not be reached: {exc.describe()}{tries}. {kept}{suffix}", 3)
-
-
-def _usage(message: str) -> OrderSyncError:
-    from core.foundation.exceptions import SettingsError
-
-    return SettingsError(message)
-
-
-# --- demo -------------------------------------------------------------------------------------------
-
-
-def cmd_demo_init(args: argparse.Namespace) -> int:
-    from core.demo.setup import init_demo
-
-    if args.orders is not None and args.orders < 1:
-        raise _usage("--orders must be at least 1")
-    paths = init_demo(args.dir, orders=args.orders, seed=args.seed)
-    print(f"Demo ready in {paths.folder}")
-    print(f"  settings: {paths.settings}")
-    print(f"  database: {paths.database} ({paths.orders} order lines)")
-    print("Try: " + program_command(f'status --config "{paths.settings}"'))
-    return 0
-
-
-def cmd_headless_demo(args: argparse.Namespace) -> int:
-    """``demo run``: the demo without the window, synced against the embedded sandbox."""
-    from core.demo.setup import init_demo
-
-    paths = init_demo(None, keep_existing=True)
-    config = str(paths.settings)
-    print(f"Demo in {paths.folder} (headless; `main.py --demo` opens the window).")
-    print("The board is the embedded monday sandbox; its rate limits run 20 times faster than monday's.")
-    print()
-    for step in (["status", "--config", config],
-                 ["sync", "--config", config, "--customer", "TITLE 9", "--dry-run"],
-                 ["sync", "--config", config, "--all"],
-                 ["status", "--config", config]):
-        print(f"$ ordersync {shlex.join(step)}", flush=True)
-        code = main(step)
-        print()
-        # The demo data holds a few invalid lines on purpose: exit 1 shows them being caught.
-        if code not in (0, 1):
-            return code
-    return 0

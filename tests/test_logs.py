@@ -19,10 +19,19 @@ import pytest
 import sqlalchemy as sa
 
 from core import cli
-from core.foundation.config import render_settings
 from core.db import schema as s
-from core.foundation.logs import (LOG_FILE_NAME, REDACTED, SharedRotatingFileHandler, batch_context, log_file, redact,
-                       register_secret, setup_logging)
+from core.foundation.config import render_settings
+from core.foundation.exceptions import EXIT_INTERNAL
+from core.foundation.logs import (
+    LOG_FILE_NAME,
+    REDACTED,
+    SharedRotatingFileHandler,
+    batch_context,
+    log_file,
+    redact,
+    register_secret,
+    setup_logging,
+)
 from tests.helpers import BOARD, SANDBOX_TOKEN, make_world, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +201,7 @@ def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_
         tagged = [line for line in text.splitlines() if f"[batch {batch_id}] " in line]
         # Staging and the orchestrator both log inside the batch; the last tagged line is its status.
         assert {"core.staging.operations", "core.push.run"} <= {m.group(1) for line in tagged
-                                                  if (m := re.search(r"\] (core\.\w+):", line))}, tagged
+                                                  if (m := re.search(r"\] (core\.[\w.]+):", line))}, tagged
         assert tagged[-1].endswith(f"batch {batch_id}: {status}")
     assert text.rstrip().splitlines()[-1].endswith(f"exit code {result.returncode}")
 
@@ -223,7 +232,7 @@ def test_a_bug_is_one_line_for_the_user_and_a_traceback_in_the_log(synced, capsy
     monkeypatch.setattr(cli, "cmd_status", broken)
     code = cli.main(["status", "--config", str(settings)])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_INTERNAL == 70
+    assert code == EXIT_INTERNAL == 70
     assert len(err.splitlines()) == 1 and "unexpected error: KeyError" in err and str(log_file()) in err
     assert "Traceback" not in err
     text = read_log(log_folder)

@@ -9,9 +9,13 @@ engine threads and a scheduled headless run can share one file. SQL Server goes 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from core.db.sqlserver import redact_odbc, resolve_installed_driver
 from core.foundation.exceptions import DatabaseUnavailable, SettingsError
@@ -31,11 +35,11 @@ def redact_url(url: str) -> str:
             hidden = redact_odbc(raw) if isinstance(raw, str) else [redact_odbc(r) for r in raw]
             parsed = parsed.update_query_dict({"odbc_connect": hidden})
         return parsed.render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: the log's redaction hides user:password@ and PWD= as well
+    except (ArgumentError, ValueError, TypeError):  # unparsable: the log's redaction hides user:password@, PWD=
         return redact(url)
 
 
-def _sqlite_on_connect(dbapi_connection, _record) -> None:
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -51,9 +55,9 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
     """Create the engine for ``url``. No connection is made yet (see ``check_connection``)."""
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         raise SettingsError(f"setting database.url: not a valid database URL: {redact_url(url)}") from None
-    kwargs: dict = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
     backend = parsed.get_backend_name()
     if backend == "mssql":
         if parsed.get_driver_name() == "pyodbc":  # also a bare mssql:// URL

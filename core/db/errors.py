@@ -45,14 +45,14 @@ def sqlstate(orig: BaseException | None) -> str | None:
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if state:
         return str(state)
-    args = getattr(orig, "args", ())
+    args: tuple[object, ...] = getattr(orig, "args", ())
     if args and isinstance(args[0], str) and re.fullmatch(r"[0-9A-Z]{5}", args[0]):
         return args[0]  # pyodbc: (SQLSTATE, message)
     return None
 
 
 def _native_mssql(orig: BaseException | None) -> int | None:
-    args = getattr(orig, "args", ())
+    args: tuple[object, ...] = getattr(orig, "args", ())
     if len(args) >= 2 and isinstance(args[1], str):
         match = _NATIVE.search(args[1].strip())
         if match:

@@ -10,11 +10,12 @@ import io
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic import command
 from sqlalchemy.engine import Engine
 
 from core.db.engine import own_schema, redact_url
@@ -28,7 +29,7 @@ MIGRATIONS = Path(str(resources.files("core.db").joinpath("migrations")))
 VERSION_TABLE = "MON_SchemaVersion"
 
 
-def _config(**attributes) -> Config:
+def _config(**attributes: Any) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes.update(attributes)
@@ -36,7 +37,10 @@ def _config(**attributes) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # the shipped migrations are always there; without them nothing can be checked
+        raise RuntimeError(f"no schema migrations in {MIGRATIONS}")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -52,7 +56,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     before = current_revision(engine)
     with engine.begin() as conn:
         command.upgrade(_config(connection=conn, schema=own_schema(engine)), "head")
-    after = current_revision(engine)
+    after = current_revision(engine) or head_revision()  # never None once an upgrade ran
     log.info("schema of %s: %s -> %s", redact_url(str(engine.url)), before or "none", after)
     return before, after
 

@@ -10,8 +10,11 @@ compares them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
+from sqlalchemy.schema import SchemaItem
 
 metadata = sa.MetaData(
     naming_convention={
@@ -40,9 +43,10 @@ MONDAY_ID = sa.String(24)
 SIZE = sa.Unicode(60).with_variant(mssql.NVARCHAR(60, collation=KEY_COLLATION), "mssql")
 HASH = sa.String(40)
 STATE = sa.String(30)
-# NVARCHAR(MAX) and DATETIME2 on SQL Server, not the deprecated NTEXT and the coarse DATETIME.
-LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
-TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")
+# NVARCHAR(MAX) (an NVARCHAR without a length) and DATETIME2 on SQL Server, not the deprecated NTEXT and
+# the coarse DATETIME.
+LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")
+TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2, "mssql")
 
 # --- states -------------------------------------------------------------------------------------
 
@@ -144,7 +148,7 @@ batches = sa.Table(
     sa.Index(None, "status", "heartbeat_at"),
 )
 
-def _staged_row_tracking() -> list:
+def _staged_row_tracking() -> list[SchemaItem]:
     """What every staged row carries through the push: errors, attempts, times, valid states."""
     return [
         sa.Column("validation_errors", LONG_TEXT),
@@ -245,7 +249,7 @@ requests = sa.Table(
 # --- errors -------------------------------------------------------------------------------------
 
 
-def _error_columns() -> list[sa.Column]:
+def _error_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id)),
         sa.Column("customer", CUSTOMER, nullable=False),

@@ -8,12 +8,14 @@ password or database name with ``@``, ``/`` or spaces is quoted correctly.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.foundation.exceptions import SettingsError
 
@@ -41,10 +43,10 @@ def odbc_drivers() -> list[str]:
     also means no driver is installed.
     """
     try:
-        import pyodbc
+        pyodbc = importlib.import_module("pyodbc")  # optional: only where SQL Server is used
 
         return list(pyodbc.drivers())
-    except Exception as exc:  # ImportError (no libodbc), or a broken driver manager configuration
+    except Exception as exc:  # noqa: BLE001 - ImportError (no libodbc), or a broken driver manager configuration
         log.info("no ODBC driver manager, so no ODBC driver: %s", exc)
         return []
 
@@ -80,7 +82,7 @@ def _odbc_value(connection_string: str, key: str) -> str | None:
 
 def redact_odbc(connection_string: str) -> str:
     """``connection_string`` with its PWD= (or Password=) value hidden, for messages and logs."""
-    def hide(match: re.Match) -> str:
+    def hide(match: re.Match[str]) -> str:
         if match["key"].strip().lower() in ("pwd", "password"):
             return f"{match['key']}=***"
         return match[0]
@@ -211,7 +213,7 @@ def parse_url(url: str) -> SqlServerTarget | None:
     """The helper's fields for an existing ``mssql+pyodbc`` URL, or None for any other URL."""
     try:
         parsed = make_url(url)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         return None
     if parsed.drivername != "mssql+pyodbc" or "odbc_connect" in parsed.query:
         return None

@@ -1,5 +1,8 @@
 """A realistic, deterministic ``ORDERS_UNIFIED`` table for the demo, the tests and the benchmarks.
 
+(Over 400 lines because this docstring is the data's specification; the code is under 400. The
+columns and reference values the generation draws from are in ``core.demo.catalog``.)
+
 The shape follows ``reference/orders-unified.md``: one row per order line (order number x style x
 colour), the non-size columns, then one INT column per size label, then ``TOTAL QTY``, about thirty
 price and duty columns that hold numbers as text, and ``record_uuid`` last. No primary key, as in the
@@ -62,10 +65,40 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from random import Random
+from typing import Any
 
 import sqlalchemy as sa
+
+from core.demo.catalog import (
+    _COLOUR_CODES,
+    _COLOURS,
+    _CURVES,
+    _CUSTOMER_KINDS,
+    _DESCRIPTIONS,
+    _FAMILY_WEIGHTS,
+    _LINES_PER_ORDER,
+    _QTY_BASE,
+    _RUNS,
+    _SEASONS,
+    _SIZES_PER_LINE,
+    _TARIFFS,
+    _US_TARIFF_RATES,
+    ORDER_COLUMNS_AFTER_SIZES,
+    ORDER_COLUMNS_BEFORE_SIZES,
+    SIZE_COLUMNS,
+    _Account,
+    _accounts,
+    _all_columns,
+    _hostile_accounts,
+    _hostile_counts,
+    _Style,
+    _table,
+    orders_table,
+)
+
+Row = dict[str, Any]  # one ORDERS_UNIFIED row: column name -> value
 
 __all__ = [
     "ORDER_COLUMNS_AFTER_SIZES",
@@ -76,325 +109,10 @@ __all__ = [
     "orders_table",
 ]
 
-# --------------------------------------------------------------------------------------------
-# Columns
-# --------------------------------------------------------------------------------------------
-
-ORDER_COLUMNS_BEFORE_SIZES: list[str] = [
-    "AAG ORDER NUMBER",
-    "CUSTOMER NAME",
-    "PO NUMBER",
-    "CUSTOMER ALT PO",
-    "AAG SEASON",
-    "CUSTOMER SEASON",
-    "DROP",
-    "RANGE / COLLECTION",
-    "ORDER TYPE",
-    "ACTIVE",
-    "ORDER DATE PO RECEIVED",
-    "ETA CUSTOMER WAREHOUSE DATE",
-    "EX FACTORY DATE",
-    "DESTINATION",
-    "DELIVERY TERMS",
-    "CUSTOMER STYLE",
-    "STYLE DESCRIPTION",
-    "CUSTOMER COLOUR DESCRIPTION",
-    "CATEGORY",
-    "INFOR COLOUR CODE",
-    "UNIT OF MEASURE",
-]
-
-_DATE_COLUMNS = frozenset({"ORDER DATE PO RECEIVED", "ETA CUSTOMER WAREHOUSE DATE", "EX FACTORY DATE"})
-_LONG_TEXT_BEFORE = frozenset({"STYLE DESCRIPTION"})  # NVARCHAR(MAX)-like
-
-# Size families, in the order their columns stand in the table.
-_LETTERS = ["XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL",
-            "S/M", "L/XL", "2XL", "3XL", "2XL/3XL", "1X", "2X", "3X", "4X"]
-_EVENS = [str(n) for n in range(0, 61, 2)]
-_BABY = ["0-3M", "3-6M", "6-12M", "12-18M", "18-24M", "2T", "3T", "4T", "5T", "6T"]
-_WAIST_INSEAM = (
-    [f"{w}/{i}" for i in (30, 32, 34) for w in range(28, 41, 2)]
-    + [f"{w}X{i}" for i in (30, 32) for w in range(30, 37, 2)]
-    + [f"{w}-{i}L" for i in (32, 34) for w in range(30, 39, 2)]
-)
-_BRAS = [f"{band}{cup}" for band in (32, 34, 36, 38) for cup in ("C", "D", "DD", "DDD")]
-_ONE_SIZE = ["OS", "ONE SIZE"]
-_KIDS = ["S(6-8)", "M(8-10)"]
-
-SIZE_COLUMNS: list[str] = _LETTERS + _EVENS + _BABY + _WAIST_INSEAM + _BRAS + _ONE_SIZE + _KIDS
-
-_PRICE_DUTY_COLUMNS = [
-    "CUSTOMER PRICE",
-    "CUSTOMER CURRENCY",
-    "FOB PRICE",
-    "FACTORY PRICE",
-    "AGENT COMMISSION RATE",
-    "AGENT COMMISSION",
-    "HTS CODE",
-    "DUTY RATE",
-    "DUTY AMOUNT",
-    "US TARIFF RATE",
-    "US TARIFF AMOUNT",
-    "SECTION 301 RATE",
-    "SECTION 301 AMOUNT",
-    "RECIPROCAL TARIFF RATE",
-    "MPF RATE",
-    "MPF AMOUNT",
-    "HMF RATE",
-    "HMF AMOUNT",
-    "FREIGHT COST",
-    "INSURANCE COST",
-    "CLEARANCE COST",
-    "TESTING COST",
-    "PACKAGING COST",
-    "TRIM COST",
-    "FABRIC COST",
-    "CMT COST",
-    "LANDED COST",
-    "LDP PRICE",
-    "DDP PRICE",
-    "MARGIN",
-    "MARGIN PERCENT",
-    "TOTAL CUSTOMER VALUE",
-    "TOTAL FOB VALUE",
-]
-
-ORDER_COLUMNS_AFTER_SIZES: list[str] = ["TOTAL QTY", *_PRICE_DUTY_COLUMNS, "record_uuid"]
-
-
-def _column_type(name: str) -> sa.types.TypeEngine:
-    if name in _DATE_COLUMNS:
-        return sa.Date()
-    if name == "TOTAL QTY":
-        return sa.Integer()
-    if name == "record_uuid":
-        return sa.String(36)
-    if name in _LONG_TEXT_BEFORE or name in _PRICE_DUTY_COLUMNS:
-        return sa.UnicodeText()
-    return sa.Unicode(200)
-
-
-def _all_columns(size_columns: list[str]) -> list[str]:
-    names = [*ORDER_COLUMNS_BEFORE_SIZES, *size_columns, *ORDER_COLUMNS_AFTER_SIZES]
-    seen: set[str] = set()
-    clashes = []
-    for name in names:
-        folded = name.upper()  # SQLite and SQL Server compare column names case-insensitively
-        if folded in seen:
-            clashes.append(name)
-        seen.add(folded)
-    if clashes:
-        raise ValueError(f"size columns repeat or clash with other columns: {clashes}")
-    return names
-
-
-def orders_table(
-    metadata: sa.MetaData,
-    size_columns: list[str] = SIZE_COLUMNS,
-    schema: str | None = None,
-    name: str = "ORDERS_UNIFIED",
-) -> sa.Table:
-    """Return the ``ORDERS_UNIFIED`` table definition with the given size columns.
-
-    Columns stand in the real order: the non-size columns up to ``UNIT OF MEASURE``, the size columns
-    (INT), ``TOTAL QTY`` (INT), the price and duty columns (text) and ``record_uuid``. There is no
-    primary key, as in the real table.
-    """
-    sizes = list(size_columns)
-    columns = []
-    for column in _all_columns(sizes):
-        column_type = sa.Integer() if column in sizes else _column_type(column)
-        columns.append(sa.Column(column, column_type, nullable=True))
-    return sa.Table(name, metadata, *columns, schema=schema)
-
-
-# --------------------------------------------------------------------------------------------
-# Reference values
-# --------------------------------------------------------------------------------------------
-
-class _Account:
-    """One customer account: its names as the ERP spells them, and how its orders look."""
-
-    __slots__ = ("names", "prefix", "weight", "mens", "po_format", "destinations", "season_blank",
-                 "currency", "style_pattern", "fixed_styles", "styles")
-
-    def __init__(self, names, prefix, weight, mens, po_format, destinations, season_blank,
-                 currency, style_pattern, fixed_styles=()):
-        self.names = names                  # [(name as written, weight)]
-        self.prefix = prefix
-        self.weight = weight
-        self.mens = mens                    # share of MENS styles, the rest WOMENS
-        self.po_format = po_format          # "4", "4-00" or "5" digits
-        self.destinations = destinations
-        self.season_blank = season_blank    # probability that CUSTOMER SEASON is NULL
-        self.currency = currency
-        self.style_pattern = style_pattern  # L = letter, D = digit, anything else literal
-        self.fixed_styles = fixed_styles    # (style, description, category, family)
-        self.styles: list = []
-
-
-def _accounts() -> list[_Account]:
-    return [
-        _Account([("MACK WELDON", 1)], "MWE", 23, 0.92, "4-00", ["MISSISSIPPI"], 0.15, "USD",
-                 "MDDLDD",
-                 [("M01Y09", "AIRKNIT POLO", "MENS", "letters"),
-                  ("M01Z26", "POCKETED RUN SHORT", "MENS", "letters")]),
-        _Account([("GREYSON CLOTHIERS", 4), ("GREYSON", 1)], "GRC", 18, 0.85, "4",
-                 ["MISSISSIPPI", "NEW YORK"], 0.25, "USD", "GMLDDDD"),
-        _Account([("JOHNNIE O", 1)], "JOO", 15, 0.8, "5", ["CALIFORNIA"], 0.6, "USD", "JLLLDDDDDD",
-                 [("JWHD100120", "WOMENS LUNA HOODIE", "WOMENS", "letters")]),
-        _Account([("PELOTON", 1)], "PEL", 9, 0.45, "4-00", ["NEW JERSEY", "TENNESSEE"], 0.3, "USD",
-                 "PLDDDDD"),
-        _Account([("TITLE NINE", 3), ("TITLE 9", 1)], "TNI", 7, 0.0, "5", ["CALIFORNIA"], 0.4, "USD",
-                 "TDDDDDD"),
-        _Account([("WHITE FOX", 1)], "WFX", 6, 0.0, "4", ["AUSTRALIA"], 0.5, "AUD", "WFLLDDDD"),
-        _Account([("RHYTHM (AU)", 1)], "RHY", 5, 0.5, "4-00", ["AUSTRALIA"], 0.2, "AUD", "LDDDDLLL"),
-        _Account([("SUMMERSALT", 1)], "SUM", 5, 0.0, "4", ["MISSOURI"], 0.35, "USD", "SSDDDDD"),
-        _Account([("LORNA JANE (NZ)", 1)], "LJN", 4, 0.0, "5", ["NEW ZEALAND"], 0.1, "NZD", "LJDDDDDD"),
-        _Account([("BORN PRIMITIVE", 1)], "BPR", 4, 0.5, "4", ["SOUTH CAROLINA"], 0.5, "USD",
-                 "BPDDDDL"),
-        _Account([("TRACKSMITH", 1)], "TRK", 4, 0.6, "4-00", ["MASSACHUSETTS"], 0.3, "USD",
-                 "TSDDDDD"),
-    ]
-
-
-def _hostile_accounts() -> dict[str, _Account]:
-    return {
-        "apostrophe_customer": _Account([("O'NEILL", 1)], "ONL", 0, 0.5, "4", ["CALIFORNIA"], 0.3,
-                                        "USD", "ONDDDDD"),
-        "non_ascii_customer": _Account([("CAFÉ CRÈME ÖSTERREICH", 1)], "CCO", 0, 0.3, "5",
-                                       ["AUSTRIA"], 0.3, "EUR", "CCDDDDD"),
-    }
-
-
-# AAG season -> (weight, customer seasons, first PO date, PO window in days, days to ex-factory)
-_SEASONS = [
-    ("2025 SPRING", 25, ["2025 Q2"], date(2025, 1, 6), 80, (85, 130)),
-    ("2025 FALL", 40, ["FW25", "2025 HOLIDAY"], date(2025, 4, 1), 90, (100, 140)),
-    ("2026 SPRING", 35, ["SPRING SUMMER 2026", "SP26"], date(2025, 8, 4), 100, (95, 150)),
-]
-
-_COLOURS = [
-    "DEAN BLUE/WHITE", "TOTAL ECLIPSE/TRUE BLACK LINER", "WHITE", "TRUE BLACK", "NAVY",
-    "HEATHER GREY", "SHEPHERD", "MALTESE BLUE", "ARCTIC", "BLACK/BLACK", "OATMEAL HEATHER", "SAGE",
-    "CLAY", "OLIVE NIGHT", "STONE", "MAUVE", "SLATE BLUE", "CHALK", "CORAL REEF", "FOREST", "WINE",
-    "SKY BLUE", "NAVY/WHITE STRIPE", "CHARCOAL HEATHER", "IVORY", "SAND", "COBALT", "LILAC", "MINT",
-    "TERRACOTTA", "CAMEL", "PEACOCK", "BRICK", "DUSTY ROSE", "PEBBLE", "FOG", "SPRUCE", "CHERRY",
-    "LAGOON", "COCOA", "SEA SALT", "MIDNIGHT", "LIGHT HEATHER GREY", "BLACK/ASPHALT", "KHAKI",
-    "STORM/TRUE BLACK LINER",
-]
-_COLOUR_CODES = {colour: f"{101 + 7 * i:03d}" for i, colour in enumerate(_COLOURS)}
-
-# family -> {category: [runs]}; a run is an ordered list of labels a line takes a window from.
-_RUNS: dict[str, dict[str, list[list[str]]]] = {
-    "letters": {
-        "MENS": [["XS", "S", "M", "L", "XL", "XXL"], ["S", "M", "L", "XL", "XXL", "XXXL"],
-                 ["S", "M", "L", "XL", "2XL", "3XL"], ["S/M", "L/XL", "2XL/3XL"]],
-        "WOMENS": [["XXXS", "XXS", "XS", "S", "M", "L", "XL"], ["XXS", "XS", "S", "M", "L", "XL", "XXL"],
-                   ["1X", "2X", "3X", "4X"], ["S/M", "L/XL"]],
-    },
-    "evens": {
-        "MENS": [_EVENS[14:21], _EVENS[18:25], _EVENS[21:31]],   # waist 28-40, 36-48, 42-60
-        "WOMENS": [_EVENS[0:9], _EVENS[12:18], _EVENS[7:13]],    # 0-16, 24-34, 14-24
-    },
-    "waist_inseam": {
-        "MENS": [[f"{w}/{i}" for w in range(28, 41, 2)] for i in (30, 32, 34)]
-        + [[f"{w}X{i}" for w in range(30, 37, 2)] for i in (30, 32)]
-        + [[f"{w}-{i}L" for w in range(30, 39, 2)] for i in (32, 34)],
-    },
-    "bras": {"WOMENS": [_BRAS]},
-    "baby": {"MENS": [_BABY[5:]], "WOMENS": [_BABY[:5], _BABY[5:]]},
-    "kids": {"MENS": [_KIDS], "WOMENS": [_KIDS]},
-    "one_size": {"MENS": [["OS"], ["ONE SIZE"]], "WOMENS": [["OS"], ["ONE SIZE"]]},
-}
-
-_FAMILY_WEIGHTS = {
-    "MENS": {"letters": 64, "evens": 9, "waist_inseam": 14, "one_size": 5, "baby": 3, "kids": 5},
-    "WOMENS": {"letters": 58, "evens": 14, "bras": 13, "one_size": 5, "baby": 6, "kids": 4},
-}
-
-_DESCRIPTIONS = {
-    ("letters", "MENS"): ["AIRKNIT TEE", "PIMA POLO", "COMMUTER SHORT 7IN", "QUARTER ZIP PULLOVER",
-                          "BOXER BRIEF", "WAFFLE HENLEY", "HYBRID RUN SHORT", "FLEECE HOODIE",
-                          "LINEN BUTTON DOWN", "PERFORMANCE VEST"],
-    ("letters", "WOMENS"): ["HIGH RISE LEGGING", "CROPPED TANK", "BIKER SHORT 6IN", "RUN SKIRT",
-                            "OVERSIZED CREW", "RIBBED BODYSUIT", "WRAP DRESS", "ZIP JACKET",
-                            "LOUNGE JOGGER", "LONG SLEEVE TOP"],
-    ("evens", "MENS"): ["TAILORED TROUSER", "CHINO PANT", "GOLF PANT", "WOOL BLAZER"],
-    ("evens", "WOMENS"): ["SHIFT DRESS", "WIDE LEG JEAN", "MIDI SKIRT", "STRAIGHT PANT"],
-    ("waist_inseam", "MENS"): ["5 POCKET PANT", "STRETCH CHINO", "SLIM DENIM", "TRAVEL PANT"],
-    ("bras", "WOMENS"): ["SPORTS BRA", "UNDERWIRE BRA", "BALCONETTE BRA", "SWIM TOP"],
-    ("baby", "MENS"): ["BOYS TODDLER POLO", "BOYS TODDLER SHORT"],
-    ("baby", "WOMENS"): ["BABY ONESIE", "BABY ROMPER", "GIRLS TODDLER DRESS"],
-    ("kids", "MENS"): ["BOYS PERFORMANCE POLO", "BOYS SWIM TRUNK"],
-    ("kids", "WOMENS"): ["GIRLS TENNIS DRESS", "GIRLS LEGGING"],
-    ("one_size", "MENS"): ["5 PANEL CAP", "CREW SOCK 3 PACK", "BEANIE", "CANVAS BELT"],
-    ("one_size", "WOMENS"): ["BUCKET HAT", "ANKLE SOCK 3 PACK", "HEADBAND", "TOTE BAG"],
-}
-
-# family -> (price range, HTS code, duty rate)
-_TARIFFS = {
-    "letters": ((14.0, 78.0), "6110.20.2079", "0.165"),
-    "evens": ((38.0, 140.0), "6203.42.4011", "0.166"),
-    "waist_inseam": ((42.0, 98.0), "6203.42.4016", "0.166"),
-    "bras": ((22.0, 64.0), "6212.10.9020", "0.169"),
-    "baby": ((9.0, 34.0), "6111.20.6070", "0.081"),
-    "kids": ((12.0, 40.0), "6110.20.2079", "0.165"),
-    "one_size": ((6.0, 32.0), "6505.00.9040", "0.075"),
-}
-_US_TARIFF_RATES = ["0.1", "0.1", "0.2", "0.3", "0"]
-
-# Discrete distributions as lookup tables, indexed with int(rng.random() * len(table)).
-_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3)) for _ in range(w)]
-_SIZES_PER_LINE = [k for k, w in zip(range(1, 10), (2, 5, 15, 26, 24, 15, 7, 4, 2)) for _ in range(w)]
-_QTY_BASE = [6, 12, 12, 18, 24, 24, 30, 36, 48, 48, 60, 72, 96, 120, 144, 200, 300]
-_CURVES = {k: [0.45 if j in (0, k - 1) and k > 2 else 1.0 for j in range(k)] for k in range(1, 12)}
-
-_HOSTILE_RATES = {
-    "quoted_description": 0.0015,
-    "padded_style": 0.0015,
-    "blank_season": 0.0010,
-    "nan_season": 0.0010,
-    "ampersand_colour": 0.0010,
-    "tariff_true": 0.0010,
-    "apostrophe_customer": 0.0005,
-    "non_ascii_customer": 0.0005,
-    "na_price": 0.0005,
-    "duplicate_key": 0.0005,
-    "null_order_number": 0.0005,
-}
-_INVALID_KINDS = frozenset({"na_price", "duplicate_key", "null_order_number"})
-_CUSTOMER_KINDS = frozenset({"apostrophe_customer", "non_ascii_customer"})
-_HOSTILE_MIN_ROWS = 200
-
-
-def _hostile_counts(n_orders: int) -> dict[str, int]:
-    """How many rows of each hostile kind ``generate_rows(n_orders, hostile=True)`` yields."""
-    if n_orders < _HOSTILE_MIN_ROWS:
-        return dict.fromkeys(_HOSTILE_RATES, 0)
-    return {kind: max(1, int(n_orders * rate + 0.5)) for kind, rate in _HOSTILE_RATES.items()}
-
-
-def _table(weighted: list[tuple[object, int]]) -> list:
-    return [value for value, weight in weighted for _ in range(weight)]
-
 
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
-
-class _Style:
-    __slots__ = ("code", "description", "category", "run", "price", "fob", "prices")
-
-    def __init__(self, code, description, category, run, price, fob, prices):
-        self.code = code
-        self.description = description
-        self.category = category
-        self.run = run
-        self.price = price
-        self.fob = fob
-        self.prices = prices
-
 
 def _make_code(rng: Random, pattern: str) -> str:
     letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
@@ -439,7 +157,9 @@ class _Generator:
 
     def _styles(self, account: _Account, count: int = 48) -> list[_Style]:
         rng = self.rng
-        styles, seen = [], set()
+        styles: list[_Style] = []
+        seen: set[str] = set()
+        family: str | None
         for code, description, category, family in account.fixed_styles:
             styles.append(self._style(code, description, category, family))
             seen.add(code)
@@ -451,7 +171,7 @@ class _Generator:
             category = "MENS" if rng.random() < account.mens else "WOMENS"
             table = self.family_tables[category]
             family = table[int(rng.random() * len(table))] if table else None
-            descriptions = _DESCRIPTIONS.get((family, category), ["BASIC TEE"])
+            descriptions = _DESCRIPTIONS.get((family, category), ["BASIC TEE"]) if family else ["BASIC TEE"]
             description = descriptions[int(rng.random() * len(descriptions))]
             styles.append(self._style(code, description, category, family))
         return styles
@@ -500,7 +220,7 @@ class _Generator:
 
     # ---- orders and lines --------------------------------------------------------------------
 
-    def new_order(self, account: _Account, n_lines: int) -> dict:
+    def new_order(self, account: _Account, n_lines: int) -> Row:
         rng = self.rng
         counter = self.counters.get(account.prefix, 0) + 1
         self.counters[account.prefix] = counter
@@ -543,7 +263,7 @@ class _Generator:
             },
         }
 
-    def line(self, order: dict, row: dict) -> tuple[_Style, list[str]]:
+    def line(self, order: Row, row: Row) -> tuple[_Style, list[str]]:
         """Fill ``row`` (a copy of the all-NULL template) with the next line of ``order``."""
         rng = self.rng
         rand = rng.random
@@ -575,7 +295,7 @@ class _Generator:
         positive = self.sizes(style.run, row)
         return style, positive
 
-    def sizes(self, run: tuple, row: dict) -> list[str]:
+    def sizes(self, run: tuple[str, ...], row: Row) -> list[str]:
         rand = self.rng.random
         length = len(run)
         if not length:
@@ -586,7 +306,7 @@ class _Generator:
         base = _QTY_BASE[int(rand() * len(_QTY_BASE))]
         total = 0
         labels = run[start:start + k]
-        for label, weight in zip(labels, _CURVES[k]):
+        for label, weight in zip(labels, _CURVES[k], strict=True):
             qty = int(base * weight) + int(rand() * 4) or 1
             row[label] = qty
             total += qty
@@ -599,7 +319,7 @@ class _Generator:
         return list(labels)
 
 
-def _totals(row: dict, price: float, fob: float) -> None:
+def _totals(row: Row, price: float, fob: float) -> None:
     total = row["TOTAL QTY"]
     row["TOTAL CUSTOMER VALUE"] = f"{total * price:.2f}"
     row["TOTAL FOB VALUE"] = f"{total * fob:.2f}"
@@ -610,7 +330,7 @@ def generate_rows(
     seed: int = 1,
     size_columns: list[str] = SIZE_COLUMNS,
     hostile: bool = True,
-) -> Iterator[dict]:
+) -> Iterator[Row]:
     """Yield ``n_orders`` order-line rows (dicts keyed by column name, every column present).
 
     Deterministic for ``seed``. Only labels in ``size_columns`` get quantities. With ``hostile`` a
@@ -624,7 +344,7 @@ def generate_rows(
 
 
 def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool,
-          template: dict) -> Iterator[dict]:
+          template: Row) -> Iterator[Row]:
     gen = _Generator(rng, size_columns)
     events: dict[int, str] = {}
     if hostile:
@@ -633,15 +353,19 @@ def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool,
         # Odd positions only: row 0 and the row before each hostile row are ordinary rows, so a
         # duplicate always copies an ordinary, unique key.
         positions = rng.sample(range(1, n_orders, 2), len(kinds)) if kinds else []
-        events = dict(zip(positions, kinds))
+        events = dict(zip(positions, kinds, strict=True))
     accounts = gen.account_table
     rand = rng.random
     getrandbits = rng.getrandbits
-    order = None
-    previous = previous_style = previous_sizes = None
+    order: Row | None = None
+    previous: Row | None = None
+    previous_style: _Style | None = None
+    previous_sizes: list[str] = []
     for index in range(n_orders):
         kind = events.get(index)
         if kind == "duplicate_key":
+            # Hostile rows stand at odd positions only, so an ordinary row is always just before.
+            assert previous is not None and previous_style is not None
             row = previous.copy()
             for label in previous_sizes:
                 row[label] = previous[label] + 1 + int(rand() * 6)
@@ -667,7 +391,7 @@ def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool,
         yield row
 
 
-def _make_hostile(kind: str, row: dict) -> None:
+def _make_hostile(kind: str, row: Row) -> None:
     if kind == "quoted_description":
         row["STYLE DESCRIPTION"] = f'"{row["STYLE DESCRIPTION"]}"'
     elif kind == "padded_style":

@@ -15,26 +15,26 @@ from typing import Any
 
 import platformdirs
 
-from core.foundation.config import APP_NAME, parse_settings, render_settings
 from core.db.engine import create_engine
 from core.db.migrate import upgrade
-from core.engine.context import SANDBOX_STATE
 from core.demo.data import create_orders_table
-from core.source.mapping import Mapping, load_mapping
-from core.foundation.resources import resource_path
+from core.engine.context import SANDBOX_STATE
 from core.engine.sandbox_process import SandboxProcess
+from core.foundation.config import APP_NAME, parse_settings, render_settings
+from core.foundation.resources import resource_path
+from core.source.mapping import Mapping, load_mapping
 
 log = logging.getLogger(__name__)
 
 DEMO_BOARD_NAME = "Customer Master Schedule"
 
 # Columns planners fill by hand on the real board: OrderSync must never write them.
-HAND_COLUMNS = [
+HAND_COLUMNS: list[dict[str, Any]] = [
     {"title": "PLANNER NOTES", "type": "long_text"},
     {"title": "PRODUCTION STATUS", "type": "status", "labels": ["NOT STARTED", "IN PRODUCTION", "SHIPPED"]},
     {"title": "FACTORY", "type": "text"},
 ]
-HAND_SUBITEM_COLUMNS = [
+HAND_SUBITEM_COLUMNS: list[dict[str, Any]] = [
     {"title": title, "type": "numbers"}
     for title in ("Cut Qty", "Sew Qty", "Finishing Qty", "Received not Shipped Qty", "Packed Qty", "Shipped Qty")
 ] + [{"title": "ORDER LINE STATUS", "type": "status", "labels": ["OPEN", "CUT", "SEWN", "PACKED", "SHIPPED"]}]
@@ -52,7 +52,8 @@ class DemoDefaults:
 
     @property
     def board_id(self) -> str:
-        return self.settings["monday.board_id"]
+        board: str = self.settings["monday.board_id"]
+        return board
 
 
 def demo_defaults() -> DemoDefaults:
@@ -76,11 +77,12 @@ class DemoPaths:
     orders: int | None = None  # the order lines written (None: an existing demo was kept)
 
 
-def board_columns(mapping: Mapping) -> tuple[list[dict], list[dict]]:
+def board_columns(mapping: Mapping) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The demo board's columns: the mapping's titles and types, then the hand-filled ones."""
-    columns = [{"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS
-                                                    else {})} for c in mapping.columns if c.title]
-    subitems = [{"title": c.title, "type": c.type} for c in mapping.subitem_columns if c.title]
+    columns: list[dict[str, Any]] = [
+        {"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS else {})}
+        for c in mapping.columns if c.title]
+    subitems: list[dict[str, Any]] = [{"title": c.title, "type": c.type} for c in mapping.subitem_columns if c.title]
     return columns + HAND_COLUMNS, subitems + HAND_SUBITEM_COLUMNS
 
 

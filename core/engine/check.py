@@ -11,8 +11,9 @@ when a token is available (``monday_checks``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from core.foundation.exceptions import OrderSyncError, SettingsError
 from core.foundation.resources import program_command
@@ -68,7 +69,7 @@ class Checklist:
         try:
             self.checks.append(Check(name, OK, step()))
             return True
-        except Exception as exc:  # noqa: BLE001 - every failure of a link is reported, never raised
+        except Exception as exc:  # every failure of a link is reported, never raised
             from core.monday.errors import MondayError
 
             if not isinstance(exc, (OrderSyncError, MondayError)):
@@ -95,9 +96,9 @@ class Checklist:
 
 def run_checks(config: Any) -> Checklist:
     """Every link, from the settings file to the labels the data will write."""
-    from core.foundation.config import load_settings
-    from core.engine.context import EngineContext
     from core.db.migrate import require_current
+    from core.engine.context import EngineContext
+    from core.foundation.config import load_settings
 
     checks = Checklist()
     settings_box: list[Any] = []

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
-from core.foundation.config import Settings
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.foundation.exceptions import OrderSyncError, SettingsError
-from core.source.mapping import Mapping, load_mapping
-from core.foundation.resources import program_command
+from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
 from core.engine.sandbox_process import SandboxProcess
+from core.foundation.config import Settings
+from core.foundation.exceptions import SettingsError
+from core.foundation.resources import program_command
+from core.source.mapping import Mapping, load_mapping
 from core.source.reader import Source
 from core.staging.operations import Owner, StagingOperations
 
@@ -41,12 +42,12 @@ class EngineContext:
     mapping: Mapping
     staging: StagingOperations
     _source: Source | None = None
-    _sandbox: object | None = None
+    _sandbox: SandboxProcess | None = None
     # The engine's worker threads may ask for the source at once: it is reflected once, under this lock.
     _source_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> "EngineContext":
+    def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> EngineContext:
         """Connect and check everything a run needs, failing with one clear line (exit 2 or 3)."""
         mapping = load_mapping(settings.mapping_path)
         if settings["database.echo"]:  # into the log file, like every other line, not onto stdout
@@ -61,7 +62,8 @@ class EngineContext:
 
     @property
     def board_id(self) -> str:
-        return self.settings["monday.board_id"]
+        board: str = self.settings["monday.board_id"]
+        return board
 
     @property
     def source(self) -> Source:
@@ -103,10 +105,10 @@ class EngineContext:
                 chosen.append(match)
         return chosen
 
-    def monday_client(self, **options) -> "MondayApiClient":
+    def monday_client(self, **options: Any) -> MondayApiClient:
         """A client for the configured board; ``api_url = "sandbox"`` starts the embedded sandbox first."""
-        from core.monday.client import MondayApiClient
         from core.foundation.token import TOKEN_ENV, get_token
+        from core.monday.client import MondayApiClient
 
         if not self.board_id:
             raise SettingsError("setting monday.board_id is empty: name the board to sync to")
@@ -115,10 +117,11 @@ class EngineContext:
             sandbox = self.sandbox()
             url, token = sandbox.url, sandbox.token
         else:
-            token = get_token()
-            if not token:
+            stored = get_token()
+            if not stored:
                 raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with "
                                     f"`{program_command('token set')}`")
+            token = stored
         options.setdefault("max_attempts", self.settings["monday.max_attempts"])
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
 
@@ -140,13 +143,14 @@ class EngineContext:
 class translate_db_errors:
     """Turn a lost, busy or refusing database into the user's error (``core.db.errors``); a bug stays one."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if isinstance(exc, sa.exc.DBAPIError):
             from core.db.engine import redact_url
             from core.db.errors import classify

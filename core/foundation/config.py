@@ -12,9 +12,10 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -78,14 +79,15 @@ def _database_url(value: str) -> str | None:
     if not value:
         return None  # empty: the default, or `required` says what to enter
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(value)
-    except Exception:
+    except (ArgumentError, ValueError, TypeError):
         return "not a database URL: expected dialect+driver://user:password@host/database"
     try:
         parsed.get_dialect()
-    except Exception:
+    except (ArgumentError, ImportError):  # NoSuchModuleError is an ArgumentError
         return f"unknown kind of database {parsed.drivername!r} (e.g. sqlite, mssql+pyodbc, postgresql+psycopg)"
     return None
 
@@ -227,10 +229,11 @@ def default_config_path() -> Path:
 def resolve_database_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite file path relative to the settings file's folder."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
-    except Exception:  # reported with the key name when the engine is created
+    except (ArgumentError, ValueError, TypeError):  # reported with the key name when the engine is created
         return url
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database.startswith((":memory:", "file:")):
@@ -298,7 +301,7 @@ def load_settings(path: Path | str | None = None, *, required: bool = True) -> S
     False: then the built-in defaults apply. A file named explicitly must always exist.
     """
     explicit = path is not None
-    file = Path(path) if explicit else default_config_path()
+    file = Path(path) if path is not None else default_config_path()
     if not file.exists():
         if explicit:
             raise SettingsError(f"settings file not found: {file}")

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Literal, TextIO
 
 ATTACH_PARENT_PROCESS = -1
+
+
+def _open_stream(path: str, mode: Literal["r", "w"], errors: str | None = None, buffering: int = -1) -> TextIO:
+    """A standard stream opened as UTF-8 text; it stays open for the life of the process."""
+    return open(path, mode, encoding="utf-8", errors=errors, buffering=buffering)  # a process-long stream, never closed
 
 
 def attach_parent_console() -> bool:
@@ -21,17 +27,17 @@ def attach_parent_console() -> bool:
     if sys.stdout is not None and sys.stderr is not None:
         return False
     attached = False
-    if os.name == "nt":
+    if sys.platform == "win32":  # os.name == "nt", in the form mypy follows
         import ctypes
 
         attached = bool(ctypes.windll.kernel32.AttachConsole(ATTACH_PARENT_PROCESS))
     if attached:
         if sys.stdout is None:
-            sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)
+            sys.stdout = _open_stream("CONOUT$", "w", errors="replace", buffering=1)
         if sys.stderr is None:
-            sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace", buffering=1)
+            sys.stderr = _open_stream("CONOUT$", "w", errors="replace", buffering=1)
         if sys.stdin is None:
-            sys.stdin = open("CONIN$", "r", encoding="utf-8", errors="replace")
+            sys.stdin = _open_stream("CONIN$", "r", errors="replace")
     quiet_missing_streams()
     return attached
 
@@ -39,6 +45,6 @@ def attach_parent_console() -> bool:
 def quiet_missing_streams() -> None:
     """Streams that are still None become sinks, so a stray write cannot crash the program."""
     if sys.stdout is None:
-        sys.stdout = open(os.devnull, "w", encoding="utf-8")
+        sys.stdout = _open_stream(os.devnull, "w")
     if sys.stderr is None:
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+        sys.stderr = _open_stream(os.devnull, "w")

@@ -26,9 +26,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, TextIO
 
 import platformdirs
 
@@ -136,14 +137,14 @@ def redact(text: str) -> str:
 _base_factory = logging.getLogRecordFactory()
 
 
-def _record_factory(*args, **kwargs) -> logging.LogRecord:
+def _record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _base_factory(*args, **kwargs)
     batch = _batch.get()
     record.batch_id = batch
     record.batch_tag = f"[batch {batch}] " if batch is not None else ""
     try:
         message = record.getMessage()
-    except Exception:  # a bad format string: the handler reports it as logging always has
+    except Exception:  # noqa: BLE001 - a bad format string: the handler reports it as logging always has
         return record
     record.msg, record.args = redact(message), None
     if record.exc_info and not record.exc_text:
@@ -206,15 +207,15 @@ class _Formatter(logging.Formatter):
         super().__init__(fmt, datefmt, defaults={"batch_tag": ""})
 
 
-class ConsoleHandler(logging.StreamHandler):
+class ConsoleHandler(logging.StreamHandler[TextIO]):
     """stderr for the command line: what the user was shown already is left out, and with
     ``waiting_every`` a wait for monday is one short line (``prefix`` + its text) at most that often.
 
     ``clock`` is the time source of that limit (time.monotonic; a test passes its own).
     """
 
-    def __init__(self, stream, *, waiting_every: float | None = None, prefix: str = "",
-                 clock=time.monotonic):
+    def __init__(self, stream: TextIO, *, waiting_every: float | None = None, prefix: str = "",
+                 clock: Callable[[], float] = time.monotonic):
         super().__init__(stream)
         self.waiting_every = waiting_every
         self.prefix = prefix
@@ -226,11 +227,14 @@ class ConsoleHandler(logging.StreamHandler):
             return False
         if self.waiting_every is None or not getattr(record, WAITING_ATTRIBUTE, None):
             return True
-        with self.lock:  # threads wait for monday side by side; one of them speaks
+        self.acquire()  # threads wait for monday side by side; one of them speaks
+        try:
             now = self.clock()
             if self._last_waiting is not None and now - self._last_waiting < self.waiting_every:
                 return False
             self._last_waiting = now
+        finally:
+            self.release()
         return True
 
     def format(self, record: logging.LogRecord) -> str:
@@ -305,7 +309,6 @@ def log_uncaught_thread_exceptions() -> None:
         if issubclass(args.exc_type, SystemExit):
             return
         thread = args.thread.name if args.thread else "?"
-        logging.getLogger("ordersync").critical(
-            "unexpected error in thread %s", thread, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        logging.getLogger("ordersync").critical("unexpected error in thread %s", thread, exc_info=args.exc_value)
 
     threading.excepthook = hook

@@ -13,10 +13,14 @@ import logging
 import os
 import sys
 import unicodedata
+from typing import TYPE_CHECKING
 
 from core.foundation.exceptions import SettingsError
 from core.foundation.logs import register_secret
 from core.foundation.resources import program_command
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ def _stored_token() -> str | None:
             if _usable(keyring.get_keyring()):
                 log.warning("the OS keyring could not be read: %s", exc)
             return None
-    except Exception as exc:  # no usable backend on this machine (e.g. a headless Linux server)
+    except Exception as exc:  # noqa: BLE001 - no usable backend on this machine (e.g. a headless Linux server)
         log.debug("no keyring backend: %s", exc)
         return None
 
@@ -94,7 +98,7 @@ def _stored_token() -> str | None:
 # --- the keyring backend --------------------------------------------------------------------------
 
 
-def _usable(backend) -> bool:
+def _usable(backend: KeyringBackend) -> bool:
     """Whether ``backend`` is an OS keyring keyring itself would recommend (priority >= 1).
 
     This rules out the fail and null backends and keyrings.alt's plain-text file backends (their
@@ -108,11 +112,11 @@ def _usable(backend) -> bool:
         return any(_usable(b) for b in backend.backends)
     try:
         return float(backend.priority) >= 1
-    except Exception:  # a backend whose viability check raises is not viable
+    except Exception:  # noqa: BLE001 - a backend whose viability check raises is not viable
         return False
 
 
-def _backend():
+def _backend() -> KeyringBackend:
     import keyring
 
     return keyring.get_keyring()
@@ -122,7 +126,7 @@ def keyring_available() -> bool:
     """Whether ``set_token`` can store a token on this machine."""
     try:
         return _usable(_backend())
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure means no usable keyring
         log.debug("no keyring backend: %s", exc)
         return False
 
@@ -131,7 +135,7 @@ def keyring_backend_name() -> str:
     """The keyring backend in use, for the settings dialog and status (e.g. "Windows WinVaultKeyring")."""
     try:
         backend = _backend()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure means no usable keyring
         log.debug("no keyring backend: %s", exc)
         return "none (no OS keyring available)"
     name = str(getattr(backend, "name", type(backend).__name__))
@@ -148,21 +152,21 @@ def _refusal(detail: str = "") -> TokenStoreError:
 
 def set_token(token: str) -> None:
     """Store ``token`` in the OS keyring, or raise TokenStoreError; it is never written anywhere else."""
-    token = _checked(token, "you entered")  # refused here, never stored
-    if not token:
+    checked = _checked(token, "you entered")  # refused here, never stored
+    if not checked:
         raise SettingsError("the monday API token is empty; nothing was stored")
     try:
         import keyring
 
         backend = keyring.get_keyring()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure is the same refusal, named
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise _refusal(f"keyring backend: {getattr(backend, 'name', type(backend).__name__)}")
-    register_secret(token)
+    register_secret(checked)
     try:
-        backend.set_password(KEYRING_SERVICE, KEYRING_USER, token)
-    except Exception as exc:  # NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...
+        backend.set_password(KEYRING_SERVICE, KEYRING_USER, checked)
+    except Exception as exc:  # noqa: BLE001 - NoKeyringError, PasswordSetError, a locked or absent D-Bus service, ...
         # The exception text comes from the backend, never from the token.
         raise _refusal(f"{getattr(backend, 'name', type(backend).__name__)}: {_first_line(exc)}") from None
     log.info("stored the monday API token in the OS keyring (%s)", getattr(backend, "name", type(backend).__name__))
@@ -175,7 +179,7 @@ def delete_token() -> bool:
         from keyring.errors import PasswordDeleteError
 
         backend = keyring.get_keyring()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any backend's failure is the same refusal, named
         raise _refusal(type(exc).__name__) from None
     if not _usable(backend):
         raise TokenStoreError("no OS keyring is available, so no token is stored in one")
@@ -185,7 +189,7 @@ def delete_token() -> bool:
         backend.delete_password(KEYRING_SERVICE, KEYRING_USER)
     except PasswordDeleteError:
         return False
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - backends raise their own kinds of errors
         raise TokenStoreError(f"the OS keyring refused to remove the token: {_first_line(exc)}") from None
     log.info("removed the monday API token from the OS keyring")
     return True

@@ -8,8 +8,9 @@ type (reference §4). ``None`` clears a column.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from core.foundation.exceptions import SettingsError
 from core.source.mapping import ColumnMap
@@ -44,7 +45,8 @@ class BoardMeta:
             if column.id:
                 found = [c for c in columns if c.id == column.id]
             else:
-                found = [c for c in columns if c.title.strip().casefold() == column.title.strip().casefold()]
+                wanted = (column.title or "").strip().casefold()  # a mapped column has an id or a title
+                found = [c for c in columns if c.title.strip().casefold() == wanted]
             if not found:
                 problems.append(f"no column {'id' if column.id else 'titled'} {column.label!r}")
             elif len(found) > 1:
@@ -57,7 +59,7 @@ class BoardMeta:
         return resolved
 
 
-def _settings(settings: Any) -> dict:
+def _settings(settings: Any) -> dict[str, Any]:
     """Column settings as a dict: ``settings`` is JSON (a dict, or a JSON string from some servers)."""
     if isinstance(settings, str):
         try:

@@ -122,7 +122,8 @@ def is_invalid_request(code: str | None, message: str) -> bool:
     return code in INVALID_REQUEST_CODES or (code is None and bool(_INVALID_REQUEST_MESSAGES.match(message or "")))
 
 
-def classify(code: str | None, message: str, http_status: int | None, extensions: dict | None = None) -> MondayError:
+def classify(code: str | None, message: str, http_status: int | None,
+             extensions: dict[str, Any] | None = None) -> MondayError:
     """One monday error (a GraphQL ``errors[]`` entry, a legacy top-level error or an HTTP status)."""
     extensions = extensions or {}
     retry_in = extensions.get("retry_in_seconds")
@@ -130,7 +131,8 @@ def classify(code: str | None, message: str, http_status: int | None, extensions
         retry_in = (extensions.get("error_data") or {}).get("retry_in_seconds") if isinstance(
             extensions.get("error_data"), dict) else None
     status = extensions.get("status_code") or http_status
-    kwargs = {"code": code, "http_status": http_status, "retry_after": float(retry_in) if retry_in is not None else None}
+    kwargs: dict[str, Any] = {"code": code, "http_status": http_status,
+                              "retry_after": float(retry_in) if retry_in is not None else None}
     if is_invalid_request(code, message):
         return InvalidRequest(message or "invalid request", **kwargs)
     if code in AUTH_CODES or status in (401, 403):

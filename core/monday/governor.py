@@ -33,7 +33,8 @@ import re
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class RateGovernor:
 
     # -- after a response ---------------------------------------------------------------------------
 
-    def observe(self, complexity: dict | None, headers: dict | None, mutations: int,
+    def observe(self, complexity: dict[str, Any] | None, headers: dict[str, str] | None, mutations: int,
                 sent_at: float | None = None) -> None:
         """Learn from an answer: the complexity field and the RateLimit headers.
 

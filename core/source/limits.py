@@ -8,6 +8,8 @@ fit holds back its line with a VALIDATION message instead of failing the custome
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from core.db import schema as s
@@ -16,8 +18,15 @@ from core.source.mapping import StorageLimits
 INT32_MAX = 2**31 - 1  # sa.Integer: INTEGER on PostgreSQL and SQL Server
 
 
-def _shortest(*columns: sa.Column) -> int:
-    return min(column.type.length for column in columns)
+def _length(column: sa.Column[Any]) -> int:
+    length = column.type.length if isinstance(column.type, sa.String) else None
+    if length is None:  # every mapped column is sized; a change of schema.py that drops one is a bug
+        raise TypeError(f"column {column.name} has no length")
+    return length
+
+
+def _shortest(*columns: sa.Column[Any]) -> int:
+    return min(_length(column) for column in columns)
 
 
 def storage_limits() -> StorageLimits:
@@ -40,7 +49,7 @@ def storage_limits() -> StorageLimits:
     )
 
 
-def fit(value: object, column: sa.Column) -> object:
+def fit(value: object, column: sa.Column[Any]) -> object:
     """A value as an error row can store it: text shortened to the column and made storable (an error
     row must always be written, whatever the source held)."""
     if not isinstance(value, str):

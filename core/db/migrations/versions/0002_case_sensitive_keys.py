@@ -45,14 +45,14 @@ COLUMNS = (
 )
 
 # Primary keys of revision 0001 that include a key column: (table, name, columns).
-PRIMARY_KEYS = (
+PRIMARY_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("MON_CustMasterSchedule", "PK_MON_CustMasterSchedule", ("board_id", "sync_key")),
     ("MON_CustMasterSchedule_Subitems", "PK_MON_CustMasterSchedule_Subitems",
      ("board_id", "parent_sync_key", "size_label")),
 )
 
 # Indexes of revision 0001 that include a key column (all non-unique): (table, name, columns).
-INDEXES = (
+INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("STG_MON_CustMasterSchedule", "IX_STG_MON_CustMasterSchedule_sync_key", ("sync_key",)),
     ("ERR_MON_CustMasterSchedule", "IX_ERR_MON_CustMasterSchedule_sync_key", ("sync_key",)),
     ("ERR_MON_CustMasterSchedule_Subitems", "IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key",
@@ -62,7 +62,9 @@ INDEXES = (
 
 def _schema() -> str | None:
     """The configured schema of OrderSync's tables (explicit, so that offline SQL scripts carry it too)."""
-    return op.get_context().config.attributes.get("schema")
+    config = op.get_context().config
+    schema: str | None = config.attributes.get("schema") if config is not None else None
+    return schema
 
 
 def _on_sql_server() -> bool:

@@ -28,12 +28,14 @@ OLD_ERROR_TYPES = ("VALIDATION", "COLUMN_VALUE", "NOT_FOUND", "AUTH", "RATE_LIMI
 NEW_ERROR_TYPES = OLD_ERROR_TYPES + ("DELETED_ON_BOARD", "ARCHIVED_ON_BOARD", "DUPLICATE_ON_BOARD")
 ERR_TABLES = ("ERR_MON_CustMasterSchedule", "ERR_MON_CustMasterSchedule_Subitems")
 STG_TABLES = ("STG_MON_CustMasterSchedule", "STG_MON_CustMasterSchedule_Subitems")
-LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR("max"), "mssql")
-TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")
+LONG_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")
+TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2, "mssql")
 
 
 def _schema() -> str | None:
-    return op.get_context().config.attributes.get("schema")
+    config = op.get_context().config
+    schema: str | None = config.attributes.get("schema") if config is not None else None
+    return schema
 
 
 def _error_types(types: tuple[str, ...]) -> str:
