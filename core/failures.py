@@ -11,10 +11,11 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from core.foundation.exceptions import EXIT_INTERNAL, OrderSyncError
+from core.foundation.error_types import ErrorType
+from core.foundation.exceptions import EXIT_INTERNAL, Bug, OrderSyncError
 from core.foundation.logs import SHOWN, log_file
 from core.foundation.resources import program_command
-from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.monday.errors import AuthError, MondayError
 
 if TYPE_CHECKING:
     from core.push.run import BatchResult
@@ -43,11 +44,11 @@ def user_error(message: str, code: int) -> int:
 
 
 # What each kind of open error asks of the person who reads it.
-_TO_DO = {
-    "VALIDATION": "fix them in ORDERS_UNIFIED; the next sync sends them",
-    "DUPLICATE_ON_BOARD": "delete the extra items on the board, then retry",
-    "DELETED_ON_BOARD": "retry to create them again, or leave them",
-    "ARCHIVED_ON_BOARD": "restore them on the board and retry, or leave them",
+_TO_DO: dict[str, str] = {
+    ErrorType.VALIDATION: "fix them in ORDERS_UNIFIED; the next sync sends them",
+    ErrorType.DUPLICATE_ON_BOARD: "delete the extra items on the board, then retry",
+    ErrorType.DELETED_ON_BOARD: "retry to create them again, or leave them",
+    ErrorType.ARCHIVED_ON_BOARD: "restore them on the board and retry, or leave them",
 }
 
 
@@ -106,7 +107,7 @@ def failure_line(exc: BaseException, suffix: str = "", batch: str | None = None)
 
 def monday_failure(exc: MondayError, suffix: str = "", batch: str | None = None) -> int:
     kept = f"{batch or 'The batch'} is kept and resumes on the next run."
-    if isinstance(exc, InvalidRequest):  # our bug, not an outage: the client logged the document
+    if isinstance(exc, Bug):  # a request monday refused as invalid: our bug, not an outage; the client logged it
         log.critical("monday refused a request OrderSync built: %s", exc.describe(),
                      exc_info=(type(exc), exc, exc.__traceback__), extra=SHOWN)
         print(f"{PROG}: OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug "

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.schema import SchemaItem
 
+from core.foundation.error_types import STORED_ERROR_TYPES
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "IX_%(table_name)s_%(column_0_name)s",
@@ -79,12 +81,7 @@ ACTIVE_BATCH_STATES = (STARTED, STAGED, PUSHING, PROMOTING)
 FINAL_BATCH_STATES = (COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELLED, NO_CHANGES)
 BATCH_STATES = ACTIVE_BATCH_STATES + FINAL_BATCH_STATES
 
-ERROR_TYPES = (
-    "VALIDATION", "COLUMN_VALUE", "NOT_FOUND", "AUTH", "RATE_LIMIT", "NETWORK", "TIMEOUT",
-    "SERVER", "PARENT_FAILED", "CONFLICT", "UNKNOWN",
-    # A person changed the board: the item was deleted or archived there, or two items carry one key.
-    "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD", "DUPLICATE_ON_BOARD",
-)
+ERROR_TYPES = STORED_ERROR_TYPES  # core.foundation.error_types: one enum for every room
 
 # What production knows of an item a person changed on the board (NULL: active, as OrderSync left it).
 BOARD_DELETED = "DELETED"

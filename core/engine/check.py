@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import OrderSyncError, SettingsError
 from core.foundation.resources import program_command
 
@@ -186,7 +187,7 @@ def monday_checks(ctx: EngineContext | None, checks: Checklist, *, needs: str | 
             try:
                 meta_box.append(client.board(ctx.board_id))
             except MondayError as exc:
-                if exc.error_type != "NOT_FOUND":
+                if exc.error_type != ErrorType.NOT_FOUND:
                     raise
                 raise SettingsError(exc.message) from None
             return f"{meta_box[0].name} ({ctx.board_id})"

@@ -27,6 +27,14 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 )
 
 
+class Bug(Exception):
+    """A defect in OrderSync, never a condition the user can change (exit 70): one line on stderr, the
+    traceback in the log file. A request monday refused as invalid is one (``InvalidRequest``). Anything
+    raised that is neither an ``OrderSyncError`` nor a monday error is treated as a bug too."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class OrderSyncError(Exception):
     """An error with a message meant for the user and the process exit code it maps to."""
 

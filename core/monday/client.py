@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from core.foundation.error_types import ErrorType
 from core.foundation.logs import register_secret
 from core.foundation.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
@@ -105,7 +106,7 @@ class MondayApiClient(Transport):
         if not token:
             raise AuthError(f"no monday API token: set MONDAY_API_TOKEN or store one with "
                             f"`{program_command('token set')}`",
-                            error_type="AUTH")
+                            error_type=ErrorType.AUTH)
         register_secret(token)  # no log line of this process can carry it from here on
         self.url = url
         self.timeout = timeout
@@ -155,7 +156,7 @@ class MondayApiClient(Transport):
         )
         boards = data.get("boards") or []
         if not boards:
-            raise MondayError(f"board {board_id} does not exist or the token cannot see it", error_type="NOT_FOUND",
+            raise MondayError(f"board {board_id} does not exist or the token cannot see it", error_type=ErrorType.NOT_FOUND,
                               code="InvalidBoardIdException")
         raw = boards[0]
         columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
@@ -342,7 +343,7 @@ def parse_outcomes(count: int, data: dict[str, Any], errors: list[dict[str, Any]
         found = by_alias.get(alias) or (general[0] if general else None)
         if found is None:
             outcomes.append(Outcome(index, error=MondayError(
-                "monday returned no result for this mutation", error_type="UNKNOWN", outcome_unknown=True)))
+                "monday returned no result for this mutation", error_type=ErrorType.UNKNOWN, outcome_unknown=True)))
             continue
         extensions = found.get("extensions") or {}
         outcomes.append(Outcome(index, error=classify(

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.foundation.error_types import ErrorType
+from core.foundation.exceptions import Bug
+
 # monday codes that a retry will never fix.
 NEVER_RETRY = {
     "ColumnValueException", "InvalidArgumentException", "InvalidColumnIdException", "InvalidBoardIdException",
@@ -49,7 +52,7 @@ _INVALID_REQUEST_MESSAGES = re.compile(
 class MondayError(Exception):
     """A classified failure of a monday request (or of one alias in it)."""
 
-    def __init__(self, message: str, *, error_type: str = "UNKNOWN", code: str | None = None,
+    def __init__(self, message: str, *, error_type: ErrorType = ErrorType.UNKNOWN, code: str | None = None,
                  http_status: int | None = None, retryable: bool = False, retry_after: float | None = None,
                  outcome_unknown: bool = False, data: Any = None, reason: str | None = None,
                  detail: str | None = None):
@@ -83,7 +86,7 @@ class MondayError(Exception):
             return self.reason
         if self.http_status and self.http_status >= 500:
             return f"monday answered HTTP {self.http_status}"
-        if self.error_type == "RATE_LIMIT":
+        if self.error_type == ErrorType.RATE_LIMIT:
             return "monday asked to wait (rate limit)"
         return clip_words(self.message, 80)
 
@@ -106,13 +109,13 @@ class NetworkError(MondayError):
     """monday could not be reached or the connection broke."""
 
 
-class InvalidRequest(MondayError):
+class InvalidRequest(MondayError, Bug):
     """monday refused the document itself (syntax, schema validation, variable types): a bug in
     OrderSync, not an outage. Never retried; nothing of the request was applied (monday validates the
     whole document before it runs any of it)."""
 
     def __init__(self, message: str, **kwargs: Any):
-        kwargs.setdefault("error_type", "INVALID_REQUEST")
+        kwargs.setdefault("error_type", ErrorType.INVALID_REQUEST)
         kwargs["retryable"] = False
         kwargs["outcome_unknown"] = False
         super().__init__(message, **kwargs)
@@ -136,19 +139,19 @@ def classify(code: str | None, message: str, http_status: int | None,
     if is_invalid_request(code, message):
         return InvalidRequest(message or "invalid request", **kwargs)
     if code in AUTH_CODES or status in (401, 403):
-        return AuthError(message or "not authorised", error_type="AUTH", **kwargs)
+        return AuthError(message or "not authorised", error_type=ErrorType.AUTH, **kwargs)
     if code in RATE_LIMIT_CODES or status == 429:
-        return MondayError(message or "rate limited", error_type="RATE_LIMIT", retryable=True, **kwargs)
+        return MondayError(message or "rate limited", error_type=ErrorType.RATE_LIMIT, retryable=True, **kwargs)
     if code == "IDEMPOTENCY_CONFLICT" or status == 409:
-        return MondayError(message or "conflict", error_type="CONFLICT", retryable=True, **kwargs)
+        return MondayError(message or "conflict", error_type=ErrorType.CONFLICT, retryable=True, **kwargs)
     if status == 423:
-        return MondayError(message or "resource locked", error_type="SERVER", retryable=True, **kwargs)
+        return MondayError(message or "resource locked", error_type=ErrorType.SERVER, retryable=True, **kwargs)
     if code in COLUMN_VALUE_CODES:
-        return MondayError(message, error_type="COLUMN_VALUE", **kwargs)
+        return MondayError(message, error_type=ErrorType.COLUMN_VALUE, **kwargs)
     if code in NOT_FOUND_CODES or status == 404:
-        return MondayError(message, error_type="NOT_FOUND", **kwargs)
+        return MondayError(message, error_type=ErrorType.NOT_FOUND, **kwargs)
     if code in NEVER_RETRY:
-        return MondayError(message, error_type="UNKNOWN", **kwargs)
+        return MondayError(message, error_type=ErrorType.UNKNOWN, **kwargs)
     if status is not None and int(status) >= 500:
-        return MondayError(message or f"server error {status}", error_type="SERVER", retryable=True, **kwargs)
-    return MondayError(message or "unknown error", error_type="UNKNOWN", **kwargs)
+        return MondayError(message or f"server error {status}", error_type=ErrorType.SERVER, retryable=True, **kwargs)
+    return MondayError(message or "unknown error", error_type=ErrorType.UNKNOWN, **kwargs)

@@ -33,6 +33,7 @@ import requests
 import tenacity
 import urllib3
 
+from core.foundation.error_types import ErrorType
 from core.foundation.logs import SHOWN, waiting
 from core.monday.errors import InvalidRequest, MondayError, NetworkError, classify, clip_words
 from core.monday.governor import RateGovernor
@@ -83,26 +84,26 @@ class Transport:
                                          headers=headers, timeout=self.timeout)
         except requests.exceptions.ConnectTimeout as exc:
             reason = f"no connection within {self.timeout[0]:g} s"
-            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type="NETWORK",
+            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type=ErrorType.NETWORK,
                                retryable=True, reason=reason, detail=str(exc)) from None
         except requests.exceptions.SSLError as exc:
             reason = "TLS handshake failed"
-            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type="NETWORK",
+            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type=ErrorType.NETWORK,
                                retryable=True, reason=reason, detail=str(exc)) from None
         except requests.exceptions.ReadTimeout as exc:
             reason = f"no answer within {self.timeout[1]:g} s"
-            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s", error_type="TIMEOUT",
+            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s", error_type=ErrorType.TIMEOUT,
                               retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
         except requests.exceptions.ConnectionError as exc:
             # A refused connection never carried the request; a broken one may have been applied.
             never_sent = _never_sent(exc)
             reason = _reason(exc)
-            raise NetworkError(f"connection to monday at {self.url} failed: {reason}", error_type="NETWORK",
+            raise NetworkError(f"connection to monday at {self.url} failed: {reason}", error_type=ErrorType.NETWORK,
                                retryable=True, outcome_unknown=mutation and not never_sent, reason=reason,
                                detail=str(exc)) from None
         except requests.exceptions.RequestException as exc:
             reason = _reason(exc)
-            raise NetworkError(f"request to monday at {self.url} failed: {reason}", error_type="NETWORK",
+            raise NetworkError(f"request to monday at {self.url} failed: {reason}", error_type=ErrorType.NETWORK,
                                retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
         status = response.status_code
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
@@ -118,7 +119,7 @@ class Transport:
             code, message, legacy_status = legacy
             error = self._noted(classify(code, message, legacy_status,
                                          {"retry_in_seconds": _legacy_retry(message, body)}), retry_after)
-            if error.error_type == "RATE_LIMIT" or not body.get("data"):
+            if error.error_type == ErrorType.RATE_LIMIT or not body.get("data"):
                 raise error
         errors = body.get("errors") or []
         if errors and body.get("data") is None:
@@ -128,7 +129,7 @@ class Transport:
             for entry in body.get("errors") or []:
                 extensions = entry.get("extensions") or {}
                 error = classify(extensions.get("code"), entry.get("message", ""), 200, extensions)
-                if error.error_type in ("RATE_LIMIT", "CONFLICT"):
+                if error.error_type in (ErrorType.RATE_LIMIT, ErrorType.CONFLICT):
                     raise self._noted(error, retry_after)
         body["_headers"] = dict(response.headers)
         return body
@@ -152,7 +153,7 @@ class Transport:
         """Fill in the header's wait; a rate limit also tells the governor and the stats."""
         if error.retry_after is None:
             error.retry_after = retry_after
-        if error.error_type == "RATE_LIMIT":
+        if error.error_type == ErrorType.RATE_LIMIT:
             self.stats.rate_limited += 1
             self.governor.rate_limited(error.retry_after)
         return error
