@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection
 from core.db import schema as s
 from core.db.clock import db_utcnow
 from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
-from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations, _chunks
+from core.detect.changes import _chunks
+from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations
 
 log = logging.getLogger(__name__)
 
