@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from core.detect.changes import CustomerChanges
 from core.foundation.config import HEARTBEAT_SLICE, Settings
+from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
 from core.monday.client import MondayApiClient
 from core.monday.columns import BoardMeta, Column
@@ -88,7 +89,7 @@ class ProcessorBase:
             try:
                 meta = self.client.board(self.board_id)
             except MondayError as exc:
-                if exc.error_type != "NOT_FOUND":
+                if exc.error_type != ErrorType.NOT_FOUND:
                     raise
                 raise BoardMismatch(f"{exc.message}: check monday.board_id in the settings, and that the token's "
                                     "user can see the board") from None

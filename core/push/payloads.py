@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.db import schema as s
-from core.staging.ledger import ITEM, MOVE, SUB
+from core.foundation.error_types import ErrorType
 from core.monday.client import Mutation, Outcome
 from core.monday.columns import Column, encode_values, missing_labels
+from core.staging.ledger import ITEM, MOVE, SUB
 from core.staging.operations import Failure
 
 MAX_ROW_ATTEMPTS = 6  # requests of one row without a confirmation before it is recorded as failed
@@ -67,7 +68,7 @@ class PayloadBuilder:
         stg_id = row["stg_id"] if items else row["stg_sub_id"]
         failures = plan.item_failures if items else plan.sub_failures
         if row["attempts"] >= MAX_ROW_ATTEMPTS:
-            failures.append(Failure(stg_id, "UNKNOWN",
+            failures.append(Failure(stg_id, ErrorType.UNKNOWN,
                                     f"monday did not confirm this row after {row['attempts']} attempts", True))
             return None
         values = json.loads(row["values_json"])
@@ -75,7 +76,7 @@ class PayloadBuilder:
         columns = self.item_columns if items else self.sub_columns
         problems = missing_labels(values, columns, None if row["action"] == s.CREATE else changed)
         if problems:
-            failures.append(Failure(stg_id, "COLUMN_VALUE", "; ".join(problems), False, "ColumnValueException"))
+            failures.append(Failure(stg_id, ErrorType.COLUMN_VALUE, "; ".join(problems), False, "ColumnValueException"))
             return None
         mutations = self._item_mutations(row, values, changed) if items else self._sub_mutations(row, values, changed)
         if not mutations:  # nothing to send (report policy, or only unmapped differences)

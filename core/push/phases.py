@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from core.db import schema as s
+from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import OrderSyncError
 from core.monday.client import Mutation
 from core.monday.columns import BoardMeta
@@ -152,7 +153,7 @@ class PushPhases(ProcessorBase):
         if settlement.groups and self._meta is not None:
             self._meta.groups.update(settlement.groups)
         for outcome in answer.outcomes:
-            if outcome.error is not None and outcome.error.error_type == "RATE_LIMIT":
+            if outcome.error is not None and outcome.error.error_type == ErrorType.RATE_LIMIT:
                 self.client.governor.rate_limited(outcome.error.retry_after)
                 break
         if plan is not None:
@@ -189,7 +190,7 @@ class PushPhases(ProcessorBase):
                 ok = (ref, row["monday_item_id"] if kind != "sub" else row["monday_subitem_id"]) if row else (ref, None)
                 (settlement.items_ok if kind != "sub" else settlement.subs_ok).append(ok)
                 continue
-            failure = Failure(ref, "NOT_FOUND", why, False)
+            failure = Failure(ref, ErrorType.NOT_FOUND, why, False)
             (settlement.item_failures if kind != "sub" else settlement.sub_failures).append(failure)
         return edits
 
@@ -208,7 +209,7 @@ class PushPhases(ProcessorBase):
         """Subitems still waiting at the end: their parent failed earlier (already recorded) — mark them."""
         rows = self.staging.pending_rows(batch_id, s.stg_subitems, states=(s.WAITING_PARENT,))
         self.staging.record_failures(batch_id, s.stg_subitems, [
-            Failure(r["stg_sub_id"], "PARENT_FAILED", "not sent: its item was not created", True) for r in rows])
+            Failure(r["stg_sub_id"], ErrorType.PARENT_FAILED, "not sent: its item was not created", True) for r in rows])
 
     def _promote(self, batch_id: int) -> None:
         counts = self.staging.outcome_counts(batch_id)

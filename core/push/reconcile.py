@@ -26,8 +26,9 @@ from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import db_utcnow
-from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
 from core.detect.changes import _chunks
+from core.foundation.error_types import ErrorType
+from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
 from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
             conn.execute(sa.update(st).where(st.c.parent_stg_id.in_(chunk), st.c.state.in_(
                 (s.PENDING, s.WAITING_PARENT, s.SENDING))).values(
                 state=s.API_FAILED, request_id=None, last_error="held back with its item (see the item's error)"))
-        failures = [Failure(stg_id, "DELETED_ON_BOARD" if state == s.BOARD_DELETED else "ARCHIVED_ON_BOARD",
+        failures = [Failure(stg_id, ErrorType.DELETED_ON_BOARD if state == s.BOARD_DELETED else ErrorType.ARCHIVED_ON_BOARD,
                             message, True) for stg_id, (state, message) in edits.held.items()]
         ops._record_failures(conn, batch_id, t, failures)
         for state in (s.BOARD_DELETED, s.BOARD_ARCHIVED):
@@ -161,7 +162,7 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
                     board_state=state, line_hash=STALE_LINE_HASH, source_hash=None, values_json="{}"))
     if edits.subs_held:
         ops._record_failures(conn, batch_id, st, [
-            Failure(stg_sub_id, "ARCHIVED_ON_BOARD", message, True) for stg_sub_id, message in edits.subs_held.items()])
+            Failure(stg_sub_id, ErrorType.ARCHIVED_ON_BOARD, message, True) for stg_sub_id, message in edits.subs_held.items()])
 
 
 def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: list[int]) -> None:

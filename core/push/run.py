@@ -31,8 +31,20 @@ from core.foundation.logs import SHOWN, batch_context
 from core.monday.errors import MondayError
 from core.push.base import REPORT_EVERY, EngineContextLike
 from core.push.phases import PushPhases
-from core.push.progress import (BUSY, NOT_RUN, TAKEN_OVER, BatchResult, NullProgress, PrintProgress, ProgressSink,
-                                _describe, exit_code_of, is_global, run_exit_code, worst_code)
+from core.push.progress import (
+    BUSY,
+    NOT_RUN,
+    TAKEN_OVER,
+    BatchResult,
+    NullProgress,
+    PrintProgress,
+    ProgressSink,
+    _describe,
+    exit_code_of,
+    is_global,
+    run_exit_code,
+    worst_code,
+)
 from core.staging.operations import Batch
 
 __all__ = ["BUSY", "NOT_RUN", "REPORT_EVERY", "TAKEN_OVER", "BatchProcessor", "BatchResult", "EngineContextLike",

@@ -30,10 +30,10 @@ from core.staging.batches import StagingBatches, utcnow
 
 _json = to_json
 
-FIXABLE = ("COLUMN_VALUE", "NOT_FOUND", "AUTH", "UNKNOWN", "PARENT_FAILED", "DELETED_ON_BOARD", "ARCHIVED_ON_BOARD",
-           "DUPLICATE_ON_BOARD")
+FIXABLE = (ErrorType.COLUMN_VALUE, ErrorType.NOT_FOUND, ErrorType.AUTH, ErrorType.UNKNOWN, ErrorType.PARENT_FAILED,
+           ErrorType.DELETED_ON_BOARD, ErrorType.ARCHIVED_ON_BOARD, ErrorType.DUPLICATE_ON_BOARD)
 # A planner's decision about an item people changed on the board, made by retrying its error.
-BOARD_DECISIONS = ("DELETED_ON_BOARD", "ARCHIVED_ON_BOARD")
+BOARD_DECISIONS = (ErrorType.DELETED_ON_BOARD, ErrorType.ARCHIVED_ON_BOARD)
 _REF = re.compile(r"^(?P<kind>[IiSs])?(?P<id>\d+)$")
 
 
@@ -126,8 +126,8 @@ class ErrorHandler:
         """
         board_id = self.ctx.board_id
         p, ps = s.items, s.subitems
-        deleted = [k for k, why in selection.board.items() if why == "DELETED_ON_BOARD"]
-        archived = [k for k, why in selection.board.items() if why == "ARCHIVED_ON_BOARD"]
+        deleted = [k for k, why in selection.board.items() if why == ErrorType.DELETED_ON_BOARD]
+        archived = [k for k, why in selection.board.items() if why == ErrorType.ARCHIVED_ON_BOARD]
         with self.engine.begin() as conn:
             for chunk in _chunks(deleted):
                 gone = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk),
@@ -168,7 +168,7 @@ class ErrorHandler:
                         selection.keys.setdefault(row.customer, set()).add(row.key)
                         if table is s.err_items and row.error_type in BOARD_DECISIONS:
                             selection.board[row.key] = row.error_type
-                        elif row.error_type == "DUPLICATE_ON_BOARD":
+                        elif row.error_type == ErrorType.DUPLICATE_ON_BOARD:
                             selection.duplicates.add(row.key)
         if wanted is not None:
             found = {ref.upper() for ref in (error_ref(t, i) for t, i in wanted)}
@@ -211,7 +211,7 @@ class StagingErrors(StagingBatches):
         e = s.err_items
         open_rows = conn.execute(
             sa.select(e.c.err_id, e.c.sync_key, e.c.content_hash)
-            .where(e.c.customer == changes.customer, e.c.error_type == "VALIDATION", e.c.resolved_at.is_(None))
+            .where(e.c.customer == changes.customer, e.c.error_type == ErrorType.VALIDATION, e.c.resolved_at.is_(None))
         ).all()
         by_identity = {(r.sync_key, r.content_hash): r.err_id for r in open_rows}
         by_key = {r.sync_key: r.err_id for r in open_rows if r.sync_key is not None}
@@ -288,7 +288,7 @@ class StagingErrors(StagingBatches):
                     conn.execute(sa.update(s.stg_subitems).where(s.stg_subitems.c.stg_sub_id.in_(chunk))
                                  .values(state=s.API_FAILED, last_error="the parent item failed", request_id=None))
                 self._write_errors(conn, batch_id, False, [
-                    (o, Failure(o["stg_sub_id"], "PARENT_FAILED",
+                    (o, Failure(o["stg_sub_id"], ErrorType.PARENT_FAILED,
                                 f"not sent: its item failed ({by_id[o['parent_stg_id']].message})",
                                 by_id[o["parent_stg_id"]].retryable))
                     for o in orphans
@@ -305,7 +305,7 @@ class StagingErrors(StagingBatches):
             for chunk in _chunks(list(ids)):
                 rows += conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))).mappings().all()
             self._write_errors(conn, batch_id, True, [(row, Failure(
-                row["stg_id"], "DUPLICATE_ON_BOARD",
+                row["stg_id"], ErrorType.DUPLICATE_ON_BOARD,
                 f"{len(ids[row['sync_key']])} items on the board carry this line's sync key "
                 f"(ids {', '.join(ids[row['sync_key']])}); OrderSync keeps the oldest and created no other. "
                 "Delete the extra ones on the board, then retry this error", True)) for row in rows], utcnow())
@@ -318,7 +318,7 @@ class StagingErrors(StagingBatches):
             keys = [row["sync_key"] for row, _ in pairs if row["sync_key"]]
             for chunk in _chunks(keys):
                 for err_id, key in conn.execute(sa.select(e.c.err_id, e.c.sync_key).where(
-                        e.c.sync_key.in_(chunk), e.c.resolved_at.is_(None), e.c.error_type != "VALIDATION")):
+                        e.c.sync_key.in_(chunk), e.c.resolved_at.is_(None), e.c.error_type != ErrorType.VALIDATION)):
                     open_by_identity[(key,)] = err_id
         else:
             keys = sorted({row["parent_sync_key"] for row, _ in pairs if row["parent_sync_key"]})
@@ -422,7 +422,7 @@ def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, A
         "batch_id": batch_id, "stg_id": None, "sync_key": fit(line.sync_key, e.c.sync_key),
         "item_name": fit(line.item_name, e.c.item_name), "customer": fit(line.customer, e.c.customer),
         "order_number": fit(line.order_number, e.c.order_number), "po_number": fit(line.po_number, e.c.po_number),
-        "error_type": "VALIDATION", "error_code": None, "http_status": None,
+        "error_type": ErrorType.VALIDATION, "error_code": None, "http_status": None,
         "message": storable("; ".join(line.errors)),
         "retryable": False, "retry_count": 0, "payload_json": _json(_invalid_payload(line)),
         "source_json": _json(line.source), "content_hash": line.content_hash, "first_failed_at": now,
