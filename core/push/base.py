@@ -55,7 +55,7 @@ class EngineContextLike(Protocol):
 class ProcessorBase:
     """The processor's client, board, ledger and request stream; its waits and its progress reports."""
 
-    def __init__(self, ctx, client: MondayApiClient, progress: ProgressSink | None = None,
+    def __init__(self, ctx: EngineContextLike, client: MondayApiClient, progress: ProgressSink | None = None,
                  cancel: threading.Event | None = None, max_batch: int | None = None):
         self.ctx = ctx
         self.staging = ctx.staging
@@ -69,7 +69,7 @@ class ProcessorBase:
         self.stream = RequestStream(client, self.ledger, self.board_id, StreamSettings(
             idempotency_keys=settings["monday.idempotency_keys"],
             late_apply=float(settings["monday.late_apply_seconds"])), self.wait)
-        self.lookup = Lookup(client, self.staging, self.ledger, self.board_id, lambda: self._sync_key_column.id,
+        self.lookup = Lookup(client, self.staging, self.ledger, self.board_id, lambda: self.sync_key_column.id,
                              self.stream.settings.late_apply, self.wait, self._board_groups)
         self._meta: BoardMeta | None = None
         self._payloads: PayloadBuilder | None = None
@@ -109,6 +109,30 @@ class ProcessorBase:
                                      self.ctx.settings["sync.deleted_items"])
             self._meta = meta
         return self._meta
+
+    @property
+    def payloads(self) -> PayloadBuilder:
+        """The payload builder for the board's columns (the board is read first, once)."""
+        self.board()
+        if self._payloads is None:  # never: ``board`` sets it or raises
+            raise RuntimeError("the board was read without its payload builder")
+        return self._payloads
+
+    @property
+    def watch(self) -> BoardWatch:
+        """What people did on the board, read in bulk (the board is read first, once)."""
+        self.board()
+        if self._watch is None:  # never: ``board`` sets it or raises
+            raise RuntimeError("the board was read without its watch")
+        return self._watch
+
+    @property
+    def sync_key_column(self) -> Column:
+        """The board's SYNC KEY column (the board is read first, once)."""
+        self.board()
+        if self._sync_key_column is None:  # never: ``board`` sets it or raises
+            raise RuntimeError("the board was read without its SYNC KEY column")
+        return self._sync_key_column
 
     def _board_groups(self) -> dict[str, str]:
         """The board's groups read again (after a group request whose outcome only the board knows)."""

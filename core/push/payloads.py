@@ -33,7 +33,8 @@ class Work:
 
     @property
     def stg_id(self) -> int:
-        return self.row["stg_id"] if self.table is s.stg_items else self.row["stg_sub_id"]
+        stg_id: int = self.row["stg_id"] if self.table is s.stg_items else self.row["stg_sub_id"]
+        return stg_id
 
 
 @dataclass
@@ -41,8 +42,8 @@ class Plan:
     """What a set of pending rows comes to: work to send, and rows settled without a request."""
 
     work: list[Work] = field(default_factory=list)
-    items_done: list[tuple[int, str]] = field(default_factory=list)  # nothing to send: the id is known
-    subs_done: list[tuple[int, str]] = field(default_factory=list)
+    items_done: list[tuple[int, str | None]] = field(default_factory=list)  # nothing to send: the id is known
+    subs_done: list[tuple[int, str | None]] = field(default_factory=list)
     item_failures: list[Failure] = field(default_factory=list)
     sub_failures: list[Failure] = field(default_factory=list)
 
@@ -89,7 +90,7 @@ class PayloadBuilder:
         plan.work.append(work)
         return work
 
-    def _item_mutations(self, row: dict, values: dict, changed: list[str] | None) -> list[Mutation]:
+    def _item_mutations(self, row: dict[str, Any], values: dict[str, Any], changed: list[str] | None) -> list[Mutation]:
         columns = self.item_columns
         stg_id = row["stg_id"]
         action = row["action"]
@@ -119,7 +120,7 @@ class PayloadBuilder:
                                       {"item_id": row["monday_item_id"], "group_id": row["group_id"]}))
         return mutations
 
-    def _sub_mutations(self, row: dict, values: dict, changed: list[str] | None) -> list[Mutation]:
+    def _sub_mutations(self, row: dict[str, Any], values: dict[str, Any], changed: list[str] | None) -> list[Mutation]:
         columns = self.sub_columns
         stg_id = row["stg_sub_id"]
         if row["action"] == s.CREATE:
@@ -135,7 +136,7 @@ class PayloadBuilder:
             "item_id": row["monday_subitem_id"], "board_id": self.subitem_board_id, "column_values": column_values})]
 
     @staticmethod
-    def needs_new_labels(values: dict, columns: dict[str, Column]) -> bool:
+    def needs_new_labels(values: dict[str, Any], columns: dict[str, Column]) -> bool:
         """Dropdown labels (customers, seasons) grow with the data; status labels never are created."""
         for label, value in values.items():
             column = columns.get(label)

@@ -9,6 +9,8 @@ item (``_orphans``), and what monday confirmed is promoted (``_promote``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from core.db import schema as s
@@ -49,9 +51,9 @@ class PushPhases(ProcessorBase):
 
     def _check_board(self, batch_id: int) -> None:
         """Items and subitems this batch writes to that a person deleted or archived on the board."""
-        edits = self._watch.before_push(batch_id)
+        edits = self.watch.before_push(batch_id)
         if edits:
-            self._watch.apply(batch_id, edits)
+            self.watch.apply(batch_id, edits)
 
     def _report_duplicates(self, batch_id: int) -> None:
         if self.lookup.duplicates:
@@ -71,7 +73,7 @@ class PushPhases(ProcessorBase):
             chunk = missing[start:start + self.max_batch]
             mutations = [Mutation((GROUP, name, "create_group"), "create_group",
                                   {"board_id": self.board_id, "group_name": name}) for name in chunk]
-            request, cancel = self.stream.open(batch_id, mutations)
+            request, _ = self.stream.open(batch_id, mutations)  # (the push's own requests read the cancel flag)
             answer = self.stream.deliver(request)
             if answer is None:
                 self.lookup.settle(request, "the outcome of a request creating groups is unknown")
@@ -122,7 +124,7 @@ class PushPhases(ProcessorBase):
                 break
             for row in ops.pending_rows(batch_id, table, limit=room - used):
                 mutations_before = len(plan.work)
-                work = self._payloads.plan_row(table, row, plan)
+                work = self.payloads.plan_row(table, row, plan)
                 if work is None:
                     continue
                 if used + len(work.mutations) > room and mutations_before:
@@ -157,26 +159,29 @@ class PushPhases(ProcessorBase):
                 self.client.governor.rate_limited(outcome.error.retry_after)
                 break
         if plan is not None:
-            self._payloads.learn_labels(plan.work, {m.key: o for m, o in zip(
-                [m for w in plan.work for m in w.mutations], answer.outcomes)})
+            self.payloads.learn_labels(plan.work, {m.key: o for m, o in zip(
+                [m for w in plan.work for m in w.mutations], answer.outcomes, strict=True)})
         self._report_duplicates(batch_id)
         if edits.recreate_lines:  # re-created lines need their groups
-            self._ensure_groups(batch_id, self._meta)
+            self._ensure_groups(batch_id, self.board())
 
-    def _board_edits_for(self, check: dict, settlement: Settlement, answer: Answer) -> BoardEdits:
+    def _board_edits_for(self, check: dict[tuple[str, Any], str], settlement: Settlement, answer: Answer) -> BoardEdits:
         """Rows whose write met "not found" or an archived item: ask the board what happened."""
         t, st = s.stg_items, s.stg_subitems
         item_ids = [ref for (kind, ref) in check if kind != "sub"]
         sub_ids = [ref for (kind, ref) in check if kind == "sub"]
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()] if item_ids else []
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()] if sub_ids else []
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()
+                     ] if item_ids else []
+            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()
+                    ] if sub_ids else []
             # A subitem created under a parent that is gone: the parent's line is what to look at.
             parent_ids = sorted({r["parent_stg_id"] for r in subs if r["action"] == s.CREATE})
-            parents = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(parent_ids))).mappings()] if parent_ids else []
+            parents = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(parent_ids))).mappings()
+                       ] if parent_ids else []
         item_rows = [r for r in items if r["monday_item_id"]] + parents
         sub_rows = [r for r in subs if r["action"] != s.CREATE and r["monday_subitem_id"]]
-        edits = self._watch.decide(item_rows, sub_rows)
+        edits = self.watch.decide(item_rows, sub_rows)
         recreated_parents = set(edits.recreate_lines) | set(edits.held)
         handled = {("item", i) for i in edits.recreate_lines} | {("item", i) for i in edits.held} | {
             ("item", i) for i, _ in edits.items_done} | {("sub", i) for i in edits.recreate_subs} | {
@@ -186,7 +191,8 @@ class PushPhases(ProcessorBase):
             if (kind, ref) in handled:
                 continue
             if why.startswith("the item it wrote to"):  # archived on the board, yet active now: it landed
-                row = next((r for r in items + subs if (r.get("stg_id") if kind != "sub" else r.get("stg_sub_id")) == ref), None)
+                row = next((r for r in items + subs
+                            if (r.get("stg_id") if kind != "sub" else r.get("stg_sub_id")) == ref), None)
                 ok = (ref, row["monday_item_id"] if kind != "sub" else row["monday_subitem_id"]) if row else (ref, None)
                 (settlement.items_ok if kind != "sub" else settlement.subs_ok).append(ok)
                 continue
@@ -199,8 +205,10 @@ class PushPhases(ProcessorBase):
         item_ids = [ref for kind, ref in rows if kind != "sub"]
         sub_ids = [ref for kind, ref in rows if kind == "sub"]
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()] if item_ids else []
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()] if sub_ids else []
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()
+                     ] if item_ids else []
+            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()
+                    ] if sub_ids else []
         return self.lookup.look_up(items, subs, [])
 
     # == the end ====================================================================================
@@ -209,7 +217,8 @@ class PushPhases(ProcessorBase):
         """Subitems still waiting at the end: their parent failed earlier (already recorded) — mark them."""
         rows = self.staging.pending_rows(batch_id, s.stg_subitems, states=(s.WAITING_PARENT,))
         self.staging.record_failures(batch_id, s.stg_subitems, [
-            Failure(r["stg_sub_id"], ErrorType.PARENT_FAILED, "not sent: its item was not created", True) for r in rows])
+            Failure(r["stg_sub_id"], ErrorType.PARENT_FAILED, "not sent: its item was not created", True)
+            for r in rows])
 
     def _promote(self, batch_id: int) -> None:
         counts = self.staging.outcome_counts(batch_id)

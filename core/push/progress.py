@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from core.db import schema as s
 from core.foundation.exceptions import EXIT_INTERNAL, DatabaseUnavailable, OrderSyncError, SettingsError
@@ -25,34 +25,34 @@ class ProgressSink(Protocol):
 
     def progress(self, batch_id: int, done: int, total: int, succeeded: int, failed: int) -> None: ...
 
-    def batch_finished(self, result: "BatchResult") -> None: ...
+    def batch_finished(self, result: BatchResult) -> None: ...
 
 
 class NullProgress:
-    def batch_started(self, batch_id, customer, items, subitems) -> None:
+    def batch_started(self, batch_id: int, customer: str, items: int, subitems: int) -> None:
         pass
 
-    def progress(self, batch_id, done, total, succeeded, failed) -> None:
+    def progress(self, batch_id: int, done: int, total: int, succeeded: int, failed: int) -> None:
         pass
 
-    def batch_finished(self, result) -> None:
+    def batch_finished(self, result: BatchResult) -> None:
         pass
 
 
 class PrintProgress:
     """A progress line on stderr for headless runs (at most a few per second)."""
 
-    def __init__(self, stream=None, interval: float = 0.5):
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.5):
         self.stream = stream or sys.stderr
         self.interval = interval
         self._last = 0.0
         self._customer: dict[int, str] = {}
 
-    def batch_started(self, batch_id, customer, items, subitems) -> None:
+    def batch_started(self, batch_id: int, customer: str, items: int, subitems: int) -> None:
         self._customer[batch_id] = customer
         print(f"batch {batch_id} {customer}: {items} items and {subitems} subitems to send", file=self.stream)
 
-    def progress(self, batch_id, done, total, succeeded, failed) -> None:
+    def progress(self, batch_id: int, done: int, total: int, succeeded: int, failed: int) -> None:
         now = time.monotonic()
         if now - self._last < self.interval and done < total:
             return
@@ -61,7 +61,7 @@ class PrintProgress:
         print(f"batch {batch_id} {self._customer.get(batch_id, '')}: {done}/{total} ({percent}%), "
               f"{succeeded} ok, {failed} failed", file=self.stream, flush=True)
 
-    def batch_finished(self, result) -> None:
+    def batch_finished(self, result: BatchResult) -> None:
         if result.error is not None and is_global(result.error):
             return  # monday or the database out of reach, the token refused: the run's last line says it, once
         print(f"batch {result.batch_id} {result.customer}: {result.status} — {result.summary()}", file=self.stream)

@@ -20,6 +20,7 @@ flight finishes, its results are recorded, and the batch ends CANCELLED and resu
 
 import logging
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 import sqlalchemy as sa
 
@@ -65,7 +66,7 @@ class BatchProcessor(PushPhases):
         if not keys:
             return 0
         self.board()
-        found = self.client.find_items(self.board_id, self._sync_key_column.id, keys)
+        found = self.client.find_items(self.board_id, self.sync_key_column.id, keys)
         single = {key: ids[0] for key, ids in found.items() if len(ids) == 1}
         gone = [key for key in keys if not found.get(key)]
         return self.staging.settle_duplicates(self.board_id, single, gone)
@@ -129,7 +130,7 @@ class BatchProcessor(PushPhases):
         return not [k for k in keys if (only_keys is None or k in only_keys) and k not in skip]
 
     def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None,
-                   skip: set[str] = frozenset()) -> BatchResult:
+                   skip: AbstractSet[str] = frozenset()) -> BatchResult:
         with batch_context(batch.batch_id):  # every line logged for this batch carries its id
             self._batch_id = batch.batch_id
             self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
@@ -154,7 +155,7 @@ class BatchProcessor(PushPhases):
             finally:
                 self._batch_id = None
 
-    def _process(self, batch: Batch, customer: str, only_keys: set[str] | None, skip: set[str]) -> BatchResult:
+    def _process(self, batch: Batch, customer: str, only_keys: set[str] | None, skip: AbstractSet[str]) -> BatchResult:
         ops = self.staging
         batch_id = batch.batch_id
         if batch.status == s.STARTED:

@@ -16,8 +16,9 @@ fenced transaction that marks its rows SENDING, and every resend reuses the stor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import OrderSyncError
@@ -74,7 +75,7 @@ class Answer:
     def by_row(self) -> dict[tuple[str, Any], list[tuple[str, str, Outcome]]]:
         """(table kind, staged id) -> [(alias kind, field, outcome)], items and their moves together."""
         rows: dict[tuple[str, Any], list[tuple[str, str, Outcome]]] = {}
-        for (kind, ref, field), outcome in zip(self.request.aliases, self.outcomes):
+        for (kind, ref, field), outcome in zip(self.request.aliases, self.outcomes, strict=True):
             table = ITEM if kind in (ITEM, MOVE) else kind
             rows.setdefault((table, ref), []).append((kind, field, outcome))
         return rows
@@ -162,7 +163,9 @@ def classify_answer(answer: Answer) -> tuple[Settlement, dict[tuple[str, Any], s
     for (table, ref), results in answer.by_row().items():
         if table == GROUP:
             (_, _, outcome), = results
-            if outcome.ok:
+            if outcome.error is None:
+                if outcome.id is None:  # never: monday answers create_group with the group's id
+                    raise OrderSyncError(f"monday created the group {ref!r} without telling its id")
                 settlement.groups[ref] = outcome.id
             elif outcome.error.error_type in (ErrorType.RATE_LIMIT, ErrorType.CONFLICT):
                 continue  # not created: created again by the next request

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 
 from core import __version__
 from core.db import schema as s
@@ -52,7 +52,7 @@ class Owner:
     def current(cls) -> Owner:
         try:
             user = getpass.getuser()
-        except Exception:  # no login name (a service account without one)
+        except (ImportError, KeyError, OSError):  # no login name (a service account without one; no pwd module)
             user = "unknown"
         return cls(socket.gethostname()[:128], user[:128], os.getpid())
 
@@ -124,12 +124,12 @@ class StagingBatches:
         try:
             with self.engine.begin() as conn:
                 now = database_now(conn)
-                batch_id = conn.execute(
+                batch_id = inserted_id(conn.execute(
                     sa.insert(b).values(
                         customer=customer, board_id=board_id, status=s.STARTED, started_at=now, heartbeat_at=now,
                         cancel_requested=False, owner_generation=1, **self.owner.columns(), **_zero_counts(),
                     )
-                ).inserted_primary_key[0]
+                ))
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} was claimed by another process a moment ago; try again later") from None
         self._generations[batch_id] = 1
@@ -272,6 +272,15 @@ class StagingBatches:
 
 _COUNTED = ("total", "sent", "succeeded", "failed", "items_created", "items_updated", "subitems_created",
             "subitems_updated", "removed", "items_recreated", "subitems_recreated")
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT just wrote."""
+    key = result.inserted_primary_key
+    if key is None:  # never for sa.insert(table).values(...) of one row
+        raise RuntimeError("the database reported no key for the row just inserted")
+    value: int = key[0]
+    return value
 
 
 def _process_alive(pid: int) -> bool:

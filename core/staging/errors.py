@@ -7,6 +7,9 @@ duplicates found on the board, and their resolution when the line is synced or f
 ``ErrorHandler`` reads them, refers to them by a stable id (``I12`` for an item error, ``S7`` for a
 subitem error) and retries them: a retry re-stages the lines the errors belong to; success resolves
 the error rows (who and when), they are never deleted.
+
+Somewhat over 400 lines on purpose: the ERR writes belong with the ERR reads, so that what the error
+tables hold, and how a row is identified as the same open error, is decided in one place.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from core.db import schema as s
 from core.detect.changes import CustomerChanges, _chunks
@@ -26,6 +29,7 @@ from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import SettingsError
 from core.source.limits import fit, storable
 from core.source.mapping import MappedLine, to_json
+from core.source.reader import Source
 from core.staging.batches import StagingBatches, utcnow
 
 _json = to_json
@@ -60,8 +64,20 @@ def parse_ref(ref: str) -> tuple[sa.Table, int]:
     return table, int(match.group("id"))
 
 
+class ErrorContext(Protocol):
+    """What the ERR reads need of the engine context (``core.engine.context.EngineContext``)."""
+
+    engine: Engine
+
+    @property
+    def board_id(self) -> str: ...
+
+    @property
+    def source(self) -> Source: ...
+
+
 class ErrorHandler:
-    def __init__(self, ctx):
+    def __init__(self, ctx: ErrorContext):
         self.ctx = ctx
         self.engine = ctx.engine
 
@@ -217,8 +233,8 @@ class StagingErrors(StagingBatches):
         by_key = {r.sync_key: r.err_id for r in open_rows if r.sync_key is not None}
         still_open: set[int] = set()
         fresh: list[MappedLine] = []
-        inserts: list[dict] = []
-        updates: list[dict] = []
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for line in changes.invalid:
             identity = (line.sync_key, line.content_hash)
             if identity in by_identity:
@@ -267,7 +283,7 @@ class StagingErrors(StagingBatches):
         items = table is s.stg_items
         pk = s.stg_items.c.stg_id if items else s.stg_subitems.c.stg_sub_id
         by_id = {f.stg_id: f for f in failures}
-        rows = []
+        rows: list[RowMapping] = []
         for chunk in _chunks(list(by_id)):
             rows += conn.execute(sa.select(table).where(pk.in_(chunk))).mappings().all()
         conn.execute(
@@ -277,7 +293,7 @@ class StagingErrors(StagingBatches):
         )
         self._write_errors(conn, batch_id, items, [(row, by_id[row[pk.name]]) for row in rows], now)
         if items:
-            orphans = []
+            orphans: list[RowMapping] = []
             for chunk in _chunks(list(by_id)):
                 orphans += conn.execute(
                     sa.select(s.stg_subitems).where(
@@ -299,11 +315,12 @@ class StagingErrors(StagingBatches):
         if not duplicates:
             return
         t = s.stg_items
-        ids = dict((key, list(found)) for key, found in duplicates)
+        ids = {key: list(found) for key, found in duplicates}
         with self.owned(batch_id) as conn:
-            rows = []
+            rows: list[RowMapping] = []
             for chunk in _chunks(list(ids)):
-                rows += conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))).mappings().all()
+                rows += conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))
+                                     ).mappings().all()
             self._write_errors(conn, batch_id, True, [(row, Failure(
                 row["stg_id"], ErrorType.DUPLICATE_ON_BOARD,
                 f"{len(ids[row['sync_key']])} items on the board carry this line's sync key "
@@ -313,7 +330,7 @@ class StagingErrors(StagingBatches):
     def _write_errors(self, conn: Connection, batch_id: int, items: bool,
                       pairs: list[tuple[Any, Failure]], now: dt.datetime) -> None:
         e = s.err_items if items else s.err_subitems
-        open_by_identity: dict[tuple, int] = {}
+        open_by_identity: dict[tuple[str, ...], int] = {}
         if items:
             keys = [row["sync_key"] for row, _ in pairs if row["sync_key"]]
             for chunk in _chunks(keys):
@@ -331,8 +348,9 @@ class StagingErrors(StagingBatches):
         for row, failure in pairs:
             identity = (row["sync_key"],) if items else (row["parent_sync_key"], row["size_label"])
             base = {
-                "batch_id": batch_id, "error_type": failure.error_type, "error_code": fit(failure.error_code, e.c.error_code),
-                "http_status": failure.http_status, "message": storable(failure.message), "retryable": failure.retryable,
+                "batch_id": batch_id, "error_type": failure.error_type,
+                "error_code": fit(failure.error_code, e.c.error_code), "http_status": failure.http_status,
+                "message": storable(failure.message), "retryable": failure.retryable,
                 "payload_json": row["values_json"], "content_hash": row["content_hash"], "last_failed_at": now,
             }
             existing = open_by_identity.get(identity)
@@ -362,10 +380,10 @@ class StagingErrors(StagingBatches):
             )
 
     @staticmethod
-    def _parent_info(conn: Connection, pairs: list[tuple[Any, Failure]]) -> dict[int, dict]:
+    def _parent_info(conn: Connection, pairs: list[tuple[Any, Failure]]) -> dict[int, dict[str, Any]]:
         t = s.stg_items
         ids = sorted({row["parent_stg_id"] for row, _ in pairs})
-        info: dict[int, dict] = {}
+        info: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(ids):
             for r in conn.execute(sa.select(t.c.stg_id, t.c.customer, t.c.order_number, t.c.po_number,
                                             t.c.source_json).where(t.c.stg_id.in_(chunk))).mappings():

@@ -84,7 +84,7 @@ class StagingRows(StagingErrors):
         return result
 
     @staticmethod
-    def _item_row(batch_id: int, change: LineChange, now: dt.datetime, json_of: "_JsonMemo") -> list[Any]:
+    def _item_row(batch_id: int, change: LineChange, now: dt.datetime, json_of: _JsonMemo) -> list[Any]:
         """The staging row of a line, in the order of ``_ITEM_COLUMNS``."""
         if change.kind == NEW:
             action = s.CREATE
@@ -112,7 +112,8 @@ class StagingRows(StagingErrors):
         t = s.stg_items  # an invalid line's values are kept as far as the columns hold them
         errors = storable("; ".join(line.errors))
         return {
-            "batch_id": batch_id, "customer": fit(line.customer, t.c.customer), "sync_key": fit(line.sync_key, t.c.sync_key),
+            "batch_id": batch_id, "customer": fit(line.customer, t.c.customer),
+            "sync_key": fit(line.sync_key, t.c.sync_key),
             "order_number": fit(line.order_number, t.c.order_number), "po_number": fit(line.po_number, t.c.po_number),
             "action": s.CREATE, "state": s.INVALID, "item_name": fit(line.item_name, t.c.item_name),
             "group_name": fit(line.group_name, t.c.group_name), "group_id": None, "monday_item_id": None,
@@ -123,17 +124,17 @@ class StagingRows(StagingErrors):
         }
 
     def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime,
-                      json_of: "_JsonMemo") -> list[list[Any]]:
+                      json_of: _JsonMemo) -> list[list[Any]]:
         """The staging rows of the lines' sizes, in the order of ``_SUB_COLUMNS``."""
         t = s.stg_items
         ids = dict(conn.execute(
             sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
         ).all())
-        rows = []
+        rows: list[list[Any]] = []
         append = rows.append
         # A new size's row depends only on the size (the mapper shares one per size and quantity)
         # and on whether its parent exists: the rest of its row is built once per size.
-        new_parts: dict[tuple[int, bool], tuple[SizeChange, tuple, tuple]] = {}
+        new_parts: dict[tuple[int, bool], tuple[SizeChange, tuple[Any, ...], tuple[Any, ...]]] = {}
         for change in changes:
             head = (batch_id, ids[change.sync_key], change.customer, change.sync_key)
             parent_id = change.monday_item_id
@@ -214,19 +215,20 @@ class StagingRows(StagingErrors):
                 [{"b_name": name, "b_group": gid} for name, gid in group_ids.items()],
             )
 
-    def record_item_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str]]) -> None:
+    def record_item_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str | None]]) -> None:
         """Items monday confirmed: store their ids and release their waiting subitems."""
         if confirmed:
             with self.owned(batch_id) as conn:
                 self._record_item_ids(conn, confirmed)
 
     @staticmethod
-    def _record_item_ids(conn: Connection, confirmed: Sequence[tuple[int, str]]) -> None:
+    def _record_item_ids(conn: Connection, confirmed: Sequence[tuple[int, str | None]]) -> None:
         if not confirmed:
             return
         t, st = s.stg_items, s.stg_subitems
         # An id of None keeps the row's own (a removal that found its item already gone).
-        params = [{"b_id": stg_id, "b_item": None if item_id is None else str(item_id)} for stg_id, item_id in confirmed]
+        params = [{"b_id": stg_id, "b_item": None if item_id is None else str(item_id)}
+                  for stg_id, item_id in confirmed]
         conn.execute(
             sa.update(t).where(t.c.stg_id == sa.bindparam("b_id"))
             .values(monday_item_id=sa.func.coalesce(sa.bindparam("b_item", type_=s.MONDAY_ID), t.c.monday_item_id),
@@ -240,19 +242,20 @@ class StagingRows(StagingErrors):
             [{"b_id": p["b_id"]} for p in params],
         )
 
-    def record_subitem_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str]]) -> None:
+    def record_subitem_ids(self, batch_id: int, confirmed: Sequence[tuple[int, str | None]]) -> None:
         if confirmed:
             with self.owned(batch_id) as conn:
                 self._record_subitem_ids(conn, confirmed)
 
     @staticmethod
-    def _record_subitem_ids(conn: Connection, confirmed: Sequence[tuple[int, str]]) -> None:
+    def _record_subitem_ids(conn: Connection, confirmed: Sequence[tuple[int, str | None]]) -> None:
         if not confirmed:
             return
         st = s.stg_subitems
         conn.execute(
             sa.update(st).where(st.c.stg_sub_id == sa.bindparam("b_id"))
-            .values(monday_subitem_id=sa.func.coalesce(sa.bindparam("b_sub", type_=s.MONDAY_ID), st.c.monday_subitem_id),
+            .values(monday_subitem_id=sa.func.coalesce(sa.bindparam("b_sub", type_=s.MONDAY_ID),
+                                                       st.c.monday_subitem_id),
                     state=s.API_SUCCESS, confirmed_at=db_utcnow(), request_id=None),
             [{"b_id": stg_id, "b_sub": None if sub_id is None else str(sub_id)} for stg_id, sub_id in confirmed],
         )
@@ -272,7 +275,7 @@ class _JsonMemo:
 
     def __init__(self) -> None:
         self._values: dict[int, tuple[Any, str]] = {}
-        self._keys: dict[tuple, str] = {}
+        self._keys: dict[tuple[str, ...], str] = {}
 
     def value(self, value: Any) -> str:
         entry = self._values.get(id(value))
