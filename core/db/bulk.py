@@ -9,8 +9,9 @@ fast_executemany on SQL Server).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from operator import itemgetter
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,13 +42,16 @@ def bulk_insert_rows(conn: Connection, table: sa.Table, keys: Sequence[str], row
         _copy_postgresql(conn, table, keys, rows)
         return
     if conn.dialect.name != "sqlite" or conn.get_execution_options().get("schema_translate_map"):
-        conn.execute(sa.insert(table), [dict(zip(keys, row)) for row in rows])
+        conn.execute(sa.insert(table), [dict(zip(keys, row, strict=True)) for row in rows])
         return
     compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=keys)
-    order = [keys.index(key) for key in compiled.positiontup]
+    positions = compiled.positiontup
+    if positions is None:  # never: SQLite's paramstyle is positional
+        raise RuntimeError(f"the insert into {table.name} compiled without positional parameters")
+    order = [keys.index(key) for key in positions]
     if order != list(range(len(keys))):
         rows = [[row[i] for i in order] for row in rows]
-        keys = list(compiled.positiontup)
+        keys = list(positions)
     for position, key in enumerate(keys):
         # The dialect's own type (a with_variant type has no processor of its own): without it a
         # datetime would reach sqlite3's deprecated default adapter, in another text format.
@@ -78,7 +82,10 @@ def _copy_postgresql(conn: Connection, table: sa.Table, keys: list[str], rows: l
     if schema:
         name = f"{preparer.quote_schema(schema)}.{name}"
     columns = ", ".join(preparer.quote(key) for key in keys)
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    if driver is None:  # never while the connection is open (it is only None once invalidated)
+        raise RuntimeError("the database connection was invalidated before the COPY")
+    cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -87,7 +94,7 @@ def _copy_postgresql(conn: Connection, table: sa.Table, keys: list[str], rows: l
         cursor.close()
 
 
-def refresh_statistics(conn: Connection, *columns: sa.Column) -> None:
+def refresh_statistics(conn: Connection, *columns: sa.Column[Any]) -> None:
     """After a bulk change, let PostgreSQL's planner see the new row counts and values.
 
     Without it a freshly filled staging table is estimated at one row, and the promotion's

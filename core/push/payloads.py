@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.db import schema as s
-from core.staging.ledger import ITEM, MOVE, SUB
+from core.foundation.error_types import ErrorType
 from core.monday.client import Mutation, Outcome
 from core.monday.columns import Column, encode_values, missing_labels
+from core.staging.ledger import ITEM, MOVE, SUB
 from core.staging.operations import Failure
 
 MAX_ROW_ATTEMPTS = 6  # requests of one row without a confirmation before it is recorded as failed
@@ -32,7 +33,8 @@ class Work:
 
     @property
     def stg_id(self) -> int:
-        return self.row["stg_id"] if self.table is s.stg_items else self.row["stg_sub_id"]
+        stg_id: int = self.row["stg_id"] if self.table is s.stg_items else self.row["stg_sub_id"]
+        return stg_id
 
 
 @dataclass
@@ -40,8 +42,8 @@ class Plan:
     """What a set of pending rows comes to: work to send, and rows settled without a request."""
 
     work: list[Work] = field(default_factory=list)
-    items_done: list[tuple[int, str]] = field(default_factory=list)  # nothing to send: the id is known
-    subs_done: list[tuple[int, str]] = field(default_factory=list)
+    items_done: list[tuple[int, str | None]] = field(default_factory=list)  # nothing to send: the id is known
+    subs_done: list[tuple[int, str | None]] = field(default_factory=list)
     item_failures: list[Failure] = field(default_factory=list)
     sub_failures: list[Failure] = field(default_factory=list)
 
@@ -67,7 +69,7 @@ class PayloadBuilder:
         stg_id = row["stg_id"] if items else row["stg_sub_id"]
         failures = plan.item_failures if items else plan.sub_failures
         if row["attempts"] >= MAX_ROW_ATTEMPTS:
-            failures.append(Failure(stg_id, "UNKNOWN",
+            failures.append(Failure(stg_id, ErrorType.UNKNOWN,
                                     f"monday did not confirm this row after {row['attempts']} attempts", True))
             return None
         values = json.loads(row["values_json"])
@@ -75,7 +77,7 @@ class PayloadBuilder:
         columns = self.item_columns if items else self.sub_columns
         problems = missing_labels(values, columns, None if row["action"] == s.CREATE else changed)
         if problems:
-            failures.append(Failure(stg_id, "COLUMN_VALUE", "; ".join(problems), False, "ColumnValueException"))
+            failures.append(Failure(stg_id, ErrorType.COLUMN_VALUE, "; ".join(problems), False, "ColumnValueException"))
             return None
         mutations = self._item_mutations(row, values, changed) if items else self._sub_mutations(row, values, changed)
         if not mutations:  # nothing to send (report policy, or only unmapped differences)
@@ -88,7 +90,7 @@ class PayloadBuilder:
         plan.work.append(work)
         return work
 
-    def _item_mutations(self, row: dict, values: dict, changed: list[str] | None) -> list[Mutation]:
+    def _item_mutations(self, row: dict[str, Any], values: dict[str, Any], changed: list[str] | None) -> list[Mutation]:
         columns = self.item_columns
         stg_id = row["stg_id"]
         action = row["action"]
@@ -118,7 +120,7 @@ class PayloadBuilder:
                                       {"item_id": row["monday_item_id"], "group_id": row["group_id"]}))
         return mutations
 
-    def _sub_mutations(self, row: dict, values: dict, changed: list[str] | None) -> list[Mutation]:
+    def _sub_mutations(self, row: dict[str, Any], values: dict[str, Any], changed: list[str] | None) -> list[Mutation]:
         columns = self.sub_columns
         stg_id = row["stg_sub_id"]
         if row["action"] == s.CREATE:
@@ -134,7 +136,7 @@ class PayloadBuilder:
             "item_id": row["monday_subitem_id"], "board_id": self.subitem_board_id, "column_values": column_values})]
 
     @staticmethod
-    def needs_new_labels(values: dict, columns: dict[str, Column]) -> bool:
+    def needs_new_labels(values: dict[str, Any], columns: dict[str, Column]) -> bool:
         """Dropdown labels (customers, seasons) grow with the data; status labels never are created."""
         for label, value in values.items():
             column = columns.get(label)

@@ -18,16 +18,20 @@ re-created. A removal that finds its item already gone or archived is done.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import db_utcnow
+from core.detect.changes import _chunks
+from core.foundation.error_types import ErrorType
+from core.monday.client import MondayApiClient
 from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
-from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations, _chunks
+from core.staging.operations import STALE_LINE_HASH, Failure, StagingOperations
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,9 @@ class BoardEdits:
 
     recreate_lines: list[int] = field(default_factory=list)  # stg_id: re-create the item and all its sizes
     recreate_subs: list[int] = field(default_factory=list)  # stg_sub_id: re-create the subitem
-    items_done: list[tuple[int, str]] = field(default_factory=list)  # nothing left to do (a removal already done)
-    subs_done: list[tuple[int, str]] = field(default_factory=list)
+    # nothing left to do (a removal already done)
+    items_done: list[tuple[int, str | None]] = field(default_factory=list)
+    subs_done: list[tuple[int, str | None]] = field(default_factory=list)
     held: dict[int, tuple[str, str]] = field(default_factory=dict)  # stg_id -> (board state, message)
     subs_held: dict[int, str] = field(default_factory=dict)  # stg_sub_id -> message
 
@@ -75,7 +80,7 @@ class BoardEdits:
         return "; ".join(parts)
 
 
-def decide_items(rows: Iterable[dict], states: dict[str, str], removal_policy: str, deleted_policy: str,
+def decide_items(rows: Iterable[dict[str, Any]], states: dict[str, str], removal_policy: str, deleted_policy: str,
                  edits: BoardEdits) -> None:
     """Staged item rows whose monday item is not active any more."""
     for row in rows:
@@ -103,7 +108,7 @@ def decide_items(rows: Iterable[dict], states: dict[str, str], removal_policy: s
                 "retry to create it anew"))
 
 
-def decide_subitems(rows: Iterable[dict], states: dict[str, str], edits: BoardEdits) -> None:
+def decide_subitems(rows: Iterable[dict[str, Any]], states: dict[str, str], edits: BoardEdits) -> None:
     """Staged subitem rows whose monday subitem is not active any more (their parent is)."""
     for row in rows:
         sub_id = row["monday_subitem_id"]
@@ -133,7 +138,8 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
         _recreate_lines(conn, batch_id, board_id, edits.recreate_lines)
     if edits.recreate_subs:
         for chunk in _chunks(edits.recreate_subs):
-            keys = conn.execute(sa.select(st.c.parent_sync_key, st.c.size_label).where(st.c.stg_sub_id.in_(chunk))).all()
+            keys = conn.execute(sa.select(st.c.parent_sync_key, st.c.size_label)
+                                .where(st.c.stg_sub_id.in_(chunk))).all()
             conn.execute(sa.update(st).where(st.c.stg_sub_id.in_(chunk)).values(
                 action=s.CREATE, state=s.PENDING, monday_subitem_id=None, changed_columns=None, recreate=True,
                 request_id=None))
@@ -148,19 +154,21 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
             conn.execute(sa.update(st).where(st.c.parent_stg_id.in_(chunk), st.c.state.in_(
                 (s.PENDING, s.WAITING_PARENT, s.SENDING))).values(
                 state=s.API_FAILED, request_id=None, last_error="held back with its item (see the item's error)"))
-        failures = [Failure(stg_id, "DELETED_ON_BOARD" if state == s.BOARD_DELETED else "ARCHIVED_ON_BOARD",
+        failures = [Failure(stg_id,
+                            ErrorType.DELETED_ON_BOARD if state == s.BOARD_DELETED else ErrorType.ARCHIVED_ON_BOARD,
                             message, True) for stg_id, (state, message) in edits.held.items()]
         ops._record_failures(conn, batch_id, t, failures)
         for state in (s.BOARD_DELETED, s.BOARD_ARCHIVED):
             ids = [stg_id for stg_id, (st_, _) in edits.held.items() if st_ == state]
             for chunk in _chunks(ids):
-                keys = sa.select(t.c.sync_key).where(t.c.stg_id.in_(chunk)).scalar_subquery()
+                held_keys = sa.select(t.c.sync_key).where(t.c.stg_id.in_(chunk)).scalar_subquery()
                 # What the item holds now is unknown: the next sync of the line sends every column.
-                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(keys)).values(
+                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(held_keys)).values(
                     board_state=state, line_hash=STALE_LINE_HASH, source_hash=None, values_json="{}"))
     if edits.subs_held:
         ops._record_failures(conn, batch_id, st, [
-            Failure(stg_sub_id, "ARCHIVED_ON_BOARD", message, True) for stg_sub_id, message in edits.subs_held.items()])
+            Failure(stg_sub_id, ErrorType.ARCHIVED_ON_BOARD, message, True)
+            for stg_sub_id, message in edits.subs_held.items()])
 
 
 def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: list[int]) -> None:
@@ -203,7 +211,7 @@ def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: lis
 class BoardWatch:
     """Reads item states in bulk and turns what people did on the board into decisions."""
 
-    def __init__(self, client, staging: StagingOperations, board_id: str, removal_policy: str,
+    def __init__(self, client: MondayApiClient, staging: StagingOperations, board_id: str, removal_policy: str,
                  deleted_policy: str):
         self.client = client
         self.staging = staging
@@ -224,7 +232,7 @@ class BoardWatch:
                 st.c.action != s.CREATE)).mappings()]
         return self.decide(item_rows, sub_rows)
 
-    def decide(self, item_rows: list[dict], sub_rows: list[dict]) -> BoardEdits:
+    def decide(self, item_rows: list[dict[str, Any]], sub_rows: list[dict[str, Any]]) -> BoardEdits:
         edits = BoardEdits()
         ids = {str(r["monday_item_id"]) for r in item_rows} | {str(r["monday_subitem_id"]) for r in sub_rows}
         if not ids:
@@ -248,7 +256,7 @@ class BoardWatch:
 class Lookup:
     """Settles a request by asking the board what it holds, once monday can no longer apply it."""
 
-    def __init__(self, client, staging: StagingOperations, ledger: RequestLedger, board_id: str,
+    def __init__(self, client: MondayApiClient, staging: StagingOperations, ledger: RequestLedger, board_id: str,
                  sync_key_column: Callable[[], str], late_apply: float, wait: Callable[[float, str], None],
                  board_groups: Callable[[], dict[str, str]]):
         self.client = client
@@ -271,14 +279,16 @@ class Lookup:
         settlement = self.look_up(rows[0], rows[1], request.rows(GROUP))
         self.ledger.settle(request, settlement)
 
-    def _rows(self, request: StoredRequest) -> tuple[list[dict], list[dict]]:
+    def _rows(self, request: StoredRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         t, st = s.stg_items, s.stg_subitems
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.request_id == request.request_id)).mappings()]
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.request_id == request.request_id)).mappings()]
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.request_id == request.request_id))
+                     .mappings()]
+            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.request_id == request.request_id))
+                    .mappings()]
         return items, subs
 
-    def look_up(self, items: list[dict], subs: list[dict], groups: list[str]) -> Settlement:
+    def look_up(self, items: list[dict[str, Any]], subs: list[dict[str, Any]], groups: list[str]) -> Settlement:
         """Created rows found on the board are adopted; everything else is sent again."""
         settlement = Settlement()
         creates = [r for r in items if r["action"] == s.CREATE]

@@ -16,14 +16,16 @@ fenced transaction that marks its rows SENDING, and every resend reuses the stor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import OrderSyncError
-from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
 from core.foundation.logs import waiting
 from core.monday.client import MondayApiClient, Mutation, Outcome, backoff, build_mutation, longest_retry_wait
 from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.staging.ledger import GROUP, ITEM, MOVE, SUB, RequestLedger, Settlement, StoredRequest
 from core.staging.operations import Failure
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class Answer:
     def by_row(self) -> dict[tuple[str, Any], list[tuple[str, str, Outcome]]]:
         """(table kind, staged id) -> [(alias kind, field, outcome)], items and their moves together."""
         rows: dict[tuple[str, Any], list[tuple[str, str, Outcome]]] = {}
-        for (kind, ref, field), outcome in zip(self.request.aliases, self.outcomes):
+        for (kind, ref, field), outcome in zip(self.request.aliases, self.outcomes, strict=True):
             table = ITEM if kind in (ITEM, MOVE) else kind
             rows.setdefault((table, ref), []).append((kind, field, outcome))
         return rows
@@ -116,7 +118,7 @@ class RequestStream:
                                                       request.count, request.key)
                 return Answer(request, outcomes)
             except MondayError as exc:
-                if exc.outcome_unknown or exc.error_type == "CONFLICT":
+                if exc.outcome_unknown or exc.error_type == ErrorType.CONFLICT:
                     unknown += 1
                     if not self.can_replay(request):
                         log.warning("request %s (%d mutations): %s; its Idempotency-Key cannot be replayed, so its "
@@ -127,7 +129,7 @@ class RequestStream:
                         raise MondayNoAnswer(
                             f"monday did not answer request {request.request_id} after {unknown} sends "
                             f"({exc.describe()}); it is kept and settled by the next run",
-                            error_type="TIMEOUT", retryable=True) from None
+                            error_type=ErrorType.TIMEOUT, retryable=True) from None
                     delay = backoff(unknown)
                     log.warning("request %s (%d mutations): %s; sending it again under the same Idempotency-Key "
                                 "in %.1f s (resend %d of %d)", request.request_id, request.count, exc.describe(),
@@ -161,9 +163,11 @@ def classify_answer(answer: Answer) -> tuple[Settlement, dict[tuple[str, Any], s
     for (table, ref), results in answer.by_row().items():
         if table == GROUP:
             (_, _, outcome), = results
-            if outcome.ok:
+            if outcome.error is None:
+                if outcome.id is None:  # never: monday answers create_group with the group's id
+                    raise OrderSyncError(f"monday created the group {ref!r} without telling its id")
                 settlement.groups[ref] = outcome.id
-            elif outcome.error.error_type in ("RATE_LIMIT", "CONFLICT"):
+            elif outcome.error.error_type in (ErrorType.RATE_LIMIT, ErrorType.CONFLICT):
                 continue  # not created: created again by the next request
             else:
                 raise OrderSyncError(f"monday refused to create the group {ref!r}: {outcome.error.describe()}")
@@ -178,14 +182,14 @@ def classify_answer(answer: Answer) -> tuple[Settlement, dict[tuple[str, Any], s
             check[(table, ref)] = "the item it wrote to is not active on the board"
             continue
         field, error = errors[0]
-        if error.error_type == "NOT_FOUND" and field in ("delete_item", "archive_item"):
+        if error.error_type == ErrorType.NOT_FOUND and field in ("delete_item", "archive_item"):
             # Sent again after an unknown outcome, or removed on the board meanwhile: done.
             settlement.items_ok.append((ref, None))
-        elif error.error_type == "NOT_FOUND":
+        elif error.error_type == ErrorType.NOT_FOUND:
             check[(table, ref)] = error.describe()
         elif error.outcome_unknown:
             look_up.append((table, ref))
-        elif error.error_type in ("RATE_LIMIT", "CONFLICT"):
+        elif error.error_type in (ErrorType.RATE_LIMIT, ErrorType.CONFLICT):
             (settlement.items_again if table == ITEM else settlement.subs_again).append(ref)
         else:
             failure = Failure(ref, error.error_type, error.describe(), error.retryable, error.code, error.http_status)

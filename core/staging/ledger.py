@@ -20,14 +20,16 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import database_now, db_utcnow
+from core.staging.batches import inserted_id
 from core.staging.operations import Failure, StagingOperations
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,9 @@ class StoredRequest:
 class Settlement:
     """What one request came to, recorded in one transaction."""
 
-    items_ok: list[tuple[int, str]] = field(default_factory=list)  # (stg_id, monday item id)
-    subs_ok: list[tuple[int, str]] = field(default_factory=list)
+    # (stg_id, monday item id); an id of None keeps the row's own (a removal that found its item gone)
+    items_ok: list[tuple[int, str | None]] = field(default_factory=list)
+    subs_ok: list[tuple[int, str | None]] = field(default_factory=list)
     item_failures: list[Failure] = field(default_factory=list)
     sub_failures: list[Failure] = field(default_factory=list)
     items_again: list[int] = field(default_factory=list)  # refused, not applied: send in a new request
@@ -96,11 +99,11 @@ class RequestLedger:
         key = str(uuid.uuid4())
         variables_json = json.dumps(variables, ensure_ascii=False, separators=(",", ":"))
         with self.staging.owned(batch_id) as conn:
-            request_id = conn.execute(sa.insert(r).values(
+            request_id = inserted_id(conn.execute(sa.insert(r).values(
                 batch_id=batch_id, idempotency_key=key, query=query, variables_json=variables_json,
                 aliases_json=json.dumps([list(a) for a in aliases], ensure_ascii=False),
                 mutations=len(aliases), sends=0, refused=0, created_at=database_now(conn),
-            )).inserted_primary_key[0]
+            )))
             items = sorted({ref for kind, ref, _ in aliases if kind in (ITEM, MOVE)})
             subs = sorted({ref for kind, ref, _ in aliases if kind == SUB})
             self.staging._mark_sending(conn, s.stg_items, items, request_id)
@@ -119,13 +122,14 @@ class RequestLedger:
                               row["sends"], row["refused"], row["first_sent_at"], row["last_sent_at"])
                 for row in rows]
 
-    def unrequested_sending(self, batch_id: int) -> tuple[list[dict], list[dict]]:
+    def unrequested_sending(self, batch_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """SENDING rows that belong to no stored request (left by a version before the ledger)."""
         out = []
         with self.engine.connect() as conn:
             for table in (s.stg_items, s.stg_subitems):
                 out.append([dict(row) for row in conn.execute(sa.select(table).where(
-                    table.c.batch_id == batch_id, table.c.state == s.SENDING, table.c.request_id.is_(None))).mappings()])
+                    table.c.batch_id == batch_id, table.c.state == s.SENDING, table.c.request_id.is_(None))
+                ).mappings()])
         return out[0], out[1]
 
     # -- sending ----------------------------------------------------------------------------------
