@@ -53,7 +53,7 @@ def _venv_python(env: Path = VENV) -> Path:
 def _ensure_venv(env: Path = VENV) -> Path:
     python = _venv_python(env)
     if not python.exists():
-        if sys.version_info < (3, 11):
+        if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on any python3 to say this, not to crash
             sys.exit(f"OrderSync needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
         print(f"Creating the virtual environment in {env} …", flush=True)
         try:

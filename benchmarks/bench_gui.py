@@ -57,23 +57,23 @@ ARGS = _parse() if __name__ == "__main__" else None
 if not (ARGS is not None and ARGS.onscreen and os.environ.get("DISPLAY")):
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-import asyncio  # noqa: E402
-import datetime as dt  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import asyncio
+import datetime as dt
+import gc
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
 
-import qasync  # noqa: E402
-from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import qasync
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
-from core.db.engine import create_engine  # noqa: E402
-from core.demo.data import generate_rows  # noqa: E402
-from tests.helpers import SANDBOX_TOKEN, empty_orders, engine_context, make_world, start_sandbox  # noqa: E402
+from core.db.engine import create_engine
+from core.demo.data import generate_rows
+from tests.helpers import SANDBOX_TOKEN, empty_orders, engine_context, make_world, start_sandbox
 
 TICK_MS = 10
 TARGET_GAP_MS = 50
@@ -186,7 +186,7 @@ class GcWatch:
         self.events: list[tuple[float, float, int, str]] = []  # (start, ms, generation, thread)
         self._started: dict[int, float] = {}
 
-    def start(self) -> "GcWatch":
+    def start(self) -> GcWatch:
         self.events.clear()
         if self._callback not in gc.callbacks:
             gc.callbacks.append(self._callback)
@@ -418,11 +418,11 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
 
 _TRANSIENT = [
     ("SERVER", "INTERNAL_SERVER_ERROR", 500, "monday answered 500: Internal server error"),
-    ("NETWORK", None, None, "connection to monday failed: ('Connection aborted.', ConnectionResetError(104, "
-                            "'Connection reset by peer'))"),
+    ("NETWORK", None, None, ("connection to monday failed: ('Connection aborted.', ConnectionResetError(104, "
+                             "'Connection reset by peer'))")),
     ("TIMEOUT", None, None, "monday did not answer in 60 s: Read timed out. (read timeout=60.0)"),
-    ("RATE_LIMIT", "ComplexityException", 429, "Complexity budget exhausted, query cost 30001 budget remaining "
-                                              "1220 out of 10000000 reset in 41 seconds"),
+    ("RATE_LIMIT", "ComplexityException", 429, ("Complexity budget exhausted, query cost 30001 budget remaining "
+                                               "1220 out of 10000000 reset in 41 seconds")),
     ("CONFLICT", "ResourceLockedException", 409, "resource locked: the item is being updated by another request"),
 ]
 _VALIDATION = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.foundation import logs  # noqa: E402
+from core.foundation import logs
 
 
 def run(records: int, logger: logging.Logger) -> float:

@@ -25,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox import SandboxServer  # noqa: E402
+from sandbox import SandboxServer
 
 COLUMNS = [{"title": "SYNC KEY", "type": "text"},
            {"title": "ORDER TYPE", "type": "status", "labels": ["RECEIVED", "CANCELLED"]},

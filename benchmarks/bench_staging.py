@@ -172,7 +172,7 @@ def phase_mutate(args) -> dict:
                      [{"k0": r[0], "k1": r[1], "k2": r[2], "price": f"{rng.uniform(5, 90):.2f}"} for r in prices])
         by_size: dict[str, list] = {}
         for r in sizes:
-            filled = [sz for sz, q in zip(SIZE_COLUMNS[:args.sizes], r[3:]) if q]
+            filled = [sz for sz, q in zip(SIZE_COLUMNS[:args.sizes], r[3:], strict=False) if q]
             if filled:
                 by_size.setdefault(rng.choice(filled), []).append({"k0": r[0], "k1": r[1], "k2": r[2],
                                                                    "q": rng.randint(1, 400)})
@@ -229,7 +229,7 @@ def _raw_write_like(engine, tables, where: dict | None = None) -> tuple[float, i
             paramstyle = engine.dialect.paramstyle
             start = time.perf_counter()
             cursor = raw.cursor()
-            for copy, rows in zip(scratch, data):
+            for copy, rows in zip(scratch, data, strict=False):
                 marks = ", ".join(["?" if paramstyle == "qmark" else "%s"] * len(copy.columns))
                 names = ", ".join(f'"{c.name}"' for c in copy.columns)
                 if rows:

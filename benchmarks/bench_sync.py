@@ -32,11 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.push.run import BatchProcessor  # noqa: E402
-from core.db.engine import create_engine  # noqa: E402
-from core.db.migrate import upgrade  # noqa: E402
-from core.demo.data import SIZE_COLUMNS, create_orders_table  # noqa: E402
-from tests.helpers import engine_context, monday_client, start_sandbox  # noqa: E402
+from core.db.engine import create_engine
+from core.db.migrate import upgrade
+from core.demo.data import SIZE_COLUMNS, create_orders_table
+from core.push.run import BatchProcessor
+from tests.helpers import engine_context, monday_client, start_sandbox
 
 COST = 30_000
 

@@ -76,19 +76,19 @@ if __name__ == "__main__":
     ensure_display()
     check_xcb_libraries()
 
-import asyncio  # noqa: E402
-import logging  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import asyncio
+import logging
+import tempfile
+import time
 
-import qasync  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QDockWidget, QWidget  # noqa: E402
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
-from core import __version__  # noqa: E402
-from core.demo.setup import DEMO_BOARD_ID, init_demo  # noqa: E402
-from core.foundation.logs import LOG_DIR_ENV, setup_logging  # noqa: E402
-from gui.app import app_icon  # noqa: E402
+from core import __version__
+from core.demo.setup import DEMO_BOARD_ID, init_demo
+from core.foundation.logs import LOG_DIR_ENV, setup_logging
+from gui.app import app_icon
 
 
 async def until(predicate, timeout: float, what: str) -> None:

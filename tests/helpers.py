@@ -14,10 +14,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from core.detect.changes import ChangeDetector, CustomerChanges
 from core.db import schema as s
 from core.db.migrate import upgrade
 from core.demo.data import SIZE_COLUMNS, create_orders_table, orders_table
+from core.detect.changes import ChangeDetector, CustomerChanges
 from core.source.mapping import Mapping, load_mapping
 from core.source.reader import Source
 from core.staging.operations import Batch, StagingOperations
@@ -131,8 +131,8 @@ SANDBOX_TOKEN = "test-token"
 
 def engine_context(engine: sa.Engine, board_id: str = BOARD, base_dir=None, **settings):
     """A real EngineContext on ``engine`` (what the CLI and the GUI open), with the given settings."""
-    from core.foundation.config import parse_settings
     from core.engine.context import EngineContext
+    from core.foundation.config import parse_settings
 
     sections: dict = {"monday": {"board_id": board_id}}
     for name, value in settings.items():
@@ -197,9 +197,9 @@ def monday_client(server, **options):
 
 # --- the OS keyring, for tests: a real keyring backend that keeps its items in memory ----------------
 
-import keyring  # noqa: E402
-import keyring.backend  # noqa: E402
-import keyring.errors  # noqa: E402
+import keyring
+import keyring.backend
+import keyring.errors
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -245,8 +245,8 @@ def user_locations() -> dict[str, Path]:
     """Every place OrderSync keeps something of the user's, as this process resolves it now."""
     import platformdirs
 
-    from core.foundation.config import default_config_path
     from core.demo.setup import default_demo_dir
+    from core.foundation.config import default_config_path
     from core.foundation.logs import log_dir
 
     return {

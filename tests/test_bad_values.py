@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.push.run import BatchProcessor
 from core.db import schema as s
-from core.source.limits import INT32_MAX, fit, storable, storage_limits
-from core.source.mapping import load_mapping, unstorable
-from core.detect.report import dry_run_report
 from core.db.migrate import upgrade
 from core.demo.data import orders_table
+from core.detect.report import dry_run_report
+from core.push.run import BatchProcessor
+from core.source.limits import INT32_MAX, fit, storable, storage_limits
+from core.source.mapping import load_mapping, unstorable
 from tests.helpers import BOARD, count, engine_context, monday_client, order_row, start_sandbox
 
 CUSTOMER = "MACK WELDON"

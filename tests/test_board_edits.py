@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.push.run import BatchProcessor
 from core.db import schema as s
-from core.staging.errors import ErrorHandler
+from core.push.run import BatchProcessor
 from core.source.mapping import default_mapping_path, load_mapping
+from core.staging.errors import ErrorHandler
 from core.staging.operations import StagingOperations
 from tests.helpers import BOARD, count, empty_orders, engine_context, monday_client, order_row, start_sandbox
 from tests.test_exactly_once import assert_nothing_pending, board_by_key, crash_at, successor

@@ -9,12 +9,12 @@ line on stderr and never a traceback, also when ``main.py`` runs as a real proce
 from __future__ import annotations
 
 import json
-import tomllib
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
@@ -24,12 +24,12 @@ import pytest
 import sqlalchemy as sa
 
 from core.cli import main
-from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.engine import create_engine
 from core.db.migrate import VERSION_TABLE, head_revision
-from core.demo.setup import init_demo
 from core.demo.data import SIZE_COLUMNS, orders_table
+from core.demo.setup import init_demo
+from core.foundation.config import render_settings
 from core.source.mapping import default_mapping_path, load_mapping
 from core.staging.operations import StagingOperations
 from tests.helpers import BOARD, World, empty_orders, make_world, order_row
@@ -144,8 +144,8 @@ def test_demo_init_writes_settings_and_database(tmp_path, capsys):
 
 
 def test_demo_init_without_flags_takes_the_demo_resource(tmp_path, capsys):
-    from core.foundation.config import load_settings
     from core.demo.setup import DEMO
+    from core.foundation.config import load_settings
     from core.foundation.resources import resource_path
 
     resource = tomllib.loads(resource_path("demo.toml").read_text(encoding="utf-8"))

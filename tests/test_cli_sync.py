@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.cli import main
-from core.foundation.config import render_settings
 from core.db import schema as s
+from core.foundation.config import render_settings
 from tests.helpers import BOARD, SANDBOX_TOKEN, empty_orders, make_world, order_row, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,20 +71,20 @@ def test_retry_of_a_fixed_row_resolves_its_error(sqlite_engine, sandbox, tmp_pat
                                       order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"})])
     monkeypatch.setenv("MONDAY_API_TOKEN", SANDBOX_TOKEN)
     config = settings_for(tmp_path, sqlite_engine, sandbox)
-    code, out, err = run(capsys, "sync", "--config", str(config), "--customer", "MACK WELDON")
+    code, _out, err = run(capsys, "sync", "--config", str(config), "--customer", "MACK WELDON")
     assert code == 1
     with sqlite_engine.connect() as conn:
         err_id = conn.execute(sa.select(s.err_items.c.err_id).where(s.err_items.c.error_type == "COLUMN_VALUE")).scalar()
     assert err_id is not None
     # Unfixed, a retry fails again and says so; the error's retry count goes up.
-    code, out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
+    code, _out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
     assert code == 1
     with sqlite_engine.begin() as conn:
         row = conn.execute(sa.select(s.err_items).where(s.err_items.c.err_id == err_id)).mappings().one()
         assert row["resolved_at"] is None and row["retry_count"] == 1
         conn.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00024").values(
             {"ORDER TYPE": "ACTIVE"}))
-    code, out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
+    code, _out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
     assert code == 0, err
     with sqlite_engine.connect() as conn:
         row = conn.execute(sa.select(s.err_items).where(s.err_items.c.err_id == err_id)).mappings().one()
@@ -96,7 +96,7 @@ def test_unknown_error_id_is_a_usage_error(sqlite_engine, sandbox, tmp_path, cap
     make_world(sqlite_engine, n_orders=20, seed=1)
     monkeypatch.setenv("MONDAY_API_TOKEN", SANDBOX_TOKEN)
     config = settings_for(tmp_path, sqlite_engine, sandbox)
-    code, out, err = run(capsys, "retry", "--config", str(config), "--error", "I999")
+    code, _out, err = run(capsys, "retry", "--config", str(config), "--error", "I999")
     assert code == 2 and "I999" in err and len(err.strip().splitlines()) == 1
 
 
@@ -118,7 +118,7 @@ def test_missing_token_is_a_settings_error(sqlite_engine, sandbox, tmp_path, cap
     monkeypatch.delenv("MONDAY_API_TOKEN", raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")  # a keyring with nothing in it
     config = settings_for(tmp_path, sqlite_engine, sandbox)
-    code, out, err = run(capsys, "sync", "--config", str(config), "--all")
+    code, _out, err = run(capsys, "sync", "--config", str(config), "--all")
     assert code == 2 and "MONDAY_API_TOKEN" in err
 
 
@@ -151,7 +151,7 @@ def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(sqli
     # a bug planted in the client: create_item's group_id declared with a type monday refuses there
     declared = client_module.MUTATION_ARGS["create_item"]["group_id"]
     monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", "Int")
-    code, out, err = run(capsys, "sync", "--config", str(config), "--all")
+    code, _out, err = run(capsys, "sync", "--config", str(config), "--all")
     assert code == 70
     lines = [line for line in err.splitlines() if line.startswith("ordersync:")]
     assert len(lines) == 1 and "OrderSync built a request monday refused as invalid" in lines[0]
@@ -164,7 +164,7 @@ def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(sqli
         assert s.SENDING not in states and s.API_FAILED not in states
     # the bug fixed, the next run sends everything
     monkeypatch.setitem(client_module.MUTATION_ARGS["create_item"], "group_id", declared)
-    code, out, err = run(capsys, "sync", "--config", str(config), "--all")
+    code, _out, err = run(capsys, "sync", "--config", str(config), "--all")
     assert code in (0, 1), err
     assert len(sandbox.board_dump(BOARD)["items"]) > 0
 

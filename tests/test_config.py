@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.demo.data import ORDER_COLUMNS_AFTER_SIZES, ORDER_COLUMNS_BEFORE_SIZES, SIZE_COLUMNS, create_orders_table
 from core.foundation import config
 from core.foundation.config import (
     CONFIG_ENV,
@@ -24,7 +25,6 @@ from core.foundation.config import (
     render_settings,
     resolve_database_url,
 )
-from core.demo.data import ORDER_COLUMNS_AFTER_SIZES, ORDER_COLUMNS_BEFORE_SIZES, SIZE_COLUMNS, create_orders_table
 from core.foundation.exceptions import SettingsError
 from core.source.mapping import MONDAY_TYPES, default_mapping_path, load_mapping, parse_mapping
 from core.source.reader import Source

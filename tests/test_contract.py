@@ -21,21 +21,34 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema,
-                     TypeInfo, TypeInfoVisitor, Visitor, build_schema, get_named_type, parse, print_ast, validate,
-                     visit)
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    build_schema,
+    get_named_type,
+    parse,
+    print_ast,
+    validate,
+    visit,
+)
 from graphql.execution.values import get_variable_values
 from graphql.utilities import get_operation_ast
 
-from core.push.run import BatchProcessor
-from core.foundation.config import parse_settings
-from core.engine.context import EngineContext
 from core.db.engine import create_engine
-from core.source.mapping import load_mapping
-from core.monday.client import MUTATION_ARGS
+from core.engine.context import EngineContext
+from core.foundation.config import parse_settings
 from core.foundation.resources import resource_path
-from sandbox import schema as sandbox_schema
+from core.monday.client import MUTATION_ARGS
+from core.push.run import BatchProcessor
+from core.source.mapping import load_mapping
 from core.staging.operations import StagingOperations
+from sandbox import schema as sandbox_schema
 from tests.helpers import BOARD, empty_orders, monday_client, order_row, require_monday_sdl, start_sandbox
 
 CUSTOMER = "MACK WELDON"

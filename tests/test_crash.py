@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.foundation.config import render_settings
 from core.db import schema as s
+from core.foundation.config import render_settings
 from tests.helpers import BOARD, SANDBOX_TOKEN, engine_context, make_world, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
     try:
         expected = {c.sync_key: c for change in ctx.detect(ctx.customers()) for c in change.changes}
         killed = 0
-        for trial in range(TRIALS):
+        for _trial in range(TRIALS):
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, text=True)
             time.sleep(rng.uniform(0.3, 2.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import statistics
@@ -369,7 +370,7 @@ def test_hostile_values_present_and_rare(n):
     else:
         assert hostile_rows == len(ALL_MARKS)  # exactly one of each
     assert all(len(m) <= 1 for m in marks)  # one hostile trait per row
-    assert not marks[0] and all(not (a and b) for a, b in zip(marks, marks[1:]))
+    assert not marks[0] and all(not (a and b) for a, b in itertools.pairwise(marks))
     quoted = [r["STYLE DESCRIPTION"] for r in rows if '"' in r["STYLE DESCRIPTION"]]
     assert all(re.fullmatch(r'"[A-Z0-9 ]+"', d) for d in quoted)
     assert {r["CUSTOMER NAME"] for r in rows} >= {"O'NEILL", "CAFÉ CRÈME ÖSTERREICH"}

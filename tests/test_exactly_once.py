@@ -15,9 +15,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from core.push.run import TAKEN_OVER, BatchProcessor
 from core.db import schema as s
 from core.foundation.exceptions import CustomerBusy
+from core.push.run import TAKEN_OVER, BatchProcessor
 from core.staging.operations import Owner, StagingOperations
 from tests.helpers import BOARD, count, empty_orders, engine_context, monday_client, order_row, start_sandbox
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.migrate import upgrade
+from core.foundation.config import render_settings
 from core.staging.operations import Owner, StagingOperations
 from tests.helpers import BOARD, SANDBOX_TOKEN, count, make_world, order_row, start_sandbox
 

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from core.push.run import BatchProcessor, NullProgress
 from core.db import schema as s
 from core.monday.errors import MondayError
+from core.push.run import BatchProcessor, NullProgress
 from tests.helpers import BOARD, count, engine_context, make_world, monday_client, start_sandbox
 
 MIXED = "500=0.05,502=0.025,504=0.025,after500=0.05,drop=0.05,storm=0.01,locked=0.03"

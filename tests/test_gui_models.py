@@ -12,20 +12,46 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import datetime as dt  # noqa: E402
-import time  # noqa: E402
+import datetime as dt
+import time
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QKeyEvent, QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QAbstractItemView, QStyleOptionViewItem, QTableView  # noqa: E402
+import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QAbstractItemView, QStyleOptionViewItem, QTableView
 
-from gui.delegates import ProgressBarDelegate, RetryButtonDelegate  # noqa: E402
-from gui.models import (COL_ACTION, COL_CHANGED, COL_CHECK, COL_CODE, COL_ETA, COL_LAST,  # noqa: E402
-                        COL_LAST_SYNC, COL_MESSAGE, COL_NEW, COL_ORDER, COL_PO, COL_PROGRESS, COL_RETRIES,
-                        COL_RETRYABLE, COL_SIZE, COL_STATUS, COL_THROUGHPUT, COL_TYPE, BatchesModel,
-                        CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel, KeyRole,
-                        ProgressRole, RetryableRole, RowRole, SortRole, format_duration)
+from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
+from gui.models import (
+    COL_ACTION,
+    COL_CHANGED,
+    COL_CHECK,
+    COL_CODE,
+    COL_ETA,
+    COL_LAST,
+    COL_LAST_SYNC,
+    COL_MESSAGE,
+    COL_NEW,
+    COL_ORDER,
+    COL_PO,
+    COL_PROGRESS,
+    COL_RETRIES,
+    COL_RETRYABLE,
+    COL_SIZE,
+    COL_STATUS,
+    COL_THROUGHPUT,
+    COL_TYPE,
+    BatchesModel,
+    CustomersFilterProxy,
+    CustomersModel,
+    ErrorsFilterProxy,
+    ErrorsModel,
+    KeyRole,
+    ProgressRole,
+    RetryableRole,
+    RowRole,
+    SortRole,
+    format_duration,
+)
 
 # Qt's model tester reports through qWarning: any warning fails the test.
 pytestmark = pytest.mark.qt_log_level_fail("WARNING")
@@ -186,7 +212,7 @@ def test_customers_show_blank_and_never_and_sort_natively(qtbot):
     model.set_rows(customer_rows())
     assert column(model, 1) == ["Acme", "Blue Fox", "(blank)", "Zed & Co"]
     assert model.index(1, COL_LAST_SYNC).data() == "never"
-    assert model.index(0, COL_LAST_SYNC).data() == T0.replace(tzinfo=dt.timezone.utc).astimezone().strftime(
+    assert model.index(0, COL_LAST_SYNC).data() == T0.replace(tzinfo=dt.UTC).astimezone().strftime(
         "%Y-%m-%d %H:%M")
     assert model.index(2, COL_LAST_SYNC).data(SortRole) == dt.datetime(2024, 2, 28, 17, 30)  # ISO text parsed
     assert model.index(0, COL_CHECK).data() is None
@@ -606,7 +632,7 @@ def test_retry_acts_on_the_row_the_operator_sees(qtbot):
 
     # A click on a disabled button emits nothing.
     emitted.clear()
-    disabled = [r for r in range(proxy.rowCount()) if not proxy.index(r, COL_ACTION).data(RetryableRole)][0]
+    disabled = next(r for r in range(proxy.rowCount()) if not proxy.index(r, COL_ACTION).data(RetryableRole))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
                      pos=view.visualRect(proxy.index(disabled, COL_ACTION)).center())
     assert emitted == []
@@ -659,7 +685,7 @@ def test_retry_buttons_paint(qtbot):
     option.initFrom(view)
     size = delegate.sizeHint(option, proxy.index(0, COL_ACTION))
     assert size.width() > 20 and size.height() > 10
-    row = [r for r in range(proxy.rowCount()) if proxy.index(r, COL_ACTION).data(RetryableRole)][0]
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, COL_ACTION).data(RetryableRole))
     center = view.visualRect(proxy.index(row, COL_ACTION)).center()
     qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
     assert not view.grab().isNull()  # painted sunken while pressed
@@ -676,7 +702,7 @@ def test_hundred_thousand_error_rows(qtbot, capsys):
     model = ErrorsModel()
     proxy = ErrorsFilterProxy()
     proxy.setSourceModel(model)
-    view, delegate, emitted = retry_view(qtbot, model, proxy)
+    view, _delegate, emitted = retry_view(qtbot, model, proxy)
     figures = {}
 
     def timed(name, action):

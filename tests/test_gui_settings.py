@@ -8,22 +8,22 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import sqlite3  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sqlite3
+from pathlib import Path
 
-import pytest  # noqa: E402
-from keyring.backends import fail  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import pytest
+from keyring.backends import fail
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit
+from sqlalchemy.engine import make_url
 
-from core.foundation import token as tk  # noqa: E402
-from core.foundation.config import load_settings  # noqa: E402
-from core.db.sqlserver import best_first  # noqa: E402
-from core.demo.setup import board_columns  # noqa: E402
-from core.source.mapping import default_mapping_path, load_mapping  # noqa: E402
-from gui.settings_dialog import SettingsDialog  # noqa: E402
-from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox  # noqa: E402
+from core.db.sqlserver import best_first
+from core.demo.setup import board_columns
+from core.foundation import token as tk
+from core.foundation.config import load_settings
+from core.source.mapping import default_mapping_path, load_mapping
+from gui.settings_dialog import SettingsDialog
+from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.settings-dialog-token-5e6f7a8b"
 WAIT_MS = 20_000
@@ -561,8 +561,8 @@ def test_the_first_run_without_settings_offers_the_demo(qtbot, user_folders):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from core.foundation.config import default_config_path
     from core.demo.setup import default_demo_dir
+    from core.foundation.config import default_config_path
     from gui.app import resolve_settings_path
 
     assert not default_config_path().exists()

@@ -10,25 +10,24 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import asyncio
+import contextlib
+import logging
+import sys
+import time
 
-import pytest  # noqa: E402
-import qasync  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot  # noqa: E402
-from PySide6.QtGui import QDesktopServices  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import pytest
+import qasync
+import sqlalchemy as sa
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication
 
-from core.db import schema as s  # noqa: E402
-from gui.bridge import EngineBridge  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
-from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole, RowRole  # noqa: E402
-from tests.helpers import (BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world,  # noqa: E402
-                           order_row, start_sandbox)
+from core.db import schema as s
+from gui.bridge import EngineBridge
+from gui.main_window import MainWindow
+from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole, RowRole
+from tests.helpers import BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world, order_row, start_sandbox
 
 
 @pytest.fixture

@@ -15,16 +15,26 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.push.run import BatchProcessor
-from core.detect.changes import ChangeDetector
 from core.db import schema as s
 from core.demo.data import orders_table
+from core.detect.changes import ChangeDetector
+from core.monday.client import Mutation
+from core.push.run import BatchProcessor
 from core.source.keys import MAX_NAMED, KeyCensus, key_fold, same_key
 from core.source.mapping import load_mapping
-from core.monday.client import Mutation
 from core.staging.operations import StagingOperations
-from tests.helpers import (BOARD, World, confirm_all, count, empty_orders, engine_context, make_world, monday_client,
-                           order_row, start_sandbox)
+from tests.helpers import (
+    BOARD,
+    World,
+    confirm_all,
+    count,
+    empty_orders,
+    engine_context,
+    make_world,
+    monday_client,
+    order_row,
+    start_sandbox,
+)
 
 CUSTOMER = "MACK WELDON"
 UPPER = "MWE-1 | M01 | Blue"
@@ -86,7 +96,7 @@ def test_key_equality_is_exact_and_a_missing_key_matches_nothing():
 
 
 def test_keys_that_differ_only_in_case_are_held_back_naming_each_other(engine):
-    world = world_of(engine, [line_row("MWE-1", "M01", "Blue"), line_row("MWE-1", "m01", "Blue", **{"S": 5}),
+    world = world_of(engine, [line_row("MWE-1", "M01", "Blue"), line_row("MWE-1", "m01", "Blue", S=5),
                               line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE")])
     changes = world.detect(CUSTOMER)
     assert {line.sync_key: line.errors for line in changes.invalid} == {

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from core.source.mapping import load_mapping
 from core.monday.client import Mutation, build_mutation, parse_outcomes
 from core.monday.columns import encode_value
 from core.monday.errors import AuthError, classify
 from core.monday.governor import REQUEST_OVERHEAD, RateGovernor
+from core.source.mapping import load_mapping
 from tests.helpers import BOARD, SANDBOX_TOKEN, monday_client, start_sandbox
 
 HOSTILE = 'O\'NEILL "LUX" & CO } { $var \\ ÉTÉ'
@@ -233,7 +233,7 @@ def seed_items(client, keys: list[str], with_subitem: bool = False) -> tuple[str
 
 def test_find_items_matches_the_key_exactly_not_as_monday_searches(sandbox):
     client = monday_client(sandbox)
-    key_column, (lower, upper, other) = seed_items(client, ["mwe-1 | m01 | red", "MWE-1 | M01 | RED", "mwe-2"])
+    key_column, (lower, upper, _other) = seed_items(client, ["mwe-1 | m01 | red", "MWE-1 | M01 | RED", "mwe-2"])
     # monday's search is case-insensitive: both are candidates, only the exact one counts
     assert client.find_items(BOARD, key_column, ["mwe-1 | m01 | red"]) == {"mwe-1 | m01 | red": [lower]}
     assert client.find_items(BOARD, key_column, ["MWE-1 | M01 | RED", "mwe-1 | m01 | red", "Mwe-2", "none"]) == \

@@ -81,8 +81,8 @@ def test_the_installed_command_runs_from_outside_the_checkout(installed, tmp_pat
     assert __version__ in version.stdout
     assert (installed / ("ordersync-gui.exe" if os.name == "nt" else "ordersync-gui")).exists()
     # The package that ran is the installed one, not this checkout.
-    where = subprocess.run([str(installed / "python"), "-c", "import core, sandbox, resources; "
-                            "print(core.__file__); print(sandbox.__file__)"],
+    probe = "import core, sandbox, resources; print(core.__file__); print(sandbox.__file__)"
+    where = subprocess.run([str(installed / "python"), "-c", probe],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert str(ROOT) not in where and "site-packages" in where
 

@@ -10,12 +10,11 @@ import json
 
 import sqlalchemy as sa
 
-from core.detect.changes import CHANGED, NEW, REMOVED
 from core.db import schema as s
-from core.staging.operations import Failure
-from tests.helpers import BOARD, confirm_all, count, empty_orders, make_world, order_row, World
+from core.detect.changes import CHANGED, NEW, REMOVED
 from core.source.mapping import load_mapping
-from core.staging.operations import StagingOperations
+from core.staging.operations import Failure, StagingOperations
+from tests.helpers import BOARD, World, confirm_all, count, empty_orders, make_world, order_row
 
 
 def small_world(engine, rows: list[dict]) -> World:

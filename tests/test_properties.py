@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from core.db.engine import create_engine
 from core.source.mapping import ColumnMap, ValueError_, content_hash, fields_hash, load_mapping, to_board_value
-from tests.helpers import World, empty_orders, order_row
 from core.staging.operations import StagingOperations
+from tests.helpers import World, empty_orders, order_row
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 FIELD_TEXT = st.text(st.characters(), max_size=12)  # surrogates and separators included: hashing must not care

@@ -400,8 +400,7 @@ def test_item_board_and_column_errors(api, server, board, cols):
         (api.create_item(board, ""), "ItemNameTooLongException"),
         (api.create_item(board, "x", {"no_such_column": "1"}), "InvalidColumnIdException"),
         (api.create_item("123", "x"), "InvalidBoardIdException"),
-        (api.post('mutation { change_multiple_column_values(board_id: %s, item_id: 42, column_values: "{}") { id } }'
-                  % board), "ResourceNotFoundException"),
+        (api.post(f'mutation {{ change_multiple_column_values(board_id: {board}, item_id: 42, column_values: "{{}}") {{ id }} }}'), "ResourceNotFoundException"),
         (api.post('mutation { create_subitem(parent_item_id: 42, item_name: "s") { id } }'), "ResourceNotFoundException"),
         (api.post(f'mutation {{ create_item(board_id: {board}, item_name: "x", group_id: "nope") {{ id }} }}'),
          "ResourceNotFoundException"),
@@ -1099,7 +1098,7 @@ def test_cli_serves_until_terminated(tmp_path):
         assert health.status_code == 200 and health.json()["url"] == url
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=10)
+        _out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert state.exists()
 
@@ -1135,8 +1134,8 @@ def test_cli_run_rejects_bad_arguments(capsys):
 
 def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path):
     """What the demo and the screenshots do to the child-process sandbox: delete a label, add it back."""
-    from core.engine.context import SandboxProcess
     from core.demo.setup import DEMO_BOARD_ID, create_demo_board
+    from core.engine.context import SandboxProcess
     from core.foundation.exceptions import OrderSyncError
 
     create_demo_board(tmp_path / "sandbox.db", DEMO_BOARD_ID)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from core.foundation.exceptions import OrderSyncError
 from core.engine.sandbox_process import SandboxProcess, _first_line, sandbox_command
+from core.foundation.exceptions import OrderSyncError
 
 ROOT = Path(__file__).resolve().parent.parent
 

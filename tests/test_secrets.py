@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.foundation.config import render_settings
 from core.db import schema as s
+from core.foundation.config import render_settings
 from core.monday.client import MondayApiClient
 from core.monday.errors import AuthError, MondayError
 from tests.helpers import BOARD, count, make_world, start_sandbox

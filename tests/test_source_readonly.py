@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 
-from core.detect.changes import CHANGED, REMOVED
 from core.cli import main as cli_main
-from core.foundation.config import render_settings
 from core.db import schema as s
+from core.detect.changes import CHANGED, REMOVED
+from core.foundation.config import render_settings
 from tests.helpers import BOARD, World, make_world
 
 SOURCE = "ORDERS_UNIFIED"
@@ -93,8 +93,8 @@ def test_the_statement_checker_flags_every_kind_of_write():
     for sql in writes:
         assert writes_to(sql, SOURCE), sql
     reads = [
-        'SELECT "ORDERS_UNIFIED"."AAG ORDER NUMBER" FROM "ORDERS_UNIFIED" '
-        'WHERE "ORDERS_UNIFIED"."CUSTOMER NAME" IN (?)',
+        ('SELECT "ORDERS_UNIFIED"."AAG ORDER NUMBER" FROM "ORDERS_UNIFIED" '
+         'WHERE "ORDERS_UNIFIED"."CUSTOMER NAME" IN (?)'),
         'SELECT DISTINCT "ORDERS_UNIFIED"."CUSTOMER NAME" FROM "ORDERS_UNIFIED"',
         'PRAGMA main.table_xinfo("ORDERS_UNIFIED")',
         "UPDATE \"STG_MON_CustMasterSchedule\" SET last_error='could not UPDATE ORDERS_UNIFIED' WHERE 1 = 1",
@@ -168,7 +168,7 @@ class Guards:
             self.install()
 
 
-def assert_guards_fire(engine: sa.Engine, recorder: "Recorder | None" = None) -> None:
+def assert_guards_fire(engine: sa.Engine, recorder: Recorder | None = None) -> None:
     """Control: a deliberate INSERT, UPDATE and DELETE of ORDERS_UNIFIED by the test all fail."""
     orders = sa.Table(SOURCE, sa.MetaData(), autoload_with=engine)
     attempts = [
@@ -180,9 +180,8 @@ def assert_guards_fire(engine: sa.Engine, recorder: "Recorder | None" = None) ->
         with contextlib.ExitStack() as stack:
             if recorder is not None:
                 stack.enter_context(recorder.control())
-            with pytest.raises(sa.exc.DBAPIError, match=re.escape(GUARD_MESSAGE)):
-                with engine.begin() as conn:
-                    conn.execute(statement)
+            with pytest.raises(sa.exc.DBAPIError, match=re.escape(GUARD_MESSAGE)), engine.begin() as conn:
+                conn.execute(statement)
 
 
 # --- checksum -------------------------------------------------------------------------------------

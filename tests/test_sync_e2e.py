@@ -11,12 +11,20 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from core.push.run import BatchProcessor
 from core.db import schema as s
 from core.monday.client import Mutation
 from core.monday.errors import AuthError
-from tests.helpers import (BOARD, count, empty_orders, engine_context, make_world, monday_client, order_row,
-                           start_sandbox)
+from core.push.run import BatchProcessor
+from tests.helpers import (
+    BOARD,
+    count,
+    empty_orders,
+    engine_context,
+    make_world,
+    monday_client,
+    order_row,
+    start_sandbox,
+)
 
 
 @pytest.fixture
@@ -78,7 +86,7 @@ def test_every_valid_line_is_on_the_board_exactly_once_with_its_sizes(engine, sa
             expected[c.sync_key] = c
         invalid_orders.update(line.order_number for line in change.invalid)
 
-    results, client = sync_all(ctx, sandbox)
+    results, _client = sync_all(ctx, sandbox)
 
     assert {r.status for r in results} <= {"COMPLETED", "COMPLETED_WITH_ERRORS"}
     items = board_items(sandbox)
@@ -150,7 +158,7 @@ def test_changed_line_sends_only_the_changed_columns_and_leaves_hand_columns_alo
     set_values(sandbox, item["id"], {"FACTORY": "HANOI 2", "PLANNER NOTES": {"text": "rush, check trims"}})
     set_values(sandbox, item["subitems"][0]["id"], {"Cut Qty": "10"}, subitems=True)
     update_order(engine, "MWE-00024", **{"CUSTOMER PRICE": "31.50", "ORDER TYPE": "CANCELLED"})
-    results, client = sync_all(ctx, sandbox)
+    _results, client = sync_all(ctx, sandbox)
     assert client.stats.mutations == 1
     (item,) = board_items(sandbox)
     values = item["column_values"]
@@ -166,7 +174,7 @@ def test_removed_line_and_size_follow_the_removal_policy(engine, sandbox):
     with engine.begin() as conn:
         conn.execute(sa.delete(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00025"))
     update_order(engine, "MWE-00024", L=0)
-    results, client = sync_all(ctx, sandbox)
+    _results, client = sync_all(ctx, sandbox)
     assert client.stats.mutations == 2
     items = {i["column_values"]["AAG ORDER NUMBER"]: i for i in board_items(sandbox)}
     assert len(items) == 2  # nothing deleted on the board
@@ -179,7 +187,7 @@ def test_removed_line_and_size_follow_the_removal_policy(engine, sandbox):
 def test_a_label_the_board_lacks_is_a_clear_column_value_error(engine, sandbox):
     ctx = small_ctx(engine, [{"AAG ORDER NUMBER": "MWE-00024", "ORDER TYPE": "ON HOLD"},
                              {"AAG ORDER NUMBER": "MWE-00025"}])
-    results, client = sync_all(ctx, sandbox)
+    results, _client = sync_all(ctx, sandbox)
     assert [r.status for r in results] == ["COMPLETED_WITH_ERRORS"]
     assert [i["column_values"]["AAG ORDER NUMBER"] for i in board_items(sandbox)] == ["MWE-00025"]
     with engine.connect() as conn:

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from core.push.run import BatchProcessor
 from core.db import schema as s
 from core.db.engine import create_engine
+from core.push.run import BatchProcessor
 from core.staging.errors import ErrorHandler
 from core.staging.operations import Owner, StagingOperations
 from tests.helpers import BOARD, empty_orders, engine_context, monday_client, order_row, start_sandbox

@@ -147,7 +147,9 @@ def test_an_empty_token_is_not_stored(memory_keyring, monkeypatch, capsys):
 
 # == tokens with whitespace or control characters inside ===========================================
 
-from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 TOKEN_PART = st.text(alphabet="0123456789abcdefghijklmnopqrstuvwxyz", min_size=8, max_size=40)
 INSIDE = st.sampled_from(["\n", "\r\n", " ", "\t", "\x01", "\x1b", "\x7f", "\u2028", "\u00a0", "\u200b"])

@@ -37,16 +37,16 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.sql import util as sql_util
 from sqlglot import exp
 
-from core.detect.changes import CHANGED, REMOVED
 from core.cli import main as cli_main
-from core.foundation.config import render_settings
 from core.db import schema as s
 from core.db.engine import create_engine
 from core.db.migrate import VERSION_TABLE, upgrade_sql
+from core.detect.changes import CHANGED, REMOVED
+from core.foundation.config import render_settings
 from core.foundation.exceptions import CustomerBusy
-from core.staging.operations import Failure, Owner, StagingOperations
 from core.push.run import BatchProcessor
 from core.staging.errors import ErrorHandler
+from core.staging.operations import Failure, Owner, StagingOperations
 from tests.helpers import BOARD, confirm_all, engine_context, make_world, monday_client, order_row, start_sandbox
 
 SCHEMA = "dbo"  # what create_engine gives a mssql:// URL when no schema is configured
@@ -77,7 +77,7 @@ def tsql_lint(sql: str) -> list[str]:
                 if t.token_type.name in _NOT_TSQL_TOKENS and t.text.upper() != "OUTPUT"]
     if "OFFSET" in kinds and "FETCH" not in kinds:
         problems.append("OFFSET without FETCH is not T-SQL")
-    for first, second, third in zip(kinds, kinds[1:], kinds[2:] + [None]):
+    for first, second, third in zip(kinds, kinds[1:], kinds[2:] + [None], strict=False):
         if first == "COMMA" and second in ("FROM", "R_PAREN", "WHERE"):
             problems.append(f"a dangling comma before {second}")
         if first == "IN" and second == "L_PAREN" and third == "R_PAREN":
@@ -413,7 +413,7 @@ class Recording:
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):
         if self.phase is None or context is None or context.compiled is not None:
             return  # Core statements are recorded in before_execute
-        if re.match(r"\s*PRAGMA\b", statement) or re.match(r"SELECT sql FROM .*\bsqlite_master\b", statement, re.S):
+        if re.match(r"\s*PRAGMA\b", statement) or re.match(r"SELECT sql FROM .*\bsqlite_master\b", statement, re.DOTALL):
             self.skipped["SQLite reflection (PRAGMA, sqlite_master)"] += 1
             return
         match = _BULK_INSERT.fullmatch(statement.strip())
@@ -764,7 +764,7 @@ def test_the_set_based_promotion_is_among_them(run):
         assert re.search(rf"\bFROM {re.escape(target)}, {SCHEMA}\.\[STG_MON_", issued.sql), issued.sql
     insert_select = [(i, tree) for i, tree in _trees(rec, sa.Insert) if isinstance(tree.expression, exp.Select)]
     assert {tree.this.this.name for _, tree in insert_select} == {s.items.name, s.subitems.name}
-    for issued, tree in insert_select:
+    for issued, _tree in insert_select:
         assert "promote" in issued.phases and "NOT (EXISTS (SELECT" in issued.sql, issued.sql
 
 
@@ -778,7 +778,7 @@ def test_the_statements_of_the_one_active_batch_rule_are_among_them(run):
     ended = re.escape("?, ?")  # CANCELLED, FAILED: only those with unfinished rows or stored requests
     claim_probe = (rf"^SELECT .*\bWHERE\b.*{t}\.status IN \({re.escape(active)}\).*{t}\.status IN \({ended}\)"
                    rf".*EXISTS \(SELECT .*\s+ORDER BY {t}\.batch_id DESC$")
-    probe = [x for x in batch_sql if re.search(claim_probe, x, re.S)]
+    probe = [x for x in batch_sql if re.search(claim_probe, x, re.DOTALL)]
     assert probe, "the claim's probe of active batches, and of ended ones with unfinished rows"
     insert = [x for x in batch_sql if x.startswith(f"INSERT INTO {table}")]
     assert insert and all(" OUTPUT inserted.batch_id VALUES " in x for x in insert), insert
