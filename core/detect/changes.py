@@ -167,6 +167,8 @@ class ChangeDetector:
         self._names: dict[str, list] | None = None
         self._by_source_hash: dict[str, ProdItem] | None = None
         self._by_customer: dict[str, list[tuple[str, ProdItem]]] | None = None
+        # detect()'s one read of the source: unchanged keys and other rows by customer, unknown customers
+        self._prefetched: tuple[dict[str, list[str]], dict[str, list[Any]], set[str]] | bool | None = None
 
     # -- production ---------------------------------------------------------------------------
 
@@ -216,7 +218,28 @@ class ChangeDetector:
     # -- detection ----------------------------------------------------------------------------
 
     def detect(self, customer: str) -> CustomerChanges:
-        """All changes of one canonical customer."""
+        """All changes of one canonical customer.
+
+        The first call tries one read of the whole source for every customer (``_one_pass_unchanged``):
+        the census, the unchanged rows counted, the others kept by customer. Then each customer is
+        detected from what was kept, without a scan of the source table of its own.
+        """
+        if self._prefetched is None:
+            self._prefetched = False
+            if self._census is None:
+                one_pass = self._one_pass_unchanged()
+                if one_pass is not None:
+                    unchanged, kept, unknown = one_pass
+                    by_customer: dict[str, list[Any]] = {}
+                    customer_of = self.source.customer_of
+                    for row in kept:
+                        by_customer.setdefault(customer_of(row), []).append(row)
+                    self._prefetched = (unchanged, by_customer, unknown)
+        if self._prefetched:
+            unchanged, by_customer, unknown = self._prefetched
+            keys = unchanged.get(customer, [])
+            return self.detect_rows(customer, by_customer.get(customer, []), seen=set(keys), unchanged=len(keys),
+                                    unknown=customer in unknown)
         if self._names is None:  # the raw names of every customer, read once per detector like the census
             self._names = self.source.customer_names(self.conn)
         return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], self._names))
@@ -265,16 +288,17 @@ class ChangeDetector:
                 kind = CHANGED
             yield kind, line.sync_key, line, row
 
-    def detect_rows(self, customer: str, rows: Iterable[Any]) -> CustomerChanges:
+    def detect_rows(self, customer: str, rows: Iterable[Any], *, seen: set[str] | None = None, unchanged: int = 0,
+                    unknown: bool = False) -> CustomerChanges:
+        """Changes of ``customer`` from its source ``rows``; ``seen``, ``unchanged`` and ``unknown``:
+        the keys, count and unknown name of its unchanged rows already classified (not in ``rows``)."""
         index = self.index
         customer_known = self.source.customer_known
         invalid: list[MappedLine] = []
         new: list[MappedLine] = []
         candidates: list[MappedLine] = []
-        seen: set[str] = set()
-        unchanged = 0
+        seen = set() if seen is None else seen
         held = 0
-        unknown = False
         for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
@@ -373,7 +397,7 @@ class ChangeDetector:
         if unchanged is None:  # (the census is read on its own, then every row classified)
             rows: Iterable[Any] = self.source.iter_rows(self.conn, None)
         else:
-            unchanged_by_customer, rows = unchanged
+            unchanged_by_customer, rows, _unknown = unchanged
             for customer, keys in unchanged_by_customer.items():
                 summary[customer] = PendingCustomer(customer, unchanged=len(keys))
                 seen.update(keys)
@@ -394,7 +418,7 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
-    def _one_pass_unchanged(self) -> tuple[dict[str, list[str]], list[Any]] | None:
+    def _one_pass_unchanged(self) -> tuple[dict[str, list[str]], list[Any], set[str]] | None:
         """The census and the unchanged rows in one read of the source, for the pending list.
 
         A row whose raw content is what was last confirmed needs its key and customer only; the
@@ -406,9 +430,11 @@ class ChangeDetector:
         if not index:
             return None
         mapper = self.source.mapper
-        row_key, source_hash, customer_of = mapper.row_key, mapper.source_hash, self.source.customer_of
+        row_key, source_hash, canonical = mapper.row_key, mapper.source_hash, mapper.canonical_customer
+        position = self.source.customer_position
         keys: list[str | None] = []
         unchanged: dict[str, list[str]] = {}
+        unknown: set[str] = set()
         kept: list[Any] = []
         by_hash = self._source_hashes()
         rows = self.source.iter_rows(self.conn, None)
@@ -416,7 +442,9 @@ class ChangeDetector:
             prod = by_hash.get(source_hash(row))
             if prod is not None:
                 keys.append(prod.sync_key)
-                customer = customer_of(row)
+                customer, known = canonical(row[position])
+                if not known:
+                    unknown.add(customer)
                 group = unchanged.get(customer)
                 if group is None:
                     group = unchanged[customer] = []
@@ -431,7 +459,7 @@ class ChangeDetector:
         conflicts = self._census.conflicts
         if conflicts and any(k in conflicts for group in unchanged.values() for k in group):
             return None
-        return unchanged, kept
+        return unchanged, kept, unknown
 
 
 ONE_PASS_KEPT = 20_000  # rows the one-pass pending list keeps to classify after its census

@@ -34,7 +34,7 @@ class Source:
         # driver adapts through a slow path for every size label it stores.
         self.mapper: LineMapper = mapping.bind([str(c.name) for c in table.columns], storage_limits())
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
-        self._customer_position = self.mapper.columns.index(mapping.customer_column)
+        self.customer_position = self.mapper.columns.index(mapping.customer_column)
 
     @classmethod
     def reflect(cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED",
@@ -57,10 +57,10 @@ class Source:
 
     def customer_of(self, row: Sequence[Any]) -> str:
         """The canonical customer of a raw row."""
-        return self.mapper.canonical_customer(row[self._customer_position])[0]
+        return self.mapper.canonical_customer(row[self.customer_position])[0]
 
     def customer_known(self, row: Sequence[Any]) -> bool:
-        return self.mapper.canonical_customer(row[self._customer_position])[1]
+        return self.mapper.canonical_customer(row[self.customer_position])[1]
 
     @property
     def size_columns(self) -> list[str]:
