@@ -146,6 +146,28 @@ class PendingCustomer:
         }
 
 
+@dataclass
+class SourceReads:
+    """What detectors read of the source table, shared by the detectors of one run.
+
+    The key census and the customers' raw names; with ``whole_run`` (several customers detected),
+    also one read of every row: the unchanged ones (their board items, as read then) and the
+    others kept by customer, so that a customer's detection needs no scan of its own. Share one
+    only within a run (``EngineContext.one_run``): it is the source as it was when first read.
+    """
+
+    whole_run: bool = False
+    census: KeyCensus | None = None
+    names: dict[str, list[Any]] | None = None
+    prefetched: tuple[dict[str, list[ProdItem]], dict[str, list[Any]], set[str]] | bool | None = None
+
+
+def _still_unchanged(then: ProdItem, now: ProdItem | None) -> bool:
+    """A board item counted unchanged when the source was read is still the one confirmed from that row."""
+    return (now is not None and now.source_hash == then.source_hash and not now.is_removed
+            and now.board_state is None)
+
+
 def _chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -158,17 +180,14 @@ class ChangeDetector:
     ``detect(customer)`` then reads only that customer's source rows.
     """
 
-    def __init__(self, conn: Connection, source: Source, board_id: str):
+    def __init__(self, conn: Connection, source: Source, board_id: str, reads: SourceReads | None = None):
         self.conn = conn
         self.source = source
         self.board_id = board_id
         self._index: dict[str, ProdItem] | None = None
-        self._census: KeyCensus | None = None
-        self._names: dict[str, list] | None = None
+        self.reads = SourceReads() if reads is None else reads
         self._by_source_hash: dict[str, ProdItem] | None = None
         self._by_customer: dict[str, list[tuple[str, ProdItem]]] | None = None
-        # detect()'s one read of the source: unchanged keys and other rows by customer, unknown customers
-        self._prefetched: tuple[dict[str, list[str]], dict[str, list[Any]], set[str]] | bool | None = None
 
     # -- production ---------------------------------------------------------------------------
 
@@ -187,9 +206,10 @@ class ChangeDetector:
     @property
     def census(self) -> KeyCensus:
         """The source's key census (every key of the whole table, and the conflicts), read once."""
-        if self._census is None:
-            self._census = self.source.key_census(self.conn)
-        return self._census
+        reads = self.reads
+        if reads.census is None:
+            reads.census = self.source.key_census(self.conn)
+        return reads.census
 
     @property
     def duplicates(self) -> dict[str, str]:
@@ -224,9 +244,10 @@ class ChangeDetector:
         the census, the unchanged rows counted, the others kept by customer. Then each customer is
         detected from what was kept, without a scan of the source table of its own.
         """
-        if self._prefetched is None:
-            self._prefetched = False
-            if self._census is None:
+        reads = self.reads
+        if reads.prefetched is None and reads.whole_run:
+            reads.prefetched = False
+            if reads.census is None:
                 one_pass = self._one_pass_unchanged()
                 if one_pass is not None:
                     unchanged, kept, unknown = one_pass
@@ -234,15 +255,17 @@ class ChangeDetector:
                     customer_of = self.source.customer_of
                     for row in kept:
                         by_customer.setdefault(customer_of(row), []).append(row)
-                    self._prefetched = (unchanged, by_customer, unknown)
-        if self._prefetched:
-            unchanged, by_customer, unknown = self._prefetched
-            keys = unchanged.get(customer, [])
-            return self.detect_rows(customer, by_customer.get(customer, []), seen=set(keys), unchanged=len(keys),
-                                    unknown=customer in unknown)
-        if self._names is None:  # the raw names of every customer, read once per detector like the census
-            self._names = self.source.customer_names(self.conn)
-        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], self._names))
+                    reads.prefetched = (unchanged, by_customer, unknown)
+        if reads.prefetched:
+            unchanged, by_customer, unknown = reads.prefetched
+            prods = unchanged.get(customer, [])
+            index = self.index  # this detector's: a batch of the run may have changed the board since the read
+            if all(_still_unchanged(p, index.get(p.sync_key)) for p in prods):
+                return self.detect_rows(customer, by_customer.get(customer, []), seen={p.sync_key for p in prods},
+                                        unchanged=len(prods), unknown=customer in unknown)
+        if reads.names is None:  # the raw names of every customer, read once like the census
+            reads.names = self.source.customer_names(self.conn)
+        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], reads.names))
 
     def _source_hashes(self) -> dict[str, ProdItem]:
         """Board items (not removed) by the source hash they were last confirmed from.
@@ -393,14 +416,14 @@ class ChangeDetector:
         seen: set[str] = set()
         customer_of = self.source.customer_of
         counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid", HELD: "held"}
-        unchanged = self._census is None and self._one_pass_unchanged()
+        unchanged = self.reads.census is None and self._one_pass_unchanged()
         if unchanged is None:  # (the census is read on its own, then every row classified)
             rows: Iterable[Any] = self.source.iter_rows(self.conn, None)
         else:
             unchanged_by_customer, rows, _unknown = unchanged
-            for customer, keys in unchanged_by_customer.items():
-                summary[customer] = PendingCustomer(customer, unchanged=len(keys))
-                seen.update(keys)
+            for customer, prods in unchanged_by_customer.items():
+                summary[customer] = PendingCustomer(customer, unchanged=len(prods))
+                seen.update(p.sync_key for p in prods)
         for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
@@ -418,7 +441,7 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
-    def _one_pass_unchanged(self) -> tuple[dict[str, list[str]], list[Any], set[str]] | None:
+    def _one_pass_unchanged(self) -> tuple[dict[str, list[ProdItem]], list[Any], set[str]] | None:
         """The census and the unchanged rows in one read of the source, for the pending list.
 
         A row whose raw content is what was last confirmed needs its key and customer only; the
@@ -433,7 +456,7 @@ class ChangeDetector:
         row_key, source_hash, canonical = mapper.row_key, mapper.source_hash, mapper.canonical_customer
         position = self.source.customer_position
         keys: list[str | None] = []
-        unchanged: dict[str, list[str]] = {}
+        unchanged: dict[str, list[ProdItem]] = {}
         unknown: set[str] = set()
         kept: list[Any] = []
         by_hash = self._source_hashes()
@@ -448,16 +471,16 @@ class ChangeDetector:
                 group = unchanged.get(customer)
                 if group is None:
                     group = unchanged[customer] = []
-                group.append(prod.sync_key)
+                group.append(prod)
                 continue
             keys.append(row_key(row))
             if len(kept) >= ONE_PASS_KEPT:
                 rows.close()
                 return None
             kept.append(row)
-        self._census = KeyCensus.of(keys, self.source.table.name)
-        conflicts = self._census.conflicts
-        if conflicts and any(k in conflicts for group in unchanged.values() for k in group):
+        census = self.reads.census = KeyCensus.of(keys, self.source.table.name)
+        conflicts = census.conflicts
+        if conflicts and any(p.sync_key in conflicts for group in unchanged.values() for p in group):
             return None
         return unchanged, kept, unknown
 
