@@ -9,8 +9,9 @@ reading its subitems; only lines whose ``line_hash`` differs are compared field 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -168,7 +169,7 @@ def _still_unchanged(then: ProdItem, now: ProdItem | None) -> bool:
             and now.board_state is None)
 
 
-def _chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
+def _chunks(values: list[str], size: int = IN_CHUNK) -> Iterator[list[str]]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
 
@@ -200,7 +201,7 @@ class ChangeDetector:
                           t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash, t.c.board_state)
                 .where(t.c.board_id == self.board_id)
             ).all()  # (one fetchall: iterating the result fetches row by row)
-            self._index = {r[0]: ProdItem(*r) for r in rows}
+            self._index = {r[0]: ProdItem(*tuple(r)) for r in rows}
         return self._index
 
     @property
@@ -216,9 +217,10 @@ class ChangeDetector:
         """Keys whose lines are held back (exact duplicates and keys that differ only in case) -> why."""
         return self.census.conflicts
 
-    def _prod_details(self, keys: list[str], removed: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
+    def _prod_details(self, keys: list[str], removed: list[str]
+                      ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
-        fields: dict[str, dict] = {}
+        fields: dict[str, dict[str, Any]] = {}
         sizes: dict[str, dict[str, Any]] = {}
         t, st = s.items, s.subitems
         for chunk in _chunks(keys + removed):
@@ -256,7 +258,7 @@ class ChangeDetector:
                     for row in kept:
                         by_customer.setdefault(customer_of(row), []).append(row)
                     reads.prefetched = (unchanged, by_customer, unknown)
-        if reads.prefetched:
+        if isinstance(reads.prefetched, tuple):
             unchanged, by_customer, unknown = reads.prefetched
             prods = unchanged.get(customer, [])
             index = self.index  # this detector's: a batch of the run may have changed the board since the read
@@ -297,10 +299,11 @@ class ChangeDetector:
                     yield UNCHANGED, prod.sync_key, None, row
                     continue
             line = self.source.line(row, census)
-            if line.errors:
-                yield INVALID, line.sync_key, line, row
+            key = line.sync_key
+            if line.errors or key is None:  # (a valid line has a key)
+                yield INVALID, key, line, row
                 continue
-            prod = index.get(line.sync_key)
+            prod = index.get(key)
             if prod is None:
                 kind = NEW
             elif prod.board_state is not None:
@@ -309,7 +312,7 @@ class ChangeDetector:
                 kind = UNCHANGED
             else:
                 kind = CHANGED
-            yield kind, line.sync_key, line, row
+            yield kind, key, line, row
 
     def detect_rows(self, customer: str, rows: Iterable[Any], *, seen: set[str] | None = None, unchanged: int = 0,
                     unknown: bool = False) -> CustomerChanges:
@@ -318,20 +321,24 @@ class ChangeDetector:
         index = self.index
         customer_known = self.source.customer_known
         invalid: list[MappedLine] = []
-        new: list[MappedLine] = []
-        candidates: list[MappedLine] = []
+        new: list[tuple[str, MappedLine]] = []
+        candidates: list[tuple[str, MappedLine]] = []
         seen = set() if seen is None else seen
         held = 0
         for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
-            unknown = unknown or not (line.customer_known if line is not None else customer_known(row))
-            if kind == INVALID:
+            if line is None:  # unchanged by its raw content, never mapped
+                unknown = unknown or not customer_known(row)
+                unchanged += 1
+                continue
+            unknown = unknown or not line.customer_known
+            if kind == INVALID or key is None:
                 invalid.append(line)
             elif kind == NEW:
-                new.append(line)
+                new.append((key, line))
             elif kind == CHANGED:
-                candidates.append(line)
+                candidates.append((key, line))
             elif kind == HELD:
                 held += 1
             else:
@@ -345,12 +352,11 @@ class ChangeDetector:
                 self._by_customer.setdefault(p.customer, []).append((k, p))
         removed_keys = [k for k, p in self._by_customer.get(customer, ())
                         if k not in seen and not p.is_removed and k not in in_source]
-        fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
+        fields, sizes = self._prod_details([key for key, _ in candidates], removed_keys)
 
-        changes = [self._new(line) for line in new]
-        for line in candidates:
-            change = self._changed(line, index[line.sync_key], fields.get(line.sync_key, {}),
-                                   sizes.get(line.sync_key, {}))
+        changes = [self._new(key, line) for key, line in new]
+        for key, line in candidates:
+            change = self._changed(key, line, index[key], fields.get(key, {}), sizes.get(key, {}))
             if change.changed_fields or change.sizes:
                 changes.append(change)
             else:
@@ -359,15 +365,16 @@ class ChangeDetector:
             changes.append(self._removed(index[key], fields.get(key, {})))
         return CustomerChanges(customer, changes, invalid, unchanged, unknown, held)
 
-    def _new(self, line: MappedLine) -> LineChange:
+    def _new(self, key: str, line: MappedLine) -> LineChange:
         return LineChange(
-            kind=NEW, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            kind=NEW, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=None, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=[_new_size(size) for size in line.sizes],
             order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
         )
 
-    def _changed(self, line: MappedLine, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
+    def _changed(self, key: str, line: MappedLine, prod: ProdItem, old_fields: dict[str, Any],
+                 old_sizes: dict[str, Any]) -> LineChange:
         size_changes: list[SizeChange] = []
         current = {size.label: size for size in line.sizes}
         for size in line.sizes:
@@ -383,7 +390,7 @@ class ChangeDetector:
             if label not in current and not old.is_removed:
                 size_changes.append(self._removed_size(old))
         return LineChange(
-            kind=CHANGED, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            kind=CHANGED, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=old_fields, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=size_changes, monday_item_id=prod.monday_item_id,
             order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
@@ -397,7 +404,7 @@ class ChangeDetector:
             content_hash([old.subitem_name, *values.items()]), old.monday_subitem_id,
         )
 
-    def _removed(self, prod: ProdItem, old_fields: dict) -> LineChange:
+    def _removed(self, prod: ProdItem, old_fields: dict[str, Any]) -> LineChange:
         """A line gone from the source: the removal policy's values on the item; its subitems are left alone."""
         fields = {**old_fields, **self.source.mapping.removal_item}
         fields_hash = content_hash(fields.items())
@@ -416,7 +423,8 @@ class ChangeDetector:
         seen: set[str] = set()
         customer_of = self.source.customer_of
         counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid", HELD: "held"}
-        unchanged = self.reads.census is None and self._one_pass_unchanged()
+        # (a census read already, say by a detection of this run: read the census apart)
+        unchanged = self._one_pass_unchanged() if self.reads.census is None else None
         if unchanged is None:  # (the census is read on its own, then every row classified)
             rows: Iterable[Any] = self.source.iter_rows(self.conn, None)
         else:

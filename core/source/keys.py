@@ -18,8 +18,8 @@ as a ``VALIDATION`` error, never guessed at.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 MAX_NAMED = 5  # other keys named in one conflict message; the rest are counted
 
@@ -54,7 +54,7 @@ class KeyCensus:
         return None if key is None else self.conflicts.get(key)
 
     @classmethod
-    def of(cls, keys: Iterable[str | None], table: str = "the source") -> "KeyCensus":
+    def of(cls, keys: Iterable[str | None], table: str = "the source") -> KeyCensus:
         """The census of a stream of row keys (one per row, None for a row without a key), in one pass."""
         counts: dict[str, int] = {}
         for key in keys:

@@ -16,8 +16,9 @@ from core.source.mapping import StorageLimits
 INT32_MAX = 2**31 - 1  # sa.Integer: INTEGER on PostgreSQL and SQL Server
 
 
-def _shortest(*columns: sa.Column) -> int:
-    return min(column.type.length for column in columns)
+def _shortest(*columns: sa.Column[str]) -> int:
+    lengths = [getattr(column.type, "length", None) for column in columns]  # (every one a sized String)
+    return min(length for length in lengths if isinstance(length, int))
 
 
 def storage_limits() -> StorageLimits:
@@ -40,7 +41,7 @@ def storage_limits() -> StorageLimits:
     )
 
 
-def fit(value: object, column: sa.Column) -> object:
+def fit(value: object, column: sa.Column[str]) -> object:
     """A value as an error row can store it: text shortened to the column and made storable (an error
     row must always be written, whatever the source held)."""
     if not isinstance(value, str):
