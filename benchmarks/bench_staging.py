@@ -79,7 +79,7 @@ def phase_build(args) -> dict:
 
 
 def phase_stage(args) -> dict:
-    from core.detect.changes import ChangeDetector
+    from core.detect.changes import ChangeDetector, SourceReads
     from core.source.mapping import load_mapping
     from core.source.reader import Source
     from core.staging.operations import StagingOperations
@@ -90,7 +90,8 @@ def phase_stage(args) -> dict:
     ops = StagingOperations(engine, _owner())
     staged = {"items": 0, "subitems": 0, "invalid": 0, "lines_read": 0, "customers": 0}
     with engine.connect() as conn:
-        detector = ChangeDetector(conn, source, BOARD)
+        # One run over every customer, as a sync inside EngineContext.one_run reads the source.
+        detector = ChangeDetector(conn, source, BOARD, SourceReads(whole_run=True))
         customers = sorted(source.customer_names(conn))
         for customer in customers:
             changes = detector.detect(customer)

@@ -9,144 +9,49 @@ reading its subitems; only lines whose ``line_hash`` differs are compared field 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
+from core.detect.results import (
+    CHANGED,
+    HELD,
+    INVALID,
+    NEW,
+    REMOVED,
+    UNCHANGED,
+    CustomerChanges,
+    LineChange,
+    PendingCustomer,
+    ProdItem,
+    SizeChange,
+    SourceReads,
+)
 from core.source.keys import KeyCensus
 from core.source.mapping import MappedLine, MappedSize, content_hash
 from core.source.reader import Source
 
-NEW = "NEW"
-CHANGED = "CHANGED"
-UNCHANGED = "UNCHANGED"
-REMOVED = "REMOVED"
-INVALID = "INVALID"
-HELD = "HELD"  # its item was deleted or archived on the board: it waits for a planner (an open error says so)
+__all__ = [  # the records live in core.detect.results; importable from here as before
+    "CHANGED", "HELD", "INVALID", "NEW", "REMOVED", "UNCHANGED", "ChangeDetector", "CustomerChanges", "LineChange",
+    "PendingCustomer", "ProdItem", "SizeChange", "SourceReads", "last_sync_by_customer", "open_error_counts",
+]
+
 IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
 
 
-@dataclass(slots=True)  # one per item on the board, built for every detection and pending list
-class ProdItem:
-    sync_key: str
-    customer: str
-    monday_item_id: str
-    content_hash: str
-    line_hash: str
-    is_removed: bool
-    order_number: str | None
-    po_number: str | None
-    source_hash: str | None
-    board_state: str | None = None
+def _still_unchanged(then: ProdItem, now: ProdItem | None) -> bool:
+    """A board item counted unchanged when the source was read is still the one confirmed from that row."""
+    return (now is not None and now.source_hash == then.source_hash and not now.is_removed
+            and now.board_state is None)
 
 
-@dataclass(frozen=True)
-class SizeChange:
-    kind: str
-    label: str
-    position: int
-    name: str
-    quantity: int | None
-    old_quantity: int | None
-    values: dict[str, Any]
-    old_values: dict[str, Any] | None
-    hash: str
-    monday_subitem_id: str | None = None
-
-    @property
-    def changed_fields(self) -> list[str]:
-        if self.old_values is None:
-            return list(self.values)
-        return [k for k, v in self.values.items() if self.old_values.get(k) != v]
+_T = TypeVar("_T")
 
 
-@dataclass
-class LineChange:
-    """One order line's change. ``line`` is None for a REMOVED line (it is gone from the source)."""
-
-    kind: str
-    sync_key: str
-    customer: str
-    line: MappedLine | None
-    fields: dict[str, Any]  # what the item should be: name, group and the board columns
-    old_fields: dict[str, Any] | None
-    content_hash: str
-    line_hash: str
-    sizes: list[SizeChange] = field(default_factory=list)
-    source_hash: str | None = None
-    monday_item_id: str | None = None
-    order_number: str | None = None
-    po_number: str | None = None
-
-    @property
-    def changed_fields(self) -> list[str]:
-        """The item fields to send: all for a new item, only those that differ otherwise."""
-        if self.old_fields is None:
-            return list(self.fields)
-        return [k for k, v in self.fields.items() if self.old_fields.get(k) != v]
-
-    def diff(self) -> dict[str, tuple[Any, Any]]:
-        old = self.old_fields or {}
-        return {k: (old.get(k), self.fields.get(k)) for k in self.changed_fields}
-
-
-@dataclass
-class CustomerChanges:
-    customer: str
-    changes: list[LineChange]
-    invalid: list[MappedLine]
-    unchanged: int
-    unknown_customer: bool = False
-    held: int = 0  # lines whose item a person deleted or archived on the board, waiting for a decision
-
-    @property
-    def new(self) -> list[LineChange]:
-        return [c for c in self.changes if c.kind == NEW]
-
-    @property
-    def changed(self) -> list[LineChange]:
-        return [c for c in self.changes if c.kind == CHANGED]
-
-    @property
-    def removed(self) -> list[LineChange]:
-        return [c for c in self.changes if c.kind == REMOVED]
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.changes and not self.invalid
-
-
-@dataclass
-class PendingCustomer:
-    """One row of the customers-with-pending-work list (GUI and ``status``)."""
-
-    customer: str
-    new: int = 0
-    changed: int = 0
-    removed: int = 0
-    invalid: int = 0
-    open_errors: int = 0
-    unchanged: int = 0
-    held: int = 0
-    last_sync: Any = None
-
-    @property
-    def pending(self) -> int:
-        return self.new + self.changed + self.removed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "customer": self.customer, "new": self.new, "changed": self.changed, "removed": self.removed,
-            "invalid": self.invalid, "open_errors": self.open_errors, "unchanged": self.unchanged,
-            "held": self.held,
-            "last_sync": self.last_sync.isoformat(sep=" ", timespec="seconds") if self.last_sync else None,
-        }
-
-
-def _chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
+def _chunks(values: list[_T], size: int = IN_CHUNK) -> Iterator[list[_T]]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
 
@@ -158,13 +63,12 @@ class ChangeDetector:
     ``detect(customer)`` then reads only that customer's source rows.
     """
 
-    def __init__(self, conn: Connection, source: Source, board_id: str):
+    def __init__(self, conn: Connection, source: Source, board_id: str, reads: SourceReads | None = None):
         self.conn = conn
         self.source = source
         self.board_id = board_id
         self._index: dict[str, ProdItem] | None = None
-        self._census: KeyCensus | None = None
-        self._names: dict[str, list] | None = None
+        self.reads = SourceReads() if reads is None else reads
         self._by_source_hash: dict[str, ProdItem] | None = None
         self._by_customer: dict[str, list[tuple[str, ProdItem]]] | None = None
 
@@ -179,24 +83,26 @@ class ChangeDetector:
                           t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash, t.c.board_state)
                 .where(t.c.board_id == self.board_id)
             ).all()  # (one fetchall: iterating the result fetches row by row)
-            self._index = {r[0]: ProdItem(*r) for r in rows}
+            self._index = {r[0]: ProdItem(*tuple(r)) for r in rows}
         return self._index
 
     @property
     def census(self) -> KeyCensus:
         """The source's key census (every key of the whole table, and the conflicts), read once."""
-        if self._census is None:
-            self._census = self.source.key_census(self.conn)
-        return self._census
+        reads = self.reads
+        if reads.census is None:
+            reads.census = self.source.key_census(self.conn)
+        return reads.census
 
     @property
     def duplicates(self) -> dict[str, str]:
         """Keys whose lines are held back (exact duplicates and keys that differ only in case) -> why."""
         return self.census.conflicts
 
-    def _prod_details(self, keys: list[str], removed: list[str]) -> tuple[dict[str, dict], dict[str, dict[str, Any]]]:
+    def _prod_details(self, keys: list[str], removed: list[str]
+                      ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
-        fields: dict[str, dict] = {}
+        fields: dict[str, dict[str, Any]] = {}
         sizes: dict[str, dict[str, Any]] = {}
         t, st = s.items, s.subitems
         for chunk in _chunks(keys + removed):
@@ -216,10 +122,34 @@ class ChangeDetector:
     # -- detection ----------------------------------------------------------------------------
 
     def detect(self, customer: str) -> CustomerChanges:
-        """All changes of one canonical customer."""
-        if self._names is None:  # the raw names of every customer, read once per detector like the census
-            self._names = self.source.customer_names(self.conn)
-        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], self._names))
+        """All changes of one canonical customer.
+
+        The first call tries one read of the whole source for every customer (``_one_pass_unchanged``):
+        the census, the unchanged rows counted, the others kept by customer. Then each customer is
+        detected from what was kept, without a scan of the source table of its own.
+        """
+        reads = self.reads
+        if reads.prefetched is None and reads.whole_run:
+            reads.prefetched = False
+            if reads.census is None:
+                one_pass = self._one_pass_unchanged()
+                if one_pass is not None:
+                    unchanged, kept, unknown = one_pass
+                    by_customer: dict[str, list[Any]] = {}
+                    customer_of = self.source.customer_of
+                    for row in kept:
+                        by_customer.setdefault(customer_of(row), []).append(row)
+                    reads.prefetched = (unchanged, by_customer, unknown)
+        if isinstance(reads.prefetched, tuple):
+            unchanged, by_customer, unknown = reads.prefetched
+            prods = unchanged.get(customer, [])
+            index = self.index  # this detector's: a batch of the run may have changed the board since the read
+            if all(_still_unchanged(p, index.get(p.sync_key)) for p in prods):
+                return self.detect_rows(customer, by_customer.get(customer, []), seen={p.sync_key for p in prods},
+                                        unchanged=len(prods), unknown=customer in unknown)
+        if reads.names is None:  # the raw names of every customer, read once like the census
+            reads.names = self.source.customer_names(self.conn)
+        return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], reads.names))
 
     def _source_hashes(self) -> dict[str, ProdItem]:
         """Board items (not removed) by the source hash they were last confirmed from.
@@ -251,10 +181,11 @@ class ChangeDetector:
                     yield UNCHANGED, prod.sync_key, None, row
                     continue
             line = self.source.line(row, census)
-            if line.errors:
-                yield INVALID, line.sync_key, line, row
+            key = line.sync_key
+            if line.errors or key is None:  # (a valid line has a key)
+                yield INVALID, key, line, row
                 continue
-            prod = index.get(line.sync_key)
+            prod = index.get(key)
             if prod is None:
                 kind = NEW
             elif prod.board_state is not None:
@@ -263,28 +194,33 @@ class ChangeDetector:
                 kind = UNCHANGED
             else:
                 kind = CHANGED
-            yield kind, line.sync_key, line, row
+            yield kind, key, line, row
 
-    def detect_rows(self, customer: str, rows: Iterable[Any]) -> CustomerChanges:
+    def detect_rows(self, customer: str, rows: Iterable[Any], *, seen: set[str] | None = None, unchanged: int = 0,
+                    unknown: bool = False) -> CustomerChanges:
+        """Changes of ``customer`` from its source ``rows``; ``seen``, ``unchanged`` and ``unknown``:
+        the keys, count and unknown name of its unchanged rows already classified (not in ``rows``)."""
         index = self.index
         customer_known = self.source.customer_known
         invalid: list[MappedLine] = []
-        new: list[MappedLine] = []
-        candidates: list[MappedLine] = []
-        seen: set[str] = set()
-        unchanged = 0
+        new: list[tuple[str, MappedLine]] = []
+        candidates: list[tuple[str, MappedLine]] = []
+        seen = set() if seen is None else seen
         held = 0
-        unknown = False
         for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
-            unknown = unknown or not (line.customer_known if line is not None else customer_known(row))
-            if kind == INVALID:
+            if line is None:  # unchanged by its raw content, never mapped
+                unknown = unknown or not customer_known(row)
+                unchanged += 1
+                continue
+            unknown = unknown or not line.customer_known
+            if kind == INVALID or key is None:
                 invalid.append(line)
             elif kind == NEW:
-                new.append(line)
+                new.append((key, line))
             elif kind == CHANGED:
-                candidates.append(line)
+                candidates.append((key, line))
             elif kind == HELD:
                 held += 1
             else:
@@ -298,12 +234,11 @@ class ChangeDetector:
                 self._by_customer.setdefault(p.customer, []).append((k, p))
         removed_keys = [k for k, p in self._by_customer.get(customer, ())
                         if k not in seen and not p.is_removed and k not in in_source]
-        fields, sizes = self._prod_details([line.sync_key for line in candidates], removed_keys)
+        fields, sizes = self._prod_details([key for key, _ in candidates], removed_keys)
 
-        changes = [self._new(line) for line in new]
-        for line in candidates:
-            change = self._changed(line, index[line.sync_key], fields.get(line.sync_key, {}),
-                                   sizes.get(line.sync_key, {}))
+        changes = [self._new(key, line) for key, line in new]
+        for key, line in candidates:
+            change = self._changed(key, line, index[key], fields.get(key, {}), sizes.get(key, {}))
             if change.changed_fields or change.sizes:
                 changes.append(change)
             else:
@@ -312,15 +247,16 @@ class ChangeDetector:
             changes.append(self._removed(index[key], fields.get(key, {})))
         return CustomerChanges(customer, changes, invalid, unchanged, unknown, held)
 
-    def _new(self, line: MappedLine) -> LineChange:
+    def _new(self, key: str, line: MappedLine) -> LineChange:
         return LineChange(
-            kind=NEW, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            kind=NEW, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=None, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=[_new_size(size) for size in line.sizes],
             order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
         )
 
-    def _changed(self, line: MappedLine, prod: ProdItem, old_fields: dict, old_sizes: dict[str, Any]) -> LineChange:
+    def _changed(self, key: str, line: MappedLine, prod: ProdItem, old_fields: dict[str, Any],
+                 old_sizes: dict[str, Any]) -> LineChange:
         size_changes: list[SizeChange] = []
         current = {size.label: size for size in line.sizes}
         for size in line.sizes:
@@ -336,7 +272,7 @@ class ChangeDetector:
             if label not in current and not old.is_removed:
                 size_changes.append(self._removed_size(old))
         return LineChange(
-            kind=CHANGED, sync_key=line.sync_key, customer=line.customer, line=line, fields=line.item_fields,
+            kind=CHANGED, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
             old_fields=old_fields, content_hash=line.content_hash, line_hash=line.line_hash,
             sizes=size_changes, monday_item_id=prod.monday_item_id,
             order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
@@ -350,7 +286,7 @@ class ChangeDetector:
             content_hash([old.subitem_name, *values.items()]), old.monday_subitem_id,
         )
 
-    def _removed(self, prod: ProdItem, old_fields: dict) -> LineChange:
+    def _removed(self, prod: ProdItem, old_fields: dict[str, Any]) -> LineChange:
         """A line gone from the source: the removal policy's values on the item; its subitems are left alone."""
         fields = {**old_fields, **self.source.mapping.removal_item}
         fields_hash = content_hash(fields.items())
@@ -369,14 +305,15 @@ class ChangeDetector:
         seen: set[str] = set()
         customer_of = self.source.customer_of
         counter = {NEW: "new", CHANGED: "changed", UNCHANGED: "unchanged", INVALID: "invalid", HELD: "held"}
-        unchanged = self._census is None and self._one_pass_unchanged()
+        # (a census read already, say by a detection of this run: read the census apart)
+        unchanged = self._one_pass_unchanged() if self.reads.census is None else None
         if unchanged is None:  # (the census is read on its own, then every row classified)
             rows: Iterable[Any] = self.source.iter_rows(self.conn, None)
         else:
-            unchanged_by_customer, rows = unchanged
-            for customer, keys in unchanged_by_customer.items():
-                summary[customer] = PendingCustomer(customer, unchanged=len(keys))
-                seen.update(keys)
+            unchanged_by_customer, rows, _unknown = unchanged
+            for customer, prods in unchanged_by_customer.items():
+                summary[customer] = PendingCustomer(customer, unchanged=len(prods))
+                seen.update(p.sync_key for p in prods)
         for kind, key, line, row in self._classify(rows):
             if key is not None:
                 seen.add(key)
@@ -394,7 +331,7 @@ class ChangeDetector:
         return sorted(summary.values(), key=lambda p: p.customer)
 
 
-    def _one_pass_unchanged(self) -> tuple[dict[str, list[str]], list[Any]] | None:
+    def _one_pass_unchanged(self) -> tuple[dict[str, list[ProdItem]], list[Any], set[str]] | None:
         """The census and the unchanged rows in one read of the source, for the pending list.
 
         A row whose raw content is what was last confirmed needs its key and customer only; the
@@ -406,9 +343,11 @@ class ChangeDetector:
         if not index:
             return None
         mapper = self.source.mapper
-        row_key, source_hash, customer_of = mapper.row_key, mapper.source_hash, self.source.customer_of
+        row_key, source_hash, canonical = mapper.row_key, mapper.source_hash, mapper.canonical_customer
+        position = self.source.customer_position
         keys: list[str | None] = []
-        unchanged: dict[str, list[str]] = {}
+        unchanged: dict[str, list[ProdItem]] = {}
+        unknown: set[str] = set()
         kept: list[Any] = []
         by_hash = self._source_hashes()
         rows = self.source.iter_rows(self.conn, None)
@@ -416,22 +355,24 @@ class ChangeDetector:
             prod = by_hash.get(source_hash(row))
             if prod is not None:
                 keys.append(prod.sync_key)
-                customer = customer_of(row)
+                customer, known = canonical(row[position])
+                if not known:
+                    unknown.add(customer)
                 group = unchanged.get(customer)
                 if group is None:
                     group = unchanged[customer] = []
-                group.append(prod.sync_key)
+                group.append(prod)
                 continue
             keys.append(row_key(row))
             if len(kept) >= ONE_PASS_KEPT:
                 rows.close()
                 return None
             kept.append(row)
-        self._census = KeyCensus.of(keys, self.source.table.name)
-        conflicts = self._census.conflicts
-        if conflicts and any(k in conflicts for group in unchanged.values() for k in group):
+        census = self.reads.census = KeyCensus.of(keys, self.source.table.name)
+        conflicts = census.conflicts
+        if conflicts and any(p.sync_key in conflicts for group in unchanged.values() for p in group):
             return None
-        return unchanged, kept
+        return unchanged, kept, unknown
 
 
 ONE_PASS_KEPT = 20_000  # rows the one-pass pending list keeps to classify after its census

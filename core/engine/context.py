@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from core.db.engine import check_connection, create_engine
 from core.db.migrate import require_current
-from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer
+from core.detect.changes import ChangeDetector, CustomerChanges, PendingCustomer, SourceReads
 from core.engine.sandbox_process import SandboxProcess
 from core.foundation.config import Settings
 from core.foundation.exceptions import SettingsError
@@ -45,6 +46,8 @@ class EngineContext:
     _sandbox: SandboxProcess | None = None
     # The engine's worker threads may ask for the source at once: it is reflected once, under this lock.
     _source_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # Per thread: the source reads that the detections of this thread's current run share (one_run).
+    _run: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings, *, check_schema: bool = True, owner: Owner | None = None) -> EngineContext:
@@ -83,10 +86,34 @@ class EngineContext:
             return sorted(self.source.customer_names(conn))
 
     def detect(self, customers: Iterable[str]) -> list[CustomerChanges]:
-        """Changes of each customer, read-only (the dry run; the sync stages the same)."""
+        """Changes of each customer, read-only (the dry run; the sync stages the same).
+
+        Inside ``one_run`` the source is read once for the run (census, customer names, unchanged
+        rows); the board's tables are read afresh by every call, a batch of the run changes them.
+        """
+        customers = list(customers)
+        reads = getattr(self._run, "reads", None)
+        if reads is None:
+            reads = SourceReads(whole_run=len(customers) > 1)
         with translate_db_errors(self.engine), self.engine.connect() as conn:
-            detector = ChangeDetector(conn, self.source, self.board_id)
+            detector = ChangeDetector(conn, self.source, self.board_id, reads)
             return [detector.detect(customer) for customer in customers]
+
+    @contextmanager
+    def one_run(self) -> Iterator[None]:
+        """One sync run of this thread: its ``detect`` calls share one read of the source.
+
+        What was read ends with the run, so the next run sees the source as it is then. Nested
+        calls belong to the outer run.
+        """
+        if getattr(self._run, "reads", None) is not None:
+            yield
+            return
+        self._run.reads = SourceReads(whole_run=True)
+        try:
+            yield
+        finally:
+            self._run.reads = None
 
     def resolve_customers(self, names: Iterable[str], all_customers: bool) -> list[str]:
         """Canonical customer names for ``--customer`` values (aliases allowed) or ``--all``."""

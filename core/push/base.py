@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
@@ -50,6 +51,8 @@ class EngineContextLike(Protocol):
     def board_id(self) -> str: ...
 
     def detect(self, customers: Iterable[str]) -> list[CustomerChanges]: ...
+
+    def one_run(self) -> AbstractContextManager[None]: ...
 
 
 class ProcessorBase:

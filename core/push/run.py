@@ -79,8 +79,11 @@ class BatchProcessor(PushPhases):
         Only what no other customer can escape (the token refused, monday or the database
         unreachable) ends the run: the customers after it are reported as not run.
         """
+        with self.ctx.one_run():  # the customers' detections share one read of the source
+            return self._run(list(customers), keys)
+
+    def _run(self, customers: list[str], keys: dict[str, set[str]] | None) -> list[BatchResult]:
         results: list[BatchResult] = []
-        customers = list(customers)
         for position, customer in enumerate(customers):
             if self.cancel.is_set():
                 results.append(BatchResult(None, customer, NOT_RUN, message="not run: the sync was cancelled"))

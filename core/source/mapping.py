@@ -9,68 +9,45 @@ database or the network.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import re
 import tomllib
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from core.foundation.exceptions import SettingsError
 from core.foundation.resources import resource_path
 
-MONDAY_TYPES = ("text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link")
-REMOVAL_POLICIES = ("mark", "report", "archive", "delete")
-DERIVED = ("$key", "$customer", "$season")
-SUBITEM_DERIVED = ("$size", "$quantity")
-TEMPLATE_DERIVED = ("customer", "season", "key")
-ITEM_NAME_MAX = 255
-STATUS_LABEL_MAX = 30
-LONG_TEXT_MAX = 2000
-NUMBER_DIGITS = 20  # a numbers value with more digits is not a quantity or a price, whatever the source says
-_TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
-
-
-@dataclass(frozen=True)
-class StorageLimits:
-    """The longest text (characters) and the largest quantity OrderSync's tables hold per mapped value.
-
-    ``None`` means unbounded. ``core.source.limits.storage_limits`` reads them off the table definitions.
-    """
-
-    key: int | None = None
-    customer: int | None = None
-    order_number: int | None = None
-    po_number: int | None = None
-    item_name: int | None = None
-    group_name: int | None = None
-    size_label: int | None = None
-    subitem_name: int | None = None
-    quantity: int | None = None
-
-
-UNBOUNDED = StorageLimits()
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """One board column: where its value comes from and how it is transformed and typed."""
-
-    source: str
-    type: str
-    title: str | None = None
-    id: str | None = None
-    value_map: dict[str, str] = field(default_factory=dict)
-    whole: bool = False
-    min: float | None = None
-
-    @property
-    def label(self) -> str:
-        """How the column is named to people and in payloads until its id is resolved."""
-        return self.title or self.id or ""
+# The mapping's parts live in rooms of their own; every public name stays importable from here.
+from core.source.columns import (
+    DERIVED,
+    ITEM_NAME_MAX,
+    LONG_TEXT_MAX,
+    MONDAY_TYPES,
+    NUMBER_DIGITS,
+    REMOVAL_POLICIES,
+    STATUS_LABEL_MAX,
+    SUBITEM_DERIVED,
+    TEMPLATE_DERIVED,
+    UNBOUNDED,
+    ColumnMap,
+    StorageLimits,
+    render_template,
+    template_fields,
+)
+from core.source.hashing import content_hash, fields_hash
+from core.source.lines import LineMapper, MappedLine, MappedSize  # (it imports Mapping only to type it)
+from core.source.values import (
+    ValueError_,
+    parse_quantity,
+    shorten,
+    show,
+    to_board_value,
+    to_json,
+    unstorable,
+)
 
 
 @dataclass(frozen=True)
@@ -149,7 +126,7 @@ class Mapping:
             raise SettingsError("mapping [sizes]: no size columns found in the source table")
         return sizes
 
-    def bind(self, source_columns: Sequence[str], limits: StorageLimits = UNBOUNDED) -> "LineMapper":
+    def bind(self, source_columns: Sequence[str], limits: StorageLimits = UNBOUNDED) -> LineMapper:
         """Check the mapping against the source table's columns and compile it for fast mapping."""
         missing = [c for c in self.referenced_columns() if c not in source_columns]
         if missing:
@@ -167,32 +144,6 @@ class Mapping:
                     f"the longest size OrderSync's tables hold: {', '.join(repr(shorten(s)) for s in long)}; "
                     "exclude them in the mapping's [sizes] or rename them")
         return LineMapper(self, self.referenced_columns(), sizes, limits)
-
-
-def template_fields(template: str) -> list[str]:
-    return _TEMPLATE_FIELD.findall(template)
-
-
-def render_template(template: str, values: dict[str, str]) -> str:
-    return _render(_compile_template(template), values)
-
-
-def _compile_template(template: str) -> list[tuple[bool, str]]:
-    """[(is_field, text)]: literal text and field names, in order."""
-    parts: list[tuple[bool, str]] = []
-    position = 0
-    for match in _TEMPLATE_FIELD.finditer(template):
-        if match.start() > position:
-            parts.append((False, template[position:match.start()]))
-        parts.append((True, match.group(1)))
-        position = match.end()
-    if position < len(template):
-        parts.append((False, template[position:]))
-    return parts
-
-
-def _render(parts: list[tuple[bool, str]], values: dict[str, str]) -> str:
-    return "".join(values.get(text, "") if is_field else text for is_field, text in parts)
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -351,511 +302,35 @@ def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
     return mapping
 
 
-# --- values ---------------------------------------------------------------------------------------
-
-
-class ValueError_(Exception):
-    """A value that cannot become its board column's type; the message names the value."""
-
-
-def shorten(text: str, width: int = 40) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis, for messages."""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def unstorable(text: str) -> str | None:
-    """What in ``text`` no database column can store (a NUL, an unpaired surrogate), or None."""
-    if "\x00" in text:
-        return "a NUL character"
-    if not text.isascii() and _SURROGATE.search(text):
-        return "an unpaired UTF-16 surrogate"
-    return None
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def show(value: Any) -> str:
-    """A source value as a message shows it: text quoted, numbers plain."""
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value.is_finite() else str(value)
-    return str(value)
-
-
-def _number_text(value: Any, column: ColumnMap) -> str:
-    if isinstance(value, bool):
-        raise ValueError_(f"{show(value)} is not a number")
-    if isinstance(value, (int, Decimal)):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError_(f"{show(value)} is not a number")
-        number = Decimal(repr(value))
-    else:
-        text = str(value).strip().replace(",", "")
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise ValueError_(f"{show(value)} is not a number") from None
-    if not number.is_finite():
-        raise ValueError_(f"{show(value)} is not a number")
-    if number and number.adjusted() > NUMBER_DIGITS:
-        raise ValueError_(f"{show(value)} has more than {NUMBER_DIGITS} digits before the decimal point")
-    if column.whole and number != number.to_integral_value():
-        raise ValueError_(f"{show(value)} is not a whole number")
-    if column.min is not None and number < Decimal(str(column.min)):
-        raise ValueError_(f"{show(value)} is below {column.min:g}")
-    if number == number.to_integral_value():
-        return str(int(number))
-    return format(number.normalize(), "f")
-
-
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
-
-
-def _date_text(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
-            continue
-    raise ValueError_(f"{show(value)} is not a date (expected YYYY-MM-DD)")
-
-
-def to_board_value(value: Any, column: ColumnMap) -> str | None:
-    """Type a cleaned, transformed value for its board column; None means empty."""
-    if value is None:
-        return None
-    kind = column.type
-    if kind == "numbers":
-        return _number_text(value, column)
-    if kind == "date":
-        return _date_text(value)
-    text = value if isinstance(value, str) else _plain_text(value)
-    if kind == "status" and len(text) > STATUS_LABEL_MAX:
-        raise ValueError_(f"{show(text)} is longer than {STATUS_LABEL_MAX} characters, the limit of a status label")
-    if kind == "long_text" and len(text) > LONG_TEXT_MAX:
-        raise ValueError_(f"is longer than {LONG_TEXT_MAX} characters")
-    return text
-
-
-def _plain_text(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():  # (False for inf and NaN, which stay as they read)
-        return str(int(value))
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def parse_quantity(value: Any) -> int:
-    """A size quantity: a whole number of at least 0 (None and '' are 0)."""
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise ValueError_(f"{show(value)} is not a quantity")
-    if isinstance(value, int):
-        quantity = value
-    else:
-        text = value.strip() if isinstance(value, str) else value
-        if text == "":
-            return 0
-        try:
-            number = Decimal(str(text))
-        except InvalidOperation:
-            raise ValueError_(f"{show(value)} is not a number") from None
-        if not number.is_finite() or number != number.to_integral_value():
-            raise ValueError_(f"{show(value)} is not a whole number")
-        quantity = int(number)
-    if quantity < 0:
-        raise ValueError_(f"{show(value)} is negative")
-    return quantity
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-_encode_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
-_NO_MAX = 10**30
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text (non-ASCII kept) for payload columns; one shared encoder, it is hot.
-
-    Text holding an unpaired surrogate (which no UTF-8 column stores) is escaped instead.
-    """
-    text = _encode(value)
-    if not text.isascii() and _SURROGATE.search(text):
-        return _encode_ascii(value)
-    return text
-
-
-_NULL = "\x00"
-_UNTYPED = object()
-_TYPED_MAX = 20_000  # typed values kept per board column
-_MEMO_TYPES = frozenset((str, int, float, dt.date, dt.datetime))
-
-
-def content_hash(values: Iterable[Any]) -> str:
-    """A stable hash of a sequence of (key, value) pairs or values; None differs from 'None'."""
-    parts = []
-    for value in values:
-        if isinstance(value, tuple):
-            parts.append("\x1f".join(_NULL if v is None else str(v) for v in value))
-        else:
-            parts.append(_NULL if value is None else str(value))
-    return hashlib.sha1("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def fields_hash(fields: dict[str, str | None]) -> str:
-    """content_hash(fields.items()) for text values, without the general path's type checks (it is hot)."""
-    return _sha1("\x1e".join(f"{k}\x1f{_NULL if v is None else v}" for k, v in fields.items()))
-
-
-def _sha1(text: str) -> str:
-    # surrogatepass: a line holding an unpaired surrogate is invalid, yet still hashed to be recorded.
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-# --- mapping rows ---------------------------------------------------------------------------------
-
-
-@dataclass
-class MappedSize:
-    label: str
-    position: int
-    quantity: int
-    name: str
-    values: dict[str, str | None]
-    hash: str
-
-
-@dataclass
-class MappedLine:
-    """One order line, mapped. ``errors`` is empty for a valid line."""
-
-    sync_key: str | None
-    customer: str
-    order_number: str | None
-    po_number: str | None
-    item_name: str
-    group_name: str
-    values: dict[str, str | None]
-    sizes: list[MappedSize]
-    row: Sequence[Any]
-    source_columns: Sequence[str]
-    errors: list[str]
-    content_hash: str = ""
-    line_hash: str = ""
-    source_hash: str = ""
-    customer_known: bool = True
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-    @property
-    def item_fields(self) -> dict[str, str | None]:
-        """What is compared and sent for the item: the name, the group and every mapped column."""
-        return {"name": self.item_name, "group": self.group_name, **self.values}
-
-    @property
-    def source(self) -> dict[str, Any]:
-        """The mapped source columns as read (for error details), JSON-safe."""
-        return {name: _json_safe(value) for name, value in zip(self.source_columns, self.row)}
-
-
-class LineMapper:
-    """A mapping bound to the source table's columns; maps row tuples to ``MappedLine``."""
-
-    def __init__(self, mapping: Mapping, columns: list[str], sizes: list[str], limits: StorageLimits = UNBOUNDED):
-        self.mapping = mapping
-        self.limits = limits
-        self.columns = columns  # the non-size source columns, in the order rows carry them
-        self.sizes = sizes
-        self.select_columns = columns + sizes
-        self._index = {name: i for i, name in enumerate(columns)}
-        self._key_index = [(name, self._index[name]) for name in mapping.key]
-        self._key_cleaners = [(self._index[name], name in mapping.trim, name in mapping.true_means_zero)
-                              for name in mapping.key]
-        self._key_only_cleaners = [(j, trim, true_zero) for j, (_, trim, true_zero) in enumerate(self._key_cleaners)]
-        self._customer_cache: dict[Any, tuple[str, bool]] = {}
-        self._long_customers: dict[str, int] = {}  # shortened name -> the length it had
-        self._size_cache: dict[tuple[int, int], MappedSize] = {}
-        self._canonical = frozenset(mapping.customers.values())
-        # Changing the mapping or the table's columns changes every line's source hash.
-        self.fingerprint = hashlib.sha1(
-            (mapping.fingerprint + repr(self.select_columns)).encode("utf-8")).hexdigest()
-        self._compile()
-
-    def canonical_customer(self, raw: Any) -> tuple[str, bool]:
-        """(canonical name, whether the alias table or the name itself is known).
-
-        A name longer than OrderSync's tables hold is shortened here, so that every table agrees on
-        it; its lines are held back (``map_row`` says why).
-        """
-        try:
-            cached = self._customer_cache.get(raw)
-        except TypeError:  # an unhashable value (a signalling NaN, say): not cached
-            raw, cached = str(raw), None
-        if cached is None:
-            name = "" if raw is None else str(raw).strip()
-            mapped = self.mapping.customers.get(name.upper())
-            if mapped:
-                cached = (mapped, True)
-            else:
-                limit = self.limits.customer
-                if limit and len(name) > limit:
-                    self._long_customers[name[:limit]] = len(name)
-                    name = name[:limit]
-                cached = (name, name in self._canonical)
-            self._customer_cache[raw] = cached
-        return cached
-
-    def _clean(self, name: str, value: Any) -> Any:
-        m = self.mapping
-        if value is None:
-            return None
-        if isinstance(value, str):
-            if name in m.trim:
-                value = value.strip()
-            folded = value.strip().lower()
-            if folded in m.null_strings or folded == "":
-                return None
-            if name in m.true_means_zero and folded == "true":
-                return "0"
-        return value
-
-    def row_key(self, row: Sequence[Any]) -> str | None:
-        """The sync key of a row without mapping the rest of it (None when a key column is empty).
-
-        Keys are compared exactly, and only as ``core.source.keys.same_key`` says; keys that differ only in
-        letter case are held back by the source's key census (``core.source.keys.KeyCensus``).
-        """
-        return self._key(row, self._key_cleaners)
-
-    def key_of(self, values: Sequence[Any]) -> str | None:
-        """``row_key`` of the key columns' values alone, in the mapping's key order."""
-        return self._key(values, self._key_only_cleaners)
-
-    def _key(self, row: Sequence[Any], cleaners: list[tuple[int, bool, bool]]) -> str | None:
-        # _clean, inlined with its per-column flags precomputed: it runs for every row of every pass.
-        parts = []
-        null_strings = self.mapping.null_strings
-        for i, trim, true_zero in cleaners:
-            value = row[i]
-            if value is None:
-                return None
-            if isinstance(value, str):
-                if trim:
-                    value = value.strip()
-                folded = value.strip().lower()
-                if not folded or folded in null_strings:
-                    return None
-                if true_zero and folded == "true":
-                    value = "0"
-                parts.append(value)
-            else:
-                parts.append(_plain_text(value))
-        return self.mapping.key_separator.join(parts)
-
-    def source_hash(self, row: Sequence[Any]) -> str:
-        """A hash of the raw row and the mapping: equal means the mapped line cannot have changed."""
-        return hashlib.sha1((self.fingerprint + repr(tuple(row))).encode("utf-8")).hexdigest()
-
-    def _compile(self) -> None:
-        """Precompute per-column work so that mapping a row is a few list and dict operations."""
-        m = self.mapping
-        self._cleaners = [(name, i, name in m.trim, name in m.true_means_zero) for name, i in self._index.items()]
-        self._item_template = _compile_template(m.item_name)
-        self._group_template = _compile_template(m.group_name)
-        self._season = [name for name in m.season_columns]
-        # Each column's typed values by source value: order lines repeat customers, seasons,
-        # colours, dates and prices, and typing a value (Decimal arithmetic) is the costly part.
-        self._board_columns = [
-            (column.label, column.source, column.value_map, column, {}) for column in m.columns
-        ]
-
-    def map_row(self, row: Sequence[Any]) -> MappedLine:
-        m = self.mapping
-        errors: list[str] = []
-        null_strings = m.null_strings
-        cleaned: dict[str, Any] = {}
-        texts: dict[str, str] = {}
-        for name, i, trim, true_zero in self._cleaners:
-            value = row[i]
-            if value is None:
-                cleaned[name] = None
-                texts[name] = ""
-                continue
-            if isinstance(value, str):
-                if trim:
-                    value = value.strip()
-                folded = value.strip().lower()
-                if not folded or folded in null_strings:
-                    cleaned[name] = None
-                    texts[name] = ""
-                    continue
-                if true_zero and folded == "true":
-                    value = "0"
-                cleaned[name] = value
-                texts[name] = value
-            else:
-                cleaned[name] = value
-                texts[name] = _plain_text(value)
-
-        key_parts = []
-        for name in m.key:
-            if cleaned[name] is None:
-                errors.append(f"key column {name} is empty (value {show(row[self._index[name]])})")
-            key_parts.append(texts[name])
-        sync_key = m.key_separator.join(key_parts) if not errors else None
-
-        customer, known = self.canonical_customer(cleaned[m.customer_column])
-        if not customer:
-            errors.append(f"{m.customer_column} is empty")
-        season = ""
-        for name in self._season:
-            raw = cleaned[name]
-            if raw is not None:
-                text = texts[name].strip()
-                if text.lower() not in m.season_blank:
-                    season = text
-                    break
-        texts["customer"] = customer
-        texts["season"] = season
-        texts["key"] = sync_key or ""
-        item_name = _squeeze(_render(self._item_template, texts))
-        if not item_name:
-            errors.append("item name is empty")
-        elif len(item_name) > ITEM_NAME_MAX:
-            errors.append(f"item name is {len(item_name)} characters long, over monday's limit of {ITEM_NAME_MAX}")
-        group_name = _squeeze(_render(self._group_template, texts))
-        limits = self.limits
-        too_long = self._too_long
-        if sync_key is not None and limits.key and len(sync_key) > limits.key:
-            errors.append(too_long("the key", sync_key, limits.key))
-            sync_key = sync_key[: limits.key]
-        if customer in self._long_customers:
-            errors.append(f"{m.customer_column} {show(shorten(customer))} is {self._long_customers[customer]} "
-                          f"characters long, over {limits.customer}, the longest OrderSync's tables hold")
-        for label, value, limit in ((m.order_number_column, texts.get(m.order_number_column or ""), limits.order_number),
-                                    (m.po_number_column, texts.get(m.po_number_column or ""), limits.po_number)):
-            if value and limit and len(value) > limit:
-                errors.append(too_long(label, value, limit))
-        if limits.group_name and len(group_name) > limits.group_name:
-            errors.append(too_long("the group name", group_name, limits.group_name))
-        joined = "".join(texts.values())  # one check for the usual line, with nothing unstorable
-        if "\x00" in joined or not joined.isascii():
-            for name, text in texts.items():
-                problem = unstorable(text) if text and name not in TEMPLATE_DERIVED else None
-                if problem:
-                    errors.append(f"{name} holds {problem}, which no database column can store "
-                                  f"(value {show(shorten(text))})")
-
-        values: dict[str, str | None] = {}
-        for label, source, value_map, column, typed in self._board_columns:
-            if source[0] == "$":
-                raw = sync_key if source == "$key" else customer or None if source == "$customer" else season or None
-            else:
-                raw = cleaned[source]
-            if raw is None:
-                values[label] = None
-                continue
-            if value_map:
-                raw = value_map.get(str(raw).strip().upper(), raw)
-            # Only exact str, int, float, date and datetime are looked up: equal values of those
-            # types type alike (Decimal('1') and Decimal('1.0') are equal yet read differently).
-            kind = type(raw)
-            memo = kind in _MEMO_TYPES
-            if memo:
-                value = typed.get((kind, raw), _UNTYPED)
-                if value is not _UNTYPED:
-                    values[label] = value
-                    continue
-            try:
-                value = to_board_value(raw, column)
-            except ValueError_ as exc:
-                values[label] = None
-                errors.append(f"{source}: {exc} (board column {label}, {column.type})")
-                continue
-            values[label] = value
-            if memo:
-                if len(typed) >= _TYPED_MAX:
-                    typed.clear()
-                typed[(kind, raw)] = value
-
-        sizes: list[MappedSize] = []
-        size_cache = self._size_cache
-        max_quantity = limits.quantity or _NO_MAX
-        for position, raw in enumerate(row[len(self.columns):]):
-            if raw is None or (type(raw) is int and raw == 0):  # (other types are parsed: a signalling NaN refuses ==)
-                continue
-            if type(raw) is int and 0 < raw <= max_quantity:
-                quantity = raw
-            else:
-                try:
-                    quantity = parse_quantity(raw)
-                except ValueError_ as exc:
-                    errors.append(f"size {self.sizes[position]}: quantity {exc}")
-                    continue
-                if quantity == 0:
-                    continue
-                if quantity > max_quantity:
-                    errors.append(f"size {self.sizes[position]}: quantity {quantity} is more than {max_quantity}, "
-                                  "the largest OrderSync's tables hold")
-                    continue
-            size = size_cache.get((position, quantity))
-            if size is None:
-                size = size_cache[(position, quantity)] = self._size(self.sizes[position], position, quantity)
-            if limits.subitem_name and len(size.name) > limits.subitem_name:
-                errors.append(too_long(f"size {size.label}: the subitem name", size.name, limits.subitem_name))
-                continue
-            sizes.append(size)
-
-        line = MappedLine(
-            sync_key=sync_key, customer=customer, order_number=texts.get(m.order_number_column or "") or None,
-            po_number=texts.get(m.po_number_column or "") or None, item_name=item_name, group_name=group_name,
-            values=values, sizes=sizes, row=row, source_columns=self.columns, errors=errors, customer_known=known,
-        )
-        line.content_hash = fields_hash(line.item_fields)
-        line.line_hash = _sha1("\x1e".join([line.content_hash, *[sz.hash for sz in sizes]]))
-        line.source_hash = self.source_hash(row)
-        return line
-
-    @staticmethod
-    def _too_long(what: str, value: str, limit: int) -> str:
-        return (f"{what} {show(shorten(value))} is {len(value)} characters long, over {limit}, "
-                "the longest OrderSync's tables hold")
-
-    def _size(self, label: str, position: int, quantity: int) -> MappedSize:
-        m = self.mapping
-        derived = {"$size": label, "$quantity": quantity}
-        values = {}
-        for column in m.subitem_columns:
-            values[column.label] = to_board_value(derived[column.source], column)
-        name = render_template(m.subitem_name, {"size": label, "quantity": str(quantity)})
-        return MappedSize(label, position, quantity, name, values, content_hash([name, *values.items()]))
-
-
-def _squeeze(text: str) -> str:
-    """Trim and collapse runs of spaces (a blank template field leaves a double space)."""
-    text = text.strip()
-    return _SPACES.sub(" ", text) if "  " in text else text
-
-
-_SPACES = re.compile(r"\s{2,}")
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
+__all__ = [
+    "DERIVED",
+    "ITEM_NAME_MAX",
+    "LONG_TEXT_MAX",
+    "MONDAY_TYPES",
+    "NUMBER_DIGITS",
+    "REMOVAL_POLICIES",
+    "STATUS_LABEL_MAX",
+    "SUBITEM_DERIVED",
+    "TEMPLATE_DERIVED",
+    "UNBOUNDED",
+    "ColumnMap",
+    "LineMapper",
+    "MappedLine",
+    "MappedSize",
+    "Mapping",
+    "StorageLimits",
+    "ValueError_",
+    "content_hash",
+    "default_mapping_path",
+    "fields_hash",
+    "load_mapping",
+    "parse_mapping",
+    "parse_quantity",
+    "render_template",
+    "shorten",
+    "show",
+    "template_fields",
+    "to_board_value",
+    "to_json",
+    "unstorable",
+]

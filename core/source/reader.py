@@ -8,14 +8,15 @@ chunks and mapped one customer set at a time, so memory follows the largest batc
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.source.limits import storage_limits
 from core.foundation.exceptions import SettingsError
 from core.source.keys import KeyCensus, same_key
+from core.source.limits import storage_limits
 from core.source.mapping import LineMapper, MappedLine, Mapping
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,11 @@ class Source:
         # driver adapts through a slow path for every size label it stores.
         self.mapper: LineMapper = mapping.bind([str(c.name) for c in table.columns], storage_limits())
         self._select_columns = [table.c[name] for name in self.mapper.select_columns]
-        self._customer_position = self.mapper.columns.index(mapping.customer_column)
+        self.customer_position = self.mapper.columns.index(mapping.customer_column)
 
     @classmethod
     def reflect(cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED",
-                schema: str | None = None) -> "Source":
+                schema: str | None = None) -> Source:
         """Reflect the table's columns (and nothing else: the source's own constraints are not ours)."""
         metadata = sa.MetaData()
         engine = bind.engine if isinstance(bind, Connection) else bind
@@ -57,10 +58,10 @@ class Source:
 
     def customer_of(self, row: Sequence[Any]) -> str:
         """The canonical customer of a raw row."""
-        return self.mapper.canonical_customer(row[self._customer_position])[0]
+        return self.mapper.canonical_customer(row[self.customer_position])[0]
 
     def customer_known(self, row: Sequence[Any]) -> bool:
-        return self.mapper.canonical_customer(row[self._customer_position])[1]
+        return self.mapper.canonical_customer(row[self.customer_position])[1]
 
     @property
     def size_columns(self) -> list[str]:
@@ -68,10 +69,10 @@ class Source:
 
     # -- customers --------------------------------------------------------------------------------
 
-    def customer_names(self, conn: Connection) -> dict[str, list]:
+    def customer_names(self, conn: Connection) -> dict[str, list[Any]]:
         """Canonical customer -> the raw CUSTOMER NAME values (None for NULL) that map to it."""
         column = self.table.c[self.mapping.customer_column]
-        by_customer: dict[str, list] = {}
+        by_customer: dict[str, list[Any]] = {}
         for (raw,) in conn.execute(sa.select(column).distinct()):
             canonical, _known = self.mapper.canonical_customer(raw)
             by_customer.setdefault(canonical, []).append(raw)
@@ -85,7 +86,7 @@ class Source:
         )
 
     def _customer_filter(self, conn: Connection, customers: Iterable[str] | None,
-                         names: dict[str, list] | None = None):
+                         names: dict[str, list[Any]] | None = None) -> sa.ColumnElement[bool] | None:
         if customers is None:
             return None
         wanted = set(customers)
@@ -93,10 +94,10 @@ class Source:
             names = self.customer_names(conn)
         raws = [raw for name, values in names.items() if name in wanted for raw in values]
         column = self.table.c[self.mapping.customer_column]
-        conditions = []
-        names = [r for r in raws if r is not None]
-        if names:
-            conditions.append(column.in_(names))
+        conditions: list[sa.ColumnElement[bool]] = []
+        texts = [r for r in raws if r is not None]
+        if texts:
+            conditions.append(column.in_(texts))
         if None in raws:
             conditions.append(column.is_(None))
         return sa.or_(*conditions) if conditions else sa.false()
@@ -120,12 +121,12 @@ class Source:
 
         return KeyCensus.of(keys(), self.table.name)
 
-    def select_statement(self, where=None) -> sa.Select:
+    def select_statement(self, where: sa.ColumnElement[bool] | None = None) -> sa.Select[Any]:
         statement = sa.select(*self._select_columns)
         return statement.where(where) if where is not None else statement
 
     def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None,
-                  names: dict[str, list] | None = None) -> Iterator[Sequence[Any]]:
+                  names: dict[str, list[Any]] | None = None) -> Generator[Sequence[Any], None, None]:
         """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None).
 
         ``names``: ``customer_names`` when the caller has read it already (a scan of the table).
@@ -147,7 +148,7 @@ class Source:
         parts = sync_key.split(mapping.key_separator)
         conditions = []
         if len(parts) == len(mapping.key):  # else a value holds the separator: compare every row
-            for name, part in zip(mapping.key, parts):
+            for name, part in zip(mapping.key, parts, strict=True):
                 column = self.table.c[name]
                 if not isinstance(column.type, sa.String):
                     continue  # the key holds its text form (123.0 as "123"): not comparable in SQL
