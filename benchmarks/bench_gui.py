@@ -44,9 +44,13 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--errors", type=int, default=100_000, help="rows in the error grid (default 100000)")
     parser.add_argument("--only", choices=("sync", "grid"), help="run one of the two benchmarks")
     parser.add_argument("--onscreen", action="store_true", help="use the real display (needs DISPLAY)")
-    parser.add_argument("--sandbox", choices=("both", "inprocess", "separate"), default="both",
-                        help="run the sync's sandbox in this process (as the demo does), in a process of its "
-                             "own (as monday.com is), or both, one after the other (default)")
+    parser.add_argument(
+        "--sandbox",
+        choices=("both", "inprocess", "separate"),
+        default="both",
+        help="run the sync's sandbox in this process (as the demo does), in a process of its "
+        "own (as monday.com is), or both, one after the other (default)",
+    )
     parser.add_argument("--serve-sandbox", metavar="STATE", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=5, help="runs of each grid step (default 5)")
     parser.add_argument("--time-scale", type=float, default=60.0, help="sandbox time scale (default 60)")
@@ -174,8 +178,13 @@ class GapRecorder:
         values = [g for _, g in self.gaps]
         if not values:
             return {"ticks": 0, "worst": float("nan"), "p99": float("nan"), "mean": float("nan"), "over": 0}
-        return {"ticks": len(values), "worst": max(values), "p99": percentile(values, 0.99),
-                "mean": statistics.fmean(values), "over": sum(1 for v in values if v > TARGET_GAP_MS)}
+        return {
+            "ticks": len(values),
+            "worst": max(values),
+            "p99": percentile(values, 0.99),
+            "mean": statistics.fmean(values),
+            "over": sum(1 for v in values if v > TARGET_GAP_MS),
+        }
 
 
 class GcWatch:
@@ -275,9 +284,19 @@ class SandboxProcess:
         import subprocess
 
         self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve-sandbox", str(state_path),
-             "--time-scale", str(time_scale)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--serve-sandbox",
+                str(state_path),
+                "--time-scale",
+                str(time_scale),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.url = self.process.stdout.readline().strip()
         if not self.url.startswith("http"):
             raise RuntimeError(f"the sandbox process did not start (said {self.url!r})")
@@ -328,10 +347,16 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
     engine = create_engine(f"sqlite:///{(folder / f'sync-{tag}.db').as_posix()}")
     make_world(engine, n_orders=lines, seed=5, hostile=False)
     state = folder / f"sandbox-{tag}.db"
-    server = (SandboxProcess(state, time_scale) if separate
-              else start_sandbox(state, time_scale=time_scale, **SANDBOX_OPTIONS))
-    print(f"  built ORDERS_UNIFIED and OrderSync's tables in {time.perf_counter() - started:.1f} s; "
-          f"sandbox at {server.url} (latency 20 ms + 1 ms per mutation, time scale {time_scale:g})", flush=True)
+    server = (
+        SandboxProcess(state, time_scale)
+        if separate
+        else start_sandbox(state, time_scale=time_scale, **SANDBOX_OPTIONS)
+    )
+    print(
+        f"  built ORDERS_UNIFIED and OrderSync's tables in {time.perf_counter() - started:.1f} s; "
+        f"sandbox at {server.url} (latency 20 ms + 1 ms per mutation, time scale {time_scale:g})",
+        flush=True,
+    )
     os.environ["MONDAY_API_TOKEN"] = SANDBOX_TOKEN
     window = None
     watch = GcWatch()
@@ -348,8 +373,11 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         await asyncio.sleep(2.0)
         recorder.stop()
         idle = recorder.summary()
-        print(f"  idle window, 2 s: worst gap {idle['worst']:.1f} ms, p99 {idle['p99']:.1f} ms, "
-              f"mean {idle['mean']:.2f} ms over {idle['ticks']} ticks", flush=True)
+        print(
+            f"  idle window, 2 s: worst gap {idle['worst']:.1f} ms, p99 {idle['p99']:.1f} ms, "
+            f"mean {idle['mean']:.2f} ms over {idle['ticks']} ticks",
+            flush=True,
+        )
 
         window.select_all_button.click()
         checked = len(window.customers.checked())
@@ -367,9 +395,12 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
                 next_report += 10
                 done, total = window.batches.overall()
                 so_far = recorder.summary()
-                print(f"  {now - t0:5.0f} s: overall bar {done:,} of {total:,} rows; "
-                      f"{server.stats['mutations']:,} mutations on the board; "
-                      f"worst gap so far {so_far['worst']:.1f} ms over {so_far['ticks']:,} ticks", flush=True)
+                print(
+                    f"  {now - t0:5.0f} s: overall bar {done:,} of {total:,} rows; "
+                    f"{server.stats['mutations']:,} mutations on the board; "
+                    f"worst gap so far {so_far['worst']:.1f} ms over {so_far['ticks']:,} ticks",
+                    flush=True,
+                )
             if now - t0 > 1800:
                 raise TimeoutError("the sync did not finish in 30 minutes")
         seconds = time.perf_counter() - t0
@@ -379,19 +410,27 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         stats = server.stats
         # Let the final refresh land, then check what the window shows.
         await asyncio.sleep(1.5)
-        status_column = next(c for c in range(window.batches.columnCount())
-                             if window.batches.headerData(c, Qt.Orientation.Horizontal) == "Status")
+        status_column = next(
+            c
+            for c in range(window.batches.columnCount())
+            if window.batches.headerData(c, Qt.Orientation.Horizontal) == "Status"
+        )
         statuses = [window.batches.index(r, status_column).data() for r in range(window.batches.rowCount())]
         statuses = [f"{statuses.count(s)} {s}" for s in sorted(set(statuses))]
         worst = sorted(recorder.gaps, key=lambda g: g[1], reverse=True)[:5]
-        print(f"  sync finished in {seconds:.1f} s: {stats['mutations']:,} mutations in "
-              f"{stats['mutation_requests']:,} mutation requests ({stats['requests']:,} requests, "
-              f"{stats['rejected_429']['complexity']} answered 429 for the budget); "
-              f"batches: {', '.join(statuses)}; customers still pending: {window.customers.rowCount()}")
-        print(f"  GUI thread, 10 ms timer during the sync: worst gap {result['worst']:.1f} ms, "
-              f"p99 {result['p99']:.1f} ms, mean {result['mean']:.2f} ms over {result['ticks']:,} ticks; "
-              f"{result['over']} gaps over {TARGET_GAP_MS} ms "
-              f"(target: worst under {TARGET_GAP_MS} ms -> {'met' if result['worst'] < TARGET_GAP_MS else 'NOT met'})")
+        print(
+            f"  sync finished in {seconds:.1f} s: {stats['mutations']:,} mutations in "
+            f"{stats['mutation_requests']:,} mutation requests ({stats['requests']:,} requests, "
+            f"{stats['rejected_429']['complexity']} answered 429 for the budget); "
+            f"batches: {', '.join(statuses)}; customers still pending: {window.customers.rowCount()}"
+        )
+        print(
+            f"  GUI thread, 10 ms timer during the sync: worst gap {result['worst']:.1f} ms, "
+            f"p99 {result['p99']:.1f} ms, mean {result['mean']:.2f} ms over {result['ticks']:,} ticks; "
+            f"{result['over']} gaps over {TARGET_GAP_MS} ms "
+            f"(target: worst under {TARGET_GAP_MS} ms -> {'met' if result['worst'] < TARGET_GAP_MS else 'NOT met'})"
+        )
+
         def cause(at: float, gap: float) -> str:
             begin = recorder.started + at
             found = watch.during(begin, begin + gap / 1000, min_ms=gap / 4)
@@ -401,11 +440,20 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
         full = watch.full()
         long_gaps = [(at, g) for at, g in recorder.gaps if g > TARGET_GAP_MS]
         explained = sum(1 for at, g in long_gaps if cause(at, g))
-        print(f"  full garbage collections during the sync: {len(full)}"
-              + (f", {min(e[1] for e in full):.0f} to {max(e[1] for e in full):.0f} ms each" if full else "")
-              + f"; {explained} of the {len(long_gaps)} gaps over {TARGET_GAP_MS} ms overlap a collection", flush=True)
-        return {"idle": idle, "sync": result, "seconds": seconds, "mutations": stats["mutations"],
-                "worst_gaps": worst, "full_gcs": [round(e[1]) for e in full]}
+        print(
+            f"  full garbage collections during the sync: {len(full)}"
+            + (f", {min(e[1] for e in full):.0f} to {max(e[1] for e in full):.0f} ms each" if full else "")
+            + f"; {explained} of the {len(long_gaps)} gaps over {TARGET_GAP_MS} ms overlap a collection",
+            flush=True,
+        )
+        return {
+            "idle": idle,
+            "sync": result,
+            "seconds": seconds,
+            "mutations": stats["mutations"],
+            "worst_gaps": worst,
+            "full_gcs": [round(e[1]) for e in full],
+        }
     finally:
         watch.stop()
         if window is not None:
@@ -418,11 +466,19 @@ async def responsiveness(app: QApplication, folder: Path, lines: int, time_scale
 
 _TRANSIENT = [
     ("SERVER", "INTERNAL_SERVER_ERROR", 500, "monday answered 500: Internal server error"),
-    ("NETWORK", None, None, ("connection to monday failed: ('Connection aborted.', ConnectionResetError(104, "
-                             "'Connection reset by peer'))")),
+    (
+        "NETWORK",
+        None,
+        None,
+        ("connection to monday failed: ('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))"),
+    ),
     ("TIMEOUT", None, None, "monday did not answer in 60 s: Read timed out. (read timeout=60.0)"),
-    ("RATE_LIMIT", "ComplexityException", 429, ("Complexity budget exhausted, query cost 30001 budget remaining "
-                                               "1220 out of 10000000 reset in 41 seconds")),
+    (
+        "RATE_LIMIT",
+        "ComplexityException",
+        429,
+        ("Complexity budget exhausted, query cost 30001 budget remaining 1220 out of 10000000 reset in 41 seconds"),
+    ),
     ("CONFLICT", "ResourceLockedException", 409, "resource locked: the item is being updated by another request"),
 ]
 _VALIDATION = [
@@ -452,50 +508,117 @@ def error_rows(n: int, seed: int = 11) -> list[dict]:
         sizes = [(k, v) for k, v in line.items() if isinstance(v, int) and v > 0 and k != "TOTAL QTY"]
         customer, po = line["CUSTOMER NAME"], line["PO NUMBER"]
         failed_at = now - dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 14), seconds=rng.randrange(60))
-        payload = {"name": name, "group": f"{customer} {line['CUSTOMER SEASON'] or line['AAG SEASON']}",
-                   "SYNC KEY": key, "AAG ORDER NUMBER": order, "CUSTOMER": customer, "STYLE": style,
-                   "COLOR": colour, "PO NUMBER": po, "CUSTOMER ALT PO": line.get("CUSTOMER ALT PO"),
-                   "AAG SEASON": line["AAG SEASON"], "CUSTOMER SEASON": line["CUSTOMER SEASON"],
-                   "ORDER TYPE": "RECEIVED", "TOTAL QTY": str(line["TOTAL QTY"]),
-                   "CUSTOMER PRICE": line["CUSTOMER PRICE"], "UNIT OF MEASURE": line["UNIT OF MEASURE"],
-                   "DESTINATION": line["DESTINATION"]}
-        base = {"batch_id": rng.randrange(1, 400), "customer": customer, "order_number": order, "po_number": po,
-                "retry_count": 0, "first_failed_at": failed_at, "last_failed_at": failed_at,
-                "resolved_at": None, "resolved_by": None, "resolution": None,
-                "content_hash": f"{rng.getrandbits(160):040x}"}
+        payload = {
+            "name": name,
+            "group": f"{customer} {line['CUSTOMER SEASON'] or line['AAG SEASON']}",
+            "SYNC KEY": key,
+            "AAG ORDER NUMBER": order,
+            "CUSTOMER": customer,
+            "STYLE": style,
+            "COLOR": colour,
+            "PO NUMBER": po,
+            "CUSTOMER ALT PO": line.get("CUSTOMER ALT PO"),
+            "AAG SEASON": line["AAG SEASON"],
+            "CUSTOMER SEASON": line["CUSTOMER SEASON"],
+            "ORDER TYPE": "RECEIVED",
+            "TOTAL QTY": str(line["TOTAL QTY"]),
+            "CUSTOMER PRICE": line["CUSTOMER PRICE"],
+            "UNIT OF MEASURE": line["UNIT OF MEASURE"],
+            "DESTINATION": line["DESTINATION"],
+        }
+        base = {
+            "batch_id": rng.randrange(1, 400),
+            "customer": customer,
+            "order_number": order,
+            "po_number": po,
+            "retry_count": 0,
+            "first_failed_at": failed_at,
+            "last_failed_at": failed_at,
+            "resolved_at": None,
+            "resolved_by": None,
+            "resolution": None,
+            "content_hash": f"{rng.getrandbits(160):040x}",
+        }
         roll = rng.random()
         if roll < 0.55:  # a label the board does not have: the item fails, its sizes are not sent
-            item = {"error_type": "COLUMN_VALUE", "error_code": "ColumnValueException", "http_status": None,
-                    "message": "ORDER TYPE: the board has no status label 'RECEIVED' (it has CANCELLED)",
-                    "retryable": False, "fixed": True}
-            sub = {"error_type": "PARENT_FAILED", "error_code": None, "http_status": None,
-                   "message": f"not sent: its item failed ({item['message']})", "retryable": False, "fixed": True}
+            item = {
+                "error_type": "COLUMN_VALUE",
+                "error_code": "ColumnValueException",
+                "http_status": None,
+                "message": "ORDER TYPE: the board has no status label 'RECEIVED' (it has CANCELLED)",
+                "retryable": False,
+                "fixed": True,
+            }
+            sub = {
+                "error_type": "PARENT_FAILED",
+                "error_code": None,
+                "http_status": None,
+                "message": f"not sent: its item failed ({item['message']})",
+                "retryable": False,
+                "fixed": True,
+            }
         elif roll < 0.80:  # invalid in the ERP: held back with the reason
             text = rng.choice(_VALIDATION).format(key=key, total=line["TOTAL QTY"], other=line["TOTAL QTY"] - 3)
-            item = {"error_type": "VALIDATION", "error_code": None, "http_status": None, "message": text,
-                    "retryable": False, "fixed": False, "source_json": json.dumps(
-                        {k: v for k, v in line.items() if v is not None and k != "record_uuid"}, default=str)}
+            item = {
+                "error_type": "VALIDATION",
+                "error_code": None,
+                "http_status": None,
+                "message": text,
+                "retryable": False,
+                "fixed": False,
+                "source_json": json.dumps(
+                    {k: v for k, v in line.items() if v is not None and k != "record_uuid"}, default=str
+                ),
+            }
             sub = None
         else:  # transient: the item went, some sizes failed and can be retried as they are
             kind, code, status, text = rng.choice(_TRANSIENT)
             item = None
-            sub = {"error_type": kind, "error_code": code, "http_status": status, "message": text,
-                   "retryable": True, "fixed": False, "retry_count": rng.randrange(0, 4)}
+            sub = {
+                "error_type": kind,
+                "error_code": code,
+                "http_status": status,
+                "message": text,
+                "retryable": True,
+                "fixed": False,
+                "retry_count": rng.randrange(0, 4),
+            }
         if item is not None:
             item_id += 1
-            out.append({"err_id": item_id, "stg_id": item_id, "sync_key": key, "item_name": name, **base,
-                        "payload_json": json.dumps(payload, separators=(",", ":")), "source_json": None,
-                        **item, "ref": f"I{item_id}", "level": "item"})
+            out.append(
+                {
+                    "err_id": item_id,
+                    "stg_id": item_id,
+                    "sync_key": key,
+                    "item_name": name,
+                    **base,
+                    "payload_json": json.dumps(payload, separators=(",", ":")),
+                    "source_json": None,
+                    **item,
+                    "ref": f"I{item_id}",
+                    "level": "item",
+                }
+            )
         if sub is not None:
             for label, quantity in sizes:
                 if len(out) >= n:
                     break
                 sub_id += 1
-                out.append({"err_id": sub_id, "stg_sub_id": sub_id, "parent_sync_key": key, "size_label": label,
-                            "subitem_name": f"Size {label}", **base, "source_json": None,
-                            "payload_json": json.dumps({"Size": label, "Order Qty": str(quantity)},
-                                                       separators=(",", ":")),
-                            **sub, "ref": f"S{sub_id}", "level": "subitem"})
+                out.append(
+                    {
+                        "err_id": sub_id,
+                        "stg_sub_id": sub_id,
+                        "parent_sync_key": key,
+                        "size_label": label,
+                        "subitem_name": f"Size {label}",
+                        **base,
+                        "source_json": None,
+                        "payload_json": json.dumps({"Size": label, "Order Qty": str(quantity)}, separators=(",", ":")),
+                        **sub,
+                        "ref": f"S{sub_id}",
+                        "level": "subitem",
+                    }
+                )
     out = out[:n]
     out.sort(key=lambda r: r["last_failed_at"], reverse=True)  # as ErrorHandler returns them
     return out
@@ -533,12 +656,15 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
         for r in rows:
             counts[r["customer"]] = counts.get(r["customer"], 0) + 1
         largest, smallest = max(counts, key=counts.get), min(counts, key=counts.get)
-        print(f"  {len(rows):,} rows built in {time.perf_counter() - t:.1f} s "
-              f"({sum(1 for r in rows if r['level'] == 'item'):,} item, "
-              f"{sum(1 for r in rows if r['level'] == 'subitem'):,} subitem errors, {len(counts)} customers)",
-              flush=True)
+        print(
+            f"  {len(rows):,} rows built in {time.perf_counter() - t:.1f} s "
+            f"({sum(1 for r in rows if r['level'] == 'item'):,} item, "
+            f"{sum(1 for r in rows if r['level'] == 'subitem'):,} subitem errors, {len(counts)} customers)",
+            flush=True,
+        )
         gc.collect()
         before = rss_mb()
+
         # The timed steps call processEvents() to include the repaint; they run in a plain Qt callback,
         # not inside this coroutine: a nested event loop inside a running asyncio task cannot start
         # the tasks the window creates meanwhile (asyncio allows one running task at a time).
@@ -563,10 +689,14 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 problem = check() if check is not None else None
                 median, worst = statistics.median(times), max(times)
                 figures[name] = {"median": median, "max": worst}
-                verdict = ("ok" if worst < TARGET_GRID_MS else "over target" if median < TARGET_GRID_MS
-                           else "OVER TARGET")
-                print(f"  {name:<50} {median:7.1f} ms  (slowest {worst:6.1f})  {proxy.rowCount():>7,} rows shown  "
-                      f"{verdict}{'  ' + problem if problem else ''}", flush=True)
+                verdict = (
+                    "ok" if worst < TARGET_GRID_MS else "over target" if median < TARGET_GRID_MS else "OVER TARGET"
+                )
+                print(
+                    f"  {name:<50} {median:7.1f} ms  (slowest {worst:6.1f})  {proxy.rowCount():>7,} rows shown  "
+                    f"{verdict}{'  ' + problem if problem else ''}",
+                    flush=True,
+                )
 
             def sorted_by(column: int, order: Qt.SortOrder):
                 def check():
@@ -577,11 +707,13 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                     first = [proxy.index(i, column).data(SortRole) for i in range(min(200, proxy.rowCount()))]
                     wanted = sorted(first, reverse=order == Qt.SortOrder.DescendingOrder)
                     return None if first == wanted else "ROWS OUT OF ORDER"
+
                 return check
 
             def shown(expected: int):
-                return lambda: (None if proxy.rowCount() == expected
-                                else f"SHOWS {proxy.rowCount()}, EXPECTED {expected}")
+                return lambda: (
+                    None if proxy.rowCount() == expected else f"SHOWS {proxy.rowCount()}, EXPECTED {expected}"
+                )
 
             def clear_filters() -> None:
                 proxy.set_customer(None)
@@ -590,77 +722,153 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 proxy.set_search("")
 
             asc, desc = Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder
-            measure("open: set_rows into the empty grid + first paint", lambda: model.set_rows(rows),
-                    setup=lambda: model.set_rows([]), check=shown(len(rows)))
-            measure("refresh: the same rows again (the 30 s timer)", lambda: model.set_rows(fresh),
-                    setup=lambda: model.set_rows(rows))
+            measure(
+                "open: set_rows into the empty grid + first paint",
+                lambda: model.set_rows(rows),
+                setup=lambda: model.set_rows([]),
+                check=shown(len(rows)),
+            )
+            measure(
+                "refresh: the same rows again (the 30 s timer)",
+                lambda: model.set_rows(fresh),
+                setup=lambda: model.set_rows(rows),
+            )
             if hasattr(window, "_set_errors"):  # the window's own refresh path: model, then the filter combos
-                measure("refresh through the window (+ filter combos)", lambda: window._set_errors(fresh),
-                        setup=lambda: model.set_rows(rows))
-            measure("sort by message, ascending", lambda: view.sortByColumn(COL_MESSAGE, asc),
-                    setup=lambda: view.sortByColumn(COL_LAST, desc), check=sorted_by(COL_MESSAGE, asc))
-            measure("sort by message, descending", lambda: view.sortByColumn(COL_MESSAGE, desc),
-                    setup=lambda: view.sortByColumn(COL_MESSAGE, asc), check=sorted_by(COL_MESSAGE, desc))
-            measure("sort by last attempt, descending", lambda: view.sortByColumn(COL_LAST, desc),
-                    setup=lambda: view.sortByColumn(COL_MESSAGE, asc), check=sorted_by(COL_LAST, desc))
-            measure("sort by last attempt, ascending", lambda: view.sortByColumn(COL_LAST, asc),
-                    setup=lambda: view.sortByColumn(COL_LAST, desc), check=sorted_by(COL_LAST, asc))
-            measure("sort by customer, ascending", lambda: view.sortByColumn(COL_CUSTOMER, asc),
-                    setup=lambda: view.sortByColumn(COL_LAST, desc), check=sorted_by(COL_CUSTOMER, asc))
-            measure(f"filter: customer {largest} (the largest)", lambda: proxy.set_customer(largest),
-                    setup=clear_filters, check=shown(counts[largest]))
-            measure(f"filter: customer {smallest} (the smallest)", lambda: proxy.set_customer(smallest),
-                    setup=clear_filters, check=shown(counts[smallest]))
-            measure("filter: clear the customer", lambda: proxy.set_customer(None),
-                    setup=lambda: proxy.set_customer(largest), check=shown(len(rows)))
-            measure("filter: by the window's customer combo",
-                    lambda: window.error_customer.setCurrentIndex(window.error_customer.findData(largest)),
-                    setup=lambda: window.error_customer.setCurrentIndex(0), check=shown(counts[largest]))
+                measure(
+                    "refresh through the window (+ filter combos)",
+                    lambda: window._set_errors(fresh),
+                    setup=lambda: model.set_rows(rows),
+                )
+            measure(
+                "sort by message, ascending",
+                lambda: view.sortByColumn(COL_MESSAGE, asc),
+                setup=lambda: view.sortByColumn(COL_LAST, desc),
+                check=sorted_by(COL_MESSAGE, asc),
+            )
+            measure(
+                "sort by message, descending",
+                lambda: view.sortByColumn(COL_MESSAGE, desc),
+                setup=lambda: view.sortByColumn(COL_MESSAGE, asc),
+                check=sorted_by(COL_MESSAGE, desc),
+            )
+            measure(
+                "sort by last attempt, descending",
+                lambda: view.sortByColumn(COL_LAST, desc),
+                setup=lambda: view.sortByColumn(COL_MESSAGE, asc),
+                check=sorted_by(COL_LAST, desc),
+            )
+            measure(
+                "sort by last attempt, ascending",
+                lambda: view.sortByColumn(COL_LAST, asc),
+                setup=lambda: view.sortByColumn(COL_LAST, desc),
+                check=sorted_by(COL_LAST, asc),
+            )
+            measure(
+                "sort by customer, ascending",
+                lambda: view.sortByColumn(COL_CUSTOMER, asc),
+                setup=lambda: view.sortByColumn(COL_LAST, desc),
+                check=sorted_by(COL_CUSTOMER, asc),
+            )
+            measure(
+                f"filter: customer {largest} (the largest)",
+                lambda: proxy.set_customer(largest),
+                setup=clear_filters,
+                check=shown(counts[largest]),
+            )
+            measure(
+                f"filter: customer {smallest} (the smallest)",
+                lambda: proxy.set_customer(smallest),
+                setup=clear_filters,
+                check=shown(counts[smallest]),
+            )
+            measure(
+                "filter: clear the customer",
+                lambda: proxy.set_customer(None),
+                setup=lambda: proxy.set_customer(largest),
+                check=shown(len(rows)),
+            )
+            measure(
+                "filter: by the window's customer combo",
+                lambda: window.error_customer.setCurrentIndex(window.error_customer.findData(largest)),
+                setup=lambda: window.error_customer.setCurrentIndex(0),
+                check=shown(counts[largest]),
+            )
             window.error_customer.setCurrentIndex(0)
             one_order = rows[len(rows) // 2]["order_number"]
             first_search = time.perf_counter()
             proxy.set_search("timed out")
             settle()
             first_ms = (time.perf_counter() - first_search) * 1000
-            print(f"  {'filter: the first search of the session':<50} {first_ms:7.1f} ms"
-                  f"  (once: may build per-row search text)", flush=True)
+            print(
+                f"  {'filter: the first search of the session':<50} {first_ms:7.1f} ms"
+                f"  (once: may build per-row search text)",
+                flush=True,
+            )
             measure("filter: search 'timed out'", lambda: proxy.set_search("timed out"), setup=clear_filters)
-            measure("filter: search 'received' (most rows match)", lambda: proxy.set_search("received"),
-                    setup=clear_filters)
-            measure(f"filter: search '{one_order}' (one order)", lambda: proxy.set_search(one_order),
-                    setup=clear_filters)
-            measure("filter: search, one more letter typed", lambda: proxy.set_search(one_order + "x"),
-                    setup=lambda: proxy.set_search(one_order), check=shown(0))
-            measure("filter: clear the search", lambda: proxy.set_search(""),
-                    setup=lambda: proxy.set_search(one_order), check=shown(len(rows)))
+            measure(
+                "filter: search 'received' (most rows match)", lambda: proxy.set_search("received"), setup=clear_filters
+            )
+            measure(
+                f"filter: search '{one_order}' (one order)", lambda: proxy.set_search(one_order), setup=clear_filters
+            )
+            measure(
+                "filter: search, one more letter typed",
+                lambda: proxy.set_search(one_order + "x"),
+                setup=lambda: proxy.set_search(one_order),
+                check=shown(0),
+            )
+            measure(
+                "filter: clear the search",
+                lambda: proxy.set_search(""),
+                setup=lambda: proxy.set_search(one_order),
+                check=shown(len(rows)),
+            )
             measure("filter: retryable only", lambda: proxy.set_retryable_only(True), setup=clear_filters)
-            measure("filter: clear customer, retryable, search at once", clear_filters,
-                    setup=lambda: (proxy.set_customer(largest), proxy.set_retryable_only(True),
-                                   proxy.set_search("server")), check=shown(len(rows)))
-            measure("select a row: details pane with its payload",
-                    lambda: view.setCurrentIndex(proxy.index(7, 0)),
-                    setup=lambda: view.setCurrentIndex(proxy.index(3, 0)))
+            measure(
+                "filter: clear customer, retryable, search at once",
+                clear_filters,
+                setup=lambda: (proxy.set_customer(largest), proxy.set_retryable_only(True), proxy.set_search("server")),
+                check=shown(len(rows)),
+            )
+            measure(
+                "select a row: details pane with its payload",
+                lambda: view.setCurrentIndex(proxy.index(7, 0)),
+                setup=lambda: view.setCurrentIndex(proxy.index(3, 0)),
+            )
             measure("scroll to the bottom", view.scrollToBottom, setup=view.scrollToTop)
             start_gc = time.perf_counter()
             gc.collect()
             full_gc_ms = (time.perf_counter() - start_gc) * 1000
-            print(f"  a full garbage collection with the rows in the grid: {full_gc_ms:.0f} ms "
-                  f"({len(gc.get_objects()):,} tracked objects; it holds the GIL, so the GUI waits that long "
-                  f"whenever one runs)", flush=True)
+            print(
+                f"  a full garbage collection with the rows in the grid: {full_gc_ms:.0f} ms "
+                f"({len(gc.get_objects()):,} tracked objects; it holds the GIL, so the GUI waits that long "
+                f"whenever one runs)",
+                flush=True,
+            )
             after = rss_mb()
             peak = hwm_mb()
-            print(f"  memory: RSS {empty:.0f} MB with the empty window, {before:.0f} MB with the "
-                  f"{len(rows):,} row dicts "
-                  f"built twice (what the bridge hands over on a refresh), {after:.0f} MB after the grid work "
-                  f"(+{after - before:.0f} MB in the model and its caches); peak RSS {peak:.0f} MB")
+            print(
+                f"  memory: RSS {empty:.0f} MB with the empty window, {before:.0f} MB with the "
+                f"{len(rows):,} row dicts "
+                f"built twice (what the bridge hands over on a refresh), {after:.0f} MB after the grid work "
+                f"(+{after - before:.0f} MB in the model and its caches); peak RSS {peak:.0f} MB"
+            )
             slowest = max(figures.items(), key=lambda kv: kv[1]["median"])
-            print(f"  slowest step: {slowest[0]}: median {slowest[1]['median']:.1f} ms, slowest run "
-                  f"{slowest[1]['max']:.1f} ms (target: each under {TARGET_GRID_MS} ms -> "
-                  f"{'met' if all(f['median'] < TARGET_GRID_MS for f in figures.values()) else 'NOT met'} "
-                  f"on the medians)",
-                  flush=True)
-            return {"ms": figures, "rss_empty": empty, "rss_before": before, "rss_after": after, "peak": peak,
-                    "full_gc_ms": full_gc_ms}
+            print(
+                f"  slowest step: {slowest[0]}: median {slowest[1]['median']:.1f} ms, slowest run "
+                f"{slowest[1]['max']:.1f} ms (target: each under {TARGET_GRID_MS} ms -> "
+                f"{'met' if all(f['median'] < TARGET_GRID_MS for f in figures.values()) else 'NOT met'} "
+                f"on the medians)",
+                flush=True,
+            )
+            return {
+                "ms": figures,
+                "rss_empty": empty,
+                "rss_before": before,
+                "rss_after": after,
+                "peak": peak,
+                "full_gc_ms": full_gc_ms,
+            }
 
         finished = asyncio.get_running_loop().create_future()
 
@@ -687,14 +895,19 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     import PySide6
 
-    print(f"Qt platform: {app.platformName()}; Python {sys.version.split()[0]}, PySide6 {PySide6.__version__}; "
-          f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"Qt platform: {app.platformName()}; Python {sys.version.split()[0]}, PySide6 {PySide6.__version__}; "
+        f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     lost = signal_refcount_drift()
     if lost:
-        print(f"WARNING: this PySide6 loses {lost} reference to True per Signal.emit() from Python; on Python "
-              f"{sys.version_info.major}.{sys.version_info.minor} the process aborts (\"Fatal Python error: "
-              f"bool_dealloc\") once the emits outnumber True's references. Figures below may end in that crash.",
-              flush=True)
+        print(
+            f"WARNING: this PySide6 loses {lost} reference to True per Signal.emit() from Python; on Python "
+            f'{sys.version_info.major}.{sys.version_info.minor} the process aborts ("Fatal Python error: '
+            f"bool_dealloc\") once the emits outnumber True's references. Figures below may end in that crash.",
+            flush=True,
+        )
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory(prefix="bench-gui-") as tmp:
@@ -706,8 +919,9 @@ def main() -> int:
             if args.only in (None, "sync"):
                 for mode in ("inprocess", "separate"):
                     if args.sandbox in ("both", mode):
-                        out[f"sync_{mode}"] = await responsiveness(app, folder, args.lines, args.time_scale,
-                                                                   separate=mode == "separate")
+                        out[f"sync_{mode}"] = await responsiveness(
+                            app, folder, args.lines, args.time_scale, separate=mode == "separate"
+                        )
                         gc.collect()
             if args.only in (None, "grid"):
                 out["grid"] = await grid(app, folder, args.errors, args.repeats)
@@ -720,15 +934,22 @@ def main() -> int:
         if f"sync_{mode}" not in results:
             continue
         sync = results[f"sync_{mode}"]
-        summary[f"responsiveness_sandbox_{mode}"] = {"worst_gap_ms": round(sync["sync"]["worst"], 1),
-                                     "p99_gap_ms": round(sync["sync"]["p99"], 1),
-                                     "mean_gap_ms": round(sync["sync"]["mean"], 2), "ticks": sync["sync"]["ticks"],
-                                     "sync_seconds": round(sync["seconds"], 1), "mutations": sync["mutations"],
-                                     "full_gc_ms": sync["full_gcs"]}
+        summary[f"responsiveness_sandbox_{mode}"] = {
+            "worst_gap_ms": round(sync["sync"]["worst"], 1),
+            "p99_gap_ms": round(sync["sync"]["p99"], 1),
+            "mean_gap_ms": round(sync["sync"]["mean"], 2),
+            "ticks": sync["sync"]["ticks"],
+            "sync_seconds": round(sync["seconds"], 1),
+            "mutations": sync["mutations"],
+            "full_gc_ms": sync["full_gcs"],
+        }
     if "grid" in results:
         g = results["grid"]
-        summary["grid"] = {"median_ms": {k: round(v["median"], 1) for k, v in g["ms"].items()},
-                           "peak_rss_mb": round(g["peak"]), "full_gc_ms": round(g["full_gc_ms"])}
+        summary["grid"] = {
+            "median_ms": {k: round(v["median"], 1) for k, v in g["ms"].items()},
+            "peak_rss_mb": round(g["peak"]),
+            "full_gc_ms": round(g["full_gc_ms"]),
+        }
     print(json.dumps(summary))
     return 0
 

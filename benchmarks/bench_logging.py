@@ -26,8 +26,9 @@ from core.foundation import logs
 def run(records: int, logger: logging.Logger) -> float:
     started = time.perf_counter()
     for i in range(records):
-        logger.info("batch %s: request %d of 25 mutations answered in %.2f s (%s)", 12, i, 0.051,
-                    "http://127.0.0.1:8765/v2")
+        logger.info(
+            "batch %s: request %d of 25 mutations answered in %.2f s (%s)", 12, i, 0.051, "http://127.0.0.1:8765/v2"
+        )
     return time.perf_counter() - started
 
 
@@ -61,10 +62,14 @@ def main() -> int:
     size = (folder / "ordersync" / logs.LOG_FILE_NAME).stat().st_size
     print(f"{args.records:,} records")
     print(f"  plain logging to a file:      {baseline:6.2f} s  {baseline / args.records * 1e6:6.1f} µs/record")
-    print(f"  OrderSync (redacted, tagged): {measured:6.2f} s  {measured / args.records * 1e6:6.1f} µs/record "
-          f"({measured / baseline:.2f}x)")
-    print(f"  log written: {size / 1e6:.1f} MB (rotates at {logs.MAX_BYTES / 1e6:.0f} MB, "
-          f"{logs.BACKUP_COUNT} old files kept)")
+    print(
+        f"  OrderSync (redacted, tagged): {measured:6.2f} s  {measured / args.records * 1e6:6.1f} µs/record "
+        f"({measured / baseline:.2f}x)"
+    )
+    print(
+        f"  log written: {size / 1e6:.1f} MB (rotates at {logs.MAX_BYTES / 1e6:.0f} MB, "
+        f"{logs.BACKUP_COUNT} old files kept)"
+    )
     return 0
 
 

@@ -27,22 +27,26 @@ sys.path.insert(0, str(ROOT))
 
 from sandbox import SandboxServer
 
-COLUMNS = [{"title": "SYNC KEY", "type": "text"},
-           {"title": "ORDER TYPE", "type": "status", "labels": ["RECEIVED", "CANCELLED"]},
-           {"title": "CUSTOMER", "type": "dropdown", "labels": ["TITLE NINE", "PELOTON"]},
-           {"title": "TOTAL QTY", "type": "numbers"}]
+COLUMNS = [
+    {"title": "SYNC KEY", "type": "text"},
+    {"title": "ORDER TYPE", "type": "status", "labels": ["RECEIVED", "CANCELLED"]},
+    {"title": "CUSTOMER", "type": "dropdown", "labels": ["TITLE NINE", "PELOTON"]},
+    {"title": "TOTAL QTY", "type": "numbers"},
+]
 
 
 def _columns(session: requests.Session, url: str, board: str) -> dict[str, str]:
-    body = session.post(url, json={"query": "query($b:[ID!]){boards(ids:$b){columns{id title}}}",
-                                   "variables": {"b": [board]}}).json()
+    body = session.post(
+        url, json={"query": "query($b:[ID!]){boards(ids:$b){columns{id title}}}", "variables": {"b": [board]}}
+    ).json()
     return {c["title"]: c["id"] for c in body["data"]["boards"][0]["columns"]}
 
 
 def _mutation(batch: int) -> str:
     declared = ", ".join(f"$v{i}: JSON" for i in range(batch))
-    fields = " ".join(f'a{i}: create_item(board_id: $b, item_name: "item", column_values: $v{i}) {{ id }}'
-                      for i in range(batch))
+    fields = " ".join(
+        f'a{i}: create_item(board_id: $b, item_name: "item", column_values: $v{i}) {{ id }}' for i in range(batch)
+    )
     return f"mutation ($b: ID!, {declared}) {{ {fields} }}"
 
 
@@ -63,8 +67,14 @@ def run_writers(server: SandboxServer, board: str, requests_total: int, batch: i
                 break
             variables = {"b": board}
             for i in range(batch):
-                variables[f"v{i}"] = json.dumps({cols["SYNC KEY"]: f"K{n}-{i}", cols["ORDER TYPE"]: {"label": "RECEIVED"},
-                                                 cols["CUSTOMER"]: {"labels": ["PELOTON"]}, cols["TOTAL QTY"]: str(i)})
+                variables[f"v{i}"] = json.dumps(
+                    {
+                        cols["SYNC KEY"]: f"K{n}-{i}",
+                        cols["ORDER TYPE"]: {"label": "RECEIVED"},
+                        cols["CUSTOMER"]: {"labels": ["PELOTON"]},
+                        cols["TOTAL QTY"]: str(i),
+                    }
+                )
             response = session.post(server.url, json={"query": query, "variables": variables})
             if response.status_code != 200 or "errors" in response.json():
                 failures.append(response.text[:300])
@@ -86,12 +96,22 @@ def run_search(server: SandboxServer, board: str, searches: int, batch: int) -> 
     session = requests.Session()
     session.headers["Authorization"] = server.token or ""
     cols = _columns(session, server.url, board)
-    query = ("query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values(board_id: $b, "
-             "columns: $c, limit: 50) { cursor items { id name } } }")
+    query = (
+        "query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values(board_id: $b, "
+        "columns: $c, limit: 50) { cursor items { id name } } }"
+    )
     started = time.perf_counter()
     for n in range(searches):
-        body = session.post(server.url, json={"query": query, "variables": {
-            "b": board, "c": [{"column_id": cols["SYNC KEY"], "column_values": [f"k{n}-{batch - 1}"]}]}}).json()
+        body = session.post(
+            server.url,
+            json={
+                "query": query,
+                "variables": {
+                    "b": board,
+                    "c": [{"column_id": cols["SYNC KEY"], "column_values": [f"k{n}-{batch - 1}"]}],
+                },
+            },
+        ).json()
         assert len(body["data"]["items_page_by_column_values"]["items"]) == 1, body
     session.close()
     return time.perf_counter() - started
@@ -108,18 +128,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for n_clients in clients:
             state = None if args.memory else Path(folder) / f"bench-{n_clients}.db"
-            with SandboxServer(state, complexity_budget=10**15, minute_limit=10**9, concurrency_limit=1000,
-                               items_limit=10**9) as server:
+            with SandboxServer(
+                state, complexity_budget=10**15, minute_limit=10**9, concurrency_limit=1000, items_limit=10**9
+            ) as server:
                 board = server.create_board("Bench", COLUMNS, [])
                 seconds, mutations = run_writers(server, board, args.requests, args.batch, n_clients)
-                print(f"{'memory' if args.memory else 'sqlite'} state, {n_clients} client(s): {mutations} create_item "
-                      f"in {args.requests} requests of {args.batch}: {seconds:.2f} s -> "
-                      f"{mutations / seconds:,.0f} mutations/s, {args.requests / seconds:,.1f} requests/s")
+                print(
+                    f"{'memory' if args.memory else 'sqlite'} state, {n_clients} client(s): {mutations} create_item "
+                    f"in {args.requests} requests of {args.batch}: {seconds:.2f} s -> "
+                    f"{mutations / seconds:,.0f} mutations/s, {args.requests / seconds:,.1f} requests/s"
+                )
                 if n_clients == clients[0]:
                     searches = 200
                     took = run_search(server, board, searches, args.batch)
-                    print(f"  items_page_by_column_values on a board of {mutations:,} items: "
-                          f"{searches / took:,.0f} searches/s")
+                    print(
+                        f"  items_page_by_column_values on a board of {mutations:,} items: "
+                        f"{searches / took:,.0f} searches/s"
+                    )
                 dump_started = time.perf_counter()
                 dump = server.board_dump(board)
                 print(f"  board_dump of {len(dump['items']):,} items: {time.perf_counter() - dump_started:.2f} s")

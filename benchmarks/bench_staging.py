@@ -73,7 +73,7 @@ def phase_build(args) -> dict:
     engine = _engine(args.url, args.schema)
     start = time.perf_counter()
     with engine.begin() as conn:
-        create_orders_table(conn, args.lines, seed=args.seed, size_columns=SIZE_COLUMNS[:args.sizes])
+        create_orders_table(conn, args.lines, seed=args.seed, size_columns=SIZE_COLUMNS[: args.sizes])
     upgrade(engine)
     return {"seconds": time.perf_counter() - start}
 
@@ -116,8 +116,12 @@ def phase_pending(args) -> dict:
     source = Source.reflect(engine, load_mapping())
     with engine.connect() as conn:
         rows = ChangeDetector(conn, source, BOARD).pending()
-    return {"seconds": time.perf_counter() - start, "customers": len(rows),
-            "new": sum(r.new for r in rows), "changed": sum(r.changed for r in rows)}
+    return {
+        "seconds": time.perf_counter() - start,
+        "customers": len(rows),
+        "new": sum(r.new for r in rows),
+        "changed": sum(r.changed for r in rows),
+    }
 
 
 def phase_promote(args) -> dict:
@@ -130,21 +134,22 @@ def phase_promote(args) -> dict:
     ops = StagingOperations(engine, _owner())
     start = time.perf_counter()
     with engine.connect() as conn:
-        batch_ids = [r[0] for r in conn.execute(sa.select(s.batches.c.batch_id).where(
-            s.batches.c.status == s.STAGED))]
+        batch_ids = [r[0] for r in conn.execute(sa.select(s.batches.c.batch_id).where(s.batches.c.status == s.STAGED))]
     next_id = 20_000_000_000
     promote_seconds = 0.0
     for batch_id in batch_ids:
         ops.claim(ops.batch(batch_id)["customer"], BOARD)  # staged by a process that is gone: resumed here
         items = ops.pending_rows(batch_id, s.stg_items)
         ops.mark_sending(batch_id, s.stg_items, [r["stg_id"] for r in items])
-        ops.record_item_ids(batch_id, [(r["stg_id"], r["monday_item_id"] or str(next_id + i))
-                                       for i, r in enumerate(items)])
+        ops.record_item_ids(
+            batch_id, [(r["stg_id"], r["monday_item_id"] or str(next_id + i)) for i, r in enumerate(items)]
+        )
         next_id += len(items)
         subs = ops.pending_rows(batch_id, s.stg_subitems)
         ops.mark_sending(batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
-        ops.record_subitem_ids(batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next_id + i))
-                                          for i, r in enumerate(subs)])
+        ops.record_subitem_ids(
+            batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next_id + i)) for i, r in enumerate(subs)]
+        )
         next_id += len(subs)
         began = time.perf_counter()
         ops.promote(batch_id, BOARD)
@@ -164,19 +169,25 @@ def phase_mutate(args) -> dict:
     rng = random.Random(args.seed + 1)
     key = ["AAG ORDER NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION"]
     with engine.begin() as conn:
-        rows = conn.execute(sa.select(*[table.c[k] for k in key], *[table.c[sz] for sz in SIZE_COLUMNS[:args.sizes]])
-                            .where(table.c["AAG ORDER NUMBER"].is_not(None))).all()
+        rows = conn.execute(
+            sa.select(*[table.c[k] for k in key], *[table.c[sz] for sz in SIZE_COLUMNS[: args.sizes]]).where(
+                table.c["AAG ORDER NUMBER"].is_not(None)
+            )
+        ).all()
         chosen = rng.sample(rows, len(rows) // 100)
-        prices, sizes = chosen[: len(chosen) // 2], chosen[len(chosen) // 2:]
+        prices, sizes = chosen[: len(chosen) // 2], chosen[len(chosen) // 2 :]
         where = sa.and_(*[table.c[k] == sa.bindparam(f"k{i}") for i, k in enumerate(key)])
-        conn.execute(sa.update(table).where(where).values({"CUSTOMER PRICE": sa.bindparam("price")}),
-                     [{"k0": r[0], "k1": r[1], "k2": r[2], "price": f"{rng.uniform(5, 90):.2f}"} for r in prices])
+        conn.execute(
+            sa.update(table).where(where).values({"CUSTOMER PRICE": sa.bindparam("price")}),
+            [{"k0": r[0], "k1": r[1], "k2": r[2], "price": f"{rng.uniform(5, 90):.2f}"} for r in prices],
+        )
         by_size: dict[str, list] = {}
         for r in sizes:
-            filled = [sz for sz, q in zip(SIZE_COLUMNS[:args.sizes], r[3:], strict=False) if q]
+            filled = [sz for sz, q in zip(SIZE_COLUMNS[: args.sizes], r[3:], strict=False) if q]
             if filled:
-                by_size.setdefault(rng.choice(filled), []).append({"k0": r[0], "k1": r[1], "k2": r[2],
-                                                                   "q": rng.randint(1, 400)})
+                by_size.setdefault(rng.choice(filled), []).append(
+                    {"k0": r[0], "k1": r[1], "k2": r[2], "q": rng.randint(1, 400)}
+                )
         for size, params in by_size.items():
             conn.execute(sa.update(table).where(where).values({size: sa.bindparam("q")}), params)
     return {"changed_lines": len(chosen)}
@@ -252,8 +263,11 @@ def floor_stage(args) -> dict:
     engine = _engine(args.url, args.schema)
     read, lines = _raw_read_source(engine)
     pending = (s.PENDING, s.WAITING_PARENT, s.API_SUCCESS, s.INVALID)
-    write, rows = _raw_write_like(engine, [s.stg_items, s.stg_subitems], {
-        s.stg_items.name: s.stg_items.c.state.in_(pending), s.stg_subitems.name: s.stg_subitems.c.state.in_(pending)})
+    write, rows = _raw_write_like(
+        engine,
+        [s.stg_items, s.stg_subitems],
+        {s.stg_items.name: s.stg_items.c.state.in_(pending), s.stg_subitems.name: s.stg_subitems.c.state.in_(pending)},
+    )
     return {"seconds": read + write, "read": read, "write": write, "rows_written": rows, "lines": lines}
 
 
@@ -272,16 +286,37 @@ def floor_read(args) -> dict:
     return {"seconds": read, "lines": lines}
 
 
-PHASES = {"build": phase_build, "a": phase_stage, "pending": phase_pending, "promote": phase_promote,
-          "mutate": phase_mutate, "b": phase_stage, "floor-a": floor_stage, "floor-promote": floor_promote,
-          "floor-pending": floor_read, "floor-b": floor_stage}
+PHASES = {
+    "build": phase_build,
+    "a": phase_stage,
+    "pending": phase_pending,
+    "promote": phase_promote,
+    "mutate": phase_mutate,
+    "b": phase_stage,
+    "floor-a": floor_stage,
+    "floor-promote": floor_promote,
+    "floor-pending": floor_read,
+    "floor-b": floor_stage,
+}
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def run_phase(name: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--phase", name, "--url", args.url, "--lines", str(args.lines),
-           "--sizes", str(args.sizes), "--seed", str(args.seed)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--phase",
+        name,
+        "--url",
+        args.url,
+        "--lines",
+        str(args.lines),
+        "--sizes",
+        str(args.sizes),
+        "--seed",
+        str(args.seed),
+    ]
     if args.schema:
         cmd += ["--schema", args.schema]
     if args.profile and not name.startswith("floor") and name not in ("build", "mutate"):
@@ -292,9 +327,13 @@ def run_phase(name: str, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql"), default=os.environ.get("BENCH_DB", "sqlite"),
-                        help="sqlite (a file in a temp folder) or postgresql (the local test database, in a "
-                             "schema of its own, dropped after); default from BENCH_DB, else sqlite")
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("BENCH_DB", "sqlite"),
+        help="sqlite (a file in a temp folder) or postgresql (the local test database, in a "
+        "schema of its own, dropped after); default from BENCH_DB, else sqlite",
+    )
     parser.add_argument("--url", default=None, help="any other database URL (overrides --db)")
     parser.add_argument("--schema", default=None, help="PostgreSQL: a schema to create and use (dropped after)")
     parser.add_argument("--lines", type=int, default=100_000)
@@ -350,24 +389,44 @@ def main() -> int:
         step("build ORDERS_UNIFIED", r["seconds"], None, r["peak_rss_mb"])
         r = run_phase("a", args)
         f = run_phase("floor-a", args)
-        step("(a) detect + stage, all NEW", r["seconds"], f["seconds"], r["peak_rss_mb"],
-             f"{r['lines_read']:,} lines, {r['items']:,} items + {r['subitems']:,} subitems, {r['invalid']} invalid; "
-             f"floor: read {f['read']:.2f} s + write {f['rows_written']:,} rows {f['write']:.2f} s")
+        step(
+            "(a) detect + stage, all NEW",
+            r["seconds"],
+            f["seconds"],
+            r["peak_rss_mb"],
+            f"{r['lines_read']:,} lines, {r['items']:,} items + {r['subitems']:,} subitems, {r['invalid']} invalid; "
+            f"floor: read {f['read']:.2f} s + write {f['rows_written']:,} rows {f['write']:.2f} s",
+        )
         r = run_phase("promote", args)
         f = run_phase("floor-promote", args)
-        step("promotion + cleanup", r["promote_seconds"], f["seconds"], r["peak_rss_mb"],
-             f"{r['batches']} batches; floor: write {f['rows_written']:,} rows")
+        step(
+            "promotion + cleanup",
+            r["promote_seconds"],
+            f["seconds"],
+            r["peak_rss_mb"],
+            f"{r['batches']} batches; floor: write {f['rows_written']:,} rows",
+        )
         step("  confirm ids + promote (whole phase)", r["seconds"], None, r["peak_rss_mb"])
         r = run_phase("pending", args)
         f = run_phase("floor-pending", args)
-        step("pending-work list", r["seconds"], f["seconds"], r["peak_rss_mb"],
-             f"{r['customers']} customers; floor: read {f['lines']:,} source rows")
+        step(
+            "pending-work list",
+            r["seconds"],
+            f["seconds"],
+            r["peak_rss_mb"],
+            f"{r['customers']} customers; floor: read {f['lines']:,} source rows",
+        )
         r = run_phase("mutate", args)
         step("change 1% of lines", None, None, r["peak_rss_mb"], f"{r['changed_lines']:,} lines changed")
         r = run_phase("b", args)
         f = run_phase("floor-b", args)
-        step("(b) detect + stage after 1% change", r["seconds"], f["seconds"], r["peak_rss_mb"],
-             f"{r['items']:,} items + {r['subitems']:,} subitems; floor: read + write {f['rows_written']:,} rows")
+        step(
+            "(b) detect + stage after 1% change",
+            r["seconds"],
+            f["seconds"],
+            r["peak_rss_mb"],
+            f"{r['items']:,} items + {r['subitems']:,} subitems; floor: read + write {f['rows_written']:,} rows",
+        )
     finally:
         if created_schema:
             with admin.connect() as conn:

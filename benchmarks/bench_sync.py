@@ -58,27 +58,43 @@ def span_figures(windows: list[dict], budget: int, window: float) -> dict:
     seconds = windows[-1]["start"] - windows[0]["start"]
     bound = budget * seconds / window
     complexity = sum(w["complexity"] for w in full)
-    return {"seconds": seconds, "mutations": sum(w["mutations"] for w in full), "complexity": complexity,
-            "bound": bound, "ratio": complexity / bound if bound else 0.0, "windows": len(full)}
+    return {
+        "seconds": seconds,
+        "mutations": sum(w["mutations"] for w in full),
+        "complexity": complexity,
+        "bound": bound,
+        "ratio": complexity / bound if bound else 0.0,
+        "windows": len(full),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=250)
-    parser.add_argument("--time-scale", type=float, default=6.0,
-                        help="how much faster than real time the budget windows run (6: a window lasts 10 s)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=6.0,
+        help="how much faster than real time the budget windows run (6: a window lasts 10 s)",
+    )
     parser.add_argument("--budget", type=int, default=3_000_000, help="complexity points per window")
     parser.add_argument("--base-latency", type=float, default=0.3, help="sandbox latency per request, real seconds")
-    parser.add_argument("--mutation-latency", type=float, default=0.05,
-                        help="sandbox latency per mutation of a request, real seconds")
+    parser.add_argument(
+        "--mutation-latency", type=float, default=0.05, help="sandbox latency per mutation of a request, real seconds"
+    )
     args = parser.parse_args()
     window = 60.0 / args.time_scale
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         engine = build(folder, args.lines)
-        server = start_sandbox(folder / "sandbox.db", complexity_budget=args.budget, mutation_cost=COST,
-                               time_scale=args.time_scale, base_latency=args.base_latency,
-                               mutation_latency=args.mutation_latency)
+        server = start_sandbox(
+            folder / "sandbox.db",
+            complexity_budget=args.budget,
+            mutation_cost=COST,
+            time_scale=args.time_scale,
+            base_latency=args.base_latency,
+            mutation_latency=args.mutation_latency,
+        )
         try:
             ctx = engine_context(engine)
             client = monday_client(server)
@@ -92,18 +108,38 @@ def main() -> int:
     four29 = sum(rejected.values())
     span = span_figures(stats["windows"], args.budget, window)
     whole_bound = args.budget * seconds / window
-    whole = {"seconds": seconds, "mutations": stats["mutations"], "complexity": stats["complexity_used_total"],
-             "bound": whole_bound, "ratio": stats["complexity_used_total"] / whole_bound}
-    print(f"sandbox: {args.base_latency:g} s + {args.mutation_latency:g} s per mutation; budget {args.budget:,} "
-          f"points per {window:g} s window ({args.budget // COST} mutations)")
+    whole = {
+        "seconds": seconds,
+        "mutations": stats["mutations"],
+        "complexity": stats["complexity_used_total"],
+        "bound": whole_bound,
+        "ratio": stats["complexity_used_total"] / whole_bound,
+    }
+    print(
+        f"sandbox: {args.base_latency:g} s + {args.mutation_latency:g} s per mutation; budget {args.budget:,} "
+        f"points per {window:g} s window ({args.budget // COST} mutations)"
+    )
     for name, fig in (("budget-bound span", span), ("whole sync", whole)):
-        print(f"{name:>17}: {fig['seconds']:6.1f} s, {fig['mutations']:5d} mutations, complexity "
-              f"{fig['complexity']:,} of a bound of {fig['bound']:,.0f}: ratio {fig['ratio']:.3f}")
-    print(f"{'':>17}  {span['windows']} windows before the last; 429s: {four29} ({rejected}); requests: "
-          f"{client.stats.requests} ({client.stats.mutation_requests} mutation requests); waited "
-          f"{client.governor.waited:.1f} s for resets; batches: {', '.join(sorted({r.status for r in results}))}")
-    print(json.dumps({"span_ratio": round(span["ratio"], 4), "whole_ratio": round(whole["ratio"], 4),
-                      "mutations": whole["mutations"], "seconds": round(seconds, 2), "429s": four29}))
+        print(
+            f"{name:>17}: {fig['seconds']:6.1f} s, {fig['mutations']:5d} mutations, complexity "
+            f"{fig['complexity']:,} of a bound of {fig['bound']:,.0f}: ratio {fig['ratio']:.3f}"
+        )
+    print(
+        f"{'':>17}  {span['windows']} windows before the last; 429s: {four29} ({rejected}); requests: "
+        f"{client.stats.requests} ({client.stats.mutation_requests} mutation requests); waited "
+        f"{client.governor.waited:.1f} s for resets; batches: {', '.join(sorted({r.status for r in results}))}"
+    )
+    print(
+        json.dumps(
+            {
+                "span_ratio": round(span["ratio"], 4),
+                "whole_ratio": round(whole["ratio"], 4),
+                "mutations": whole["mutations"],
+                "seconds": round(seconds, 2),
+                "429s": four29,
+            }
+        )
+    )
     return 0
 
 

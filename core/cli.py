@@ -82,26 +82,37 @@ def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, l
             break
     if i >= len(argv):
         return argv, None, []
-    return argv[:i], argv[i], argv[i + 1:]
+    return argv[:i], argv[i], argv[i + 1 :]
 
 
 def _global_options(p: argparse.ArgumentParser, *, config: bool = False, json_output: bool = False) -> None:
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="progress and log lines on stderr")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="progress and log lines on stderr"
+    )
     if config:
-        p.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="F",
-                       help="settings file (default: $ORDERSYNC_CONFIG, else the user's settings file)")
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            metavar="F",
+            help="settings file (default: $ORDERSYNC_CONFIG, else the user's settings file)",
+        )
     if json_output:
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.",
-                     epilog="exit codes:\n" + "\n".join(
-                         textwrap.fill(meaning, 100, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
-                         for code, meaning in EXIT_CODES)
-                     + "\n\n-v, --config F and --json work before or after the sub-command.",
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog=PROG,
+        description="Pushes ERP orders from ORDERS_UNIFIED onto a monday.com board.",
+        epilog="exit codes:\n"
+        + "\n".join(
+            textwrap.fill(meaning, 100, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+            for code, meaning in EXIT_CODES
+        )
+        + "\n\n-v, --config F and --json work before or after the sub-command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"OrderSync {__version__}")
     _global_options(parser, config=True, json_output=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -119,11 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     retry = command("retry", "retry failed rows")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every open error")
-    which.add_argument("--error", nargs="+", metavar="ID",
-                       help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item")
+    which.add_argument(
+        "--error",
+        nargs="+",
+        metavar="ID",
+        help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item",
+    )
 
-    sub.add_parser("sandbox", help="run the monday sandbox server alone (sandbox --help for its options)",
-                   add_help=False)
+    sub.add_parser(
+        "sandbox", help="run the monday sandbox server alone (sandbox --help for its options)", add_help=False
+    )
     sub.add_parser("token", help="token set | token delete: the monday token in the OS keyring", add_help=False)
 
     cancel = command("cancel", "ask an active batch, on any workstation, to stop after the request in flight")
@@ -138,14 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     init = demo_sub.add_parser("init", help="write a settings file and a demo database")
     _global_options(init)
     init.add_argument("--dir", type=Path, default=None, help="folder for the demo (default: the user's data folder)")
-    init.add_argument("--orders", type=int, default=None, help="order lines to generate (default: resources/demo.toml's, 600)")
+    init.add_argument(
+        "--orders", type=int, default=None, help="order lines to generate (default: resources/demo.toml's, 600)"
+    )
     init.add_argument("--seed", type=int, default=None, help="random seed (default: resources/demo.toml's, 7)")
     _global_options(demo_sub.add_parser("run", help="the demo without the window: status, a dry run, a sync, status"))
 
     db = command("db", "OrderSync's own tables")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
-    _global_options(db_sub.add_parser("upgrade", help="create or upgrade the tables (never ORDERS_UNIFIED)"),
-                    config=True)
+    _global_options(
+        db_sub.add_parser("upgrade", help="create or upgrade the tables (never ORDERS_UNIFIED)"), config=True
+    )
     return parser
 
 
@@ -163,8 +182,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     return args
 
 
-def main(argv: Sequence[str] | None = None, *,
-         sandbox: Callable[[list[str]], int] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, sandbox: Callable[[list[str]], int] | None = None) -> int:
     """The command line; ``sandbox`` runs the ``sandbox`` sub-command (the entry point passes the sandbox
     package's, which core never imports: the sandbox stands beside the engine, not inside it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -188,8 +206,14 @@ def main(argv: Sequence[str] | None = None, *,
     parser = build_parser()
     args = parse_args(parser, argv)
     setup_logging(console_level=_console_level(args.verbose), waiting_every=None if args.verbose else WAITING_EVERY)
-    log.info("OrderSync %s: %s, by %s on %s (pid %s)", __version__, shlex.join(argv) or "(no command)",
-             getpass.getuser(), platform.node(), os.getpid())
+    log.info(
+        "OrderSync %s: %s, by %s on %s (pid %s)",
+        __version__,
+        shlex.join(argv) or "(no command)",
+        getpass.getuser(),
+        platform.node(),
+        os.getpid(),
+    )
     code = _dispatch(parser, args, argv)
     log.info("exit code %s", code)
     return code

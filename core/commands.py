@@ -2,6 +2,8 @@
 
 ``core.cli`` parses the arguments and dispatches here; each command returns its exit code and leaves
 the one-line failure messages to ``core.failures``.
+
+Longer than 400 lines: one short function per sub-command, read side by side; each is its own unit.
 """
 
 from __future__ import annotations
@@ -43,13 +45,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     checks = run_checks(args.config)
     code = checks.exit_code
     if args.json:
-        print(json.dumps({"exit_code": code, "checks": [c.as_dict() for c in checks.checks]}, indent=2,
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"exit_code": code, "checks": [c.as_dict() for c in checks.checks]}, indent=2, ensure_ascii=False
+            )
+        )
     else:
         print("\n".join(c.line() for c in checks.checks))
         failed = [c for c in checks.checks if c.state == "failed"]
-        print(f"\n{len(checks.checks) - len(failed)} of {len(checks.checks)} checks passed"
-              if failed else "\nEverything OrderSync needs is in place.")
+        print(
+            f"\n{len(checks.checks) - len(failed)} of {len(checks.checks)} checks passed"
+            if failed
+            else "\nEverything OrderSync needs is in place."
+        )
     return code
 
 
@@ -100,11 +108,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         pending = ctx.pending()
         with ctx.engine.connect() as conn:
             b = s.batches
-            batches = [dict(r) for r in conn.execute(
-                sa.select(b.c.batch_id, b.c.customer, b.c.status, b.c.total_items, b.c.total_subitems,
-                          b.c.invalid_count, b.c.succeeded_count, b.c.failed_count, b.c.started_at,
-                          b.c.finished_at, b.c.owner_user, b.c.owner_host, b.c.message)
-                .order_by(b.c.batch_id.desc()).limit(10)).mappings()]
+            batches = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(
+                        b.c.batch_id,
+                        b.c.customer,
+                        b.c.status,
+                        b.c.total_items,
+                        b.c.total_subitems,
+                        b.c.invalid_count,
+                        b.c.succeeded_count,
+                        b.c.failed_count,
+                        b.c.started_at,
+                        b.c.finished_at,
+                        b.c.owner_user,
+                        b.c.owner_host,
+                        b.c.message,
+                    )
+                    .order_by(b.c.batch_id.desc())
+                    .limit(10)
+                ).mappings()
+            ]
         report: dict[str, Any] = {
             "database": redact_url(str(ctx.engine.url)),
             "log_file": str(log_file()),
@@ -114,8 +139,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             "unknown_customers": _unknown_customers(ctx),
             "errors": [_error_entry(e) for e in ErrorHandler(ctx).open_errors()],
             "open_errors": sum(p.open_errors for p in pending),
-            "batches": [{k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
-                         for k, v in row.items()} for row in batches],
+            "batches": [
+                {
+                    k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
+                    for k, v in row.items()
+                }
+                for row in batches
+            ],
         }
     finally:
         ctx.close()
@@ -127,15 +157,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Source:   {report['size_columns']} size columns")
     print(f"Log:      {report['log_file']}")
     print()
-    print(_table(["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
-                 [[p["customer"] or "(blank)", p["new"], p["changed"], p["removed"], p["invalid"],
-                   p["open_errors"], p["last_sync"] or "never"] for p in report["customers"]]))
+    print(
+        _table(
+            ["CUSTOMER", "NEW", "CHANGED", "REMOVED", "INVALID", "OPEN ERRORS", "LAST SYNC"],
+            [
+                [
+                    p["customer"] or "(blank)",
+                    p["new"],
+                    p["changed"],
+                    p["removed"],
+                    p["invalid"],
+                    p["open_errors"],
+                    p["last_sync"] or "never",
+                ]
+                for p in report["customers"]
+            ],
+        )
+    )
     if report["errors"]:
         shown = report["errors"][:OPEN_ERRORS_SHOWN]
         print(f"Open errors ({len(report['errors'])}; retry with `{program_command('retry --error ID')}` or --all):")
-        print(_table(["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
-                     [[e["id"], e["customer"], e["order_number"] or "", e["size"] or "", e["type"],
-                       _clip(e["message"], 70)] for e in shown]))
+        print(
+            _table(
+                ["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
+                [
+                    [
+                        e["id"],
+                        e["customer"],
+                        e["order_number"] or "",
+                        e["size"] or "",
+                        e["type"],
+                        _clip(e["message"], 70),
+                    ]
+                    for e in shown
+                ],
+            )
+        )
         if len(report["errors"]) > len(shown):
             print(f"… and {len(report['errors']) - len(shown)} more (status --json lists them all)")
         print()
@@ -144,10 +201,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     print()
     if report["batches"]:
         print("Recent batches:")
-        print(_table(["BATCH", "CUSTOMER", "STATUS", "ITEMS", "SUBITEMS", "OK", "FAILED", "STARTED", "OWNER"],
-                     [[b["batch_id"], b["customer"], b["status"], b["total_items"], b["total_subitems"],
-                       b["succeeded_count"], b["failed_count"], b["started_at"],
-                       f"{b['owner_user']}@{b['owner_host']}"] for b in report["batches"]]))
+        print(
+            _table(
+                ["BATCH", "CUSTOMER", "STATUS", "ITEMS", "SUBITEMS", "OK", "FAILED", "STARTED", "OWNER"],
+                [
+                    [
+                        b["batch_id"],
+                        b["customer"],
+                        b["status"],
+                        b["total_items"],
+                        b["total_subitems"],
+                        b["succeeded_count"],
+                        b["failed_count"],
+                        b["started_at"],
+                        f"{b['owner_user']}@{b['owner_host']}",
+                    ]
+                    for b in report["batches"]
+                ],
+            )
+        )
     else:
         print("No batches yet.")
     return 0
@@ -157,11 +229,19 @@ OPEN_ERRORS_SHOWN = 20
 
 
 def _error_entry(error: dict[str, Any]) -> dict[str, Any]:
-    return {"id": error["ref"], "customer": error["customer"], "order_number": error["order_number"],
-            "sync_key": error.get("sync_key") or error.get("parent_sync_key"), "size": error.get("size_label"),
-            "type": error["error_type"], "code": error["error_code"], "message": error["message"],
-            "retryable": error["retryable"], "retry_count": error["retry_count"],
-            "last_failed_at": error["last_failed_at"].isoformat(sep=" ", timespec="seconds")}
+    return {
+        "id": error["ref"],
+        "customer": error["customer"],
+        "order_number": error["order_number"],
+        "sync_key": error.get("sync_key") or error.get("parent_sync_key"),
+        "size": error.get("size_label"),
+        "type": error["error_type"],
+        "code": error["error_code"],
+        "message": error["message"],
+        "retryable": error["retryable"],
+        "retry_count": error["retry_count"],
+        "last_failed_at": error["last_failed_at"].isoformat(sep=" ", timespec="seconds"),
+    }
 
 
 def _clip(text: str, width: int) -> str:
@@ -198,8 +278,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(render_dry_run(report))
             monday_code, monday = _check_monday_for_dry_run(ctx, args.json)
             if args.json:
-                print(json.dumps({"dry_run": True, "customers": report, "monday_checks": monday}, indent=2,
-                                 ensure_ascii=False))
+                print(
+                    json.dumps(
+                        {"dry_run": True, "customers": report, "monday_checks": monday}, indent=2, ensure_ascii=False
+                    )
+                )
             return worst_code([1 if any(r["invalid"] for r in report) else 0, monday_code])
         scope = list(customers)  # the customers the exit code speaks for
         if args.all:  # only customers with something to do get a batch
@@ -220,11 +303,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             raise usage_error(f"there is no batch {args.batch}; `{program_command('status')}` lists them") from None
         owner = f"{row['owner_user']}@{row['owner_host']}"
         if not ctx.staging.request_cancel(args.batch):
-            print(f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. "
-                  "Nothing to cancel.")
+            print(
+                f"Batch {args.batch} ({row['customer']}) is not running: it ended {row['status']}. Nothing to cancel."
+            )
             return 0
-        print(f"Asked batch {args.batch} ({row['customer']}, run by {owner}) to stop after its request in flight; "
-              "it ends CANCELLED, and the next sync of the customer resumes it.")
+        print(
+            f"Asked batch {args.batch} ({row['customer']}, run by {owner}) to stop after its request in flight; "
+            "it ends CANCELLED, and the next sync of the customer resumes it."
+        )
         return 0
     finally:
         ctx.close()
@@ -251,15 +337,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
             say_still_open(counts)
             return code
         handler.prepare(selection)
-        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates,
-                            scope=scope)
+        return _run_batches(ctx, sorted(selection.keys), selection.keys, args.json, selection.duplicates, scope=scope)
     finally:
         ctx.close()
 
 
-def _run_batches(ctx: EngineContext, customers: list[str], keys: dict[str, set[str]] | None, as_json: bool,
-                 duplicates: set[str] | None = None,
-                 scope: list[str] | None = None) -> int:
+def _run_batches(
+    ctx: EngineContext,
+    customers: list[str],
+    keys: dict[str, set[str]] | None,
+    as_json: bool,
+    duplicates: set[str] | None = None,
+    scope: list[str] | None = None,
+) -> int:
     import signal
     import threading
 
@@ -292,9 +382,26 @@ def _run_batches(ctx: EngineContext, customers: list[str], keys: dict[str, set[s
     if still_open and code == 0:
         code = 1  # nothing failed in this run, but lines of its customers are held back or failed before
     if as_json:
-        print(json.dumps({"exit_code": code, "open_errors": still_open, "batches": [
-            {"batch_id": r.batch_id, "customer": r.customer, "status": r.status, "message": r.message,
-             **r.counts} for r in results]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "exit_code": code,
+                    "open_errors": still_open,
+                    "batches": [
+                        {
+                            "batch_id": r.batch_id,
+                            "customer": r.customer,
+                            "status": r.status,
+                            "message": r.message,
+                            **r.counts,
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     elif not results:
         print("Nothing to sync.")
     report_failures(results)
@@ -334,10 +441,12 @@ def cmd_headless_demo(args: argparse.Namespace) -> int:
     print(f"Demo in {paths.folder} (headless; `main.py --demo` opens the window).")
     print("The board is the embedded monday sandbox; its rate limits run 20 times faster than monday's.")
     print()
-    for step in (["status", "--config", config],
-                 ["sync", "--config", config, "--customer", "TITLE 9", "--dry-run"],
-                 ["sync", "--config", config, "--all"],
-                 ["status", "--config", config]):
+    for step in (
+        ["status", "--config", config],
+        ["sync", "--config", config, "--customer", "TITLE 9", "--dry-run"],
+        ["sync", "--config", config, "--all"],
+        ["status", "--config", config],
+    ):
         print(f"$ ordersync {shlex.join(step)}", flush=True)
         code = main(step)
         print()

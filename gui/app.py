@@ -24,9 +24,13 @@ from core.foundation.resources import resource_path
 
 log = logging.getLogger("ordersync.gui")
 
-_QT_LEVELS = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
-              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
-              QtMsgType.QtFatalMsg: logging.CRITICAL}
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
 
 
 def _qt_message(kind, context, message) -> None:
@@ -67,9 +71,12 @@ def resolve_settings_path(config: Path | None, demo: bool) -> Path | None:
     path = Path(config) if config else default_config_path()
     if path.exists():
         return path
-    box = QMessageBox(QMessageBox.Icon.Question, "Welcome to OrderSync",
-                      "There are no settings yet.\n\nOpen the demo (a sample database and a sandbox board), "
-                      "or set up your SQL Server database and monday board?")
+    box = QMessageBox(
+        QMessageBox.Icon.Question,
+        "Welcome to OrderSync",
+        "There are no settings yet.\n\nOpen the demo (a sample database and a sandbox board), "
+        "or set up your SQL Server database and monday board?",
+    )
     demo_button = box.addButton("Open the &Demo", QMessageBox.ButtonRole.AcceptRole)
     setup_button = box.addButton("&Set Up…", QMessageBox.ButtonRole.ActionRole)
     box.addButton(QMessageBox.StandardButton.Cancel)

@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 def describe(exc: BaseException) -> str:
     """The one line a planner sees for a failure."""
     if isinstance(exc, InvalidRequest):
-        return (f"OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug in "
-                "OrderSync, not an outage; the details are in the log.")
+        return (
+            f"OrderSync built a request monday refused as invalid ({exc.describe()}). This is a bug in "
+            "OrderSync, not an outage; the details are in the log."
+        )
     if isinstance(exc, AuthError):
         return f"monday refused the API token ({exc.describe()}). Set a valid token in Settings."
     if isinstance(exc, MondayError):
@@ -130,12 +132,17 @@ class EngineBridge(QObject):
         return [p.as_dict() | {"last_sync": p.last_sync} for p in rows]
 
     async def batches(self) -> list[dict]:
-        return await self.call(batch_overview, self.ctx.engine, self.ctx.staging.owner,
-                               stale_seconds=self.ctx.settings["sync.heartbeat_stale_seconds"])
+        return await self.call(
+            batch_overview,
+            self.ctx.engine,
+            self.ctx.staging.owner,
+            stale_seconds=self.ctx.settings["sync.heartbeat_stale_seconds"],
+        )
 
     async def errors(self, include_resolved: bool = False) -> list[dict]:
-        return await self.call(ErrorHandler(self.ctx).all_errors if include_resolved
-                               else ErrorHandler(self.ctx).open_errors)
+        return await self.call(
+            ErrorHandler(self.ctx).all_errors if include_resolved else ErrorHandler(self.ctx).open_errors
+        )
 
     async def preview(self, customers: list[str]) -> list[dict]:
         changes = await self.call(self.ctx.detect, customers)
@@ -179,8 +186,9 @@ class EngineBridge(QObject):
         await self.call(handler.prepare, selection)
         return await self._run(sorted(selection.keys), selection.keys, selection.duplicates)
 
-    async def _run(self, customers: list[str], keys: dict | None,
-                   duplicates: set[str] | None = None) -> list[BatchResult]:
+    async def _run(
+        self, customers: list[str], keys: dict | None, duplicates: set[str] | None = None
+    ) -> list[BatchResult]:
         # What exists now (the window, its models) will not become garbage: keep it out of the
         # collector's full passes during the run, which hold the GIL and would stall the GUI thread.
         # Unfrozen when the run ends, so what the run left behind can be collected over a shift.
@@ -192,15 +200,19 @@ class EngineBridge(QObject):
             results = await self.call(self._process, customers, keys, self._cancel, duplicates)
             failed = [(r.customer, r.error) for r in results if r.error is not None]
             if failed:  # one customer's failure does not stop the others; the planner hears of each
-                self.failed.emit("sync", "; ".join(f"{customer}: {describe(error)}" for customer, error in failed[:3])
-                                 + (f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""))
+                self.failed.emit(
+                    "sync",
+                    "; ".join(f"{customer}: {describe(error)}" for customer, error in failed[:3])
+                    + (f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""),
+                )
             return results
         finally:
             gc.unfreeze()
             self.syncFinished.emit(results)
 
-    def _process(self, customers: list[str], keys: dict | None, cancel: threading.Event,
-                 duplicates: set[str] | None = None) -> list[BatchResult]:
+    def _process(
+        self, customers: list[str], keys: dict | None, cancel: threading.Event, duplicates: set[str] | None = None
+    ) -> list[BatchResult]:
         """In a worker thread: one client for the run, every customer's batch in turn."""
         client = self._client_for_run()
         processor = BatchProcessor(self.ctx, client, self.progress, cancel)

@@ -160,8 +160,11 @@ class RetryButtonDelegate(QStyledItemDelegate):
                 self._request(index)
             return True
         if kind == QEvent.Type.KeyPress:
-            if (event.key() in _ACTIVATE_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-                    and index.data(RetryableRole)):
+            if (
+                event.key() in _ACTIVATE_KEYS
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+                and index.data(RetryableRole)
+            ):
                 self._request(index)
                 return True
             return False
@@ -173,15 +176,21 @@ class RetryButtonDelegate(QStyledItemDelegate):
             return super().eventFilter(watched, event)
         if watched is self._viewport:
             # A release away from the pressed button never reaches editorEvent: un-press it here.
-            if (event.type() == QEvent.Type.MouseButtonRelease and self._pressed.isValid()
-                    and self._pressed != view.indexAt(event.position().toPoint())):
+            if (
+                event.type() == QEvent.Type.MouseButtonRelease
+                and self._pressed.isValid()
+                and self._pressed != view.indexAt(event.position().toPoint())
+            ):
                 self._pressed = QPersistentModelIndex()
                 watched.update()
             return False
         if watched is not view:
             return super().eventFilter(watched, event)  # an editor's events (the base class handles them)
-        if (event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Enter, Qt.Key.Key_Return)
-                and watched.state() != QAbstractItemView.State.EditingState):
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Enter, Qt.Key.Key_Return)
+            and watched.state() != QAbstractItemView.State.EditingState
+        ):
             index = watched.currentIndex()
             if index.isValid() and watched.itemDelegateForIndex(index) is self:
                 return self.editorEvent(event, watched.model(), QStyleOptionViewItem(), index)

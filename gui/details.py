@@ -27,15 +27,30 @@ class ErrorDetails(QPlainTextEdit):
             self._ref = None
             self.clear()
             return
-        lines = [(f"{row.get('ref')} · {row.get('level')} · {row.get('error_type')}"
-                  f"{' · ' + row['error_code'] if row.get('error_code') else ''}"),
-                 (f"Customer: {row.get('customer')}   Order: {row.get('order_number') or '—'}   "
-                  f"PO: {row.get('po_number') or '—'}   Size: {row.get('size_label') or '—'}"),
-                 f"Line: {row.get('sync_key') or row.get('parent_sync_key') or '—'}",
-                 (f"Retryable: {'yes' if row.get('retryable') else 'no'}   Retries: {row.get('retry_count')}   "
-                  f"Last attempt: {row.get('last_failed_at')}"),
-                 "", "Message:", row.get("message") or "", "", "Payload sent:", _pretty(row.get("payload_json")),
-                 "", "Source values:", _pretty(row.get("source_json"))]
+        lines = [
+            (
+                f"{row.get('ref')} · {row.get('level')} · {row.get('error_type')}"
+                f"{' · ' + row['error_code'] if row.get('error_code') else ''}"
+            ),
+            (
+                f"Customer: {row.get('customer')}   Order: {row.get('order_number') or '—'}   "
+                f"PO: {row.get('po_number') or '—'}   Size: {row.get('size_label') or '—'}"
+            ),
+            f"Line: {row.get('sync_key') or row.get('parent_sync_key') or '—'}",
+            (
+                f"Retryable: {'yes' if row.get('retryable') else 'no'}   Retries: {row.get('retry_count')}   "
+                f"Last attempt: {row.get('last_failed_at')}"
+            ),
+            "",
+            "Message:",
+            row.get("message") or "",
+            "",
+            "Payload sent:",
+            _pretty(row.get("payload_json")),
+            "",
+            "Source values:",
+            _pretty(row.get("source_json")),
+        ]
         if row.get("resolved_at"):
             lines[1:1] = [f"Resolved {row['resolved_at']} by {row.get('resolved_by')}: {row.get('resolution')}"]
         ref = self._ref = row.get("ref")
@@ -48,9 +63,14 @@ class ErrorDetails(QPlainTextEdit):
                 values = await self.bridge.source_values(key, row.get("customer"))
                 if self._ref == ref:
                     text = self.toPlainText().replace(
-                        "Source values:\n—", "Source values (now, in ORDERS_UNIFIED):\n"
-                        + (json.dumps(values, indent=2, ensure_ascii=False, default=str) if values
-                           else "the line is no longer in ORDERS_UNIFIED"))
+                        "Source values:\n—",
+                        "Source values (now, in ORDERS_UNIFIED):\n"
+                        + (
+                            json.dumps(values, indent=2, ensure_ascii=False, default=str)
+                            if values
+                            else "the line is no longer in ORDERS_UNIFIED"
+                        ),
+                    )
                     self.setPlainText(text)
 
             self.bridge.tasks.start(f"source:{ref}", fetch_source)

@@ -30,10 +30,14 @@ def open_log_folder() -> bool:
 
 def show_crash_dialog(exc_type, exc, tb, parent: QWidget | None = None) -> None:
     """An unexpected error: what happened, that nothing is lost, where the log is, and a way to open it."""
-    box = QMessageBox(QMessageBox.Icon.Critical, "OrderSync — unexpected error",
-                      f"Something went wrong that OrderSync did not expect:\n\n{exc_type.__name__}: {exc}\n\n"
-                      "Nothing already recorded is lost: a batch that was running resumes on the next sync.\n\n"
-                      f"The details are in the log file:\n{log_file()}", parent=parent)
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "OrderSync — unexpected error",
+        f"Something went wrong that OrderSync did not expect:\n\n{exc_type.__name__}: {exc}\n\n"
+        "Nothing already recorded is lost: a batch that was running resumes on the next sync.\n\n"
+        f"The details are in the log file:\n{log_file()}",
+        parent=parent,
+    )
     box.setObjectName("crash_dialog")
     box.setDetailedText("".join(traceback.format_exception(exc_type, exc, tb)))
     exec_with_log_folder(box, default_open=True)

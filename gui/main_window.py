@@ -70,9 +70,11 @@ class MainWindow(WindowLayout, WindowActions):
         self.select_none_button.clicked.connect(lambda: self.customers.set_all_checked(False))
         self.customers.checkedChanged.connect(self._update_actions)
         self.error_customer.currentIndexChanged.connect(
-            lambda: self.errors_proxy.set_customer(self.error_customer.currentData()))
+            lambda: self.errors_proxy.set_customer(self.error_customer.currentData())
+        )
         self.error_type.currentIndexChanged.connect(
-            lambda: self.errors_proxy.set_error_type(self.error_type.currentData()))
+            lambda: self.errors_proxy.set_error_type(self.error_type.currentData())
+        )
         self.retryable_only.toggled.connect(self.errors_proxy.set_retryable_only)
         self.show_resolved.toggled.connect(self._toggle_resolved)
         self.error_search.textChanged.connect(self.errors_proxy.set_search)
@@ -170,7 +172,6 @@ class MainWindow(WindowLayout, WindowActions):
             self._batches_dirty = False
             self.refresh_batches()
 
-
     def _show_details(self, current, _previous) -> None:
         self.details.show_row((current.siblingAtColumn(0).data(RowRole) or {}) if current.isValid() else None)
 
@@ -185,8 +186,9 @@ class MainWindow(WindowLayout, WindowActions):
 
     def _batch_finished(self, result) -> None:
         self._batches_dirty = True
-        self.statusBar().showMessage(f"{result.customer}: {result.status.replace('_', ' ').lower()} — "
-                                     f"{result.summary()}", 10_000)
+        self.statusBar().showMessage(
+            f"{result.customer}: {result.status.replace('_', ' ').lower()} — {result.summary()}", 10_000
+        )
 
     def _sync_finished(self, results: list) -> None:
         self.monday_label.setText("monday: connected" if results else self.monday_label.text())
@@ -236,14 +238,16 @@ class MainWindow(WindowLayout, WindowActions):
             f"Settings file: {settings.path or '(none: built-in defaults)'}\n"
             f"Database: {redact_url(str(ctx.engine.url))}\n"
             f"monday: {settings['monday.api_url']}, board {ctx.board_id or '(not set)'}\n"
-            f"Log file: {log_file()}")
+            f"Log file: {log_file()}"
+        )
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         exec_with_log_folder(box)
 
     def closeEvent(self, event) -> None:
         if self.bridge.syncing:
             answer = QMessageBox.question(
-                self, "Sync running", "A sync is running. Cancel it after the request in flight and quit?")
+                self, "Sync running", "A sync is running. Cancel it after the request in flight and quit?"
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
@@ -257,4 +261,3 @@ class MainWindow(WindowLayout, WindowActions):
             timer.stop()
         logging.getLogger().removeHandler(self.log_handler)
         super().closeEvent(event)
-

@@ -59,25 +59,44 @@ class PreviewDialog(QDialog):
         for customer in report:
             for key in totals:
                 totals[key] += customer[key]
-            top = QTreeWidgetItem([(f"{customer['customer'] or '(blank)'} — {customer['new']} new, "
-                                    f"{customer['changed']} changed, {customer['removed']} removed, "
-                                    f"{customer['invalid']} invalid"), "", ""])
+            top = QTreeWidgetItem(
+                [
+                    (
+                        f"{customer['customer'] or '(blank)'} — {customer['new']} new, "
+                        f"{customer['changed']} changed, {customer['removed']} removed, "
+                        f"{customer['invalid']} invalid"
+                    ),
+                    "",
+                    "",
+                ]
+            )
             self.tree.addTopLevelItem(top)
             for line in customer["lines"]:
                 item = QTreeWidgetItem([f"{KIND_TEXT[line['kind']]}: {line['item_name'] or line['sync_key']}", "", ""])
                 top.addChild(item)
                 if line["kind"] == "NEW":
-                    item.addChild(QTreeWidgetItem([f"{len(line['sizes'])} sizes", "",
-                                                   ", ".join(f"{s['size']} {s['new']}" for s in line["sizes"])]))
+                    item.addChild(
+                        QTreeWidgetItem(
+                            [
+                                f"{len(line['sizes'])} sizes",
+                                "",
+                                ", ".join(f"{s['size']} {s['new']}" for s in line["sizes"]),
+                            ]
+                        )
+                    )
                     continue
                 for field, diff in line["fields"].items():
                     item.addChild(QTreeWidgetItem([field, _show(diff["old"]), _show(diff["new"])]))
                 for size in line["sizes"]:
-                    item.addChild(QTreeWidgetItem([f"Size {size['size']} ({size['kind'].lower()})",
-                                                   _show(size["old"]), _show(size["new"])]))
+                    item.addChild(
+                        QTreeWidgetItem(
+                            [f"Size {size['size']} ({size['kind'].lower()})", _show(size["old"]), _show(size["new"])]
+                        )
+                    )
             for bad in customer["invalid_lines"]:
-                item = QTreeWidgetItem([f"Invalid: order {bad['order_number'] or '(no order number)'}", "",
-                                        "; ".join(bad["errors"])])
+                item = QTreeWidgetItem(
+                    [f"Invalid: order {bad['order_number'] or '(no order number)'}", "", "; ".join(bad["errors"])]
+                )
                 item.setForeground(2, Qt.GlobalColor.darkRed)
                 top.addChild(item)
             top.setExpanded(len(report) == 1)
@@ -85,7 +104,8 @@ class PreviewDialog(QDialog):
         self.summary.setText(
             f"Nothing is sent until you press Sync. {totals['new']} new, {totals['changed']} changed and "
             f"{totals['removed']} removed lines, about {totals['mutations']} monday mutations; "
-            f"{totals['invalid']} invalid lines will be held back with their reasons.")
+            f"{totals['invalid']} invalid lines will be held back with their reasons."
+        )
         self.sync_button.setEnabled(totals["new"] + totals["changed"] + totals["removed"] > 0)
 
     def _sync(self) -> None:

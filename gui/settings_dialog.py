@@ -131,9 +131,10 @@ class SettingsDialog(SettingsForm):
     def _checks(self) -> list[tuple[QLineEdit, QLabel, Callable[[str], str | None]]]:
         """(field, its error label, its check) of every managed setting. The checks are the settings' own
         declarations (core.foundation.config), as the command line's are; the mapping file is also loaded."""
-        return [(edit, label,
-                 self._check_mapping if name == "mapping.file" else functools.partial(setting_problem, name))
-                for name, edit, label in self._fields()]
+        return [
+            (edit, label, self._check_mapping if name == "mapping.file" else functools.partial(setting_problem, name))
+            for name, edit, label in self._fields()
+        ]
 
     def errors(self) -> dict[QLineEdit, str]:
         """The field → problem of every invalid field (empty when all are valid)."""
@@ -165,7 +166,8 @@ class SettingsDialog(SettingsForm):
             return str(exc)
         which = "built-in default mapping" if not text else "mapping"
         self.mapping_status_label.setText(
-            f"{which}: {len(mapping.columns)} item and {len(mapping.subitem_columns)} subitem columns")
+            f"{which}: {len(mapping.columns)} item and {len(mapping.subitem_columns)} subitem columns"
+        )
         return None
 
     def _mapping_path(self, text: str) -> Path | None:
@@ -195,8 +197,10 @@ class SettingsDialog(SettingsForm):
         hint = token_hint()
         if source == SOURCE_ENV:
             self.token_edit.setPlaceholderText(f"from {TOKEN_ENV}: {hint}")
-            info = (f"The token in use comes from the environment ({TOKEN_ENV}), which takes precedence "
-                    "over the OS keyring.")
+            info = (
+                f"The token in use comes from the environment ({TOKEN_ENV}), which takes precedence "
+                "over the OS keyring."
+            )
         elif source == SOURCE_KEYRING:
             self.token_edit.setPlaceholderText(f"stored in OS keyring: {hint}")
             info = f"The token in use comes from the OS keyring ({keyring_backend_name()})."
@@ -204,11 +208,12 @@ class SettingsDialog(SettingsForm):
             self.token_edit.setPlaceholderText("not set")
             info = "No token is set."
         if not keyring_available():
-            info += (f" No OS keyring is available on this machine: set {TOKEN_ENV} instead; "
-                     "OrderSync does not store the token in clear text.")
+            info += (
+                f" No OS keyring is available on this machine: set {TOKEN_ENV} instead; "
+                "OrderSync does not store the token in clear text."
+            )
         self.token_info_label.setText(info)
-        self.forget_token_button.setEnabled(source == SOURCE_KEYRING or (
-            source == SOURCE_ENV and keyring_has_token()))
+        self.forget_token_button.setEnabled(source == SOURCE_KEYRING or (source == SOURCE_ENV and keyring_has_token()))
 
     def forget_token(self) -> None:
         try:
@@ -230,11 +235,13 @@ class SettingsDialog(SettingsForm):
     def run_monday_test(self) -> None:
         """Read the board as typed and resolve the mapping's columns on it, in a worker thread."""
         errors = self.errors()
-        if "monday" in self._running or any(e in errors for e in (self.api_url_edit, self.board_edit,
-                                                                    self.mapping_edit)):
+        if "monday" in self._running or any(
+            e in errors for e in (self.api_url_edit, self.board_edit, self.mapping_edit)
+        ):
             return
-        self._start("monday", self.monday_status_label, probe_board, self._settings_now(),
-                    self.token_edit.text().strip())
+        self._start(
+            "monday", self.monday_status_label, probe_board, self._settings_now(), self.token_edit.text().strip()
+        )
 
     def _start(self, which: str, label: QLabel, work: Callable[..., tuple[bool, str]], *args: Any) -> None:
         if self._executor is None:

@@ -34,8 +34,12 @@ from core.foundation.config import SETTINGS, Settings
 # The settings this dialog edits, each with the attribute of its line edit (whose problem shows in the label
 # named like it, with _error_label for _edit); every other setting of the loaded file is written back unchanged.
 FIELDS = {
-    "database.url": "url_edit", "database.schema": "schema_edit", "source.table": "source_table_edit",
-    "source.schema": "source_schema_edit", "monday.api_url": "api_url_edit", "monday.board_id": "board_edit",
+    "database.url": "url_edit",
+    "database.schema": "schema_edit",
+    "source.table": "source_table_edit",
+    "source.schema": "source_schema_edit",
+    "monday.api_url": "api_url_edit",
+    "monday.board_id": "board_edit",
     "mapping.file": "mapping_edit",
 }
 MANAGED = tuple(FIELDS)
@@ -67,7 +71,6 @@ def _status_label() -> QLabel:
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
-
 
 
 def declared_help(name: str) -> str:
@@ -254,8 +257,9 @@ class SettingsForm(QDialog):
         form = QFormLayout(group)
         self.token_edit = QLineEdit()
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token_edit.setToolTip("Paste a new token to store it in the OS keyring on Save. "
-                                   "It is never written to the settings file.")
+        self.token_edit.setToolTip(
+            "Paste a new token to store it in the OS keyring on Save. It is never written to the settings file."
+        )
         self.token_status_label = _error_label()
         self.token_info_label = QLabel()
         self.token_info_label.setWordWrap(True)
@@ -286,13 +290,31 @@ class SettingsForm(QDialog):
         return group
 
     def _set_tab_order(self) -> None:
-        chain = [self.url_edit, self.schema_edit, self.source_table_edit, self.source_schema_edit,
-                 self.sqlserver_button, self.driver_combo, self.server_edit, self.database_edit,
-                 self.windows_auth_check,
-                 self.sql_user_edit, self.sql_password_edit, self.trust_cert_check, self.build_url_button,
-                 self.test_db_button, self.api_url_edit, self.board_edit, self.test_monday_button, self.token_edit,
-                 self.forget_token_button, self.mapping_edit, self.browse_mapping_button, self.save_button,
-                 self.cancel_button]
+        chain = [
+            self.url_edit,
+            self.schema_edit,
+            self.source_table_edit,
+            self.source_schema_edit,
+            self.sqlserver_button,
+            self.driver_combo,
+            self.server_edit,
+            self.database_edit,
+            self.windows_auth_check,
+            self.sql_user_edit,
+            self.sql_password_edit,
+            self.trust_cert_check,
+            self.build_url_button,
+            self.test_db_button,
+            self.api_url_edit,
+            self.board_edit,
+            self.test_monday_button,
+            self.token_edit,
+            self.forget_token_button,
+            self.mapping_edit,
+            self.browse_mapping_button,
+            self.save_button,
+            self.cancel_button,
+        ]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
 
@@ -348,8 +370,10 @@ class SettingsForm(QDialog):
 
     def _fields(self) -> list[tuple[str, QLineEdit, QLabel]]:
         """(setting, its field, the label under the field that shows its problem), for every managed setting."""
-        return [(name, getattr(self, attr), getattr(self, attr.replace("_edit", "_error_label")))
-                for name, attr in FIELDS.items()]
+        return [
+            (name, getattr(self, attr), getattr(self, attr.replace("_edit", "_error_label")))
+            for name, attr in FIELDS.items()
+        ]
 
     # == the SQL Server URL builder ==================================================================
 
@@ -367,9 +391,12 @@ class SettingsForm(QDialog):
     def build_sqlserver_url(self) -> bool:
         """Fill the Database URL field from the SQL Server fields."""
         target = SqlServerTarget(
-            driver=self.driver_combo.currentText(), server=self.server_edit.text(),
-            database=self.database_edit.text(), trusted=self.windows_auth_check.isChecked(),
-            user=self.sql_user_edit.text(), password=self.sql_password_edit.text(),
+            driver=self.driver_combo.currentText(),
+            server=self.server_edit.text(),
+            database=self.database_edit.text(),
+            trusted=self.windows_auth_check.isChecked(),
+            user=self.sql_user_edit.text(),
+            password=self.sql_password_edit.text(),
             trust_certificate=self.trust_cert_check.isChecked(),
         )
         try:

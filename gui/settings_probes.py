@@ -37,7 +37,6 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-
 # --- the probes behind the Test buttons: run in a worker thread ------------------------------------
 
 
@@ -53,8 +52,12 @@ def probe_database(url: str, schema: str, base_dir: Path) -> tuple[bool, str]:
         parsed = make_url(resolved)
         database = parsed.database or ""
         # Connecting would create an empty database in place of a mistyped one.
-        if (parsed.get_backend_name() == "sqlite" and database and not database.startswith((":memory:", "file:"))
-                and not Path(database).exists()):
+        if (
+            parsed.get_backend_name() == "sqlite"
+            and database
+            and not database.startswith((":memory:", "file:"))
+            and not Path(database).exists()
+        ):
             return False, f"the SQLite database file does not exist: {database}"
     except Exception:  # noqa: BLE001, S110 - whatever fails here, create_engine below names the problem
         pass
@@ -98,16 +101,19 @@ def probe_board(settings: Settings, typed_token: str) -> tuple[bool, str]:
 
             state = settings.base_dir / SANDBOX_STATE
             if not state.exists():
-                return False, (f"the embedded sandbox has no board yet ({state} does not exist); "
-                               f"`{program_command('demo init')}` creates one")
+                return False, (
+                    f"the embedded sandbox has no board yet ({state} does not exist); "
+                    f"`{program_command('demo init')}` creates one"
+                )
             server = SandboxProcess(state, time_scale=settings["sandbox.time_scale"])
             url, token = server.url, server.token
         else:
             token = typed_token or get_token()
             if not token:
                 return False, f"no monday API token: enter one above, or set {TOKEN_ENV}"
-        client = MondayApiClient(url, token, api_version=settings["monday.api_version"],
-                                 timeout=(5.0, 20.0), max_attempts=2)
+        client = MondayApiClient(
+            url, token, api_version=settings["monday.api_version"], timeout=(5.0, 20.0), max_attempts=2
+        )
         meta = client.board(settings["monday.board_id"])
         return _resolve_all(meta, mapping)
     except MondayError as exc:
@@ -132,8 +138,10 @@ def _resolve_all(meta, mapping: Mapping) -> tuple[bool, str]:
         problems.append(str(exc))
     if mapping.subitem_columns:
         if not meta.subitem_board_id:
-            problems.append(f"board {meta.board_id} ({meta.name}) has no subitems; the mapping names "
-                            f"{len(mapping.subitem_columns)} subitem column(s)")
+            problems.append(
+                f"board {meta.board_id} ({meta.name}) has no subitems; the mapping names "
+                f"{len(mapping.subitem_columns)} subitem column(s)"
+            )
         else:
             try:
                 meta.resolve(mapping.subitem_columns, subitems=True)

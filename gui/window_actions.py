@@ -55,8 +55,7 @@ class WindowActions(WindowBase):
         if self.bridge.syncing:
             self.bridge.cancel()
         if others:
-            self.bridge.tasks.start("cancel:" + ",".join(map(str, others)),
-                                    lambda: self.bridge.request_cancel(others))
+            self.bridge.tasks.start("cancel:" + ",".join(map(str, others)), lambda: self.bridge.request_cancel(others))
         what = f"batches {', '.join(map(str, others))}" if others else "the sync"
         self.statusBar().showMessage(f"Cancelling {what} after the request in flight…", 5000)
 
@@ -78,8 +77,11 @@ class WindowActions(WindowBase):
 
     def retry_all_retryable(self) -> None:
         model = self.errors
-        refs = [self.errors_proxy.ref_at(self.errors_proxy.mapFromSource(model.index(row, 0)))
-                for row in range(model.rowCount()) if model.index(row, 0).data(RetryableRole)]
+        refs = [
+            self.errors_proxy.ref_at(self.errors_proxy.mapFromSource(model.index(row, 0)))
+            for row in range(model.rowCount())
+            if model.index(row, 0).data(RetryableRole)
+        ]
         self.retry([r for r in refs if r])
 
     def _errors_menu(self, pos) -> None:
@@ -91,7 +93,8 @@ class WindowActions(WindowBase):
         action = menu.addAction(f"Retry {ref}")
         action.triggered.connect(lambda: self.retry([ref]))
         menu.addAction("Copy message").triggered.connect(
-            lambda: self._copy(index.siblingAtColumn(0).data(RowRole)["message"]))
+            lambda: self._copy(index.siblingAtColumn(0).data(RowRole)["message"])
+        )
         menu.popup(self.errors_view.viewport().mapToGlobal(pos))
 
     @staticmethod
@@ -117,8 +120,7 @@ class WindowActions(WindowBase):
             writer = csv.writer(handle)
             writer.writerow(["ID"] + [proxy.headerData(c, Qt.Orientation.Horizontal) for c in columns])
             for row in range(proxy.rowCount()):
-                writer.writerow([proxy.ref_at(proxy.index(row, 0))]
-                                + [proxy.index(row, c).data() for c in columns])
+                writer.writerow([proxy.ref_at(proxy.index(row, 0))] + [proxy.index(row, c).data() for c in columns])
         return proxy.rowCount()
 
     def open_settings(self) -> None:
@@ -128,7 +130,10 @@ class WindowActions(WindowBase):
             QMessageBox.information(self, "Settings", "This window runs on the demo; its settings are built in.")
             return
         dialog = SettingsDialog(self.settings_path, self)
-        dialog.saved.connect(lambda _path: self.statusBar().showMessage(
-            "Settings saved; restart OrderSync to use the new database or board.", 10_000))
+        dialog.saved.connect(
+            lambda _path: self.statusBar().showMessage(
+                "Settings saved; restart OrderSync to use the new database or board.", 10_000
+            )
+        )
         dialog.open()
         self.settings_dialog = dialog

@@ -51,8 +51,13 @@ class WindowLayout(WindowBase):
         self.refresh_action = QAction("Refresh", self, shortcut=QKeySequence("F5"))
         self.cancel_action = QAction("Cancel Sync", self, shortcut=QKeySequence("Ctrl+."))
         self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        for action in (self.sync_action, self.preview_action, self.refresh_action, self.cancel_action,
-                       self.settings_action):
+        for action in (
+            self.sync_action,
+            self.preview_action,
+            self.refresh_action,
+            self.cancel_action,
+            self.settings_action,
+        ):
             toolbar.addAction(action)
         self.cancel_action.setEnabled(False)
 
@@ -191,8 +196,12 @@ class WindowLayout(WindowBase):
         header = self.customers_view.horizontalHeader()
         header.setSectionResizeMode(CustomersModel.COL_CHECK, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (CustomersModel.COL_NEW, CustomersModel.COL_CHANGED, CustomersModel.COL_REMOVED,
-                       CustomersModel.COL_INVALID):
+        for column in (
+            CustomersModel.COL_NEW,
+            CustomersModel.COL_CHANGED,
+            CustomersModel.COL_REMOVED,
+            CustomersModel.COL_INVALID,
+        ):
             self.customers_view.setColumnWidth(column, 66)
         self.customers_view.setColumnWidth(CustomersModel.COL_ERRORS, 84)
         header.setStretchLastSection(True)
@@ -202,10 +211,19 @@ class WindowLayout(WindowBase):
         self.batches_view.setColumnWidth(BatchesModel.COL_PROGRESS, 160)
         # The error grid may hold 100,000 rows: fixed widths, never measured from the contents. The
         # Retry button comes first, so it is never scrolled out of sight; the message takes the rest.
-        widths = {ErrorsModel.COL_ACTION: 64, ErrorsModel.COL_CUSTOMER: 130, ErrorsModel.COL_PO: 70,
-                  ErrorsModel.COL_ORDER: 90, ErrorsModel.COL_SIZE: 50, ErrorsModel.COL_TYPE: 110,
-                  ErrorsModel.COL_CODE: 150, ErrorsModel.COL_RETRYABLE: 75, ErrorsModel.COL_RETRIES: 55,
-                  ErrorsModel.COL_LAST: 130, ErrorsModel.COL_MESSAGE: 300}
+        widths = {
+            ErrorsModel.COL_ACTION: 64,
+            ErrorsModel.COL_CUSTOMER: 130,
+            ErrorsModel.COL_PO: 70,
+            ErrorsModel.COL_ORDER: 90,
+            ErrorsModel.COL_SIZE: 50,
+            ErrorsModel.COL_TYPE: 110,
+            ErrorsModel.COL_CODE: 150,
+            ErrorsModel.COL_RETRYABLE: 75,
+            ErrorsModel.COL_RETRIES: 55,
+            ErrorsModel.COL_LAST: 130,
+            ErrorsModel.COL_MESSAGE: 300,
+        }
         for column, width in widths.items():
             self.errors_view.setColumnWidth(column, width)
         header = self.errors_view.horizontalHeader()

@@ -16,14 +16,40 @@ from .coercion import COERCE
 from .errors import column_value_error
 
 #: Column types a board may be created with (besides the built-in ``name`` and ``subtasks``).
-USER_TYPES = ("text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link",
-              "checkbox", "timeline", "hour", "country", "people")
+USER_TYPES = (
+    "text",
+    "long_text",
+    "numbers",
+    "date",
+    "status",
+    "dropdown",
+    "email",
+    "phone",
+    "link",
+    "checkbox",
+    "timeline",
+    "hour",
+    "country",
+    "people",
+)
 
 #: Prefix of a generated column id, the way monday names new columns ("text_mkx1a2b3").
-ID_PREFIX = {"text": "text", "long_text": "long_text", "numbers": "numeric", "date": "date",
-             "status": "status", "dropdown": "dropdown", "email": "email", "phone": "phone",
-             "link": "link", "checkbox": "boolean", "timeline": "timerange", "hour": "hour",
-             "country": "country", "people": "person"}
+ID_PREFIX = {
+    "text": "text",
+    "long_text": "long_text",
+    "numbers": "numeric",
+    "date": "date",
+    "status": "status",
+    "dropdown": "dropdown",
+    "email": "email",
+    "phone": "phone",
+    "link": "link",
+    "checkbox": "boolean",
+    "timeline": "timerange",
+    "hour": "hour",
+    "country": "country",
+    "people": "person",
+}
 
 #: The id monday gives the *first* column of some types on a board (legacy names that still appear).
 CLASSIC_ID = {"status": "status", "date": "date4", "people": "person"}
@@ -33,8 +59,24 @@ STATUS_MAX_LABELS = 40
 #: Status label ids: monday's colour slots; 5 is reserved for the blank label, so ids and
 #: display positions part ways from the sixth label on (the reference's "index is the id" trap).
 _STATUS_IDS = [0, 1, 2, 3, 4, *range(6, 200)]
-_COLOURS = ["#fdab3d", "#00c875", "#e2445c", "#0086c0", "#a25ddc", "#037f4c", "#579bfc", "#caa8f5",
-            "#ff642e", "#bb3354", "#784bd1", "#9aadbd", "#66ccff", "#ffcb00", "#cab641", "#ff158a"]
+_COLOURS = [
+    "#fdab3d",
+    "#00c875",
+    "#e2445c",
+    "#0086c0",
+    "#a25ddc",
+    "#037f4c",
+    "#579bfc",
+    "#caa8f5",
+    "#ff642e",
+    "#bb3354",
+    "#784bd1",
+    "#9aadbd",
+    "#66ccff",
+    "#ffcb00",
+    "#cab641",
+    "#ff158a",
+]
 
 
 class Column:
@@ -42,8 +84,15 @@ class Column:
 
     __slots__ = ("description", "id", "labels", "settings", "title", "type")
 
-    def __init__(self, id: str, title: str, type: str, labels: dict[int, str] | None = None,
-                 description: str | None = None, settings: dict | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        type: str,
+        labels: dict[int, str] | None = None,
+        description: str | None = None,
+        settings: dict | None = None,
+    ) -> None:
         self.id = id
         self.title = title
         self.type = type
@@ -54,14 +103,25 @@ class Column:
     # --- persistence ---------------------------------------------------------------------------
 
     def to_doc(self) -> dict:
-        return {"id": self.id, "title": self.title, "type": self.type,
-                "labels": [[k, v] for k, v in self.labels.items()],
-                "description": self.description, "settings": self.settings}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "type": self.type,
+            "labels": [[k, v] for k, v in self.labels.items()],
+            "description": self.description,
+            "settings": self.settings,
+        }
 
     @classmethod
     def from_doc(cls, doc: dict) -> Column:
-        return cls(doc["id"], doc["title"], doc["type"], {int(k): v for k, v in doc.get("labels", [])},
-                   doc.get("description"), doc.get("settings"))
+        return cls(
+            doc["id"],
+            doc["title"],
+            doc["type"],
+            {int(k): v for k, v in doc.get("labels", [])},
+            doc.get("description"),
+            doc.get("settings"),
+        )
 
     # --- labels --------------------------------------------------------------------------------
 
@@ -70,11 +130,17 @@ class Column:
             if len(text) > STATUS_LABEL_MAX_CHARS:
                 raise column_value_error(
                     f"Status label {text!r} is longer than {STATUS_LABEL_MAX_CHARS} characters",
-                    column_id=self.id, column_value=text, column_type="StatusColumn")
+                    column_id=self.id,
+                    column_value=text,
+                    column_type="StatusColumn",
+                )
             if len(self.labels) >= STATUS_MAX_LABELS:
                 raise column_value_error(
                     f"A status column holds at most {STATUS_MAX_LABELS} labels; cannot create {text!r}",
-                    column_id=self.id, column_value=text, column_type="StatusColumn")
+                    column_id=self.id,
+                    column_value=text,
+                    column_type="StatusColumn",
+                )
             new_id = next(i for i in _STATUS_IDS if i not in self.labels)
         else:
             new_id = max(self.labels, default=0) + 1
@@ -93,8 +159,9 @@ class Column:
             settings = {
                 "labels": {str(k): v for k, v in self.labels.items()},
                 "labels_positions_v2": {str(k): pos for pos, k in enumerate(ids)},
-                "labels_colors": {str(k): {"color": _COLOURS[k % len(_COLOURS)], "border": _COLOURS[k % len(_COLOURS)]}
-                                  for k in ids},
+                "labels_colors": {
+                    str(k): {"color": _COLOURS[k % len(_COLOURS)], "border": _COLOURS[k % len(_COLOURS)]} for k in ids
+                },
             }
         elif self.type == "dropdown":
             settings = {"hide_footer": False, "labels": [{"id": k, "name": v} for k, v in self.labels.items()]}
@@ -105,12 +172,24 @@ class Column:
     def settings_json(self) -> dict:
         """``Column.settings`` (JSON, API 2025-10 and later): labels as a list of typed entries."""
         if self.type == "status":
-            return {"labels": [{"id": k, "color": k % len(_COLOURS), "label": v, "index": position,
-                                "is_done": False, "is_deactivated": False}
-                               for position, (k, v) in enumerate(self.labels.items())]}
+            return {
+                "labels": [
+                    {
+                        "id": k,
+                        "color": k % len(_COLOURS),
+                        "label": v,
+                        "index": position,
+                        "is_done": False,
+                        "is_deactivated": False,
+                    }
+                    for position, (k, v) in enumerate(self.labels.items())
+                ]
+            }
         if self.type == "dropdown":
-            return {"hide_footer": False,
-                    "labels": [{"id": k, "label": v, "is_deactivated": False} for k, v in self.labels.items()]}
+            return {
+                "hide_footer": False,
+                "labels": [{"id": k, "label": v, "is_deactivated": False} for k, v in self.labels.items()],
+            }
         return dict(self.settings)
 
     def describe_labels(self) -> str:
@@ -124,8 +203,11 @@ class Column:
             return None, False
         handler = COERCE.get(self.type)
         if handler is None:
-            raise column_value_error(f"Column {self.id!r} of type {self.type} cannot be changed through the API",
-                                     column_id=self.id, column_type=self.type)
+            raise column_value_error(
+                f"Column {self.id!r} of type {self.type} cannot be changed through the API",
+                column_id=self.id,
+                column_type=self.type,
+            )
         return handler(self, raw, create_labels)
 
     def text(self, value: Any) -> str:

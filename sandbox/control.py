@@ -47,8 +47,9 @@ class Control(BoardEdits):
     _stats: dict[str, Any]
     _stats_lock: threading.Lock
 
-    def create_board(self, name: str, columns: list[dict], subitem_columns: list[dict],
-                     board_id: str | None = None) -> str:
+    def create_board(
+        self, name: str, columns: list[dict], subitem_columns: list[dict], board_id: str | None = None
+    ) -> str:
         """A board with its subitems board and the group "Topics"; returns the board id.
 
         ``columns``: ``[{"title": "ORDER TYPE", "type": "status", "labels": ["RECEIVED"]}, ...]``
@@ -104,15 +105,25 @@ class Control(BoardEdits):
 
     def board_ids(self) -> list[dict]:
         with self._state_lock:
-            return [{"id": b.id, "name": b.name, "kind": b.kind, "subitems_board_id": b.subitems_board_id}
-                    for b in self._store.boards.values()]
+            return [
+                {"id": b.id, "name": b.name, "kind": b.kind, "subitems_board_id": b.subitems_board_id}
+                for b in self._store.boards.values()
+            ]
 
     def set_faults(self, faults: FaultSpec | str | None) -> None:
         """Install a fault spec (or none); the seeded sequence restarts from here."""
         self._faults.set(as_spec(faults))
 
-    def fail_next(self, kind: str, count: int = 1, *, field: str | None = None, on: str = "mutation",
-                  seconds: float | None = None, answer: str = "504") -> dict:
+    def fail_next(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        field: str | None = None,
+        on: str = "mutation",
+        seconds: float | None = None,
+        answer: str = "504",
+    ) -> dict:
         """The next ``count`` mutation requests (``on="query"``: queries; ``"any"``: both), optionally
         only those holding root field ``field`` (e.g. ``"create_subitem"``), meet fault ``kind``.
 
@@ -186,9 +197,14 @@ class Control(BoardEdits):
                     if data.get("clear"):
                         self.clear_targeted_faults()
                     else:
-                        self.fail_next(str(data.get("kind")), data.get("count", 1), field=data.get("field"),
-                                       on=data.get("on", "mutation"), seconds=data.get("seconds"),
-                                       answer=str(data.get("answer", "504")))
+                        self.fail_next(
+                            str(data.get("kind")),
+                            data.get("count", 1),
+                            field=data.get("field"),
+                            on=data.get("on", "mutation"),
+                            seconds=data.get("seconds"),
+                            answer=str(data.get("answer", "504")),
+                        )
                 return Response(200, json_bytes({"targets": self.targeted_faults()}))
             if method == "GET" and parts == ["boards"]:
                 return Response(200, json_bytes(self.board_ids()))
@@ -200,7 +216,7 @@ class Control(BoardEdits):
             if method == "POST" and parts == ["faults"]:
                 data = json.loads(body or b"{}")
                 if not isinstance(data, dict):
-                    raise ValueError("the body is {\"spec\": \"...\"} or {\"spec\": null}")
+                    raise ValueError('the body is {"spec": "..."} or {"spec": null}')
                 self.set_faults(data.get("spec"))
                 return Response(200, json_bytes({"spec": str(self.faults)}))
             if method == "POST" and len(parts) == 3 and parts[0] == "boards" and parts[2] == "labels":
@@ -213,14 +229,20 @@ class Control(BoardEdits):
                     change(parts[1], str(data.get("column", "")), str(data.get("label", "")))
                 except KeyError as exc:
                     return Response(404, json_bytes({"error": str(exc.args[0] if exc.args else exc)}))
-                return Response(200, json_bytes({"column": data.get("column"), "label": data.get("label"),
-                                            "present": data["present"]}))
+                return Response(
+                    200,
+                    json_bytes({"column": data.get("column"), "label": data.get("label"), "present": data["present"]}),
+                )
             if method == "POST" and parts == ["boards"]:
                 data = json.loads(body or b"{}")
                 if not isinstance(data, dict):
                     raise ValueError("the body is a JSON object")
-                board_id = self.create_board(data.get("name", ""), data.get("columns") or [],
-                                             data.get("subitem_columns") or [], data.get("board_id"))
+                board_id = self.create_board(
+                    data.get("name", ""),
+                    data.get("columns") or [],
+                    data.get("subitem_columns") or [],
+                    data.get("board_id"),
+                )
                 sub = self._store.boards[board_id].subitems_board_id
                 return Response(200, json_bytes({"id": board_id, "subitems_board_id": sub}))
             edited = edit_endpoint(self, method, parts, body)
@@ -231,4 +253,3 @@ class Control(BoardEdits):
         except (ValueError, TypeError) as exc:
             return Response(400, json_bytes({"error": str(exc)}))
         return Response(404, json_bytes({"error": f"no such endpoint: {method} {path}"}))
-

@@ -59,8 +59,9 @@ def request_cost(prepared: Prepared, variables: dict, mutation_cost: int) -> tup
     root_type = SCHEMA.mutation_type if prepared.is_mutation else SCHEMA.query_type
     assert root_type is not None
 
-    def selections(sel_set, parent: GraphQLObjectType | GraphQLInterfaceType, hint: int, factor: int,
-                   per_key: dict | None) -> int:
+    def selections(
+        sel_set, parent: GraphQLObjectType | GraphQLInterfaceType, hint: int, factor: int, per_key: dict | None
+    ) -> int:
         total = 0
         for sel in sel_set.selections:
             if isinstance(sel, InlineFragmentNode):
@@ -69,8 +70,9 @@ def request_cost(prepared: Prepared, variables: dict, mutation_cost: int) -> tup
                 continue
             if isinstance(sel, FragmentSpreadNode):
                 frag = fragments[sel.name.value]
-                total += selections(frag.selection_set, _fields_type(frag.type_condition.name.value),
-                                    hint, factor, per_key)
+                total += selections(
+                    frag.selection_set, _fields_type(frag.type_condition.name.value), hint, factor, per_key
+                )
                 continue
             name = sel.name.value
             if name.startswith("__"):
@@ -106,4 +108,3 @@ def request_cost(prepared: Prepared, variables: dict, mutation_cost: int) -> tup
     per_key: dict[str, int] = {}
     total = selections(prepared.operation.selection_set, root_type, 25, 1, per_key)
     return total, per_key
-

@@ -127,8 +127,9 @@ class BoardEdits:
                 target = self._column(board.id, column)[1]  # type: ignore[attr-defined]
                 if value is not None:
                     stored[target.id] = _coerce(target, value)
-            item = store.add_item(board, target_group.id, _name(name),
-                                  {k: v for k, v in stored.items() if v is not None})
+            item = store.add_item(
+                board, target_group.id, _name(name), {k: v for k, v in stored.items() if v is not None}
+            )
             self._commit()
             return item.id
 

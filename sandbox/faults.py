@@ -48,11 +48,15 @@ from dataclasses import dataclass, field
 
 KINDS = ("500", "502", "504", "after500", "drop", "storm", "locked", "slow", "late", "hold")
 MUTATION_ONLY = frozenset({"after500", "drop", "late"})
-PARAMETERS = {"slow_seconds": 3.0, "storm_seconds": 10.0, "lock_seconds": 2.0, "late_seconds": 5.0,
-              "hold_seconds": 5.0}
+PARAMETERS = {"slow_seconds": 3.0, "storm_seconds": 10.0, "lock_seconds": 2.0, "late_seconds": 5.0, "hold_seconds": 5.0}
 #: The parameter each kind's ``seconds`` stands for in a targeted fault.
-SECONDS_OF = {"slow": "slow_seconds", "storm": "storm_seconds", "locked": "lock_seconds", "late": "late_seconds",
-              "hold": "hold_seconds"}
+SECONDS_OF = {
+    "slow": "slow_seconds",
+    "storm": "storm_seconds",
+    "locked": "lock_seconds",
+    "late": "late_seconds",
+    "hold": "hold_seconds",
+}
 LATE_ANSWERS = ("504", "drop")
 TARGETS = ("mutation", "query", "any")
 
@@ -86,8 +90,9 @@ class FaultSpec:
 
     def __str__(self) -> str:
         parts = [f"{kind}={self.rates[kind]:g}" for kind in KINDS if kind in self.rates]
-        parts += [f"{name}={getattr(self, name):g}" for name, default in PARAMETERS.items()
-                  if getattr(self, name) != default]
+        parts += [
+            f"{name}={getattr(self, name):g}" for name, default in PARAMETERS.items() if getattr(self, name) != default
+        ]
         return ",".join(parts)
 
 
@@ -119,8 +124,9 @@ def parse_faults(spec: str) -> FaultSpec:
                 raise ValueError(f"fault kind {name!r} is given twice")
             rates[name] = number
         else:
-            raise ValueError(f"unknown fault kind {name!r} (one of {', '.join(KINDS)}, "
-                             f"or a parameter: {', '.join(PARAMETERS)})")
+            raise ValueError(
+                f"unknown fault kind {name!r} (one of {', '.join(KINDS)}, or a parameter: {', '.join(PARAMETERS)})"
+            )
     return FaultSpec(rates, **params)
 
 
@@ -162,8 +168,14 @@ class Target:
         return self.field is None or self.field in fields
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "remaining": self.remaining, "field": self.field, "on": self.on,
-                "seconds": self.seconds, "answer": self.answer}
+        return {
+            "kind": self.kind,
+            "remaining": self.remaining,
+            "field": self.field,
+            "on": self.on,
+            "seconds": self.seconds,
+            "answer": self.answer,
+        }
 
 
 class FaultInjector:
@@ -182,8 +194,16 @@ class FaultInjector:
             self._rng = random.Random(self.seed)
             self._table = [(kind, spec.rates[kind]) for kind in KINDS if spec.rates.get(kind, 0) > 0]
 
-    def target(self, kind: str, count: int = 1, *, field: str | None = None, on: str = "mutation",
-               seconds: float | None = None, answer: str = "504") -> Target:
+    def target(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        field: str | None = None,
+        on: str = "mutation",
+        seconds: float | None = None,
+        answer: str = "504",
+    ) -> Target:
         """Make the next ``count`` matching requests meet ``kind``; see the module docstring."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r} (one of {', '.join(KINDS)})")

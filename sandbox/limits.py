@@ -15,8 +15,15 @@ from collections import deque
 class Limits:
     """Thread-safe counters for one account (all tokens share them, as monday's do)."""
 
-    def __init__(self, *, time_scale: float, complexity_budget: int, minute_limit: int,
-                 concurrency_limit: int, max_windows: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        time_scale: float,
+        complexity_budget: int,
+        minute_limit: int,
+        concurrency_limit: int,
+        max_windows: int = 10_000,
+    ) -> None:
         self.time_scale = time_scale
         self.window = 60.0 / time_scale
         self.complexity_budget = complexity_budget
@@ -125,9 +132,12 @@ class Limits:
             else:
                 budget_left = self.complexity_budget - self._budget_used
                 reset_in = self._budget_start + self.window - now
-            return {"minute_left": minute_left,
-                    "concurrency_left": max(0, self.concurrency_limit - self._in_flight),
-                    "complexity_left": budget_left, "reset_in": reset_in}
+            return {
+                "minute_left": minute_left,
+                "concurrency_left": max(0, self.concurrency_limit - self._in_flight),
+                "complexity_left": budget_left,
+                "reset_in": reset_in,
+            }
 
     def windows_copy(self) -> list[dict]:
         with self._lock:

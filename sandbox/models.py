@@ -7,8 +7,20 @@ from typing import Any
 
 from .columns import Column
 
-GROUP_COLOURS = ["#579bfc", "#00c875", "#fdab3d", "#e2445c", "#a25ddc", "#037f4c", "#ff642e", "#9d50dd",
-                 "#784bd1", "#bb3354", "#ff158a", "#c4c4c4"]
+GROUP_COLOURS = [
+    "#579bfc",
+    "#00c875",
+    "#fdab3d",
+    "#e2445c",
+    "#a25ddc",
+    "#037f4c",
+    "#ff642e",
+    "#9d50dd",
+    "#784bd1",
+    "#bb3354",
+    "#ff158a",
+    "#c4c4c4",
+]
 
 
 def now_iso() -> str:
@@ -28,8 +40,14 @@ class Group:
 class Board:
     """A board (or a subitems board). ``item_ids`` holds every item ever created on it, ascending."""
 
-    def __init__(self, id: str, name: str, kind: str = "board", parent_board_id: str | None = None,
-                 subitems_board_id: str | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        kind: str = "board",
+        parent_board_id: str | None = None,
+        subitems_board_id: str | None = None,
+    ) -> None:
         self.id = id
         self.name = name
         self.kind = kind  # "board" | "sub_items_board"
@@ -52,9 +70,15 @@ class Board:
         return None
 
     def to_doc(self) -> dict:
-        return {"id": self.id, "name": self.name, "kind": self.kind, "parent_board_id": self.parent_board_id,
-                "subitems_board_id": self.subitems_board_id, "columns": [c.to_doc() for c in self.columns],
-                "groups": [g.to_doc() for g in self.groups]}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "parent_board_id": self.parent_board_id,
+            "subitems_board_id": self.subitems_board_id,
+            "columns": [c.to_doc() for c in self.columns],
+            "groups": [g.to_doc() for g in self.groups],
+        }
 
     @classmethod
     def from_doc(cls, doc: dict) -> Board:
@@ -79,9 +103,18 @@ class Item:
         "values",
     )
 
-    def __init__(self, id: str, board_id: str, group_id: str, name: str, state: str = "active",
-                 parent_id: str | None = None, values: dict | None = None, created_at: str | None = None,
-                 updated_at: str | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        board_id: str,
+        group_id: str,
+        name: str,
+        state: str = "active",
+        parent_id: str | None = None,
+        values: dict | None = None,
+        created_at: str | None = None,
+        updated_at: str | None = None,
+    ) -> None:
         self.id = id
         self.board_id = board_id
         self.group_id = group_id
@@ -94,11 +127,27 @@ class Item:
         self.subitem_ids: list[str] = []
 
     def to_doc(self) -> dict:
-        return {"board_id": self.board_id, "group_id": self.group_id, "name": self.name, "state": self.state,
-                "parent_id": self.parent_id, "values": self.values, "created_at": self.created_at,
-                "updated_at": self.updated_at}
+        return {
+            "board_id": self.board_id,
+            "group_id": self.group_id,
+            "name": self.name,
+            "state": self.state,
+            "parent_id": self.parent_id,
+            "values": self.values,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
     @classmethod
     def from_doc(cls, item_id: str, doc: dict) -> Item:
-        return cls(item_id, doc["board_id"], doc["group_id"], doc["name"], doc["state"], doc.get("parent_id"),
-                   doc.get("values"), doc.get("created_at"), doc.get("updated_at"))
+        return cls(
+            item_id,
+            doc["board_id"],
+            doc["group_id"],
+            doc["name"],
+            doc["state"],
+            doc.get("parent_id"),
+            doc.get("values"),
+            doc.get("created_at"),
+            doc.get("updated_at"),
+        )

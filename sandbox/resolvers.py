@@ -2,6 +2,8 @@
 
 Mutation fields run one after another and are not transactional: a failing alias is ``null`` with
 its own error and path, the others stay applied (and its cost is refunded).
+
+About 400 lines: one resolver per root field of the schema, in the schema's order.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ def _item(ctx: Context, item_id: Any, *, allow_archived: bool = True) -> Item:
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > ITEM_NAME_MAX:
-        raise MondayError("ItemNameTooLongException",
-                          f"Item name must be between 1 and {ITEM_NAME_MAX} characters long",
-                          error_data={"item_name_length": len(name) if isinstance(name, str) else 0})
+        raise MondayError(
+            "ItemNameTooLongException",
+            f"Item name must be between 1 and {ITEM_NAME_MAX} characters long",
+            error_data={"item_name_length": len(name) if isinstance(name, str) else 0},
+        )
     return name
 
 
@@ -93,11 +97,13 @@ def _column_values(raw: Any) -> dict:
         try:
             raw = json.loads(raw)
         except ValueError:
-            raise MondayError("JsonParseException", "Syntax error in JSON input", status_code=400,
-                              error_data={"json": raw}) from None
+            raise MondayError(
+                "JsonParseException", "Syntax error in JSON input", status_code=400, error_data={"json": raw}
+            ) from None
     if not isinstance(raw, dict):
-        raise column_value_error("column_values must be a JSON object keyed by column id",
-                                 column_value=json.dumps(raw, default=str))
+        raise column_value_error(
+            "column_values must be a JSON object keyed by column id", column_value=json.dumps(raw, default=str)
+        )
     return raw
 
 
@@ -113,8 +119,9 @@ def _coerce_all(store: Store, board: Board, raw: dict, create: bool) -> tuple[di
         if column is None:
             raise invalid_column(column_id, board.id)
         if column.type == "subtasks":
-            raise column_value_error("The subitems column cannot be changed through column values; "
-                                     "use create_subitem", column_id=column_id)
+            raise column_value_error(
+                "The subitems column cannot be changed through column values; use create_subitem", column_id=column_id
+            )
         stored, created = column.coerce(value, bool(create))
         if created:
             store.touch_board(board)
@@ -137,21 +144,36 @@ class Root:
     def me(self, info):
         return dict(ME)
 
-    def boards(self, info: GraphQLResolveInfo, ids: list[Any] | None = None, limit: int | None = 25,
-               page: int | None = 1, state: str | None = "active") -> list[BoardView]:
+    def boards(
+        self,
+        info: GraphQLResolveInfo,
+        ids: list[Any] | None = None,
+        limit: int | None = 25,
+        page: int | None = 1,
+        state: str | None = "active",
+    ) -> list[BoardView]:
         ctx: Context = info.context
         store = ctx.store
         if ids:
-            return [BoardView(ctx, store.boards[str(i)]) for i in dict.fromkeys(str(i) for i in ids)
-                    if str(i) in store.boards]
+            return [
+                BoardView(ctx, store.boards[str(i)])
+                for i in dict.fromkeys(str(i) for i in ids)
+                if str(i) in store.boards
+            ]
         boards = [b for b in store.boards.values() if b.kind == "board"]
         limit = max(1, limit or 25)
         start = (max(1, page or 1) - 1) * limit
-        return [BoardView(ctx, b) for b in boards[start:start + limit]]
+        return [BoardView(ctx, b) for b in boards[start : start + limit]]
 
-    def items(self, info: GraphQLResolveInfo, ids: list[Any] | None = None, limit: int | None = 25,
-              page: int | None = 1, exclude_nonactive: bool | None = None,
-              newest_first: bool | None = None) -> list[ItemView]:
+    def items(
+        self,
+        info: GraphQLResolveInfo,
+        ids: list[Any] | None = None,
+        limit: int | None = 25,
+        page: int | None = 1,
+        exclude_nonactive: bool | None = None,
+        newest_first: bool | None = None,
+    ) -> list[ItemView]:
         """``items(ids:)`` as monday serves it: a page of ``limit`` (default 25) of the items asked for.
 
         Archived and deleted items are returned too (with their ``state``) unless ``exclude_nonactive``
@@ -163,8 +185,10 @@ class Root:
         if not ids:
             return []
         if len(ids) > MAX_ROOT_ITEMS:
-            raise invalid_argument(f"The items query returns at most {MAX_ROOT_ITEMS} items; "
-                                   "page through items_page instead", ids_count=len(ids))
+            raise invalid_argument(
+                f"The items query returns at most {MAX_ROOT_ITEMS} items; page through items_page instead",
+                ids_count=len(ids),
+            )
         limit = 25 if limit is None else limit
         if limit < 1:  # monday: a limit of 0 returns no items
             return []
@@ -178,7 +202,7 @@ class Root:
             found.append(item)
         found.sort(key=lambda i: int(i.id), reverse=bool(newest_first))
         start = (max(1, page or 1) - 1) * limit
-        return [ItemView(ctx, item) for item in found[start:start + limit]]
+        return [ItemView(ctx, item) for item in found[start : start + limit]]
 
     def job_status(self, info, job_id):
         job = info.context.store.jobs.get(str(job_id))
@@ -186,15 +210,22 @@ class Root:
             raise not_found("job", job_id, f"Job {job_id} not found")
         return dict(job)
 
-    def items_page_by_column_values(self, info: GraphQLResolveInfo, board_id: Any, columns: list[dict] | None = None,
-                                    limit: int = 25, cursor: str | None = None) -> dict:
+    def items_page_by_column_values(
+        self,
+        info: GraphQLResolveInfo,
+        board_id: Any,
+        columns: list[dict] | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> dict:
         ctx: Context = info.context
         _check_limit(limit)
         board = _board(ctx, board_id)
         if cursor is not None:
             if columns:
-                raise invalid_argument("cursor and columns cannot be used together; pass the cursor alone "
-                                       "(it carries the filters)")
+                raise invalid_argument(
+                    "cursor and columns cannot be used together; pass the cursor alone (it carries the filters)"
+                )
             state = _decode_cursor(cursor, ctx.time_scale)
             if state["b"] != board.id:
                 raise invalid_argument("This cursor belongs to another board", cursor=cursor)
@@ -213,16 +244,26 @@ class Root:
     # --- mutations -----------------------------------------------------------------------------
 
     @_mutation
-    def create_group(self, info, ctx: Context, board_id, group_name, group_color=None, relative_to=None,
-                     position_relative_method=None, position=None):
+    def create_group(
+        self,
+        info,
+        ctx: Context,
+        board_id,
+        group_name,
+        group_color=None,
+        relative_to=None,
+        position_relative_method=None,
+        position=None,
+    ):
         store = ctx.store
         board = _board(ctx, board_id)
         if not isinstance(group_name, str) or not group_name.strip() or len(group_name) > 255:
             raise invalid_argument("Group name must be between 1 and 255 characters long")
         if group_color is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", group_color):
             raise invalid_argument(f"Invalid group color {group_color!r}; use a hex colour like #579bfc")
-        group = Group(store.new_group_id(board), group_name,
-                      group_color or GROUP_COLOURS[len(board.groups) % len(GROUP_COLOURS)])
+        group = Group(
+            store.new_group_id(board), group_name, group_color or GROUP_COLOURS[len(board.groups) % len(GROUP_COLOURS)]
+        )
         if relative_to is not None:
             anchor = board.group(relative_to)
             if anchor is None:
@@ -235,13 +276,22 @@ class Root:
         return GroupView(ctx, board, group)
 
     @_mutation
-    def create_item(self, info, ctx: Context, board_id, item_name, group_id=None, column_values=None,
-                    create_labels_if_missing=None, position_relative_method=None, relative_to=None):
+    def create_item(
+        self,
+        info,
+        ctx: Context,
+        board_id,
+        item_name,
+        group_id=None,
+        column_values=None,
+        create_labels_if_missing=None,
+        position_relative_method=None,
+        relative_to=None,
+    ):
         store = ctx.store
         board = _board(ctx, board_id)
         if board.kind == "sub_items_board":
-            raise invalid_argument("This is a subitems board: create subitems with create_subitem",
-                                   board_id=board.id)
+            raise invalid_argument("This is a subitems board: create subitems with create_subitem", board_id=board.id)
         name = _check_name(item_name)
         if group_id is not None:
             group = board.group(group_id)
@@ -253,15 +303,18 @@ class Root:
                 raise invalid_argument("The board has no group to put the item in")
         changes, rename = _coerce_all(store, board, _column_values(column_values), bool(create_labels_if_missing))
         if board.live_items >= ctx.items_limit:
-            raise MondayError("ItemsLimitationException",
-                              f"The board has reached its limit of {ctx.items_limit} items",
-                              error_data={"board_id": board.id, "limit": ctx.items_limit})
+            raise MondayError(
+                "ItemsLimitationException",
+                f"The board has reached its limit of {ctx.items_limit} items",
+                error_data={"board_id": board.id, "limit": ctx.items_limit},
+            )
         item = store.add_item(board, group.id, rename or name, {k: v for k, v in changes.items() if v is not None})
         return ItemView(ctx, item)
 
     @_mutation
-    def create_subitem(self, info, ctx: Context, parent_item_id, item_name, column_values=None,
-                       create_labels_if_missing=None):
+    def create_subitem(
+        self, info, ctx: Context, parent_item_id, item_name, column_values=None, create_labels_if_missing=None
+    ):
         store = ctx.store
         parent = _item(ctx, parent_item_id)
         if parent.parent_id is not None:
@@ -273,11 +326,14 @@ class Root:
         name = _check_name(item_name)
         changes, rename = _coerce_all(store, sub, _column_values(column_values), bool(create_labels_if_missing))
         if sub.live_items >= ctx.items_limit:
-            raise MondayError("ItemsLimitationException",
-                              f"The subitems board has reached its limit of {ctx.items_limit} items",
-                              error_data={"board_id": sub.id, "limit": ctx.items_limit})
-        item = store.add_item(sub, sub.groups[0].id, rename or name,
-                              {k: v for k, v in changes.items() if v is not None}, parent=parent)
+            raise MondayError(
+                "ItemsLimitationException",
+                f"The subitems board has reached its limit of {ctx.items_limit} items",
+                error_data={"board_id": sub.id, "limit": ctx.items_limit},
+            )
+        item = store.add_item(
+            sub, sub.groups[0].id, rename or name, {k: v for k, v in changes.items() if v is not None}, parent=parent
+        )
         return ItemView(ctx, item)
 
     def _target(self, ctx: Context, item_id, board_id) -> tuple[Item, Board]:
@@ -289,31 +345,35 @@ class Root:
         return item, own
 
     @_mutation
-    def change_multiple_column_values(self, info, ctx: Context, board_id, column_values, item_id=None,
-                                      create_labels_if_missing=None):
+    def change_multiple_column_values(
+        self, info, ctx: Context, board_id, column_values, item_id=None, create_labels_if_missing=None
+    ):
         item, own = self._target(ctx, item_id, board_id)
         changes, name = _coerce_all(ctx.store, own, _column_values(column_values), bool(create_labels_if_missing))
         _apply(ctx.store, item, changes, name)
         return ItemView(ctx, item)
 
     @_mutation
-    def change_simple_column_value(self, info, ctx: Context, board_id, column_id, item_id=None, value=None,
-                                   create_labels_if_missing=None):
+    def change_simple_column_value(
+        self, info, ctx: Context, board_id, column_id, item_id=None, value=None, create_labels_if_missing=None
+    ):
         item, own = self._target(ctx, item_id, board_id)
         changes, name = _coerce_all(ctx.store, own, {column_id: value}, bool(create_labels_if_missing))
         _apply(ctx.store, item, changes, name)
         return ItemView(ctx, item)
 
     @_mutation
-    def change_column_value(self, info, ctx: Context, board_id, column_id, value, item_id=None,
-                            create_labels_if_missing=None):
+    def change_column_value(
+        self, info, ctx: Context, board_id, column_id, value, item_id=None, create_labels_if_missing=None
+    ):
         item, own = self._target(ctx, item_id, board_id)
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
-                raise MondayError("JsonParseException", "Syntax error in JSON input", status_code=400,
-                                  error_data={"json": value}) from None
+                raise MondayError(
+                    "JsonParseException", "Syntax error in JSON input", status_code=400, error_data={"json": value}
+                ) from None
         changes, name = _coerce_all(ctx.store, own, {column_id: value}, bool(create_labels_if_missing))
         _apply(ctx.store, item, changes, name)
         return ItemView(ctx, item)
@@ -369,6 +429,11 @@ ROOT = Root()
 
 def run(prepared: Prepared, variables: dict, ctx: Context):
     """Execute a prepared request (the caller holds the state lock)."""
-    return execute(SCHEMA, prepared.document, root_value=ROOT, context_value=ctx,
-                   variable_values=variables, operation_name=prepared.operation.name.value
-                   if prepared.operation.name else None)
+    return execute(
+        SCHEMA,
+        prepared.document,
+        root_value=ROOT,
+        context_value=ctx,
+        variable_values=variables,
+        operation_name=prepared.operation.name.value if prepared.operation.name else None,
+    )

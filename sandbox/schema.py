@@ -55,12 +55,25 @@ class Prepared:
 
 
 _TOKEN_NAMES = {
-    TokenKind.BRACE_L: "LCURLY", TokenKind.BRACE_R: "RCURLY", TokenKind.PAREN_L: "LPAREN",
-    TokenKind.PAREN_R: "RPAREN", TokenKind.BRACKET_L: "LBRACKET", TokenKind.BRACKET_R: "RBRACKET",
-    TokenKind.COLON: "COLON", TokenKind.NAME: "IDENTIFIER", TokenKind.STRING: "STRING",
-    TokenKind.BLOCK_STRING: "STRING", TokenKind.INT: "INT", TokenKind.FLOAT: "FLOAT",
-    TokenKind.DOLLAR: "VAR_SIGN", TokenKind.EQUALS: "EQUALS", TokenKind.BANG: "BANG",
-    TokenKind.SPREAD: "ELLIPSIS", TokenKind.AT: "DIR_SIGN", TokenKind.PIPE: "PIPE", TokenKind.AMP: "AMP",
+    TokenKind.BRACE_L: "LCURLY",
+    TokenKind.BRACE_R: "RCURLY",
+    TokenKind.PAREN_L: "LPAREN",
+    TokenKind.PAREN_R: "RPAREN",
+    TokenKind.BRACKET_L: "LBRACKET",
+    TokenKind.BRACKET_R: "RBRACKET",
+    TokenKind.COLON: "COLON",
+    TokenKind.NAME: "IDENTIFIER",
+    TokenKind.STRING: "STRING",
+    TokenKind.BLOCK_STRING: "STRING",
+    TokenKind.INT: "INT",
+    TokenKind.FLOAT: "FLOAT",
+    TokenKind.DOLLAR: "VAR_SIGN",
+    TokenKind.EQUALS: "EQUALS",
+    TokenKind.BANG: "BANG",
+    TokenKind.SPREAD: "ELLIPSIS",
+    TokenKind.AT: "DIR_SIGN",
+    TokenKind.PIPE: "PIPE",
+    TokenKind.AMP: "AMP",
 }
 
 
@@ -82,37 +95,67 @@ def _parse_error(query: str, error: GraphQLError) -> dict:
         shown = token.value if token.value is not None else token.kind.value
         what = f'"{shown}" ({_TOKEN_NAMES.get(token.kind, "TOKEN")})'
     else:
-        what = f'"{query[position:position + 1]}" (UNKNOWN_CHAR)'
-    return {"message": f"Parse error on {what} at [{line}, {column}]",
-            "locations": [{"line": line, "column": column}],
-            "extensions": {"code": "ParseError", "status_code": 200,
-                           "error_data": {"detail": error.message}}}
+        what = f'"{query[position : position + 1]}" (UNKNOWN_CHAR)'
+    return {
+        "message": f"Parse error on {what} at [{line}, {column}]",
+        "locations": [{"line": line, "column": column}],
+        "extensions": {"code": "ParseError", "status_code": 200, "error_data": {"detail": error.message}},
+    }
 
 
 _VALIDATION_RULES: list[tuple[re.Pattern, Callable[[re.Match], tuple[str, str]]]] = [
-    (re.compile(r"""Cannot query field ['"](\w+)['"] on type ['"](\w+)['"]\."""),
-     lambda m: (f"Field '{m[1]}' doesn't exist on type '{m[2]}'", "undefinedField")),
-    (re.compile(r"""Unknown argument ['"](\w+)['"] on field ['"](\w+)\.(\w+)['"]\."""),
-     lambda m: (f"Field '{m[3]}' doesn't accept argument '{m[1]}'", "argumentNotAccepted")),
-    (re.compile(r"""Field ['"](\w+)['"] argument ['"](\w+)['"] of type ['"](.+?)['"] is required"""),
-     lambda m: (f"Field '{m[1]}' is missing required arguments: {m[2]}", "missingRequiredArguments")),
-    (re.compile(r"""Argument ['"]\w+\.(\w+)\((\w+):\)['"] of type ['"](.+?)['"] is required"""),  # graphql-core 3.3
-     lambda m: (f"Field '{m[1]}' is missing required arguments: {m[2]}", "missingRequiredArguments")),
-    (re.compile(r"""Field ['"](\w+)['"] of type ['"](.+?)['"] must have a selection of subfields"""),
-     lambda m: ((f"Field must have selections (field '{m[1]}' returns {m[2].strip('![]')} but has no selections. "
-                f"Did you mean '{m[1]} {{ ... }}'?)"), "selectionMismatch")),
-    (re.compile(r"""Field ['"](\w+)['"] must not have a selection since type ['"](.+?)['"] has no subfields"""),
-     lambda m: ((f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('![]')} "
-                f"but has selections)"), "selectionMismatch")),
-    (re.compile(r"""Variable ['"]\$(\w+)['"] of type ['"](.+?)['"] used in position expecting type ['"](.+?)['"]"""),
-     lambda m: ((f"{'Nullability' if m[2].replace('!', '') == m[3].replace('!', '') else 'Type'} mismatch on "
-                f"variable ${m[1]} ({m[2]} / {m[3]})"), "variableMismatch")),
-    (re.compile(r"""Variable ['"]\$(\w+)['"] is never used"""),
-     lambda m: (f"Variable ${m[1]} is declared by anonymous query but not used", "variableNotUsed")),
-    (re.compile(r"""Variable ['"]\$(\w+)['"] is not defined"""),
-     lambda m: (f"Variable ${m[1]} is used by anonymous query but not declared", "variableNotDefined")),
-    (re.compile(r"""Unknown type ['"](\w+)['"]"""),
-     lambda m: (f"{m[1]} isn't a defined input type", "undefinedType")),
+    (
+        re.compile(r"""Cannot query field ['"](\w+)['"] on type ['"](\w+)['"]\."""),
+        lambda m: (f"Field '{m[1]}' doesn't exist on type '{m[2]}'", "undefinedField"),
+    ),
+    (
+        re.compile(r"""Unknown argument ['"](\w+)['"] on field ['"](\w+)\.(\w+)['"]\."""),
+        lambda m: (f"Field '{m[3]}' doesn't accept argument '{m[1]}'", "argumentNotAccepted"),
+    ),
+    (
+        re.compile(r"""Field ['"](\w+)['"] argument ['"](\w+)['"] of type ['"](.+?)['"] is required"""),
+        lambda m: (f"Field '{m[1]}' is missing required arguments: {m[2]}", "missingRequiredArguments"),
+    ),
+    (
+        re.compile(r"""Argument ['"]\w+\.(\w+)\((\w+):\)['"] of type ['"](.+?)['"] is required"""),  # graphql-core 3.3
+        lambda m: (f"Field '{m[1]}' is missing required arguments: {m[2]}", "missingRequiredArguments"),
+    ),
+    (
+        re.compile(r"""Field ['"](\w+)['"] of type ['"](.+?)['"] must have a selection of subfields"""),
+        lambda m: (
+            (
+                f"Field must have selections (field '{m[1]}' returns {m[2].strip('![]')} but has no selections. "
+                f"Did you mean '{m[1]} {{ ... }}'?)"
+            ),
+            "selectionMismatch",
+        ),
+    ),
+    (
+        re.compile(r"""Field ['"](\w+)['"] must not have a selection since type ['"](.+?)['"] has no subfields"""),
+        lambda m: (
+            (f"Selections can't be made on scalars (field '{m[1]}' returns {m[2].strip('![]')} but has selections)"),
+            "selectionMismatch",
+        ),
+    ),
+    (
+        re.compile(r"""Variable ['"]\$(\w+)['"] of type ['"](.+?)['"] used in position expecting type ['"](.+?)['"]"""),
+        lambda m: (
+            (
+                f"{'Nullability' if m[2].replace('!', '') == m[3].replace('!', '') else 'Type'} mismatch on "
+                f"variable ${m[1]} ({m[2]} / {m[3]})"
+            ),
+            "variableMismatch",
+        ),
+    ),
+    (
+        re.compile(r"""Variable ['"]\$(\w+)['"] is never used"""),
+        lambda m: (f"Variable ${m[1]} is declared by anonymous query but not used", "variableNotUsed"),
+    ),
+    (
+        re.compile(r"""Variable ['"]\$(\w+)['"] is not defined"""),
+        lambda m: (f"Variable ${m[1]} is used by anonymous query but not declared", "variableNotDefined"),
+    ),
+    (re.compile(r"""Unknown type ['"](\w+)['"]"""), lambda m: (f"{m[1]} isn't a defined input type", "undefinedType")),
 ]
 
 _VARIABLE_PROBLEM = re.compile(r"""Variable ['"]\$(\w+)['"] has invalid value(?: at (\S+))?: (.*)$""", re.DOTALL)
@@ -131,15 +174,21 @@ def variable_errors(schema, operation, variables: dict) -> list[dict]:
     for error in result:
         match = _VARIABLE_PROBLEM.match(error.message)
         name = match[1] if match else None
-        message = (f"Variable ${name} of type {types.get(name, '?')} was provided invalid value" if name
-                   else error.message)
-        problem = {"path": [match[2]] if match and match[2] else [],
-                   "explanation": match[3] if match else error.message}
+        message = (
+            f"Variable ${name} of type {types.get(name, '?')} was provided invalid value" if name else error.message
+        )
+        problem = {
+            "path": [match[2]] if match and match[2] else [],
+            "explanation": match[3] if match else error.message,
+        }
         entry: dict[str, Any] = {"message": message}
         if error.locations:
             entry["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
-        entry["extensions"] = {"code": VARIABLE_CODE, "status_code": 200,
-                               "error_data": {"value": (variables or {}).get(name), "problems": [problem]}}
+        entry["extensions"] = {
+            "code": VARIABLE_CODE,
+            "status_code": 200,
+            "error_data": {"value": (variables or {}).get(name), "problems": [problem]},
+        }
         out.append(entry)
     return out
 
@@ -197,10 +246,19 @@ class Preparer:
             return Prepared(errors=[_validation_error(e) for e in errors])
         operation = get_operation_ast(document, operation_name)
         if operation is None:
-            message = (f"Unknown operation named '{operation_name}'" if operation_name
-                       else "An operation name is required when the request holds several operations")
-            return Prepared(errors=[{"message": message,
-                                     "extensions": {"code": "validationError", "status_code": 200, "error_data": {}}}])
+            message = (
+                f"Unknown operation named '{operation_name}'"
+                if operation_name
+                else "An operation name is required when the request holds several operations"
+            )
+            return Prepared(
+                errors=[
+                    {
+                        "message": message,
+                        "extensions": {"code": "validationError", "status_code": 200, "error_data": {}},
+                    }
+                ]
+            )
         is_mutation = operation.operation == OperationType.MUTATION
         names = _root_field_names(document, operation.selection_set)
         count = sum(1 for name in names if name not in ("complexity", "__typename")) if is_mutation else 0
@@ -226,4 +284,3 @@ def _root_field_names(document, selection_set) -> list[str]:
 
     walk(selection_set, frozenset())
     return out
-

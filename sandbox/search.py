@@ -12,8 +12,23 @@ from .models import Board, Item
 from .store import Store
 
 MAX_ROOT_ITEMS = 100
-SEARCHABLE = {"name", "text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link",
-              "checkbox", "hour", "country", "people", "timeline"}
+SEARCHABLE = {
+    "name",
+    "text",
+    "long_text",
+    "numbers",
+    "date",
+    "status",
+    "dropdown",
+    "email",
+    "phone",
+    "link",
+    "checkbox",
+    "hour",
+    "country",
+    "people",
+    "timeline",
+}
 
 
 def _as_list(value: Any) -> list:
@@ -62,12 +77,16 @@ class Finder:
         for spec in columns:
             column = self.column(spec["column_id"])
             if column.type not in SEARCHABLE:
-                raise invalid_argument(f"Column type {column.type} is not supported by items_page_by_column_values",
-                                       column_id=column.id, column_type=column.type)
+                raise invalid_argument(
+                    f"Column type {column.type} is not supported by items_page_by_column_values",
+                    column_id=column.id,
+                    column_type=column.type,
+                )
             values = ["" if v is None else str(v) for v in spec.get("column_values") or []]
             if column.type in ("date", "dropdown") and len(values) > 1:
-                raise invalid_argument(f"A {column.type} column takes a single value in items_page_by_column_values",
-                                       column_id=column.id)
+                raise invalid_argument(
+                    f"A {column.type} column takes a single value in items_page_by_column_values", column_id=column.id
+                )
             if column.type == "checkbox":  # the last value given decides
                 wanted = {"v" if v.strip().lower() in ("true", "v", "1", "checked") else "" for v in values[-1:]}
             elif column.type == "date":
@@ -176,8 +195,11 @@ class Finder:
         return match
 
     def sort_key(self, order_by: list[dict]) -> Callable[[Item], tuple] | None:
-        if not order_by or (len(order_by) == 1 and order_by[0]["column_id"] == "__creation_log__"
-                            and (order_by[0].get("direction") or "asc") == "asc"):
+        if not order_by or (
+            len(order_by) == 1
+            and order_by[0]["column_id"] == "__creation_log__"
+            and (order_by[0].get("direction") or "asc") == "asc"
+        ):
             return None
         keys = []
         for spec in order_by:
@@ -193,6 +215,7 @@ class Finder:
                     text = self._texts(item, column)[0]
                     number = _number(text) if column.type == "numbers" else None
                     return (0, number, "") if number is not None else (1, 0, text.lower())
+
             keys.append((getter, reverse))
         return lambda item: tuple(_Ordered(getter(item), reverse) for getter, reverse in keys) + (int(item.id),)
 
@@ -210,4 +233,3 @@ class _Ordered:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Ordered) and self.value == other.value
-

@@ -34,6 +34,9 @@ are ``answers.py``, the control methods and ``/sandbox/*`` endpoints ``control.p
 Writes to items a person deleted answer ``ResourceNotFoundException`` ("Item not found in board");
 writes to archived items are applied, as monday applies them (see ``resolvers._item``). The board
 edits a person makes (delete, archive, restore, change a value, add an item) are ``edits.py``.
+
+Longer than 400 lines: the request path is one sequence of monday's checks in monday's order
+(numbered above), read top to bottom.
 """
 
 from __future__ import annotations
@@ -71,18 +74,37 @@ class SandboxServer(Control, Answers):
     mutation request is answered. ``stats`` is a fresh snapshot of the live counters on each access.
     """
 
-    def __init__(self, state_path: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 time_scale: float = 1.0, faults: FaultSpec | str | None = None, seed: int = 0,
-                 complexity_budget: int = 10_000_000, mutation_cost: int = 30_000, minute_limit: int = 5_000,
-                 concurrency_limit: int = 40, base_latency: float = 0.0, mutation_latency: float = 0.0,
-                 legacy_errors: bool = False, idempotency: bool = True, idempotency_ttl: float = IDEMPOTENCY_TTL,
-                 token: str | None = "sandbox-token",
-                 items_limit: int = resolvers.ITEMS_PER_BOARD, reference_schema: str | Path | bool | None = None,
-                 journal: bool = False) -> None:
+    def __init__(
+        self,
+        state_path: str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        time_scale: float = 1.0,
+        faults: FaultSpec | str | None = None,
+        seed: int = 0,
+        complexity_budget: int = 10_000_000,
+        mutation_cost: int = 30_000,
+        minute_limit: int = 5_000,
+        concurrency_limit: int = 40,
+        base_latency: float = 0.0,
+        mutation_latency: float = 0.0,
+        legacy_errors: bool = False,
+        idempotency: bool = True,
+        idempotency_ttl: float = IDEMPOTENCY_TTL,
+        token: str | None = "sandbox-token",
+        items_limit: int = resolvers.ITEMS_PER_BOARD,
+        reference_schema: str | Path | bool | None = None,
+        journal: bool = False,
+    ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
-        for name, value in (("complexity_budget", complexity_budget), ("minute_limit", minute_limit),
-                            ("concurrency_limit", concurrency_limit), ("items_limit", items_limit)):
+        for name, value in (
+            ("complexity_budget", complexity_budget),
+            ("minute_limit", minute_limit),
+            ("concurrency_limit", concurrency_limit),
+            ("items_limit", items_limit),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
         if mutation_cost < 0 or base_latency < 0 or mutation_latency < 0:
@@ -99,8 +121,12 @@ class SandboxServer(Control, Answers):
         self.url = ""
         self._store = Store(state_path, seed)
         self._state_lock = threading.RLock()
-        self._limits = Limits(time_scale=self.time_scale, complexity_budget=complexity_budget,
-                              minute_limit=minute_limit, concurrency_limit=concurrency_limit)
+        self._limits = Limits(
+            time_scale=self.time_scale,
+            complexity_budget=complexity_budget,
+            minute_limit=minute_limit,
+            concurrency_limit=concurrency_limit,
+        )
         self._faults = FaultInjector(as_spec(faults), seed)
         self._idem = Idempotency(idempotency_ttl)
         self._preparer = schema.Preparer()
@@ -115,12 +141,23 @@ class SandboxServer(Control, Answers):
         self._late_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._stats: dict[str, Any] = {
-            "requests": 0, "queries": 0, "mutation_requests": 0, "mutations": 0, "mutation_errors": 0,
-            "error_responses": 0, "rejected_401": 0,
+            "requests": 0,
+            "queries": 0,
+            "mutation_requests": 0,
+            "mutations": 0,
+            "mutation_errors": 0,
+            "error_responses": 0,
+            "rejected_401": 0,
             "rejected_429": {"complexity": 0, "minute": 0, "concurrency": 0, "storm": 0},
-            "faults_injected": {}, "idempotent_replays": 0, "idempotency_conflicts": 0,
-            "idempotency_key_mismatches": 0, "complexity_used_total": 0, "reference_refusals": 0,
-            "held": 0, "late_applied": 0, "late_not_applied": 0,
+            "faults_injected": {},
+            "idempotent_replays": 0,
+            "idempotency_conflicts": 0,
+            "idempotency_key_mismatches": 0,
+            "complexity_used_total": 0,
+            "reference_refusals": 0,
+            "held": 0,
+            "late_applied": 0,
+            "late_not_applied": 0,
         }
         self._httpd: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -141,8 +178,9 @@ class SandboxServer(Control, Answers):
         self.port = httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}/v2"
         self._running = True
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"sandbox:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox:{self.port}", daemon=True
+        )
         self._thread.start()
         log.info("sandbox serving at %s", self.url)
         return self.url
@@ -178,10 +216,22 @@ class SandboxServer(Control, Answers):
         if self.token is not None and headers.get("Authorization") != self.token:
             self._count("rejected_401")
             if self.legacy_errors:
-                return Response(401, json_bytes({"error_code": "Unauthorized", "error_message": "Not Authenticated",
-                                            "status_code": 401}))
-            return Response(401, json_bytes({"errors": [{"message": "Unauthorized",
-                                                    "extensions": {"code": "UNAUTHORIZED", "status_code": 401}}]}))
+                return Response(
+                    401,
+                    json_bytes(
+                        {"error_code": "Unauthorized", "error_message": "Not Authenticated", "status_code": 401}
+                    ),
+                )
+            return Response(
+                401,
+                json_bytes(
+                    {
+                        "errors": [
+                            {"message": "Unauthorized", "extensions": {"code": "UNAUTHORIZED", "status_code": 401}}
+                        ]
+                    }
+                ),
+            )
         if not self._limits.enter():
             response = self._rate_limited("concurrency", self._limits.real(CONCURRENCY_RETRY_NOMINAL))
             return replace(response, headers=[*response.headers, *self._rate_headers()])
@@ -196,30 +246,49 @@ class SandboxServer(Control, Answers):
         try:
             payload = json.loads(body.decode("utf-8") if body else "")
         except (ValueError, UnicodeDecodeError):
-            return self._error(400, "JsonParseException", "Syntax error in JSON input",
-                               error_data={"json": body[:2000].decode("utf-8", "replace")})
+            return self._error(
+                400,
+                "JsonParseException",
+                "Syntax error in JSON input",
+                error_data={"json": body[:2000].decode("utf-8", "replace")},
+            )
         variables = payload.get("variables") if isinstance(payload, dict) else None
         if isinstance(variables, str):
             text = variables
             try:
                 variables = json.loads(text) if text.strip() else None
             except ValueError:
-                return self._error(400, "JsonParseException", "Syntax error in JSON input (variables)",
-                                   error_data={"json": text[:2000]})
+                return self._error(
+                    400,
+                    "JsonParseException",
+                    "Syntax error in JSON input (variables)",
+                    error_data={"json": text[:2000]},
+                )
         query = payload.get("query") if isinstance(payload, dict) else None
         operation_name = payload.get("operationName") if isinstance(payload, dict) else None
-        if not isinstance(query, str) or not query.strip() \
-                or (variables is not None and not isinstance(variables, dict)) \
-                or (operation_name is not None and not isinstance(operation_name, str)):
-            return self._error(400, "BadRequest", "Bad request: POST a JSON body with the GraphQL text under "
-                                                  "\"query\" and an optional \"variables\" object")
+        if (
+            not isinstance(query, str)
+            or not query.strip()
+            or (variables is not None and not isinstance(variables, dict))
+            or (operation_name is not None and not isinstance(operation_name, str))
+        ):
+            return self._error(
+                400,
+                "BadRequest",
+                'Bad request: POST a JSON body with the GraphQL text under "query" and an optional "variables" object',
+            )
         variables = variables or {}
         if self.journal_enabled:
             with self._journal_lock:
-                self._journal.append({"query": query, "variables": copy.deepcopy(variables),
-                                      "operation_name": operation_name,
-                                      "idempotency_key": headers.get("Idempotency-Key"),
-                                      "api_version": headers.get("API-Version")})
+                self._journal.append(
+                    {
+                        "query": query,
+                        "variables": copy.deepcopy(variables),
+                        "operation_name": operation_name,
+                        "idempotency_key": headers.get("Idempotency-Key"),
+                        "api_version": headers.get("API-Version"),
+                    }
+                )
 
         retry = self._limits.count_request()
         if retry is not None:
@@ -234,8 +303,9 @@ class SandboxServer(Control, Answers):
             return self._graphql_errors(prepared.errors)
         errors = schema.variable_errors(schema.SCHEMA, prepared.operation, variables)
         if not errors and self._reference is not None:
-            errors = (self._reference.document_errors(query, operation_name)
-                      or self._reference.variable_errors(prepared.document, operation_name, variables))
+            errors = self._reference.document_errors(query, operation_name) or self._reference.variable_errors(
+                prepared.document, operation_name, variables
+            )
             if errors:
                 self._count("reference_refusals")
         if errors:
@@ -270,8 +340,7 @@ class SandboxServer(Control, Answers):
             time.sleep(self._faults.seconds(fault))
         return response
 
-    def _claim_and_execute(self, prepared: schema.Prepared, variables: dict, key: str | None,
-                           query: str) -> Response:
+    def _claim_and_execute(self, prepared: schema.Prepared, variables: dict, key: str | None, query: str) -> Response:
         """The Idempotency-Key step, then execution: what happens once a request has reached monday."""
         if key:
             fingerprint = f"{hash((query, json.dumps(variables, sort_keys=True, default=str)))}"
@@ -283,13 +352,18 @@ class SandboxServer(Control, Answers):
                     self._count("idempotency_key_mismatches")
                 if self.base_latency:
                     time.sleep(self.base_latency)
-                return Response(cached.status, cached.body, [*cached.headers, ("Idempotency-Replayed", "true")],
-                                cached.content_type)
+                return Response(
+                    cached.status, cached.body, [*cached.headers, ("Idempotency-Replayed", "true")], cached.content_type
+                )
             if state == "conflict":
                 self._count("idempotency_conflicts")
-                return self._error(409, "IDEMPOTENCY_CONFLICT",
-                                   "A request with this Idempotency-Key is still being processed",
-                                   retry=self._limits.real(CONFLICT_RETRY_NOMINAL), legacy_code="IdempotencyConflict")
+                return self._error(
+                    409,
+                    "IDEMPOTENCY_CONFLICT",
+                    "A request with this Idempotency-Key is still being processed",
+                    retry=self._limits.real(CONFLICT_RETRY_NOMINAL),
+                    legacy_code="IdempotencyConflict",
+                )
         try:
             response = self._execute(prepared, variables)
         except BaseException:
@@ -303,8 +377,9 @@ class SandboxServer(Control, Answers):
                 self._idem.release(key)
         return response
 
-    def _apply_late(self, prepared: schema.Prepared, variables: dict, key: str | None, query: str,
-                    seconds: float) -> None:
+    def _apply_late(
+        self, prepared: schema.Prepared, variables: dict, key: str | None, query: str, seconds: float
+    ) -> None:
         """Apply the request ``seconds`` real seconds from now, in the background (the ``late`` fault)."""
 
         def run() -> None:
@@ -317,8 +392,12 @@ class SandboxServer(Control, Answers):
                 replayed = any(name == "Idempotency-Replayed" for name, _ in response.headers)
                 applied = response.status == 200 and not replayed
                 self._count("late_applied" if applied else "late_not_applied")
-                log.info("sandbox: a late request %s (HTTP %s%s)", "was applied" if applied else "was not applied",
-                         response.status, ", a replay of its key" if replayed else "")
+                log.info(
+                    "sandbox: a late request %s (HTTP %s%s)",
+                    "was applied" if applied else "was not applied",
+                    response.status,
+                    ", a replay of its key" if replayed else "",
+                )
             finally:
                 with self._late_lock:
                     self._late.discard(threading.current_thread())
@@ -332,11 +411,19 @@ class SandboxServer(Control, Answers):
         cost, per_key = request_cost(prepared, variables, self.mutation_cost)
         if cost > MAX_QUERY_COMPLEXITY:
             self._count("error_responses")
-            return self._graphql_errors([{
-                "message": f"Query has complexity of {cost}, which exceeds max complexity of "
-                           f"{MAX_QUERY_COMPLEXITY}",
-                "extensions": {"code": "maxComplexityExceeded", "status_code": 200,
-                               "error_data": {"complexity": cost, "max_complexity": MAX_QUERY_COMPLEXITY}}}])
+            return self._graphql_errors(
+                [
+                    {
+                        "message": f"Query has complexity of {cost}, which exceeds max complexity of "
+                        f"{MAX_QUERY_COMPLEXITY}",
+                        "extensions": {
+                            "code": "maxComplexityExceeded",
+                            "status_code": 200,
+                            "error_data": {"complexity": cost, "max_complexity": MAX_QUERY_COMPLEXITY},
+                        },
+                    }
+                ]
+            )
         taken, before, reset_in = self._limits.charge(cost)
         if not taken:
             return self._complexity_exhausted(cost, before, reset_in)
@@ -344,8 +431,16 @@ class SandboxServer(Control, Answers):
         delay = self.base_latency + self.mutation_latency * prepared.mutation_fields
         if delay:
             time.sleep(delay)
-        ctx = Context(self._store, self.time_scale, self.items_limit, self.legacy_errors,
-                             cost=cost, costs=per_key, before=before, reset_in=reset_in)
+        ctx = Context(
+            self._store,
+            self.time_scale,
+            self.items_limit,
+            self.legacy_errors,
+            cost=cost,
+            costs=per_key,
+            before=before,
+            reset_in=reset_in,
+        )
         with self._state_lock:
             ctx.store = self._store
             if not self._running:
@@ -380,4 +475,3 @@ class SandboxServer(Control, Answers):
             body["errors"] = errors
         body["extensions"] = {"request_id": request_id}
         return Response(200, json_bytes(body), [("x-request-id", request_id)])
-

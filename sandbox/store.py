@@ -12,6 +12,9 @@ WAL file before ``commit()`` returns, so it survives the crash or kill of the pr
 sandbox (the case that matters here: a crashed client or a crashed demo); only a power loss or
 kernel crash could lose the last transactions, which is the price of not paying an fsync per
 request. Only one process may open a state file at a time.
+
+About 400 lines: persistence, ids and the search index change together (every write updates the
+index).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class Store:
         self._db = db
         for key, value in db.execute("SELECT key, value FROM meta"):
             if key.startswith("counter."):
-                self.counters[key[len("counter."):]] = int(value)
+                self.counters[key[len("counter.") :]] = int(value)
         for _, doc in db.execute("SELECT id, doc FROM boards"):
             board = Board.from_doc(json.loads(doc))
             self.boards[board.id] = board
@@ -106,17 +109,23 @@ class Store:
         db.execute("BEGIN")
         try:
             if self._dirty_boards:
-                db.executemany("INSERT OR REPLACE INTO boards (id, doc) VALUES (?, ?)",
-                               [(b, json.dumps(self.boards[b].to_doc(), separators=(",", ":")))
-                                for b in self._dirty_boards])
+                db.executemany(
+                    "INSERT OR REPLACE INTO boards (id, doc) VALUES (?, ?)",
+                    [(b, json.dumps(self.boards[b].to_doc(), separators=(",", ":"))) for b in self._dirty_boards],
+                )
             if self._dirty_items:
-                db.executemany("INSERT OR REPLACE INTO items (id, board_id, doc) VALUES (?, ?, ?)",
-                               [(int(i), self.items[i].board_id,
-                                 json.dumps(self.items[i].to_doc(), separators=(",", ":")))
-                                for i in self._dirty_items])
+                db.executemany(
+                    "INSERT OR REPLACE INTO items (id, board_id, doc) VALUES (?, ?, ?)",
+                    [
+                        (int(i), self.items[i].board_id, json.dumps(self.items[i].to_doc(), separators=(",", ":")))
+                        for i in self._dirty_items
+                    ],
+                )
             if self._dirty_meta:
-                db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                               [(f"counter.{k}", str(v)) for k, v in self.counters.items()])
+                db.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [(f"counter.{k}", str(v)) for k, v in self.counters.items()],
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -180,8 +189,9 @@ class Store:
 
     # --- boards --------------------------------------------------------------------------------
 
-    def create_board(self, name: str, columns: Iterable[dict], subitem_columns: Iterable[dict],
-                     board_id: str | None = None) -> Board:
+    def create_board(
+        self, name: str, columns: Iterable[dict], subitem_columns: Iterable[dict], board_id: str | None = None
+    ) -> Board:
         """A board with its subitems board (linked through the ``subitems`` column) and group "Topics"."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a board needs a name")
@@ -196,15 +206,26 @@ class Store:
         sub = Board(self.new_board_id(), f"Subitems of {name}", kind="sub_items_board", parent_board_id=board.id)
         board.subitems_board_id = sub.id
         board.add_column(Column("name", "Name", "name"))
-        board.add_column(Column("subitems", "Subitems", "subtasks", settings={
-            "allowMultipleItems": True, "itemTypeName": "column.subtasks.title", "displayType": "BOARD_INLINE",
-            "boardIds": [int(sub.id)]}))
+        board.add_column(
+            Column(
+                "subitems",
+                "Subitems",
+                "subtasks",
+                settings={
+                    "allowMultipleItems": True,
+                    "itemTypeName": "column.subtasks.title",
+                    "displayType": "BOARD_INLINE",
+                    "boardIds": [int(sub.id)],
+                },
+            )
+        )
         sub.add_column(Column("name", "Name", "name"))
         for target, specs in ((board, columns), (sub, subitem_columns)):
             for spec in specs:
                 target.add_column(self._column_from_spec(target, spec))
-            target.groups.append(Group(DEFAULT_GROUP_ID, DEFAULT_GROUP_TITLE if target is board else "Subitems",
-                                       GROUP_COLOURS[0]))
+            target.groups.append(
+                Group(DEFAULT_GROUP_ID, DEFAULT_GROUP_TITLE if target is board else "Subitems", GROUP_COLOURS[0])
+            )
         self.boards[board.id] = board
         self.boards[sub.id] = sub
         self.touch_board(board)
@@ -242,8 +263,9 @@ class Store:
     # --- items ---------------------------------------------------------------------------------
 
     def add_item(self, board: Board, group_id: str, name: str, values: dict, parent: Item | None = None) -> Item:
-        item = Item(self.new_item_id(), board.id, group_id, name, parent_id=parent.id if parent else None,
-                    values=values)
+        item = Item(
+            self.new_item_id(), board.id, group_id, name, parent_id=parent.id if parent else None, values=values
+        )
         self.items[item.id] = item
         numeric = int(item.id)
         if not board.item_ids or numeric > board.item_ids[-1]:
@@ -349,10 +371,20 @@ class Store:
         """A finished asynchronous job (what ``job_status`` reports); returns its id."""
         job_id = str(self._next("job"))
         stamp = now_iso()
-        self.jobs[job_id] = {"id": job_id, "status": "COMPLETED", "created_at": stamp, "updated_at": stamp,
-                             "error": None, "kind": kind,
-                             "result": {"total": total, "succeeded": total - len(failed), "failed": len(failed),
-                                        "details": {"failed_item_ids": failed} if failed else {}}}
+        self.jobs[job_id] = {
+            "id": job_id,
+            "status": "COMPLETED",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "error": None,
+            "kind": kind,
+            "result": {
+                "total": total,
+                "succeeded": total - len(failed),
+                "failed": len(failed),
+                "details": {"failed_item_ids": failed} if failed else {},
+            },
+        }
         return job_id
 
     # --- dump ----------------------------------------------------------------------------------
@@ -376,19 +408,33 @@ class Store:
                 archived.append(item.id)
             if item.state != "active":
                 continue
-            entry: dict[str, Any] = {"id": item.id, "name": item.name, "group_id": item.group_id,
-                     "group_title": groups[item.group_id].title if item.group_id in groups else None,
-                     "column_values": values(item)}
+            entry: dict[str, Any] = {
+                "id": item.id,
+                "name": item.name,
+                "group_id": item.group_id,
+                "group_title": groups[item.group_id].title if item.group_id in groups else None,
+                "column_values": values(item),
+            }
             if board.kind == "sub_items_board":
                 entry["parent_item_id"] = item.parent_id
             else:
                 entry["subitems"] = [
-                    {"id": s.id, "name": s.name,
-                     "column_values": {c.title: (c.text(s.values.get(c.id)) or None) for c in sub_shown}}
-                    for s in (self.items[i] for i in item.subitem_ids) if s.state == "active"]
+                    {
+                        "id": s.id,
+                        "name": s.name,
+                        "column_values": {c.title: (c.text(s.values.get(c.id)) or None) for c in sub_shown},
+                    }
+                    for s in (self.items[i] for i in item.subitem_ids)
+                    if s.state == "active"
+                ]
             items.append(entry)
-        return {"id": board.id, "name": board.name, "kind": board.kind,
-                "subitems_board_id": board.subitems_board_id,
-                "groups": [{"id": g.id, "title": g.title} for g in board.groups],
-                "columns": [{"id": c.id, "title": c.title, "type": c.type} for c in board.columns],
-                "items": items, "archived_item_ids": archived}
+        return {
+            "id": board.id,
+            "name": board.name,
+            "kind": board.kind,
+            "subitems_board_id": board.subitems_board_id,
+            "groups": [{"id": g.id, "title": g.title} for g in board.groups],
+            "columns": [{"id": c.id, "title": c.title, "type": c.type} for c in board.columns],
+            "items": items,
+            "archived_item_ids": archived,
+        }

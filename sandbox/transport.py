@@ -36,7 +36,6 @@ def json_bytes(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-
 class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -97,15 +96,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         sandbox = self.server.sandbox
-        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body))),
-                   *response.headers]
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            *response.headers,
+        ]
         if self.path.split("?")[0].rstrip("/") == "/v2":
             names = {h[0].lower() for h in headers}
             headers += [h for h in sandbox._rate_headers() if h[0].lower() not in names]
         if response.close:
             self.close_connection = True
-        head = [f"{self.protocol_version} {response.status} {HTTPStatus(response.status).phrase}\r\n",
-                f"Server: {self.server_version}\r\n", f"Date: {self.date_time_string()}\r\n"]
+        head = [
+            f"{self.protocol_version} {response.status} {HTTPStatus(response.status).phrase}\r\n",
+            f"Server: {self.server_version}\r\n",
+            f"Date: {self.date_time_string()}\r\n",
+        ]
         head += [f"{name}: {value}\r\n" for name, value in headers]
         if self.close_connection:
             head.append("Connection: close\r\n")
@@ -137,9 +142,21 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/sandbox/"):
             self._send(self.server.sandbox.handle_control("GET", path, b""))
         elif path == "/v2":
-            self._send(Response(405, json_bytes({"errors": [{"message": "Use POST with a JSON body",
-                                                        "extensions": {"code": "BadRequest", "status_code": 405}}]}),
-                                [("Allow", "POST")]))
+            self._send(
+                Response(
+                    405,
+                    json_bytes(
+                        {
+                            "errors": [
+                                {
+                                    "message": "Use POST with a JSON body",
+                                    "extensions": {"code": "BadRequest", "status_code": 405},
+                                }
+                            ]
+                        }
+                    ),
+                    [("Allow", "POST")],
+                )
+            )
         else:
             self._send(Response(404, json_bytes({"error": f"no such endpoint: GET {path}"})))
-

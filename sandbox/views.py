@@ -17,10 +17,21 @@ from .store import Store
 
 #: The implementations of the ColumnValue interface the sandbox serves, by column type (monday has more).
 VALUE_TYPES = {
-    "text": "TextValue", "long_text": "LongTextValue", "numbers": "NumbersValue", "date": "DateValue",
-    "status": "StatusValue", "dropdown": "DropdownValue", "email": "EmailValue", "phone": "PhoneValue",
-    "link": "LinkValue", "checkbox": "CheckboxValue", "timeline": "TimelineValue", "hour": "HourValue",
-    "country": "CountryValue", "people": "PeopleValue", "subtasks": "SubtasksValue",
+    "text": "TextValue",
+    "long_text": "LongTextValue",
+    "numbers": "NumbersValue",
+    "date": "DateValue",
+    "status": "StatusValue",
+    "dropdown": "DropdownValue",
+    "email": "EmailValue",
+    "phone": "PhoneValue",
+    "link": "LinkValue",
+    "checkbox": "CheckboxValue",
+    "timeline": "TimelineValue",
+    "hour": "HourValue",
+    "country": "CountryValue",
+    "people": "PeopleValue",
+    "subtasks": "SubtasksValue",
 }
 
 MAX_PAGE_LIMIT = 500
@@ -49,8 +60,12 @@ class Context:
     aborted: bool = False
 
     def complexity(self) -> dict:
-        return {"before": self.before, "after": self.before - self.cost, "query": self.cost,
-                "reset_in_x_seconds": max(0, int(-(-self.reset_in // 1)))}
+        return {
+            "before": self.before,
+            "after": self.before - self.cost,
+            "query": self.cost,
+            "reset_in_x_seconds": max(0, int(-(-self.reset_in // 1))),
+        }
 
 
 # --- cursors ---------------------------------------------------------------------------------
@@ -72,8 +87,9 @@ def _decode_cursor(cursor: str, time_scale: float) -> dict:
     except (ValueError, TypeError, UnicodeDecodeError):
         raise invalid_argument("Invalid cursor", cursor=cursor) from None
     if (time.time() - state.get("t", 0)) * time_scale > CURSOR_TTL_NOMINAL:
-        raise MondayError("CursorExpiredError", "The cursor has expired, start the pagination again",
-                          error_data={"cursor": cursor})
+        raise MondayError(
+            "CursorExpiredError", "The cursor has expired, start the pagination again", error_data={"cursor": cursor}
+        )
     return state
 
 
@@ -81,6 +97,7 @@ def _check_limit(limit: int) -> int:
     if limit is None or limit < 1 or limit > MAX_PAGE_LIMIT:
         raise invalid_argument(f"limit must be between 1 and {MAX_PAGE_LIMIT}", limit=limit)
     return limit
+
 
 # --- views (what the default resolver reads) ----------------------------------------------------
 
@@ -152,8 +169,11 @@ class ItemView:
         kinds = set(types) if types else None
         out = []
         for column in self._board().columns:
-            if column.type == "name" or (wanted is not None and column.id not in wanted) \
-                    or (kinds is not None and column.type not in kinds):
+            if (
+                column.type == "name"
+                or (wanted is not None and column.id not in wanted)
+                or (kinds is not None and column.type not in kinds)
+            ):
                 continue
             if column.type == "subtasks":
                 subs = [store.items[i] for i in item.subitem_ids if store.items[i].state == "active"]
@@ -162,15 +182,24 @@ class ItemView:
             else:
                 value = item.values.get(column.id)
                 text = column.text(value)
-            out.append({"__typename": VALUE_TYPES[column.type], "id": column.id, "text": text,
-                        "type": column.type, "column": ColumnView(column), "is_leaf": not item.subitem_ids,
-                        "value": None if value is None else json.dumps(value, separators=(",", ":"))})
+            out.append(
+                {
+                    "__typename": VALUE_TYPES[column.type],
+                    "id": column.id,
+                    "text": text,
+                    "type": column.type,
+                    "column": ColumnView(column),
+                    "is_leaf": not item.subitem_ids,
+                    "value": None if value is None else json.dumps(value, separators=(",", ":")),
+                }
+            )
         return out
 
     def subitems(self, info):
         store = self._ctx.store
-        return [ItemView(self._ctx, store.items[i]) for i in self._item.subitem_ids
-                if store.items[i].state != "deleted"]
+        return [
+            ItemView(self._ctx, store.items[i]) for i in self._item.subitem_ids if store.items[i].state != "deleted"
+        ]
 
     def parent_item(self, info):
         if self._item.parent_id is None:
@@ -191,13 +220,19 @@ class BoardView:
     def columns(self, info, ids: list[str] | None = None, types: list[str] | None = None):
         wanted = {i for i in ids if i is not None} if ids else None
         kinds = set(types) if types else None
-        return [ColumnView(c) for c in self._board.columns
-                if (wanted is None or c.id in wanted) and (kinds is None or c.type in kinds)]
+        return [
+            ColumnView(c)
+            for c in self._board.columns
+            if (wanted is None or c.id in wanted) and (kinds is None or c.type in kinds)
+        ]
 
     def groups(self, info, ids: list[str] | None = None):
         wanted = {i for i in ids if i is not None} if ids else None
-        return [GroupView(self._ctx, self._board, g) for g in self._board.groups
-                if not g.archived and (wanted is None or g.id in wanted)]
+        return [
+            GroupView(self._ctx, self._board, g)
+            for g in self._board.groups
+            if not g.archived and (wanted is None or g.id in wanted)
+        ]
 
     def items_page(self, info, limit: int = 25, cursor: str | None = None, query_params: dict | None = None):
         return items_page(self._ctx, self._board, limit, cursor, query_params)
@@ -206,13 +241,15 @@ class BoardView:
 # --- pagination ------------------------------------------------------------------------------
 
 
-def items_page(ctx: Context, board: Board, limit: int, cursor: str | None, query_params: dict | None,
-               group_id: str | None = None) -> dict:
+def items_page(
+    ctx: Context, board: Board, limit: int, cursor: str | None, query_params: dict | None, group_id: str | None = None
+) -> dict:
     _check_limit(limit)
     if cursor is not None:
         if query_params:
-            raise invalid_argument("cursor and query_params cannot be used together; "
-                                   "pass the cursor alone (it carries the filters)")
+            raise invalid_argument(
+                "cursor and query_params cannot be used together; pass the cursor alone (it carries the filters)"
+            )
         state = _decode_cursor(cursor, ctx.time_scale)
         if state["b"] != board.id:
             raise invalid_argument("This cursor belongs to another board", cursor=cursor)
@@ -232,10 +269,12 @@ def _page(ctx: Context, state: dict, limit: int) -> dict:
         ids = finder.by_column_values(state["c"])
         after = state.get("a")
         start = bisect.bisect_right(ids, after) if after is not None else 0
-        page = ids[start:start + limit]
+        page = ids[start : start + limit]
         more = start + limit < len(ids)
-        return {"cursor": _encode_cursor(dict(state, a=page[-1])) if more else None,
-                "items": [ItemView(ctx, store.items[str(n)]) for n in page]}
+        return {
+            "cursor": _encode_cursor(dict(state, a=page[-1])) if more else None,
+            "items": [ItemView(ctx, store.items[str(n)]) for n in page],
+        }
     match = finder.by_query(state.get("q"))
     group_id = state.get("g")
     query = state.get("q") or {}
@@ -260,10 +299,10 @@ def _page(ctx: Context, state: dict, limit: int) -> dict:
         every = [i for i in every if i.state == "active" and (group_id is None or i.group_id == group_id) and match(i)]
         every.sort(key=sort_key)
         offset = int(state.get("n") or 0)
-        found = every[offset:offset + limit]
+        found = every[offset : offset + limit]
         more = offset + limit < len(every)
         next_state = dict(state, n=offset + limit) if more else None
-    return {"cursor": _encode_cursor(next_state) if next_state else None,
-            "items": [ItemView(ctx, item) for item in found]}
-
-
+    return {
+        "cursor": _encode_cursor(next_state) if next_state else None,
+        "items": [ItemView(ctx, item) for item in found],
+    }

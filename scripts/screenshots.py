@@ -54,12 +54,13 @@ def ensure_display() -> None:
         sys.exit("screenshots: xvfb-run started no X display (DISPLAY is still unset)")
     xvfb_run = shutil.which("xvfb-run")
     if xvfb_run is None:
-        sys.exit("screenshots: no X display and no xvfb-run; install Debian's xvfb (apt-get install xvfb) "
-                 "or run on a desktop")
+        sys.exit(
+            "screenshots: no X display and no xvfb-run; install Debian's xvfb (apt-get install xvfb) "
+            "or run on a desktop"
+        )
     os.environ["ORDERSYNC_SCREENSHOTS_XVFB"] = "1"
     os.environ.pop("QT_QPA_PLATFORM", None)
-    os.execv(xvfb_run, [xvfb_run, "-a", "-s", XVFB_SCREEN, sys.executable, os.path.abspath(__file__),
-                        *sys.argv[1:]])
+    os.execv(xvfb_run, [xvfb_run, "-a", "-s", XVFB_SCREEN, sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 def check_xcb_libraries() -> None:
@@ -110,8 +111,10 @@ def save(widget: QWidget, folder: Path, name: str) -> Path:
     pixmap = widget.grab()
     if not pixmap.save(str(path), "PNG"):
         raise OSError(f"could not write {path}")
-    print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
-          f"{pixmap.width()}x{pixmap.height()}", flush=True)
+    print(
+        f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {pixmap.width()}x{pixmap.height()}",
+        flush=True,
+    )
     return path
 
 
@@ -149,8 +152,9 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
 
         # -- preview: two customers, every line expanded ---------------------------------------------
         # one customer with invalid lines (they show with their reasons) and one without
-        chosen = ([c for c in by_size if pending[c]["invalid"]][:1]
-                  + [c for c in by_size if not pending[c]["invalid"]][:1])
+        chosen = [c for c in by_size if pending[c]["invalid"]][:1] + [c for c in by_size if not pending[c]["invalid"]][
+            :1
+        ]
         for customer in chosen:
             window.customers.set_checked(customer, True)
         window.preview_selected()
@@ -174,8 +178,11 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         await until(lambda: window.errors.rowCount() > 0, 30, "the failed rows")
         await settle(1.5)
         proxy = window.errors_proxy
-        failed = [r for r in range(proxy.rowCount())
-                  if (proxy.index(r, 0).data(RowRole) or {}).get("error_type") == "COLUMN_VALUE"]
+        failed = [
+            r
+            for r in range(proxy.rowCount())
+            if (proxy.index(r, 0).data(RowRole) or {}).get("error_type") == "COLUMN_VALUE"
+        ]
         window.errors_view.setFocus()
         window.errors_view.selectRow(failed[0] if failed else 0)
         await until(lambda: not bridge.tasks.running("source"), 20, "the details pane")
@@ -239,9 +246,12 @@ def main() -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")
     app.setWindowIcon(app_icon())
-    print(f"Qt platform {app.platformName()}, style {app.style().name()}, font {app.font().family()} "
-          f"{app.font().pointSize()} pt, screen {app.primaryScreen().size().width()}x"
-          f"{app.primaryScreen().size().height()}", flush=True)
+    print(
+        f"Qt platform {app.platformName()}, style {app.style().name()}, font {app.font().family()} "
+        f"{app.font().pointSize()} pt, screen {app.primaryScreen().size().width()}x"
+        f"{app.primaryScreen().size().height()}",
+        flush=True,
+    )
     folder = Path(tempfile.mkdtemp(prefix="ordersync-screens-"))
     os.environ[LOG_DIR_ENV] = str(folder / "logs")  # the window's log pane, without touching the user's log
     setup_logging(console_level=logging.WARNING)

@@ -39,7 +39,7 @@ def core_version() -> str:
     text = (ROOT / "core" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.MULTILINE)
     if not match:
-        raise SmokeFailure("core/__init__.py has no __version__ = \"...\" line")
+        raise SmokeFailure('core/__init__.py has no __version__ = "..." line')
     return match.group(1)
 
 
@@ -56,8 +56,10 @@ class Result:
         self.args, self.returncode, self.stdout, self.stderr, self.seconds = args, returncode, stdout, stderr, seconds
 
     def describe(self) -> str:
-        return (f"`{' '.join(self.args)}` exited {self.returncode} after {self.seconds:.1f} s\n"
-                f"--- stdout (last lines) ---\n{tail(self.stdout)}\n--- stderr (last lines) ---\n{tail(self.stderr)}")
+        return (
+            f"`{' '.join(self.args)}` exited {self.returncode} after {self.seconds:.1f} s\n"
+            f"--- stdout (last lines) ---\n{tail(self.stdout)}\n--- stderr (last lines) ---\n{tail(self.stderr)}"
+        )
 
 
 class Runner:
@@ -69,16 +71,27 @@ class Runner:
         shown = [APP_NAME, *args]
         started = time.monotonic()
         # A session of its own, so a timeout also ends what the program started (the sandbox child).
-        proc = subprocess.Popen(cmd, cwd=self.cwd, env={**self.env, **(extra_env or {})}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                                errors="replace", start_new_session=os.name != "nt")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.cwd,
+            env={**self.env, **(extra_env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=os.name != "nt",
+        )
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             stdout, stderr = proc.communicate()
-            raise SmokeFailure(f"`{' '.join(shown)}` did not finish within {timeout:.0f} s\n"
-                               f"--- stdout ---\n{tail(stdout)}\n--- stderr ---\n{tail(stderr)}") from None
+            raise SmokeFailure(
+                f"`{' '.join(shown)}` did not finish within {timeout:.0f} s\n"
+                f"--- stdout ---\n{tail(stdout)}\n--- stderr ---\n{tail(stderr)}"
+            ) from None
         return Result(shown, proc.returncode, stdout, stderr, time.monotonic() - started)
 
 
@@ -120,8 +133,11 @@ def check_sync_exit(result: Result, batches: list[dict]) -> None:
     still_open = data.get("open_errors") or {}
     held = any((b.get("invalid_count") or 0) > 0 or (b.get("failed_count") or 0) > 0 for b in batches)
     expected = 1 if (still_open or held) else 0
-    expect(result.returncode == expected,
-           f"sync should exit {expected} (open errors: {still_open}; a batch held lines back: {held})", result)
+    expect(
+        result.returncode == expected,
+        f"sync should exit {expected} (open errors: {still_open}; a batch held lines back: {held})",
+        result,
+    )
 
 
 def find_executable(bundle: Path) -> Path:
@@ -139,8 +155,11 @@ def bundle_size_mb(bundle: Path) -> float:
 def check_no_test_tools(bundle: Path, exe: Path) -> None:
     internal = bundle / "_internal"
     expect(internal.is_dir(), f"the bundle has no _internal folder: {internal}")
-    found = sorted(str(p.relative_to(bundle)) for p in internal.rglob("*")
-                   if re.split(r"[-.]", p.name, maxsplit=1)[0] in TEST_TOOLS)
+    found = sorted(
+        str(p.relative_to(bundle))
+        for p in internal.rglob("*")
+        if re.split(r"[-.]", p.name, maxsplit=1)[0] in TEST_TOOLS
+    )
     expect(not found, "test tools are in the bundle: " + ", ".join(found[:20]))
     ok(f"no test tools in the bundle ({', '.join(TEST_TOOLS)})")
     # The pure-Python modules live in the PYZ archive inside the executable: list it when PyInstaller is here.
@@ -192,9 +211,15 @@ def check_version_resource(work: Path | None, version: str, exe: Path) -> None:
 
 
 def check_version_info(info, version: str, source: str) -> None:
-    strings = {s.name: s.val for kid in info.kids if hasattr(kid, "kids")
-               for table in kid.kids if hasattr(table, "kids")
-               for s in table.kids if hasattr(s, "val")}
+    strings = {
+        s.name: s.val
+        for kid in info.kids
+        if hasattr(kid, "kids")
+        for table in kid.kids
+        if hasattr(table, "kids")
+        for s in table.kids
+        if hasattr(s, "val")
+    }
     for key in ("FileVersion", "ProductVersion"):
         expect(strings.get(key) == version, f"{source}: {key} is {strings.get(key)!r}, core says {version!r}")
     numbers = tuple(int(p) for p in (re.findall(r"\d+", version) + ["0"] * 4)[:4])
@@ -209,18 +234,23 @@ def smoke(bundle: Path, work: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="ordersync-smoke-") as tmp:
         t = Path(tmp)
         env = dict(os.environ)
-        env.update({
-            "ORDERSYNC_CONFIG": str(t / "no-such-settings.toml"),  # never the user's settings file
-            "ORDERSYNC_LOG_DIR": str(t / "logs"),
-            **{var: str(t) for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")},
-        })
+        env.update(
+            {
+                "ORDERSYNC_CONFIG": str(t / "no-such-settings.toml"),  # never the user's settings file
+                "ORDERSYNC_LOG_DIR": str(t / "logs"),
+                **{var: str(t) for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")},
+            }
+        )
         env.pop("MONDAY_API_TOKEN", None)  # the demo's sandbox has its own token; a real one must not leak in
         run = Runner(exe, t, env)
         demo, settings = t / "demo", t / "demo" / "settings.toml"
 
         r = run("--version", timeout=60)
-        expect(r.returncode == 0 and r.stdout.strip() == f"{APP_NAME} {version}",
-               f"--version should print {APP_NAME} {version!r}", r)
+        expect(
+            r.returncode == 0 and r.stdout.strip() == f"{APP_NAME} {version}",
+            f"--version should print {APP_NAME} {version!r}",
+            r,
+        )
         ok(f"--version prints {APP_NAME} {version}")
 
         # 200 lines hold a few deliberately invalid ones: exit 1 and COMPLETED_WITH_ERRORS are exercised too.
@@ -239,19 +269,29 @@ def smoke(bundle: Path, work: Path | None) -> None:
         batches = batches_of(r)
         check_sync_exit(r, batches)
         expect(bool(batches), "the first sync of the demo ran no batch", r)
-        bad = [b for b in batches if b.get("status") not in ("COMPLETED", "COMPLETED_WITH_ERRORS", "NO_CHANGES")
-               or b.get("failed_count")]
+        bad = [
+            b
+            for b in batches
+            if b.get("status") not in ("COMPLETED", "COMPLETED_WITH_ERRORS", "NO_CHANGES") or b.get("failed_count")
+        ]
         expect(not bad, f"batches that did not complete cleanly: {bad}", r)
         sent = {k: sum(b.get(k) or 0 for b in batches) for k in SENT}
         expect(sum(sent.values()) > 0, "the first sync sent nothing", r)
-        ok(f"sync --all: {len(batches)} batches, exit {r.returncode}, "
-           f"{sent['items_created']} items and {sent['subitems_created']} subitems created ({r.seconds:.1f} s)")
+        ok(
+            f"sync --all: {len(batches)} batches, exit {r.returncode}, "
+            f"{sent['items_created']} items and {sent['subitems_created']} subitems created ({r.seconds:.1f} s)"
+        )
 
         r = run("sync", "--config", str(settings), "--all", "--json", timeout=300)
         batches = batches_of(r)
         check_sync_exit(r, batches)
-        bad = [b for b in batches if b.get("status") not in ("NO_CHANGES", "COMPLETED_WITH_ERRORS")
-               or any(b.get(k) for k in SENT) or b.get("failed_count")]
+        bad = [
+            b
+            for b in batches
+            if b.get("status") not in ("NO_CHANGES", "COMPLETED_WITH_ERRORS")
+            or any(b.get(k) for k in SENT)
+            or b.get("failed_count")
+        ]
         expect(not bad, f"the second sync sent or changed something: {bad}", r)
         ok(f"re-sync sends nothing ({len(batches)} batches, none sent anything; {r.seconds:.1f} s)")
 
@@ -260,7 +300,9 @@ def smoke(bundle: Path, work: Path | None) -> None:
         expect("Traceback" not in r.stderr, "the usage error printed a traceback", r)
         ok("usage error exits 2 without a traceback")
 
-        r = run("--config", str(settings), "--quit-after", "1500", timeout=60, extra_env={"QT_QPA_PLATFORM": "offscreen"})
+        r = run(
+            "--config", str(settings), "--quit-after", "1500", timeout=60, extra_env={"QT_QPA_PLATFORM": "offscreen"}
+        )
         expect(r.returncode == 0, "the window did not open and quit cleanly", r)
         expect("Traceback" not in r.stdout + r.stderr, "the window printed a traceback", r)
         ok(f"GUI opens and quits on the offscreen platform ({r.seconds:.1f} s)")

@@ -52,9 +52,12 @@ def _tool_settings() -> dict[str, str]:
     import platformdirs
 
     kept = {"XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")}
-    pip_files = [Path(platformdirs.user_config_dir("pip", appauthor=False, roaming=True))
-                 / ("pip.ini" if os.name == "nt" else "pip.conf"),
-                 Path.home() / ".pip" / "pip.conf", Path.home() / "pip" / "pip.ini"]
+    pip_files = [
+        Path(platformdirs.user_config_dir("pip", appauthor=False, roaming=True))
+        / ("pip.ini" if os.name == "nt" else "pip.conf"),
+        Path.home() / ".pip" / "pip.conf",
+        Path.home() / "pip" / "pip.ini",
+    ]
     pip_file = next((f for f in pip_files if f.is_file()), None)
     if pip_file is not None and "PIP_CONFIG_FILE" not in os.environ:
         kept["PIP_CONFIG_FILE"] = str(pip_file)
@@ -77,9 +80,17 @@ def redirect_user_folders(root: Path, mp: pytest.MonkeyPatch) -> None:
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     roaming, local = root / "AppData" / "Roaming", root / "AppData" / "Local"
-    folders = {"HOME": home, "USERPROFILE": home, "XDG_CONFIG_HOME": root / "config", "XDG_DATA_HOME": root / "data",
-               "XDG_STATE_HOME": root / "state", "APPDATA": roaming, "LOCALAPPDATA": local,
-               "WIN_PD_OVERRIDE_APPDATA": roaming, "WIN_PD_OVERRIDE_LOCAL_APPDATA": local}
+    folders = {
+        "HOME": home,
+        "USERPROFILE": home,
+        "XDG_CONFIG_HOME": root / "config",
+        "XDG_DATA_HOME": root / "data",
+        "XDG_STATE_HOME": root / "state",
+        "APPDATA": roaming,
+        "LOCALAPPDATA": local,
+        "WIN_PD_OVERRIDE_APPDATA": roaming,
+        "WIN_PD_OVERRIDE_LOCAL_APPDATA": local,
+    }
     for name, value in {**folders, **TOOL_SETTINGS}.items():
         mp.setenv(name, str(value))
     mp.delenv(CONFIG_ENV, raising=False)  # a developer's own ORDERSYNC_CONFIG names their real settings
@@ -146,8 +157,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("the user's real OrderSync folders changed during this run")
         for file in _real_folder_changes:
             terminalreporter.write_line(f"  {file}")
-        terminalreporter.write_line("If no other OrderSync process ran meanwhile, a test wrote there: "
-                                    "see user_folders in tests/conftest.py.")
+        terminalreporter.write_line(
+            "If no other OrderSync process ran meanwhile, a test wrote there: see user_folders in tests/conftest.py."
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)

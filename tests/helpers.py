@@ -71,8 +71,9 @@ class World:
         return sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=self.engine)
 
 
-def make_world(engine: sa.Engine, n_orders: int = 300, seed: int = 3, hostile: bool = True,
-               size_columns: list[str] | None = None) -> World:
+def make_world(
+    engine: sa.Engine, n_orders: int = 300, seed: int = 3, hostile: bool = True, size_columns: list[str] | None = None
+) -> World:
     with engine.begin() as conn:
         create_orders_table(conn, n_orders, seed=seed, size_columns=size_columns or SIZE_COLUMNS, hostile=hostile)
     upgrade(engine)
@@ -91,13 +92,26 @@ def empty_orders(engine: sa.Engine, size_columns: list[str] | None = None) -> sa
 def order_row(table: sa.Table, **values) -> dict:
     """A full row (every column present) with sensible defaults, overridden by ``values`` (by column name)."""
     row = {c.name: None for c in table.columns}
-    row.update({
-        "AAG ORDER NUMBER": "MWE-00024", "CUSTOMER NAME": "MACK WELDON", "PO NUMBER": "4755",
-        "CUSTOMER STYLE": "M01Y09", "CUSTOMER COLOUR DESCRIPTION": "DEAN BLUE/WHITE", "CATEGORY": "MENS",
-        "UNIT OF MEASURE": "PCE", "AAG SEASON": "2025 FALL", "CUSTOMER SEASON": "FW25", "ORDER TYPE": "ACTIVE",
-        "DESTINATION": "MISSISSIPPI", "CUSTOMER PRICE": "28.86", "TOTAL QTY": 60,
-        "S": 12, "M": 24, "L": 24,
-    })
+    row.update(
+        {
+            "AAG ORDER NUMBER": "MWE-00024",
+            "CUSTOMER NAME": "MACK WELDON",
+            "PO NUMBER": "4755",
+            "CUSTOMER STYLE": "M01Y09",
+            "CUSTOMER COLOUR DESCRIPTION": "DEAN BLUE/WHITE",
+            "CATEGORY": "MENS",
+            "UNIT OF MEASURE": "PCE",
+            "AAG SEASON": "2025 FALL",
+            "CUSTOMER SEASON": "FW25",
+            "ORDER TYPE": "ACTIVE",
+            "DESTINATION": "MISSISSIPPI",
+            "CUSTOMER PRICE": "28.86",
+            "TOTAL QTY": 60,
+            "S": 12,
+            "M": 24,
+            "L": 24,
+        }
+    )
     row.update(values)
     return row
 
@@ -113,8 +127,9 @@ def confirm_all(staging: StagingOperations, batch_id: int) -> int:
     subs = staging.pending_rows(batch_id, s.stg_subitems)
     if subs:
         staging.mark_sending(batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
-        staging.record_subitem_ids(batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next(_ids)))
-                                              for r in subs])
+        staging.record_subitem_ids(
+            batch_id, [(r["stg_sub_id"], r["monday_subitem_id"] or str(next(_ids))) for r in subs]
+        )
         confirmed += len(subs)
     return confirmed
 
@@ -163,8 +178,9 @@ def start_sandbox(state_path, **options):
 
 # monday's published SDL: ../shared beside the checkout (never copied into it), or $ORDERSYNC_MONDAY_SDL.
 ROOT = Path(__file__).resolve().parent.parent
-MONDAY_SDL = Path(os.environ.get("ORDERSYNC_MONDAY_SDL")
-                  or ROOT.parent / "shared" / "reference" / "monday-schema" / "2026-10.graphql").resolve()
+MONDAY_SDL = Path(
+    os.environ.get("ORDERSYNC_MONDAY_SDL") or ROOT.parent / "shared" / "reference" / "monday-schema" / "2026-10.graphql"
+).resolve()
 REQUIRE_MONDAY_SCHEMA_ENV = "ORDERSYNC_REQUIRE_MONDAY_SCHEMA"
 
 
@@ -182,8 +198,10 @@ def require_monday_sdl() -> Path:
 
     if MONDAY_SDL.is_file():
         return MONDAY_SDL
-    message = (f"monday's published schema {MONDAY_SDL} is missing (keep ../shared beside the checkout, or set "
-               "ORDERSYNC_MONDAY_SDL to the file)")
+    message = (
+        f"monday's published schema {MONDAY_SDL} is missing (keep ../shared beside the checkout, or set "
+        "ORDERSYNC_MONDAY_SDL to the file)"
+    )
     if os.environ.get(REQUIRE_MONDAY_SCHEMA_ENV) == "1":
         pytest.fail(f"{message}; {REQUIRE_MONDAY_SCHEMA_ENV}=1 requires it", pytrace=False)
     pytest.skip(message)

@@ -33,8 +33,7 @@ def ok(n: int) -> dict:
 BAD = {
     "quantity": ({"AAG ORDER NUMBER": "MWE-90001", "S": 10**12}, "quantity 1000000000000 is more than 2147483647"),
     "po": ({"AAG ORDER NUMBER": "MWE-90002", "PO NUMBER": "P" * 150}, "PO NUMBER 'PPPP"),
-    "season": ({"AAG ORDER NUMBER": "MWE-90003", "AAG SEASON": "W" * 300, "CUSTOMER SEASON": None},
-               "the group name"),
+    "season": ({"AAG ORDER NUMBER": "MWE-90003", "AAG SEASON": "W" * 300, "CUSTOMER SEASON": None}, "the group name"),
     "key": ({"AAG ORDER NUMBER": "MWE-90004", "CUSTOMER STYLE": LONG_STYLE}, "the key 'MWE-90004"),
 }
 
@@ -49,9 +48,21 @@ def sandbox(tmp_path):
 def wide_orders(engine) -> sa.Table:
     """ORDERS_UNIFIED as SQL Server may hold it: text columns of any length (NVARCHAR(MAX)), BIGINT sizes."""
     shape = orders_table(sa.MetaData())
-    table = sa.Table(shape.name, sa.MetaData(), *[
-        sa.Column(c.name, sa.BigInteger() if isinstance(c.type, sa.Integer) else
-                  sa.UnicodeText() if isinstance(c.type, sa.String) else c.type) for c in shape.columns])
+    table = sa.Table(
+        shape.name,
+        sa.MetaData(),
+        *[
+            sa.Column(
+                c.name,
+                sa.BigInteger()
+                if isinstance(c.type, sa.Integer)
+                else sa.UnicodeText()
+                if isinstance(c.type, sa.String)
+                else c.type,
+            )
+            for c in shape.columns
+        ],
+    )
     with engine.begin() as conn:
         table.create(conn)
     upgrade(engine)
@@ -139,9 +150,15 @@ def test_a_nul_character_holds_back_its_line_and_its_error_row_is_stored(sqlite_
 MAPPING = load_mapping()
 SOURCE_COLUMNS = [c.name for c in orders_table(sa.MetaData(), ["S", "M", "L"]).columns]
 _TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=60)
-_VALUE = st.one_of(st.none(), _TEXT, st.integers(min_value=-(10**20), max_value=10**20),
-                   st.floats(allow_nan=True, allow_infinity=True), st.decimals(allow_nan=True, allow_infinity=True),
-                   st.booleans(), st.dates())
+_VALUE = st.one_of(
+    st.none(),
+    _TEXT,
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,8 +174,15 @@ def test_any_source_row_maps_to_a_line_or_validation_messages_never_an_exception
         limits = storage_limits()
         assert line.sync_key is not None and len(line.sync_key) <= limits.key
         assert len(line.customer) <= limits.customer and len(line.group_name) <= limits.group_name
-        for text in (line.sync_key, line.customer, line.item_name, line.group_name, line.po_number or "",
-                     line.order_number or "", *[v for v in line.values.values() if v]):
+        for text in (
+            line.sync_key,
+            line.customer,
+            line.item_name,
+            line.group_name,
+            line.po_number or "",
+            line.order_number or "",
+            *[v for v in line.values.values() if v],
+        ):
             assert unstorable(text) is None
         assert all(0 < size.quantity <= limits.quantity for size in line.sizes)
     # Whatever it is, its error row can be written: fitted and storable.

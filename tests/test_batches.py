@@ -43,8 +43,10 @@ def ops(engine: sa.Engine, owner: Owner) -> StagingOperations:
 def batch_rows(engine: sa.Engine, customer: str = CUSTOMER) -> list[dict]:
     b = s.batches
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(sa.select(b).where(b.c.customer == customer)
-                                              .order_by(b.c.batch_id)).mappings()]
+        return [
+            dict(r)
+            for r in conn.execute(sa.select(b).where(b.c.customer == customer).order_by(b.c.batch_id)).mappings()
+        ]
 
 
 def active_rows(engine: sa.Engine, customer: str = CUSTOMER) -> list[dict]:
@@ -64,8 +66,12 @@ def owner_of(row: dict) -> Owner:
 
 
 def unfinished_rows(engine: sa.Engine, batch_id: int) -> int:
-    return sum(count(engine, t, t.c.batch_id == batch_id, t.c.state.in_(
-        (s.PENDING, s.WAITING_PARENT, s.SENDING, s.API_SUCCESS))) for t in (s.stg_items, s.stg_subitems))
+    return sum(
+        count(
+            engine, t, t.c.batch_id == batch_id, t.c.state.in_((s.PENDING, s.WAITING_PARENT, s.SENDING, s.API_SUCCESS))
+        )
+        for t in (s.stg_items, s.stg_subitems)
+    )
 
 
 def world_of(engine: sa.Engine, owner: Owner) -> World:
@@ -105,7 +111,11 @@ def test_claim_creates_a_started_row_owned_by_this_process(engine):
     me = Owner.current()
     assert row["batch_id"] == batch.batch_id
     assert (row["status"], row["customer"], row["board_id"]) == (s.STARTED, CUSTOMER, BOARD)
-    assert (row["owner_host"], row["owner_user"], row["owner_pid"]) == (socket.gethostname()[:128], me.user, os.getpid())
+    assert (row["owner_host"], row["owner_user"], row["owner_pid"]) == (
+        socket.gethostname()[:128],
+        me.user,
+        os.getpid(),
+    )
     assert row["owner_app"] == me.app and row["owner_app"].startswith("OrderSync ")
     assert before - SLACK <= row["heartbeat_at"] <= after + SLACK
     assert row["started_at"] == row["heartbeat_at"]
@@ -374,10 +384,19 @@ def test_stage_records_the_counts_on_the_batch(engine):
 def _insert_batch(engine: sa.Engine, customer: str, status: str) -> int:
     now = utcnow()
     with engine.begin() as conn:
-        return conn.execute(sa.insert(s.batches).values(
-            customer=customer, board_id=BOARD, status=status, started_at=now, heartbeat_at=now,
-            owner_host="h", owner_user="u", owner_pid=1, owner_app="raw SQL",
-        )).inserted_primary_key[0]
+        return conn.execute(
+            sa.insert(s.batches).values(
+                customer=customer,
+                board_id=BOARD,
+                status=status,
+                started_at=now,
+                heartbeat_at=now,
+                owner_host="h",
+                owner_user="u",
+                owner_pid=1,
+                owner_app="raw SQL",
+            )
+        ).inserted_primary_key[0]
 
 
 def test_the_database_refuses_a_second_active_batch_for_a_customer(engine):
@@ -393,7 +412,9 @@ def test_the_database_refuses_a_second_active_batch_for_a_customer(engine):
         if engine.dialect.name == "postgresql":
             assert refused.value.orig.diag.constraint_name == "UX_MON_BatchProcessing_active_customer"
         else:
-            assert "UNIQUE constraint failed: MON_BatchProcessing.board_id, MON_BatchProcessing.customer" in str(refused.value.orig)
+            assert "UNIQUE constraint failed: MON_BatchProcessing.board_id, MON_BatchProcessing.customer" in str(
+                refused.value.orig
+            )
 
     # Ended batches do not count; another customer is independent.
     for status in s.FINAL_BATCH_STATES:
@@ -419,8 +440,9 @@ RACE_TIMEOUT = 60  # seconds, for process start-up, each barrier and each result
 WON, BUSY, ERROR = "won", "busy", "error"
 
 
-def claim_worker(url: str, schema: str, index: int, customer: str, rounds: int,
-                 barrier, results, timeout: float) -> None:
+def claim_worker(
+    url: str, schema: str, index: int, customer: str, rounds: int, barrier, results, timeout: float
+) -> None:
     """One workstation: its own engine, its own Owner; claims ``customer`` once per round.
 
     Top level in the module so the spawn start method can pickle it by reference.
@@ -448,16 +470,23 @@ def claim_worker(url: str, schema: str, index: int, customer: str, rounds: int,
         engine.dispose()
 
 
-def race(pg_engine: sa.Engine, customers: list[str], rounds: int,
-         between: Callable[[int, list[tuple]], None]) -> list[list[tuple]]:
+def race(
+    pg_engine: sa.Engine, customers: list[str], rounds: int, between: Callable[[int, list[tuple]], None]
+) -> list[list[tuple]]:
     """Start one process per entry of ``customers``; each round they claim at once, then ``between`` runs."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(customers) + 1)  # the workers and this process: it starts each round
     results = ctx.Queue()
     url = pg_engine.url.render_as_string(hide_password=False)
-    procs = [ctx.Process(target=claim_worker, name=f"claim-{i}", daemon=True,
-                         args=(url, pg_engine.test_schema, i, customer, rounds, barrier, results, RACE_TIMEOUT))
-             for i, customer in enumerate(customers)]
+    procs = [
+        ctx.Process(
+            target=claim_worker,
+            name=f"claim-{i}",
+            daemon=True,
+            args=(url, pg_engine.test_schema, i, customer, rounds, barrier, results, RACE_TIMEOUT),
+        )
+        for i, customer in enumerate(customers)
+    ]
     outcomes: list[list[tuple]] = []
     try:
         for p in procs:
@@ -508,18 +537,25 @@ def busy_kinds(outcomes: list[list[tuple]]) -> Counter:
     for got in outcomes:
         for r in got:
             if r[3] == BUSY:
-                kinds["index" if "a moment ago" in r[4] or "already has an active batch" in r[4]
-                      else "takeover" if "taken over" in r[4] else "fresh"] += 1
+                kinds[
+                    "index"
+                    if "a moment ago" in r[4] or "already has an active batch" in r[4]
+                    else "takeover"
+                    if "taken over" in r[4]
+                    else "fresh"
+                ] += 1
     return kinds
 
 
 @pytest.mark.postgres
 def test_processes_racing_for_one_customer_only_one_wins(pg_engine):
     make_world(pg_engine, n_orders=60)
+
     def closer_set_status(batch_id, status):
         # The winner's process has exited; finish its batch as it would have (set_status is owner-only).
         with pg_engine.begin() as conn:
             conn.execute(sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(status=status))
+
     batch_ids: list[int] = []
 
     def complete_the_winner(rnd: int, got: list[tuple]) -> None:
@@ -559,12 +595,16 @@ def test_processes_racing_to_resume_a_stale_batch_only_one_wins(pg_engine):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("customers", [
-    pytest.param(["MACK WELDON", "JOHNNIE O"], id="one-each"),
-    pytest.param(["MACK WELDON", "JOHNNIE O"] * 2, id="two-each"),
-])
+@pytest.mark.parametrize(
+    "customers",
+    [
+        pytest.param(["MACK WELDON", "JOHNNIE O"], id="one-each"),
+        pytest.param(["MACK WELDON", "JOHNNIE O"] * 2, id="two-each"),
+    ],
+)
 def test_processes_claiming_different_customers_all_get_one(pg_engine, customers):
     make_world(pg_engine, n_orders=60)
+
     def closer_set_status(batch_id, status):
         # The winner's process has exited; finish its batch as it would have (set_status is owner-only).
         with pg_engine.begin() as conn:

@@ -87,8 +87,10 @@ def mapping_with(tmp_path: Path, policy: str):
 
 
 def test_a_deleted_item_is_recreated_with_all_its_sizes_and_a_deleted_size_comes_back(engine, sandbox):
-    table, ctx = world(engine, [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"},
-                                {"AAG ORDER NUMBER": "MWE-00003"}])
+    table, ctx = world(
+        engine,
+        [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}, {"AAG ORDER NUMBER": "MWE-00003"}],
+    )
     assert [r.status for r in run(ctx, sandbox)] == [s.COMPLETED]
     before = board_by_key(sandbox)
     gone = item_of(before, "MWE-00001")
@@ -117,8 +119,11 @@ def test_a_deleted_item_is_recreated_with_all_its_sizes_and_a_deleted_size_comes
 
 
 def test_with_report_a_deleted_item_is_held_back_until_a_planner_retries_it(engine, sandbox):
-    table, ctx = world(engine, [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
-                       **{"sync.deleted_items": "report"})
+    table, ctx = world(
+        engine,
+        [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
+        **{"sync.deleted_items": "report"},
+    )
     run(ctx, sandbox)
     gone = item_of(board_by_key(sandbox), "MWE-00001")
     sandbox.delete_item(gone["id"])
@@ -205,8 +210,11 @@ def test_a_write_that_meets_an_item_deleted_after_the_check_recreates_it(engine,
 
 @pytest.mark.parametrize("policy", ["archive", "delete"])
 def test_a_removal_resent_after_an_unknown_outcome_that_meets_not_found_is_done(engine, sandbox, tmp_path, policy):
-    table, ctx = world(engine, [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
-                       **{"monday.idempotency_keys": False, "monday.late_apply_seconds": 1})
+    table, ctx = world(
+        engine,
+        [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
+        **{"monday.idempotency_keys": False, "monday.late_apply_seconds": 1},
+    )
     ctx.mapping = mapping_with(tmp_path, policy)
     run(ctx, sandbox)
     with engine.begin() as conn:  # the line leaves the ERP
@@ -229,13 +237,20 @@ def test_a_removal_resent_after_an_unknown_outcome_that_meets_not_found_is_done(
 
 
 def test_a_line_moved_to_another_customer_is_moved_on_the_board_never_cancelled(engine, sandbox):
-    table, ctx = world(engine, [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"},
-                                {"AAG ORDER NUMBER": "TNC-00001", "CUSTOMER NAME": "TITLE NINE"}])
+    table, ctx = world(
+        engine,
+        [
+            {"AAG ORDER NUMBER": "MWE-00001"},
+            {"AAG ORDER NUMBER": "MWE-00002"},
+            {"AAG ORDER NUMBER": "TNC-00001", "CUSTOMER NAME": "TITLE NINE"},
+        ],
+    )
     run(ctx, sandbox, customers=(CUSTOMER, "TITLE NINE"))
     moved = item_of(board_by_key(sandbox), "MWE-00002")
     with engine.begin() as conn:
-        conn.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00002")
-                     .values({"CUSTOMER NAME": "TITLE NINE"}))
+        conn.execute(
+            sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00002").values({"CUSTOMER NAME": "TITLE NINE"})
+        )
 
     (first,) = run(ctx, sandbox, customers=(CUSTOMER,))  # only its old customer is synced
     assert first.status == s.NO_CHANGES and first.counts.get("removed_count", 0) == 0
@@ -252,8 +267,10 @@ def test_a_line_moved_to_another_customer_is_moved_on_the_board_never_cancelled(
     assert now["column_values"]["CUSTOMER"] == "TITLE NINE" and now["group_title"].startswith("TITLE NINE")
     assert now["column_values"]["ORDER TYPE"] == "RECEIVED"
     with engine.connect() as conn:
-        assert conn.execute(sa.select(s.items.c.customer).where(s.items.c.monday_item_id == moved["id"])).scalar() \
+        assert (
+            conn.execute(sa.select(s.items.c.customer).where(s.items.c.monday_item_id == moved["id"])).scalar()
             == "TITLE NINE"
+        )
     assert_nothing_pending(ctx)
 
 
@@ -261,8 +278,11 @@ def test_a_line_moved_to_another_customer_is_moved_on_the_board_never_cancelled(
 
 
 def test_two_items_with_one_sync_key_are_reported_and_no_third_is_created(engine, sandbox):
-    _, ctx = world(engine, [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
-                   **{"monday.idempotency_keys": False, "monday.late_apply_seconds": 1})
+    _, ctx = world(
+        engine,
+        [{"AAG ORDER NUMBER": "MWE-00001"}, {"AAG ORDER NUMBER": "MWE-00002"}],
+        **{"monday.idempotency_keys": False, "monday.late_apply_seconds": 1},
+    )
     # monday created the items, the process died before it recorded them ...
     ctx.staging = StagingOperations(engine, successor(3_100_001))
     with crash_at(engine, "monday_item_id=coalesce("):
@@ -281,8 +301,9 @@ def test_two_items_with_one_sync_key_are_reported_and_no_third_is_created(engine
     assert error["error_type"] == "DUPLICATE_ON_BOARD" and twin in error["message"] and first["id"] in error["message"]
     assert result.status == s.COMPLETED
     with engine.connect() as conn:
-        assert conn.execute(sa.select(s.items.c.monday_item_id).where(s.items.c.sync_key == key)).scalar() == \
-            min(first["id"], twin, key=lambda i: (len(i), i))
+        assert conn.execute(sa.select(s.items.c.monday_item_id).where(s.items.c.sync_key == key)).scalar() == min(
+            first["id"], twin, key=lambda i: (len(i), i)
+        )
 
     sandbox.delete_item(twin)  # the planner removes the copy, then retries the error
     retry(ctx, sandbox, [f"I{error['err_id']}"])

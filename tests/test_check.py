@@ -11,8 +11,17 @@ from core.db.migrate import upgrade
 from tests.helpers import BOARD, make_world
 from tests.test_exit_codes import database_url, ordersync, sandbox, settings  # noqa: F401 - the fixture
 
-LINKS = ["settings", "database", "OrderSync's tables", "ORDERS_UNIFIED", "monday token", "board", "mapped columns",
-         "subitems board", "labels"]
+LINKS = [
+    "settings",
+    "database",
+    "OrderSync's tables",
+    "ORDERS_UNIFIED",
+    "monday token",
+    "board",
+    "mapped columns",
+    "subitems board",
+    "labels",
+]
 
 
 def checked(tmp_path, config, **options) -> tuple[int, dict[str, dict]]:
@@ -46,8 +55,11 @@ def test_a_token_monday_refuses_is_3_and_skips_the_board(engine, sandbox, tmp_pa
 def test_no_token_is_2(engine, sandbox, tmp_path):
     make_world(engine, n_orders=5, seed=4, hostile=False)
     code, checks = checked(tmp_path, settings(tmp_path, database_url(engine), sandbox), token="")
-    assert code == 2 and checks["monday token"]["state"] == "failed" and "no monday API token" in \
-        checks["monday token"]["detail"]
+    assert (
+        code == 2
+        and checks["monday token"]["state"] == "failed"
+        and "no monday API token" in checks["monday token"]["detail"]
+    )
 
 
 def test_a_board_that_does_not_exist_is_2(engine, sandbox, tmp_path):
@@ -102,8 +114,9 @@ def test_the_dry_run_checks_the_board_when_it_has_a_token(sqlite_engine, sandbox
     make_world(sqlite_engine, n_orders=5, seed=4, hostile=False)
     sandbox.delete_column(BOARD, "PO NUMBER")
     config = settings(tmp_path, database_url(sqlite_engine), sandbox)
-    run = ordersync(tmp_path, "sync", "--config", str(config), "--all", "--dry-run",
-                    token=SANDBOX_TOKEN if token else "")
+    run = ordersync(
+        tmp_path, "sync", "--config", str(config), "--all", "--dry-run", token=SANDBOX_TOKEN if token else ""
+    )
     if token:
         assert run.code == 2 and "FAIL  mapped columns" in run.out and "PO NUMBER" in run.out
     else:

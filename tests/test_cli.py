@@ -87,8 +87,10 @@ def dump(database: Path) -> list[str]:
 
 def own_table_counts(database: Path) -> dict[str, int]:
     with closing(sqlite3.connect(database)) as conn:
-        return {t.name: conn.execute(f'SELECT COUNT(*) FROM "{t.name}"').fetchone()[0]
-                for t in (*s.OWN_TABLES, sa.table(VERSION_TABLE))}
+        return {
+            t.name: conn.execute(f'SELECT COUNT(*) FROM "{t.name}"').fetchone()[0]
+            for t in (*s.OWN_TABLES, sa.table(VERSION_TABLE))
+        }
 
 
 def source_rows(database: Path) -> list[dict]:
@@ -119,8 +121,9 @@ def expected_demo_lines(database: Path) -> tuple[int, dict]:
     keys = Counter(tuple((r[c] or "").strip() for c in KEY) for r in rows if r["AAG ORDER NUMBER"] is not None)
     na_price = [r for r in rows if r["CUSTOMER PRICE"] == "N/A"]
     no_order = [r for r in rows if r["AAG ORDER NUMBER"] is None]
-    duplicated = [r for r in rows if r["AAG ORDER NUMBER"] is not None
-                  and keys[tuple((r[c] or "").strip() for c in KEY)] > 1]
+    duplicated = [
+        r for r in rows if r["AAG ORDER NUMBER"] is not None and keys[tuple((r[c] or "").strip() for c in KEY)] > 1
+    ]
     invalid = {id(r) for r in (*na_price, *no_order, *duplicated)}
     return len(rows) - len(invalid), {"na_price": na_price, "no_order": no_order, "duplicated": duplicated}
 
@@ -176,8 +179,11 @@ def test_status_lists_customers_with_their_new_counts(demo, capsys):
     valid, bad = expected_demo_lines(demo / "demo.db")
     customers = {c["customer"]: c for c in data["customers"]}
     assert sum(c["new"] for c in customers.values()) == valid
-    assert sum(c["invalid"] for c in customers.values()) == 300 - valid == (
-        len(bad["na_price"]) + len(bad["no_order"]) + len(bad["duplicated"]))
+    assert (
+        sum(c["invalid"] for c in customers.values())
+        == 300 - valid
+        == (len(bad["na_price"]) + len(bad["no_order"]) + len(bad["duplicated"]))
+    )
     assert {"MACK WELDON", "GREYSON CLOTHIERS", "JOHNNIE O", "O'NEILL", "CAFÉ CRÈME ÖSTERREICH"} <= set(customers)
     # aliases are folded into their canonical customer
     assert "LORNA JANE (NZ)" not in customers and customers["LORNA JANE"]["new"] > 0
@@ -193,7 +199,7 @@ def test_status_lists_customers_with_their_new_counts(demo, capsys):
     assert header.split()[:2] == ["CUSTOMER", "NEW"]
     for name, counts in customers.items():
         (row,) = [line for line in lines if line.startswith(name + " ")]
-        assert row[len(name):].split()[:4] == [str(counts["new"]), "0", "0", str(counts["invalid"])]
+        assert row[len(name) :].split()[:4] == [str(counts["new"]), "0", "0", str(counts["invalid"])]
     assert f"Source:   {len(SIZE_COLUMNS)} size columns" in text.out
     assert "No batches yet." in text.out
 
@@ -209,12 +215,15 @@ def test_sync_dry_run_resolves_a_customer_alias(demo, capsys):
     expected = [r for r in source_rows(demo / "demo.db") if r["CUSTOMER NAME"] in ("TITLE 9", "TITLE NINE")]
     assert report["new"] == len(report["lines"]) == len(expected) > 0
     assert {line["order_number"] for line in report["lines"]} == {r["AAG ORDER NUMBER"] for r in expected}
-    assert all(line["kind"] == "NEW" and line["fields"]["CUSTOMER"] == {"old": None, "new": "TITLE NINE"}
-               for line in report["lines"])
+    assert all(
+        line["kind"] == "NEW" and line["fields"]["CUSTOMER"] == {"old": None, "new": "TITLE NINE"}
+        for line in report["lines"]
+    )
     assert report["mutations"] == len(expected) + sum(len(line["sizes"]) for line in report["lines"])
     # The alias, the canonical name and any case name one customer, once.
-    again = cli(capsys, "sync", "--config", config, "--customer", "title 9", "--customer", "TITLE NINE",
-                "--dry-run", "--json")
+    again = cli(
+        capsys, "sync", "--config", config, "--customer", "title 9", "--customer", "TITLE NINE", "--dry-run", "--json"
+    )
     assert [c["customer"] for c in again.json()["customers"]] == ["TITLE NINE"]
 
 
@@ -231,8 +240,11 @@ def test_sync_all_dry_run_reports_every_invalid_line_and_exits_1(demo, capsys):
     assert len(invalid) == 300 - valid
 
     (na,) = bad["na_price"]
-    ((customer, line),) = [(c, line) for c, line in invalid if line["order_number"] == na["AAG ORDER NUMBER"]
-                           and any("CUSTOMER PRICE" in e for e in line["errors"])]
+    ((customer, line),) = [
+        (c, line)
+        for c, line in invalid
+        if line["order_number"] == na["AAG ORDER NUMBER"] and any("CUSTOMER PRICE" in e for e in line["errors"])
+    ]
     assert any("CUSTOMER PRICE" in e and "'N/A'" in e for e in line["errors"])
     assert customer == load_mapping().customers.get(na["CUSTOMER NAME"].strip().upper(), na["CUSTOMER NAME"])
 
@@ -245,8 +257,11 @@ def test_sync_all_dry_run_reports_every_invalid_line_and_exits_1(demo, capsys):
 
     assert len(bad["duplicated"]) == 2
     dup_number = bad["duplicated"][0]["AAG ORDER NUMBER"]
-    dups = [line for _, line in invalid if line["order_number"] == dup_number
-            and any("more than once" in e for e in line["errors"])]
+    dups = [
+        line
+        for _, line in invalid
+        if line["order_number"] == dup_number and any("more than once" in e for e in line["errors"])
+    ]
     assert len(dups) == 2
     assert all(line["sync_key"] in e for line in dups for e in line["errors"] if "more than once" in e)
 
@@ -257,15 +272,20 @@ def test_sync_all_dry_run_reports_every_invalid_line_and_exits_1(demo, capsys):
     text = cli(capsys, "sync", "--config", demo / "settings.toml", "--all", "--dry-run")
     assert text.code == 1
     assert text.out.startswith("Dry run: nothing is sent to monday and nothing is written.")
-    assert any(row.strip().startswith(f"INVALID  order {na['AAG ORDER NUMBER']}: ") and "'N/A'" in row
-               for row in text.out.splitlines())
+    assert any(
+        row.strip().startswith(f"INVALID  order {na['AAG ORDER NUMBER']}: ") and "'N/A'" in row
+        for row in text.out.splitlines()
+    )
     assert any(row.strip().startswith("INVALID  order (none): ") for row in text.out.splitlines())
     assert dump(database) == before_dump
 
 
 def test_sync_all_honours_the_customer_limit_of_the_settings(demo, capsys):
-    config = write_settings(demo, {"database.url": "sqlite:///demo.db", "monday.board_id": BOARD,
-                                   "sync.customers": ["TRACKSMITH", "WHITE FOX"]}, "limited.toml")
+    config = write_settings(
+        demo,
+        {"database.url": "sqlite:///demo.db", "monday.board_id": BOARD, "sync.customers": ["TRACKSMITH", "WHITE FOX"]},
+        "limited.toml",
+    )
     run = cli(capsys, "sync", "--config", config, "--all", "--dry-run", "--json")
     assert run.code == 0
     assert [c["customer"] for c in run.json()["customers"]] == ["TRACKSMITH", "WHITE FOX"]
@@ -281,8 +301,13 @@ def synced(tmp_path):
     engine = create_engine(sqlite_url(database))
     table = empty_orders(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": "MWE-00024"}),
-                                      order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"})])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00024"}),
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"}),
+            ],
+        )
     world = World(engine, load_mapping(), StagingOperations(engine))
     world.sync("MACK WELDON")
     config = write_settings(tmp_path, {"database.url": "sqlite:///orders.db", "monday.board_id": BOARD})
@@ -298,11 +323,17 @@ def test_dry_run_shows_field_level_diffs_and_removals(synced, capsys):
     assert nothing.code == 0
     (report,) = nothing.json()["customers"]
     assert (report["new"], report["changed"], report["removed"], report["unchanged"], report["lines"]) == (
-        0, 0, 0, 2, [])
+        0,
+        0,
+        0,
+        2,
+        [],
+    )
 
     table = world.orders()
-    world.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00024")
-                  .values({"CUSTOMER PRICE": "31.50", "M": 30}))
+    world.execute(
+        sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00024").values({"CUSTOMER PRICE": "31.50", "M": 30})
+    )
     world.execute(sa.delete(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00025"))
     before = dump(database)
 
@@ -370,12 +401,15 @@ def test_unknown_setting_is_exit_2_naming_it(tmp_path, capsys):
     assert_user_error(cli(capsys, "status", "--config", config), 2, "database.urll", "url")
 
 
-@pytest.mark.parametrize(("body", "named"), [
-    ('[database]\necho = "yes"\n', "database.echo"),
-    ('[sync]\nheartbeat_stale_seconds = "soon"\n', "sync.heartbeat_stale_seconds"),
-    ('[sync]\ncustomers = "MACK WELDON"\n', "sync.customers"),
-    ("[database]\nurl = true\n", "database.url"),
-])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('[database]\necho = "yes"\n', "database.echo"),
+        ('[sync]\nheartbeat_stale_seconds = "soon"\n', "sync.heartbeat_stale_seconds"),
+        ('[sync]\ncustomers = "MACK WELDON"\n', "sync.customers"),
+        ("[database]\nurl = true\n", "database.url"),
+    ],
+)
 def test_wrong_type_is_exit_2_naming_the_setting(tmp_path, capsys, body, named):
     config = tmp_path / "settings.toml"
     config.write_text(body, encoding="utf-8")
@@ -385,8 +419,7 @@ def test_wrong_type_is_exit_2_naming_the_setting(tmp_path, capsys, body, named):
 def test_unreachable_database_is_exit_3(tmp_path, capsys):
     config = write_settings(tmp_path, {"database.url": UNREACHABLE_PG})
     for argv in (["status"], ["sync", "--all", "--dry-run"], ["db", "upgrade"]):
-        assert_user_error(cli(capsys, *argv, "--config", config), 3, "cannot reach the database",
-                          "127.0.0.1:1")
+        assert_user_error(cli(capsys, *argv, "--config", config), 3, "cannot reach the database", "127.0.0.1:1")
 
 
 def test_sqlite_file_in_a_missing_folder_is_exit_3(tmp_path, capsys):
@@ -410,8 +443,13 @@ def source_only(tmp_path):
     table = orders_table(sa.MetaData(), ["S", "M", "L"])
     with engine.begin() as conn:
         table.create(conn)
-        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": "MWE-00024"}),
-                                      order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"})])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00024"}),
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"}),
+            ],
+        )
     engine.dispose()
     config = write_settings(tmp_path, {"database.url": "sqlite:///erp.db", "monday.board_id": BOARD})
     return config, database
@@ -423,7 +461,8 @@ def test_missing_tables_are_exit_2_until_db_upgrade(source_only, capsys):
         assert_user_error(cli(capsys, *argv, "--config", config), 2, "db upgrade")
     with closing(sqlite3.connect(database)) as conn:
         assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == [
-            "ORDERS_UNIFIED"], "a refused command creates nothing"
+            "ORDERS_UNIFIED"
+        ], "a refused command creates nothing"
 
     first = cli(capsys, "db", "upgrade", "--config", config)
     assert first.code == 0 and first.err == ""
@@ -448,8 +487,9 @@ def test_an_outdated_schema_is_exit_2(source_only, capsys):
 
 
 def test_missing_source_table_is_exit_2_naming_it(demo, capsys):
-    config = write_settings(demo, {"database.url": "sqlite:///demo.db", "source.table": "ORDERS_ARCHIVE"},
-                            "archive.toml")
+    config = write_settings(
+        demo, {"database.url": "sqlite:///demo.db", "source.table": "ORDERS_ARCHIVE"}, "archive.toml"
+    )
     for argv in (["status"], ["sync", "--all", "--dry-run"]):
         assert_user_error(cli(capsys, *argv, "--config", config), 2, "ORDERS_ARCHIVE")
 
@@ -457,18 +497,19 @@ def test_missing_source_table_is_exit_2_naming_it(demo, capsys):
 def test_mapping_naming_a_missing_column_is_exit_2_naming_it(demo, capsys):
     text = default_mapping_path().read_text(encoding="utf-8")
     assert text.count('source = "DESTINATION"') == 1
-    (demo / "my_mapping.toml").write_text(text.replace('source = "DESTINATION"', 'source = "FINAL DESTINATION"'),
-                                          encoding="utf-8")
-    config = write_settings(demo, {"database.url": "sqlite:///demo.db", "mapping.file": "my_mapping.toml"},
-                            "custom.toml")
+    (demo / "my_mapping.toml").write_text(
+        text.replace('source = "DESTINATION"', 'source = "FINAL DESTINATION"'), encoding="utf-8"
+    )
+    config = write_settings(
+        demo, {"database.url": "sqlite:///demo.db", "mapping.file": "my_mapping.toml"}, "custom.toml"
+    )
     for argv in (["status"], ["sync", "--all", "--dry-run"]):
         assert_user_error(cli(capsys, *argv, "--config", config), 2, "FINAL DESTINATION")
 
 
 def test_missing_mapping_file_is_exit_2(demo, capsys):
     config = write_settings(demo, {"database.url": "sqlite:///demo.db", "mapping.file": "gone.toml"}, "gone.toml.s")
-    assert_user_error(cli(capsys, "status", "--config", config), 2, "mapping file not found",
-                      str(demo / "gone.toml"))
+    assert_user_error(cli(capsys, "status", "--config", config), 2, "mapping file not found", str(demo / "gone.toml"))
 
 
 def test_invalid_mapping_file_is_exit_2_naming_the_key(demo, capsys):
@@ -490,19 +531,20 @@ def test_unreadable_mapping_file_is_exit_2(demo, capsys, kind):
 
 
 def test_sync_without_customer_or_all_is_exit_2(demo, capsys):
-    assert_user_error(cli(capsys, "sync", "--config", demo / "settings.toml", "--dry-run"), 2,
-                      "--customer", "--all")
+    assert_user_error(cli(capsys, "sync", "--config", demo / "settings.toml", "--dry-run"), 2, "--customer", "--all")
 
 
 def test_sync_of_an_unknown_customer_is_exit_2_listing_the_customers(demo, capsys):
     line = assert_user_error(
-        cli(capsys, "sync", "--config", demo / "settings.toml", "--customer", "NOBODY", "--dry-run"), 2, "NOBODY")
+        cli(capsys, "sync", "--config", demo / "settings.toml", "--customer", "NOBODY", "--dry-run"), 2, "NOBODY"
+    )
     listed = line.split("customers are: ", 1)[1].split(", ")
     assert {"MACK WELDON", "TITLE NINE", "LORNA JANE", "O'NEILL", "CAFÉ CRÈME ÖSTERREICH"} <= set(listed)
     assert "LORNA JANE (NZ)" not in listed  # canonical names, not raw aliases
     # never guessed by substring
-    assert_user_error(cli(capsys, "sync", "--config", demo / "settings.toml", "--customer", "MACK", "--dry-run"),
-                      2, "'MACK'")
+    assert_user_error(
+        cli(capsys, "sync", "--config", demo / "settings.toml", "--customer", "MACK", "--dry-run"), 2, "'MACK'"
+    )
 
 
 def test_argparse_usage_error_is_exit_2_without_traceback(capsys):
@@ -520,15 +562,17 @@ def test_argparse_usage_error_is_exit_2_without_traceback(capsys):
 def pg_url(pg_engine, search_path: str) -> str:
     """pg_engine's server with its search_path carried in the URL, as a settings file can hold it."""
     return pg_engine.url.update_query_dict({"options": f"-csearch_path={search_path}"}).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 @pytest.mark.postgres
 def test_status_and_dry_run_on_postgresql(pg_engine, tmp_path, capsys):
     world = make_world(pg_engine, n_orders=300, seed=5)
     expected = {name: p.as_dict() for name, p in world.pending().items()}
-    config = write_settings(tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema),
-                                       "monday.board_id": BOARD})
+    config = write_settings(
+        tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema), "monday.board_id": BOARD}
+    )
     status = cli(capsys, "status", "--config", config, "--json")
     assert status.code == 0 and status.err == ""
     assert {c["customer"]: c for c in status.json()["customers"]} == expected
@@ -553,8 +597,9 @@ def pg_own_schema(pg_engine):
 
 @pytest.mark.postgres
 def test_db_upgrade_puts_the_tables_in_the_configured_schema(pg_engine, pg_own_schema, tmp_path, capsys):
-    config = write_settings(tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema),
-                                       "database.schema": pg_own_schema})
+    config = write_settings(
+        tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema), "database.schema": pg_own_schema}
+    )
     assert cli(capsys, "db", "upgrade", "--config", config).code == 0
     tables = set(sa.inspect(pg_engine).get_table_names(schema=pg_own_schema))
     assert tables == {t.name for t in s.OWN_TABLES} | {VERSION_TABLE}
@@ -568,8 +613,9 @@ def test_own_schema_leaves_the_source_table_in_the_default_schema(pg_engine, pg_
         table = orders_table(sa.MetaData(), ["S", "M", "L"])
         table.create(conn)
         conn.execute(table.insert(), [order_row(table)])
-    config = write_settings(tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema),
-                                       "database.schema": pg_own_schema})
+    config = write_settings(
+        tmp_path, {"database.url": pg_url(pg_engine, pg_engine.test_schema), "database.schema": pg_own_schema}
+    )
     assert cli(capsys, "db", "upgrade", "--config", config).code == 0
     run = cli(capsys, "status", "--config", config, "--json")
     assert run.code == 0, run.err
@@ -581,15 +627,25 @@ def test_own_schema_leaves_the_source_table_in_the_default_schema(pg_engine, pg_
 
 def run_main(*argv) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "ORDERSYNC_CONFIG"}
-    return subprocess.run([sys.executable, "main.py", *map(str, argv)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    return subprocess.run(
+        [sys.executable, "main.py", *map(str, argv)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize(("case", "code", "fragment"), [
-    ("unreachable", 3, "cannot reach the database"),
-    ("no tables", 2, "db upgrade"),
-    ("bad toml", 2, "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("case", "code", "fragment"),
+    [
+        ("unreachable", 3, "cannot reach the database"),
+        ("no tables", 2, "db upgrade"),
+        ("bad toml", 2, "not valid TOML"),
+    ],
+)
 def test_errors_as_a_real_process_are_one_line_without_traceback(tmp_path, case, code, fragment):
     if case == "unreachable":
         config = write_settings(tmp_path, {"database.url": UNREACHABLE_PG})
@@ -625,8 +681,11 @@ def test_hints_name_the_program_as_the_user_runs_it(monkeypatch, tmp_path, capsy
 
     assert program_command("db upgrade") == "python main.py db upgrade"
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    monkeypatch.setattr(sys, "executable", r"C:\Program Files\OrderSync\OrderSync.exe" if os.name == "nt"
-                        else "/opt/OrderSync/OrderSync")
+    monkeypatch.setattr(
+        sys,
+        "executable",
+        r"C:\Program Files\OrderSync\OrderSync.exe" if os.name == "nt" else "/opt/OrderSync/OrderSync",
+    )
     expected = "OrderSync.exe db upgrade" if os.name == "nt" else "OrderSync db upgrade"
     assert program_command("db upgrade") == expected
     # … and the schema check's message, as the built program would print it.
@@ -659,11 +718,14 @@ def test_global_options_work_before_the_command_as_a_real_process(demo, log_fold
     assert "INFO ordersync: OrderSync" in dry.stderr
 
 
-@pytest.mark.parametrize(("argv", "named"), [
-    (["--json", "cancel", "--batch", "1"], "--json does not apply to `cancel`"),
-    (["--config", "settings.toml", "demo", "init"], "--config does not apply to `demo`"),
-    (["--config", "settings.toml", "sandbox"], "`sandbox` takes no --config or --json"),
-])
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--json", "cancel", "--batch", "1"], "--json does not apply to `cancel`"),
+        (["--config", "settings.toml", "demo", "init"], "--config does not apply to `demo`"),
+        (["--config", "settings.toml", "sandbox"], "`sandbox` takes no --config or --json"),
+    ],
+)
 def test_a_global_option_the_command_does_not_take_is_a_usage_error(argv, named):
     proc = run_main(*argv)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -687,8 +749,17 @@ def test_sandbox_and_token_take_the_verbose_flag_in_front():
 # --- no silent defaults --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [["status"], ["db", "upgrade"], ["sync", "--all"], ["retry", "--all"],
-                                  ["cancel", "--batch", "1"], ["-v", "status"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["db", "upgrade"],
+        ["sync", "--all"],
+        ["retry", "--all"],
+        ["cancel", "--batch", "1"],
+        ["-v", "status"],
+    ],
+)
 def test_without_any_settings_every_command_stops_naming_where_it_looked(tmp_path, argv):
     from core.foundation.config import default_config_path
 
@@ -696,8 +767,14 @@ def test_without_any_settings_every_command_stops_naming_where_it_looked(tmp_pat
     assert not user_file.exists()
     workdir = tmp_path / "work"
     workdir.mkdir()
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], cwd=workdir, capture_output=True, text=True,
-                          encoding="utf-8", timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *argv],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     (line,) = [line for line in proc.stderr.splitlines() if not line[:4].isdigit()]  # -v adds log lines
@@ -710,8 +787,14 @@ def test_without_any_settings_every_command_stops_naming_where_it_looked(tmp_pat
 def test_a_missing_file_named_by_the_environment_is_named(tmp_path, monkeypatch):
     named = tmp_path / "shared" / "settings.toml"
     monkeypatch.setenv("ORDERSYNC_CONFIG", str(named))
-    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "status"], cwd=tmp_path, capture_output=True,
-                          text=True, encoding="utf-8", timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert proc.returncode == 2
     (line,) = proc.stderr.splitlines()
     assert f"ORDERSYNC_CONFIG names {named}, which does not exist" in line and "demo init" in line

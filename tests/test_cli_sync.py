@@ -30,10 +30,16 @@ def sandbox(tmp_path):
 
 def settings_for(tmp_path: Path, engine: sa.Engine, server) -> Path:
     path = tmp_path / "settings.toml"
-    path.write_text(render_settings({
-        "database.url": str(engine.url.render_as_string(hide_password=False)),
-        "monday.api_url": server.url, "monday.board_id": BOARD,
-    }), encoding="utf-8")
+    path.write_text(
+        render_settings(
+            {
+                "database.url": str(engine.url.render_as_string(hide_password=False)),
+                "monday.api_url": server.url,
+                "monday.board_id": BOARD,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -67,14 +73,21 @@ def test_sync_all_puts_the_orders_on_the_board_and_reports(sqlite_engine, sandbo
 def test_retry_of_a_fixed_row_resolves_its_error(sqlite_engine, sandbox, tmp_path, capsys, monkeypatch):
     table = empty_orders(sqlite_engine)
     with sqlite_engine.begin() as conn:
-        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": "MWE-00024", "ORDER TYPE": "ON HOLD"}),
-                                      order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"})])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00024", "ORDER TYPE": "ON HOLD"}),
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-00025"}),
+            ],
+        )
     monkeypatch.setenv("MONDAY_API_TOKEN", SANDBOX_TOKEN)
     config = settings_for(tmp_path, sqlite_engine, sandbox)
     code, _out, err = run(capsys, "sync", "--config", str(config), "--customer", "MACK WELDON")
     assert code == 1
     with sqlite_engine.connect() as conn:
-        err_id = conn.execute(sa.select(s.err_items.c.err_id).where(s.err_items.c.error_type == "COLUMN_VALUE")).scalar()
+        err_id = conn.execute(
+            sa.select(s.err_items.c.err_id).where(s.err_items.c.error_type == "COLUMN_VALUE")
+        ).scalar()
     assert err_id is not None
     # Unfixed, a retry fails again and says so; the error's retry count goes up.
     code, _out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
@@ -82,8 +95,9 @@ def test_retry_of_a_fixed_row_resolves_its_error(sqlite_engine, sandbox, tmp_pat
     with sqlite_engine.begin() as conn:
         row = conn.execute(sa.select(s.err_items).where(s.err_items.c.err_id == err_id)).mappings().one()
         assert row["resolved_at"] is None and row["retry_count"] == 1
-        conn.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00024").values(
-            {"ORDER TYPE": "ACTIVE"}))
+        conn.execute(
+            sa.update(table).where(table.c["AAG ORDER NUMBER"] == "MWE-00024").values({"ORDER TYPE": "ACTIVE"})
+        )
     code, _out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
     assert code == 0, err
     with sqlite_engine.connect() as conn:
@@ -104,8 +118,14 @@ def test_revoked_token_is_exit_3_with_one_readable_line(sqlite_engine, sandbox, 
     make_world(sqlite_engine, n_orders=20, seed=1)
     config = settings_for(tmp_path, sqlite_engine, sandbox)
     env = {**os.environ, "MONDAY_API_TOKEN": "revoked-token"}
-    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "sync", "--config", str(config), "--all"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "sync", "--config", str(config), "--all"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 3
     lines = [line for line in result.stderr.strip().splitlines() if line.startswith("ordersync:")]
     assert lines and "refused the API token" in lines[-1]
@@ -141,8 +161,9 @@ def test_demo_syncs_against_the_embedded_sandbox(tmp_path, capsys):
     assert {i["column_values"]["CUSTOMER"] for i in items} == {"MACK WELDON"}
 
 
-def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(sqlite_engine, sandbox, tmp_path, capsys,
-                                                                           monkeypatch, log_folder):
+def test_a_request_monday_refuses_as_invalid_is_a_bug_exit_70_not_an_outage(
+    sqlite_engine, sandbox, tmp_path, capsys, monkeypatch, log_folder
+):
     from core.monday import client as client_module
 
     make_world(sqlite_engine, n_orders=20, seed=1)
@@ -185,16 +206,29 @@ WAITING = re.compile(r"^ordersync: waiting for monday: connection refused; try (
 def test_monday_out_of_reach_is_a_few_whole_lines_then_exit_3(sqlite_engine, tmp_path, log_folder):
     make_world(sqlite_engine, n_orders=20, seed=1)
     config = tmp_path / "settings.toml"
-    config.write_text(render_settings({
-        "database.url": str(sqlite_engine.url), "monday.api_url": f"http://127.0.0.1:{closed_port()}/v2",
-        "monday.board_id": BOARD, "monday.max_attempts": 4,  # 3 retries: 3.5 s of waiting at most
-    }), encoding="utf-8")
+    config.write_text(
+        render_settings(
+            {
+                "database.url": str(sqlite_engine.url),
+                "monday.api_url": f"http://127.0.0.1:{closed_port()}/v2",
+                "monday.board_id": BOARD,
+                "monday.max_attempts": 4,  # 3 retries: 3.5 s of waiting at most
+            }
+        ),
+        encoding="utf-8",
+    )
     env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN}
 
     def sync(*options: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(ROOT / "main.py"), *options, "sync", "--config", str(config),
-                               "--all"], cwd=tmp_path, env=env, capture_output=True, text=True, encoding="utf-8",
-                              timeout=120)
+        return subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), *options, "sync", "--config", str(config), "--all"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+        )
 
     quiet = sync()
     assert quiet.returncode == 3, quiet.stderr
@@ -202,8 +236,11 @@ def test_monday_out_of_reach_is_a_few_whole_lines_then_exit_3(sqlite_engine, tmp
     *waits, last = quiet.stderr.splitlines()
     # Without -v: the first retry said at once, the next ones within 10 s not again; nothing else.
     assert waits and all(WAITING.match(line) for line in waits), waits
-    retried = [line for line in (log_folder / "ordersync.log").read_text(encoding="utf-8").splitlines()
-               if "WARNING" in line and "connection refused; retry" in line]
+    retried = [
+        line
+        for line in (log_folder / "ordersync.log").read_text(encoding="utf-8").splitlines()
+        if "WARNING" in line and "connection refused; retry" in line
+    ]
     assert [re.search(r"retry (\d) of 3", line).group(1) for line in retried] == ["1", "2", "3"]  # all in the file
     assert len(waits) < len(retried)
     assert last.startswith("ordersync: error: monday could not be reached: connection to monday at http://127.0.0.1:")

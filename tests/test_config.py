@@ -89,8 +89,13 @@ def test_render_settings_round_trips_through_parse_settings(tmp_path: Path):
     # every setting carries its description as a comment just above it
     lines = text.splitlines()
     for setting in SETTINGS:
-        index = lines.index(next(line for line in lines if line.startswith(f"{setting.key} = ")
-                                 and _section_of(lines, line) == setting.section))
+        index = lines.index(
+            next(
+                line
+                for line in lines
+                if line.startswith(f"{setting.key} = ") and _section_of(lines, line) == setting.section
+            )
+        )
         assert lines[index - 1] == f"# {setting.description}"
 
 
@@ -121,8 +126,13 @@ def test_the_dialog_and_the_file_share_one_check_per_setting():
 
     assert "digits only" in str(pytest.raises(SettingsError, parse_settings, {"monday": {"board_id": "12a"}}).value)
     assert "digits only" in setting_problem("monday.board_id", "12a")
-    assert setting_problem("monday.board_id", "") == "enter the board id: the number in the board's address (…/boards/<id>)"
-    assert parse_settings({"monday": {"board_id": ""}})["monday.board_id"] == ""  # not configured yet: allowed in a file
+    assert (
+        setting_problem("monday.board_id", "")
+        == "enter the board id: the number in the board's address (…/boards/<id>)"
+    )
+    assert (
+        parse_settings({"monday": {"board_id": ""}})["monday.board_id"] == ""
+    )  # not configured yet: allowed in a file
     assert setting_problem("database.schema", "") is None and setting_problem("database.schema", "1x") is not None
     assert setting_problem("monday.api_url", "sandbox") is None and setting_problem("monday.api_url", "ftp://x")
 
@@ -147,8 +157,10 @@ def test_the_command_line_refuses_a_board_id_that_is_not_digits_as_the_dialog_do
 
     database = tmp_path / "orders.db"
     file = tmp_path / "settings.toml"
-    file.write_text(render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": board_id}),
-                    encoding="utf-8")
+    file.write_text(
+        render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": board_id}),
+        encoding="utf-8",
+    )
     code = main(["status", "--config", str(file)])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
@@ -156,24 +168,28 @@ def test_the_command_line_refuses_a_board_id_that_is_not_digits_as_the_dialog_do
     assert "monday.board_id" in err and "digits only" in err
     assert not database.exists()  # refused while reading the settings, before any connection
 
-    file.write_text(render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": "42"}),
-                    encoding="utf-8")
+    file.write_text(
+        render_settings({"database.url": f"sqlite:///{database.as_posix()}", "monday.board_id": "42"}), encoding="utf-8"
+    )
     main(["status", "--config", str(file)])
     assert "monday.board_id" not in capsys.readouterr().err  # control: digits pass the same loading
 
 
-@pytest.mark.parametrize(("document", "named"), [
-    ({"database": {"echo": "yes"}}, "database.echo"),
-    ({"database": {"url": True}}, "database.url"),
-    ({"sync": {"heartbeat_stale_seconds": "soon"}}, "sync.heartbeat_stale_seconds"),
-    ({"sync": {"heartbeat_stale_seconds": True}}, "sync.heartbeat_stale_seconds"),
-    ({"sync": {"heartbeat_stale_seconds": 0}}, "sync.heartbeat_stale_seconds"),
-    ({"sync": {"heartbeat_stale_seconds": 75}}, "sync.heartbeat_stale_seconds"),
-    ({"sync": {"deleted_items": "ignore"}}, "sync.deleted_items"),
-    ({"monday": {"late_apply_seconds": 0}}, "monday.late_apply_seconds"),
-    ({"sync": {"customers": "MACK WELDON"}}, "sync.customers"),
-    ({"sync": {"customers": ["MACK WELDON", ""]}}, "sync.customers"),
-])
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"database": {"echo": "yes"}}, "database.echo"),
+        ({"database": {"url": True}}, "database.url"),
+        ({"sync": {"heartbeat_stale_seconds": "soon"}}, "sync.heartbeat_stale_seconds"),
+        ({"sync": {"heartbeat_stale_seconds": True}}, "sync.heartbeat_stale_seconds"),
+        ({"sync": {"heartbeat_stale_seconds": 0}}, "sync.heartbeat_stale_seconds"),
+        ({"sync": {"heartbeat_stale_seconds": 75}}, "sync.heartbeat_stale_seconds"),
+        ({"sync": {"deleted_items": "ignore"}}, "sync.deleted_items"),
+        ({"monday": {"late_apply_seconds": 0}}, "monday.late_apply_seconds"),
+        ({"sync": {"customers": "MACK WELDON"}}, "sync.customers"),
+        ({"sync": {"customers": ["MACK WELDON", ""]}}, "sync.customers"),
+    ],
+)
 def test_a_bad_value_is_an_error_naming_the_setting(document, named, tmp_path: Path):
     with pytest.raises(SettingsError) as caught:
         parse_settings(document, tmp_path / "settings.toml")
@@ -181,11 +197,18 @@ def test_a_bad_value_is_an_error_naming_the_setting(document, named, tmp_path: P
     assert caught.value.exit_code == 2
 
 
-@pytest.mark.parametrize(("document", "named", "known"), [
-    ({"database": {"urll": "sqlite:///x.db"}}, "unknown setting database.urll", "known in [database]: echo, schema, url"),
-    ({"databse": {"url": "sqlite:///x.db"}}, "unknown section [databse]", "known sections: database, mapping"),
-    ({"database": "sqlite:///x.db"}, "[database]", "must be a table of settings"),
-])
+@pytest.mark.parametrize(
+    ("document", "named", "known"),
+    [
+        (
+            {"database": {"urll": "sqlite:///x.db"}},
+            "unknown setting database.urll",
+            "known in [database]: echo, schema, url",
+        ),
+        ({"databse": {"url": "sqlite:///x.db"}}, "unknown section [databse]", "known sections: database, mapping"),
+        ({"database": "sqlite:///x.db"}, "[database]", "must be a table of settings"),
+    ],
+)
 def test_an_unknown_name_is_an_error_naming_it_and_the_file(document, named, known, tmp_path: Path):
     with pytest.raises(SettingsError) as caught:
         parse_settings(document, tmp_path / "settings.toml")
@@ -200,8 +223,9 @@ def test_relative_paths_resolve_against_the_settings_folder_not_the_working_dire
     folder = tmp_path / "demo"
     folder.mkdir()
     file = folder / "settings.toml"
-    file.write_text(render_settings({"database.url": "sqlite:///data/orders.db", "mapping.file": "maps/m.toml"}),
-                    encoding="utf-8")
+    file.write_text(
+        render_settings({"database.url": "sqlite:///data/orders.db", "mapping.file": "maps/m.toml"}), encoding="utf-8"
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -211,13 +235,16 @@ def test_relative_paths_resolve_against_the_settings_folder_not_the_working_dire
     assert settings.mapping_path.resolve() == (folder / "maps" / "m.toml").resolve()
 
 
-@pytest.mark.parametrize("url", [
-    "sqlite:////var/lib/ordersync/orders.db",
-    "sqlite:///:memory:",
-    "sqlite://",
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "mssql+pyodbc://user:secret@SQL01/ORDERS?driver=ODBC+Driver+18+for+SQL+Server",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/ordersync/orders.db",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        "mssql+pyodbc://user:secret@SQL01/ORDERS?driver=ODBC+Driver+18+for+SQL+Server",
+    ],
+)
 def test_absolute_and_non_file_urls_are_left_alone(url, tmp_path):
     assert resolve_database_url(url, tmp_path) == url
 
@@ -230,7 +257,8 @@ def test_an_absolute_mapping_file_stays_absolute(tmp_path):
 
 def test_relative_path_with_an_explicit_sqlite_driver_resolves_too(tmp_path):
     assert resolve_database_url("sqlite+pysqlite:///orders.db", tmp_path) == (
-        f"sqlite+pysqlite:///{(tmp_path / 'orders.db').resolve().as_posix()}")
+        f"sqlite+pysqlite:///{(tmp_path / 'orders.db').resolve().as_posix()}"
+    )
 
 
 def test_ordersync_config_environment_variable_is_honoured(tmp_path, monkeypatch):
@@ -308,7 +336,9 @@ def test_default_mapping_is_the_reference_table():
     assert "US TARIFF RATE" in mapping.true_means_zero and "CUSTOMER STYLE" in mapping.trim
     assert mapping.subitem_name == "Size {size}"
     assert [(c.source, c.title, c.type) for c in mapping.subitem_columns] == [
-        ("$size", "Size", "dropdown"), ("$quantity", "Order Qty", "numbers")]
+        ("$size", "Size", "dropdown"),
+        ("$quantity", "Order Qty", "numbers"),
+    ]
     assert mapping.removal_policy == "mark"  # never delete on the board without an explicit setting
     assert mapping.removal_item == {"ORDER TYPE": "CANCELLED"}
     assert mapping.removal_subitem == {"Order Qty": "0"}
@@ -321,8 +351,12 @@ def test_default_mapping_has_the_reference_customer_aliases():
     assert aliases["LORNA JANE (NZ)"] == "LORNA JANE"
     assert aliases["GREYSON"] == "GREYSON CLOTHIERS"
     real_aliases = {k: v for k, v in aliases.items() if k != v}
-    assert real_aliases == {"RHYTHM (AU)": "RHYTHM", "TITLE 9": "TITLE NINE",
-                            "LORNA JANE (NZ)": "LORNA JANE", "GREYSON": "GREYSON CLOTHIERS"}
+    assert real_aliases == {
+        "RHYTHM (AU)": "RHYTHM",
+        "TITLE 9": "TITLE NINE",
+        "LORNA JANE (NZ)": "LORNA JANE",
+        "GREYSON": "GREYSON CLOTHIERS",
+    }
 
 
 def test_a_copied_mapping_file_loads_and_remembers_its_path(tmp_path):
@@ -345,6 +379,7 @@ def _set(path: list, value):
         for step in path[:-1]:
             target = target[step]
         target[path[-1]] = value
+
     return edit
 
 
@@ -354,6 +389,7 @@ def _drop(path: list):
         for step in path[:-1]:
             target = target[step]
         del target[path[-1]]
+
     return edit
 
 
@@ -361,26 +397,43 @@ def _column(title: str) -> int:
     return next(i for i, c in enumerate(default_document()["columns"]) if c.get("title") == title)
 
 
-@pytest.mark.parametrize(("edit", "named", "problem"), [
-    (_set(["board"], {"id": 1}), "", "unknown section(s): board"),
-    (_drop(["columns", _column("COLOR"), "title"]), f"columns[{_column('COLOR')}]", "exactly one of title or id"),
-    (_set(["columns", _column("COLOR"), "id"], "color_mkq"), f"columns[{_column('COLOR')}]",
-     "exactly one of title or id"),
-    (_set(["columns", _column("CUSTOMER PRICE"), "type"], "money"), f"columns[{_column('CUSTOMER PRICE')}].type",
-     "'money' is not one of"),
-    (_set(["columns", 0, "source"], "$order"), "columns[0].source", "'$order' is not one of"),
-    (_set(["subitems", "columns", 0, "source"], "$colour"), "subitems.columns[0].source", "'$colour' is not one of"),
-    (_set(["removal", "item"], {"STATUS": "CANCELLED"}), "removal.item", "'STATUS'"),
-    (_set(["removal", "subitem"], {"Cut Qty": "0"}), "removal.subitem", "'Cut Qty'"),
-    (_set(["removal", "policy"], "purge"), "removal.policy", "'purge' is not one of"),
-    (_set(["columns", 0, "colour"], "red"), "columns[0]", "unknown key(s): colour"),
-    (_set(["columns", _column("TOTAL QTY"), "min"], "0"), f"columns[{_column('TOTAL QTY')}].min", "must be a number"),
-    (_set(["source", "key"], []), "source.key", "at least one column"),
-    (_drop(["source", "customer"]), "source.customer", "is required"),
-    (_set(["sizes"], {"exclude": []}), "sizes", "needs either columns or both after and before"),
-    (_set(["columns"], []), "columns", "non-empty array"),
-    (_set(["customers"], {"TITLE 9": ["TITLE NINE"]}), "customers", "must be a table of strings"),
-])
+@pytest.mark.parametrize(
+    ("edit", "named", "problem"),
+    [
+        (_set(["board"], {"id": 1}), "", "unknown section(s): board"),
+        (_drop(["columns", _column("COLOR"), "title"]), f"columns[{_column('COLOR')}]", "exactly one of title or id"),
+        (
+            _set(["columns", _column("COLOR"), "id"], "color_mkq"),
+            f"columns[{_column('COLOR')}]",
+            "exactly one of title or id",
+        ),
+        (
+            _set(["columns", _column("CUSTOMER PRICE"), "type"], "money"),
+            f"columns[{_column('CUSTOMER PRICE')}].type",
+            "'money' is not one of",
+        ),
+        (_set(["columns", 0, "source"], "$order"), "columns[0].source", "'$order' is not one of"),
+        (
+            _set(["subitems", "columns", 0, "source"], "$colour"),
+            "subitems.columns[0].source",
+            "'$colour' is not one of",
+        ),
+        (_set(["removal", "item"], {"STATUS": "CANCELLED"}), "removal.item", "'STATUS'"),
+        (_set(["removal", "subitem"], {"Cut Qty": "0"}), "removal.subitem", "'Cut Qty'"),
+        (_set(["removal", "policy"], "purge"), "removal.policy", "'purge' is not one of"),
+        (_set(["columns", 0, "colour"], "red"), "columns[0]", "unknown key(s): colour"),
+        (
+            _set(["columns", _column("TOTAL QTY"), "min"], "0"),
+            f"columns[{_column('TOTAL QTY')}].min",
+            "must be a number",
+        ),
+        (_set(["source", "key"], []), "source.key", "at least one column"),
+        (_drop(["source", "customer"]), "source.customer", "is required"),
+        (_set(["sizes"], {"exclude": []}), "sizes", "needs either columns or both after and before"),
+        (_set(["columns"], []), "columns", "non-empty array"),
+        (_set(["customers"], {"TITLE 9": ["TITLE NINE"]}), "customers", "must be a table of strings"),
+    ],
+)
 def test_a_bad_mapping_is_an_error_naming_the_key(edit, named, problem, tmp_path):
     file = tmp_path / "my_mapping.toml"
     with pytest.raises(SettingsError) as caught:
@@ -416,7 +469,7 @@ def test_every_column_type_of_the_default_mapping_is_a_monday_type():
 # --- size discovery -------------------------------------------------------------------------------
 
 BEFORE = list(ORDER_COLUMNS_BEFORE_SIZES)  # ... INFOR COLOUR CODE, UNIT OF MEASURE
-AFTER = list(ORDER_COLUMNS_AFTER_SIZES)    # TOTAL QTY, prices, record_uuid
+AFTER = list(ORDER_COLUMNS_AFTER_SIZES)  # TOTAL QTY, prices, record_uuid
 
 
 def labels(n: int) -> list[str]:
@@ -465,12 +518,15 @@ def test_size_count_is_discovered_not_assumed(n):
     assert load_mapping().discover_sizes(BEFORE + sizes + AFTER) == sizes
 
 
-@pytest.mark.parametrize(("columns", "problem"), [
-    ([c for c in BEFORE if c not in ("UNIT OF MEASURE", "INFOR COLOUR CODE")] + ["S"] + AFTER, "after: none of"),
-    (BEFORE + ["S"] + AFTER[1:], "before: TOTAL QTY is not a column"),
-    (BEFORE + AFTER, "no size columns"),
-    (["TOTAL QTY", "S", *BEFORE], "stands before"),
-])
+@pytest.mark.parametrize(
+    ("columns", "problem"),
+    [
+        ([c for c in BEFORE if c not in ("UNIT OF MEASURE", "INFOR COLOUR CODE")] + ["S"] + AFTER, "after: none of"),
+        (BEFORE + ["S"] + AFTER[1:], "before: TOTAL QTY is not a column"),
+        (BEFORE + AFTER, "no size columns"),
+        (["TOTAL QTY", "S", *BEFORE], "stands before"),
+    ],
+)
 def test_size_boundaries_that_cannot_be_found_are_errors(columns, problem):
     with pytest.raises(SettingsError, match=problem):
         load_mapping().discover_sizes(columns)
@@ -504,12 +560,16 @@ def test_the_source_table_is_only_read(sqlite_engine):
     with sqlite_engine.begin() as conn:
         create_orders_table(conn, 30, seed=2, size_columns=["S", "M", "L"])
     statements: list[str] = []
-    sa.event.listen(sqlite_engine, "before_cursor_execute",
-                    lambda conn, cursor, statement, *args: statements.append(statement))
+    sa.event.listen(
+        sqlite_engine, "before_cursor_execute", lambda conn, cursor, statement, *args: statements.append(statement)
+    )
     source = Source.reflect(sqlite_engine, load_mapping())
     with sqlite_engine.connect() as conn:
         list(source.iter_lines(conn))
         source.customer_names(conn)
-    writes = [s for s in statements if s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "CREATE",
-                                                                          "DROP", "ALTER")]
+    writes = [
+        s
+        for s in statements
+        if s.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER")
+    ]
     assert statements and not writes

@@ -25,8 +25,13 @@ def run_without_streams(*args: str) -> int:
         os.close(1)
         os.close(2)
 
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-                          preexec_fn=close_streams, timeout=120).returncode
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=close_streams,
+        timeout=120,
+    ).returncode
 
 
 @pytest.mark.skipif(os.name == "nt", reason="closes POSIX file descriptors before exec")

@@ -54,8 +54,7 @@ from tests.helpers import BOARD, empty_orders, monday_client, order_row, require
 CUSTOMER = "MACK WELDON"
 
 # What the client's documents must have covered (the recorded set is checked against this list).
-ROOT_FIELDS = {"boards", "items", "items_page_by_column_values", "next_items_page", "me", "complexity",
-               *MUTATION_ARGS}
+ROOT_FIELDS = {"boards", "items", "items_page_by_column_values", "next_items_page", "me", "complexity", *MUTATION_ARGS}
 
 
 # --- validating a document against monday's schema -------------------------------------------------
@@ -79,11 +78,17 @@ def real_schema(monday_schema_everywhere) -> GraphQLSchema:
 
 def test_the_validator_refuses_what_monday_refuses(monday_sdl, real_schema):
     # The document the issue found: Item.column_values(ids:) takes [String!], not [String].
-    old_find_items = ("query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int, $ids: [String]) { "
-                      "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
-                      "items { id column_values(ids: $ids) { id text } } } }")
-    variables = {"board": BOARD, "columns": [{"column_id": "text", "column_values": ["a"]}], "limit": 500,
-                 "ids": ["text"]}
+    old_find_items = (
+        "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int, $ids: [String]) { "
+        "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
+        "items { id column_values(ids: $ids) { id text } } } }"
+    )
+    variables = {
+        "board": BOARD,
+        "columns": [{"column_id": "text", "column_values": ["a"]}],
+        "limit": 500,
+        "ids": ["text"],
+    }
     assert any("[String!]" in message for message in monday_refuses(real_schema, old_find_items, variables))
     # a variable that does not coerce is refused too
     assert monday_refuses(real_schema, "query ($l: Int!) { items(ids: [1], limit: $l) { id } }", {"l": "many"})
@@ -96,8 +101,10 @@ def test_the_validator_refuses_what_monday_refuses(monday_sdl, real_schema):
 def _mapping_file(folder: Path, policy: str) -> Path:
     """The default mapping with an item name that is not all key (so a name can change), and ``policy``."""
     text = resource_path("default_mapping.toml").read_text(encoding="utf-8")
-    text = text.replace('name = "{CUSTOMER STYLE} {CUSTOMER COLOUR DESCRIPTION} {AAG ORDER NUMBER}"',
-                        'name = "{CUSTOMER STYLE} {CUSTOMER COLOUR DESCRIPTION} {AAG ORDER NUMBER} PO {PO NUMBER}"')
+    text = text.replace(
+        'name = "{CUSTOMER STYLE} {CUSTOMER COLOUR DESCRIPTION} {AAG ORDER NUMBER}"',
+        'name = "{CUSTOMER STYLE} {CUSTOMER COLOUR DESCRIPTION} {AAG ORDER NUMBER} PO {PO NUMBER}"',
+    )
     text = text.replace('policy = "mark"', f'policy = "{policy}"')
     assert f'policy = "{policy}"' in text and "PO {PO NUMBER}" in text
     path = folder / f"mapping-{policy}.toml"
@@ -144,9 +151,16 @@ def recorded(tmp_path_factory, monday_schema_everywhere) -> list[dict]:
     try:
         table = empty_orders(engine)
         with engine.begin() as conn:
-            conn.execute(table.insert(), [order_row(table, **{
-                "AAG ORDER NUMBER": f"MWE-{n:05d}", "PO NUMBER": str(4700 + n), "CUSTOMER SEASON": "FW25"})
-                for n in range(1, 13)])
+            conn.execute(
+                table.insert(),
+                [
+                    order_row(
+                        table,
+                        **{"AAG ORDER NUMBER": f"MWE-{n:05d}", "PO NUMBER": str(4700 + n), "CUSTOMER SEASON": "FW25"},
+                    )
+                    for n in range(1, 13)
+                ],
+            )
         mark = _context(engine, folder, "mark")
 
         # creates: board metadata, a group, items, subitems
@@ -166,9 +180,16 @@ def recorded(tmp_path_factory, monday_schema_everywhere) -> list[dict]:
         # reconciliation: a request whose outcome is unknown is looked up on the board before anything
         # is sent again (find_items over pages of 2, subitems by parent)
         with engine.begin() as conn:
-            conn.execute(table.insert(), [order_row(table, **{
-                "AAG ORDER NUMBER": f"MWE-{n:05d}", "PO NUMBER": str(4700 + n), "CUSTOMER SEASON": "FW25"})
-                for n in range(20, 27)])
+            conn.execute(
+                table.insert(),
+                [
+                    order_row(
+                        table,
+                        **{"AAG ORDER NUMBER": f"MWE-{n:05d}", "PO NUMBER": str(4700 + n), "CUSTOMER SEASON": "FW25"},
+                    )
+                    for n in range(20, 27)
+                ],
+            )
         server.fail_next("drop", field="create_item")
         server.fail_next("after500", field="create_subitem")
         _run(mark, client)
@@ -186,8 +207,9 @@ def recorded(tmp_path_factory, monday_schema_everywhere) -> list[dict]:
         ids = [item["id"] for item in server.board_dump(BOARD)["items"]]
         key_column = client.board(BOARD).resolve(mark.mapping.columns)["SYNC KEY"].id
         keys = [item["column_values"]["SYNC KEY"] for item in server.board_dump(BOARD)["items"]]
-        assert len(client.find_items(BOARD, key_column, keys + [f"NOT ON THE BOARD {n}" for n in range(100)])) == \
-            len(set(keys))
+        assert len(client.find_items(BOARD, key_column, keys + [f"NOT ON THE BOARD {n}" for n in range(100)])) == len(
+            set(keys)
+        )
         many = (ids * 10)[:130]
         assert len(client.subitems_of(many)) == len(ids)
         states = client.item_states(created + many + ["1"])
@@ -216,8 +238,10 @@ def test_every_document_the_client_sends_is_valid_for_monday(recorded, real_sche
     assert ROOT_FIELDS <= set(fields), ROOT_FIELDS - set(fields)
     assert {request["api_version"] for request in recorded} == {"2026-07"}
     with capsys.disabled():
-        print(f"\n{len(documents)} distinct documents ({len(pairs)} distinct document + variables pairs, "
-              f"{len(recorded)} requests) validated against {monday_sdl.name}")
+        print(
+            f"\n{len(documents)} distinct documents ({len(pairs)} distinct document + variables pairs, "
+            f"{len(recorded)} requests) validated against {monday_sdl.name}"
+        )
 
 
 def _root_fields(query: str) -> list[str]:
@@ -313,8 +337,10 @@ def sdl_differences(ours: GraphQLSchema, real: GraphQLSchema, used: dict[str, se
                 elif theirs is None:
                     problems.append(f"input {name}.{field_name}: not in monday's schema")
                 elif (str(mine.type), _default(mine)) != (str(theirs.type), _default(theirs)):
-                    problems.append(f"input {name}.{field_name}: {mine.type} = {_default(mine)} here, "
-                                    f"{theirs.type} = {_default(theirs)} in monday's")
+                    problems.append(
+                        f"input {name}.{field_name}: {mine.type} = {_default(mine)} here, "
+                        f"{theirs.type} = {_default(theirs)} in monday's"
+                    )
     for type_name, field_name in sorted((used or {}).get("fields", ())):
         for schema, whose in ((ours, "the sandbox's"), (real, "monday's")):
             owner = schema.get_type(type_name)
@@ -322,11 +348,18 @@ def sdl_differences(ours: GraphQLSchema, real: GraphQLSchema, used: dict[str, se
                 problems.append(f"{type_name}.{field_name}: used, not in {whose} schema")
         real_owner = real.get_type(type_name)
         ours_owner = ours.get_type(type_name)
-        if real_owner is not None and ours_owner is not None and field_name in real_owner.fields \
-                and field_name in ours_owner.fields:
+        if (
+            real_owner is not None
+            and ours_owner is not None
+            and field_name in real_owner.fields
+            and field_name in ours_owner.fields
+        ):
             for argument, definition in real_owner.fields[field_name].args.items():
-                if str(definition.type).endswith("!") and _default(definition) is None \
-                        and argument not in ours_owner.fields[field_name].args:
+                if (
+                    str(definition.type).endswith("!")
+                    and _default(definition) is None
+                    and argument not in ours_owner.fields[field_name].args
+                ):
                     problems.append(f"{type_name}.{field_name}({argument}:): required by monday, missing here")
     for type_name, field_name, argument in sorted((used or {}).get("arguments", ())):
         for schema, whose in ((ours, "the sandbox's"), (real, "monday's")):
@@ -354,8 +387,10 @@ def _field_differences(type_name: str, field_name: str, field, real_field) -> li
         if theirs is None:
             problems.append(f"{where}({name}:): not in monday's schema")
         elif (str(argument.type), _default(argument)) != (str(theirs.type), _default(theirs)):
-            problems.append(f"{where}({name}:): {argument.type} = {_default(argument)} here, "
-                            f"{theirs.type} = {_default(theirs)} in monday's")
+            problems.append(
+                f"{where}({name}:): {argument.type} = {_default(argument)} here, "
+                f"{theirs.type} = {_default(theirs)} in monday's"
+            )
     for name, theirs in real_field.args.items():
         if name not in field.args and str(theirs.type).endswith("!") and _default(theirs) is None:
             problems.append(f"{where}({name}:): required by monday, missing here")
@@ -364,8 +399,13 @@ def _field_differences(type_name: str, field_name: str, field, real_field) -> li
 
 def test_the_sandbox_sdl_agrees_with_mondays_for_everything_used(recorded, real_schema):
     used = used_by(sorted({request["query"] for request in recorded}), sandbox_schema.SCHEMA)
-    assert {("Query", "items_page_by_column_values"), ("Item", "column_values"), ("Column", "settings"),
-            ("Item", "state"), ("Mutation", "move_item_to_group")} <= used["fields"]
+    assert {
+        ("Query", "items_page_by_column_values"),
+        ("Item", "column_values"),
+        ("Column", "settings"),
+        ("Item", "state"),
+        ("Mutation", "move_item_to_group"),
+    } <= used["fields"]
     assert ("Query", "items", "limit") in used["arguments"] and "ItemsPageByColumnValuesQuery" in used["inputs"]
     assert sdl_differences(sandbox_schema.SCHEMA, real_schema, used) == []
 
@@ -423,11 +463,18 @@ def test_a_sandbox_in_a_child_process_takes_the_reference_from_the_environment(t
     from sandbox.reference import ENV
 
     altered = tmp_path / "altered.graphql"
-    altered.write_text(monday_sdl.read_text(encoding="utf-8").replace("\n  me: User", "\n  me_gone: User", 1),
-                       encoding="utf-8")
+    altered.write_text(
+        monday_sdl.read_text(encoding="utf-8").replace("\n  me: User", "\n  me_gone: User", 1), encoding="utf-8"
+    )
     root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--token", ""], cwd=root, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, ENV: str(altered)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--token", ""],
+        cwd=root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, ENV: str(altered)},
+    )
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), process.stderr.read()

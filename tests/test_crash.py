@@ -49,10 +49,16 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
     world = make_world(sqlite_engine, n_orders=300, seed=seed % 1000 + 1)
     server = start_sandbox(tmp_path / "sandbox.db", base_latency=0.03, mutation_latency=0.003)
     settings = tmp_path / "settings.toml"
-    settings.write_text(render_settings({
-        "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
-        "monday.api_url": server.url, "monday.board_id": BOARD,
-    }), encoding="utf-8")
+    settings.write_text(
+        render_settings(
+            {
+                "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
+                "monday.api_url": server.url,
+                "monday.board_id": BOARD,
+            }
+        ),
+        encoding="utf-8",
+    )
     env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, str(ROOT / "main.py"), "sync", "--config", str(settings), "--all"]
     ctx = engine_context(sqlite_engine)
@@ -60,8 +66,9 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
         expected = {c.sync_key: c for change in ctx.detect(ctx.customers()) for c in change.changes}
         killed = 0
         for _trial in range(TRIALS):
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             time.sleep(rng.uniform(0.3, 2.0))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
@@ -69,8 +76,7 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
             _, stderr = process.communicate(timeout=60)
             assert "Traceback" not in stderr, stderr
             assert_no_duplicates(server)
-        final = subprocess.run([*command, "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=300)
+        final = subprocess.run([*command, "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert "Traceback" not in final.stderr, final.stderr
         answer = json.loads(final.stdout)
         batches = answer["batches"]
@@ -81,8 +87,10 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_row(tmp_path, sql
         assert all(b["status"] in ("COMPLETED", "COMPLETED_WITH_ERRORS", "NO_CHANGES") for b in batches), batches
         still_open = answer["open_errors"]
         assert still_open and set(still_open) == {"VALIDATION"}, still_open
-        open_in_tables = sum(world.scalar(sa.select(sa.func.count()).select_from(t).where(t.c.resolved_at.is_(None)))
-                             for t in (s.err_items, s.err_subitems))
+        open_in_tables = sum(
+            world.scalar(sa.select(sa.func.count()).select_from(t).where(t.c.resolved_at.is_(None)))
+            for t in (s.err_items, s.err_subitems)
+        )
         assert sum(still_open.values()) == open_in_tables, (still_open, open_in_tables)
         assert final.returncode == 1, final.stderr
         assert "fix them in ORDERS_UNIFIED" in final.stderr, final.stderr

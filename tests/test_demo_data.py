@@ -44,8 +44,19 @@ FAMILY_PATTERNS = {
 KEY = ("AAG ORDER NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION")
 DATES = ("ORDER DATE PO RECEIVED", "ETA CUSTOMER WAREHOUSE DATE", "EX FACTORY DATE")
 REFERENCE_CUSTOMERS = {
-    "GREYSON CLOTHIERS", "GREYSON", "MACK WELDON", "JOHNNIE O", "TITLE NINE", "TITLE 9", "RHYTHM (AU)",
-    "LORNA JANE (NZ)", "WHITE FOX", "PELOTON", "SUMMERSALT", "BORN PRIMITIVE", "TRACKSMITH",
+    "GREYSON CLOTHIERS",
+    "GREYSON",
+    "MACK WELDON",
+    "JOHNNIE O",
+    "TITLE NINE",
+    "TITLE 9",
+    "RHYTHM (AU)",
+    "LORNA JANE (NZ)",
+    "WHITE FOX",
+    "PELOTON",
+    "SUMMERSALT",
+    "BORN PRIMITIVE",
+    "TRACKSMITH",
 }
 CUSTOMER_SEASONS = {"SPRING SUMMER 2026", "FW25", "SP26", "2025 Q2", "2025 HOLIDAY"}
 SIXTY = SIZE_COLUMNS[:60]
@@ -97,8 +108,17 @@ def hostile_marks(rows: list[dict]) -> list[set[str]]:
 
 
 ALL_MARKS = {
-    "double quote", "apostrophe", "ampersand", "non-ASCII customer", "padded style", "blank season",
-    "nan season", "N/A price", "TRUE tariff", "NULL order number", "duplicate key",
+    "double quote",
+    "apostrophe",
+    "ampersand",
+    "non-ASCII customer",
+    "padded style",
+    "blank season",
+    "nan season",
+    "N/A price",
+    "TRUE tariff",
+    "NULL order number",
+    "duplicate key",
 }
 
 
@@ -130,6 +150,7 @@ def engine():
 
 
 # ---- determinism -------------------------------------------------------------------------------
+
 
 def test_same_seed_gives_same_rows_and_another_seed_other_rows():
     first = list(generate_rows(600, seed=5))
@@ -164,8 +185,9 @@ def test_rows_do_not_depend_on_hash_seed_and_no_qt_or_pandas_is_imported():
     outputs = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
-        result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT,
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
         outputs.add(result.stdout.strip())
     here = hashlib.sha256(repr(list(generate_rows(400, seed=3))).encode()).hexdigest()
     assert outputs == {f"{here} []"}
@@ -173,12 +195,24 @@ def test_rows_do_not_depend_on_hash_seed_and_no_qt_or_pandas_is_imported():
 
 # ---- shape ---------------------------------------------------------------------------------------
 
+
 def test_column_lists():
     assert ORDER_COLUMNS_BEFORE_SIZES[-1] == "UNIT OF MEASURE"
     assert ORDER_COLUMNS_AFTER_SIZES[0] == "TOTAL QTY"
     assert ORDER_COLUMNS_AFTER_SIZES[-1] == "record_uuid"
-    for name in ("AAG ORDER NUMBER", "CUSTOMER NAME", "PO NUMBER", "CUSTOMER STYLE", "CUSTOMER SEASON",
-                 "AAG SEASON", "ORDER TYPE", "CATEGORY", "DESTINATION", "DELIVERY TERMS", *DATES):
+    for name in (
+        "AAG ORDER NUMBER",
+        "CUSTOMER NAME",
+        "PO NUMBER",
+        "CUSTOMER STYLE",
+        "CUSTOMER SEASON",
+        "AAG SEASON",
+        "ORDER TYPE",
+        "CATEGORY",
+        "DESTINATION",
+        "DELIVERY TERMS",
+        *DATES,
+    ):
         assert name in ORDER_COLUMNS_BEFORE_SIZES
     for name in ("CUSTOMER PRICE", "US TARIFF RATE", "FOB PRICE", "DUTY RATE"):
         assert name in ORDER_COLUMNS_AFTER_SIZES
@@ -192,7 +226,7 @@ def test_table_column_order_and_types():
     names = [c.name for c in table.columns]
     assert names == ORDER_COLUMNS_BEFORE_SIZES + SIZE_COLUMNS + ORDER_COLUMNS_AFTER_SIZES
     first_size = names.index("UNIT OF MEASURE") + 1
-    assert names[first_size:names.index("TOTAL QTY")] == SIZE_COLUMNS
+    assert names[first_size : names.index("TOTAL QTY")] == SIZE_COLUMNS
     assert not table.primary_key.columns
     for name in DATES:
         assert isinstance(table.c[name].type, sa.Date)
@@ -208,7 +242,7 @@ def test_table_column_order_and_types():
 def test_table_name_schema_and_clashing_sizes():
     table = orders_table(sa.MetaData(), ["S", "M"], schema="dbo", name="OU")
     assert table.fullname == "dbo.OU"
-    assert [c.name for c in table.columns][len(ORDER_COLUMNS_BEFORE_SIZES):][:3] == ["S", "M", "TOTAL QTY"]
+    assert [c.name for c in table.columns][len(ORDER_COLUMNS_BEFORE_SIZES) :][:3] == ["S", "M", "TOTAL QTY"]
     with pytest.raises(ValueError):
         orders_table(sa.MetaData(), ["S", "S"])
     with pytest.raises(ValueError):
@@ -223,6 +257,7 @@ def test_every_row_has_every_column_in_order(rows_2000):
 
 # ---- sizes ---------------------------------------------------------------------------------------
 
+
 def test_every_size_family_is_present():
     assert 90 <= len(SIZE_COLUMNS) <= 170
     assert len(set(SIZE_COLUMNS)) == len(SIZE_COLUMNS)
@@ -230,9 +265,36 @@ def test_every_size_family_is_present():
     assert set(families) == set(FAMILY_PATTERNS)
     evens = [label for label in SIZE_COLUMNS if family_of(label) == "even numbers"]
     assert evens == [str(n) for n in range(0, 61, 2)]
-    for label in ("XXXS", "XS", "S", "M", "L", "XL", "XXXL", "S/M", "L/XL", "2XL", "3XL", "2XL/3XL",
-                  "1X", "4X", "0-3M", "18-24M", "2T", "6T", "30/32", "32X30", "34-32L", "32C",
-                  "34DD", "38DDD", "OS", "ONE SIZE", "S(6-8)", "M(8-10)"):
+    for label in (
+        "XXXS",
+        "XS",
+        "S",
+        "M",
+        "L",
+        "XL",
+        "XXXL",
+        "S/M",
+        "L/XL",
+        "2XL",
+        "3XL",
+        "2XL/3XL",
+        "1X",
+        "4X",
+        "0-3M",
+        "18-24M",
+        "2T",
+        "6T",
+        "30/32",
+        "32X30",
+        "34-32L",
+        "32C",
+        "34DD",
+        "38DDD",
+        "OS",
+        "ONE SIZE",
+        "S(6-8)",
+        "M(8-10)",
+    ):
         assert label in SIZE_COLUMNS, label
 
 
@@ -274,8 +336,7 @@ def test_a_subset_of_size_columns_is_honoured():
 
     scattered = ["XS", "M", "XL", "4", "32", "2T", "34DD", "OS"]
     rows = list(generate_rows(500, seed=4, size_columns=scattered))
-    assert all(list(row) == ORDER_COLUMNS_BEFORE_SIZES + scattered + ORDER_COLUMNS_AFTER_SIZES
-               for row in rows)
+    assert all(list(row) == ORDER_COLUMNS_BEFORE_SIZES + scattered + ORDER_COLUMNS_AFTER_SIZES for row in rows)
     used = {label for row in rows for label in positive_sizes(row, scattered)}
     assert used == set(scattered)
 
@@ -286,6 +347,7 @@ def test_no_size_columns_at_all():
 
 
 # ---- realistic values ---------------------------------------------------------------------------
+
 
 def test_values_look_like_the_reference(clean_2000):
     rows = clean_2000
@@ -333,6 +395,7 @@ def test_reference_examples_occur():
 
 # ---- keys and hostile rows ----------------------------------------------------------------------
 
+
 def test_keys_unique_apart_from_the_intended_duplicate(rows_2000):
     keyed = [tuple(row[c] for c in KEY) for row in rows_2000 if row["AAG ORDER NUMBER"] is not None]
     counts = Counter(keyed)
@@ -346,8 +409,7 @@ def test_keys_unique_apart_from_the_intended_duplicate(rows_2000):
     assert pair[0]["TOTAL QTY"] != pair[1]["TOTAL QTY"]  # a conflicting duplicate, not a harmless copy
     # Trimming the style creates no new clash.
     trimmed = Counter((k[0], k[1].strip(), k[2]) for k in keyed)
-    assert {k: n for k, n in trimmed.items() if n > 1}.keys() == {
-        (k[0], k[1].strip(), k[2]) for k in repeated}
+    assert {k: n for k, n in trimmed.items() if n > 1}.keys() == {(k[0], k[1].strip(), k[2]) for k in repeated}
 
 
 def test_keys_unique_without_hostile(clean_2000):
@@ -395,6 +457,7 @@ def test_hostile_values_absent_when_disabled(clean_2000):
 
 # ---- the database -------------------------------------------------------------------------------
 
+
 def test_create_orders_table_round_trips_on_sqlite(engine):
     with engine.begin() as conn:
         table = create_orders_table(conn, 700, seed=9, size_columns=SIXTY, chunk=64)
@@ -413,14 +476,17 @@ def test_create_orders_table_drops_an_existing_table(engine):
     with engine.connect() as conn:
         count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
         total = conn.execute(sa.select(sa.func.sum(table.c["TOTAL QTY"]))).scalar_one()
-        sizes = conn.execute(sa.select(sa.func.sum(
-            sa.func.coalesce(table.c.S, 0) + sa.func.coalesce(table.c.M, 0) + sa.func.coalesce(table.c.L, 0)
-        ))).scalar_one()
+        sizes = conn.execute(
+            sa.select(
+                sa.func.sum(
+                    sa.func.coalesce(table.c.S, 0) + sa.func.coalesce(table.c.M, 0) + sa.func.coalesce(table.c.L, 0)
+                )
+            )
+        ).scalar_one()
     assert count == 120
     columns = [c["name"] for c in sa.inspect(engine).get_columns("ORDERS_UNIFIED")]
     assert columns == ORDER_COLUMNS_BEFORE_SIZES + ["S", "M", "L"] + ORDER_COLUMNS_AFTER_SIZES
-    assert total == sum(r["TOTAL QTY"] for r in generate_rows(120, seed=2, size_columns=["S", "M", "L"],
-                                                                 hostile=False))
+    assert total == sum(r["TOTAL QTY"] for r in generate_rows(120, seed=2, size_columns=["S", "M", "L"], hostile=False))
     assert sizes == total > 0
 
 

@@ -176,8 +176,15 @@ def test_a_row_that_exhausts_its_attempts_fails_with_its_reason_and_the_rest_goe
     assert error["error_type"] == "UNKNOWN" and "after 6 attempts" in error["message"]
     assert error["retryable"] is True
     # Its sizes were never sent: each is recorded as waiting for its item.
-    assert count(engine, s.err_subitems, s.err_subitems.c.parent_sync_key == first["sync_key"],
-                 s.err_subitems.c.error_type == "PARENT_FAILED") == 3
+    assert (
+        count(
+            engine,
+            s.err_subitems,
+            s.err_subitems.c.parent_sync_key == first["sync_key"],
+            s.err_subitems.c.error_type == "PARENT_FAILED",
+        )
+        == 3
+    )
 
 
 # == cancel from anywhere ========================================================================
@@ -349,8 +356,11 @@ def test_a_key_older_than_mondays_replay_window_is_settled_by_a_look_up(engine, 
         processor(ctx, sandbox, successor(3_200_005)).run([CUSTOMER])
     with engine.begin() as conn:  # the crashed run was 40 minutes ago: monday no longer replays its key
         (sent,) = conn.execute(sa.select(s.requests.c.last_sent_at)).one()
-        conn.execute(sa.update(s.requests).values(first_sent_at=sent - dt.timedelta(minutes=40),
-                                                  last_sent_at=sent - dt.timedelta(minutes=40)))
+        conn.execute(
+            sa.update(s.requests).values(
+                first_sent_at=sent - dt.timedelta(minutes=40), last_sent_at=sent - dt.timedelta(minutes=40)
+            )
+        )
     created = {key: item["id"] for key, item in board_by_key(sandbox).items()}
     results = processor(ctx, sandbox, successor(3_200_006)).run([CUSTOMER])
     assert [r.status for r in results] == [s.COMPLETED]

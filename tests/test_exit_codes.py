@@ -55,16 +55,30 @@ def database_url(engine: sa.Engine, **options: str) -> str:
 
 def settings(tmp_path: Path, url: str, server, board: str = BOARD) -> Path:
     path = tmp_path / "settings.toml"
-    path.write_text(render_settings({"database.url": url, "monday.api_url": server.url if server else
-                                     "http://127.0.0.1:9/v2", "monday.board_id": board}), encoding="utf-8")
+    path.write_text(
+        render_settings(
+            {
+                "database.url": url,
+                "monday.api_url": server.url if server else "http://127.0.0.1:9/v2",
+                "monday.board_id": board,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
 def ordersync(tmp_path: Path, *args: str, token: str = SANDBOX_TOKEN) -> Run:
     # No OS keyring: a token comes only from the environment here, never from the user's own keyring.
     env = {**os.environ, "MONDAY_API_TOKEN": token, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "Traceback" not in done.stderr, done.stderr  # never, whatever the code
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -80,10 +94,15 @@ def add_invalid_lines(engine: sa.Engine, customer: str = "TITLE NINE") -> None:
     """Two lines a loader must reject: a price of 'N/A', and no order number at all."""
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [
-            order_row(table, **{"AAG ORDER NUMBER": "BAD-00001", "CUSTOMER NAME": customer, "CUSTOMER PRICE": "N/A"}),
-            order_row(table, **{"AAG ORDER NUMBER": None, "CUSTOMER NAME": customer}),
-        ])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(
+                    table, **{"AAG ORDER NUMBER": "BAD-00001", "CUSTOMER NAME": customer, "CUSTOMER PRICE": "N/A"}
+                ),
+                order_row(table, **{"AAG ORDER NUMBER": None, "CUSTOMER NAME": customer}),
+            ],
+        )
 
 
 def open_errors(engine: sa.Engine, *where) -> int:
@@ -114,8 +133,11 @@ def test_1_invalid_lines_are_held_back_on_every_run_until_fixed(engine, sandbox,
     again = ordersync(tmp_path, "sync", "--config", str(config), "--all")
     assert again.code == 1, again.err[-1500:]
     assert any("fix them in ORDERS_UNIFIED" in line for line in again.said), again.said
-    assert count(engine, s.err_items, s.err_items.c.error_type == "VALIDATION",
-                 s.err_items.c.resolved_at.is_(None)) == invalid == 2
+    assert (
+        count(engine, s.err_items, s.err_items.c.error_type == "VALIDATION", s.err_items.c.resolved_at.is_(None))
+        == invalid
+        == 2
+    )
 
 
 def test_1_retry_all_with_only_invalid_lines_open_leaves_them_open_and_says_so(engine, sandbox, tmp_path):
@@ -124,9 +146,11 @@ def test_1_retry_all_with_only_invalid_lines_open_leaves_them_open_and_says_so(e
     config = settings(tmp_path, database_url(engine), sandbox)
     assert ordersync(tmp_path, "sync", "--config", str(config), "--all").code == 1
     with engine.connect() as conn:
-        types = set(conn.execute(sa.select(s.err_items.c.error_type).where(s.err_items.c.resolved_at.is_(None)))
-                    .scalars()) | set(conn.execute(sa.select(s.err_subitems.c.error_type)
-                                                   .where(s.err_subitems.c.resolved_at.is_(None))).scalars())
+        types = set(
+            conn.execute(sa.select(s.err_items.c.error_type).where(s.err_items.c.resolved_at.is_(None))).scalars()
+        ) | set(
+            conn.execute(sa.select(s.err_subitems.c.error_type).where(s.err_subitems.c.resolved_at.is_(None))).scalars()
+        )
     assert types == {"VALIDATION"}, types  # the precondition: only invalid lines are open
     before = open_errors(engine)
     retry = ordersync(tmp_path, "retry", "--config", str(config), "--all")
@@ -136,7 +160,9 @@ def test_1_retry_all_with_only_invalid_lines_open_leaves_them_open_and_says_so(e
     # Fixed in the ERP: the price is a number, and the line without an order number is gone.
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=engine)
     with engine.begin() as conn:
-        conn.execute(table.update().where(table.c["AAG ORDER NUMBER"] == "BAD-00001").values({"CUSTOMER PRICE": "12.5"}))
+        conn.execute(
+            table.update().where(table.c["AAG ORDER NUMBER"] == "BAD-00001").values({"CUSTOMER PRICE": "12.5"})
+        )
         conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"].is_(None)))
     fixed = ordersync(tmp_path, "retry", "--config", str(config), "--all")
     assert fixed.code == 0 and open_errors(engine) == 0, fixed.err[-1500:]
@@ -148,8 +174,9 @@ def test_1_retry_all_with_only_invalid_lines_open_leaves_them_open_and_says_so(e
 
 def test_2_a_board_that_does_not_exist(engine, sandbox, tmp_path):
     make_world(engine, n_orders=10, seed=6, hostile=False)
-    run = ordersync(tmp_path, "sync", "--config", str(settings(tmp_path, database_url(engine), sandbox, "123")),
-                    "--all")
+    run = ordersync(
+        tmp_path, "sync", "--config", str(settings(tmp_path, database_url(engine), sandbox, "123")), "--all"
+    )
     assert run.code == 2, run.err[-1500:]
     assert len(run.said) == 1 and "board 123 does not exist" in run.said[0] and "reached" not in run.err
     assert "Not run:" in run.said[0]  # every other customer, for the same reason, in the same line
@@ -239,7 +266,7 @@ def test_the_readme_and_help_give_the_table_the_program_uses(tmp_path):
     from core.foundation.exceptions import EXIT_CODES
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("| code | means |"):]
+    table = readme[readme.index("| code | means |") :]
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
     assert rows == [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES]
     shown = " ".join(ordersync(tmp_path, "--help").out.split())

@@ -90,8 +90,11 @@ def test_cancel_finishes_the_request_in_flight_and_resumes_later(engine, tmp_pat
         with engine.connect() as conn:
             import sqlalchemy as sa
 
-            left = conn.execute(sa.select(sa.func.count()).select_from(s.stg_items).where(
-                s.stg_items.c.batch_id == result.batch_id, s.stg_items.c.state == s.SENDING)).scalar()
+            left = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(s.stg_items)
+                .where(s.stg_items.c.batch_id == result.batch_id, s.stg_items.c.state == s.SENDING)
+            ).scalar()
         assert left == 0  # the request in flight was finished and recorded
         results = BatchProcessor(ctx, client).run(ctx.customers())
         resumed = [r for r in results if r.customer == customer]
@@ -104,8 +107,9 @@ def test_cancel_finishes_the_request_in_flight_and_resumes_later(engine, tmp_pat
 @pytest.mark.parametrize("legacy", [False, True])
 def test_rate_limit_storms_and_legacy_error_shapes_are_survived(engine, tmp_path, legacy):
     make_world(engine, n_orders=30, seed=4)
-    server = start_sandbox(tmp_path / "sb.db", faults="storm=0.2,locked=0.1", seed=3, legacy_errors=legacy,
-                           time_scale=3000.0)
+    server = start_sandbox(
+        tmp_path / "sb.db", faults="storm=0.2,locked=0.1", seed=3, legacy_errors=legacy, time_scale=3000.0
+    )
     try:
         ctx = engine_context(engine)
         expected = expected_lines(ctx)

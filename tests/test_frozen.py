@@ -40,10 +40,27 @@ def _plain_python() -> str:
 @pytest.mark.slow
 def test_build_and_smoke_test_the_frozen_program(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
-    cmd = [_plain_python(), str(ROOT / "dev.py"), "build", "--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "work")]
+    cmd = [
+        _plain_python(),
+        str(ROOT / "dev.py"),
+        "build",
+        "--dist",
+        str(tmp_path / "dist"),
+        "--work",
+        str(tmp_path / "work"),
+    ]
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              encoding="utf-8", errors="replace", timeout=1200)
+        proc = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=1200,
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"`{' '.join(cmd)}` did not finish within {exc.timeout:.0f} s", pytrace=False)
     output = proc.stdout + proc.stderr

@@ -91,8 +91,12 @@ def slow_sandbox_governor(clock: FakeClock, per_mutation_seconds: float) -> Rate
     0.3 s + ``per_mutation_seconds`` per mutation."""
     governor = RateGovernor(clock=clock, sleep=clock.sleep, margin=0.0)
     for count in (25, 10):
-        governor.observe(charged(count, 3_000_000, 10), POLICY_3M_10S, count,
-                         sent_at=clock.now - (0.3 + per_mutation_seconds * count))
+        governor.observe(
+            charged(count, 3_000_000, 10),
+            POLICY_3M_10S,
+            count,
+            sent_at=clock.now - (0.3 + per_mutation_seconds * count),
+        )
     assert governor.round_trip(4) == pytest.approx(0.3 + 4 * per_mutation_seconds)
     return governor
 
@@ -130,8 +134,9 @@ def test_a_budget_that_never_holds_a_full_request_is_spent_whole_each_window():
     # 200,000 points hold 6 mutations: a fresh window's partial request is all there is, it goes.
     clock = FakeClock()
     governor = RateGovernor(clock=clock, sleep=clock.sleep, margin=0.0)
-    governor.observe(charged(6, 200_000, 1), {"RateLimit-Policy": '"complexityMinute";q=200000;w=1'}, 6,
-                     sent_at=clock.now - 3.0)
+    governor.observe(
+        charged(6, 200_000, 1), {"RateLimit-Policy": '"complexityMinute";q=200000;w=1'}, 6, sent_at=clock.now - 3.0
+    )
     clock.now += 0.5
     assert governor.allowance(25) == 6
     assert clock.slept == [pytest.approx(0.5)]
@@ -140,16 +145,20 @@ def test_a_budget_that_never_holds_a_full_request_is_spent_whole_each_window():
 def test_windows_ending_on_partial_requests_after_one_mutation_requests_meet_no_429(tmp_path):
     # 3,000,000 points a window: a request of 1 mutation (a group, say) every fourth, else 25. Each window
     # ends on a partial request sized from the price the answers taught; no request may meet a 429.
-    server = start_sandbox(tmp_path / "edges.db", complexity_budget=3_000_000, mutation_cost=30_000,
-                           time_scale=120.0)
+    server = start_sandbox(tmp_path / "edges.db", complexity_budget=3_000_000, mutation_cost=30_000, time_scale=120.0)
     try:
         client = monday_client(server)
         group = next(iter(client.board(BOARD).groups.values()))
         made = 0
         for n in range(40):
             room = client.governor.allowance(1 if n % 4 == 0 else 25)
-            outcomes = client.mutate(BOARD, [Mutation(i, "create_item", {
-                "board_id": BOARD, "item_name": f"edge {n}-{i}", "group_id": group}) for i in range(room)])
+            outcomes = client.mutate(
+                BOARD,
+                [
+                    Mutation(i, "create_item", {"board_id": BOARD, "item_name": f"edge {n}-{i}", "group_id": group})
+                    for i in range(room)
+                ],
+            )
             made += sum(o.ok for o in outcomes)
         assert client.stats.rate_limited == 0
         assert server.stats["rejected_429"]["complexity"] == 0
@@ -162,8 +171,7 @@ def test_windows_ending_on_partial_requests_after_one_mutation_requests_meet_no_
 def test_a_replayed_answer_teaches_the_governor_nothing_about_the_budget_now(tmp_path):
     # monday answers a repeated Idempotency-Key with its cached first answer: the budget and reset in
     # it are of that first send. After a later request spent more, the replay must not give it back.
-    server = start_sandbox(tmp_path / "replay.db", complexity_budget=3_000_000, mutation_cost=30_000,
-                           time_scale=1.0)
+    server = start_sandbox(tmp_path / "replay.db", complexity_budget=3_000_000, mutation_cost=30_000, time_scale=1.0)
     try:
         client = monday_client(server)
         group = next(iter(client.board(BOARD).groups.values()))

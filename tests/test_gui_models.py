@@ -66,22 +66,55 @@ CUSTOMERS = ("Acme", "Blue Fox", "")
 
 def customer_rows() -> list[dict]:
     return [
-        {"customer": "Acme", "new": 3, "changed": 1, "removed": 0, "invalid": 0, "open_errors": 2,
-         "last_sync": T0},
-        {"customer": "Blue Fox", "new": 0, "changed": 12, "removed": 2, "invalid": 1, "open_errors": 0,
-         "last_sync": None},
-        {"customer": "", "new": 1, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0,
-         "last_sync": "2024-02-28 17:30:00"},
-        {"customer": "Zed & Co", "new": 10, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 5,
-         "last_sync": T0 - dt.timedelta(days=3)},
+        {"customer": "Acme", "new": 3, "changed": 1, "removed": 0, "invalid": 0, "open_errors": 2, "last_sync": T0},
+        {
+            "customer": "Blue Fox",
+            "new": 0,
+            "changed": 12,
+            "removed": 2,
+            "invalid": 1,
+            "open_errors": 0,
+            "last_sync": None,
+        },
+        {
+            "customer": "",
+            "new": 1,
+            "changed": 0,
+            "removed": 0,
+            "invalid": 0,
+            "open_errors": 0,
+            "last_sync": "2024-02-28 17:30:00",
+        },
+        {
+            "customer": "Zed & Co",
+            "new": 10,
+            "changed": 0,
+            "removed": 0,
+            "invalid": 0,
+            "open_errors": 5,
+            "last_sync": T0 - dt.timedelta(days=3),
+        },
     ]
 
 
 def batch_row(batch_id: int, status: str = "PUSHING", done: int = 40, total: int = 100, **extra) -> dict:
-    row = {"batch_id": batch_id, "customer": f"Customer {batch_id}", "status": status, "done": done,
-           "total": total, "sent": done + 5, "succeeded": done - 2, "failed": 2, "items": total // 4,
-           "subitems": total - total // 4, "throughput": 12.34, "eta_seconds": 80.0,
-           "started_at": T0 + dt.timedelta(minutes=batch_id), "owner": "ann@ws1", "mine": batch_id == 3}
+    row = {
+        "batch_id": batch_id,
+        "customer": f"Customer {batch_id}",
+        "status": status,
+        "done": done,
+        "total": total,
+        "sent": done + 5,
+        "succeeded": done - 2,
+        "failed": 2,
+        "items": total // 4,
+        "subitems": total - total // 4,
+        "throughput": 12.34,
+        "eta_seconds": 80.0,
+        "started_at": T0 + dt.timedelta(minutes=batch_id),
+        "owner": "ann@ws1",
+        "mine": batch_id == 3,
+    }
     row.update(extra)
     return row
 
@@ -90,12 +123,21 @@ def error_row(i: int, **extra) -> dict:
     """Error ``i``: customers and types interleave, messages are unique and in no source order."""
     item = i % 4 != 3
     row = {
-        "ref": f"{'I' if item else 'S'}{i}", "level": "item" if item else "subitem",
-        "customer": CUSTOMERS[i % 3], "po_number": f"PO{1000 + i % 7}", "order_number": f"SO{i // 2}",
-        "error_type": TYPES[i % 5], "error_code": "ColumnValueException" if i % 5 == 1 else None,
-        "message": f"message {(i * 37) % 1000:04d} for line {i}", "retryable": i % 2 == 0,
-        "retry_count": i % 12, "last_failed_at": T0 + dt.timedelta(minutes=(i * 53) % 997),
-        "resolved_at": None, "fixed": False, "payload_json": "{}", "source_json": "{}",
+        "ref": f"{'I' if item else 'S'}{i}",
+        "level": "item" if item else "subitem",
+        "customer": CUSTOMERS[i % 3],
+        "po_number": f"PO{1000 + i % 7}",
+        "order_number": f"SO{i // 2}",
+        "error_type": TYPES[i % 5],
+        "error_code": "ColumnValueException" if i % 5 == 1 else None,
+        "message": f"message {(i * 37) % 1000:04d} for line {i}",
+        "retryable": i % 2 == 0,
+        "retry_count": i % 12,
+        "last_failed_at": T0 + dt.timedelta(minutes=(i * 53) % 997),
+        "resolved_at": None,
+        "fixed": False,
+        "payload_json": "{}",
+        "source_json": "{}",
     }
     if item:  # as ErrorHandler returns them: items have sync_key, subitems parent_sync_key + size
         row["sync_key"] = f"K{i}"
@@ -120,7 +162,8 @@ class Recorder:
         self.resets = 0
         self.layouts = 0
         model.dataChanged.connect(
-            lambda tl, br, roles=(): self.changed.append((tl.row(), tl.column(), br.row(), br.column())))
+            lambda tl, br, roles=(): self.changed.append((tl.row(), tl.column(), br.row(), br.column()))
+        )
         model.rowsInserted.connect(lambda parent, first, last: self.inserted.append((first, last)))
         model.rowsRemoved.connect(lambda parent, first, last: self.removed.append((first, last)))
         model.modelReset.connect(self._reset)
@@ -162,8 +205,9 @@ def test_customers_model_and_proxy_pass_the_model_tester(qtbot, qtmodeltester):
     rows = customer_rows()
     rows[1]["changed"] = 13
     del rows[0]
-    rows.append({"customer": "New One", "new": 1, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0,
-                 "last_sync": None})
+    rows.append(
+        {"customer": "New One", "new": 1, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0, "last_sync": None}
+    )
     model.set_rows(rows)
     model.set_all_checked(True)
     model.set_rows([])
@@ -212,8 +256,7 @@ def test_customers_show_blank_and_never_and_sort_natively(qtbot):
     model.set_rows(customer_rows())
     assert column(model, 1) == ["Acme", "Blue Fox", "(blank)", "Zed & Co"]
     assert model.index(1, COL_LAST_SYNC).data() == "never"
-    assert model.index(0, COL_LAST_SYNC).data() == T0.replace(tzinfo=dt.UTC).astimezone().strftime(
-        "%Y-%m-%d %H:%M")
+    assert model.index(0, COL_LAST_SYNC).data() == T0.replace(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
     assert model.index(2, COL_LAST_SYNC).data(SortRole) == dt.datetime(2024, 2, 28, 17, 30)  # ISO text parsed
     assert model.index(0, COL_CHECK).data() is None
     assert model.headerData(COL_CHECK, Qt.Orientation.Horizontal) == ""
@@ -255,8 +298,9 @@ def test_customers_refresh_is_row_level_and_check_state_survives(qtbot):
 
     seen.clear()
     del rows[0]  # Acme leaves, a new customer arrives at the end
-    rows.append({"customer": "Newco", "new": 1, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0,
-                 "last_sync": None})
+    rows.append(
+        {"customer": "Newco", "new": 1, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0, "last_sync": None}
+    )
     model.set_rows(rows)
     assert seen.removed == [(0, 0)] and seen.inserted == [(3, 3)] and seen.resets == 0
     assert column(model, 1) == ["Blue Fox", "(blank)", "Zed & Co", "Newco"]
@@ -313,11 +357,13 @@ def test_customers_row_order_follows_the_incoming_order(qtbot):
 
 def test_batches_newest_first_human_status_progress_and_overall(qtbot):
     model = BatchesModel()
-    model.set_rows([
-        batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, eta_seconds=None, throughput=None),
-        batch_row(3, "PUSHING", 30, 120, eta_seconds=80.0),
-        batch_row(2, "STAGED", 0, 0, stale=True, message="waiting"),
-    ])
+    model.set_rows(
+        [
+            batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, eta_seconds=None, throughput=None),
+            batch_row(3, "PUSHING", 30, 120, eta_seconds=80.0),
+            batch_row(2, "STAGED", 0, 0, stale=True, message="waiting"),
+        ]
+    )
     assert refs(model) == [3, 2, 1]
     assert column(model, COL_STATUS) == ["Pushing", "Staged (no heartbeat)", "Completed with errors"]
     assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole) == "PUSHING"
@@ -330,16 +376,23 @@ def test_batches_newest_first_human_status_progress_and_overall(qtbot):
     assert model.index(0, COL_STATUS).data(ProgressRole) is None
     assert model.index(0, COL_PROGRESS).data() == "25 %"
     assert model.overall() == (30, 120)  # active batches only (PUSHING 30/120, STAGED 0/0)
-    assert [format_duration(s) for s in (0, 59.6, 60, 3599, 7500)] == ["0 s", "1 min", "1 min", "59 min 59 s",
-                                                                      "2 h 05 min"]
+    assert [format_duration(s) for s in (0, 59.6, 60, 3599, 7500)] == [
+        "0 s",
+        "1 min",
+        "1 min",
+        "59 min 59 s",
+        "2 h 05 min",
+    ]
 
     seen = Recorder(model)
-    model.set_rows([
-        batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, eta_seconds=None, throughput=None),
-        batch_row(3, "PUSHING", 60, 120, eta_seconds=80.0, sent=65, succeeded=58),  # a tick of progress
-        batch_row(2, "STAGED", 0, 0, stale=True, message="waiting"),
-        batch_row(4, "STARTED", 0, 10),  # a new batch: on top
-    ])
+    model.set_rows(
+        [
+            batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, eta_seconds=None, throughput=None),
+            batch_row(3, "PUSHING", 60, 120, eta_seconds=80.0, sent=65, succeeded=58),  # a tick of progress
+            batch_row(2, "STAGED", 0, 0, stale=True, message="waiting"),
+            batch_row(4, "STARTED", 0, 10),  # a new batch: on top
+        ]
+    )
     assert seen.inserted == [(0, 0)] and seen.removed == [] and seen.resets == 0 and seen.layouts == 0
     # Progress, sent and succeeded of batch 3 (row 0 until batch 4 is inserted above it): one signal.
     assert seen.changed == [(0, COL_PROGRESS, 0, COL_PROGRESS + 2)]
@@ -469,8 +522,11 @@ def test_errors_proxy_filters(qtbot):
     proxy.set_search("LINE   17 message")
     assert refs(proxy) == ["I17", "I34", "S35"]
     proxy.set_search("po1003 rate_limit")  # across fields
-    assert set(refs(proxy)) == {r["ref"] for r in rows[1:] if r["po_number"] == "PO1003"
-                                and r["error_type"] == "RATE_LIMIT"} != set()
+    assert (
+        set(refs(proxy))
+        == {r["ref"] for r in rows[1:] if r["po_number"] == "PO1003" and r["error_type"] == "RATE_LIMIT"}
+        != set()
+    )
     proxy.set_search("columnvalueexception")
     assert set(column(proxy, COL_CODE)) == {"ColumnValueException"}
     proxy.set_search(" so8 ")  # an order number
@@ -482,8 +538,11 @@ def test_errors_proxy_filters(qtbot):
     proxy.set_error_type("VALIDATION")
     proxy.set_retryable_only(True)
     proxy.set_search("message")
-    expected = [r["ref"] for r in rows if r["customer"] == "Acme" and r["error_type"] == "VALIDATION"
-                and r["retryable"] and r["resolved_at"] is None]
+    expected = [
+        r["ref"]
+        for r in rows
+        if r["customer"] == "Acme" and r["error_type"] == "VALIDATION" and r["retryable"] and r["resolved_at"] is None
+    ]
     assert refs(proxy) == expected != []
 
 
@@ -622,32 +681,39 @@ def test_retry_acts_on_the_row_the_operator_sees(qtbot):
     option = QStyleOptionViewItem()
     option.rect = view.visualRect(cell)
     for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
-        event = QMouseEvent(kind, QPointF(center), QPointF(view.viewport().mapToGlobal(center)),
-                            Qt.MouseButton.LeftButton,
-                            Qt.MouseButton.LeftButton if kind == QEvent.Type.MouseButtonPress
-                            else Qt.MouseButton.NoButton,
-                            Qt.KeyboardModifier.NoModifier)
+        event = QMouseEvent(
+            kind,
+            QPointF(center),
+            QPointF(view.viewport().mapToGlobal(center)),
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.LeftButton if kind == QEvent.Type.MouseButtonPress else Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
         assert delegate.editorEvent(event, proxy, option, cell)
     assert emitted == [seen_ref]
 
     # A click on a disabled button emits nothing.
     emitted.clear()
     disabled = next(r for r in range(proxy.rowCount()) if not proxy.index(r, COL_ACTION).data(RetryableRole))
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(proxy.index(disabled, COL_ACTION)).center())
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(proxy.index(disabled, COL_ACTION)).center()
+    )
     assert emitted == []
 
     # Press on one button and release on another: nothing.
     enabled = [r for r in range(proxy.rowCount()) if proxy.index(r, COL_ACTION).data(RetryableRole)]
-    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(proxy.index(enabled[0], COL_ACTION)).center())
-    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton,
-                       pos=view.visualRect(proxy.index(enabled[1], COL_ACTION)).center())
+    qtbot.mousePress(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(proxy.index(enabled[0], COL_ACTION)).center()
+    )
+    qtbot.mouseRelease(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(proxy.index(enabled[1], COL_ACTION)).center()
+    )
     assert emitted == [] and not delegate._pressed.isValid()
 
     # A click elsewhere in the row is a plain selection.
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.visualRect(proxy.index(third, COL_MESSAGE)).center())
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(proxy.index(third, COL_MESSAGE)).center()
+    )
     assert emitted == [] and proxy.ref_at(view.currentIndex()) == seen_ref
 
 
@@ -729,11 +795,16 @@ def test_hundred_thousand_error_rows(qtbot, capsys):
     timed("filter: retryable only", lambda: proxy.set_retryable_only(True))
     assert proxy.rowCount() == sum(1 for r in rows if r["customer"] == "Acme" and r["retryable"])
     timed("search (first)", lambda: proxy.set_search("line 4"))
-    expected = sum(1 for r in rows if r["customer"] == "Acme" and r["retryable"] and "line" in r["message"]
-                   and any("4" in (r.get(f) or "") for f in ("po_number", "order_number", "message", "size_label")))
+    expected = sum(
+        1
+        for r in rows
+        if r["customer"] == "Acme"
+        and r["retryable"]
+        and "line" in r["message"]
+        and any("4" in (r.get(f) or "") for f in ("po_number", "order_number", "message", "size_label"))
+    )
     assert proxy.rowCount() == expected
-    timed("clear filters", lambda: (proxy.set_search(""), proxy.set_retryable_only(False),
-                                    proxy.set_customer(None)))
+    timed("clear filters", lambda: (proxy.set_search(""), proxy.set_retryable_only(False), proxy.set_customer(None)))
     assert proxy.rowCount() == n
 
     cell = proxy.index(2, COL_ACTION)

@@ -87,8 +87,9 @@ def wait_for_result(qtbot, dialog: SettingsDialog, label: QLabel) -> str:
 # --- saving ---------------------------------------------------------------------------------------
 
 
-def test_round_trip_writes_the_settings_and_the_token_only_to_the_keyring(open_dialog, qtbot, settings_path,
-                                                                           memory_keyring, tmp_path):
+def test_round_trip_writes_the_settings_and_the_token_only_to_the_keyring(
+    open_dialog, qtbot, settings_path, memory_keyring, tmp_path
+):
     dialog = open_dialog(settings_path)
     assert dialog.token_edit.text() == "" and dialog.token_edit.placeholderText() == "not set"
 
@@ -165,17 +166,20 @@ def test_an_invalid_board_id_blocks_save_with_a_message(open_dialog, qtbot, sett
     assert dialog.save_button.isEnabled() and not dialog.board_error_label.isVisible()
 
 
-@pytest.mark.parametrize(("edit", "value", "expected"), [
-    ("url_edit", "not a url", "not a database URL"),
-    ("url_edit", "postgress://u@h/db", "unknown kind of database"),
-    ("url_edit", "", "enter the database URL"),
-    ("api_url_edit", "ftp://api.monday.com", "http(s) URL"),
-    ("api_url_edit", "https://", "http(s) URL"),
-    ("board_edit", "", "enter the board id"),
-    ("schema_edit", "1dbo", "schema name"),
-    ("source_table_edit", "[ORDERS_UNIFIED]", "without quotes"),
-    ("source_schema_edit", "ORDERS..dbo", "database.schema"),
-])
+@pytest.mark.parametrize(
+    ("edit", "value", "expected"),
+    [
+        ("url_edit", "not a url", "not a database URL"),
+        ("url_edit", "postgress://u@h/db", "unknown kind of database"),
+        ("url_edit", "", "enter the database URL"),
+        ("api_url_edit", "ftp://api.monday.com", "http(s) URL"),
+        ("api_url_edit", "https://", "http(s) URL"),
+        ("board_edit", "", "enter the board id"),
+        ("schema_edit", "1dbo", "schema name"),
+        ("source_table_edit", "[ORDERS_UNIFIED]", "without quotes"),
+        ("source_schema_edit", "ORDERS..dbo", "database.schema"),
+    ],
+)
 def test_each_field_names_its_problem(open_dialog, settings_path, memory_keyring, edit, value, expected):
     dialog = open_dialog(settings_path)
     set_text(dialog.board_edit, "1")
@@ -194,10 +198,15 @@ def test_each_field_shows_the_declaration_of_its_setting(open_dialog, settings_p
 
     declared = {s.name: s for s in SETTINGS}
     dialog = open_dialog(settings_path)
-    fields = {"database.url": dialog.url_edit, "database.schema": dialog.schema_edit,
-              "source.table": dialog.source_table_edit, "source.schema": dialog.source_schema_edit,
-              "monday.api_url": dialog.api_url_edit, "monday.board_id": dialog.board_edit,
-              "mapping.file": dialog.mapping_edit}
+    fields = {
+        "database.url": dialog.url_edit,
+        "database.schema": dialog.schema_edit,
+        "source.table": dialog.source_table_edit,
+        "source.schema": dialog.source_schema_edit,
+        "monday.api_url": dialog.api_url_edit,
+        "monday.board_id": dialog.board_edit,
+        "mapping.file": dialog.mapping_edit,
+    }
     for name, edit in fields.items():
         tip = edit.toolTip()
         assert tip.startswith(declared[name].description), (name, tip)
@@ -219,8 +228,9 @@ def test_escape_cancels_without_writing(open_dialog, qtbot, settings_path, memor
     assert not settings_path.exists() and memory_keyring.items == {}
 
 
-def test_without_a_keyring_save_refuses_the_token_and_stays_open(open_dialog, qtbot, settings_path, monkeypatch,
-                                                                 tmp_path):
+def test_without_a_keyring_save_refuses_the_token_and_stays_open(
+    open_dialog, qtbot, settings_path, monkeypatch, tmp_path
+):
     monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
     install(monkeypatch, fail.Keyring())
     dialog = open_dialog(settings_path)
@@ -265,8 +275,9 @@ def test_forget_stored_token(open_dialog, qtbot, settings_path, memory_keyring):
 def test_mapping_file_must_load(open_dialog, qtbot, settings_path, memory_keyring):
     settings_path.parent.mkdir(parents=True)
     (settings_path.parent / "broken.toml").write_text("[key\n", encoding="utf-8")
-    (settings_path.parent / "mine.toml").write_text(default_mapping_path().read_text(encoding="utf-8"),
-                                                    encoding="utf-8")
+    (settings_path.parent / "mine.toml").write_text(
+        default_mapping_path().read_text(encoding="utf-8"), encoding="utf-8"
+    )
     dialog = open_dialog(settings_path)
     set_text(dialog.board_edit, "1234")
     assert "built-in default mapping" in dialog.mapping_status_label.text()
@@ -314,8 +325,9 @@ def test_test_connection_does_not_create_a_missing_sqlite_file(open_dialog, qtbo
     assert not (settings_path.parent / "typo.db").exists()
 
 
-def test_test_connection_against_an_unreachable_postgresql_shows_one_line(open_dialog, qtbot, settings_path,
-                                                                         memory_keyring):
+def test_test_connection_against_an_unreachable_postgresql_shows_one_line(
+    open_dialog, qtbot, settings_path, memory_keyring
+):
     dialog = open_dialog(settings_path)
     set_text(dialog.url_edit, "postgresql+psycopg://ordersync:s3cret-pw@127.0.0.1:1/erp")
 
@@ -369,8 +381,7 @@ def test_board_test_names_the_missing_column(open_dialog, qtbot, settings_path, 
     mapping = load_mapping()
     missing = next(c.title for c in mapping.columns if c.title and c.title != mapping.columns[0].title)
     columns, subitem_columns = board_columns(mapping)
-    short_board = sandbox.create_board("Short board", [c for c in columns if c["title"] != missing],
-                                       subitem_columns)
+    short_board = sandbox.create_board("Short board", [c for c in columns if c["title"] != missing], subitem_columns)
     dialog = open_dialog(settings_path)
     set_text(dialog.api_url_edit, sandbox.url)
     set_text(dialog.board_edit, short_board)
@@ -382,8 +393,9 @@ def test_board_test_names_the_missing_column(open_dialog, qtbot, settings_path, 
     assert "all" not in text.split(":")[0]
 
 
-def test_board_test_uses_the_typed_token_and_reports_a_wrong_one(open_dialog, qtbot, settings_path,
-                                                                memory_keyring, sandbox):
+def test_board_test_uses_the_typed_token_and_reports_a_wrong_one(
+    open_dialog, qtbot, settings_path, memory_keyring, sandbox
+):
     dialog = open_dialog(settings_path)
     set_text(dialog.api_url_edit, sandbox.url)
     set_text(dialog.board_edit, BOARD)
@@ -444,20 +456,33 @@ def test_the_odbc_driver_note(open_dialog, qtbot, settings_path, memory_keyring)
     if installed:
         assert not dialog.driver_note_label.isVisible()
         assert dialog.driver_combo.currentText() in installed
-        assert "ODBC Driver 18 for SQL Server" not in installed or \
-            dialog.driver_combo.currentText() == "ODBC Driver 18 for SQL Server"
+        assert (
+            "ODBC Driver 18 for SQL Server" not in installed
+            or dialog.driver_combo.currentText() == "ODBC Driver 18 for SQL Server"
+        )
     else:
         assert dialog.driver_note_label.isVisible()
         assert dialog.driver_note_label.text().startswith(
-            "No SQL Server ODBC driver is installed — install Microsoft ODBC Driver 18 for SQL Server")
+            "No SQL Server ODBC driver is installed — install Microsoft ODBC Driver 18 for SQL Server"
+        )
         assert dialog.driver_combo.currentText() == "ODBC Driver 18 for SQL Server"
 
 
 def test_sql_server_drivers_are_offered_newest_first():
-    installed = ["SQL Server", "PostgreSQL Unicode", "ODBC Driver 17 for SQL Server", "SQL Server Native Client 11.0",
-                 "ODBC Driver 18 for SQL Server", "SQLite3"]
-    assert best_first(installed) == ["ODBC Driver 18 for SQL Server", "ODBC Driver 17 for SQL Server",
-                                     "SQL Server Native Client 11.0", "SQL Server"]
+    installed = [
+        "SQL Server",
+        "PostgreSQL Unicode",
+        "ODBC Driver 17 for SQL Server",
+        "SQL Server Native Client 11.0",
+        "ODBC Driver 18 for SQL Server",
+        "SQLite3",
+    ]
+    assert best_first(installed) == [
+        "ODBC Driver 18 for SQL Server",
+        "ODBC Driver 17 for SQL Server",
+        "SQL Server Native Client 11.0",
+        "SQL Server",
+    ]
     assert best_first(["PostgreSQL Unicode"]) == []
 
 
@@ -475,8 +500,11 @@ def test_build_url_for_windows_authentication(open_dialog, settings_path, memory
     url = make_url(dialog.url_edit.text())
     assert url.drivername == "mssql+pyodbc" and url.host == "ERP01\\SQLEXPRESS" and url.database == "ORDERS"
     assert url.username is None and url.password is None
-    assert dict(url.query) == {"driver": "ODBC Driver 18 for SQL Server", "trusted_connection": "yes",
-                               "TrustServerCertificate": "yes"}
+    assert dict(url.query) == {
+        "driver": "ODBC Driver 18 for SQL Server",
+        "trusted_connection": "yes",
+        "TrustServerCertificate": "yes",
+    }
     assert not dialog.url_error_label.isVisible()
 
 
@@ -515,10 +543,21 @@ def test_build_url_for_a_sql_login_and_read_it_back(open_dialog, qtbot, settings
 
 def test_every_field_has_a_label_with_a_mnemonic(open_dialog, settings_path, memory_keyring):
     dialog = open_dialog(settings_path)
-    fields = [dialog.url_edit, dialog.schema_edit, dialog.source_table_edit, dialog.source_schema_edit,
-              dialog.driver_combo, dialog.server_edit, dialog.database_edit, dialog.sql_user_edit,
-              dialog.sql_password_edit, dialog.api_url_edit, dialog.board_edit, dialog.token_edit,
-              dialog.mapping_edit]
+    fields = [
+        dialog.url_edit,
+        dialog.schema_edit,
+        dialog.source_table_edit,
+        dialog.source_schema_edit,
+        dialog.driver_combo,
+        dialog.server_edit,
+        dialog.database_edit,
+        dialog.sql_user_edit,
+        dialog.sql_password_edit,
+        dialog.api_url_edit,
+        dialog.board_edit,
+        dialog.token_edit,
+        dialog.mapping_edit,
+    ]
     buddies = {label.buddy(): label.text() for label in dialog.findChildren(QLabel) if label.buddy()}
     mnemonics = []
     for field in fields:
@@ -537,8 +576,14 @@ def test_tab_order_follows_the_form(open_dialog, qtbot, settings_path, memory_ke
     order = [dialog.url_edit]
     for _ in range(5):
         order.append(order[-1].nextInFocusChain())
-    assert order == [dialog.url_edit, dialog.schema_edit, dialog.source_table_edit, dialog.source_schema_edit,
-                     dialog.sqlserver_button, dialog.driver_combo]
+    assert order == [
+        dialog.url_edit,
+        dialog.schema_edit,
+        dialog.source_table_edit,
+        dialog.source_schema_edit,
+        dialog.sqlserver_button,
+        dialog.driver_combo,
+    ]
     assert dialog.board_edit.nextInFocusChain() is dialog.test_monday_button
     assert dialog.save_button.isDefault()
 

@@ -101,10 +101,18 @@ def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sq
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 120, "the sync to finish")
         await until(lambda: not (customers_in_list(window) & set(chosen)), 30, "the customers to leave the list")
-        await until(lambda: all(window.batches.index(r, 0).data(KeyRole) is not None
-                                and window.batches.index(r, 2).data() == "Completed"
-                                for r in range(window.batches.rowCount())) and window.batches.rowCount() == 2,
-                    10, "both batches to show Completed")
+        await until(
+            lambda: (
+                all(
+                    window.batches.index(r, 0).data(KeyRole) is not None
+                    and window.batches.index(r, 2).data() == "Completed"
+                    for r in range(window.batches.rowCount())
+                )
+                and window.batches.rowCount() == 2
+            ),
+            10,
+            "both batches to show Completed",
+        )
         done, total = window.batches.overall()
         assert done == total  # nothing active left
         board = {i["column_values"]["CUSTOMER"] for i in sandbox.board_dump(BOARD)["items"]}
@@ -118,14 +126,25 @@ def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sq
 def _failing_world(engine):
     table = empty_orders(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": f"MWE-{n:05d}",
-                                                          "PO NUMBER": f"PO-{n:03d}",
-                                                          "CUSTOMER COLOUR DESCRIPTION": f"COLOUR {n}"})
-                                      for n in range(1, 9)])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(
+                    table,
+                    **{
+                        "AAG ORDER NUMBER": f"MWE-{n:05d}",
+                        "PO NUMBER": f"PO-{n:03d}",
+                        "CUSTOMER COLOUR DESCRIPTION": f"COLOUR {n}",
+                    },
+                )
+                for n in range(1, 9)
+            ],
+        )
 
 
 def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
-        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
     _failing_world(sqlite_engine)
     sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")  # the board cannot take these lines yet
     window = open_window()
@@ -157,8 +176,11 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
         items = sandbox.board_dump(BOARD)["items"]
         assert [i["column_values"]["AAG ORDER NUMBER"] for i in items] == [seen_order]
         with sqlite_engine.connect() as conn:
-            resolved = conn.execute(sa.select(s.err_items.c.err_id, s.err_items.c.order_number).where(
-                s.err_items.c.resolved_at.is_not(None))).all()
+            resolved = conn.execute(
+                sa.select(s.err_items.c.err_id, s.err_items.c.order_number).where(
+                    s.err_items.c.resolved_at.is_not(None)
+                )
+            ).all()
         assert [(f"I{r.err_id}", r.order_number) for r in resolved] == [(ref, seen_order)]
         await until(lambda: window.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
 
@@ -273,7 +295,8 @@ def test_a_crash_is_logged_and_its_dialog_opens_the_log_folder(qtbot, log_folder
 
 
 def test_the_window_shows_the_log_file_and_batch_ids_and_opens_the_folder(
-        qloop, qtbot, open_window, sqlite_engine, log_folder, file_urls):
+    qloop, qtbot, open_window, sqlite_engine, log_folder, file_urls
+):
     from core.foundation.logs import LOG_FILE_NAME, batch_context
 
     make_world(sqlite_engine, n_orders=20, seed=3, hostile=False)
@@ -308,22 +331,31 @@ def test_qt_messages_go_into_the_log_file(qapp, log_folder):
 
 
 def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
-        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
     """Retry All retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
     in the customer list, and resolve only once ORDERS_UNIFIED is fixed."""
     _failing_world(sqlite_engine)
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
     with sqlite_engine.begin() as conn:  # two lines a loader must reject
-        conn.execute(table.insert(), [order_row(table, **{"AAG ORDER NUMBER": "MWE-BAD01", "CUSTOMER PRICE": "N/A"}),
-                                      order_row(table, **{"AAG ORDER NUMBER": None})])
+        conn.execute(
+            table.insert(),
+            [
+                order_row(table, **{"AAG ORDER NUMBER": "MWE-BAD01", "CUSTOMER PRICE": "N/A"}),
+                order_row(table, **{"AAG ORDER NUMBER": None}),
+            ],
+        )
     sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")
     window = open_window()
     finished = runs_finished(window)
 
     def open_validation() -> int:
         with sqlite_engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(s.err_items).where(
-                s.err_items.c.error_type == "VALIDATION", s.err_items.c.resolved_at.is_(None))).scalar_one()
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(s.err_items)
+                .where(s.err_items.c.error_type == "VALIDATION", s.err_items.c.resolved_at.is_(None))
+            ).scalar_one()
 
     def shown(column: int) -> str:
         return window.customers.index(0, column).data()
@@ -346,12 +378,16 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
         # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
         with sqlite_engine.begin() as conn:
-            conn.execute(table.update().where(table.c["AAG ORDER NUMBER"] == "MWE-BAD01")
-                         .values({"CUSTOMER PRICE": "12.5"}))
+            conn.execute(
+                table.update().where(table.c["AAG ORDER NUMBER"] == "MWE-BAD01").values({"CUSTOMER PRICE": "12.5"})
+            )
             conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"].is_(None)))
         window.refresh_all()
-        await until(lambda: window.customers.rowCount() == 1 and shown(CustomersModel.COL_INVALID) in ("0", ""),
-                    20, "the fixed lines to count as changed, not invalid")
+        await until(
+            lambda: window.customers.rowCount() == 1 and shown(CustomersModel.COL_INVALID) in ("0", ""),
+            20,
+            "the fixed lines to count as changed, not invalid",
+        )
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 3, 60, "the sync of the fixed lines")
@@ -393,8 +429,12 @@ def test_a_source_line_is_read_by_its_key_in_one_query_and_maps_as_a_sync_maps_i
         {"AAG ORDER NUMBER": "MWE-1%_3", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},  # LIKE's wildcards
         {"AAG ORDER NUMBER": "MWE-1X_3", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},
         {"AAG ORDER NUMBER": "A | B", "CUSTOMER COLOUR DESCRIPTION": "NAVY"},  # the key separator in a value
-        {"AAG ORDER NUMBER": "MWE-00009", "CUSTOMER COLOUR DESCRIPTION": "NAVY", "CUSTOMER NAME": "OTHER CO",
-         "PO NUMBER": "PO-OTHER"},
+        {
+            "AAG ORDER NUMBER": "MWE-00009",
+            "CUSTOMER COLOUR DESCRIPTION": "NAVY",
+            "CUSTOMER NAME": "OTHER CO",
+            "PO NUMBER": "PO-OTHER",
+        },
         {"AAG ORDER NUMBER": "MWE-00009", "CUSTOMER COLOUR DESCRIPTION": "NAVY", "PO NUMBER": "PO-MACK"},
     ]
     with engine.begin() as conn:
@@ -420,7 +460,8 @@ def test_a_source_line_is_read_by_its_key_in_one_query_and_maps_as_a_sync_maps_i
 
 
 def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
-        qloop, qtbot, open_window, sqlite_engine, sandbox):
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
     import json
 
     _failing_world(sqlite_engine)
@@ -447,8 +488,11 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
         select(first["ref"])
         await until(lambda: heading in window.details.toPlainText(), 20, "the source values")
         with sqlite_engine.connect() as conn:
-            expected = next(ctx.source.mapper.map_row(row).source for row in ctx.source.iter_rows(conn)
-                            if ctx.source.mapper.row_key(row) == first["sync_key"])
+            expected = next(
+                ctx.source.mapper.map_row(row).source
+                for row in ctx.source.iter_rows(conn)
+                if ctx.source.mapper.row_key(row) == first["sync_key"]
+            )
         shown = window.details.toPlainText().split(heading, 1)[1]
         assert json.loads(shown) == json.loads(json.dumps(expected, default=str))  # as a sync maps the line
         assert json.loads(shown)["AAG ORDER NUMBER"] == first["order_number"]
@@ -458,10 +502,16 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
         with sqlite_engine.begin() as conn:
             conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"] == first["order_number"]))
         select(second["ref"])
-        await until(lambda: heading in window.details.toPlainText()
-                    and second["ref"] in window.details.toPlainText(), 20, "the other row's source values")
+        await until(
+            lambda: heading in window.details.toPlainText() and second["ref"] in window.details.toPlainText(),
+            20,
+            "the other row's source values",
+        )
         select(first["ref"])
-        await until(lambda: "the line is no longer in ORDERS_UNIFIED" in window.details.toPlainText(), 20,
-                    "the dropped line to be reported")
+        await until(
+            lambda: "the line is no longer in ORDERS_UNIFIED" in window.details.toPlainText(),
+            20,
+            "the dropped line to be reported",
+        )
 
     qloop.run_until_complete(scenario())

@@ -37,8 +37,11 @@ def _under(path: Path, folder: Path) -> bool:
 
 
 def _outside_the_tests(locations: dict[str, Path], user_folders: Path, log_folder: Path) -> dict[str, Path]:
-    return {name: path for name, path in locations.items()
-            if not _under(path, log_folder if name == "log folder" else user_folders)}
+    return {
+        name: path
+        for name, path in locations.items()
+        if not _under(path, log_folder if name == "log folder" else user_folders)
+    }
 
 
 def test_every_user_location_is_the_tests_own(user_folders, log_folder, user_folders_of_the_session):
@@ -55,16 +58,26 @@ def locations_of_a_module_fixture() -> dict[str, Path]:
     return user_locations()
 
 
-def test_module_and_session_fixtures_meet_the_sessions_folders(locations_of_a_module_fixture,
-                                                                 user_folders_of_the_session):
-    outside = {name: path for name, path in locations_of_a_module_fixture.items()
-               if not _under(path, user_folders_of_the_session)}
+def test_module_and_session_fixtures_meet_the_sessions_folders(
+    locations_of_a_module_fixture, user_folders_of_the_session
+):
+    outside = {
+        name: path
+        for name, path in locations_of_a_module_fixture.items()
+        if not _under(path, user_folders_of_the_session)
+    }
     assert outside == {}
 
 
 def test_a_process_a_test_starts_inherits_them(user_folders, log_folder):
-    child = subprocess.run([sys.executable, "-c", CHILD, str(ROOT)], cwd=ROOT, capture_output=True, text=True,
-                           encoding="utf-8", timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert child.returncode == 0, child.stderr
     there = {name: Path(path) for name, path in json.loads(child.stdout).items()}
     assert there == user_locations()
@@ -107,15 +120,25 @@ def test_writing_through_the_real_code_paths_leaves_the_real_folders_alone(tmp_p
     layout.setValue("isolation/parent", marker)
     layout.sync()
     # A child: a real command-line run (it logs its command line), and the window's QSettings.
-    run = subprocess.run([sys.executable, str(ROOT / "main.py"), "status", "--config", str(tmp_path / f"{marker}.toml")],
-                         cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "status", "--config", str(tmp_path / f"{marker}.toml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert run.returncode == 2 and "settings file not found" in run.stderr, run.stderr
-    child_layout = (f"from PySide6.QtCore import QSettings; s = QSettings('OrderSync', 'OrderSync'); "
-                    f"s.setValue('isolation/child', '{marker}'); s.sync()")
+    child_layout = (
+        f"from PySide6.QtCore import QSettings; s = QSettings('OrderSync', 'OrderSync'); "
+        f"s.setValue('isolation/child', '{marker}'); s.sync()"
+    )
     assert subprocess.run([sys.executable, "-c", child_layout], capture_output=True, timeout=120).returncode == 0
     try:
         # Nothing landed in the user's real folders …
-        touched = [str(f) for location in REAL_USER_LOCATIONS.values() for f in _files(location) if _contains(f, marker)]
+        touched = [
+            str(f) for location in REAL_USER_LOCATIONS.values() for f in _files(location) if _contains(f, marker)
+        ]
         assert touched == [], f"a test wrote into the user's real folders: {touched}"
         # … and everything where this test's own folders are.
         logged = log_file().read_text(encoding="utf-8")

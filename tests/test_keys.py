@@ -96,11 +96,19 @@ def test_key_equality_is_exact_and_a_missing_key_matches_nothing():
 
 
 def test_keys_that_differ_only_in_case_are_held_back_naming_each_other(engine):
-    world = world_of(engine, [line_row("MWE-1", "M01", "Blue"), line_row("MWE-1", "m01", "Blue", S=5),
-                              line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE")])
+    world = world_of(
+        engine,
+        [
+            line_row("MWE-1", "M01", "Blue"),
+            line_row("MWE-1", "m01", "Blue", S=5),
+            line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE"),
+        ],
+    )
     changes = world.detect(CUSTOMER)
     assert {line.sync_key: line.errors for line in changes.invalid} == {
-        UPPER: [case_message(UPPER, LOWER)], LOWER: [case_message(LOWER, UPPER)]}
+        UPPER: [case_message(UPPER, LOWER)],
+        LOWER: [case_message(LOWER, UPPER)],
+    }
     assert [c.sync_key for c in changes.new] == [OTHER]  # the other line goes on
 
     batch, result = world.stage(CUSTOMER)
@@ -149,7 +157,9 @@ def test_a_case_twin_in_another_customer_holds_back_a_line_already_on_the_board(
     world.sync(CUSTOMER)
     assert world.execute(sa.select(s.items.c.sync_key)).scalars().all() == [UPPER]
     orders = world.orders()
-    world.execute(orders.insert(), order_row(orders, **line_row("MWE-1", "m01", "Blue", **{"CUSTOMER NAME": "JOHNNIE O"})))
+    world.execute(
+        orders.insert(), order_row(orders, **line_row("MWE-1", "m01", "Blue", **{"CUSTOMER NAME": "JOHNNIE O"}))
+    )
 
     changes = world.detect(CUSTOMER)
     assert [(line.sync_key, line.errors) for line in changes.invalid] == [(UPPER, [case_message(UPPER, LOWER)])]
@@ -171,15 +181,25 @@ def test_a_case_twin_in_another_customer_holds_back_a_line_already_on_the_board(
 
 def test_exact_duplicates_keep_their_message(engine):
     dup = "MWE-4 | DUP | DEAN BLUE/WHITE"
-    world = world_of(engine, [line_row("MWE-4", "DUP", "DEAN BLUE/WHITE"), line_row("MWE-4", "DUP", "DEAN BLUE/WHITE"),
-                              line_row("MWE-5", "X", "Red"), line_row("MWE-5", "X", "Red"), line_row("MWE-5", "x", "Red"),
-                              line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE")])
+    world = world_of(
+        engine,
+        [
+            line_row("MWE-4", "DUP", "DEAN BLUE/WHITE"),
+            line_row("MWE-4", "DUP", "DEAN BLUE/WHITE"),
+            line_row("MWE-5", "X", "Red"),
+            line_row("MWE-5", "X", "Red"),
+            line_row("MWE-5", "x", "Red"),
+            line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE"),
+        ],
+    )
     changes = world.detect(CUSTOMER)
     errors = [(line.sync_key, line.errors) for line in changes.invalid]
     assert errors.count((dup, [dup_message(dup)])) == 2
     # A key that is both repeated and has a case twin says both.
-    both = ("key 'MWE-5 | X | Red' appears more than once in ORDERS_UNIFIED and differs only in letter case "
-            "from 'MWE-5 | x | Red'; every line with these keys is held back")
+    both = (
+        "key 'MWE-5 | X | Red' appears more than once in ORDERS_UNIFIED and differs only in letter case "
+        "from 'MWE-5 | x | Red'; every line with these keys is held back"
+    )
     assert errors.count(("MWE-5 | X | Red", [both])) == 2
     assert errors.count(("MWE-5 | x | Red", [case_message("MWE-5 | x | Red", "MWE-5 | X | Red")])) == 1
     assert len(errors) == 5 and [c.sync_key for c in changes.new] == [OTHER]
@@ -202,8 +222,17 @@ def items_on_the_board(server, keys: list[str]) -> tuple[dict[str, str], str]:
         meta = client.board(BOARD)
         column = meta.resolve(load_mapping().columns)["SYNC KEY"].id
         group = next(iter(meta.groups.values()))
-        outcomes = client.mutate(BOARD, [Mutation(key, "create_item", {
-            "board_id": BOARD, "item_name": key, "group_id": group, "column_values": {column: key}}) for key in keys])
+        outcomes = client.mutate(
+            BOARD,
+            [
+                Mutation(
+                    key,
+                    "create_item",
+                    {"board_id": BOARD, "item_name": key, "group_id": group, "column_values": {column: key}},
+                )
+                for key in keys
+            ],
+        )
     finally:
         client.close()
     assert all(o.ok for o in outcomes)
@@ -217,7 +246,9 @@ def test_find_items_matches_the_sync_key_exactly(sandbox):
         # The sandbox, like monday, finds all three for any of them; only the exact key is the item.
         assert client.find_items(BOARD, column, [UPPER, "MWE-1 | M01 | BLUE"]) == {UPPER: [ids[UPPER]]}
         assert client.find_items(BOARD, column, [LOWER, UPPER.lower()]) == {
-            LOWER: [ids[LOWER]], UPPER.lower(): [ids[UPPER.lower()]]}
+            LOWER: [ids[LOWER]],
+            UPPER.lower(): [ids[UPPER.lower()]],
+        }
     finally:
         client.close()
 
@@ -251,8 +282,14 @@ def test_a_sending_row_is_not_adopted_by_an_item_whose_key_differs_in_case(engin
 
 def test_case_twins_stay_off_the_board_until_one_is_fixed(engine, sandbox):
     """Over real HTTP: the board gets neither twin, then the one left once the other is fixed."""
-    world = world_of(engine, [line_row("MWE-1", "M01", "Blue"), line_row("MWE-1", "m01", "Blue"),
-                              line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE")])
+    world = world_of(
+        engine,
+        [
+            line_row("MWE-1", "M01", "Blue"),
+            line_row("MWE-1", "m01", "Blue"),
+            line_row("MWE-2", "M01Y09", "DEAN BLUE/WHITE"),
+        ],
+    )
     ctx = engine_context(engine)
 
     def run() -> str:
@@ -282,15 +319,21 @@ def test_case_twins_stay_off_the_board_until_one_is_fixed(engine, sandbox):
 def test_the_census_keys_are_the_keys_of_every_valid_and_invalid_line(engine):
     world = make_world(engine, n_orders=300, seed=7, hostile=True)
     orders = world.orders()
-    twins = [line_row(f"TWN-{n}", style, "Red", **{"CUSTOMER NAME": customer})
-             for n, customer in enumerate(("MACK WELDON", "JOHNNIE O", "PELOTON")) for style in ("abc", "ABC")]
+    twins = [
+        line_row(f"TWN-{n}", style, "Red", **{"CUSTOMER NAME": customer})
+        for n, customer in enumerate(("MACK WELDON", "JOHNNIE O", "PELOTON"))
+        for style in ("abc", "ABC")
+    ]
     world.execute(orders.insert(), [order_row(orders, **row) for row in twins])
     with engine.connect() as conn:
         detector = ChangeDetector(conn, world.source, world.board_id)
         census = detector.census
-        lines = [line for customer in detector.source.customer_names(conn)
-                 for changes in [detector.detect(customer)]
-                 for line in [*(c.line for c in changes.changes), *changes.invalid]]
+        lines = [
+            line
+            for customer in detector.source.customer_names(conn)
+            for changes in [detector.detect(customer)]
+            for line in [*(c.line for c in changes.changes), *changes.invalid]
+        ]
         mapped = list(world.source.iter_lines(conn))
     assert len(lines) == len(mapped) == count(engine, orders)
     assert census.keys == {line.sync_key for line in lines if line.sync_key is not None}
@@ -298,7 +341,8 @@ def test_the_census_keys_are_the_keys_of_every_valid_and_invalid_line(engine):
     assert any(line.sync_key is None for line in mapped)  # the hostile data has lines without a key
     # Every conflict holds back its lines and only they carry a key-conflict reason.
     assert {k for k, why in census.conflicts.items() if "differs only in letter case" in why} >= {
-        f"TWN-{n} | {style} | Red" for n in range(3) for style in ("abc", "ABC")}
+        f"TWN-{n} | {style} | Red" for n in range(3) for style in ("abc", "ABC")
+    }
     for line in mapped:
         reason = census.reason(line.sync_key)
         assert (reason in line.errors) if reason else not any("every line with th" in e for e in line.errors)
@@ -328,7 +372,8 @@ def spelled(draw, base: str) -> str:
 def spellings(words: st.SearchStrategy[str], size: int) -> st.SearchStrategy[list[str]]:
     """A few words, each spelled several ways: exact repeats and case twins are common, not rare."""
     return st.lists(words, min_size=1, max_size=4).flatmap(
-        lambda bases: st.lists(st.sampled_from(bases).flatmap(spelled), max_size=size))
+        lambda bases: st.lists(st.sampled_from(bases).flatmap(spelled), max_size=size)
+    )
 
 
 def folded_equal(a: str, b: str) -> bool:
@@ -337,8 +382,11 @@ def folded_equal(a: str, b: str) -> bool:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.tuples(spellings(key_text, 12), st.lists(st.one_of(st.none(), key_text), max_size=4)).map(
-    lambda drawn: drawn[0] + drawn[1]).flatmap(st.permutations))
+@given(
+    st.tuples(spellings(key_text, 12), st.lists(st.one_of(st.none(), key_text), max_size=4))
+    .map(lambda drawn: drawn[0] + drawn[1])
+    .flatmap(st.permutations)
+)
 def test_census_of_any_keys(keys):
     census = KeyCensus.of(keys, "ORDERS_UNIFIED")
     present = [k for k in keys if k is not None]
@@ -360,9 +408,15 @@ def test_census_of_any_keys(keys):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(key_part, key_part, key_part), min_size=1, max_size=3).flatmap(
-    lambda bases: st.lists(st.sampled_from(bases).flatmap(
-        lambda base: st.tuples(*(spelled(part) for part in base))), min_size=1, max_size=8)))
+@given(
+    rows=st.lists(st.tuples(key_part, key_part, key_part), min_size=1, max_size=3).flatmap(
+        lambda bases: st.lists(
+            st.sampled_from(bases).flatmap(lambda base: st.tuples(*(spelled(part) for part in base))),
+            min_size=1,
+            max_size=8,
+        )
+    )
+)
 def test_census_over_the_source_table(engine, rows):
     """Through the database (SQLite, PostgreSQL) and the mapping's cleaning: held back exactly when
     another line's key is equal after case folding (or the same key stands twice)."""

@@ -59,16 +59,23 @@ def gui_imports(source: str, module: list[str], is_package: bool = False) -> lis
             if node.level == 0:
                 targets = [node.module or ""]
             else:  # relative: resolve against this module's package
-                base = package[:len(package) - (node.level - 1)] if node.level - 1 <= len(package) else []
+                base = package[: len(package) - (node.level - 1)] if node.level - 1 <= len(package) else []
                 if node.module:
                     targets = [".".join([*base, node.module])]
                 else:
                     targets = [".".join([*base, a.name]) for a in node.names]
             dots = "." * node.level
-            found += [(node.lineno, f"from {dots}{node.module or ''} import {', '.join(a.name for a in node.names)}")
-                      for t in targets if t and forbidden(t)][:1]
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
+            found += [
+                (node.lineno, f"from {dots}{node.module or ''} import {', '.join(a.name for a in node.names)}")
+                for t in targets
+                if t and forbidden(t)
+            ][:1]
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
             if name in ("import_module", "__import__") and forbidden(node.args[0].value):
@@ -168,8 +175,7 @@ _PROBE = textwrap.dedent(
 def probe(extra: tuple[str, ...] = ()) -> dict:
     code = _PROBE.format(root=str(ROOT), extra=list(extra), forbidden=list(FORBIDDEN))
     # -I: no PYTHONPATH, no user site, no current directory on sys.path; only the venv and ROOT.
-    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

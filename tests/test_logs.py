@@ -46,16 +46,22 @@ def read_log(folder: Path) -> str:
 # --- redaction ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, secret_part", [
-    ("mssql+pyodbc://planner:Winter2026!@ERP-SQL01/ORDERS?driver=x", "Winter2026!"),
-    ("postgresql+psycopg://app:s3cr3t@db:5432/test", "s3cr3t"),
-    ("headers {'Authorization': 'abcDEF123456', 'API-Version': '2026-07'}", "abcDEF123456"),
-    ("Authorization: Bearer abcDEF123456", "abcDEF123456"),
-    ("token eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOjEyMzQ1Njc4OX0.c2lnbmF0dXJlLXZhbHVl in a message", "eyJhbGciOiJIUzI1NiJ9"),
-    ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=x;UID=sa;PWD=P@ss;word", "P@ss"),
-    ("odbc_connect=...;Password={brace;d};", "brace;d"),
-    ("mssql+pyodbc:///?odbc_connect=DRIVER%3D%7Bx%7D%3BUID%3Dsa%3BPWD%3DP4ssw0rd%3BEncrypt%3Dyes", "P4ssw0rd"),
-])
+@pytest.mark.parametrize(
+    "text, secret_part",
+    [
+        ("mssql+pyodbc://planner:Winter2026!@ERP-SQL01/ORDERS?driver=x", "Winter2026!"),
+        ("postgresql+psycopg://app:s3cr3t@db:5432/test", "s3cr3t"),
+        ("headers {'Authorization': 'abcDEF123456', 'API-Version': '2026-07'}", "abcDEF123456"),
+        ("Authorization: Bearer abcDEF123456", "abcDEF123456"),
+        (
+            "token eyJhbGciOiJIUzI1NiJ9.eyJ0aWQiOjEyMzQ1Njc4OX0.c2lnbmF0dXJlLXZhbHVl in a message",
+            "eyJhbGciOiJIUzI1NiJ9",
+        ),
+        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=x;UID=sa;PWD=P@ss;word", "P@ss"),
+        ("odbc_connect=...;Password={brace;d};", "brace;d"),
+        ("mssql+pyodbc:///?odbc_connect=DRIVER%3D%7Bx%7D%3BUID%3Dsa%3BPWD%3DP4ssw0rd%3BEncrypt%3Dyes", "P4ssw0rd"),
+    ],
+)
 def test_secret_shaped_values_are_redacted(text, secret_part):
     cleaned = redact(text)
     assert secret_part not in cleaned
@@ -178,10 +184,16 @@ def synced(tmp_path, sqlite_engine):
     make_world(sqlite_engine, n_orders=60, seed=5)
     server = start_sandbox(tmp_path / "sandbox.db")
     settings = tmp_path / "settings.toml"
-    settings.write_text(render_settings({
-        "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
-        "monday.api_url": server.url, "monday.board_id": BOARD,
-    }), encoding="utf-8")
+    settings.write_text(
+        render_settings(
+            {
+                "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
+                "monday.api_url": server.url,
+                "monday.board_id": BOARD,
+            }
+        ),
+        encoding="utf-8",
+    )
     yield settings, server
     server.stop()
 
@@ -189,8 +201,14 @@ def synced(tmp_path, sqlite_engine):
 def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_folder):
     settings, _ = synced
     env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN}
-    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "sync", "--config", str(settings), "--all"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "sync", "--config", str(settings), "--all"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode in (0, 1), result.stderr
     text = (log_folder / LOG_FILE_NAME).read_text(encoding="utf-8")
     assert re.search(r"OrderSync \S+: sync --config \S+ --all, by \S+ on \S+", text)
@@ -200,8 +218,9 @@ def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_
     for batch_id, status in batches:
         tagged = [line for line in text.splitlines() if f"[batch {batch_id}] " in line]
         # Staging and the orchestrator both log inside the batch; the last tagged line is its status.
-        assert {"core.staging.operations", "core.push.run"} <= {m.group(1) for line in tagged
-                                                  if (m := re.search(r"\] (core\.[\w.]+):", line))}, tagged
+        assert {"core.staging.operations", "core.push.run"} <= {
+            m.group(1) for line in tagged if (m := re.search(r"\] (core\.[\w.]+):", line))
+        }, tagged
         assert tagged[-1].endswith(f"batch {batch_id}: {status}")
     assert text.rstrip().splitlines()[-1].endswith(f"exit code {result.returncode}")
 
@@ -267,8 +286,10 @@ def console_lines(handler_options: dict, events: list[tuple[float, str, dict]]) 
 def test_waits_for_monday_are_one_short_line_at_most_every_ten_seconds():
     from core.foundation.logs import SHOWN, waiting
 
-    events = [(t, f"monday query: a long line with every detail; retry at {t}", waiting(f"refused at {t}"))
-              for t in (0.0, 3.0, 9.9, 10.0, 15.0, 25.0, 26.0)]
+    events = [
+        (t, f"monday query: a long line with every detail; retry at {t}", waiting(f"refused at {t}"))
+        for t in (0.0, 3.0, 9.9, 10.0, 15.0, 25.0, 26.0)
+    ]
     events.insert(2, (5.0, "something else went wrong", {}))  # other warnings are never held back …
     events.insert(3, (6.0, "the user saw this one already", SHOWN))  # … and what was shown is never repeated
     assert console_lines({"waiting_every": 10.0, "prefix": "ordersync: waiting for monday: "}, events) == [

@@ -30,8 +30,17 @@ def table_names(engine: sa.Engine, schema: str | None = None) -> set[str]:
 
 def batch_row(customer: str, status: str) -> dict:
     now = dt.datetime(2026, 1, 5, 9, 30)
-    return {"customer": customer, "board_id": "9200517329", "status": status, "started_at": now, "heartbeat_at": now,
-            "owner_host": "PLAN-WS-01", "owner_user": "planner", "owner_pid": 4242, "owner_app": "test"}
+    return {
+        "customer": customer,
+        "board_id": "9200517329",
+        "status": status,
+        "started_at": now,
+        "heartbeat_at": now,
+        "owner_host": "PLAN-WS-01",
+        "owner_user": "planner",
+        "owner_pid": 4242,
+        "owner_app": "test",
+    }
 
 
 def schema_differences(engine: sa.Engine, schema: str | None = None) -> list:
@@ -46,8 +55,7 @@ def schema_differences(engine: sa.Engine, schema: str | None = None) -> list:
         target = sa.MetaData(naming_convention=s.metadata.naming_convention)
         for table in s.metadata.sorted_tables:
             table.to_metadata(target, schema=schema)
-        opts.update(include_schemas=True,
-                    include_name=lambda name, kind, parents: kind != "schema" or name == schema)
+        opts.update(include_schemas=True, include_name=lambda name, kind, parents: kind != "schema" or name == schema)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts=opts)
         diffs = compare_metadata(context, target)
@@ -60,9 +68,14 @@ def _is_version_table(diff) -> bool:
 
 def test_the_schema_names_its_eight_tables():
     assert OWN_TABLE_NAMES == {
-        "MON_BatchProcessing", "STG_MON_CustMasterSchedule", "STG_MON_CustMasterSchedule_Subitems",
-        "ERR_MON_CustMasterSchedule", "ERR_MON_CustMasterSchedule_Subitems", "MON_CustMasterSchedule",
-        "MON_CustMasterSchedule_Subitems", "MON_Requests",
+        "MON_BatchProcessing",
+        "STG_MON_CustMasterSchedule",
+        "STG_MON_CustMasterSchedule_Subitems",
+        "ERR_MON_CustMasterSchedule",
+        "ERR_MON_CustMasterSchedule_Subitems",
+        "MON_CustMasterSchedule",
+        "MON_CustMasterSchedule_Subitems",
+        "MON_Requests",
     }
     assert set(s.metadata.tables) == OWN_TABLE_NAMES
 
@@ -138,8 +151,9 @@ def test_the_comparison_would_notice_a_drift(engine):
 def test_one_active_batch_per_customer_is_enforced_by_the_database(engine):
     upgrade(engine)
     with engine.begin() as conn:
-        first = conn.execute(s.batches.insert().returning(s.batches.c.batch_id),
-                             batch_row("MACK WELDON", s.STARTED)).scalar_one()
+        first = conn.execute(
+            s.batches.insert().returning(s.batches.c.batch_id), batch_row("MACK WELDON", s.STARTED)
+        ).scalar_one()
     for status in s.ACTIVE_BATCH_STATES:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(s.batches.insert(), batch_row("MACK WELDON", status))
@@ -196,16 +210,40 @@ def test_the_key_collation_revision_is_a_no_op_here_both_ways(engine):
 def test_the_key_columns_tell_keys_that_differ_only_in_case_apart(engine):
     upgrade(engine)
     now = dt.datetime(2026, 1, 5, 9, 30)
-    row = {"board_id": "9200517329", "customer": "MACK WELDON", "item_name": "M01 Blue MWE-1", "values_json": "{}",
-           "content_hash": "c", "line_hash": "l", "is_removed": False, "first_synced_at": now, "last_synced_at": now}
+    row = {
+        "board_id": "9200517329",
+        "customer": "MACK WELDON",
+        "item_name": "M01 Blue MWE-1",
+        "values_json": "{}",
+        "content_hash": "c",
+        "line_hash": "l",
+        "is_removed": False,
+        "first_synced_at": now,
+        "last_synced_at": now,
+    }
     keys = ["MWE-1 | M01 | Blue", "MWE-1 | m01 | Blue", "MWE-1 | M01 | BLUE"]
     with engine.begin() as conn:
         conn.execute(s.items.insert(), [{**row, "sync_key": k, "monday_item_id": str(n)} for n, k in enumerate(keys)])
-        conn.execute(s.subitems.insert(), [
-            {"board_id": "9200517329", "parent_sync_key": keys[0], "size_label": label, "customer": "MACK WELDON",
-             "monday_subitem_id": label, "parent_monday_item_id": "0", "subitem_name": f"Size {label}",
-             "values_json": "{}", "content_hash": "c", "is_removed": False, "first_synced_at": now,
-             "last_synced_at": now} for label in ("XL", "xl")])
+        conn.execute(
+            s.subitems.insert(),
+            [
+                {
+                    "board_id": "9200517329",
+                    "parent_sync_key": keys[0],
+                    "size_label": label,
+                    "customer": "MACK WELDON",
+                    "monday_subitem_id": label,
+                    "parent_monday_item_id": "0",
+                    "subitem_name": f"Size {label}",
+                    "values_json": "{}",
+                    "content_hash": "c",
+                    "is_removed": False,
+                    "first_synced_at": now,
+                    "last_synced_at": now,
+                }
+                for label in ("XL", "xl")
+            ],
+        )
     with engine.connect() as conn:
         found = conn.execute(sa.select(s.items.c.monday_item_id).where(s.items.c.sync_key == keys[1])).scalars().all()
         sizes = conn.execute(sa.select(s.subitems.c.size_label).where(s.subitems.c.size_label == "xl")).scalars().all()
@@ -259,13 +297,15 @@ def test_own_tables_and_version_table_go_to_the_configured_schema(pg_engine, own
         conn.execute(s.batches.insert(), batch_row("PELOTON", s.STAGED))
     with pg_engine.connect() as conn:
         assert conn.execute(sa.text(f'SELECT customer FROM "{own}"."MON_BatchProcessing"')).scalars().all() == [
-            "PELOTON"]
+            "PELOTON"
+        ]
     # The migrated tables in the own schema match the metadata too.
     assert schema_differences(pg_engine, own) == []
     with pg_engine.begin() as conn:
         conn.execute(sa.text(f'DROP INDEX "{own}"."IX_MON_CustMasterSchedule_monday_item_id"'))
     assert [(d[0], d[1].name) for d in schema_differences(pg_engine, own)] == [
-        ("add_index", "IX_MON_CustMasterSchedule_monday_item_id")]
+        ("add_index", "IX_MON_CustMasterSchedule_monday_item_id")
+    ]
 
 
 @pytest.mark.postgres

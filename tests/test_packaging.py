@@ -34,8 +34,12 @@ def _declared_packages() -> list[str]:
 
 
 def test_the_package_list_is_every_package_folder():
-    found = sorted(".".join(p.parent.relative_to(ROOT).parts) for top in PACKAGED
-                   for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts)
+    found = sorted(
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in PACKAGED
+        for p in (ROOT / top).rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    )
     assert sorted(_declared_packages()) == found
 
 
@@ -50,21 +54,54 @@ def installed(tmp_path_factory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     wheels = work / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "--disable-pip-version-check", "-q", "-w", str(wheels), str(src)],
-                           capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(wheels),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next(wheels.glob("ordersync-*.whl"))
     env_dir = work / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # The third-party packages of this environment, after the new environment's own site-packages.
     Path(purelib, "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                              "--disable-pip-version-check", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
     return python.parent
 
@@ -82,8 +119,9 @@ def test_the_installed_command_runs_from_outside_the_checkout(installed, tmp_pat
     assert (installed / ("ordersync-gui.exe" if os.name == "nt" else "ordersync-gui")).exists()
     # The package that ran is the installed one, not this checkout.
     probe = "import core, sandbox, resources; print(core.__file__); print(sandbox.__file__)"
-    where = subprocess.run([str(installed / "python"), "-c", probe],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(installed / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     assert str(ROOT) not in where and "site-packages" in where
 
 

@@ -31,8 +31,11 @@ def small_world(engine, rows: list[dict]) -> World:
 
 def update_order(world: World, key_order: str, style: str, **values) -> None:
     table = world.orders()
-    world.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == key_order,
-                                         table.c["CUSTOMER STYLE"] == style).values(values))
+    world.execute(
+        sa.update(table)
+        .where(table.c["AAG ORDER NUMBER"] == key_order, table.c["CUSTOMER STYLE"] == style)
+        .values(values)
+    )
 
 
 def test_first_sync_stages_every_valid_line_and_promotes_it(engine):
@@ -73,15 +76,36 @@ def test_rerun_with_nothing_changed_stages_nothing(engine):
 
 
 def test_hostile_but_valid_values_pass_through_untouched(engine):
-    world = small_world(engine, [
-        {"AAG ORDER NUMBER": "JOO-00505", "CUSTOMER NAME": "JOHNNIE O", "CUSTOMER STYLE": "  M01Z26 ",
-         "CUSTOMER COLOUR DESCRIPTION": "TOTAL ECLIPSE/TRUE BLACK LINER",
-         "STYLE DESCRIPTION": '"POCKETED RUN SHORT"', "CUSTOMER SEASON": "nan", "AAG SEASON": "2026 SPRING"},
-        {"AAG ORDER NUMBER": "ONL-00001", "CUSTOMER NAME": "O'NEILL", "CUSTOMER STYLE": "O'S & CO",
-         "CUSTOMER COLOUR DESCRIPTION": "NAVY & GOLD \"LUX\"", "CUSTOMER SEASON": "", "AAG SEASON": "2025 FALL"},
-        {"AAG ORDER NUMBER": "CCO-00001", "CUSTOMER NAME": "CAFÉ CRÈME ÖSTERREICH", "CUSTOMER STYLE": "ÉTÉ-01",
-         "CUSTOMER COLOUR DESCRIPTION": "BLEU ÉLECTRIQUE", "CUSTOMER SEASON": None, "AAG SEASON": "2025 SPRING"},
-    ])
+    world = small_world(
+        engine,
+        [
+            {
+                "AAG ORDER NUMBER": "JOO-00505",
+                "CUSTOMER NAME": "JOHNNIE O",
+                "CUSTOMER STYLE": "  M01Z26 ",
+                "CUSTOMER COLOUR DESCRIPTION": "TOTAL ECLIPSE/TRUE BLACK LINER",
+                "STYLE DESCRIPTION": '"POCKETED RUN SHORT"',
+                "CUSTOMER SEASON": "nan",
+                "AAG SEASON": "2026 SPRING",
+            },
+            {
+                "AAG ORDER NUMBER": "ONL-00001",
+                "CUSTOMER NAME": "O'NEILL",
+                "CUSTOMER STYLE": "O'S & CO",
+                "CUSTOMER COLOUR DESCRIPTION": 'NAVY & GOLD "LUX"',
+                "CUSTOMER SEASON": "",
+                "AAG SEASON": "2025 FALL",
+            },
+            {
+                "AAG ORDER NUMBER": "CCO-00001",
+                "CUSTOMER NAME": "CAFÉ CRÈME ÖSTERREICH",
+                "CUSTOMER STYLE": "ÉTÉ-01",
+                "CUSTOMER COLOUR DESCRIPTION": "BLEU ÉLECTRIQUE",
+                "CUSTOMER SEASON": None,
+                "AAG SEASON": "2025 SPRING",
+            },
+        ],
+    )
     johnnie = world.detect("JOHNNIE O")
     assert not johnnie.invalid
     (line,) = johnnie.new
@@ -107,23 +131,26 @@ def test_hostile_but_valid_values_pass_through_untouched(engine):
     for customer in ("JOHNNIE O", "O'NEILL", "CAFÉ CRÈME ÖSTERREICH"):
         world.sync(customer)
     stored = {r.sync_key: json.loads(r.values_json) for r in world.execute(sa.select(s.items))}
-    assert stored["ONL-00001 | O'S & CO | NAVY & GOLD \"LUX\""]["COLOR"] == 'NAVY & GOLD "LUX"'
+    assert stored['ONL-00001 | O\'S & CO | NAVY & GOLD "LUX"']["COLOR"] == 'NAVY & GOLD "LUX"'
     assert stored["CCO-00001 | ÉTÉ-01 | BLEU ÉLECTRIQUE"]["CUSTOMER"] == "CAFÉ CRÈME ÖSTERREICH"
     assert all(p.new == p.changed == 0 for p in world.pending().values())
 
 
 def test_invalid_lines_go_to_err_with_reasons_and_are_never_staged_to_send(engine):
-    world = small_world(engine, [
-        {"AAG ORDER NUMBER": "MWE-00001", "CUSTOMER PRICE": "N/A"},
-        {"AAG ORDER NUMBER": "MWE-00002", "S": -3},
-        {"AAG ORDER NUMBER": "MWE-00003", "M": 2.5},
-        {"AAG ORDER NUMBER": None, "CUSTOMER STYLE": "NOKEY"},
-        {"AAG ORDER NUMBER": "MWE-00004", "CUSTOMER STYLE": "DUP"},
-        {"AAG ORDER NUMBER": "MWE-00004", "CUSTOMER STYLE": "DUP"},
-        {"AAG ORDER NUMBER": "MWE-00005", "CUSTOMER STYLE": "X" * 190, "CUSTOMER COLOUR DESCRIPTION": "Y" * 100},
-        {"AAG ORDER NUMBER": "MWE-00006", "UNIT OF MEASURE": "PIECES PACKED IN CARTONS OF TWELVE"},
-        {"AAG ORDER NUMBER": "MWE-00007"},  # the one valid line
-    ])
+    world = small_world(
+        engine,
+        [
+            {"AAG ORDER NUMBER": "MWE-00001", "CUSTOMER PRICE": "N/A"},
+            {"AAG ORDER NUMBER": "MWE-00002", "S": -3},
+            {"AAG ORDER NUMBER": "MWE-00003", "M": 2.5},
+            {"AAG ORDER NUMBER": None, "CUSTOMER STYLE": "NOKEY"},
+            {"AAG ORDER NUMBER": "MWE-00004", "CUSTOMER STYLE": "DUP"},
+            {"AAG ORDER NUMBER": "MWE-00004", "CUSTOMER STYLE": "DUP"},
+            {"AAG ORDER NUMBER": "MWE-00005", "CUSTOMER STYLE": "X" * 190, "CUSTOMER COLOUR DESCRIPTION": "Y" * 100},
+            {"AAG ORDER NUMBER": "MWE-00006", "UNIT OF MEASURE": "PIECES PACKED IN CARTONS OF TWELVE"},
+            {"AAG ORDER NUMBER": "MWE-00007"},  # the one valid line
+        ],
+    )
     changes = world.detect("MACK WELDON")
     messages = {line.order_number: "; ".join(line.errors) for line in changes.invalid}
     assert "CUSTOMER PRICE: 'N/A' is not a number" in messages["MWE-00001"]
@@ -239,17 +266,29 @@ def test_a_failed_subitem_is_still_pending_next_time(engine):
     subs = ops.pending_rows(batch.batch_id, s.stg_subitems)
     assert len(subs) == 3
     ops.mark_sending(batch.batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
-    ops.record_subitem_ids(batch.batch_id, [(subs[0]["stg_sub_id"], "20000000001"),
-                                            (subs[1]["stg_sub_id"], "20000000002")])
-    ops.record_failures(batch.batch_id, s.stg_subitems, [Failure(
-        subs[2]["stg_sub_id"], "COLUMN_VALUE", "label L is not on the board", False, "ColumnValueException", 200)])
+    ops.record_subitem_ids(
+        batch.batch_id, [(subs[0]["stg_sub_id"], "20000000001"), (subs[1]["stg_sub_id"], "20000000002")]
+    )
+    ops.record_failures(
+        batch.batch_id,
+        s.stg_subitems,
+        [
+            Failure(
+                subs[2]["stg_sub_id"], "COLUMN_VALUE", "label L is not on the board", False, "ColumnValueException", 200
+            )
+        ],
+    )
     ops.promote(batch.batch_id, BOARD)
     ops.cleanup(batch.batch_id)
     ops.set_status(batch.batch_id, s.COMPLETED_WITH_ERRORS)
 
     err = world.execute(sa.select(s.err_subitems)).mappings().one()
     assert (err["error_type"], err["size_label"], err["customer"], err["order_number"]) == (
-        "COLUMN_VALUE", subs[2]["size_label"], "MACK WELDON", "MWE-00024")
+        "COLUMN_VALUE",
+        subs[2]["size_label"],
+        "MACK WELDON",
+        "MWE-00024",
+    )
     (change,) = world.detect("MACK WELDON").changes
     assert change.kind == CHANGED and change.changed_fields == []
     assert [(sz.kind, sz.label) for sz in change.sizes] == [(NEW, subs[2]["size_label"])]
@@ -267,7 +306,8 @@ def test_failed_item_takes_its_waiting_subitems_with_it(engine):
     ops = world.staging
     (item,) = ops.pending_rows(batch.batch_id, s.stg_items)
     assert {r["state"] for r in ops.pending_rows(batch.batch_id, s.stg_subitems, states=(s.WAITING_PARENT,))} == {
-        s.WAITING_PARENT}
+        s.WAITING_PARENT
+    }
     ops.record_failures(batch.batch_id, s.stg_items, [Failure(item["stg_id"], "SERVER", "HTTP 500", True, None, 500)])
     assert count(engine, s.err_items) == 1
     errs = world.execute(sa.select(s.err_subitems)).mappings().all()

@@ -32,9 +32,13 @@ def _column(kind: str, **options) -> ColumnMap:
     return ColumnMap(source="X", title="X", type=kind, **options)
 
 
-@given(st.one_of(st.integers(-10**12, 10**12), st.decimals(allow_nan=False, allow_infinity=False, places=4,
-                                                           min_value=-10**9, max_value=10**9),
-                 st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9)))
+@given(
+    st.one_of(
+        st.integers(-(10**12), 10**12),
+        st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
+    )
+)
 def test_a_number_converts_to_text_that_converts_to_itself_and_keeps_its_value(value):
     column = _column("numbers")
     text = to_board_value(value, column)
@@ -43,11 +47,17 @@ def test_a_number_converts_to_text_that_converts_to_itself_and_keeps_its_value(v
     assert Decimal(text) == original
 
 
-@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)),
-       st.sampled_from(["date", "datetime", "text", "text-time"]))
+@given(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)),
+    st.sampled_from(["date", "datetime", "text", "text-time"]),
+)
 def test_a_date_in_any_accepted_form_is_its_day(day, form):
-    value = {"date": day, "datetime": dt.datetime.combine(day, dt.time(13, 5, 7)),
-             "text": day.isoformat(), "text-time": f"{day.isoformat()} 23:59:59"}[form]
+    value = {
+        "date": day,
+        "datetime": dt.datetime.combine(day, dt.time(13, 5, 7)),
+        "text": day.isoformat(),
+        "text-time": f"{day.isoformat()} 23:59:59",
+    }[form]
     text = to_board_value(value, _column("date"))
     assert text == day.isoformat() and to_board_value(text, _column("date")) == text
 
@@ -77,16 +87,21 @@ def test_a_none_and_the_text_none_hash_differently(fields):
 # --- the line mapper and change detection over a real database ------------------------------------
 
 CUSTOMERS = ("MACK WELDON", "TITLE NINE")
-_line = st.fixed_dictionaries({
-    "CUSTOMER NAME": st.sampled_from(CUSTOMERS),
-    "CUSTOMER STYLE": st.text("ABCXYZ019-", min_size=1, max_size=8),
-    "CUSTOMER COLOUR DESCRIPTION": st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=20),
-    "PO NUMBER": st.text("0123456789", min_size=1, max_size=6),
-    "CUSTOMER PRICE": st.decimals(min_value=0, max_value=9999, places=2).map(str),
-    "S": st.integers(0, 500), "M": st.integers(0, 500), "L": st.integers(0, 500),
-})
-_edit = st.fixed_dictionaries({"pick": st.integers(0, 1000), "S": st.integers(0, 500),
-                               "CUSTOMER COLOUR DESCRIPTION": st.text("abc ", max_size=6)})
+_line = st.fixed_dictionaries(
+    {
+        "CUSTOMER NAME": st.sampled_from(CUSTOMERS),
+        "CUSTOMER STYLE": st.text("ABCXYZ019-", min_size=1, max_size=8),
+        "CUSTOMER COLOUR DESCRIPTION": st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=20),
+        "PO NUMBER": st.text("0123456789", min_size=1, max_size=6),
+        "CUSTOMER PRICE": st.decimals(min_value=0, max_value=9999, places=2).map(str),
+        "S": st.integers(0, 500),
+        "M": st.integers(0, 500),
+        "L": st.integers(0, 500),
+    }
+)
+_edit = st.fixed_dictionaries(
+    {"pick": st.integers(0, 1000), "S": st.integers(0, 500), "CUSTOMER COLOUR DESCRIPTION": st.text("abc ", max_size=6)}
+)
 
 
 def _world(folder: Path) -> tuple[World, sa.Table]:
@@ -120,12 +135,16 @@ def test_detection_finds_nothing_after_promotion_also_after_edits(lines, edits):
                     world.sync(customer)
                 for customer in CUSTOMERS:
                     changes = world.detect(customer)
-                    assert (len(changes.new), len(changes.changed), len(changes.removed)) == (0, 0, 0), \
-                        (round_, customer)
+                    assert (len(changes.new), len(changes.changed), len(changes.removed)) == (0, 0, 0), (
+                        round_,
+                        customer,
+                    )
                 for edit in edits:  # then the source moves on, and the next round must settle it again
                     row = rows[edit["pick"] % len(rows)]
-                    world.execute(sa.update(table).where(table.c["AAG ORDER NUMBER"] == row["AAG ORDER NUMBER"])
-                                  .values(S=edit["S"], **{"CUSTOMER COLOUR DESCRIPTION":
-                                                          edit["CUSTOMER COLOUR DESCRIPTION"]}))
+                    world.execute(
+                        sa.update(table)
+                        .where(table.c["AAG ORDER NUMBER"] == row["AAG ORDER NUMBER"])
+                        .values(S=edit["S"], **{"CUSTOMER COLOUR DESCRIPTION": edit["CUSTOMER COLOUR DESCRIPTION"]})
+                    )
         finally:
             world.engine.dispose()

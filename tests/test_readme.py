@@ -23,8 +23,9 @@ from core.foundation.config import SETTINGS, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCK = re.compile(r"(?:<!-- readme-test: skip:(?P<why>[^>]*)-->\n)?```(?P<lang>[\w-]*)\n(?P<body>.*?)^```",
-                   re.DOTALL | re.MULTILINE)
+BLOCK = re.compile(
+    r"(?:<!-- readme-test: skip:(?P<why>[^>]*)-->\n)?```(?P<lang>[\w-]*)\n(?P<body>.*?)^```", re.DOTALL | re.MULTILINE
+)
 EXPECTED_EXIT = re.compile(r"#\s*exit (\d+)\b")
 
 
@@ -55,15 +56,21 @@ def test_the_readme_shell_commands_run_as_written(tmp_path, log_folder):
     (workdir / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
     (workdir / "main.py").symlink_to(ROOT / "main.py")
     home = tmp_path / "home"
-    env = {**os.environ, "HOME": str(home), "ORDERSYNC_CONFIG": str(home / "no-settings.toml"),
-           **{f"XDG_{kind}_HOME": str(home / kind.lower()) for kind in ("CONFIG", "DATA", "STATE", "CACHE")}}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "ORDERSYNC_CONFIG": str(home / "no-settings.toml"),
+        **{f"XDG_{kind}_HOME": str(home / kind.lower()) for kind in ("CONFIG", "DATA", "STATE", "CACHE")},
+    }
     env.pop("MONDAY_API_TOKEN", None)
     for line in lines:
         wanted = EXPECTED_EXIT.search(line)
-        result = subprocess.run(["bash", "-c", line], cwd=workdir, env=env, capture_output=True, text=True,
-                                timeout=600)
-        assert result.returncode == (int(wanted.group(1)) if wanted else 0), (line, result.stdout[-2000:],
-                                                                               result.stderr[-2000:])
+        result = subprocess.run(["bash", "-c", line], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == (int(wanted.group(1)) if wanted else 0), (
+            line,
+            result.stdout[-2000:],
+            result.stderr[-2000:],
+        )
         assert "Traceback" not in result.stderr, (line, result.stderr)
 
 
@@ -75,7 +82,7 @@ def test_the_settings_example_is_a_valid_settings_file():
 
 
 def test_every_command_is_in_the_command_table():
-    table = README[README.index("| command | does |"):]
+    table = README[README.index("| command | does |") :]
     for command in COMMANDS:
         assert f"| `{command} " in table or f"| `{command}`" in table, command
 
@@ -91,8 +98,8 @@ def test_the_wait_for_monday_the_readme_states_is_the_programs():
     from core.monday.client import MAX_ATTEMPTS, longest_retry_wait
     from core.push.stream import MAX_UNKNOWN_RESENDS, longest_resend_wait, unreachable_wait_bound
 
-    section = README[README.index("**When monday cannot be reached**"):]
-    section = " ".join(section[:section.index("\n\n### ")].split())
+    section = README[README.index("**When monday cannot be reached**") :]
+    section = " ".join(section[: section.index("\n\n### ")].split())
     assert f"({MAX_ATTEMPTS} tries by default)" in section
     assert f"at most {longest_retry_wait(MAX_ATTEMPTS):g} s in all" in section
     assert f"at most {MAX_UNKNOWN_RESENDS} times" in section

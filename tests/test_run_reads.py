@@ -17,7 +17,9 @@ def _summary(changes: CustomerChanges) -> tuple:
     return (
         sorted((c.kind, c.sync_key, repr(sorted(c.diff().items())), len(c.sizes)) for c in changes.changes),
         sorted(line.sync_key or "" for line in changes.invalid),
-        changes.unchanged, changes.held, changes.unknown_customer,
+        changes.unchanged,
+        changes.held,
+        changes.unknown_customer,
     )
 
 
@@ -64,8 +66,11 @@ def test_one_run_shares_its_reads_and_the_next_run_sees_the_source_anew(engine):
     table = world.orders()
     with engine.connect() as conn:
         raws = world.source.customer_names(conn)[customer]
-    world.execute(sa.update(table).where(table.c[ctx.mapping.customer_column].in_([r for r in raws if r is not None]))
-                  .values({"TOTAL QTY": 4242}))
+    world.execute(
+        sa.update(table)
+        .where(table.c[ctx.mapping.customer_column].in_([r for r in raws if r is not None]))
+        .values({"TOTAL QTY": 4242})
+    )
     with ctx.one_run():
         after = ctx.detect([customer])[0]
     assert _summary(after) != _summary(before)

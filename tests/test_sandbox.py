@@ -55,8 +55,13 @@ class Api:
     def post(self, query: str, variables: dict | None = None, headers: dict | None = None, **kw) -> requests.Response:
         head = {"Authorization": self.token} if self.token is not None else {}
         head.update(headers or {})
-        return self.session.post(self.url, json={"query": query, "variables": variables or {}}, headers=head,
-                                 timeout=kw.pop("timeout", 10), **kw)
+        return self.session.post(
+            self.url,
+            json={"query": query, "variables": variables or {}},
+            headers=head,
+            timeout=kw.pop("timeout", 10),
+            **kw,
+        )
 
     def data(self, query: str, variables: dict | None = None, **kw) -> dict:
         response = self.post(query, variables, **kw)
@@ -71,9 +76,12 @@ class Api:
         return {c["title"]: c["id"] for c in data["boards"][0]["columns"]}
 
     def create_item(self, board_id: str, name: str, values: dict | None = None, **kw) -> requests.Response:
-        return self.post("mutation($b: ID!, $n: String!, $v: JSON) { create_item(board_id: $b, item_name: $n, "
-                         "column_values: $v) { id name } }",
-                         {"b": board_id, "n": name, "v": json.dumps(values or {})}, **kw)
+        return self.post(
+            "mutation($b: ID!, $n: String!, $v: JSON) { create_item(board_id: $b, item_name: $n, "
+            "column_values: $v) { id name } }",
+            {"b": board_id, "n": name, "v": json.dumps(values or {})},
+            **kw,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -113,8 +121,10 @@ def test_static_validation_rejects_the_whole_request_in_mondays_words(api, board
     cases = {
         "{ boards(ids: [1]) { id nme } }": ("undefinedField", "Field 'nme' doesn't exist on type 'Board'"),
         "{ boards(idz: [1]) { id } }": ("argumentNotAccepted", "Field 'boards' doesn't accept argument 'idz'"),
-        "mutation { create_item(item_name: \"x\") { id } }":
-            ("missingRequiredArguments", "Field 'create_item' is missing required arguments: board_id"),
+        'mutation { create_item(item_name: "x") { id } }': (
+            "missingRequiredArguments",
+            "Field 'create_item' is missing required arguments: board_id",
+        ),
         "{ boards(ids: [1]) { id ": ("ParseError", "Parse error on end of file (EOF) at [1, 25]"),
         "{ boards(ids: [1]) }": ("selectionMismatch", None),
     }
@@ -128,21 +138,26 @@ def test_static_validation_rejects_the_whole_request_in_mondays_words(api, board
             assert body["errors"][0]["message"] == message
         assert body["errors"][0]["locations"]
     assert api.post("{ boards { id } ").json()["errors"][0]["message"].startswith("Parse error on ")
-    assert api.post("{ boards(ids: [1]) { id } ]").json()["errors"][0]["message"] == \
-        'Parse error on "]" (RBRACKET) at [1, 27]'
+    assert (
+        api.post("{ boards(ids: [1]) { id } ]").json()["errors"][0]["message"]
+        == 'Parse error on "]" (RBRACKET) at [1, 27]'
+    )
 
     # one valid mutation next to an invalid one: nothing runs
-    response = api.post(f'mutation {{ a1: create_item(board_id: {board}, item_name: "ok") {{ id }} '
-                        f'a2: create_item(board_id: {board}, item_name: "bad", colour: 1) {{ id }} }}')
+    response = api.post(
+        f'mutation {{ a1: create_item(board_id: {board}, item_name: "ok") {{ id }} '
+        f'a2: create_item(board_id: {board}, item_name: "bad", colour: 1) {{ id }} }}'
+    )
     assert error_codes(response.json()) == ["argumentNotAccepted"]
     assert api.server.board_dump(board)["items"] == []
     # a variable of the wrong type: rejected, nothing runs
-    response = api.post("mutation($b: ID!) { create_item(board_id: $b, item_name: \"x\") { id } }", {"b": [1]})
+    response = api.post('mutation($b: ID!) { create_item(board_id: $b, item_name: "x") { id } }', {"b": [1]})
     assert response.status_code == 200 and response.json()["errors"] and response.json().get("data") is None
     assert api.server.board_dump(board)["items"] == []
     # bad JSON body
-    response = api.session.post(api.url, data=b"{not json", headers={"Authorization": TOKEN,
-                                                                     "Content-Type": "application/json"})
+    response = api.session.post(
+        api.url, data=b"{not json", headers={"Authorization": TOKEN, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and error_codes(response.json()) == ["JsonParseException"]
     response = api.session.post(api.url, json={"variables": {}}, headers={"Authorization": TOKEN})
     assert response.status_code == 400
@@ -156,7 +171,7 @@ def test_ids_are_strings_beyond_int32_and_accepted_as_ints(api, board):
     # ints as variables, and as literals in lists
     found = api.data("query($ids: [ID!]) { items(ids: $ids) { id name } }", {"ids": [int(item_id)]})
     assert found["items"] == [{"id": item_id, "name": "A"}]
-    found = api.data(f"{{ items(ids: [{item_id}]) {{ id }} boards(ids: [\"{board}\"]) {{ id }} }}")
+    found = api.data(f'{{ items(ids: [{item_id}]) {{ id }} boards(ids: ["{board}"]) {{ id }} }}')
     assert found == {"items": [{"id": item_id}], "boards": [{"id": board}]}
     assert api.data("{ me { id name } }")["me"]["id"].isdigit()
     # unknown ids: an empty list, not an error
@@ -167,8 +182,11 @@ def test_ids_are_strings_beyond_int32_and_accepted_as_ints(api, board):
 
 
 def test_board_layout_column_ids_are_not_titles_and_subitems_board_is_linked(api, server, board):
-    data = api.data("query($b: [ID!]) { boards(ids: $b) { id name type columns { id title type settings_str } "
-                    "groups { id title } } }", {"b": [board]})["boards"][0]
+    data = api.data(
+        "query($b: [ID!]) { boards(ids: $b) { id name type columns { id title type settings_str } "
+        "groups { id title } } }",
+        {"b": [board]},
+    )["boards"][0]
     by_title = {c["title"]: c for c in data["columns"]}
     assert by_title["ORDER TYPE"]["id"] == "status" and by_title["EX FACTORY DATE"]["id"] == "date4"
     assert re.fullmatch(r"text_mk[0-9a-z]{6}", by_title["SYNC KEY"]["id"])
@@ -197,42 +215,57 @@ def test_groups_items_and_subitems(api, server, board, cols):
     groups = api.data(f"{{ boards(ids: [{board}]) {{ groups {{ id title }} }} }}")["boards"][0]["groups"]
     assert [g["title"] for g in groups] == ["TITLE NINE FW26", "Topics"]  # new groups go on top
 
-    values = {cols["SYNC KEY"]: "PO1 | STYLE | RED", cols["ORDER TYPE"]: {"label": "RECEIVED"},
-              cols["TOTAL QTY"]: "120"}
-    data = api.data("mutation($b: ID!, $g: String, $v: JSON) { create_item(board_id: $b, group_id: $g, "
-                    "item_name: \"STYLE RED PO1\", column_values: $v) { id group { id title } "
-                    "column_values(ids: [\"status\"]) { id text value type } } }",
-                    {"b": board, "g": group_id, "v": json.dumps(values)})["create_item"]
+    values = {
+        cols["SYNC KEY"]: "PO1 | STYLE | RED",
+        cols["ORDER TYPE"]: {"label": "RECEIVED"},
+        cols["TOTAL QTY"]: "120",
+    }
+    data = api.data(
+        "mutation($b: ID!, $g: String, $v: JSON) { create_item(board_id: $b, group_id: $g, "
+        'item_name: "STYLE RED PO1", column_values: $v) { id group { id title } '
+        'column_values(ids: ["status"]) { id text value type } } }',
+        {"b": board, "g": group_id, "v": json.dumps(values)},
+    )["create_item"]
     item_id = data["id"]
     assert data["group"] == {"id": group_id, "title": "TITLE NINE FW26"}
     assert data["column_values"] == [{"id": "status", "text": "RECEIVED", "value": '{"index":0}', "type": "status"}]
 
-    sub = api.data("mutation($p: ID!, $v: JSON) { create_subitem(parent_item_id: $p, item_name: \"M\", "
-                   "column_values: $v) { id name board { id } parent_item { id } } }",
-                   {"p": item_id, "v": json.dumps({})})["create_subitem"]
+    sub = api.data(
+        'mutation($p: ID!, $v: JSON) { create_subitem(parent_item_id: $p, item_name: "M", '
+        "column_values: $v) { id name board { id } parent_item { id } } }",
+        {"p": item_id, "v": json.dumps({})},
+    )["create_subitem"]
     sub_board = server.board_dump(board)["subitems_board_id"]
     assert sub["board"]["id"] == sub_board and sub["parent_item"]["id"] == item_id
     sub_cols = api.columns(sub_board)
     # a subitem is changed through its own board id or through the parent's board id
-    api.data("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-             "column_values: $v) { id } }", {"b": sub_board, "i": sub["id"], "v": json.dumps({sub_cols["Size"]: "M"})})
-    api.data("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-             "column_values: $v) { id } }",
-             {"b": board, "i": sub["id"], "v": json.dumps({sub_cols["Order Qty"]: 7, "name": "Medium"})})
+    api.data(
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }",
+        {"b": sub_board, "i": sub["id"], "v": json.dumps({sub_cols["Size"]: "M"})},
+    )
+    api.data(
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }",
+        {"b": board, "i": sub["id"], "v": json.dumps({sub_cols["Order Qty"]: 7, "name": "Medium"})},
+    )
     # "name" renames; only the given columns change
-    api.data("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-             "column_values: $v) { id } }",
-             {"b": board, "i": item_id, "v": json.dumps({"name": "RENAMED", cols["TOTAL QTY"]: "130"})})
+    api.data(
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }",
+        {"b": board, "i": item_id, "v": json.dumps({"name": "RENAMED", cols["TOTAL QTY"]: "130"})},
+    )
 
     dump = server.board_dump(board)
     [item] = dump["items"]
     assert item["name"] == "RENAMED" and item["group_title"] == "TITLE NINE FW26"
     assert item["column_values"]["TOTAL QTY"] == "130" and item["column_values"]["ORDER TYPE"] == "RECEIVED"
     assert item["column_values"]["SYNC KEY"] == "PO1 | STYLE | RED" and item["column_values"]["NOTES"] is None
-    assert item["subitems"] == [{"id": sub["id"], "name": "Medium",
-                                 "column_values": {"Size": "M", "Order Qty": "7"}}]
-    read = api.data(f"{{ items(ids: [{item_id}]) {{ subitems {{ id name column_values {{ id text }} }} "
-                    f"column_values(ids: [\"subitems\"]) {{ text value }} }} }}")["items"][0]
+    assert item["subitems"] == [{"id": sub["id"], "name": "Medium", "column_values": {"Size": "M", "Order Qty": "7"}}]
+    read = api.data(
+        f"{{ items(ids: [{item_id}]) {{ subitems {{ id name column_values {{ id text }} }} "
+        f'column_values(ids: ["subitems"]) {{ text value }} }} }}'
+    )["items"][0]
     assert read["subitems"][0]["name"] == "Medium"
     assert json.loads(read["column_values"][0]["value"]) == {"linkedPulseIds": [{"linkedPulseId": int(sub["id"])}]}
 
@@ -251,8 +284,10 @@ def test_groups_items_and_subitems(api, server, board, cols):
 
 def test_items_by_ids_pages_like_monday_and_returns_archived_and_deleted_items(api, server, board):
     ids = [api.create_item(board, f"item {n}").json()["data"]["create_item"]["id"] for n in range(30)]
-    by_ids = "query($ids: [ID!], $l: Int, $p: Int, $x: Boolean, $n: Boolean) { items(ids: $ids, limit: $l, page: $p, " \
-             "exclude_nonactive: $x, newest_first: $n) { id state } }"
+    by_ids = (
+        "query($ids: [ID!], $l: Int, $p: Int, $x: Boolean, $n: Boolean) { items(ids: $ids, limit: $l, page: $p, "
+        "exclude_nonactive: $x, newest_first: $n) { id state } }"
+    )
 
     def lookup(**variables) -> list[dict]:
         return api.data(by_ids, {"ids": ids, **variables})["items"]
@@ -272,33 +307,46 @@ def test_items_by_ids_pages_like_monday_and_returns_archived_and_deleted_items(a
 
 
 def test_column_settings_as_json_and_the_deprecated_settings_str(api, board):
-    columns = api.data("query($b: [ID!]) { boards(ids: $b) { columns { title settings settings_str } } }",
-                       {"b": [board]})["boards"][0]["columns"]
+    columns = api.data(
+        "query($b: [ID!]) { boards(ids: $b) { columns { title settings settings_str } } }", {"b": [board]}
+    )["boards"][0]["columns"]
     by_title = {c["title"]: c for c in columns}
     status = by_title["ORDER TYPE"]["settings"]
     assert isinstance(status, dict)
-    assert [(entry["label"], entry["is_deactivated"]) for entry in status["labels"]] == \
-        [("RECEIVED", False), ("CANCELLED", False)]
+    assert [(entry["label"], entry["is_deactivated"]) for entry in status["labels"]] == [
+        ("RECEIVED", False),
+        ("CANCELLED", False),
+    ]
     assert [entry["label"] for entry in by_title["CUSTOMER"]["settings"]["labels"]] == ["TITLE NINE", "PELOTON"]
     assert by_title["Subitems"]["settings"]["boardIds"] == json.loads(by_title["Subitems"]["settings_str"])["boardIds"]
 
 
 def test_column_values_are_the_column_value_interface(api, board, cols):
     item = api.create_item(board, "typed", {cols["ORDER TYPE"]: {"label": "RECEIVED"}}).json()["data"]["create_item"]
-    values = api.data("query($i: [ID!]) { items(ids: $i) { column_values { __typename id is_leaf "
-                      "... on StatusValue { text } } } }", {"i": [item["id"]]})["items"][0]["column_values"]
+    values = api.data(
+        "query($i: [ID!]) { items(ids: $i) { column_values { __typename id is_leaf ... on StatusValue { text } } } }",
+        {"i": [item["id"]]},
+    )["items"][0]["column_values"]
     by_id = {v["id"]: v for v in values}
-    assert by_id[cols["ORDER TYPE"]] == {"__typename": "StatusValue", "id": cols["ORDER TYPE"], "is_leaf": True,
-                                         "text": "RECEIVED"}
+    assert by_id[cols["ORDER TYPE"]] == {
+        "__typename": "StatusValue",
+        "id": cols["ORDER TYPE"],
+        "is_leaf": True,
+        "text": "RECEIVED",
+    }
     assert by_id[cols["SYNC KEY"]]["__typename"] == "TextValue"
 
 
 def test_bulk_archive_items_runs_as_a_finished_job(api, server, board):
     ids = [api.create_item(board, f"old {n}").json()["data"]["create_item"]["id"] for n in range(3)]
-    job = api.data("mutation($b: ID!, $i: [ID!]!) { bulk_archive_items(board_id: $b, item_ids: $i) { job_id } }",
-                   {"b": board, "i": ids[:2] + ["1"]})["bulk_archive_items"]
-    status = api.data("query($j: ID!) { job_status(job_id: $j) { id status result { total succeeded failed details } } }",
-                      {"j": job["job_id"]})["job_status"]
+    job = api.data(
+        "mutation($b: ID!, $i: [ID!]!) { bulk_archive_items(board_id: $b, item_ids: $i) { job_id } }",
+        {"b": board, "i": ids[:2] + ["1"]},
+    )["bulk_archive_items"]
+    status = api.data(
+        "query($j: ID!) { job_status(job_id: $j) { id status result { total succeeded failed details } } }",
+        {"j": job["job_id"]},
+    )["job_status"]
     assert status["status"] == "COMPLETED" and status["id"] == job["job_id"]
     assert status["result"] == {"total": 3, "succeeded": 2, "failed": 1, "details": {"failed_item_ids": ["1"]}}
     dump = server.board_dump(board)
@@ -309,17 +357,24 @@ def test_bulk_archive_items_runs_as_a_finished_job(api, server, board):
 # --- column values -------------------------------------------------------------------------------
 
 VALID = [
-    ("SYNC KEY", "abc", "abc"), ("SYNC KEY", 42, "42"),
-    ("ORDER TYPE", {"label": "CANCELLED"}, "CANCELLED"), ("ORDER TYPE", {"index": 1}, "CANCELLED"),
+    ("SYNC KEY", "abc", "abc"),
+    ("SYNC KEY", 42, "42"),
+    ("ORDER TYPE", {"label": "CANCELLED"}, "CANCELLED"),
+    ("ORDER TYPE", {"index": 1}, "CANCELLED"),
     ("ORDER TYPE", "RECEIVED", "RECEIVED"),
-    ("CUSTOMER", {"labels": ["PELOTON"]}, "PELOTON"), ("CUSTOMER", {"ids": [1, 2]}, "TITLE NINE, PELOTON"),
+    ("CUSTOMER", {"labels": ["PELOTON"]}, "PELOTON"),
+    ("CUSTOMER", {"ids": [1, 2]}, "TITLE NINE, PELOTON"),
     ("CUSTOMER", "PELOTON, TITLE NINE", "PELOTON, TITLE NINE"),
-    ("TOTAL QTY", "3", "3"), ("TOTAL QTY", -2.5, "-2.5"), ("TOTAL QTY", "12.75", "12.75"),
+    ("TOTAL QTY", "3", "3"),
+    ("TOTAL QTY", -2.5, "-2.5"),
+    ("TOTAL QTY", "12.75", "12.75"),
     ("EX FACTORY DATE", {"date": "2026-06-15"}, "2026-06-15"),
     ("EX FACTORY DATE", {"date": "2026-06-15", "time": "09:00:00"}, "2026-06-15 09:00:00"),
     ("EX FACTORY DATE", "2026-06-15", "2026-06-15"),
-    ("NOTES", {"text": "long"}, "long"), ("NOTES", "plain", "plain"),
-    ("CONTACT", {"email": "a@b.co", "text": "A"}, "a@b.co"), ("CONTACT", "a@b.co A", "a@b.co"),
+    ("NOTES", {"text": "long"}, "long"),
+    ("NOTES", "plain", "plain"),
+    ("CONTACT", {"email": "a@b.co", "text": "A"}, "a@b.co"),
+    ("CONTACT", "a@b.co A", "a@b.co"),
     ("PHONE", {"phone": "+12025550169", "countryShortName": "US"}, "+12025550169"),
     ("PHONE", "+19175998722 US", "+19175998722"),
     ("LINK", {"url": "https://x.io", "text": "x"}, "x - https://x.io"),
@@ -330,15 +385,27 @@ VALID = [
 ]
 
 INVALID = [
-    ("SYNC KEY", {"text": "x"}), ("ORDER TYPE", {"label": "SHIPPED"}), ("ORDER TYPE", {"index": 17}),
-    ("ORDER TYPE", ["RECEIVED"]), ("CUSTOMER", {"labels": ["NOBODY"]}), ("CUSTOMER", {"ids": [99]}),
-    ("TOTAL QTY", "abc"), ("TOTAL QTY", "1,5"), ("TOTAL QTY", True),
-    ("EX FACTORY DATE", {"date": "2026-02-30"}), ("EX FACTORY DATE", "15/06/2026"),
+    ("SYNC KEY", {"text": "x"}),
+    ("ORDER TYPE", {"label": "SHIPPED"}),
+    ("ORDER TYPE", {"index": 17}),
+    ("ORDER TYPE", ["RECEIVED"]),
+    ("CUSTOMER", {"labels": ["NOBODY"]}),
+    ("CUSTOMER", {"ids": [99]}),
+    ("TOTAL QTY", "abc"),
+    ("TOTAL QTY", "1,5"),
+    ("TOTAL QTY", True),
+    ("EX FACTORY DATE", {"date": "2026-02-30"}),
+    ("EX FACTORY DATE", "15/06/2026"),
     ("EX FACTORY DATE", {"date": "2026-06-15", "time": "25:00:00"}),
-    ("NOTES", {"text": "x" * 2001}), ("CONTACT", {"email": "not-an-email", "text": "x"}),
-    ("CONTACT", {"email": "a@b.co"}), ("PHONE", {"phone": "call me", "countryShortName": "US"}),
-    ("LINK", {"text": "no url"}), ("DONE", "true"), ("WINDOW", {"from": "2026-03-01", "to": "2026-02-01"}),
-    ("CUTOFF", {"hour": "07", "minute": 0}), ("CUTOFF", {"hour": 24, "minute": 0}),
+    ("NOTES", {"text": "x" * 2001}),
+    ("CONTACT", {"email": "not-an-email", "text": "x"}),
+    ("CONTACT", {"email": "a@b.co"}),
+    ("PHONE", {"phone": "call me", "countryShortName": "US"}),
+    ("LINK", {"text": "no url"}),
+    ("DONE", "true"),
+    ("WINDOW", {"from": "2026-03-01", "to": "2026-02-01"}),
+    ("CUTOFF", {"hour": "07", "minute": 0}),
+    ("CUTOFF", {"hour": 24, "minute": 0}),
     ("ORIGIN", {"countryCode": "US", "countryName": "USA"}),
 ]
 
@@ -360,26 +427,37 @@ def test_column_values_are_validated_per_type(api, server, board, cols):
 
     # clearing: null and "" empty a column
     item_id = server.board_dump(board)["items"][0]["id"]
-    api.data("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-             "column_values: $v) { id } }",
-             {"b": board, "i": item_id, "v": json.dumps({cols["SYNC KEY"]: None, cols["TOTAL QTY"]: ""})})
+    api.data(
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }",
+        {"b": board, "i": item_id, "v": json.dumps({cols["SYNC KEY"]: None, cols["TOTAL QTY"]: ""})},
+    )
     item = next(i for i in server.board_dump(board)["items"] if i["id"] == item_id)
     assert item["column_values"]["SYNC KEY"] is None and item["column_values"]["TOTAL QTY"] is None
     # column_values as a JSON object literal instead of a string
-    api.data(f'mutation {{ create_item(board_id: {board}, item_name: "obj", '
-             f'column_values: {{{cols["TOTAL QTY"]}: "5"}}) {{ id }} }}')
+    api.data(
+        f'mutation {{ create_item(board_id: {board}, item_name: "obj", '
+        f'column_values: {{{cols["TOTAL QTY"]}: "5"}}) {{ id }} }}'
+    )
 
 
 def test_labels_unknown_or_created_on_request(api, server, board, cols):
     body = api.create_item(board, "x", {cols["ORDER TYPE"]: {"label": "ON HOLD"}}).json()
     assert error_codes(body) == ["ColumnValueException"]
     assert "RECEIVED" in body["errors"][0]["message"]  # monday lists the possible labels
-    query = ("mutation($b: ID!, $v: JSON) { create_item(board_id: $b, item_name: \"x\", column_values: $v, "
-             "create_labels_if_missing: true) { id } }")
-    api.data(query, {"b": board, "v": json.dumps({cols["ORDER TYPE"]: {"label": "ON HOLD"},
-                                                  cols["CUSTOMER"]: {"labels": ["WHITE FOX"]}})})
+    query = (
+        'mutation($b: ID!, $v: JSON) { create_item(board_id: $b, item_name: "x", column_values: $v, '
+        "create_labels_if_missing: true) { id } }"
+    )
+    api.data(
+        query,
+        {
+            "b": board,
+            "v": json.dumps({cols["ORDER TYPE"]: {"label": "ON HOLD"}, cols["CUSTOMER"]: {"labels": ["WHITE FOX"]}}),
+        },
+    )
     assert server.board_dump(board)["items"][0]["column_values"]["ORDER TYPE"] == "ON HOLD"
-    settings = api.data(f"{{ boards(ids: [{board}]) {{ columns(ids: [\"status\"]) {{ settings_str }} }} }}")
+    settings = api.data(f'{{ boards(ids: [{board}]) {{ columns(ids: ["status"]) {{ settings_str }} }} }}')
     assert "ON HOLD" in json.loads(settings["boards"][0]["columns"][0]["settings_str"])["labels"].values()
     # label limits: 30 characters, 40 labels
     body = api.post(query, {"b": board, "v": json.dumps({cols["ORDER TYPE"]: {"label": "L" * 31}})}).json()
@@ -389,8 +467,11 @@ def test_labels_unknown_or_created_on_request(api, server, board, cols):
     body = api.post(query, {"b": board, "v": json.dumps({cols["ORDER TYPE"]: {"label": "ONE TOO MANY"}})}).json()
     assert error_codes(body) == ["ColumnValueException"] and "40" in body["errors"][0]["message"]
     # label ids are not positions: the sixth label has id 6, not 5
-    labels = json.loads(api.data(f"{{ boards(ids: [{board}]) {{ columns(ids: [\"status\"]) {{ settings_str }} }} }}")
-                        ["boards"][0]["columns"][0]["settings_str"])["labels"]
+    labels = json.loads(
+        api.data(f'{{ boards(ids: [{board}]) {{ columns(ids: ["status"]) {{ settings_str }} }} }}')["boards"][0][
+            "columns"
+        ][0]["settings_str"]
+    )["labels"]
     assert "5" not in labels and labels["6"] == "S2"
 
 
@@ -400,12 +481,26 @@ def test_item_board_and_column_errors(api, server, board, cols):
         (api.create_item(board, ""), "ItemNameTooLongException"),
         (api.create_item(board, "x", {"no_such_column": "1"}), "InvalidColumnIdException"),
         (api.create_item("123", "x"), "InvalidBoardIdException"),
-        (api.post(f'mutation {{ change_multiple_column_values(board_id: {board}, item_id: 42, column_values: "{{}}") {{ id }} }}'), "ResourceNotFoundException"),
-        (api.post('mutation { create_subitem(parent_item_id: 42, item_name: "s") { id } }'), "ResourceNotFoundException"),
-        (api.post(f'mutation {{ create_item(board_id: {board}, item_name: "x", group_id: "nope") {{ id }} }}'),
-         "ResourceNotFoundException"),
-        (api.post(f'mutation {{ create_item(board_id: {board}, item_name: "x", column_values: "{{oops") {{ id }} }}'),
-         "JsonParseException"),
+        (
+            api.post(
+                f'mutation {{ change_multiple_column_values(board_id: {board}, item_id: 42, column_values: "{{}}") {{ id }} }}'
+            ),
+            "ResourceNotFoundException",
+        ),
+        (
+            api.post('mutation { create_subitem(parent_item_id: 42, item_name: "s") { id } }'),
+            "ResourceNotFoundException",
+        ),
+        (
+            api.post(f'mutation {{ create_item(board_id: {board}, item_name: "x", group_id: "nope") {{ id }} }}'),
+            "ResourceNotFoundException",
+        ),
+        (
+            api.post(
+                f'mutation {{ create_item(board_id: {board}, item_name: "x", column_values: "{{oops") {{ id }} }}'
+            ),
+            "JsonParseException",
+        ),
     ]
     for response, code in cases:
         assert response.status_code == 200
@@ -431,11 +526,13 @@ def test_items_limit_per_board(tmp_path):
 def test_aliased_mutations_are_sequential_and_not_transactional(api, server, board, cols):
     ok = json.dumps({cols["ORDER TYPE"]: {"label": "RECEIVED"}})
     bad = json.dumps({cols["ORDER TYPE"]: {"label": "NO SUCH LABEL"}})
-    query = ("mutation($b: ID!, $ok: JSON, $bad: JSON) {"
-             " a1: create_item(board_id: $b, item_name: \"one\", column_values: $ok) { id name }"
-             " a2: create_item(board_id: $b, item_name: \"two\", column_values: $bad) { id name }"
-             " a3: create_item(board_id: $b, item_name: \"three\", column_values: $ok) { id name }"
-             " complexity { query } }")
+    query = (
+        "mutation($b: ID!, $ok: JSON, $bad: JSON) {"
+        ' a1: create_item(board_id: $b, item_name: "one", column_values: $ok) { id name }'
+        ' a2: create_item(board_id: $b, item_name: "two", column_values: $bad) { id name }'
+        ' a3: create_item(board_id: $b, item_name: "three", column_values: $ok) { id name }'
+        " complexity { query } }"
+    )
     used = server.stats["complexity_used_total"]
     response = api.post(query, {"b": board, "ok": ok, "bad": bad})
     assert response.status_code == 200
@@ -456,17 +553,26 @@ def test_aliased_mutations_are_sequential_and_not_transactional(api, server, boa
 
 
 def test_items_page_by_column_values_and_next_items_page(api, server, board, cols):
-    query = ("mutation($b: ID!, $v1: JSON, $v2: JSON, $v3: JSON) {"
-             " a1: create_item(board_id: $b, item_name: \"A\", column_values: $v1) { id }"
-             " a2: create_item(board_id: $b, item_name: \"B\", column_values: $v2) { id }"
-             " a3: create_item(board_id: $b, item_name: \"C\", column_values: $v3) { id } }")
+    query = (
+        "mutation($b: ID!, $v1: JSON, $v2: JSON, $v3: JSON) {"
+        ' a1: create_item(board_id: $b, item_name: "A", column_values: $v1) { id }'
+        ' a2: create_item(board_id: $b, item_name: "B", column_values: $v2) { id }'
+        ' a3: create_item(board_id: $b, item_name: "C", column_values: $v3) { id } }'
+    )
     for n in range(4):
-        api.data(query, {"b": board,
-                         "v1": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Red", cols["ORDER TYPE"]: "RECEIVED"}),
-                         "v2": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Blue", cols["ORDER TYPE"]: "CANCELLED"}),
-                         "v3": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Red | x", cols["CUSTOMER"]: "PELOTON"})})
-    find = ("query($b: ID!, $c: [ItemsPageByColumnValuesQuery!], $l: Int!) { items_page_by_column_values("
-            "board_id: $b, columns: $c, limit: $l) { cursor items { id name column_values(ids: [\"status\"]) { text } } } }")
+        api.data(
+            query,
+            {
+                "b": board,
+                "v1": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Red", cols["ORDER TYPE"]: "RECEIVED"}),
+                "v2": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Blue", cols["ORDER TYPE"]: "CANCELLED"}),
+                "v3": json.dumps({cols["SYNC KEY"]: f"PO{n} | Style | Red | x", cols["CUSTOMER"]: "PELOTON"}),
+            },
+        )
+    find = (
+        "query($b: ID!, $c: [ItemsPageByColumnValuesQuery!], $l: Int!) { items_page_by_column_values("
+        'board_id: $b, columns: $c, limit: $l) { cursor items { id name column_values(ids: ["status"]) { text } } } }'
+    )
 
     def search(columns, limit=25):
         return api.data(find, {"b": board, "c": columns, "l": limit})["items_page_by_column_values"]
@@ -479,8 +585,12 @@ def test_items_page_by_column_values_and_next_items_page(api, server, board, col
     page = search([{"column_id": cols["SYNC KEY"], "column_values": ["PO1 | Style | Red", "PO2 | Style | Blue"]}])
     assert [i["name"] for i in page["items"]] == ["A", "B"]
     # AND across columns; status by its label text
-    page = search([{"column_id": cols["ORDER TYPE"], "column_values": ["received"]},
-                   {"column_id": cols["SYNC KEY"], "column_values": ["PO3 | Style | Red", "PO3 | Style | Blue"]}])
+    page = search(
+        [
+            {"column_id": cols["ORDER TYPE"], "column_values": ["received"]},
+            {"column_id": cols["SYNC KEY"], "column_values": ["PO3 | Style | Red", "PO3 | Style | Blue"]},
+        ]
+    )
     assert [i["name"] for i in page["items"]] == ["A"]
     page = search([{"column_id": "name", "column_values": ["c"]}])
     assert len(page["items"]) == 4
@@ -490,34 +600,41 @@ def test_items_page_by_column_values_and_next_items_page(api, server, board, col
     assert len(seen) == 3 and page["cursor"]
     cursor = page["cursor"]
     while cursor:
-        nxt = api.data("query($c: String!) { next_items_page(cursor: $c, limit: 3) { cursor items { id } } }",
-                       {"c": cursor})["next_items_page"]
+        nxt = api.data(
+            "query($c: String!) { next_items_page(cursor: $c, limit: 3) { cursor items { id } } }", {"c": cursor}
+        )["next_items_page"]
         seen += [i["id"] for i in nxt["items"]]
         cursor = nxt["cursor"]
     assert len(seen) == 8 and len(set(seen)) == 8 and seen == sorted(seen, key=int)
     # the search follows every change: a changed value, a rename, a deleted item
     a1 = search([{"column_id": cols["SYNC KEY"], "column_values": ["PO1 | Style | Red"]}])["items"][0]["id"]
-    api.data("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-             "column_values: $v) { id } }",
-             {"b": board, "i": a1, "v": json.dumps({cols["SYNC KEY"]: "PO1 | Style | Green", "name": "A-renamed"})})
+    api.data(
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }",
+        {"b": board, "i": a1, "v": json.dumps({cols["SYNC KEY"]: "PO1 | Style | Green", "name": "A-renamed"})},
+    )
     assert search([{"column_id": cols["SYNC KEY"], "column_values": ["PO1 | Style | Red"]}])["items"] == []
-    assert [i["id"] for i in search([{"column_id": cols["SYNC KEY"], "column_values": ["po1 | style | green"]}])
-            ["items"]] == [a1]
+    assert [
+        i["id"] for i in search([{"column_id": cols["SYNC KEY"], "column_values": ["po1 | style | green"]}])["items"]
+    ] == [a1]
     assert [i["id"] for i in search([{"column_id": "name", "column_values": ["A-RENAMED"]}])["items"]] == [a1]
     api.data(f"mutation {{ delete_item(item_id: {a1}) {{ id }} }}")
     assert search([{"column_id": "name", "column_values": ["A-renamed"]}])["items"] == []
     fresh = api.create_item(board, "D", {cols["SYNC KEY"]: "PO1 | Style | Red"}).json()["data"]["create_item"]["id"]
-    assert [i["id"] for i in search([{"column_id": cols["SYNC KEY"], "column_values": ["PO1 | Style | Red"]}])
-            ["items"]] == [fresh]
+    assert [
+        i["id"] for i in search([{"column_id": cols["SYNC KEY"], "column_values": ["PO1 | Style | Red"]}])["items"]
+    ] == [fresh]
     # a label removed behind the client's back: its items no longer match it
     server.remove_label(board, "CUSTOMER", "PELOTON")
     assert search([{"column_id": cols["CUSTOMER"], "column_values": ["PELOTON"]}])["items"] == []
     body = api.create_item(board, "E", {cols["CUSTOMER"]: {"labels": ["PELOTON"]}}).json()
     assert error_codes(body) == ["ColumnValueException"]
     # cursor and columns cannot be combined
-    body = api.post("query($b: ID!, $c: String) { items_page_by_column_values(board_id: $b, cursor: $c, "
-                    "columns: [{column_id: \"name\", column_values: [\"A\"]}]) { cursor } }",
-                    {"b": board, "c": page["cursor"] or "MSw"}).json()
+    body = api.post(
+        "query($b: ID!, $c: String) { items_page_by_column_values(board_id: $b, cursor: $c, "
+        'columns: [{column_id: "name", column_values: ["A"]}]) { cursor } }',
+        {"b": board, "c": page["cursor"] or "MSw"},
+    ).json()
     assert error_codes(body) == ["InvalidArgumentException"]
     body = api.post(find, {"b": board, "c": [{"column_id": "nope", "column_values": ["x"]}], "l": 5}).json()
     assert error_codes(body) == ["InvalidColumnIdException"]
@@ -527,28 +644,35 @@ def test_items_page_by_column_values_and_next_items_page(api, server, board, col
 
 def test_items_page_with_query_params_and_cursor(api, server, board, cols):
     for n in range(7):
-        api.create_item(board, f"I{n}", {cols["TOTAL QTY"]: str(n),
-                                         cols["ORDER TYPE"]: "RECEIVED" if n % 2 else "CANCELLED"})
-    query = ("query($b: [ID!], $q: ItemsQuery) { boards(ids: $b) { items_page(limit: 2, query_params: $q) "
-             "{ cursor items { name } } } }")
+        api.create_item(
+            board, f"I{n}", {cols["TOTAL QTY"]: str(n), cols["ORDER TYPE"]: "RECEIVED" if n % 2 else "CANCELLED"}
+        )
+    query = (
+        "query($b: [ID!], $q: ItemsQuery) { boards(ids: $b) { items_page(limit: 2, query_params: $q) "
+        "{ cursor items { name } } } }"
+    )
     rules = {"rules": [{"column_id": "status", "compare_value": [1], "operator": "any_of"}]}  # label id 1
     page = api.data(query, {"b": [board], "q": rules})["boards"][0]["items_page"]
     names = [i["name"] for i in page["items"]]
     cursor = page["cursor"]
     while cursor:
-        nxt = api.data("query($c: String!) { next_items_page(cursor: $c) { cursor items { name } } }",
-                       {"c": cursor})["next_items_page"]
+        nxt = api.data("query($c: String!) { next_items_page(cursor: $c) { cursor items { name } } }", {"c": cursor})[
+            "next_items_page"
+        ]
         names += [i["name"] for i in nxt["items"]]
         cursor = nxt["cursor"]
     assert names == ["I0", "I2", "I4", "I6"]
-    qty = {"rules": [{"column_id": cols["TOTAL QTY"], "compare_value": [4], "operator": "greater_than_or_equals"}],
-           "order_by": [{"column_id": cols["TOTAL QTY"], "direction": "desc"}]}
+    qty = {
+        "rules": [{"column_id": cols["TOTAL QTY"], "compare_value": [4], "operator": "greater_than_or_equals"}],
+        "order_by": [{"column_id": cols["TOTAL QTY"], "direction": "desc"}],
+    }
     page = api.data(query, {"b": [board], "q": qty})["boards"][0]["items_page"]
     assert [i["name"] for i in page["items"]] == ["I6", "I5"]
-    nxt = api.data("query($c: String!) { next_items_page(cursor: $c) { cursor items { name } } }",
-                   {"c": page["cursor"]})["next_items_page"]
+    nxt = api.data(
+        "query($c: String!) { next_items_page(cursor: $c) { cursor items { name } } }", {"c": page["cursor"]}
+    )["next_items_page"]
     assert [i["name"] for i in nxt["items"]] == ["I4"] and nxt["cursor"] is None
-    body = api.post("{ next_items_page(cursor: \"garbage\") { cursor } }").json()
+    body = api.post('{ next_items_page(cursor: "garbage") { cursor } }').json()
     assert error_codes(body) == ["InvalidArgumentException"]
 
 
@@ -574,16 +698,21 @@ def test_complexity_field_and_ratelimit_headers(api, server, board):
     assert state["minuteRate"]["r"] == "4999" and state["concurrency"]["r"] == "39"
     assert int(state["complexityMinute"]["r"]) == first["after"] and 0 < float(state["complexityMinute"]["t"]) <= 1
 
-    data = api.data(f'mutation {{ complexity {{ before query after }} create_item(board_id: {board}, '
-                    f'item_name: "x") {{ id }} }}')
+    data = api.data(
+        f'mutation {{ complexity {{ before query after }} create_item(board_id: {board}, item_name: "x") {{ id }} }}'
+    )
     assert data["complexity"]["query"] == 30_001 + 13  # 30,000 per mutation + 1 per scalar; 10 + 3 for complexity
-    response = api.post("query($b: ID!) { items_page_by_column_values(board_id: $b, limit: 5, "
-                        "columns: [{column_id: \"name\", column_values: [\"x\"]}]) { items { id } } complexity { query } }",
-                        {"b": board})
+    response = api.post(
+        "query($b: ID!) { items_page_by_column_values(board_id: $b, limit: 5, "
+        'columns: [{column_id: "name", column_values: ["x"]}]) { items { id } } complexity { query } }',
+        {"b": board},
+    )
     assert response.json()["data"]["complexity"]["query"] >= 100_000
     # a query over 5,000,000 points is refused outright
-    body = api.post("{ items(ids: [1], limit: 100) { subitems { subitems { id } } } "
-                    "boards(limit: 100) { items_page(limit: 500) { items { subitems { id name } } } } }").json()
+    body = api.post(
+        "{ items(ids: [1], limit: 100) { subitems { subitems { id } } } "
+        "boards(limit: 100) { items_page(limit: 500) { items { subitems { id name } } } } }"
+    ).json()
     assert error_codes(body) == ["maxComplexityExceeded"]
 
 
@@ -591,7 +720,7 @@ def test_complexity_budget_exhaustion_then_reset(tmp_path):
     with SandboxServer(time_scale=60, complexity_budget=100_000) as server:
         board = server.create_board("B", [{"title": "T", "type": "text"}], [])
         api = Api(server)
-        mutation = "mutation($b: ID!) { create_item(board_id: $b, item_name: \"x\") { id } }"
+        mutation = 'mutation($b: ID!) { create_item(board_id: $b, item_name: "x") { id } }'
         deadline = time.monotonic() + 5
         # fill a window: 3 × 30,001 fit in 100,000, the 4th does not
         while True:
@@ -645,8 +774,9 @@ def test_concurrency_limit(tmp_path):
         lock = threading.Lock()
 
         def call():
-            response = requests.post(server.url, json={"query": "{ me { id } }"},
-                                     headers={"Authorization": TOKEN}, timeout=10)
+            response = requests.post(
+                server.url, json={"query": "{ me { id } }"}, headers={"Authorization": TOKEN}, timeout=10
+            )
             with lock:
                 results.append(response)
 
@@ -659,8 +789,9 @@ def test_concurrency_limit(tmp_path):
         assert codes.count(200) >= 2 and codes.count(429) >= 1 and set(codes) <= {200, 429}
         rejected = [r for r in results if r.status_code == 429]
         assert all(error_codes(r.json()) == ["maxConcurrencyExceeded"] for r in rejected)
-        assert all(r.json()["errors"][0]["extensions"]["retry_in_seconds"] > 0 and r.headers["Retry-After"]
-                   for r in rejected)
+        assert all(
+            r.json()["errors"][0]["extensions"]["retry_in_seconds"] > 0 and r.headers["Retry-After"] for r in rejected
+        )
         assert server.stats["rejected_429"]["concurrency"] == len(rejected)
 
 
@@ -668,7 +799,7 @@ def test_concurrency_limit(tmp_path):
 
 
 def test_idempotency_replays_the_first_answer(api, server, board):
-    mutation = "mutation($b: ID!) { create_item(board_id: $b, item_name: \"once\") { id } }"
+    mutation = 'mutation($b: ID!) { create_item(board_id: $b, item_name: "once") { id } }'
     first = api.post(mutation, {"b": board}, headers={"Idempotency-Key": "k-1"})
     second = api.post(mutation, {"b": board}, headers={"Idempotency-Key": "k-1"})
     assert first.status_code == second.status_code == 200
@@ -687,12 +818,17 @@ def test_idempotency_replays_the_first_answer(api, server, board):
 def test_idempotency_conflict_while_in_flight(tmp_path):
     with SandboxServer(mutation_latency=0.5) as server:
         board = server.create_board("B", [], [])
-        mutation = {"query": "mutation($b: ID!) { create_item(board_id: $b, item_name: \"x\") { id } }",
-                    "variables": {"b": board}}
+        mutation = {
+            "query": 'mutation($b: ID!) { create_item(board_id: $b, item_name: "x") { id } }',
+            "variables": {"b": board},
+        }
         headers = {"Authorization": TOKEN, "Idempotency-Key": "same"}
         out = {}
-        slow = threading.Thread(target=lambda: out.setdefault("first", requests.post(server.url, json=mutation,
-                                                                                     headers=headers, timeout=10)))
+        slow = threading.Thread(
+            target=lambda: out.setdefault(
+                "first", requests.post(server.url, json=mutation, headers=headers, timeout=10)
+            )
+        )
         slow.start()
         time.sleep(0.15)
         conflict = requests.post(server.url, json=mutation, headers=headers, timeout=10)
@@ -709,7 +845,7 @@ def test_no_replay_without_idempotency(tmp_path):
     with SandboxServer(idempotency=False) as server:
         board = server.create_board("B", [], [])
         api = Api(server)
-        mutation = "mutation($b: ID!) { create_item(board_id: $b, item_name: \"x\") { id } }"
+        mutation = 'mutation($b: ID!) { create_item(board_id: $b, item_name: "x") { id } }'
         a = api.post(mutation, {"b": board}, headers={"Idempotency-Key": "k"})
         b = api.post(mutation, {"b": board}, headers={"Idempotency-Key": "k"})
         assert "Idempotency-Replayed" not in b.headers and a.json() != b.json()
@@ -721,8 +857,9 @@ def test_no_replay_without_idempotency(tmp_path):
 
 
 def test_fault_spec_grammar():
-    spec = parse_faults(" 500=0.05, 502=0.02,504=0.02,after500=0.05,drop=0.05,storm=0.01,locked=0.03,slow=0.05,"
-                        "slow_seconds=3.5 ")
+    spec = parse_faults(
+        " 500=0.05, 502=0.02,504=0.02,after500=0.05,drop=0.05,storm=0.01,locked=0.03,slow=0.05,slow_seconds=3.5 "
+    )
     assert spec.rates["after500"] == 0.05 and spec.slow_seconds == 3.5 and spec.active
     assert parse_faults(str(spec)) == spec
     assert not parse_faults("").active and not parse_faults("none").active
@@ -814,12 +951,18 @@ def test_seeded_faults_are_reproducible():
 
 def test_targeted_faults_meet_exactly_the_next_matching_requests(api, server, board):
     target = server.fail_next("502", 2, field="create_subitem")
-    assert target == {"kind": "502", "remaining": 2, "field": "create_subitem", "on": "mutation", "seconds": None,
-                      "answer": "504"}
+    assert target == {
+        "kind": "502",
+        "remaining": 2,
+        "field": "create_subitem",
+        "on": "mutation",
+        "seconds": None,
+        "answer": "504",
+    }
     parent = api.create_item(board, "parent")  # no create_subitem in it: untouched
     assert parent.status_code == 200
     parent_id = parent.json()["data"]["create_item"]["id"]
-    subitem = "mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }"
+    subitem = 'mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "M") { id } }'
     assert [api.post(subitem, {"p": parent_id}).status_code for _ in range(3)] == [502, 502, 200]
     assert server.targeted_faults() == []
     server.fail_next("500", on="query")
@@ -873,10 +1016,14 @@ def test_hold_fault_keeps_the_request_until_the_client_gave_up(api, server, boar
 
 def test_a_targeted_fault_through_the_control_endpoint(server, api, board):
     base = server.url.replace("/v2", "/sandbox")
-    answer = requests.post(f"{base}/faults/next", json={"kind": "500", "count": 2, "field": "create_item"},
-                           timeout=5).json()
-    assert answer == {"targets": [{"kind": "500", "remaining": 2, "field": "create_item", "on": "mutation",
-                                   "seconds": None, "answer": "504"}]}
+    answer = requests.post(
+        f"{base}/faults/next", json={"kind": "500", "count": 2, "field": "create_item"}, timeout=5
+    ).json()
+    assert answer == {
+        "targets": [
+            {"kind": "500", "remaining": 2, "field": "create_item", "on": "mutation", "seconds": None, "answer": "504"}
+        ]
+    }
     assert api.create_item(board, "x").status_code == 500
     assert requests.get(f"{base}/faults/next", timeout=5).json()["targets"][0]["remaining"] == 1
     assert requests.post(f"{base}/faults/next", json={"clear": True}, timeout=5).json() == {"targets": []}
@@ -889,10 +1036,21 @@ def test_journal_records_every_request_received(tmp_path):
         api.post("query($x: Int) { me { id } }", {"x": 1}, headers={"Idempotency-Key": "j", "API-Version": "2026-07"})
         api.post("{ nope }")
         assert server.journal == [
-            {"query": "query($x: Int) { me { id } }", "variables": {"x": 1}, "operation_name": None,
-             "idempotency_key": "j", "api_version": "2026-07"},
-            {"query": "{ nope }", "variables": {}, "operation_name": None, "idempotency_key": None,
-             "api_version": None}]
+            {
+                "query": "query($x: Int) { me { id } }",
+                "variables": {"x": 1},
+                "operation_name": None,
+                "idempotency_key": "j",
+                "api_version": "2026-07",
+            },
+            {
+                "query": "{ nope }",
+                "variables": {},
+                "operation_name": None,
+                "idempotency_key": None,
+                "api_version": None,
+            },
+        ]
         assert requests.get(server.url.replace("/v2", "/sandbox/journal"), timeout=5).json() == server.journal
         server.clear_journal()
         assert server.journal == []
@@ -907,26 +1065,37 @@ def test_journal_records_every_request_received(tmp_path):
 
 def test_writes_to_items_a_person_deleted_or_archived(api, server, board, cols):
     keep, gone, shelved = (api.create_item(board, n).json()["data"]["create_item"]["id"] for n in ("k", "g", "s"))
-    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
-                   {"p": gone})["create_subitem"]["id"]
+    sub = api.data('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "M") { id } }', {"p": gone})[
+        "create_subitem"
+    ]["id"]
     server.delete_item(gone)
     server.archive_item(shelved)
     states = api.data("query($i: [ID!]) { items(ids: $i, limit: 10) { id state } }", {"i": [keep, gone, shelved, sub]})
-    assert {i["id"]: i["state"] for i in states["items"]} == {keep: "active", gone: "deleted", shelved: "archived",
-                                                               sub: "deleted"}
-    change = ("mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
-              "column_values: $v) { id } }")
+    assert {i["id"]: i["state"] for i in states["items"]} == {
+        keep: "active",
+        gone: "deleted",
+        shelved: "archived",
+        sub: "deleted",
+    }
+    change = (
+        "mutation($b: ID!, $i: ID, $v: JSON!) { change_multiple_column_values(board_id: $b, item_id: $i, "
+        "column_values: $v) { id } }"
+    )
     for query, variables in (
-            (change, {"b": board, "i": gone, "v": json.dumps({cols["TOTAL QTY"]: "5"})}),
-            ('mutation($i: ID) { move_item_to_group(item_id: $i, group_id: "topics") { id } }', {"i": gone}),
-            ('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "L") { id } }', {"p": gone}),
-            ("mutation($i: ID) { delete_item(item_id: $i) { id } }", {"i": gone}),
-            ("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": gone})):
+        (change, {"b": board, "i": gone, "v": json.dumps({cols["TOTAL QTY"]: "5"})}),
+        ('mutation($i: ID) { move_item_to_group(item_id: $i, group_id: "topics") { id } }', {"i": gone}),
+        ('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "L") { id } }', {"p": gone}),
+        ("mutation($i: ID) { delete_item(item_id: $i) { id } }", {"i": gone}),
+        ("mutation($i: ID) { archive_item(item_id: $i) { id } }", {"i": gone}),
+    ):
         body = api.post(query, variables).json()
         assert body["data"] == {query.split("{ ")[1].split("(")[0]: None}
         error = body["errors"][0]
-        assert (error["message"], error["extensions"]["code"], error["extensions"]["status_code"]) == \
-            ("Item not found in board", "ResourceNotFoundException", 404)
+        assert (error["message"], error["extensions"]["code"], error["extensions"]["status_code"]) == (
+            "Item not found in board",
+            "ResourceNotFoundException",
+            404,
+        )
         assert error["extensions"]["error_data"] == {"resource_type": "item", "resource_id": gone}
     # archived: the write lands in the archive without a word, and archiving again is fine
     api.data(change, {"b": board, "i": shelved, "v": json.dumps({cols["TOTAL QTY"]: "7"})})
@@ -941,18 +1110,22 @@ def test_writes_to_items_a_person_deleted_or_archived(api, server, board, cols):
 
 
 def test_board_edits_a_person_makes(api, server, board, cols):
-    first = server.add_item(board, "PO1 STYLE RED", {"SYNC KEY": "PO1|S|RED", cols["TOTAL QTY"]: "10",
-                                                     "ORDER TYPE": "RECEIVED"})
+    first = server.add_item(
+        board, "PO1 STYLE RED", {"SYNC KEY": "PO1|S|RED", cols["TOTAL QTY"]: "10", "ORDER TYPE": "RECEIVED"}
+    )
     twin = server.add_item(board, "PO1 STYLE RED (copy)", {"SYNC KEY": "PO1|S|RED"}, group="Topics")
-    found = api.data("query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values("
-                     "board_id: $b, columns: $c, limit: 10) { items { id } } }",
-                     {"b": board, "c": [{"column_id": cols["SYNC KEY"], "column_values": ["PO1|S|RED"]}]})
+    found = api.data(
+        "query($b: ID!, $c: [ItemsPageByColumnValuesQuery!]) { items_page_by_column_values("
+        "board_id: $b, columns: $c, limit: 10) { items { id } } }",
+        {"b": board, "c": [{"column_id": cols["SYNC KEY"], "column_values": ["PO1|S|RED"]}]},
+    )
     assert [i["id"] for i in found["items_page_by_column_values"]["items"]] == [first, twin]
     server.set_value(first, "TOTAL QTY", "12")
     server.set_value(first, cols["ORDER TYPE"], None)
     server.set_value(first, "name", "RENAMED")
-    sub = api.data("mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: \"M\") { id } }",
-                   {"p": first})["create_subitem"]["id"]
+    sub = api.data('mutation($p: ID!) { create_subitem(parent_item_id: $p, item_name: "M") { id } }', {"p": first})[
+        "create_subitem"
+    ]["id"]
     server.set_value(sub, "Order Qty", 3)
     item = next(i for i in server.board_dump(board)["items"] if i["id"] == first)
     assert item["name"] == "RENAMED" and item["column_values"]["TOTAL QTY"] == "12"
@@ -968,10 +1141,15 @@ def test_board_edits_a_person_makes(api, server, board, cols):
         server.add_item(board, "x", {"NO SUCH COLUMN": "1"})
 
     base = server.url.replace("/v2", "/sandbox")
-    made = requests.post(f"{base}/boards/{board}/items", json={"name": "via http", "values": {"SYNC KEY": "K"}},
-                         timeout=5).json()
-    assert requests.post(f"{base}/items/{made['id']}/values", json={"column": "TOTAL QTY", "value": "4"},
-                         timeout=5).status_code == 200
+    made = requests.post(
+        f"{base}/boards/{board}/items", json={"name": "via http", "values": {"SYNC KEY": "K"}}, timeout=5
+    ).json()
+    assert (
+        requests.post(
+            f"{base}/items/{made['id']}/values", json={"column": "TOTAL QTY", "value": "4"}, timeout=5
+        ).status_code
+        == 200
+    )
     assert requests.post(f"{base}/items/{made['id']}/archive", timeout=5).status_code == 200
     assert requests.post(f"{base}/items/{made['id']}/restore", timeout=5).status_code == 200
     assert requests.post(f"{base}/items/{made['id']}/delete", timeout=5).status_code == 200
@@ -998,16 +1176,21 @@ def test_legacy_error_shape(tmp_path):
         assert response.status_code == 200  # HTTP 200 with a 429 inside, as the airbyte report shows
         body = response.json()
         assert body["error_code"] == "ComplexityException" and body["status_code"] == 429
-        assert re.fullmatch(r"Complexity budget exhausted, query cost 30001 budget remaining \d+ out of 40000 "
-                            r"reset in \d+ seconds", body["error_message"])
+        assert re.fullmatch(
+            r"Complexity budget exhausted, query cost 30001 budget remaining \d+ out of 40000 "
+            r"reset in \d+ seconds",
+            body["error_message"],
+        )
         assert response.headers["Retry-After"]
         # aliases after a failing one are not run in the legacy mode (the old API stopped at the error)
         with SandboxServer(legacy_errors=True) as open_budget:
             board2 = open_budget.create_board("B2", [], [])
             api2 = Api(open_budget)
-            body = api2.post(f'mutation {{ a1: create_item(board_id: {board2}, item_name: "one") {{ id }} '
-                             f'a2: create_item(board_id: {board2}, item_name: "") {{ id }} '
-                             f'a3: create_item(board_id: {board2}, item_name: "three") {{ id }} }}').json()
+            body = api2.post(
+                f'mutation {{ a1: create_item(board_id: {board2}, item_name: "one") {{ id }} '
+                f'a2: create_item(board_id: {board2}, item_name: "") {{ id }} '
+                f'a3: create_item(board_id: {board2}, item_name: "three") {{ id }} }}'
+            ).json()
             assert body["error_code"] == "ItemNameTooLongException"
             assert [i["name"] for i in open_budget.board_dump(board2)["items"]] == ["one"]
             api2.close()
@@ -1029,8 +1212,9 @@ def test_authorization(server):
     for token in (None, "wrong", f"Bearer {TOKEN}"):
         response = call(server.url, token)
         assert response.status_code == 401
-        assert response.json() == {"errors": [{"message": "Unauthorized",
-                                               "extensions": {"code": "UNAUTHORIZED", "status_code": 401}}]}
+        assert response.json() == {
+            "errors": [{"message": "Unauthorized", "extensions": {"code": "UNAUTHORIZED", "status_code": 401}}]
+        }
         assert "RateLimit" in response.headers
     assert call(server.url, TOKEN).status_code == 200
     assert server.stats["rejected_401"] == 3
@@ -1048,10 +1232,11 @@ def test_state_survives_a_restart(tmp_path):
         api = Api(server)
         cols = api.columns(board)
         group = api.data(f'mutation {{ create_group(board_id: {board}, group_name: "G") {{ id }} }}')["create_group"]
-        item = api.data("mutation($b: ID!, $g: String, $v: JSON) { create_item(board_id: $b, group_id: $g, "
-                        "item_name: \"I\", column_values: $v, create_labels_if_missing: true) { id } }",
-                        {"b": board, "g": group["id"],
-                         "v": json.dumps({cols["ORDER TYPE"]: {"label": "NEW LABEL"}})})["create_item"]
+        item = api.data(
+            "mutation($b: ID!, $g: String, $v: JSON) { create_item(board_id: $b, group_id: $g, "
+            'item_name: "I", column_values: $v, create_labels_if_missing: true) { id } }',
+            {"b": board, "g": group["id"], "v": json.dumps({cols["ORDER TYPE"]: {"label": "NEW LABEL"}})},
+        )["create_item"]
         api.data(f'mutation {{ create_subitem(parent_item_id: {item["id"]}, item_name: "S") {{ id }} }}')
         before = server.board_dump(board)
         api.close()
@@ -1061,8 +1246,11 @@ def test_state_survives_a_restart(tmp_path):
         assert api.columns(board) == cols
         new = api.create_item(board, "after restart").json()["data"]["create_item"]["id"]
         assert int(new) > int(before["items"][0]["subitems"][0]["id"])  # counters restored, no id reused
-        labels = json.loads(api.data(f"{{ boards(ids: [{board}]) {{ columns(ids: [\"status\"]) {{ settings_str }} }} }}")
-                            ["boards"][0]["columns"][0]["settings_str"])["labels"]
+        labels = json.loads(
+            api.data(f'{{ boards(ids: [{board}]) {{ columns(ids: ["status"]) {{ settings_str }} }} }}')["boards"][0][
+                "columns"
+            ][0]["settings_str"]
+        )["labels"]
         assert "NEW LABEL" in labels.values()
         api.close()
 
@@ -1070,17 +1258,28 @@ def test_state_survives_a_restart(tmp_path):
 def test_control_endpoints(server):
     base = server.url.replace("/v2", "/sandbox")
     assert requests.get(f"{base}/health", timeout=5).json()["status"] == "ok"
-    created = requests.post(f"{base}/boards", json={"name": "Via HTTP", "columns": [{"title": "T", "type": "text"}],
-                                                    "subitem_columns": []}, timeout=5).json()
+    created = requests.post(
+        f"{base}/boards",
+        json={"name": "Via HTTP", "columns": [{"title": "T", "type": "text"}], "subitem_columns": []},
+        timeout=5,
+    ).json()
     dump = requests.get(f"{base}/boards/{created['id']}", timeout=5).json()
     assert dump["name"] == "Via HTTP" and dump["subitems_board_id"] == created["subitems_board_id"]
     assert requests.get(f"{base}/boards/1", timeout=5).status_code == 404
-    assert requests.post(f"{base}/boards", json={"name": "x", "columns": [{"title": "T", "type": "bogus"}]},
-                         timeout=5).status_code == 400
+    assert (
+        requests.post(
+            f"{base}/boards", json={"name": "x", "columns": [{"title": "T", "type": "bogus"}]}, timeout=5
+        ).status_code
+        == 400
+    )
     assert requests.post(f"{base}/faults", json={"spec": "500=1"}, timeout=5).json() == {"spec": "500=1"}
     assert requests.post(f"{base}/faults", json={"spec": "nonsense=1"}, timeout=5).status_code == 400
-    assert requests.post(server.url, json={"query": "{ me { id } }"}, headers={"Authorization": TOKEN},
-                         timeout=5).status_code == 500
+    assert (
+        requests.post(
+            server.url, json={"query": "{ me { id } }"}, headers={"Authorization": TOKEN}, timeout=5
+        ).status_code
+        == 500
+    )
     requests.post(f"{base}/faults", json={"spec": None}, timeout=5)
     stats = requests.get(f"{base}/stats", timeout=5).json()
     assert stats["faults_injected"] == {"500": 1} and stats["requests"] == 1
@@ -1088,9 +1287,27 @@ def test_control_endpoints(server):
 
 def test_cli_serves_until_terminated(tmp_path):
     state = tmp_path / "cli.db"
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", "0", "--state", str(state),
-                                "--time-scale", "60", "--faults", "500=0.01", "--seed", "3"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--port",
+            "0",
+            "--state",
+            str(state),
+            "--time-scale",
+            "60",
+            "--faults",
+            "500=0.01",
+            "--seed",
+            "3",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = process.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v2", url), (url, process.stderr.read())
@@ -1105,14 +1322,26 @@ def test_cli_serves_until_terminated(tmp_path):
 
 def test_state_survives_the_hosting_process_being_killed(tmp_path):
     state = tmp_path / "killed.db"
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--state", str(state), "--token", "t"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--state", str(state), "--token", "t"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         url = process.stdout.readline().strip()
-        board = requests.post(url.replace("/v2", "/sandbox/boards"), timeout=5,
-                              json={"name": "B", "columns": [{"title": "T", "type": "text"}]}).json()["id"]
-        body = requests.post(url, headers={"Authorization": "t"}, timeout=5, json={
-            "query": f'mutation {{ a: create_item(board_id: {board}, item_name: "kept") {{ id }} }}'}).json()
+        board = requests.post(
+            url.replace("/v2", "/sandbox/boards"),
+            timeout=5,
+            json={"name": "B", "columns": [{"title": "T", "type": "text"}]},
+        ).json()["id"]
+        body = requests.post(
+            url,
+            headers={"Authorization": "t"},
+            timeout=5,
+            json={"query": f'mutation {{ a: create_item(board_id: {board}, item_name: "kept") {{ id }} }}'},
+        ).json()
         item_id = body["data"]["a"]["id"]
     finally:
         process.kill()  # SIGKILL: no shutdown code runs
@@ -1141,10 +1370,12 @@ def test_the_embedded_sandbox_process_takes_a_board_owners_label_edits(tmp_path)
     create_demo_board(tmp_path / "sandbox.db", DEMO_BOARD_ID)
     sandbox = SandboxProcess(tmp_path / "sandbox.db", time_scale=60.0, latency=0.0)
     try:
+
         def order_type_labels() -> set[str]:  # as monday tells them: the column's settings_str
-            query = f'{{ boards(ids: [{DEMO_BOARD_ID}]) {{ columns {{ title settings_str }} }} }}'
-            answer = requests.post(sandbox.url, json={"query": query}, headers={"Authorization": sandbox.token},
-                                   timeout=5).json()
+            query = f"{{ boards(ids: [{DEMO_BOARD_ID}]) {{ columns {{ title settings_str }} }} }}"
+            answer = requests.post(
+                sandbox.url, json={"query": query}, headers={"Authorization": sandbox.token}, timeout=5
+            ).json()
             column = next(c for c in answer["data"]["boards"][0]["columns"] if c["title"] == "ORDER TYPE")
             return set(json.loads(column["settings_str"])["labels"].values())
 

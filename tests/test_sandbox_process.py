@@ -50,7 +50,7 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path):
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from core.engine.sandbox_process import SandboxProcess
-        sandbox = SandboxProcess(Path({str(tmp_path / 'sandbox.db')!r}), time_scale=60.0)
+        sandbox = SandboxProcess(Path({str(tmp_path / "sandbox.db")!r}), time_scale=60.0)
         print(sandbox.process.pid, flush=True)
         time.sleep(600)
     """)

@@ -34,8 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(settings: Path, token: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MONDAY_API_TOKEN": token}
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args, "--config", str(settings), "-v"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args, "--config", str(settings), "-v"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def every_value(engine: sa.Engine) -> list[str]:
@@ -56,10 +62,16 @@ def test_the_token_reaches_no_file_table_log_output_or_message(tmp_path, sqlite_
     make_world(sqlite_engine, n_orders=200, seed=11)  # a few deliberately invalid lines: VALIDATION rows
     server = start_sandbox(tmp_path / "sandbox.db", token=token)
     settings = tmp_path / "settings.toml"
-    settings.write_text(render_settings({
-        "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
-        "monday.api_url": server.url, "monday.board_id": BOARD,
-    }), encoding="utf-8")
+    settings.write_text(
+        render_settings(
+            {
+                "database.url": f"sqlite:///{Path(sqlite_engine.url.database).as_posix()}",
+                "monday.api_url": server.url,
+                "monday.board_id": BOARD,
+            }
+        ),
+        encoding="utf-8",
+    )
     outputs: list[str] = []
     try:
         # The board cannot take RECEIVED yet (COLUMN_VALUE rows with their payloads), and the line is bad.
@@ -137,9 +149,16 @@ def test_a_token_with_a_line_break_is_refused_and_never_shown(tmp_path, dialect_
         if getattr(engine, "test_schema", None):
             url = url.update_query_dict({"options": f"-csearch_path={engine.test_schema}"})
         settings = tmp_path / "settings.toml"
-        settings.write_text(render_settings({"database.url": url.render_as_string(hide_password=False),
-                                             "monday.api_url": server.url, "monday.board_id": BOARD}),
-                            encoding="utf-8")
+        settings.write_text(
+            render_settings(
+                {
+                    "database.url": url.render_as_string(hide_password=False),
+                    "monday.api_url": server.url,
+                    "monday.board_id": BOARD,
+                }
+            ),
+            encoding="utf-8",
+        )
         token = "\n".join(BROKEN_PARTS)
         done = [run(settings, token, "sync", "--all"), run(settings, token, "status")]
         assert [d.returncode for d in done] == [2, 0], [d.stderr for d in done]
@@ -160,9 +179,16 @@ def test_every_escaped_form_of_a_registered_secret_is_redacted():
 
     from core.foundation.logs import redact, register_secret
 
-    secret = "tok3n\"with\\odd\tchars\u00e9and\nbreaks-7f3c1a2b"
+    secret = 'tok3n"with\\odd\tchars\u00e9and\nbreaks-7f3c1a2b'
     register_secret(secret)
-    for form in (secret, repr(secret), json.dumps(secret), json.dumps(secret, ensure_ascii=False), quote(secret),
-                 f"'{secret}'", secret.encode("unicode_escape").decode("ascii")):
+    for form in (
+        secret,
+        repr(secret),
+        json.dumps(secret),
+        json.dumps(secret, ensure_ascii=False),
+        quote(secret),
+        f"'{secret}'",
+        secret.encode("unicode_escape").decode("ascii"),
+    ):
         shown = redact(f"monday said: {form} (end)")
         assert "7f3c1a2b" not in shown and "tok3n" not in shown, shown

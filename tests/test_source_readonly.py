@@ -43,10 +43,20 @@ GUARD_MESSAGE = "ORDERS_UNIFIED is read-only for OrderSync"
 
 _NAME = r"""(?:[\w$]+|"[^"]+"|\[[^\]]+\]|`[^`]+`)"""  # an identifier, bare or quoted in any dialect's way
 _WRITES = (
-    r"INSERT\s+(?:OR\s+\w+\s+)?INTO", r"REPLACE\s+INTO", r"MERGE\s+INTO", r"UPDATE(?:\s+OR\s+\w+)?",
-    r"DELETE\s+FROM", r"DELETE", r"TRUNCATE(?:\s+TABLE)?", r"ALTER\s+TABLE(?:\s+ONLY)?(?:\s+IF\s+EXISTS)?",
-    r"DROP\s+TABLE(?:\s+IF\s+EXISTS)?", r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+.*?\bON(?:\s+ONLY)?",
-    r"CREATE\s+TRIGGER\s+.*?\bON", r"DROP\s+TRIGGER\s+.*?\bON", r"COPY", r"LOCK(?:\s+TABLE)?",
+    r"INSERT\s+(?:OR\s+\w+\s+)?INTO",
+    r"REPLACE\s+INTO",
+    r"MERGE\s+INTO",
+    r"UPDATE(?:\s+OR\s+\w+)?",
+    r"DELETE\s+FROM",
+    r"DELETE",
+    r"TRUNCATE(?:\s+TABLE)?",
+    r"ALTER\s+TABLE(?:\s+ONLY)?(?:\s+IF\s+EXISTS)?",
+    r"DROP\s+TABLE(?:\s+IF\s+EXISTS)?",
+    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+.*?\bON(?:\s+ONLY)?",
+    r"CREATE\s+TRIGGER\s+.*?\bON",
+    r"DROP\s+TRIGGER\s+.*?\bON",
+    r"COPY",
+    r"LOCK(?:\s+TABLE)?",
 )
 
 
@@ -82,19 +92,21 @@ def test_the_statement_checker_flags_every_kind_of_write():
         "DELETE [ORDERS_UNIFIED] WHERE 1 = 1",
         'TRUNCATE TABLE "ORDERS_UNIFIED"',
         'ALTER TABLE "ORDERS_UNIFIED" ADD COLUMN x INTEGER',
-        "ALTER TABLE ONLY public.\"ORDERS_UNIFIED\" DROP COLUMN x",
+        'ALTER TABLE ONLY public."ORDERS_UNIFIED" DROP COLUMN x',
         'DROP TABLE IF EXISTS "ORDERS_UNIFIED"',
         'DROP TABLE "ORDERS_UNIFIED"',
         'CREATE INDEX ix ON "ORDERS_UNIFIED" ("S")',
         'CREATE TRIGGER g BEFORE UPDATE ON "ORDERS_UNIFIED" BEGIN SELECT 1; END',
-        'MERGE INTO dbo.[ORDERS_UNIFIED] AS t USING s ON 1 = 1 WHEN MATCHED THEN DELETE',
+        "MERGE INTO dbo.[ORDERS_UNIFIED] AS t USING s ON 1 = 1 WHEN MATCHED THEN DELETE",
         'COPY "ORDERS_UNIFIED" FROM STDIN',
     ]
     for sql in writes:
         assert writes_to(sql, SOURCE), sql
     reads = [
-        ('SELECT "ORDERS_UNIFIED"."AAG ORDER NUMBER" FROM "ORDERS_UNIFIED" '
-         'WHERE "ORDERS_UNIFIED"."CUSTOMER NAME" IN (?)'),
+        (
+            'SELECT "ORDERS_UNIFIED"."AAG ORDER NUMBER" FROM "ORDERS_UNIFIED" '
+            'WHERE "ORDERS_UNIFIED"."CUSTOMER NAME" IN (?)'
+        ),
         'SELECT DISTINCT "ORDERS_UNIFIED"."CUSTOMER NAME" FROM "ORDERS_UNIFIED"',
         'PRAGMA main.table_xinfo("ORDERS_UNIFIED")',
         "UPDATE \"STG_MON_CustMasterSchedule\" SET last_error='could not UPDATE ORDERS_UNIFIED' WHERE 1 = 1",
@@ -151,12 +163,20 @@ class Guards:
     def count(self) -> int:
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
-                return conn.execute(sa.text(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
-                    "AND name LIKE 'guard_%'"), {"t": SOURCE}).scalar_one()
-            return conn.execute(sa.text(
-                "SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) AND tgname = 'guard_orders' "
-                "AND tgenabled <> 'D'"), {"t": f'"{SOURCE}"'}).scalar_one()
+                return conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
+                        "AND name LIKE 'guard_%'"
+                    ),
+                    {"t": SOURCE},
+                ).scalar_one()
+            return conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) AND tgname = 'guard_orders' "
+                    "AND tgenabled <> 'D'"
+                ),
+                {"t": f'"{SOURCE}"'},
+            ).scalar_one()
 
     @contextlib.contextmanager
     def lifted(self):
@@ -274,17 +294,28 @@ def edit_source(world: World) -> None:
     uuid = orders.c["record_uuid"]
     key = ("AAG ORDER NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION")
     with world.engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(orders).where(orders.c["CUSTOMER NAME"] == "MACK WELDON",
-                                    orders.c["AAG ORDER NUMBER"].is_not(None),
-                                    orders.c["CUSTOMER PRICE"] != "N/A").order_by(uuid)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(orders)
+                .where(
+                    orders.c["CUSTOMER NAME"] == "MACK WELDON",
+                    orders.c["AAG ORDER NUMBER"].is_not(None),
+                    orders.c["CUSTOMER PRICE"] != "N/A",
+                )
+                .order_by(uuid)
+            )
+            .mappings()
+            .all()
+        )
         keys = Counter(tuple(r[k] for k in key) for r in rows)
         rows = [r for r in rows if keys[tuple(r[k] for k in key)] == 1]
         sized = next(r for r in rows if (r["M"] or 0) > 0)
         deleted, cancelled = [r for r in rows if r is not sized][:2]
-        conn.execute(sa.update(orders).where(uuid == sized["record_uuid"]).values(
-            {"M": sized["M"] + 5, "TOTAL QTY": (sized["TOTAL QTY"] or 0) + 5}))
+        conn.execute(
+            sa.update(orders)
+            .where(uuid == sized["record_uuid"])
+            .values({"M": sized["M"] + 5, "TOTAL QTY": (sized["TOTAL QTY"] or 0) + 5})
+        )
         conn.execute(sa.delete(orders).where(uuid == deleted["record_uuid"]))
         conn.execute(sa.update(orders).where(uuid == cancelled["record_uuid"]).values({"ORDER TYPE": "CANCELLED"}))
 

@@ -26,8 +26,10 @@ PASSWORD = "s3cr3t-Pa55"
 V18 = "ODBC Driver 18 for SQL Server"
 V17 = "ODBC Driver 17 for SQL Server"
 BOTH = ["PostgreSQL Unicode", V17, "SQL Server", V18]
-NO_DRIVER = ("setting database.url: no SQL Server ODBC driver is installed on this workstation",
-             'install "Microsoft ODBC Driver 18 for SQL Server" (or 17)')
+NO_DRIVER = (
+    "setting database.url: no SQL Server ODBC driver is installed on this workstation",
+    'install "Microsoft ODBC Driver 18 for SQL Server" (or 17)',
+)
 HAS_SQLSERVER_DRIVER = bool(best_first(odbc_drivers()))
 
 
@@ -55,8 +57,12 @@ def test_no_driver_named_takes_the_best_installed_and_says_so(caplog):
     with caplog.at_level(logging.INFO, logger="core.db.sqlserver"):
         resolved = resolve_driver(make_url(url("?TrustServerCertificate=yes")), BOTH)
     assert resolved.query == {"TrustServerCertificate": "yes", "driver": V18}
-    assert (resolved.username, resolved.password, resolved.host, resolved.database) == \
-        ("ordersync", PASSWORD, "erp01", "ORDERS")
+    assert (resolved.username, resolved.password, resolved.host, resolved.database) == (
+        "ordersync",
+        PASSWORD,
+        "erp01",
+        "ORDERS",
+    )
     assert [r.getMessage() for r in caplog.records if V18 in r.getMessage()]
     assert PASSWORD not in caplog.text
     assert resolve_driver(make_url(url()), [V17, "SQL Server"]).query["driver"] == V17
@@ -77,7 +83,8 @@ def test_a_named_driver_that_is_missing_lists_the_installed_ones_best_first():
     assert message == (
         'setting database.url: the ODBC driver "ODBC Driver 19 for SQL Server" is not installed on this '
         f'workstation; installed SQL Server drivers: "{V18}", "{V17}", "SQL Server"; name one of them in '
-        'driver= or install "ODBC Driver 19 for SQL Server"')
+        'driver= or install "ODBC Driver 19 for SQL Server"'
+    )
 
 
 @pytest.mark.parametrize("installed", [[], ["PostgreSQL Unicode", "SQLite3"]])
@@ -103,8 +110,11 @@ def test_odbc_connect_is_left_alone_but_its_driver_is_checked():
 
 
 def test_odbc_connect_or_a_dsn_without_a_driver_brings_its_own():
-    for raw in (odbc_url(f"DSN=erp;UID=ordersync;PWD={PASSWORD}"), f"mssql+pyodbc://ordersync:{PASSWORD}@erp_dsn",
-                url("?dsn=erp")):
+    for raw in (
+        odbc_url(f"DSN=erp;UID=ordersync;PWD={PASSWORD}"),
+        f"mssql+pyodbc://ordersync:{PASSWORD}@erp_dsn",
+        url("?dsn=erp"),
+    ):
         given = make_url(raw)
         assert resolve_driver(given, ["FreeTDS"]) is given
         settings_error(raw, [])
@@ -167,8 +177,15 @@ def test_the_command_line_on_this_workstation(tmp_path):
     config = tmp_path / "settings.toml"
     config.write_text(f'[database]\nurl = "{MACHINE_URL}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "ORDERSYNC_CONFIG"}
-    proc = subprocess.run([sys.executable, "main.py", "status", "--config", str(config)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "status", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "secret" not in proc.stderr
     (line,) = proc.stderr.splitlines()

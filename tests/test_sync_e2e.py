@@ -62,9 +62,20 @@ def set_values(server, item_id, by_title, subitems=False):
         meta = client.board(BOARD)
         columns = meta.subitem_columns if subitems else meta.columns
         ids = {c.title: c.id for c in columns}
-        outcome, = client.mutate(BOARD, [Mutation("x", "change_multiple_column_values", {
-            "item_id": item_id, "board_id": meta.subitem_board_id if subitems else BOARD,
-            "column_values": {ids[t]: v for t, v in by_title.items()}})])
+        (outcome,) = client.mutate(
+            BOARD,
+            [
+                Mutation(
+                    "x",
+                    "change_multiple_column_values",
+                    {
+                        "item_id": item_id,
+                        "board_id": meta.subitem_board_id if subitems else BOARD,
+                        "column_values": {ids[t]: v for t, v in by_title.items()},
+                    },
+                )
+            ],
+        )
         assert outcome.ok, outcome.error
     finally:
         client.close()
@@ -110,8 +121,11 @@ def test_every_valid_line_is_on_the_board_exactly_once_with_its_sizes(engine, sa
     # Invalid lines are in ERR and not on the board.
     assert invalid_orders
     with engine.connect() as conn:
-        err_orders = set(conn.execute(sa.select(s.err_items.c.order_number)
-                                      .where(s.err_items.c.error_type == "VALIDATION")).scalars())
+        err_orders = set(
+            conn.execute(
+                sa.select(s.err_items.c.order_number).where(s.err_items.c.error_type == "VALIDATION")
+            ).scalars()
+        )
     assert invalid_orders <= err_orders
     invalid_keys = {line.sync_key for change in ctx.detect(ctx.customers()) for line in change.invalid}
     assert not invalid_keys & set(keys)
@@ -185,8 +199,9 @@ def test_removed_line_and_size_follow_the_removal_policy(engine, sandbox):
 
 
 def test_a_label_the_board_lacks_is_a_clear_column_value_error(engine, sandbox):
-    ctx = small_ctx(engine, [{"AAG ORDER NUMBER": "MWE-00024", "ORDER TYPE": "ON HOLD"},
-                             {"AAG ORDER NUMBER": "MWE-00025"}])
+    ctx = small_ctx(
+        engine, [{"AAG ORDER NUMBER": "MWE-00024", "ORDER TYPE": "ON HOLD"}, {"AAG ORDER NUMBER": "MWE-00025"}]
+    )
     results, _client = sync_all(ctx, sandbox)
     assert [r.status for r in results] == ["COMPLETED_WITH_ERRORS"]
     assert [i["column_values"]["AAG ORDER NUMBER"] for i in board_items(sandbox)] == ["MWE-00025"]

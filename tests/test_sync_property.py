@@ -79,8 +79,9 @@ class BoardEqualsSource(RuleBasedStateMachine):
         order = self._order(pick)
         if order:
             with self.engine.begin() as conn:
-                conn.execute(sa.update(self.table).where(self.table.c["AAG ORDER NUMBER"] == order)
-                             .values({size: quantity}))
+                conn.execute(
+                    sa.update(self.table).where(self.table.c["AAG ORDER NUMBER"] == order).values({size: quantity})
+                )
 
     @rule(customer=st.sampled_from(CUSTOMERS))
     def add_a_line(self, customer):
@@ -99,8 +100,11 @@ class BoardEqualsSource(RuleBasedStateMachine):
         order = self._order(pick)
         if order:
             with self.engine.begin() as conn:
-                conn.execute(sa.update(self.table).where(self.table.c["AAG ORDER NUMBER"] == order)
-                             .values({"CUSTOMER NAME": customer}))
+                conn.execute(
+                    sa.update(self.table)
+                    .where(self.table.c["AAG ORDER NUMBER"] == order)
+                    .values({"CUSTOMER NAME": customer})
+                )
 
     # -- monday and the people on the board --------------------------------------------------------
 
@@ -137,8 +141,10 @@ class BoardEqualsSource(RuleBasedStateMachine):
         finally:
             client.close()
 
-    @rule(customers=st.sampled_from([CUSTOMERS, CUSTOMERS[:1], CUSTOMERS[1:]]),
-          kill_at=st.one_of(st.none(), st.integers(1, 120)))
+    @rule(
+        customers=st.sampled_from([CUSTOMERS, CUSTOMERS[:1], CUSTOMERS[1:]]),
+        kill_at=st.one_of(st.none(), st.integers(1, 120)),
+    )
     def a_sync_runs(self, customers, kill_at):
         if kill_at is None:
             self._sync(customers)
@@ -177,11 +183,17 @@ class BoardEqualsSource(RuleBasedStateMachine):
         # Every line a person deleted something of changes in the ERP: the sync must bring it all back.
         orders = self.table.c["AAG ORDER NUMBER"]
         with self.engine.begin() as conn:
-            touched = [line.order_number for line in self.ctx.source.iter_lines(conn)
-                       if line.sync_key in self.deleted_by_people]
+            touched = [
+                line.order_number
+                for line in self.ctx.source.iter_lines(conn)
+                if line.sync_key in self.deleted_by_people
+            ]
             if touched:
-                conn.execute(sa.update(self.table).where(orders.in_(touched)).values(
-                    {size: sa.func.coalesce(self.table.c[size], 0) + 1 for size in SIZES}))
+                conn.execute(
+                    sa.update(self.table)
+                    .where(orders.in_(touched))
+                    .values({size: sa.func.coalesce(self.table.c[size], 0) + 1 for size in SIZES})
+                )
         self._settle()
         self._compare(untouched=set())
 
@@ -190,8 +202,9 @@ class BoardEqualsSource(RuleBasedStateMachine):
         source = self.ctx.source
         with self.engine.connect() as conn:
             lines = {line.sync_key: line for line in source.iter_lines(conn)}
-            removed = set(conn.execute(sa.select(s.items.c.sync_key).where(s.items.c.is_removed == sa.true()))
-                          .scalars())
+            removed = set(
+                conn.execute(sa.select(s.items.c.sync_key).where(s.items.c.is_removed == sa.true())).scalars()
+            )
         assert all(line.valid for line in lines.values())
         board = {item["column_values"]["SYNC KEY"]: item for item in self.server.board_dump(BOARD)["items"]}
         for key, line in lines.items():
@@ -202,9 +215,11 @@ class BoardEqualsSource(RuleBasedStateMachine):
             assert item["column_values"]["CUSTOMER"] == line.customer
             assert item["group_title"] == line.group_name
             assert item["column_values"]["ORDER TYPE"] == "RECEIVED"
-            assert {sub["name"]: int(sub["column_values"]["Order Qty"]) for sub in item["subitems"]
-                    if sub["column_values"]["Order Qty"] not in (None, "0")} == \
-                {size.name: size.quantity for size in line.sizes}
+            assert {
+                sub["name"]: int(sub["column_values"]["Order Qty"])
+                for sub in item["subitems"]
+                if sub["column_values"]["Order Qty"] not in (None, "0")
+            } == {size.name: size.quantity for size in line.sizes}
         for key in set(board) - set(lines) - untouched:  # lines that left the source: marked as the policy says
             assert key in removed and board[key]["column_values"]["ORDER TYPE"] == "CANCELLED", key
         assert all(p.new == p.changed == p.removed == 0 for p in self.ctx.pending())
@@ -213,6 +228,9 @@ class BoardEqualsSource(RuleBasedStateMachine):
 
 TestBoardEqualsSource = BoardEqualsSource.TestCase
 TestBoardEqualsSource.settings = settings(
-    max_examples=30, stateful_step_count=10, deadline=None, derandomize=True,
+    max_examples=30,
+    stateful_step_count=10,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

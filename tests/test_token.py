@@ -67,8 +67,7 @@ def test_the_environment_wins_over_the_keyring(memory_keyring, monkeypatch):
     assert memory_keyring.items[("OrderSync", "monday-api-token")] == SECRET  # the stored one is untouched
 
 
-@pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring(), LockedKeyring()],
-                         ids=["fail", "null", "refuses"])
+@pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring(), LockedKeyring()], ids=["fail", "null", "refuses"])
 def test_without_a_keyring_storing_is_refused_and_nothing_is_written(backend, monkeypatch, tmp_path):
     monkeypatch.delenv(tk.TOKEN_ENV, raising=False)
     install(monkeypatch, backend)

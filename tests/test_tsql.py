@@ -73,8 +73,11 @@ def tsql_lint(sql: str) -> list[str]:
     """What sqlglot's tsql reader accepts although SQL Server does not."""
     tokens = _TSQL.tokenize(sql)
     kinds = [t.token_type.name for t in tokens]
-    problems = [f"{t.text!r} is not T-SQL" for t in tokens
-                if t.token_type.name in _NOT_TSQL_TOKENS and t.text.upper() != "OUTPUT"]
+    problems = [
+        f"{t.text!r} is not T-SQL"
+        for t in tokens
+        if t.token_type.name in _NOT_TSQL_TOKENS and t.text.upper() != "OUTPUT"
+    ]
     if "OFFSET" in kinds and "FETCH" not in kinds:
         problems.append("OFFSET without FETCH is not T-SQL")
     for first, second, third in zip(kinds, kinds[1:], kinds[2:] + [None], strict=False):
@@ -160,8 +163,9 @@ def test_the_migration_script_is_split_into_every_statement():
 @pytest.mark.parametrize("sql", SCRIPT_STATEMENTS, ids=_statement_id)
 def test_every_statement_of_the_migration_script_parses_as_tsql(sql):
     (tree,) = parse_tsql(sql)
-    assert isinstance(tree, (exp.Create, exp.Alter, exp.Drop, exp.Insert, exp.Update, exp.Delete,
-                             exp.Transaction, exp.Commit)), type(tree)
+    assert isinstance(
+        tree, (exp.Create, exp.Alter, exp.Drop, exp.Insert, exp.Update, exp.Delete, exp.Transaction, exp.Commit)
+    ), type(tree)
 
 
 def test_the_migration_script_uses_the_modern_types():
@@ -280,8 +284,11 @@ def _altered_columns(statements: list[str]) -> dict[tuple[str, str], tuple[str, 
                 assert dtype.this == exp.DataType.Type.NVARCHAR, sql
                 collate = action.args.get("collate")
                 altered[(tree.this.name, action.this.name)] = (
-                    tree.this.db, int(dtype.expressions[0].this.this), collate.name if collate else None,
-                    bool(action.args.get("allow_null")))
+                    tree.this.db,
+                    int(dtype.expressions[0].this.this),
+                    collate.name if collate else None,
+                    bool(action.args.get("allow_null")),
+                )
     return altered
 
 
@@ -289,8 +296,10 @@ def _key_indexes() -> dict[str, tuple[str, str, list[str]]]:
     """name -> (kind, table, columns) of every primary key and index that includes a collated column."""
     found = {}
     for table in s.OWN_TABLES:
-        for kind, name, columns in [("primary", table.primary_key.name, list(table.primary_key.columns)),
-                                    *(("index", i.name, list(i.columns)) for i in table.indexes)]:
+        for kind, name, columns in [
+            ("primary", table.primary_key.name, list(table.primary_key.columns)),
+            *(("index", i.name, list(i.columns)) for i in table.indexes),
+        ]:
             if any((table.name, c.name) in COLLATED for c in columns):
                 found[name] = (kind, table.name, [c.name for c in columns])
     return found
@@ -299,9 +308,11 @@ def _key_indexes() -> dict[str, tuple[str, str, list[str]]]:
 def test_the_key_columns_are_the_ones_with_the_binary_collation():
     assert s.KEY_COLLATION == "Latin1_General_100_BIN2"
     assert set(COLLATED) == {
-        ("MON_CustMasterSchedule", "sync_key"), ("STG_MON_CustMasterSchedule", "sync_key"),
+        ("MON_CustMasterSchedule", "sync_key"),
+        ("STG_MON_CustMasterSchedule", "sync_key"),
         ("ERR_MON_CustMasterSchedule", "sync_key"),
-        ("MON_CustMasterSchedule_Subitems", "parent_sync_key"), ("MON_CustMasterSchedule_Subitems", "size_label"),
+        ("MON_CustMasterSchedule_Subitems", "parent_sync_key"),
+        ("MON_CustMasterSchedule_Subitems", "size_label"),
         ("STG_MON_CustMasterSchedule_Subitems", "parent_sync_key"),
         ("STG_MON_CustMasterSchedule_Subitems", "size_label"),
         ("ERR_MON_CustMasterSchedule_Subitems", "parent_sync_key"),
@@ -320,7 +331,8 @@ def test_migration_0002_gives_every_key_column_the_collation_in_place():
     statements = revision_statements(SCRIPT, "0002")
     altered = _altered_columns(statements)
     assert altered == {
-        key: (SCHEMA, column.type.length, s.KEY_COLLATION, column.nullable) for key, column in COLLATED.items()}
+        key: (SCHEMA, column.type.length, s.KEY_COLLATION, column.nullable) for key, column in COLLATED.items()
+    }
     # SQL Server cannot change the collation of a column a key or an index includes: each of them is
     # dropped before the first ALTER COLUMN and re-created, as it was, after the last.
     first_alter = next(i for i, x in enumerate(statements) if " ALTER COLUMN " in x)
@@ -336,7 +348,9 @@ def test_migration_0002_gives_every_key_column_the_collation_in_place():
         assert statements.index(create) > last_alter, create
     assert len(statements) == len(altered) + 2 * len(_key_indexes())  # and nothing else
     assert {name for name, (kind, _t, _c) in _key_indexes().items() if kind == "primary"} == {
-        "PK_MON_CustMasterSchedule", "PK_MON_CustMasterSchedule_Subitems"}
+        "PK_MON_CustMasterSchedule",
+        "PK_MON_CustMasterSchedule_Subitems",
+    }
 
 
 def test_migration_0002_honours_the_configured_schema():
@@ -413,7 +427,9 @@ class Recording:
     def before_cursor_execute(self, conn, cursor, statement, parameters, context, executemany):
         if self.phase is None or context is None or context.compiled is not None:
             return  # Core statements are recorded in before_execute
-        if re.match(r"\s*PRAGMA\b", statement) or re.match(r"SELECT sql FROM .*\bsqlite_master\b", statement, re.DOTALL):
+        if re.match(r"\s*PRAGMA\b", statement) or re.match(
+            r"SELECT sql FROM .*\bsqlite_master\b", statement, re.DOTALL
+        ):
             self.skipped["SQLite reflection (PRAGMA, sqlite_master)"] += 1
             return
         match = _BULK_INSERT.fullmatch(statement.strip())
@@ -427,8 +443,15 @@ class Recording:
             self.unrecognised_driver_sql.append(statement)
             return
         self.skipped["bulk insert (as Core insert)"] += 1
-        self.raw.append((self.phase, insert, sorted(keys), executemany and len(parameters) > 1,
-                         context.execution_options.get("schema_translate_map", {None: SCHEMA})))
+        self.raw.append(
+            (
+                self.phase,
+                insert,
+                sorted(keys),
+                executemany and len(parameters) > 1,
+                context.execution_options.get("schema_translate_map", {None: SCHEMA}),
+            )
+        )
 
     def before_execute(self, conn, element, multiparams, params, execution_options):
         if self.phase is None:  # the test's own set-up and its edits of the source
@@ -444,17 +467,21 @@ class Recording:
         # Server create_engine always sets {None: schema}; a statement that sets its own map keeps it.
         distilled = multiparams or ([params] if params else [])
         translate = execution_options.get("schema_translate_map", {None: SCHEMA})
-        self.raw.append((self.phase, element, sorted(distilled[0]) if distilled else [], len(distilled) > 1,
-                         translate))
+        self.raw.append((self.phase, element, sorted(distilled[0]) if distilled else [], len(distilled) > 1, translate))
 
     def compile_all(self) -> None:
         for phase, element, keys, many, translate in self.raw:
             try:
-                sql = str(element.compile(
-                    dialect=MSSQL, column_keys=keys, for_executemany=many,
-                    schema_translate_map=translate, render_schema_translate=bool(translate),
-                    compile_kwargs={"render_postcompile": True},
-                ))
+                sql = str(
+                    element.compile(
+                        dialect=MSSQL,
+                        column_keys=keys,
+                        for_executemany=many,
+                        schema_translate_map=translate,
+                        render_schema_translate=bool(translate),
+                        compile_kwargs={"render_postcompile": True},
+                    )
+                )
             except sa.exc.SQLAlchemyError as exc:
                 self.compile_errors.append(f"[{phase}] {type(element).__name__}: {type(exc).__name__}: {exc}")
                 continue
@@ -493,19 +520,30 @@ def _edit_source(engine: sa.Engine, orders: sa.Table, customer: str) -> dict[str
     key_of = ("AAG ORDER NUMBER", "CUSTOMER STYLE", "CUSTOMER COLOUR DESCRIPTION")
     sizes = [c for c in orders.columns if c.type._type_affinity is sa.Integer and c.name != "TOTAL QTY"]
     with engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(orders).where(orders.c["CUSTOMER NAME"] == customer, key.is_not(None),
-                                    orders.c["CUSTOMER PRICE"] != "N/A").order_by(uuid)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(orders)
+                .where(orders.c["CUSTOMER NAME"] == customer, key.is_not(None), orders.c["CUSTOMER PRICE"] != "N/A")
+                .order_by(uuid)
+            )
+            .mappings()
+            .all()
+        )
         keys = Counter(tuple(r[k] for k in key_of) for r in rows)
         quantity, deleted, cancelled = [r for r in rows if keys[tuple(r[k] for k in key_of)] == 1][:3]
         size = next(c.name for c in sizes if (quantity[c.name] or 0) > 0)
-        conn.execute(sa.update(orders).where(uuid == quantity["record_uuid"]).values(
-            {size: quantity[size] + 7, "TOTAL QTY": (quantity["TOTAL QTY"] or 0) + 7}))
+        conn.execute(
+            sa.update(orders)
+            .where(uuid == quantity["record_uuid"])
+            .values({size: quantity[size] + 7, "TOTAL QTY": (quantity["TOTAL QTY"] or 0) + 7})
+        )
         conn.execute(sa.delete(orders).where(uuid == deleted["record_uuid"]))
         conn.execute(sa.update(orders).where(uuid == cancelled["record_uuid"]).values({"ORDER TYPE": "CANCELLED"}))
-        touched = {"quantity": quantity["AAG ORDER NUMBER"], "deleted": deleted["AAG ORDER NUMBER"],
-                   "cancelled": cancelled["AAG ORDER NUMBER"]}
+        touched = {
+            "quantity": quantity["AAG ORDER NUMBER"],
+            "deleted": deleted["AAG ORDER NUMBER"],
+            "cancelled": cancelled["AAG ORDER NUMBER"],
+        }
         na = conn.execute(sa.select(uuid, key).where(orders.c["CUSTOMER PRICE"] == "N/A")).first()
         if na is not None:  # still invalid, other content: its open VALIDATION error is updated
             conn.execute(sa.update(orders).where(uuid == na[0]).values({"DESTINATION": "ELSEWHERE"}))
@@ -550,16 +588,29 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     ops.set_group_ids(batch.batch_id, {ok_items[0]["group_name"]: "topics"})
     ops.mark_sending(batch.batch_id, s.stg_items, [r["stg_id"] for r in items])
     ops.record_item_ids(batch.batch_id, [(r["stg_id"], f"31{r['stg_id']:08d}") for r in ok_items])
-    ops.record_failures(batch.batch_id, s.stg_items,
-                        [Failure(failed_item["stg_id"], "SERVER", "HTTP 500", True, None, 500)])
+    ops.record_failures(
+        batch.batch_id, s.stg_items, [Failure(failed_item["stg_id"], "SERVER", "HTTP 500", True, None, 500)]
+    )
     # The same item fails again: its open error is updated (retry_count + 1), not duplicated.
     ops.record_failures(batch.batch_id, s.stg_items, [Failure(failed_item["stg_id"], "TIMEOUT", "timed out", True)])
     subs = ops.pending_rows(batch.batch_id, s.stg_subitems)
     failed_sub, *ok_subs = subs
     ops.mark_sending(batch.batch_id, s.stg_subitems, [r["stg_sub_id"] for r in subs])
     ops.record_subitem_ids(batch.batch_id, [(r["stg_sub_id"], f"32{r['stg_sub_id']:08d}") for r in ok_subs])
-    ops.record_failures(batch.batch_id, s.stg_subitems, [Failure(
-        failed_sub["stg_sub_id"], "COLUMN_VALUE", "label is not on the board", False, "ColumnValueException", 200)])
+    ops.record_failures(
+        batch.batch_id,
+        s.stg_subitems,
+        [
+            Failure(
+                failed_sub["stg_sub_id"],
+                "COLUMN_VALUE",
+                "label is not on the board",
+                False,
+                "ColumnValueException",
+                200,
+            )
+        ],
+    )
     ops.heartbeat(batch.batch_id, sent_count=len(items) + len(subs))
     ops.row_counts(batch.batch_id)
     rec.phase = "promote"
@@ -616,10 +667,13 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     rec.phase = None
     orders = world.orders()
     with engine.begin() as conn:
-        conn.execute(orders.insert(), [order_row(orders, **{"AAG ORDER NUMBER": f"NEW-{n:05d}",
-                                                           "CUSTOMER NAME": "NEW CO"}) for n in range(12)])
-    server = start_sandbox(tmp / "sandbox.db", faults="after500=0.3,drop=0.2,locked=0.1", seed=5,
-                           idempotency=False, time_scale=3000.0)
+        conn.execute(
+            orders.insert(),
+            [order_row(orders, **{"AAG ORDER NUMBER": f"NEW-{n:05d}", "CUSTOMER NAME": "NEW CO"}) for n in range(12)],
+        )
+    server = start_sandbox(
+        tmp / "sandbox.db", faults="after500=0.3,drop=0.2,locked=0.1", seed=5, idempotency=False, time_scale=3000.0
+    )
     try:
         # A monday that does not replay Idempotency-Keys (the sandbox's idempotency=False), said to the
         # engine too: every unknown outcome is settled by looking the rows up on the board.
@@ -639,8 +693,7 @@ def drive_a_full_run(engine: sa.Engine, tmp: Path, rec: Recording) -> dict:
     # -- the command line: its own engine, the status query, the dry run
     rec.phase = None
     settings = tmp / "settings.toml"
-    settings.write_text(render_settings({"database.url": str(engine.url), "monday.board_id": BOARD}),
-                        encoding="utf-8")
+    settings.write_text(render_settings({"database.url": str(engine.url), "monday.board_id": BOARD}), encoding="utf-8")
     rec.phase = "cli"
     with contextlib.redirect_stdout(io.StringIO()):
         facts["cli_status"] = cli_main(["status", "--json", "--config", str(settings)])
@@ -672,8 +725,21 @@ def test_the_run_went_through_every_path(run):
     assert kinds[f"size {CHANGED}"] >= 1, kinds
     assert {"na_price", "duplicate"} <= set(facts["touched"]), facts["touched"]
     phases = {p for issued in rec.statements.values() for p in issued.phases}
-    assert phases == {"pending", "source", "detect", "claim", "stage", "push", "busy", "promote", "cleanup",
-                      "sync", "resync", "monday", "cli"}
+    assert phases == {
+        "pending",
+        "source",
+        "detect",
+        "claim",
+        "stage",
+        "push",
+        "busy",
+        "promote",
+        "cleanup",
+        "sync",
+        "resync",
+        "monday",
+        "cli",
+    }
     assert facts["monday"] == ["COMPLETED"] and facts["reconciled"]
 
 
@@ -721,8 +787,10 @@ def test_key_columns_are_only_compared_with_columns_of_the_same_collation(run):
     # Not vacuous: promotion joins staging and production by key, and resolves errors by key.
     assert ("MON_CustMasterSchedule.sync_key", "STG_MON_CustMasterSchedule.sync_key") in pairs
     assert ("MON_CustMasterSchedule_Subitems.size_label", "STG_MON_CustMasterSchedule_Subitems.size_label") in pairs
-    assert ("ERR_MON_CustMasterSchedule.sync_key", "STG_MON_CustMasterSchedule.sync_key") in pairs \
-        or ("STG_MON_CustMasterSchedule.sync_key", "ERR_MON_CustMasterSchedule.sync_key") in pairs
+    assert ("ERR_MON_CustMasterSchedule.sync_key", "STG_MON_CustMasterSchedule.sync_key") in pairs or (
+        "STG_MON_CustMasterSchedule.sync_key",
+        "ERR_MON_CustMasterSchedule.sync_key",
+    ) in pairs
 
 
 def test_every_statement_compiles_for_sql_server(run):
@@ -738,8 +806,9 @@ def test_every_statement_the_engine_issues_parses_as_tsql(run):
             parse_tsql(issued.sql)
         except NotTSQL as exc:
             failures.append(f"{issued.where} {exc}")
-    assert not failures, (f"{len(failures)} of {len(rec.statements)} statements are not T-SQL:\n\n"
-                          + "\n\n".join(failures))
+    assert not failures, f"{len(failures)} of {len(rec.statements)} statements are not T-SQL:\n\n" + "\n\n".join(
+        failures
+    )
 
 
 def _trees(rec: Recording, kind: type) -> list[tuple[Issued, exp.Expression]]:
@@ -776,20 +845,28 @@ def test_the_statements_of_the_one_active_batch_rule_are_among_them(run):
     t = re.escape(table)
     active = ", ".join("?" * len(s.ACTIVE_BATCH_STATES))
     ended = re.escape("?, ?")  # CANCELLED, FAILED: only those with unfinished rows or stored requests
-    claim_probe = (rf"^SELECT .*\bWHERE\b.*{t}\.status IN \({re.escape(active)}\).*{t}\.status IN \({ended}\)"
-                   rf".*EXISTS \(SELECT .*\s+ORDER BY {t}\.batch_id DESC$")
+    claim_probe = (
+        rf"^SELECT .*\bWHERE\b.*{t}\.status IN \({re.escape(active)}\).*{t}\.status IN \({ended}\)"
+        rf".*EXISTS \(SELECT .*\s+ORDER BY {t}\.batch_id DESC$"
+    )
     probe = [x for x in batch_sql if re.search(claim_probe, x, re.DOTALL)]
     assert probe, "the claim's probe of active batches, and of ended ones with unfinished rows"
     insert = [x for x in batch_sql if x.startswith(f"INSERT INTO {table}")]
     assert insert and all(" OUTPUT inserted.batch_id VALUES " in x for x in insert), insert
     # The take-over is optimistic on the owner generation, which it bumps: two resumers cannot both win.
-    assert any(x.startswith(f"UPDATE {table} SET status=?") and "owner_generation=?" in x
-               and f"AND {table}.owner_generation = ?" in x for x in batch_sql), "the optimistic take-over"
+    assert any(
+        x.startswith(f"UPDATE {table} SET status=?")
+        and "owner_generation=?" in x
+        and f"AND {table}.owner_generation = ?" in x
+        for x in batch_sql
+    ), "the optimistic take-over"
     # Every write for a batch is fenced on the generation its owner holds.
-    assert any(x.startswith(f"UPDATE {table} SET heartbeat_at=") and f"{table}.owner_generation = ?" in x
-               for x in batch_sql), "the owner fence"
-    assert any(x.startswith(f"UPDATE {table} SET cancel_requested=?") and f"status IN ({active})" in x
-               for x in batch_sql), "request_cancel"
+    assert any(
+        x.startswith(f"UPDATE {table} SET heartbeat_at=") and f"{table}.owner_generation = ?" in x for x in batch_sql
+    ), "the owner fence"
+    assert any(
+        x.startswith(f"UPDATE {table} SET cancel_requested=?") and f"status IN ({active})" in x for x in batch_sql
+    ), "request_cancel"
     # TOP n, never LIMIT: the CLI's recent batches.
     assert any(x.startswith("SELECT TOP 10 ") for x in batch_sql)
     assert not any(re.search(r"\bLIMIT\b|\bOFFSET\b", x) for x in rec.statements)
@@ -805,41 +882,63 @@ def test_source_columns_are_bracket_quoted_as_reflected(run):
     # Only reads of the source table (test_source_readonly proves it on real databases).
     assert all(isinstance(i.element, sa.Select) and i.sql.startswith("SELECT") for i in source)
     full = max((i.sql for i in source), key=len)
-    for name in ("AAG ORDER NUMBER", "CUSTOMER NAME", "CUSTOMER COLOUR DESCRIPTION", "UNIT OF MEASURE",
-                 "S/M", "L/XL", "2XL/3XL", "28/30", "S(6-8)", "0-3M", "ONE SIZE", "TOTAL QTY"):
+    for name in (
+        "AAG ORDER NUMBER",
+        "CUSTOMER NAME",
+        "CUSTOMER COLOUR DESCRIPTION",
+        "UNIT OF MEASURE",
+        "S/M",
+        "L/XL",
+        "2XL/3XL",
+        "28/30",
+        "S(6-8)",
+        "0-3M",
+        "ONE SIZE",
+        "TOTAL QTY",
+    ):
         assert re.search(rf"{SOURCE}\.\[{re.escape(name)}\]", full), name
     (tree,) = parse_tsql(full)
     assert {"AAG ORDER NUMBER", "S/M", "28/30", "ONE SIZE"} <= {c.name for c in tree.find_all(exp.Column)}
     # The customer filter (its IN list expanded), the customer list and the duplicate-key scan.
     assert any(re.search(rf"WHERE {SOURCE}\.\[CUSTOMER NAME\] IN \(\?", i.sql) for i in source)
     assert any(re.match(rf"SELECT DISTINCT {SOURCE}\.\[CUSTOMER NAME\]\s+FROM", i.sql) for i in source)
-    assert any(re.match(rf"SELECT {SOURCE}\.\[AAG ORDER NUMBER\], {SOURCE}\.\[CUSTOMER STYLE\], "
-                        rf"{SOURCE}\.\[CUSTOMER COLOUR DESCRIPTION\]\s+FROM {SOURCE}$", i.sql) for i in source)
+    assert any(
+        re.match(
+            rf"SELECT {SOURCE}\.\[AAG ORDER NUMBER\], {SOURCE}\.\[CUSTOMER STYLE\], "
+            rf"{SOURCE}\.\[CUSTOMER COLOUR DESCRIPTION\]\s+FROM {SOURCE}$",
+            i.sql,
+        )
+        for i in source
+    )
 
 
 def test_the_checker_itself_rejects_what_is_not_tsql():
     """Controls, so a permissive parser cannot make the tests above pass on anything."""
-    for bad in ("UPDATE t SET a = 1 WHERE",  # sqlglot rejects these itself
-                "CREATE TABLE t (a INTEGER NOT NULL,",
-                "SELECT [a FROM t",
-                "INSERT INTO t (a) VALUES (?",
-                # ... and accepts these (it would transpile them); the lint rejects them
-                "SELECT a FROM t LIMIT 10",
-                "SELECT a FROM t ORDER BY a OFFSET 5",
-                "SELECT a FROM t WHERE a IN ()",
-                "SELECT a, FROM t",
-                "UPDATE t SET a = TRUE",
-                "INSERT INTO t (a) VALUES (?) RETURNING a",
-                "SELECT a || b FROM t WHERE c ILIKE ?",
-                "SELECT a::int FROM t",
-                "SELECT a, (EXISTS (SELECT b FROM u WHERE u.b = t.a)) AS x FROM t",
-                "SELECT a = ? AS x FROM t",
-                "SELECT (a > 1) OR (a < 0) FROM t"):
+    for bad in (
+        "UPDATE t SET a = 1 WHERE",  # sqlglot rejects these itself
+        "CREATE TABLE t (a INTEGER NOT NULL,",
+        "SELECT [a FROM t",
+        "INSERT INTO t (a) VALUES (?",
+        # ... and accepts these (it would transpile them); the lint rejects them
+        "SELECT a FROM t LIMIT 10",
+        "SELECT a FROM t ORDER BY a OFFSET 5",
+        "SELECT a FROM t WHERE a IN ()",
+        "SELECT a, FROM t",
+        "UPDATE t SET a = TRUE",
+        "INSERT INTO t (a) VALUES (?) RETURNING a",
+        "SELECT a || b FROM t WHERE c ILIKE ?",
+        "SELECT a::int FROM t",
+        "SELECT a, (EXISTS (SELECT b FROM u WHERE u.b = t.a)) AS x FROM t",
+        "SELECT a = ? AS x FROM t",
+        "SELECT (a > 1) OR (a < 0) FROM t",
+    ):
         with pytest.raises(NotTSQL):
             parse_tsql(bad)
-    for good in ("SELECT TOP 1 [a b] FROM dbo.[t] WHERE [c/d] IN (?, ?)",
-                 "SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 3 ROWS ONLY",
-                 "INSERT INTO t (a) OUTPUT inserted.id VALUES (?)",
-                 "SELECT a FROM t WHERE b = 'TRUE, LIMIT ()'",
-                 "SELECT a, CASE WHEN EXISTS (SELECT b FROM u WHERE u.b = t.a) THEN 1 ELSE 0 END AS x FROM t"):
+    for good in (
+        "SELECT TOP 1 [a b] FROM dbo.[t] WHERE [c/d] IN (?, ?)",
+        "SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 3 ROWS ONLY",
+        "INSERT INTO t (a) OUTPUT inserted.id VALUES (?)",
+        "SELECT a FROM t WHERE b = 'TRUE, LIMIT ()'",
+        "SELECT a, CASE WHEN EXISTS (SELECT b FROM u WHERE u.b = t.a) THEN 1 ELSE 0 END AS x FROM t",
+    ):
         parse_tsql(good)

@@ -94,8 +94,9 @@ def check_connection(engine: Engine) -> None:
         if kind(exc) == "refused":
             from core.foundation.exceptions import DatabaseRefused
 
-            raise DatabaseRefused(f"the database {redact_url(str(engine.url))} refused OrderSync: "
-                                  f"{_first_line(exc.orig)}") from None
+            raise DatabaseRefused(
+                f"the database {redact_url(str(engine.url))} refused OrderSync: {_first_line(exc.orig)}"
+            ) from None
         raise DatabaseUnavailable(
             f"cannot reach the database {redact_url(str(engine.url))}: {_first_line(exc.orig)}"
         ) from None

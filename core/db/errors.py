@@ -28,8 +28,14 @@ _LOGIN_CLASS = "28"  # invalid authorization: the login was refused (like a refu
 _REFUSED_CODES = {"25006", "42501", "3D000", "3F000", "25000"}  # read-only; no privilege; no database / schema
 
 # SQLite's primary result codes (sqlite_errorname without its extended suffix)
-_SQLITE_UNREACHABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL",
-                       "SQLITE_PROTOCOL"}
+_SQLITE_UNREACHABLE = {
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_PROTOCOL",
+}
 _SQLITE_REFUSED = {"SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
 # SQL Server native errors, which pyodbc reports in parentheses after the message
@@ -74,7 +80,7 @@ def first_line(exc: BaseException | None) -> str:
 
 
 def kind(exc: sa.exc.DBAPIError) -> str | None:
-    """"unreachable", "login", "refused" or None (a bug), from the driver's signals."""
+    """ "unreachable", "login", "refused" or None (a bug), from the driver's signals."""
     if exc.connection_invalidated:  # SQLAlchemy's dialect said is_disconnect
         return "unreachable"
     orig = exc.orig
@@ -110,12 +116,18 @@ def classify(exc: sa.exc.DBAPIError, where: str = "") -> OrderSyncError | None:
     detail = first_line(exc.orig)
     where = f" {where}" if where else ""
     if what == "unreachable":
-        return DatabaseUnavailable(f"the database{where} could not be reached or is busy ({detail}); nothing was "
-                                   "lost, and the next run resumes")
+        return DatabaseUnavailable(
+            f"the database{where} could not be reached or is busy ({detail}); nothing was "
+            "lost, and the next run resumes"
+        )
     if what == "login":
-        return DatabaseUnavailable(f"the database{where} refused the login ({detail}); check the user and "
-                                   "password in the settings. Nothing was lost, and the next run resumes")
+        return DatabaseUnavailable(
+            f"the database{where} refused the login ({detail}); check the user and "
+            "password in the settings. Nothing was lost, and the next run resumes"
+        )
     if what == "refused":
-        return DatabaseRefused(f"the database{where} refused OrderSync ({detail}); check that it exists, that the "
-                               "file or database is writable, and that the login has its permissions")
+        return DatabaseRefused(
+            f"the database{where} refused OrderSync ({detail}); check that it exists, that the "
+            "file or database is writable, and that the login has its permissions"
+        )
     return None

@@ -88,10 +88,8 @@ def require_current(engine: Engine) -> None:
     known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
     if current not in known:
         raise SchemaError(
-            f"the database schema version {current} is newer than this program ({head}); "
-            "update OrderSync"
+            f"the database schema version {current} is newer than this program ({head}); update OrderSync"
         )
     raise SchemaError(
-        f"the database schema is at version {current}, this program needs {head}; "
-        f"run `{program_command('db upgrade')}`"
+        f"the database schema is at version {current}, this program needs {head}; run `{program_command('db upgrade')}`"
     )

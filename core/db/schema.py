@@ -97,7 +97,8 @@ _ACTIVE = _in("status", ACTIVE_BATCH_STATES)
 # --- batches ------------------------------------------------------------------------------------
 
 batches = sa.Table(
-    "MON_BatchProcessing", metadata,
+    "MON_BatchProcessing",
+    metadata,
     sa.Column("batch_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("customer", CUSTOMER, nullable=False),
     sa.Column("status", STATE, nullable=False),
@@ -139,11 +140,17 @@ batches = sa.Table(
     # One active batch per customer (and board), enforced by the database across processes and
     # workstations.
     sa.Index(
-        "UX_MON_BatchProcessing_active_customer", "board_id", "customer", unique=True,
-        sqlite_where=sa.text(_ACTIVE), postgresql_where=sa.text(_ACTIVE), mssql_where=sa.text(_ACTIVE),
+        "UX_MON_BatchProcessing_active_customer",
+        "board_id",
+        "customer",
+        unique=True,
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+        mssql_where=sa.text(_ACTIVE),
     ),
     sa.Index(None, "status", "heartbeat_at"),
 )
+
 
 def _staged_row_tracking() -> list[SchemaItem]:
     """What every staged row carries through the push: errors, attempts, times, valid states."""
@@ -166,7 +173,8 @@ def _staged_row_tracking() -> list[SchemaItem]:
 # --- staging ------------------------------------------------------------------------------------
 
 stg_items = sa.Table(
-    "STG_MON_CustMasterSchedule", metadata,
+    "STG_MON_CustMasterSchedule",
+    metadata,
     sa.Column("stg_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
     sa.Column("customer", CUSTOMER, nullable=False),
@@ -193,7 +201,8 @@ stg_items = sa.Table(
 )
 
 stg_subitems = sa.Table(
-    "STG_MON_CustMasterSchedule_Subitems", metadata,
+    "STG_MON_CustMasterSchedule_Subitems",
+    metadata,
     sa.Column("stg_sub_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
     sa.Column("parent_stg_id", sa.Integer, sa.ForeignKey(stg_items.c.stg_id), nullable=False),
@@ -224,7 +233,8 @@ stg_subitems = sa.Table(
 # variables and Idempotency-Key in the transaction that marks its rows SENDING. Every resend reuses
 # all three, so monday's replay cache answers a repeat; a settled request's row is deleted.
 requests = sa.Table(
-    "MON_Requests", metadata,
+    "MON_Requests",
+    metadata,
     sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("batch_id", sa.Integer, sa.ForeignKey(batches.c.batch_id), nullable=False),
     sa.Column("idempotency_key", sa.String(64), nullable=False),
@@ -270,7 +280,8 @@ def _error_columns() -> list[sa.Column[Any]]:
 
 
 err_items = sa.Table(
-    "ERR_MON_CustMasterSchedule", metadata,
+    "ERR_MON_CustMasterSchedule",
+    metadata,
     sa.Column("err_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("stg_id", sa.Integer),
     sa.Column("sync_key", KEY),
@@ -282,7 +293,8 @@ err_items = sa.Table(
 )
 
 err_subitems = sa.Table(
-    "ERR_MON_CustMasterSchedule_Subitems", metadata,
+    "ERR_MON_CustMasterSchedule_Subitems",
+    metadata,
     sa.Column("err_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("stg_sub_id", sa.Integer),
     sa.Column("parent_sync_key", KEY),
@@ -297,7 +309,8 @@ err_subitems = sa.Table(
 # --- production: what is on the board -----------------------------------------------------------
 
 items = sa.Table(
-    "MON_CustMasterSchedule", metadata,
+    "MON_CustMasterSchedule",
+    metadata,
     sa.Column("board_id", MONDAY_ID, primary_key=True),
     sa.Column("sync_key", KEY, primary_key=True),
     sa.Column("customer", CUSTOMER, nullable=False),
@@ -328,7 +341,8 @@ items = sa.Table(
 )
 
 subitems = sa.Table(
-    "MON_CustMasterSchedule_Subitems", metadata,
+    "MON_CustMasterSchedule_Subitems",
+    metadata,
     sa.Column("board_id", MONDAY_ID, primary_key=True),
     sa.Column("parent_sync_key", KEY, primary_key=True),
     sa.Column("size_label", SIZE, primary_key=True),

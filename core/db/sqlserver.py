@@ -82,6 +82,7 @@ def _odbc_value(connection_string: str, key: str) -> str | None:
 
 def redact_odbc(connection_string: str) -> str:
     """``connection_string`` with its PWD= (or Password=) value hidden, for messages and logs."""
+
     def hide(match: re.Match[str]) -> str:
         if match["key"].strip().lower() in ("pwd", "password"):
             return f"{match['key']}=***"
@@ -114,7 +115,7 @@ def _require(named: str, installed: list[str], where: str) -> None:
     listed = ", ".join(f'"{d}"' for d in available)
     raise SettingsError(
         f'setting database.url: the ODBC driver "{named}" is not installed on this workstation; '
-        f"installed SQL Server drivers: {listed}; name one of them in {where} or install \"{named}\""
+        f'installed SQL Server drivers: {listed}; name one of them in {where} or install "{named}"'
     )
 
 
@@ -204,7 +205,10 @@ def build_url(target: SqlServerTarget) -> str:
         "mssql+pyodbc",
         username=None if target.trusted else target.user.strip(),
         password=None if target.trusted or not target.password else target.password,
-        host=host, port=port, database=database, query=query,
+        host=host,
+        port=port,
+        database=database,
+        query=query,
     )
     return url.render_as_string(hide_password=False)
 

@@ -3,6 +3,9 @@
 What the rows are made of, with no randomness of its own: the column layout (``orders_table``), the
 customer accounts, seasons, colours, size runs and descriptions, and the discrete distributions and
 hostile-row rates the generation in ``core.demo.data`` draws from (its docstring describes the data).
+
+Longer than 400 lines: it is data (the demo's columns, accounts, styles and distributions), not
+logic.
 """
 
 from __future__ import annotations
@@ -47,8 +50,26 @@ _DATE_COLUMNS = frozenset({"ORDER DATE PO RECEIVED", "ETA CUSTOMER WAREHOUSE DAT
 _LONG_TEXT_BEFORE = frozenset({"STYLE DESCRIPTION"})  # NVARCHAR(MAX)-like
 
 # Size families, in the order their columns stand in the table.
-_LETTERS = ["XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL",
-            "S/M", "L/XL", "2XL", "3XL", "2XL/3XL", "1X", "2X", "3X", "4X"]
+_LETTERS = [
+    "XXXS",
+    "XXS",
+    "XS",
+    "S",
+    "M",
+    "L",
+    "XL",
+    "XXL",
+    "XXXL",
+    "S/M",
+    "L/XL",
+    "2XL",
+    "3XL",
+    "2XL/3XL",
+    "1X",
+    "2X",
+    "3X",
+    "4X",
+]
 _EVENS = [str(n) for n in range(0, 61, 2)]
 _BABY = ["0-3M", "3-6M", "6-12M", "12-18M", "18-24M", "2T", "3T", "4T", "5T", "6T"]
 _WAIST_INSEAM = (
@@ -151,13 +172,22 @@ def orders_table(
 # Reference values
 # --------------------------------------------------------------------------------------------
 
+
 class _Style:
     """One style of an account: its code, description, category, size run and prices."""
 
     __slots__ = ("category", "code", "description", "fob", "price", "prices", "run")
 
-    def __init__(self, code: str, description: str, category: str, run: tuple[str, ...], price: float,
-                 fob: float, prices: dict[str, str]):
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        category: str,
+        run: tuple[str, ...],
+        price: float,
+        fob: float,
+        prices: dict[str, str],
+    ):
         self.code = code
         self.description = description
         self.category = category
@@ -184,54 +214,87 @@ class _Account:
         "weight",
     )
 
-    def __init__(self, names: list[tuple[str, int]], prefix: str, weight: int, mens: float, po_format: str,
-                 destinations: list[str], season_blank: float, currency: str, style_pattern: str,
-                 fixed_styles: Sequence[tuple[str, str, str, str]] = ()):
+    def __init__(
+        self,
+        names: list[tuple[str, int]],
+        prefix: str,
+        weight: int,
+        mens: float,
+        po_format: str,
+        destinations: list[str],
+        season_blank: float,
+        currency: str,
+        style_pattern: str,
+        fixed_styles: Sequence[tuple[str, str, str, str]] = (),
+    ):
         # [(name as written, weight)]; the generator turns it into its lookup table of names
         self.names: list[Any] = names
         self.prefix = prefix
         self.weight = weight
-        self.mens = mens                    # share of MENS styles, the rest WOMENS
-        self.po_format = po_format          # "4", "4-00" or "5" digits
+        self.mens = mens  # share of MENS styles, the rest WOMENS
+        self.po_format = po_format  # "4", "4-00" or "5" digits
         self.destinations = destinations
-        self.season_blank = season_blank    # probability that CUSTOMER SEASON is NULL
+        self.season_blank = season_blank  # probability that CUSTOMER SEASON is NULL
         self.currency = currency
         self.style_pattern = style_pattern  # L = letter, D = digit, anything else literal
-        self.fixed_styles = fixed_styles    # (style, description, category, family)
+        self.fixed_styles = fixed_styles  # (style, description, category, family)
         self.styles: list[_Style] = []
 
 
 def _accounts() -> list[_Account]:
     return [
-        _Account([("MACK WELDON", 1)], "MWE", 23, 0.92, "4-00", ["MISSISSIPPI"], 0.15, "USD",
-                 "MDDLDD",
-                 [("M01Y09", "AIRKNIT POLO", "MENS", "letters"),
-                  ("M01Z26", "POCKETED RUN SHORT", "MENS", "letters")]),
-        _Account([("GREYSON CLOTHIERS", 4), ("GREYSON", 1)], "GRC", 18, 0.85, "4",
-                 ["MISSISSIPPI", "NEW YORK"], 0.25, "USD", "GMLDDDD"),
-        _Account([("JOHNNIE O", 1)], "JOO", 15, 0.8, "5", ["CALIFORNIA"], 0.6, "USD", "JLLLDDDDDD",
-                 [("JWHD100120", "WOMENS LUNA HOODIE", "WOMENS", "letters")]),
-        _Account([("PELOTON", 1)], "PEL", 9, 0.45, "4-00", ["NEW JERSEY", "TENNESSEE"], 0.3, "USD",
-                 "PLDDDDD"),
-        _Account([("TITLE NINE", 3), ("TITLE 9", 1)], "TNI", 7, 0.0, "5", ["CALIFORNIA"], 0.4, "USD",
-                 "TDDDDDD"),
+        _Account(
+            [("MACK WELDON", 1)],
+            "MWE",
+            23,
+            0.92,
+            "4-00",
+            ["MISSISSIPPI"],
+            0.15,
+            "USD",
+            "MDDLDD",
+            [("M01Y09", "AIRKNIT POLO", "MENS", "letters"), ("M01Z26", "POCKETED RUN SHORT", "MENS", "letters")],
+        ),
+        _Account(
+            [("GREYSON CLOTHIERS", 4), ("GREYSON", 1)],
+            "GRC",
+            18,
+            0.85,
+            "4",
+            ["MISSISSIPPI", "NEW YORK"],
+            0.25,
+            "USD",
+            "GMLDDDD",
+        ),
+        _Account(
+            [("JOHNNIE O", 1)],
+            "JOO",
+            15,
+            0.8,
+            "5",
+            ["CALIFORNIA"],
+            0.6,
+            "USD",
+            "JLLLDDDDDD",
+            [("JWHD100120", "WOMENS LUNA HOODIE", "WOMENS", "letters")],
+        ),
+        _Account([("PELOTON", 1)], "PEL", 9, 0.45, "4-00", ["NEW JERSEY", "TENNESSEE"], 0.3, "USD", "PLDDDDD"),
+        _Account([("TITLE NINE", 3), ("TITLE 9", 1)], "TNI", 7, 0.0, "5", ["CALIFORNIA"], 0.4, "USD", "TDDDDDD"),
         _Account([("WHITE FOX", 1)], "WFX", 6, 0.0, "4", ["AUSTRALIA"], 0.5, "AUD", "WFLLDDDD"),
         _Account([("RHYTHM (AU)", 1)], "RHY", 5, 0.5, "4-00", ["AUSTRALIA"], 0.2, "AUD", "LDDDDLLL"),
         _Account([("SUMMERSALT", 1)], "SUM", 5, 0.0, "4", ["MISSOURI"], 0.35, "USD", "SSDDDDD"),
         _Account([("LORNA JANE (NZ)", 1)], "LJN", 4, 0.0, "5", ["NEW ZEALAND"], 0.1, "NZD", "LJDDDDDD"),
-        _Account([("BORN PRIMITIVE", 1)], "BPR", 4, 0.5, "4", ["SOUTH CAROLINA"], 0.5, "USD",
-                 "BPDDDDL"),
-        _Account([("TRACKSMITH", 1)], "TRK", 4, 0.6, "4-00", ["MASSACHUSETTS"], 0.3, "USD",
-                 "TSDDDDD"),
+        _Account([("BORN PRIMITIVE", 1)], "BPR", 4, 0.5, "4", ["SOUTH CAROLINA"], 0.5, "USD", "BPDDDDL"),
+        _Account([("TRACKSMITH", 1)], "TRK", 4, 0.6, "4-00", ["MASSACHUSETTS"], 0.3, "USD", "TSDDDDD"),
     ]
 
 
 def _hostile_accounts() -> dict[str, _Account]:
     return {
-        "apostrophe_customer": _Account([("O'NEILL", 1)], "ONL", 0, 0.5, "4", ["CALIFORNIA"], 0.3,
-                                        "USD", "ONDDDDD"),
-        "non_ascii_customer": _Account([("CAFÉ CRÈME ÖSTERREICH", 1)], "CCO", 0, 0.3, "5",
-                                       ["AUSTRIA"], 0.3, "EUR", "CCDDDDD"),
+        "apostrophe_customer": _Account([("O'NEILL", 1)], "ONL", 0, 0.5, "4", ["CALIFORNIA"], 0.3, "USD", "ONDDDDD"),
+        "non_ascii_customer": _Account(
+            [("CAFÉ CRÈME ÖSTERREICH", 1)], "CCO", 0, 0.3, "5", ["AUSTRIA"], 0.3, "EUR", "CCDDDDD"
+        ),
     }
 
 
@@ -243,12 +306,51 @@ _SEASONS = [
 ]
 
 _COLOURS = [
-    "DEAN BLUE/WHITE", "TOTAL ECLIPSE/TRUE BLACK LINER", "WHITE", "TRUE BLACK", "NAVY",
-    "HEATHER GREY", "SHEPHERD", "MALTESE BLUE", "ARCTIC", "BLACK/BLACK", "OATMEAL HEATHER", "SAGE",
-    "CLAY", "OLIVE NIGHT", "STONE", "MAUVE", "SLATE BLUE", "CHALK", "CORAL REEF", "FOREST", "WINE",
-    "SKY BLUE", "NAVY/WHITE STRIPE", "CHARCOAL HEATHER", "IVORY", "SAND", "COBALT", "LILAC", "MINT",
-    "TERRACOTTA", "CAMEL", "PEACOCK", "BRICK", "DUSTY ROSE", "PEBBLE", "FOG", "SPRUCE", "CHERRY",
-    "LAGOON", "COCOA", "SEA SALT", "MIDNIGHT", "LIGHT HEATHER GREY", "BLACK/ASPHALT", "KHAKI",
+    "DEAN BLUE/WHITE",
+    "TOTAL ECLIPSE/TRUE BLACK LINER",
+    "WHITE",
+    "TRUE BLACK",
+    "NAVY",
+    "HEATHER GREY",
+    "SHEPHERD",
+    "MALTESE BLUE",
+    "ARCTIC",
+    "BLACK/BLACK",
+    "OATMEAL HEATHER",
+    "SAGE",
+    "CLAY",
+    "OLIVE NIGHT",
+    "STONE",
+    "MAUVE",
+    "SLATE BLUE",
+    "CHALK",
+    "CORAL REEF",
+    "FOREST",
+    "WINE",
+    "SKY BLUE",
+    "NAVY/WHITE STRIPE",
+    "CHARCOAL HEATHER",
+    "IVORY",
+    "SAND",
+    "COBALT",
+    "LILAC",
+    "MINT",
+    "TERRACOTTA",
+    "CAMEL",
+    "PEACOCK",
+    "BRICK",
+    "DUSTY ROSE",
+    "PEBBLE",
+    "FOG",
+    "SPRUCE",
+    "CHERRY",
+    "LAGOON",
+    "COCOA",
+    "SEA SALT",
+    "MIDNIGHT",
+    "LIGHT HEATHER GREY",
+    "BLACK/ASPHALT",
+    "KHAKI",
     "STORM/TRUE BLACK LINER",
 ]
 _COLOUR_CODES = {colour: f"{101 + 7 * i:03d}" for i, colour in enumerate(_COLOURS)}
@@ -256,19 +358,27 @@ _COLOUR_CODES = {colour: f"{101 + 7 * i:03d}" for i, colour in enumerate(_COLOUR
 # family -> {category: [runs]}; a run is an ordered list of labels a line takes a window from.
 _RUNS: dict[str, dict[str, list[list[str]]]] = {
     "letters": {
-        "MENS": [["XS", "S", "M", "L", "XL", "XXL"], ["S", "M", "L", "XL", "XXL", "XXXL"],
-                 ["S", "M", "L", "XL", "2XL", "3XL"], ["S/M", "L/XL", "2XL/3XL"]],
-        "WOMENS": [["XXXS", "XXS", "XS", "S", "M", "L", "XL"], ["XXS", "XS", "S", "M", "L", "XL", "XXL"],
-                   ["1X", "2X", "3X", "4X"], ["S/M", "L/XL"]],
+        "MENS": [
+            ["XS", "S", "M", "L", "XL", "XXL"],
+            ["S", "M", "L", "XL", "XXL", "XXXL"],
+            ["S", "M", "L", "XL", "2XL", "3XL"],
+            ["S/M", "L/XL", "2XL/3XL"],
+        ],
+        "WOMENS": [
+            ["XXXS", "XXS", "XS", "S", "M", "L", "XL"],
+            ["XXS", "XS", "S", "M", "L", "XL", "XXL"],
+            ["1X", "2X", "3X", "4X"],
+            ["S/M", "L/XL"],
+        ],
     },
     "evens": {
-        "MENS": [_EVENS[14:21], _EVENS[18:25], _EVENS[21:31]],   # waist 28-40, 36-48, 42-60
-        "WOMENS": [_EVENS[0:9], _EVENS[12:18], _EVENS[7:13]],    # 0-16, 24-34, 14-24
+        "MENS": [_EVENS[14:21], _EVENS[18:25], _EVENS[21:31]],  # waist 28-40, 36-48, 42-60
+        "WOMENS": [_EVENS[0:9], _EVENS[12:18], _EVENS[7:13]],  # 0-16, 24-34, 14-24
     },
     "waist_inseam": {
         "MENS": [[f"{w}/{i}" for w in range(28, 41, 2)] for i in (30, 32, 34)]
         + [[f"{w}X{i}" for w in range(30, 37, 2)] for i in (30, 32)]
-        + [[f"{w}-{i}L" for w in range(30, 39, 2)] for i in (32, 34)],
+        + [[f"{w}-{i}L" for w in range(30, 39, 2)] for i in (32, 34)]
     },
     "bras": {"WOMENS": [_BRAS]},
     "baby": {"MENS": [_BABY[5:]], "WOMENS": [_BABY[:5], _BABY[5:]]},
@@ -282,12 +392,30 @@ _FAMILY_WEIGHTS = {
 }
 
 _DESCRIPTIONS: dict[tuple[str, str], list[str]] = {
-    ("letters", "MENS"): ["AIRKNIT TEE", "PIMA POLO", "COMMUTER SHORT 7IN", "QUARTER ZIP PULLOVER",
-                          "BOXER BRIEF", "WAFFLE HENLEY", "HYBRID RUN SHORT", "FLEECE HOODIE",
-                          "LINEN BUTTON DOWN", "PERFORMANCE VEST"],
-    ("letters", "WOMENS"): ["HIGH RISE LEGGING", "CROPPED TANK", "BIKER SHORT 6IN", "RUN SKIRT",
-                            "OVERSIZED CREW", "RIBBED BODYSUIT", "WRAP DRESS", "ZIP JACKET",
-                            "LOUNGE JOGGER", "LONG SLEEVE TOP"],
+    ("letters", "MENS"): [
+        "AIRKNIT TEE",
+        "PIMA POLO",
+        "COMMUTER SHORT 7IN",
+        "QUARTER ZIP PULLOVER",
+        "BOXER BRIEF",
+        "WAFFLE HENLEY",
+        "HYBRID RUN SHORT",
+        "FLEECE HOODIE",
+        "LINEN BUTTON DOWN",
+        "PERFORMANCE VEST",
+    ],
+    ("letters", "WOMENS"): [
+        "HIGH RISE LEGGING",
+        "CROPPED TANK",
+        "BIKER SHORT 6IN",
+        "RUN SKIRT",
+        "OVERSIZED CREW",
+        "RIBBED BODYSUIT",
+        "WRAP DRESS",
+        "ZIP JACKET",
+        "LOUNGE JOGGER",
+        "LONG SLEEVE TOP",
+    ],
     ("evens", "MENS"): ["TAILORED TROUSER", "CHINO PANT", "GOLF PANT", "WOOL BLAZER"],
     ("evens", "WOMENS"): ["SHIFT DRESS", "WIDE LEG JEAN", "MIDI SKIRT", "STRAIGHT PANT"],
     ("waist_inseam", "MENS"): ["5 POCKET PANT", "STRETCH CHINO", "SLIM DENIM", "TRAVEL PANT"],
@@ -313,8 +441,9 @@ _TARIFFS = {
 _US_TARIFF_RATES = ["0.1", "0.1", "0.2", "0.3", "0"]
 
 # Discrete distributions as lookup tables, indexed with int(rng.random() * len(table)).
-_LINES_PER_ORDER = [n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3), strict=True)
-                    for _ in range(w)]
+_LINES_PER_ORDER = [
+    n for n, w in zip(range(1, 13), (14, 12, 12, 11, 10, 9, 8, 7, 6, 5, 3, 3), strict=True) for _ in range(w)
+]
 _SIZES_PER_LINE = [k for k, w in zip(range(1, 10), (2, 5, 15, 26, 24, 15, 7, 4, 2), strict=True) for _ in range(w)]
 _QTY_BASE = [6, 12, 12, 18, 24, 24, 30, 36, 48, 48, 60, 72, 96, 120, 144, 200, 300]
 _CURVES = {k: [0.45 if j in (0, k - 1) and k > 2 else 1.0 for j in range(k)] for k in range(1, 12)}

@@ -114,11 +114,11 @@ __all__ = [
 # Generation
 # --------------------------------------------------------------------------------------------
 
+
 def _make_code(rng: Random, pattern: str) -> str:
     letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
     return "".join(
-        letters[int(rng.random() * len(letters))] if ch == "L"
-        else str(int(rng.random() * 10)) if ch == "D" else ch
+        letters[int(rng.random() * len(letters))] if ch == "L" else str(int(rng.random() * 10)) if ch == "D" else ch
         for ch in pattern
     )
 
@@ -140,8 +140,7 @@ class _Generator:
         any_runs = [(family, run) for per in self.runs.values() for family, rs in per.items() for run in rs]
         self.fallback_runs = any_runs
         self.family_tables = {
-            category: _table([(f, w) for f, w in _FAMILY_WEIGHTS[category].items()
-                              if f in self.runs.get(category, {})])
+            category: _table([(f, w) for f, w in _FAMILY_WEIGHTS[category].items() if f in self.runs.get(category, {})])
             for category in ("MENS", "WOMENS")
         }
         self.accounts = _accounts()
@@ -224,8 +223,9 @@ class _Generator:
         rng = self.rng
         counter = self.counters.get(account.prefix, 0) + 1
         self.counters[account.prefix] = counter
-        season, _, customer_seasons, first_po, window, (lead_lo, lead_hi) = (
-            self.season_table[int(rng.random() * len(self.season_table))])
+        season, _, customer_seasons, first_po, window, (lead_lo, lead_hi) = self.season_table[
+            int(rng.random() * len(self.season_table))
+        ]
         po_received = first_po + timedelta(days=int(rng.random() * window))
         ex_factory = po_received + timedelta(days=lead_lo + int(rng.random() * (lead_hi - lead_lo)))
         eta = None if rng.random() < 0.03 else ex_factory + timedelta(days=24 + int(rng.random() * 22))
@@ -248,7 +248,8 @@ class _Generator:
                 "PO NUMBER": po,
                 "CUSTOMER ALT PO": str(400000 + int(rng.random() * 600000)) if rng.random() < 0.2 else None,
                 "AAG SEASON": season,
-                "CUSTOMER SEASON": None if rng.random() < account.season_blank
+                "CUSTOMER SEASON": None
+                if rng.random() < account.season_blank
                 else customer_seasons[int(rng.random() * len(customer_seasons))],
                 "DROP": f"DROP {1 + int(rng.random() * 4)}" if rng.random() < 0.6 else None,
                 "ORDER TYPE": "CANCELLED" if cancelled else "ACTIVE",
@@ -305,7 +306,7 @@ class _Generator:
         start = int(rand() * (length - k + 1))
         base = _QTY_BASE[int(rand() * len(_QTY_BASE))]
         total = 0
-        labels = run[start:start + k]
+        labels = run[start : start + k]
         for label, weight in zip(labels, _CURVES[k], strict=True):
             qty = int(base * weight) + int(rand() * 4) or 1
             row[label] = qty
@@ -326,10 +327,7 @@ def _totals(row: Row, price: float, fob: float) -> None:
 
 
 def generate_rows(
-    n_orders: int,
-    seed: int = 1,
-    size_columns: list[str] = SIZE_COLUMNS,
-    hostile: bool = True,
+    n_orders: int, seed: int = 1, size_columns: list[str] = SIZE_COLUMNS, hostile: bool = True
 ) -> Iterator[Row]:
     """Yield ``n_orders`` order-line rows (dicts keyed by column name, every column present).
 
@@ -343,8 +341,7 @@ def generate_rows(
     return _rows(n_orders, Random(seed), size_columns, hostile, template)
 
 
-def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool,
-          template: Row) -> Iterator[Row]:
+def _rows(n_orders: int, rng: Random, size_columns: list[str], hostile: bool, template: Row) -> Iterator[Row]:
     gen = _Generator(rng, size_columns)
     events: dict[int, str] = {}
     if hostile:
@@ -395,13 +392,13 @@ def _make_hostile(kind: str, row: Row) -> None:
     if kind == "quoted_description":
         row["STYLE DESCRIPTION"] = f'"{row["STYLE DESCRIPTION"]}"'
     elif kind == "padded_style":
-        row["CUSTOMER STYLE"] = f'  {row["CUSTOMER STYLE"]} '
+        row["CUSTOMER STYLE"] = f"  {row['CUSTOMER STYLE']} "
     elif kind == "blank_season":
         row["CUSTOMER SEASON"] = ""
     elif kind == "nan_season":
         row["CUSTOMER SEASON"] = "nan"
     elif kind == "ampersand_colour":
-        row["CUSTOMER COLOUR DESCRIPTION"] = f'{row["CUSTOMER COLOUR DESCRIPTION"]} & GOLD'
+        row["CUSTOMER COLOUR DESCRIPTION"] = f"{row['CUSTOMER COLOUR DESCRIPTION']} & GOLD"
     elif kind == "tariff_true":
         row["US TARIFF RATE"] = "TRUE"
     elif kind == "na_price":

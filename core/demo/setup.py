@@ -61,8 +61,11 @@ def demo_defaults() -> DemoDefaults:
     sections = data.get("settings", {})
     parsed = parse_settings(sections)  # a typo in the resource fails here, naming the key
     chosen = {f"{section}.{key}" for section, body in sections.items() for key in body}
-    return DemoDefaults(orders=int(data["data"]["orders"]), seed=int(data["data"]["seed"]),
-                        settings={name: parsed[name] for name in sorted(chosen)})
+    return DemoDefaults(
+        orders=int(data["data"]["orders"]),
+        seed=int(data["data"]["seed"]),
+        settings={name: parsed[name] for name in sorted(chosen)},
+    )
 
 
 DEMO = demo_defaults()
@@ -81,7 +84,9 @@ def board_columns(mapping: Mapping) -> tuple[list[dict[str, Any]], list[dict[str
     """The demo board's columns: the mapping's titles and types, then the hand-filled ones."""
     columns: list[dict[str, Any]] = [
         {"title": c.title, "type": c.type, **({"labels": STATUS_LABELS[c.title]} if c.title in STATUS_LABELS else {})}
-        for c in mapping.columns if c.title]
+        for c in mapping.columns
+        if c.title
+    ]
     subitems: list[dict[str, Any]] = [{"title": c.title, "type": c.type} for c in mapping.subitem_columns if c.title]
     return columns + HAND_COLUMNS, subitems + HAND_SUBITEM_COLUMNS
 
@@ -102,8 +107,9 @@ def default_demo_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "demo"
 
 
-def init_demo(folder: Path | None, *, orders: int | None = None, seed: int | None = None,
-              keep_existing: bool = False) -> DemoPaths:
+def init_demo(
+    folder: Path | None, *, orders: int | None = None, seed: int | None = None, keep_existing: bool = False
+) -> DemoPaths:
     """Write the demo's settings and database; an existing demo is replaced unless ``keep_existing``.
 
     ``orders`` and ``seed`` default to resources/demo.toml's.

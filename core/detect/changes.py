@@ -4,6 +4,9 @@ Every order line is NEW, CHANGED, UNCHANGED or REMOVED, and so is every size. Th
 of an item keeps two hashes: ``content_hash`` over the mapped item fields and ``line_hash`` over
 those plus every size quantity, so an unchanged line is recognised from one small index without
 reading its subitems; only lines whose ``line_hash`` differs are compared field by field.
+
+Longer than 400 lines: detection and the pending-work list share one pass over the source and the
+board's index (``SourceReads``); split, that pass would be split too.
 """
 
 from __future__ import annotations
@@ -35,8 +38,21 @@ from core.source.mapping import MappedLine, MappedSize, content_hash
 from core.source.reader import Source
 
 __all__ = [  # the records live in core.detect.results; importable from here as before
-    "CHANGED", "HELD", "INVALID", "NEW", "REMOVED", "UNCHANGED", "ChangeDetector", "CustomerChanges", "LineChange",
-    "PendingCustomer", "ProdItem", "SizeChange", "SourceReads", "last_sync_by_customer", "open_error_counts",
+    "CHANGED",
+    "HELD",
+    "INVALID",
+    "NEW",
+    "REMOVED",
+    "UNCHANGED",
+    "ChangeDetector",
+    "CustomerChanges",
+    "LineChange",
+    "PendingCustomer",
+    "ProdItem",
+    "SizeChange",
+    "SourceReads",
+    "last_sync_by_customer",
+    "open_error_counts",
 ]
 
 IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter limit
@@ -44,8 +60,7 @@ IN_CHUNK = 500  # keys per IN (...) list: well under every dialect's parameter l
 
 def _still_unchanged(then: ProdItem, now: ProdItem | None) -> bool:
     """A board item counted unchanged when the source was read is still the one confirmed from that row."""
-    return (now is not None and now.source_hash == then.source_hash and not now.is_removed
-            and now.board_state is None)
+    return now is not None and now.source_hash == then.source_hash and not now.is_removed and now.board_state is None
 
 
 _T = TypeVar("_T")
@@ -53,7 +68,7 @@ _T = TypeVar("_T")
 
 def _chunks(values: list[_T], size: int = IN_CHUNK) -> Iterator[list[_T]]:
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 class ChangeDetector:
@@ -79,9 +94,18 @@ class ChangeDetector:
         if self._index is None:
             t = s.items
             rows = self.conn.execute(
-                sa.select(t.c.sync_key, t.c.customer, t.c.monday_item_id, t.c.content_hash, t.c.line_hash,
-                          t.c.is_removed, t.c.order_number, t.c.po_number, t.c.source_hash, t.c.board_state)
-                .where(t.c.board_id == self.board_id)
+                sa.select(
+                    t.c.sync_key,
+                    t.c.customer,
+                    t.c.monday_item_id,
+                    t.c.content_hash,
+                    t.c.line_hash,
+                    t.c.is_removed,
+                    t.c.order_number,
+                    t.c.po_number,
+                    t.c.source_hash,
+                    t.c.board_state,
+                ).where(t.c.board_id == self.board_id)
             ).all()  # (one fetchall: iterating the result fetches row by row)
             self._index = {r[0]: ProdItem(*tuple(r)) for r in rows}
         return self._index
@@ -99,8 +123,9 @@ class ChangeDetector:
         """Keys whose lines are held back (exact duplicates and keys that differ only in case) -> why."""
         return self.census.conflicts
 
-    def _prod_details(self, keys: list[str], removed: list[str]
-                      ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    def _prod_details(
+        self, keys: list[str], removed: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
         fields: dict[str, dict[str, Any]] = {}
         sizes: dict[str, dict[str, Any]] = {}
@@ -112,9 +137,16 @@ class ChangeDetector:
                 fields[key] = json.loads(values)
         for chunk in _chunks(keys):
             for row in self.conn.execute(
-                sa.select(st.c.parent_sync_key, st.c.size_label, st.c.subitem_name, st.c.monday_subitem_id, st.c.quantity,
-                          st.c.values_json, st.c.content_hash, st.c.is_removed)
-                .where(st.c.board_id == self.board_id, st.c.parent_sync_key.in_(chunk))
+                sa.select(
+                    st.c.parent_sync_key,
+                    st.c.size_label,
+                    st.c.subitem_name,
+                    st.c.monday_subitem_id,
+                    st.c.quantity,
+                    st.c.values_json,
+                    st.c.content_hash,
+                    st.c.is_removed,
+                ).where(st.c.board_id == self.board_id, st.c.parent_sync_key.in_(chunk))
             ):
                 sizes.setdefault(row.parent_sync_key, {})[row.size_label] = row
         return fields, sizes
@@ -145,8 +177,13 @@ class ChangeDetector:
             prods = unchanged.get(customer, [])
             index = self.index  # this detector's: a batch of the run may have changed the board since the read
             if all(_still_unchanged(p, index.get(p.sync_key)) for p in prods):
-                return self.detect_rows(customer, by_customer.get(customer, []), seen={p.sync_key for p in prods},
-                                        unchanged=len(prods), unknown=customer in unknown)
+                return self.detect_rows(
+                    customer,
+                    by_customer.get(customer, []),
+                    seen={p.sync_key for p in prods},
+                    unchanged=len(prods),
+                    unknown=customer in unknown,
+                )
         if reads.names is None:  # the raw names of every customer, read once like the census
             reads.names = self.source.customer_names(self.conn)
         return self.detect_rows(customer, self.source.iter_rows(self.conn, [customer], reads.names))
@@ -159,7 +196,8 @@ class ChangeDetector:
         """
         if self._by_source_hash is None:
             self._by_source_hash = {
-                p.source_hash: p for p in self.index.values() if p.source_hash is not None and not p.is_removed}
+                p.source_hash: p for p in self.index.values() if p.source_hash is not None and not p.is_removed
+            }
         return self._by_source_hash
 
     def _classify(self, rows: Iterable[Any]) -> Iterator[tuple[str, str | None, MappedLine | None, Any]]:
@@ -196,8 +234,15 @@ class ChangeDetector:
                 kind = CHANGED
             yield kind, key, line, row
 
-    def detect_rows(self, customer: str, rows: Iterable[Any], *, seen: set[str] | None = None, unchanged: int = 0,
-                    unknown: bool = False) -> CustomerChanges:
+    def detect_rows(
+        self,
+        customer: str,
+        rows: Iterable[Any],
+        *,
+        seen: set[str] | None = None,
+        unchanged: int = 0,
+        unknown: bool = False,
+    ) -> CustomerChanges:
         """Changes of ``customer`` from its source ``rows``; ``seen``, ``unchanged`` and ``unknown``:
         the keys, count and unknown name of its unchanged rows already classified (not in ``rows``)."""
         index = self.index
@@ -232,8 +277,11 @@ class ChangeDetector:
             self._by_customer = {}
             for k, p in index.items():
                 self._by_customer.setdefault(p.customer, []).append((k, p))
-        removed_keys = [k for k, p in self._by_customer.get(customer, ())
-                        if k not in seen and not p.is_removed and k not in in_source]
+        removed_keys = [
+            k
+            for k, p in self._by_customer.get(customer, ())
+            if k not in seen and not p.is_removed and k not in in_source
+        ]
         fields, sizes = self._prod_details([key for key, _ in candidates], removed_keys)
 
         changes = [self._new(key, line) for key, line in new]
@@ -249,14 +297,23 @@ class ChangeDetector:
 
     def _new(self, key: str, line: MappedLine) -> LineChange:
         return LineChange(
-            kind=NEW, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
-            old_fields=None, content_hash=line.content_hash, line_hash=line.line_hash,
+            kind=NEW,
+            sync_key=key,
+            customer=line.customer,
+            line=line,
+            fields=line.item_fields,
+            old_fields=None,
+            content_hash=line.content_hash,
+            line_hash=line.line_hash,
             sizes=[_new_size(size) for size in line.sizes],
-            order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
+            order_number=line.order_number,
+            po_number=line.po_number,
+            source_hash=line.source_hash,
         )
 
-    def _changed(self, key: str, line: MappedLine, prod: ProdItem, old_fields: dict[str, Any],
-                 old_sizes: dict[str, Any]) -> LineChange:
+    def _changed(
+        self, key: str, line: MappedLine, prod: ProdItem, old_fields: dict[str, Any], old_sizes: dict[str, Any]
+    ) -> LineChange:
         size_changes: list[SizeChange] = []
         current = {size.label: size for size in line.sizes}
         for size in line.sizes:
@@ -264,26 +321,53 @@ class ChangeDetector:
             if old is None:
                 size_changes.append(_new_size(size))
             elif old.content_hash != size.hash or old.is_removed:
-                size_changes.append(SizeChange(
-                    CHANGED, size.label, size.position, size.name, size.quantity, old.quantity, size.values,
-                    json.loads(old.values_json), size.hash, old.monday_subitem_id,
-                ))
+                size_changes.append(
+                    SizeChange(
+                        CHANGED,
+                        size.label,
+                        size.position,
+                        size.name,
+                        size.quantity,
+                        old.quantity,
+                        size.values,
+                        json.loads(old.values_json),
+                        size.hash,
+                        old.monday_subitem_id,
+                    )
+                )
         for label, old in old_sizes.items():
             if label not in current and not old.is_removed:
                 size_changes.append(self._removed_size(old))
         return LineChange(
-            kind=CHANGED, sync_key=key, customer=line.customer, line=line, fields=line.item_fields,
-            old_fields=old_fields, content_hash=line.content_hash, line_hash=line.line_hash,
-            sizes=size_changes, monday_item_id=prod.monday_item_id,
-            order_number=line.order_number, po_number=line.po_number, source_hash=line.source_hash,
+            kind=CHANGED,
+            sync_key=key,
+            customer=line.customer,
+            line=line,
+            fields=line.item_fields,
+            old_fields=old_fields,
+            content_hash=line.content_hash,
+            line_hash=line.line_hash,
+            sizes=size_changes,
+            monday_item_id=prod.monday_item_id,
+            order_number=line.order_number,
+            po_number=line.po_number,
+            source_hash=line.source_hash,
         )
 
     def _removed_size(self, old: Any) -> SizeChange:
         old_values = json.loads(old.values_json)
         values = {**old_values, **self.source.mapping.removal_subitem}
         return SizeChange(
-            REMOVED, old.size_label, 0, old.subitem_name, 0, old.quantity, values, old_values,
-            content_hash([old.subitem_name, *values.items()]), old.monday_subitem_id,
+            REMOVED,
+            old.size_label,
+            0,
+            old.subitem_name,
+            0,
+            old.quantity,
+            values,
+            old_values,
+            content_hash([old.subitem_name, *values.items()]),
+            old.monday_subitem_id,
         )
 
     def _removed(self, prod: ProdItem, old_fields: dict[str, Any]) -> LineChange:
@@ -291,9 +375,17 @@ class ChangeDetector:
         fields = {**old_fields, **self.source.mapping.removal_item}
         fields_hash = content_hash(fields.items())
         return LineChange(
-            kind=REMOVED, sync_key=prod.sync_key, customer=prod.customer, line=None, fields=fields,
-            old_fields=old_fields, content_hash=fields_hash, line_hash=content_hash([fields_hash]),
-            monday_item_id=prod.monday_item_id, order_number=prod.order_number, po_number=prod.po_number,
+            kind=REMOVED,
+            sync_key=prod.sync_key,
+            customer=prod.customer,
+            line=None,
+            fields=fields,
+            old_fields=old_fields,
+            content_hash=fields_hash,
+            line_hash=content_hash([fields_hash]),
+            monday_item_id=prod.monday_item_id,
+            order_number=prod.order_number,
+            po_number=prod.po_number,
         )
 
     # -- the pending-work list ----------------------------------------------------------------
@@ -329,7 +421,6 @@ class ChangeDetector:
             if customer in summary:
                 summary[customer].last_sync = last
         return sorted(summary.values(), key=lambda p: p.customer)
-
 
     def _one_pass_unchanged(self) -> tuple[dict[str, list[ProdItem]], list[Any], set[str]] | None:
         """The census and the unchanged rows in one read of the source, for the pending list.
@@ -388,8 +479,10 @@ def _new_size(size: MappedSize) -> SizeChange:
     if entry is None or entry[0] is not size or entry[1].hash != size.hash:
         if len(_NEW_SIZES) >= _NEW_SIZES_MAX:
             _NEW_SIZES.clear()
-        entry = _NEW_SIZES[id(size)] = (size, SizeChange(
-            NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash))
+        entry = _NEW_SIZES[id(size)] = (
+            size,
+            SizeChange(NEW, size.label, size.position, size.name, size.quantity, None, size.values, None, size.hash),
+        )
     return entry[1]
 
 
@@ -400,8 +493,9 @@ _NEW_SIZES_MAX = 100_000
 def open_error_counts(conn: Connection) -> dict[str, int]:
     counts: dict[str, int] = {}
     for table in (s.err_items, s.err_subitems):
-        query = (sa.select(table.c.customer, sa.func.count()).where(table.c.resolved_at.is_(None))
-                 .group_by(table.c.customer))
+        query = (
+            sa.select(table.c.customer, sa.func.count()).where(table.c.resolved_at.is_(None)).group_by(table.c.customer)
+        )
         for customer, count in conn.execute(query):
             counts[customer] = counts.get(customer, 0) + count
     return counts
@@ -409,7 +503,9 @@ def open_error_counts(conn: Connection) -> dict[str, int]:
 
 def last_sync_by_customer(conn: Connection) -> dict[str, Any]:
     b = s.batches
-    query = (sa.select(b.c.customer, sa.func.max(b.c.finished_at))
-             .where(b.c.status.in_((s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES)))
-             .group_by(b.c.customer))
+    query = (
+        sa.select(b.c.customer, sa.func.max(b.c.finished_at))
+        .where(b.c.status.in_((s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES)))
+        .group_by(b.c.customer)
+    )
     return dict(conn.execute(query).all())

@@ -15,11 +15,14 @@ def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
     lines = []
     for change in result.changes:
         entry: dict[str, Any] = {
-            "kind": change.kind, "sync_key": change.sync_key, "order_number": change.order_number,
+            "kind": change.kind,
+            "sync_key": change.sync_key,
+            "order_number": change.order_number,
             "item_name": change.fields.get("name"),
             "fields": {k: {"old": old, "new": new} for k, (old, new) in change.diff().items()},
-            "sizes": [{"size": sz.label, "kind": sz.kind, "old": sz.old_quantity, "new": sz.quantity}
-                      for sz in change.sizes],
+            "sizes": [
+                {"size": sz.label, "kind": sz.kind, "old": sz.old_quantity, "new": sz.quantity} for sz in change.sizes
+            ],
         }
         lines.append(entry)
     return {
@@ -32,8 +35,15 @@ def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
         "invalid": len(result.invalid),
         "mutations": sum((1 if (c.kind != CHANGED or c.changed_fields) else 0) + len(c.sizes) for c in result.changes),
         "lines": lines,
-        "invalid_lines": [{"order_number": line.order_number, "sync_key": line.sync_key,
-                           "item_name": line.item_name, "errors": line.errors} for line in result.invalid],
+        "invalid_lines": [
+            {
+                "order_number": line.order_number,
+                "sync_key": line.sync_key,
+                "item_name": line.item_name,
+                "errors": line.errors,
+            }
+            for line in result.invalid
+        ],
     }
 
 
@@ -43,8 +53,10 @@ def render_dry_run(report: list[dict[str, Any]]) -> str:
         out.append("")
         name = r["customer"] or "(blank customer)"
         note = "  (not in the customer table of the mapping)" if r["unknown_customer"] else ""
-        out.append(f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
-                   f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}")
+        out.append(
+            f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
+            f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}"
+        )
         for line in r["lines"]:
             out.append(f"  {line['kind']:<8} {line['sync_key']}")
             if line["kind"] == NEW:
@@ -55,7 +67,9 @@ def render_dry_run(report: list[dict[str, Any]]) -> str:
             for field_name, diff in line["fields"].items():
                 out.append(f"           {field_name}: {_show(diff['old'])} -> {_show(diff['new'])}")
             for sz in line["sizes"]:
-                out.append(f"           size {sz['size']} ({sz['kind'].lower()}): {_show(sz['old'])} -> {_show(sz['new'])}")
+                out.append(
+                    f"           size {sz['size']} ({sz['kind'].lower()}): {_show(sz['old'])} -> {_show(sz['new'])}"
+                )
         for bad in r["invalid_lines"]:
             out.append(f"  INVALID  order {bad['order_number'] or '(none)'}: {'; '.join(bad['errors'])}")
     if not report:

@@ -130,8 +130,13 @@ class PendingCustomer:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "customer": self.customer, "new": self.new, "changed": self.changed, "removed": self.removed,
-            "invalid": self.invalid, "open_errors": self.open_errors, "unchanged": self.unchanged,
+            "customer": self.customer,
+            "new": self.new,
+            "changed": self.changed,
+            "removed": self.removed,
+            "invalid": self.invalid,
+            "open_errors": self.open_errors,
+            "unchanged": self.unchanged,
             "held": self.held,
             "last_sync": self.last_sync.isoformat(sep=" ", timespec="seconds") if self.last_sync else None,
         }

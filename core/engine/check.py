@@ -109,8 +109,9 @@ def run_checks(config: Any) -> Checklist:
         settings_box.append(settings)
         return str(settings.path) if settings.path else "the defaults (no settings file)"
 
-    if not checks.run("settings", settings_step, f"create one with `{program_command('demo init')}`, or pass "
-                      "--config FILE"):
+    if not checks.run(
+        "settings", settings_step, f"create one with `{program_command('demo init')}`, or pass --config FILE"
+    ):
         for name in ("database", "OrderSync's tables", "ORDERS_UNIFIED"):
             checks.skip(name, "the settings")
         monday_checks(None, checks, needs="the settings")
@@ -147,8 +148,11 @@ def run_checks(config: Any) -> Checklist:
             shown = ", ".join(sizes[:8]) + (f" and {len(sizes) - 8} more" if len(sizes) > 8 else "")
             return f"{source.table.name} readable; {len(sizes)} size columns ({shown})"
 
-        source_ok = checks.run(settings["source.table"], source_step,
-                               "check source.table and source.schema, and that the login may read it")
+        source_ok = checks.run(
+            settings["source.table"],
+            source_step,
+            "check source.table and source.schema, and that the login may read it",
+        )
         monday_checks(ctx, checks, with_labels=source_ok)
     finally:
         for ctx in ctx_box:
@@ -156,8 +160,9 @@ def run_checks(config: Any) -> Checklist:
     return checks
 
 
-def monday_checks(ctx: EngineContext | None, checks: Checklist, *, needs: str | None = None,
-                  with_labels: bool = True) -> None:
+def monday_checks(
+    ctx: EngineContext | None, checks: Checklist, *, needs: str | None = None, with_labels: bool = True
+) -> None:
     """Token, board, titles, subitems board and labels (each skipped when one before it failed)."""
     names = ("monday token", "board", "mapped columns", "subitems board", "labels")
     if ctx is None:
@@ -174,8 +179,9 @@ def monday_checks(ctx: EngineContext | None, checks: Checklist, *, needs: str | 
         return f"accepted (user {me.get('name') or me.get('id')})"
 
     try:
-        if not checks.run("monday token", token_step,
-                          f"set a valid token with `{program_command('token set')}` or MONDAY_API_TOKEN"):
+        if not checks.run(
+            "monday token", token_step, f"set a valid token with `{program_command('token set')}` or MONDAY_API_TOKEN"
+        ):
             for name in names[1:]:
                 checks.skip(name, "the token")
             return
@@ -203,8 +209,9 @@ def monday_checks(ctx: EngineContext | None, checks: Checklist, *, needs: str | 
             meta.resolve(mapping.columns)
             return f"all {len(mapping.columns)} mapped columns found"
 
-        columns_ok = checks.run("mapped columns", columns_step,
-                                "add the missing columns on the board, or name them by id in the mapping")
+        columns_ok = checks.run(
+            "mapped columns", columns_step, "add the missing columns on the board, or name them by id in the mapping"
+        )
 
         def subitems_step() -> str:
             if not meta.subitem_board_id:
@@ -212,15 +219,19 @@ def monday_checks(ctx: EngineContext | None, checks: Checklist, *, needs: str | 
             meta.resolve(mapping.subitem_columns, subitems=True)
             return f"board {meta.subitem_board_id}: all {len(mapping.subitem_columns)} mapped columns found"
 
-        subitems_ok = checks.run("subitems board", subitems_step,
-                                 "add a subitems column with the mapped subitem columns on the board")
+        subitems_ok = checks.run(
+            "subitems board", subitems_step, "add a subitems column with the mapped subitem columns on the board"
+        )
         if not with_labels:
             checks.skip("labels", "ORDERS_UNIFIED")
         elif not (columns_ok and subitems_ok):
             checks.skip("labels", "the mapped columns")
         else:
-            checks.run("labels", lambda: _labels(ctx, meta),
-                       "add the status labels on the board (or map the values to existing labels)")
+            checks.run(
+                "labels",
+                lambda: _labels(ctx, meta),
+                "add the status labels on the board (or map the values to existing labels)",
+            )
     finally:
         for client in client_box:
             client.close()
@@ -243,7 +254,11 @@ def _labels(ctx: EngineContext, meta: Any) -> str:
             for size in line.sizes:
                 for label, value in size.values.items():
                     column = subs.get(label)
-                    if column is not None and column.type in ("status", "color", "dropdown") and value not in (None, ""):
+                    if (
+                        column is not None
+                        and column.type in ("status", "color", "dropdown")
+                        and value not in (None, "")
+                    ):
                         wanted.setdefault(("sub", label), set()).add(str(value))
     missing_status, created = [], 0
     for (where, label), values in sorted(wanted.items()):
@@ -254,11 +269,14 @@ def _labels(ctx: EngineContext, meta: Any) -> str:
         if column.type == "dropdown":
             created += len(absent)
         elif column.labels:  # a status column with labels: monday refuses a value it lacks
-            missing_status.append(f"{label} has no label {', '.join(repr(v) for v in absent[:5])}"
-                                  + (f" and {len(absent) - 5} more" if len(absent) > 5 else ""))
+            missing_status.append(
+                f"{label} has no label {', '.join(repr(v) for v in absent[:5])}"
+                + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+            )
     if missing_status:
         raise SettingsError("; ".join(missing_status))
-    statuses = sum(len(v) for (where, label), v in wanted.items()
-                   if (items if where == "item" else subs)[label].type != "dropdown")
+    statuses = sum(
+        len(v) for (where, label), v in wanted.items() if (items if where == "item" else subs)[label].type != "dropdown"
+    )
     said = f"the {statuses} status values the data writes exist on the board"
     return said + (f"; {created} new dropdown labels will be created as they are sent" if created else "")

@@ -73,8 +73,9 @@ class EngineContext:
         with self._source_lock:
             if self._source is None:
                 with translate_db_errors(self.engine):
-                    self._source = Source.reflect(self.engine, self.mapping, self.settings["source.table"],
-                                                  self.settings.source_schema)
+                    self._source = Source.reflect(
+                        self.engine, self.mapping, self.settings["source.table"], self.settings.source_schema
+                    )
             return self._source
 
     def pending(self) -> list[PendingCustomer]:
@@ -146,8 +147,9 @@ class EngineContext:
         else:
             stored = get_token()
             if not stored:
-                raise SettingsError(f"no monday API token: set {TOKEN_ENV} or store one with "
-                                    f"`{program_command('token set')}`")
+                raise SettingsError(
+                    f"no monday API token: set {TOKEN_ENV} or store one with `{program_command('token set')}`"
+                )
             token = stored
         options.setdefault("max_attempts", self.settings["monday.max_attempts"])
         return MondayApiClient(url, token, api_version=self.settings["monday.api_version"], **options)
@@ -156,8 +158,11 @@ class EngineContext:
         """The embedded sandbox (demo), started once in a child process, its board kept beside the settings."""
         if self._sandbox is None:
             self._sandbox = SandboxProcess(
-                self.settings.base_dir / SANDBOX_STATE, time_scale=self.settings["sandbox.time_scale"],
-                latency=self.settings["sandbox.latency"], faults=self.settings["sandbox.faults"])
+                self.settings.base_dir / SANDBOX_STATE,
+                time_scale=self.settings["sandbox.time_scale"],
+                latency=self.settings["sandbox.latency"],
+                faults=self.settings["sandbox.faults"],
+            )
         return self._sandbox
 
     def close(self) -> None:
@@ -176,8 +181,9 @@ class translate_db_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if isinstance(exc, sa.exc.DBAPIError):
             from core.db.engine import redact_url
             from core.db.errors import classify

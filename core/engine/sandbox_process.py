@@ -64,21 +64,46 @@ class SandboxProcess:
 
     token = "sandbox-token"
 
-    def __init__(self, state: Path, *, time_scale: float, latency: float = 0.0, faults: str = "",
-                 start_timeout: float = START_TIMEOUT):
-        args = ["--port", "0", "--state", str(state), "--time-scale", repr(time_scale),
-                "--latency", repr(latency), "--token", self.token, "--exit-with-stdin"]
+    def __init__(
+        self,
+        state: Path,
+        *,
+        time_scale: float,
+        latency: float = 0.0,
+        faults: str = "",
+        start_timeout: float = START_TIMEOUT,
+    ):
+        args = [
+            "--port",
+            "0",
+            "--state",
+            str(state),
+            "--time-scale",
+            repr(time_scale),
+            "--latency",
+            repr(latency),
+            "--token",
+            self.token,
+            "--exit-with-stdin",
+        ]
         if faults:
             args += ["--faults", faults]
         self.log_path = state.with_suffix(".log")
         try:
             log_file = self.log_path.open("ab")
         except OSError as exc:
-            raise OrderSyncError(f"the embedded sandbox cannot keep its log at {self.log_path}: "
-                                 f"{exc.strerror or exc}") from None
+            raise OrderSyncError(
+                f"the embedded sandbox cannot keep its log at {self.log_path}: {exc.strerror or exc}"
+            ) from None
         with log_file:
-            self.process = subprocess.Popen(sandbox_command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=log_file, text=True, env=_child_env())
+            self.process = subprocess.Popen(
+                sandbox_command(args),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+                env=_child_env(),
+            )
         self.url = _first_line(self.process.stdout, start_timeout).strip()
         if not self.url.startswith("http"):
             self.stop()
@@ -98,11 +123,18 @@ class SandboxProcess:
         result: dict[str, Any] = answer.json()
         return result
 
-    def create_board(self, name: str, columns: list[dict[str, Any]], subitem_columns: list[dict[str, Any]],
-                     board_id: str | None = None) -> str:
+    def create_board(
+        self,
+        name: str,
+        columns: list[dict[str, Any]],
+        subitem_columns: list[dict[str, Any]],
+        board_id: str | None = None,
+    ) -> str:
         """A new board (and its subitems board) on the sandbox; its id."""
-        data = self._control("/sandbox/boards", {"name": name, "columns": columns,
-                                                 "subitem_columns": subitem_columns, "board_id": board_id})
+        data = self._control(
+            "/sandbox/boards",
+            {"name": name, "columns": columns, "subitem_columns": subitem_columns, "board_id": board_id},
+        )
         return str(data["id"])
 
     def set_label(self, board_id: str, column: str, label: str, present: bool) -> None:

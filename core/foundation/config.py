@@ -4,6 +4,9 @@ The file is TOML (DESIGN.md §4). It is validated on load; an error names the ke
 problem. Relative paths (a SQLite database, the mapping file) are resolved against the folder of
 the settings file, so a demo folder can be moved as a whole. The monday token is never a setting:
 it comes from the environment or the OS keyring (see ``token``), never from this file.
+
+Longer than 400 lines: every setting is declared here once (type, default, description, check) for
+the command line and the window alike; the declarations are most of it.
 """
 
 from __future__ import annotations
@@ -54,9 +57,11 @@ LONGEST_SILENCE = MONDAY_CONNECT_TIMEOUT + MONDAY_READ_TIMEOUT + HEARTBEAT_SLICE
 def _longer_than_silence(value: Any) -> str | None:
     if value > LONGEST_SILENCE:
         return None
-    return (f"must be more than {LONGEST_SILENCE:.0f} seconds: a batch whose owner is waiting for monday's answer "
-            f"(up to {MONDAY_CONNECT_TIMEOUT + MONDAY_READ_TIMEOUT:.0f} s) would look stale, and another "
-            "workstation could take it over while the answer is on its way")
+    return (
+        f"must be more than {LONGEST_SILENCE:.0f} seconds: a batch whose owner is waiting for monday's answer "
+        f"(up to {MONDAY_CONNECT_TIMEOUT + MONDAY_READ_TIMEOUT:.0f} s) would look stale, and another "
+        "workstation could take it over while the answer is on its way"
+    )
 
 
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
@@ -140,48 +145,131 @@ def _board_id(value: str) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("database", "url", str, "sqlite:///orders.db",
-            "SQLAlchemy URL of the database that holds ORDERS_UNIFIED and OrderSync's tables. "
-            "Production: mssql+pyodbc://…", _database_url,
-            required="enter the database URL, e.g. sqlite:///orders.db or mssql+pyodbc://…"),
-    Setting("database", "schema", str, "",
-            "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server).", _schema_name),
+    Setting(
+        "database",
+        "url",
+        str,
+        "sqlite:///orders.db",
+        "SQLAlchemy URL of the database that holds ORDERS_UNIFIED and OrderSync's tables. Production: mssql+pyodbc://…",
+        _database_url,
+        required="enter the database URL, e.g. sqlite:///orders.db or mssql+pyodbc://…",
+    ),
+    Setting(
+        "database",
+        "schema",
+        str,
+        "",
+        "Schema of OrderSync's own tables; empty means the database default (dbo on SQL Server).",
+        _schema_name,
+    ),
     Setting("database", "echo", bool, False, "Write every SQL statement into the log file (diagnosis only)."),
-    Setting("source", "table", str, "ORDERS_UNIFIED", "Name of the source table; OrderSync only reads it.",
-            _table_name, required="enter the source table's name (ORDERS_UNIFIED)"),
-    Setting("source", "schema", str, "",
-            "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo.", _source_schema),
-    Setting("monday", "api_url", str, "https://api.monday.com/v2",
-            'monday API endpoint, or "sandbox" to start the embedded sandbox server.', _api_url,
-            required='enter the API URL (https://api.monday.com/v2) or "sandbox"'),
-    Setting("monday", "board_id", str, "", "Id of the customer master schedule board.", _board_id,
-            required="enter the board id: the number in the board's address (…/boards/<id>)"),
+    Setting(
+        "source",
+        "table",
+        str,
+        "ORDERS_UNIFIED",
+        "Name of the source table; OrderSync only reads it.",
+        _table_name,
+        required="enter the source table's name (ORDERS_UNIFIED)",
+    ),
+    Setting(
+        "source",
+        "schema",
+        str,
+        "",
+        "Schema of the source table; on SQL Server may name another database, e.g. ORDERS.dbo.",
+        _source_schema,
+    ),
+    Setting(
+        "monday",
+        "api_url",
+        str,
+        "https://api.monday.com/v2",
+        'monday API endpoint, or "sandbox" to start the embedded sandbox server.',
+        _api_url,
+        required='enter the API URL (https://api.monday.com/v2) or "sandbox"',
+    ),
+    Setting(
+        "monday",
+        "board_id",
+        str,
+        "",
+        "Id of the customer master schedule board.",
+        _board_id,
+        required="enter the board id: the number in the board's address (…/boards/<id>)",
+    ),
     Setting("monday", "api_version", str, "2026-07", "Pinned API-Version header."),
-    Setting("monday", "idempotency_keys", bool, True,
-            "monday answers a repeated Idempotency-Key from its cache for 30 minutes, so a request whose outcome is "
-            "unknown is sent again under the same key. false: the board ignores keys; OrderSync then waits "
-            "monday.late_apply_seconds and looks the rows up on the board instead."),
-    Setting("monday", "late_apply_seconds", int, 120,
-            "How long after a send monday could still apply a request OrderSync gave up on (its own timeout is "
-            "60 s); rows are looked up on the board only after that.", _positive),
-    Setting("monday", "max_attempts", int, 8,
-            "How many times one request is tried when monday cannot be reached, answers 5xx or asks to wait, "
-            "before the run gives up (exit 3). Fewer tries give up sooner; the README says how long a run "
-            "can wait.", lambda v: None if 1 <= v <= 20 else "must be between 1 and 20"),
+    Setting(
+        "monday",
+        "idempotency_keys",
+        bool,
+        True,
+        "monday answers a repeated Idempotency-Key from its cache for 30 minutes, so a request whose outcome is "
+        "unknown is sent again under the same key. false: the board ignores keys; OrderSync then waits "
+        "monday.late_apply_seconds and looks the rows up on the board instead.",
+    ),
+    Setting(
+        "monday",
+        "late_apply_seconds",
+        int,
+        120,
+        "How long after a send monday could still apply a request OrderSync gave up on (its own timeout is "
+        "60 s); rows are looked up on the board only after that.",
+        _positive,
+    ),
+    Setting(
+        "monday",
+        "max_attempts",
+        int,
+        8,
+        "How many times one request is tried when monday cannot be reached, answers 5xx or asks to wait, "
+        "before the run gives up (exit 3). Fewer tries give up sooner; the README says how long a run "
+        "can wait.",
+        lambda v: None if 1 <= v <= 20 else "must be between 1 and 20",
+    ),
     Setting("mapping", "file", str, "", "Mapping file (TOML); empty means the built-in default mapping."),
-    Setting("sandbox", "time_scale", float, 20.0,
-            'With api_url = "sandbox": how much faster than real time its rate-limit windows run.', _positive),
-    Setting("sandbox", "latency", float, 0.05, 'With api_url = "sandbox": seconds added to every request.',
-            lambda v: None if v >= 0 else "must be 0 or more"),
+    Setting(
+        "sandbox",
+        "time_scale",
+        float,
+        20.0,
+        'With api_url = "sandbox": how much faster than real time its rate-limit windows run.',
+        _positive,
+    ),
+    Setting(
+        "sandbox",
+        "latency",
+        float,
+        0.05,
+        'With api_url = "sandbox": seconds added to every request.',
+        lambda v: None if v >= 0 else "must be 0 or more",
+    ),
     Setting("sandbox", "faults", str, "", 'With api_url = "sandbox": injected faults, e.g. "500=0.05,drop=0.02".'),
-    Setting("sync", "heartbeat_stale_seconds", int, 120,
-            "A batch whose heartbeat is older than this (by the database's clock) may be resumed by another "
-            "process.", _longer_than_silence),
-    Setting("sync", "deleted_items", str, "recreate",
-            'An item a person deleted on the board: "recreate" creates it again with all its sizes; "report" '
-            "holds the line back with an open error until a planner retries it.", _one_of("recreate", "report")),
-    Setting("sync", "customers", list, [],
-            "Customers a headless `sync --all` is limited to; empty means every customer.", _identifier_list),
+    Setting(
+        "sync",
+        "heartbeat_stale_seconds",
+        int,
+        120,
+        "A batch whose heartbeat is older than this (by the database's clock) may be resumed by another process.",
+        _longer_than_silence,
+    ),
+    Setting(
+        "sync",
+        "deleted_items",
+        str,
+        "recreate",
+        'An item a person deleted on the board: "recreate" creates it again with all its sizes; "report" '
+        "holds the line back with an open error until a planner retries it.",
+        _one_of("recreate", "report"),
+    ),
+    Setting(
+        "sync",
+        "customers",
+        list,
+        [],
+        "Customers a headless `sync --all` is limited to; empty means every customer.",
+        _identifier_list,
+    ),
 )
 
 _BY_SECTION: dict[str, dict[str, Setting]] = {}
@@ -325,9 +413,11 @@ def no_settings_message(file: Path) -> str:
         looked = f"{CONFIG_ENV} names {file}, which does not exist"
     else:
         looked = f"--config was not given, {CONFIG_ENV} is not set, and the user settings file {file} does not exist"
-    return (f"no settings file: {looked}. Write one there (the window's Settings dialog does; the README shows one), "
-            f"pass --config F, or try the demo: `{program_command('demo init')}` writes a settings file and "
-            "prints how to use it")
+    return (
+        f"no settings file: {looked}. Write one there (the window's Settings dialog does; the README shows one), "
+        f"pass --config F, or try the demo: `{program_command('demo init')}` writes a settings file and "
+        "prints how to use it"
+    )
 
 
 def _toml_value(value: Any) -> str:

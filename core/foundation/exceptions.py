@@ -10,19 +10,41 @@ EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug, not a condition of the data,
 
 # What each exit code means, one thing each: the README's table and `--help` say exactly this.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
-    (0, ("every line of the customers in this run is on the board; nothing is held back and no error is open "
-        "for them")),
-    (1, ("the run finished, and some lines are held back (invalid) or failed; they are in the error tables "
-        "(`status` lists them)")),
-    (2, ("a usage or settings error, including: no settings file, a board that does not exist or that the token "
-        "cannot see, a mapped title or the subitems column missing on the board, a token refused as malformed, "
-        "a database that refuses OrderSync (read-only, no permission), OrderSync's tables missing or older than "
-        "the program (`db upgrade`)")),
-    (3, ("the database or monday could not be reached (connection-level only), or refused the login or the "
-        "token; nothing was lost, and the batch resumes on the next run")),
+    (
+        0,
+        ("every line of the customers in this run is on the board; nothing is held back and no error is open for them"),
+    ),
+    (
+        1,
+        (
+            "the run finished, and some lines are held back (invalid) or failed; they are in the error tables "
+            "(`status` lists them)"
+        ),
+    ),
+    (
+        2,
+        (
+            "a usage or settings error, including: no settings file, a board that does not exist or that the token "
+            "cannot see, a mapped title or the subitems column missing on the board, a token refused as malformed, "
+            "a database that refuses OrderSync (read-only, no permission), OrderSync's tables missing or older than "
+            "the program (`db upgrade`)"
+        ),
+    ),
+    (
+        3,
+        (
+            "the database or monday could not be reached (connection-level only), or refused the login or the "
+            "token; nothing was lost, and the batch resumes on the next run"
+        ),
+    ),
     (4, "nothing was run for some customers because another workstation holds them (or took the batch over)"),
-    (70, ("a bug in OrderSync, including a request monday refused as invalid and an integrity or programming "
-         "error of the database: one line on stderr, the traceback in the log file")),
+    (
+        70,
+        (
+            "a bug in OrderSync, including a request monday refused as invalid and an integrity or programming "
+            "error of the database: one line on stderr, the traceback in the log file"
+        ),
+    ),
     (130, "interrupted a second time with Ctrl+C"),
 )
 

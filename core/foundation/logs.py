@@ -88,8 +88,9 @@ _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s/]+@")
 _AUTHORIZATION = re.compile(r"(\bauthorization\b['\"]?\s*[:=]\s*['\"]?(?:bearer\s+)?)[^'\"\s,}]+", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 # PWD=… in an ODBC connection string, also URL-encoded inside odbc_connect (%3D for =, %3B for ;).
-_ODBC_PASSWORD = re.compile(r"((?:(?<![A-Za-z0-9])|(?<=%3B))(?:pwd|password)\s*(?:=|%3D)\s*)(?:\{[^}]*\}|(?:(?!%3B)[^;'\"\s&])+)",
-                            re.IGNORECASE)
+_ODBC_PASSWORD = re.compile(
+    r"((?:(?<![A-Za-z0-9])|(?<=%3B))(?:pwd|password)\s*(?:=|%3D)\s*)(?:\{[^}]*\}|(?:(?!%3B)[^;'\"\s&])+)", re.IGNORECASE
+)
 
 
 def secret_forms(value: str) -> set[str]:
@@ -97,8 +98,15 @@ def secret_forms(value: str) -> set[str]:
     encoded, and each of its lines alone (a value with a line break is printed over several lines)."""
     from urllib.parse import quote, quote_plus
 
-    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-             quote(value, safe=""), quote_plus(value), value.encode("unicode_escape").decode("ascii")}
+    forms = {
+        value,
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+        value.encode("unicode_escape").decode("ascii"),
+    }
     forms |= {part.strip() for part in re.split(r"[\s\x00-\x1f\x7f]+", value)}
     return {form for form in forms if len(form) >= _SECRET_MIN_LENGTH}
 
@@ -214,8 +222,14 @@ class ConsoleHandler(logging.StreamHandler[TextIO]):
     ``clock`` is the time source of that limit (time.monotonic; a test passes its own).
     """
 
-    def __init__(self, stream: TextIO, *, waiting_every: float | None = None, prefix: str = "",
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        waiting_every: float | None = None,
+        prefix: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ):
         super().__init__(stream)
         self.waiting_every = waiting_every
         self.prefix = prefix
@@ -249,9 +263,14 @@ def formatter(fmt: str = CONSOLE_FORMAT, datefmt: str | None = None) -> logging.
     return _Formatter(fmt, datefmt)
 
 
-def setup_logging(*, console_level: int | None = None, file: bool = True,
-                  sql: bool = False, waiting_every: float | None = None,
-                  waiting_prefix: str = "ordersync: waiting for monday: ") -> Path | None:
+def setup_logging(
+    *,
+    console_level: int | None = None,
+    file: bool = True,
+    sql: bool = False,
+    waiting_every: float | None = None,
+    waiting_prefix: str = "ordersync: waiting for monday: ",
+) -> Path | None:
     """Configure the root logger for this process; returns the log file, or None without one.
 
     ``console_level`` adds a stderr handler at that level (the command line: WARNING, or INFO
@@ -278,8 +297,9 @@ def setup_logging(*, console_level: int | None = None, file: bool = True,
     path = log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = SharedRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT,
-                                            encoding="utf-8", delay=True)
+        handler = SharedRotatingFileHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8", delay=True
+        )
     except OSError as exc:
         log.warning("no log file: cannot write to %s (%s)", path.parent, exc)
         return None

@@ -64,8 +64,10 @@ def _checked(token: str | None, where: str) -> str | None:
     register_secret(token)  # whoever reads the token, the logs never show it
     problem = token_problem(token) if token else None
     if problem:
-        raise MalformedToken(f"the monday API token {where} {problem}, so it cannot be the token monday "
-                             f"issued; set it again (`{program_command('token set')}` or {TOKEN_ENV})")
+        raise MalformedToken(
+            f"the monday API token {where} {problem}, so it cannot be the token monday "
+            f"issued; set it again (`{program_command('token set')}` or {TOKEN_ENV})"
+        )
     return token or None
 
 

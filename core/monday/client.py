@@ -26,14 +26,7 @@ from core.foundation.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
 from core.monday.errors import AuthError, MondayError, classify
 from core.monday.governor import RateGovernor
-from core.monday.transport import (
-    DEFAULT_API_VERSION,
-    MAX_ATTEMPTS,
-    ClientStats,
-    Transport,
-    backoff,
-    longest_retry_wait,
-)
+from core.monday.transport import DEFAULT_API_VERSION, MAX_ATTEMPTS, ClientStats, Transport, backoff, longest_retry_wait
 
 # The transport's names that callers have always imported from here stay importable from here.
 __all__ = [
@@ -57,12 +50,25 @@ COMPLEXITY_FIELD = "complexity { query before after reset_in_x_seconds }"
 
 # Argument types of the mutations OrderSync sends.
 MUTATION_ARGS: dict[str, dict[str, str]] = {
-    "create_item": {"board_id": "ID!", "item_name": "String!", "group_id": "String", "column_values": "JSON",
-                    "create_labels_if_missing": "Boolean"},
-    "create_subitem": {"parent_item_id": "ID!", "item_name": "String!", "column_values": "JSON",
-                       "create_labels_if_missing": "Boolean"},
-    "change_multiple_column_values": {"item_id": "ID", "board_id": "ID!", "column_values": "JSON!",
-                                      "create_labels_if_missing": "Boolean"},
+    "create_item": {
+        "board_id": "ID!",
+        "item_name": "String!",
+        "group_id": "String",
+        "column_values": "JSON",
+        "create_labels_if_missing": "Boolean",
+    },
+    "create_subitem": {
+        "parent_item_id": "ID!",
+        "item_name": "String!",
+        "column_values": "JSON",
+        "create_labels_if_missing": "Boolean",
+    },
+    "change_multiple_column_values": {
+        "item_id": "ID",
+        "board_id": "ID!",
+        "column_values": "JSON!",
+        "create_labels_if_missing": "Boolean",
+    },
     "create_group": {"board_id": "ID!", "group_name": "String!"},
     "move_item_to_group": {"item_id": "ID", "group_id": "String!"},
     "archive_item": {"item_id": "ID"},
@@ -94,19 +100,28 @@ class Outcome:
         return self.error is None
 
 
-
 class MondayApiClient(Transport):
     """The one way OrderSync talks to monday (or the sandbox)."""
 
-    def __init__(self, url: str, token: str, *, api_version: str = DEFAULT_API_VERSION,
-                 timeout: tuple[float, float] = (10.0, 60.0), max_batch: int = 25,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-                 governor: RateGovernor | None = None, max_attempts: int = MAX_ATTEMPTS,
-                 page_limit: int = PAGE_LIMIT):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        max_batch: int = 25,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        governor: RateGovernor | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        page_limit: int = PAGE_LIMIT,
+    ):
         if not token:
-            raise AuthError(f"no monday API token: set MONDAY_API_TOKEN or store one with "
-                            f"`{program_command('token set')}`",
-                            error_type=ErrorType.AUTH)
+            raise AuthError(
+                f"no monday API token: set MONDAY_API_TOKEN or store one with `{program_command('token set')}`",
+                error_type=ErrorType.AUTH,
+            )
         register_secret(token)  # no log line of this process can carry it from here on
         self.url = url
         self.timeout = timeout
@@ -119,10 +134,14 @@ class MondayApiClient(Transport):
         self.governor = governor or RateGovernor(sleep=sleep)
         self.stats = ClientStats()
         self.session = session or requests.Session()
-        self.session.headers.update({
-            "Authorization": token, "API-Version": api_version, "Content-Type": "application/json",
-            "User-Agent": "OrderSync",
-        })
+        self.session.headers.update(
+            {
+                "Authorization": token,
+                "API-Version": api_version,
+                "Content-Type": "application/json",
+                "User-Agent": "OrderSync",
+            }
+        )
         self._board_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -130,8 +149,11 @@ class MondayApiClient(Transport):
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A read; retried on every retryable error. Returns ``data``; raises on any error."""
-        body = self._with_retries(lambda: self._post(query, variables or {}, mutation=False, idempotency_key=None),
-                                  mutation=False, what="monday query")
+        body = self._with_retries(
+            lambda: self._post(query, variables or {}, mutation=False, idempotency_key=None),
+            mutation=False,
+            what="monday query",
+        )
         errors = body.get("errors") or []
         if errors:
             first = errors[0]
@@ -152,15 +174,20 @@ class MondayApiClient(Transport):
         """
         data = self.query(
             "query ($ids: [ID!]) { boards(ids: $ids) { id name columns { id title type settings } "
-            "groups { id title } } }", {"ids": [str(board_id)]},
+            "groups { id title } } }",
+            {"ids": [str(board_id)]},
         )
         boards = data.get("boards") or []
         if not boards:
-            raise MondayError(f"board {board_id} does not exist or the token cannot see it", error_type=ErrorType.NOT_FOUND,
-                              code="InvalidBoardIdException")
+            raise MondayError(
+                f"board {board_id} does not exist or the token cannot see it",
+                error_type=ErrorType.NOT_FOUND,
+                code="InvalidBoardIdException",
+            )
         raw = boards[0]
-        columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
-                   for c in raw["columns"]]
+        columns = [
+            Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings"))) for c in raw["columns"]
+        ]
         meta = BoardMeta(str(raw["id"]), raw["name"], columns, {g["title"]: g["id"] for g in raw["groups"]})
         for column in raw["columns"]:
             if column["type"] in ("subtasks", "subitems"):
@@ -168,13 +195,18 @@ class MondayApiClient(Transport):
                 if ids:
                     meta.subitem_board_id = ids[0]
         if meta.subitem_board_id:
-            sub = self.query(
-                "query ($ids: [ID!]) { boards(ids: $ids) { id columns { id title type settings } } }",
-                {"ids": [meta.subitem_board_id]},
-            ).get("boards") or []
+            sub = (
+                self.query(
+                    "query ($ids: [ID!]) { boards(ids: $ids) { id columns { id title type settings } } }",
+                    {"ids": [meta.subitem_board_id]},
+                ).get("boards")
+                or []
+            )
             if sub:
-                meta.subitem_columns = [Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
-                                        for c in sub[0]["columns"]]
+                meta.subitem_columns = [
+                    Column(c["id"], c["title"], c["type"], labels_of(c["type"], c.get("settings")))
+                    for c in sub[0]["columns"]
+                ]
         return meta
 
     def find_items(self, board_id: str, column_id: str, values: Sequence[str]) -> dict[str, list[str]]:
@@ -190,19 +222,24 @@ class MondayApiClient(Transport):
         found: dict[str, list[str]] = {}
         unique = list(dict.fromkeys(values))
         for start in range(0, len(unique), IDS_PER_QUERY):
-            chunk = unique[start:start + IDS_PER_QUERY]
+            chunk = unique[start : start + IDS_PER_QUERY]
             data = self.query(
                 "query ($board: ID!, $columns: [ItemsPageByColumnValuesQuery!], $limit: Int!, $ids: [String!]) { "
                 "items_page_by_column_values(board_id: $board, columns: $columns, limit: $limit) { cursor "
                 "items { id column_values(ids: $ids) { id text } } } }",
-                {"board": str(board_id), "columns": [{"column_id": column_id, "column_values": chunk}],
-                 "limit": self.page_limit, "ids": [column_id]},
+                {
+                    "board": str(board_id),
+                    "columns": [{"column_id": column_id, "column_values": chunk}],
+                    "limit": self.page_limit,
+                    "ids": [column_id],
+                },
             )
             page = data.get("items_page_by_column_values") or {}
             while True:
                 for item in page.get("items") or []:
-                    text = next((cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id),
-                                None)
+                    text = next(
+                        (cv.get("text") for cv in item.get("column_values") or [] if cv.get("id") == column_id), None
+                    )
                     if text in wanted:
                         ids = found.setdefault(text, [])
                         if str(item["id"]) not in ids:
@@ -210,11 +247,14 @@ class MondayApiClient(Transport):
                 cursor = page.get("cursor")
                 if not cursor:
                     break
-                page = self.query(
-                    "query ($cursor: String!, $limit: Int!, $ids: [String!]) { next_items_page(cursor: $cursor, "
-                    "limit: $limit) { cursor items { id column_values(ids: $ids) { id text } } } }",
-                    {"cursor": cursor, "limit": self.page_limit, "ids": [column_id]},
-                ).get("next_items_page") or {}
+                page = (
+                    self.query(
+                        "query ($cursor: String!, $limit: Int!, $ids: [String!]) { next_items_page(cursor: $cursor, "
+                        "limit: $limit) { cursor items { id column_values(ids: $ids) { id text } } } }",
+                        {"cursor": cursor, "limit": self.page_limit, "ids": [column_id]},
+                    ).get("next_items_page")
+                    or {}
+                )
         return found
 
     def subitems_of(self, item_ids: Iterable[str]) -> dict[str, dict[str, list[str]]]:
@@ -225,9 +265,11 @@ class MondayApiClient(Transport):
         result: dict[str, dict[str, list[str]]] = {}
         ids = list(dict.fromkeys(str(i) for i in item_ids))
         for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ids[start:start + IDS_PER_QUERY]
-            data = self.query("query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) "
-                              "{ id subitems { id name } } }", {"ids": chunk, "limit": len(chunk)})
+            chunk = ids[start : start + IDS_PER_QUERY]
+            data = self.query(
+                "query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) { id subitems { id name } } }",
+                {"ids": chunk, "limit": len(chunk)},
+            )
             for item in data.get("items") or []:
                 names: dict[str, list[str]] = {}
                 for sub in item.get("subitems") or []:
@@ -245,9 +287,11 @@ class MondayApiClient(Transport):
         states: dict[str, str] = {}
         unique = list(dict.fromkeys(str(i) for i in ids))
         for start in range(0, len(unique), IDS_PER_QUERY):
-            chunk = unique[start:start + IDS_PER_QUERY]
-            data = self.query("query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) { id state } }",
-                              {"ids": chunk, "limit": len(chunk)})
+            chunk = unique[start : start + IDS_PER_QUERY]
+            data = self.query(
+                "query ($ids: [ID!], $limit: Int) { items(ids: $ids, limit: $limit) { id state } }",
+                {"ids": chunk, "limit": len(chunk)},
+            )
             for item in data.get("items") or []:
                 states[str(item["id"])] = item.get("state") or "active"
         return states
@@ -267,12 +311,12 @@ class MondayApiClient(Transport):
         if not mutations:
             return []
         query, variables = build_mutation(mutations)
-        outcomes = self.send_mutations(board_id, query, variables, len(mutations),
-                                       idempotency_key or str(uuid.uuid4()))
+        outcomes = self.send_mutations(board_id, query, variables, len(mutations), idempotency_key or str(uuid.uuid4()))
         return [Outcome(m.key, o.id, o.error) for m, o in zip(mutations, outcomes, strict=True)]
 
-    def send_mutations(self, board_id: str, query: str, variables: dict[str, Any], count: int,
-                       idempotency_key: str) -> list[Outcome]:
+    def send_mutations(
+        self, board_id: str, query: str, variables: dict[str, Any], count: int, idempotency_key: str
+    ) -> list[Outcome]:
         """Send one stored aliased request (``a0`` … ``a{count-1}``) as it is, under its key.
 
         Each outcome's ``key`` is its alias index. Retried only where monday certainly did not apply
@@ -342,10 +386,19 @@ def parse_outcomes(count: int, data: dict[str, Any], errors: list[dict[str, Any]
             continue
         found = by_alias.get(alias) or (general[0] if general else None)
         if found is None:
-            outcomes.append(Outcome(index, error=MondayError(
-                "monday returned no result for this mutation", error_type=ErrorType.UNKNOWN, outcome_unknown=True)))
+            outcomes.append(
+                Outcome(
+                    index,
+                    error=MondayError(
+                        "monday returned no result for this mutation",
+                        error_type=ErrorType.UNKNOWN,
+                        outcome_unknown=True,
+                    ),
+                )
+            )
             continue
         extensions = found.get("extensions") or {}
-        outcomes.append(Outcome(index, error=classify(
-            extensions.get("code"), found.get("message", "failed"), 200, extensions)))
+        outcomes.append(
+            Outcome(index, error=classify(extensions.get("code"), found.get("message", "failed"), 200, extensions))
+        )
     return outcomes

@@ -50,8 +50,10 @@ class BoardMeta:
             if not found:
                 problems.append(f"no column {'id' if column.id else 'titled'} {column.label!r}")
             elif len(found) > 1:
-                problems.append(f"{len(found)} columns are titled {column.label!r} "
-                                f"(ids {', '.join(c.id for c in found)}); name it by id in the mapping")
+                problems.append(
+                    f"{len(found)} columns are titled {column.label!r} "
+                    f"(ids {', '.join(c.id for c in found)}); name it by id in the mapping"
+                )
             else:
                 resolved[column.label] = found[0]
         if problems:
@@ -120,7 +122,9 @@ def encode_value(column_type: str, value: Any) -> Any:
     return str(value)
 
 
-def encode_values(values: dict[str, Any], columns: dict[str, Column], only: Iterable[str] | None = None) -> dict[str, Any]:
+def encode_values(
+    values: dict[str, Any], columns: dict[str, Column], only: Iterable[str] | None = None
+) -> dict[str, Any]:
     """``{column id: encoded}`` for the mapped values (all, or only the labels in ``only``)."""
     wanted = set(only) if only is not None else None
     encoded = {}
@@ -142,6 +146,7 @@ def missing_labels(values: dict[str, Any], columns: dict[str, Column], only: Ite
         if column is None or value in (None, "") or (wanted is not None and label not in wanted):
             continue
         if column.type in ("status", "color") and column.labels and str(value) not in column.labels:
-            problems.append(f"{label}: the board has no status label {str(value)!r} "
-                            f"(it has {', '.join(sorted(column.labels))})")
+            problems.append(
+                f"{label}: the board has no status label {str(value)!r} (it has {', '.join(sorted(column.labels))})"
+            )
     return problems

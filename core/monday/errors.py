@@ -17,45 +17,103 @@ from core.foundation.exceptions import Bug
 
 # monday codes that a retry will never fix.
 NEVER_RETRY = {
-    "ColumnValueException", "InvalidArgumentException", "InvalidColumnIdException", "InvalidBoardIdException",
-    "InvalidUserIdException", "InvalidVersionException", "ItemNameTooLongException", "ItemsLimitationException",
-    "CorrectedValueException", "CreateBoardException", "JsonParseException", "missingRequiredPermissions",
-    "RecordInvalidException", "DeleteLastGroupException", "UserUnauthorizedException", "USER_ACCESS_DENIED",
-    "ResourceNotFoundException", "UNAUTHORIZED", "Unauthorized", "DAILY_LIMIT_EXCEEDED",
+    "ColumnValueException",
+    "InvalidArgumentException",
+    "InvalidColumnIdException",
+    "InvalidBoardIdException",
+    "InvalidUserIdException",
+    "InvalidVersionException",
+    "ItemNameTooLongException",
+    "ItemsLimitationException",
+    "CorrectedValueException",
+    "CreateBoardException",
+    "JsonParseException",
+    "missingRequiredPermissions",
+    "RecordInvalidException",
+    "DeleteLastGroupException",
+    "UserUnauthorizedException",
+    "USER_ACCESS_DENIED",
+    "ResourceNotFoundException",
+    "UNAUTHORIZED",
+    "Unauthorized",
+    "DAILY_LIMIT_EXCEEDED",
 }
 RATE_LIMIT_CODES = {
-    "COMPLEXITY_BUDGET_EXHAUSTED", "ComplexityException", "complexityBudgetExhausted", "RATE_LIMIT_EXCEEDED",
-    "RateLimitExceeded", "Rate Limit Exceeded", "maxConcurrencyExceeded", "IP_RATE_LIMIT_EXCEEDED",
-    "FIELD_LIMIT_EXCEEDED", "FIELD_MINUTE_RATE_LIMIT_EXCEEDED", "API_TEMPORARILY_BLOCKED",
+    "COMPLEXITY_BUDGET_EXHAUSTED",
+    "ComplexityException",
+    "complexityBudgetExhausted",
+    "RATE_LIMIT_EXCEEDED",
+    "RateLimitExceeded",
+    "Rate Limit Exceeded",
+    "maxConcurrencyExceeded",
+    "IP_RATE_LIMIT_EXCEEDED",
+    "FIELD_LIMIT_EXCEEDED",
+    "FIELD_MINUTE_RATE_LIMIT_EXCEEDED",
+    "API_TEMPORARILY_BLOCKED",
 }
 COLUMN_VALUE_CODES = {"ColumnValueException", "CorrectedValueException", "ItemNameTooLongException"}
-NOT_FOUND_CODES = {"ResourceNotFoundException", "InvalidBoardIdException", "InvalidColumnIdException",
-                   "InvalidArgumentException"}
-AUTH_CODES = {"UNAUTHORIZED", "Unauthorized", "UserUnauthorizedException", "USER_ACCESS_DENIED",
-              "missingRequiredPermissions"}
+NOT_FOUND_CODES = {
+    "ResourceNotFoundException",
+    "InvalidBoardIdException",
+    "InvalidColumnIdException",
+    "InvalidArgumentException",
+}
+AUTH_CODES = {
+    "UNAUTHORIZED",
+    "Unauthorized",
+    "UserUnauthorizedException",
+    "USER_ACCESS_DENIED",
+    "missingRequiredPermissions",
+}
 # A document monday refused before running anything: syntax, schema validation, variable types.
 # graphql-ruby's static-validation codes (monday's server), the sandbox's, and generic GraphQL ones.
 INVALID_REQUEST_CODES = {
-    "ParseError", "undefinedField", "argumentNotAccepted", "missingRequiredArguments", "selectionMismatch",
-    "validationError", "argumentLiteralsIncompatible", "variableMismatch", "variableNotUsed",
-    "variableNotDefined", "undefinedType", "fragmentNotUsed", "undefinedFragment", "requiredInputObjectAttributes",
-    "inputObjectFieldsNotAccepted", "invalidVariableValue", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED",
-    "BadRequest", "BAD_REQUEST",
+    "ParseError",
+    "undefinedField",
+    "argumentNotAccepted",
+    "missingRequiredArguments",
+    "selectionMismatch",
+    "validationError",
+    "argumentLiteralsIncompatible",
+    "variableMismatch",
+    "variableNotUsed",
+    "variableNotDefined",
+    "undefinedType",
+    "fragmentNotUsed",
+    "undefinedFragment",
+    "requiredInputObjectAttributes",
+    "inputObjectFieldsNotAccepted",
+    "invalidVariableValue",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BadRequest",
+    "BAD_REQUEST",
 }
 # The same, for answers without a code (the pre-2025 shape (a): errors[] with a message only).
 _INVALID_REQUEST_MESSAGES = re.compile(
     r"^(Parse error on |Field '[^']+' doesn't exist on type|Field '[^']+' doesn't accept argument|"
     r"Field '[^']+' is missing required arguments|Variable \$\w+ (of type .+ was provided invalid value|"
-    r"is declared by|is used by)|(Nullability|Type) mismatch on variable)")
+    r"is declared by|is used by)|(Nullability|Type) mismatch on variable)"
+)
 
 
 class MondayError(Exception):
     """A classified failure of a monday request (or of one alias in it)."""
 
-    def __init__(self, message: str, *, error_type: ErrorType = ErrorType.UNKNOWN, code: str | None = None,
-                 http_status: int | None = None, retryable: bool = False, retry_after: float | None = None,
-                 outcome_unknown: bool = False, data: Any = None, reason: str | None = None,
-                 detail: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: ErrorType = ErrorType.UNKNOWN,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
+        data: Any = None,
+        reason: str | None = None,
+        detail: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.error_type = error_type
@@ -125,17 +183,24 @@ def is_invalid_request(code: str | None, message: str) -> bool:
     return code in INVALID_REQUEST_CODES or (code is None and bool(_INVALID_REQUEST_MESSAGES.match(message or "")))
 
 
-def classify(code: str | None, message: str, http_status: int | None,
-             extensions: dict[str, Any] | None = None) -> MondayError:
+def classify(
+    code: str | None, message: str, http_status: int | None, extensions: dict[str, Any] | None = None
+) -> MondayError:
     """One monday error (a GraphQL ``errors[]`` entry, a legacy top-level error or an HTTP status)."""
     extensions = extensions or {}
     retry_in = extensions.get("retry_in_seconds")
     if retry_in is None:
-        retry_in = (extensions.get("error_data") or {}).get("retry_in_seconds") if isinstance(
-            extensions.get("error_data"), dict) else None
+        retry_in = (
+            (extensions.get("error_data") or {}).get("retry_in_seconds")
+            if isinstance(extensions.get("error_data"), dict)
+            else None
+        )
     status = extensions.get("status_code") or http_status
-    kwargs: dict[str, Any] = {"code": code, "http_status": http_status,
-                              "retry_after": float(retry_in) if retry_in is not None else None}
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "http_status": http_status,
+        "retry_after": float(retry_in) if retry_in is not None else None,
+    }
     if is_invalid_request(code, message):
         return InvalidRequest(message or "invalid request", **kwargs)
     if code in AUTH_CODES or status in (401, 403):

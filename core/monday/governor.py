@@ -48,8 +48,14 @@ _COMPLEXITY_POLICY = re.compile(r'"complexityMinute"\s*;\s*q=(\d+)(?:\s*;\s*w=(\
 class RateGovernor:
     """Budget left, window reset, price per mutation and round-trip time, shared by every request of a client."""
 
-    def __init__(self, cost_per_mutation: float = 30_000, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, margin: float = 0.01):
+    def __init__(
+        self,
+        cost_per_mutation: float = 30_000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        margin: float = 0.01,
+    ):
         self.prior_cost = float(cost_per_mutation)  # the price per mutation until monday has charged one
         self.budget_left: float | None = None
         self.budget_limit: float | None = None
@@ -81,8 +87,10 @@ class RateGovernor:
             return REQUEST_OVERHEAD + count * self.prior_cost
         # The fixed part f of a request is 0 ≤ f ≤ REQUEST_OVERHEAD, so through each answer's point the
         # price line is under the steeper of its two extreme lines on either side of that point.
-        return max(max(REQUEST_OVERHEAD + count * (points - REQUEST_OVERHEAD) / seen, count * points / seen)
-                   for seen, points in self._costs)
+        return max(
+            max(REQUEST_OVERHEAD + count * (points - REQUEST_OVERHEAD) / seen, count * points / seen)
+            for seen, points in self._costs
+        )
 
     def fits(self, budget: float, wanted: int) -> int:
         """The most mutations (0 … ``wanted``) one request may carry within ``budget`` points."""
@@ -135,8 +143,10 @@ class RateGovernor:
                     best = self._worth_sending(fits, now)
                     if best:
                         return self._grant(best, now)
-                    why = (f"the {fits} mutations the budget still holds would keep the next window waiting "
-                           f"longer than they are worth")
+                    why = (
+                        f"the {fits} mutations the budget still holds would keep the next window waiting "
+                        f"longer than they are worth"
+                    )
                 else:
                     why = "complexity budget used up for this window"
                 delay = (self.reset_at - now + self.margin) if self.reset_at is not None else 1.0
@@ -185,8 +195,13 @@ class RateGovernor:
 
     # -- after a response ---------------------------------------------------------------------------
 
-    def observe(self, complexity: dict[str, Any] | None, headers: dict[str, str] | None, mutations: int,
-                sent_at: float | None = None) -> None:
+    def observe(
+        self,
+        complexity: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        mutations: int,
+        sent_at: float | None = None,
+    ) -> None:
         """Learn from an answer: the complexity field and the RateLimit headers.
 
         ``sent_at`` (the governor's clock when the request went out) times the round trip.

@@ -74,37 +74,66 @@ class Transport:
 
     # == transport ==================================================================================
 
-    def _post(self, query: str, variables: dict[str, Any], *, mutation: bool,
-              idempotency_key: str | None) -> dict[str, Any]:
+    def _post(
+        self, query: str, variables: dict[str, Any], *, mutation: bool, idempotency_key: str | None
+    ) -> dict[str, Any]:
         """One HTTP round trip; returns the parsed body or raises a classified MondayError."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         self.stats.requests += 1
         try:
-            response = self.session.post(self.url, json={"query": query, "variables": variables},
-                                         headers=headers, timeout=self.timeout)
+            response = self.session.post(
+                self.url, json={"query": query, "variables": variables}, headers=headers, timeout=self.timeout
+            )
         except requests.exceptions.ConnectTimeout as exc:
             reason = f"no connection within {self.timeout[0]:g} s"
-            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type=ErrorType.NETWORK,
-                               retryable=True, reason=reason, detail=str(exc)) from None
+            raise NetworkError(
+                f"cannot connect to monday at {self.url}: {reason}",
+                error_type=ErrorType.NETWORK,
+                retryable=True,
+                reason=reason,
+                detail=str(exc),
+            ) from None
         except requests.exceptions.SSLError as exc:
             reason = "TLS handshake failed"
-            raise NetworkError(f"cannot connect to monday at {self.url}: {reason}", error_type=ErrorType.NETWORK,
-                               retryable=True, reason=reason, detail=str(exc)) from None
+            raise NetworkError(
+                f"cannot connect to monday at {self.url}: {reason}",
+                error_type=ErrorType.NETWORK,
+                retryable=True,
+                reason=reason,
+                detail=str(exc),
+            ) from None
         except requests.exceptions.ReadTimeout as exc:
             reason = f"no answer within {self.timeout[1]:g} s"
-            raise MondayError(f"monday did not answer in {self.timeout[1]:.0f} s", error_type=ErrorType.TIMEOUT,
-                              retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
+            raise MondayError(
+                f"monday did not answer in {self.timeout[1]:.0f} s",
+                error_type=ErrorType.TIMEOUT,
+                retryable=True,
+                outcome_unknown=mutation,
+                reason=reason,
+                detail=str(exc),
+            ) from None
         except requests.exceptions.ConnectionError as exc:
             # A refused connection never carried the request; a broken one may have been applied.
             never_sent = _never_sent(exc)
             reason = _reason(exc)
-            raise NetworkError(f"connection to monday at {self.url} failed: {reason}", error_type=ErrorType.NETWORK,
-                               retryable=True, outcome_unknown=mutation and not never_sent, reason=reason,
-                               detail=str(exc)) from None
+            raise NetworkError(
+                f"connection to monday at {self.url} failed: {reason}",
+                error_type=ErrorType.NETWORK,
+                retryable=True,
+                outcome_unknown=mutation and not never_sent,
+                reason=reason,
+                detail=str(exc),
+            ) from None
         except requests.exceptions.RequestException as exc:
             reason = _reason(exc)
-            raise NetworkError(f"request to monday at {self.url} failed: {reason}", error_type=ErrorType.NETWORK,
-                               retryable=True, outcome_unknown=mutation, reason=reason, detail=str(exc)) from None
+            raise NetworkError(
+                f"request to monday at {self.url} failed: {reason}",
+                error_type=ErrorType.NETWORK,
+                retryable=True,
+                outcome_unknown=mutation,
+                reason=reason,
+                detail=str(exc),
+            ) from None
         status = response.status_code
         self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         try:
@@ -117,8 +146,9 @@ class Transport:
         legacy = _legacy_error(body)
         if legacy is not None:
             code, message, legacy_status = legacy
-            error = self._noted(classify(code, message, legacy_status,
-                                         {"retry_in_seconds": _legacy_retry(message, body)}), retry_after)
+            error = self._noted(
+                classify(code, message, legacy_status, {"retry_in_seconds": _legacy_retry(message, body)}), retry_after
+            )
             if error.error_type == ErrorType.RATE_LIMIT or not body.get("data"):
                 raise error
         errors = body.get("errors") or []
@@ -144,9 +174,14 @@ class Transport:
             return
         error.data = {"errors": errors, "query": query}
         shown = json.dumps(variables, ensure_ascii=False, default=str)
-        log.error("monday refused a request OrderSync built as invalid: %s\nerrors: %s\ndocument: %s\nvariables: %s",
-                  error.describe(), json.dumps(errors, ensure_ascii=False), query,
-                  shown if len(shown) <= 4000 else shown[:4000] + "…", extra=SHOWN)  # the caller shows one line
+        log.error(
+            "monday refused a request OrderSync built as invalid: %s\nerrors: %s\ndocument: %s\nvariables: %s",
+            error.describe(),
+            json.dumps(errors, ensure_ascii=False),
+            query,
+            shown if len(shown) <= 4000 else shown[:4000] + "…",
+            extra=SHOWN,
+        )  # the caller shows one line
         raise error
 
     def _noted(self, error: MondayError, retry_after: float | None) -> MondayError:
@@ -198,10 +233,16 @@ class Transport:
             described = exc.describe() if isinstance(exc, MondayError) else str(exc)
             detail = getattr(exc, "detail", None)
             brief = exc.brief() if isinstance(exc, MondayError) else str(exc)
-            log.warning("%s: %s; retry %d of %d in %.2f s%s", what, described, state.attempt_number,
-                        self.max_attempts - 1, delay, f" ({detail})" if detail else "",
-                        extra=waiting(f"{brief}; try {state.attempt_number + 1} of {self.max_attempts} "
-                                      f"in {_seconds(delay)}"))
+            log.warning(
+                "%s: %s; retry %d of %d in %.2f s%s",
+                what,
+                described,
+                state.attempt_number,
+                self.max_attempts - 1,
+                delay,
+                f" ({detail})" if detail else "",
+                extra=waiting(f"{brief}; try {state.attempt_number + 1} of {self.max_attempts} in {_seconds(delay)}"),
+            )
 
         attempts = 0
 
@@ -211,8 +252,12 @@ class Transport:
             return send()
 
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(retryable), wait=wait, sleep=self.sleep,
-            stop=tenacity.stop_after_attempt(self.max_attempts), before_sleep=before_sleep, reraise=True,
+            retry=tenacity.retry_if_exception(retryable),
+            wait=wait,
+            sleep=self.sleep,
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            before_sleep=before_sleep,
+            reraise=True,
         )
         try:
             return retrying(counted)
@@ -249,8 +294,13 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-_NOT_CONNECTED = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
-                  requests.exceptions.ConnectTimeout, ConnectionRefusedError, socket.gaierror)
+_NOT_CONNECTED = (
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    requests.exceptions.ConnectTimeout,
+    ConnectionRefusedError,
+    socket.gaierror,
+)
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -311,8 +361,12 @@ def _reason(exc: BaseException) -> str:
             return "TLS handshake failed"
         if isinstance(error, TimeoutError):
             return "timed out"
-        todo += [error.__cause__, error.__context__, getattr(error, "reason", None),
-                 *(a for a in error.args if isinstance(a, BaseException))]
+        todo += [
+            error.__cause__,
+            error.__context__,
+            getattr(error, "reason", None),
+            *(a for a in error.args if isinstance(a, BaseException)),
+        ]
     for error in (exc.__cause__, exc.__context__, exc):  # an OSError of another kind: its own words
         if isinstance(error, OSError) and error.strerror:
             return error.strerror.lower()

@@ -38,7 +38,6 @@ log = logging.getLogger("core.push.run")
 REPORT_EVERY = 0.25  # seconds between progress reports (each costs a query)
 
 
-
 class EngineContextLike(Protocol):
     """What the processor needs of the engine context (``core.engine.context.EngineContext``)."""
 
@@ -58,8 +57,14 @@ class EngineContextLike(Protocol):
 class ProcessorBase:
     """The processor's client, board, ledger and request stream; its waits and its progress reports."""
 
-    def __init__(self, ctx: EngineContextLike, client: MondayApiClient, progress: ProgressSink | None = None,
-                 cancel: threading.Event | None = None, max_batch: int | None = None):
+    def __init__(
+        self,
+        ctx: EngineContextLike,
+        client: MondayApiClient,
+        progress: ProgressSink | None = None,
+        cancel: threading.Event | None = None,
+        max_batch: int | None = None,
+    ):
         self.ctx = ctx
         self.staging = ctx.staging
         self.client = client
@@ -69,11 +74,26 @@ class ProcessorBase:
         self.board_id = ctx.board_id
         settings = ctx.settings
         self.ledger = RequestLedger(self.staging)
-        self.stream = RequestStream(client, self.ledger, self.board_id, StreamSettings(
-            idempotency_keys=settings["monday.idempotency_keys"],
-            late_apply=float(settings["monday.late_apply_seconds"])), self.wait)
-        self.lookup = Lookup(client, self.staging, self.ledger, self.board_id, lambda: self.sync_key_column.id,
-                             self.stream.settings.late_apply, self.wait, self._board_groups)
+        self.stream = RequestStream(
+            client,
+            self.ledger,
+            self.board_id,
+            StreamSettings(
+                idempotency_keys=settings["monday.idempotency_keys"],
+                late_apply=float(settings["monday.late_apply_seconds"]),
+            ),
+            self.wait,
+        )
+        self.lookup = Lookup(
+            client,
+            self.staging,
+            self.ledger,
+            self.board_id,
+            lambda: self.sync_key_column.id,
+            self.stream.settings.late_apply,
+            self.wait,
+            self._board_groups,
+        )
         self._meta: BoardMeta | None = None
         self._payloads: PayloadBuilder | None = None
         self._watch: BoardWatch | None = None
@@ -94,8 +114,9 @@ class ProcessorBase:
             except MondayError as exc:
                 if exc.error_type != ErrorType.NOT_FOUND:
                     raise
-                raise BoardMismatch(f"{exc.message}: check monday.board_id in the settings, and that the token's "
-                                    "user can see the board") from None
+                raise BoardMismatch(
+                    f"{exc.message}: check monday.board_id in the settings, and that the token's user can see the board"
+                ) from None
             mapping = self.ctx.mapping
             item_columns = meta.resolve(mapping.columns)
             if not meta.subitem_board_id:
@@ -103,13 +124,21 @@ class ProcessorBase:
             sub_columns = meta.resolve(mapping.subitem_columns, subitems=True)
             key_label = next((c.label for c in mapping.columns if c.source == "$key"), None)
             if key_label is None:
-                raise OrderSyncError("the mapping has no column with source = \"$key\" (the SYNC KEY): "
-                                     "OrderSync could not find its items again after a crash")
+                raise OrderSyncError(
+                    'the mapping has no column with source = "$key" (the SYNC KEY): '
+                    "OrderSync could not find its items again after a crash"
+                )
             self._sync_key_column = item_columns[key_label]
-            self._payloads = PayloadBuilder(self.board_id, meta.subitem_board_id, item_columns, sub_columns,
-                                            mapping.removal_policy)
-            self._watch = BoardWatch(self.client, self.staging, self.board_id, mapping.removal_policy,
-                                     self.ctx.settings["sync.deleted_items"])
+            self._payloads = PayloadBuilder(
+                self.board_id, meta.subitem_board_id, item_columns, sub_columns, mapping.removal_policy
+            )
+            self._watch = BoardWatch(
+                self.client,
+                self.staging,
+                self.board_id,
+                mapping.removal_policy,
+                self.ctx.settings["sync.deleted_items"],
+            )
             self._meta = meta
         return self._meta
 

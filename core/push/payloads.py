@@ -55,8 +55,14 @@ class Plan:
 class PayloadBuilder:
     """Builds the mutations of staged rows for one board whose columns are resolved."""
 
-    def __init__(self, board_id: str, subitem_board_id: str, item_columns: dict[str, Column],
-                 sub_columns: dict[str, Column], removal_policy: str):
+    def __init__(
+        self,
+        board_id: str,
+        subitem_board_id: str,
+        item_columns: dict[str, Column],
+        sub_columns: dict[str, Column],
+        removal_policy: str,
+    ):
         self.board_id = board_id
         self.subitem_board_id = subitem_board_id
         self.item_columns = item_columns
@@ -69,8 +75,11 @@ class PayloadBuilder:
         stg_id = row["stg_id"] if items else row["stg_sub_id"]
         failures = plan.item_failures if items else plan.sub_failures
         if row["attempts"] >= MAX_ROW_ATTEMPTS:
-            failures.append(Failure(stg_id, ErrorType.UNKNOWN,
-                                    f"monday did not confirm this row after {row['attempts']} attempts", True))
+            failures.append(
+                Failure(
+                    stg_id, ErrorType.UNKNOWN, f"monday did not confirm this row after {row['attempts']} attempts", True
+                )
+            )
             return None
         values = json.loads(row["values_json"])
         changed = json.loads(row["changed_columns"]) if row.get("changed_columns") else None
@@ -96,8 +105,12 @@ class PayloadBuilder:
         action = row["action"]
         policy = self.removal_policy
         if action == s.CREATE:
-            args = {"board_id": self.board_id, "item_name": row["item_name"], "group_id": row["group_id"],
-                    "column_values": encode_values(values, columns)}
+            args = {
+                "board_id": self.board_id,
+                "item_name": row["item_name"],
+                "group_id": row["group_id"],
+                "column_values": encode_values(values, columns),
+            }
             if self.needs_new_labels(values, columns):
                 args["create_labels_if_missing"] = True
             return [Mutation((ITEM, stg_id, "create_item"), "create_item", args)]
@@ -113,35 +126,57 @@ class PayloadBuilder:
             args = {"item_id": row["monday_item_id"], "board_id": self.board_id, "column_values": column_values}
             if self.needs_new_labels({k: values.get(k) for k in plain}, columns):
                 args["create_labels_if_missing"] = True
-            mutations.append(Mutation((ITEM, stg_id, "change_multiple_column_values"),
-                                      "change_multiple_column_values", args))
+            mutations.append(
+                Mutation((ITEM, stg_id, "change_multiple_column_values"), "change_multiple_column_values", args)
+            )
         if changed and "group" in changed and action != s.REMOVE and row["group_id"]:
-            mutations.append(Mutation((MOVE, stg_id, "move_item_to_group"), "move_item_to_group",
-                                      {"item_id": row["monday_item_id"], "group_id": row["group_id"]}))
+            mutations.append(
+                Mutation(
+                    (MOVE, stg_id, "move_item_to_group"),
+                    "move_item_to_group",
+                    {"item_id": row["monday_item_id"], "group_id": row["group_id"]},
+                )
+            )
         return mutations
 
     def _sub_mutations(self, row: dict[str, Any], values: dict[str, Any], changed: list[str] | None) -> list[Mutation]:
         columns = self.sub_columns
         stg_id = row["stg_sub_id"]
         if row["action"] == s.CREATE:
-            args = {"parent_item_id": row["parent_monday_item_id"], "item_name": row["subitem_name"],
-                    "column_values": encode_values(values, columns)}
+            args = {
+                "parent_item_id": row["parent_monday_item_id"],
+                "item_name": row["subitem_name"],
+                "column_values": encode_values(values, columns),
+            }
             if self.needs_new_labels(values, columns):
                 args["create_labels_if_missing"] = True
             return [Mutation((SUB, stg_id, "create_subitem"), "create_subitem", args)]
         column_values = encode_values(values, columns, only=changed or [])
         if not column_values:
             return []
-        return [Mutation((SUB, stg_id, "change_multiple_column_values"), "change_multiple_column_values", {
-            "item_id": row["monday_subitem_id"], "board_id": self.subitem_board_id, "column_values": column_values})]
+        return [
+            Mutation(
+                (SUB, stg_id, "change_multiple_column_values"),
+                "change_multiple_column_values",
+                {
+                    "item_id": row["monday_subitem_id"],
+                    "board_id": self.subitem_board_id,
+                    "column_values": column_values,
+                },
+            )
+        ]
 
     @staticmethod
     def needs_new_labels(values: dict[str, Any], columns: dict[str, Column]) -> bool:
         """Dropdown labels (customers, seasons) grow with the data; status labels never are created."""
         for label, value in values.items():
             column = columns.get(label)
-            if column is not None and column.type == "dropdown" and value not in (None, "") and (
-                    not column.labels or str(value) not in column.labels):
+            if (
+                column is not None
+                and column.type == "dropdown"
+                and value not in (None, "")
+                and (not column.labels or str(value) not in column.labels)
+            ):
                 return True
         return False
 

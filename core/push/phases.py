@@ -34,8 +34,12 @@ class PushPhases(ProcessorBase):
     def _settle_open(self, batch_id: int) -> None:
         """Requests an earlier run stored and did not settle: replayed under their key, or looked up."""
         for request in self.ledger.open_requests(batch_id):
-            log.info("batch %s: request %s of an earlier run (%d mutations) is settled first", batch_id,
-                     request.request_id, request.count)
+            log.info(
+                "batch %s: request %s of an earlier run (%d mutations) is settled first",
+                batch_id,
+                request.request_id,
+                request.count,
+            )
             answer = self.stream.deliver(request) if self.stream.can_replay(request) else None
             if answer is None:
                 self.lookup.settle(request, "an earlier run's request is not settled")
@@ -58,8 +62,13 @@ class PushPhases(ProcessorBase):
     def _report_duplicates(self, batch_id: int) -> None:
         if self.lookup.duplicates:
             for key, ids in self.lookup.duplicates:
-                log.error("batch %s: %d items on the board carry the sync key %r (%s); the oldest is kept",
-                          batch_id, len(ids), key, ", ".join(ids))
+                log.error(
+                    "batch %s: %d items on the board carry the sync key %r (%s); the oldest is kept",
+                    batch_id,
+                    len(ids),
+                    key,
+                    ", ".join(ids),
+                )
             self.staging.report_duplicates(batch_id, self.lookup.duplicates)
             self.lookup.duplicates = []
 
@@ -70,9 +79,11 @@ class PushPhases(ProcessorBase):
         names = self.staging.group_names(batch_id)
         missing = [name for name in names if name not in meta.groups]
         for start in range(0, len(missing), self.max_batch):
-            chunk = missing[start:start + self.max_batch]
-            mutations = [Mutation((GROUP, name, "create_group"), "create_group",
-                                  {"board_id": self.board_id, "group_name": name}) for name in chunk]
+            chunk = missing[start : start + self.max_batch]
+            mutations = [
+                Mutation((GROUP, name, "create_group"), "create_group", {"board_id": self.board_id, "group_name": name})
+                for name in chunk
+            ]
             request, _ = self.stream.open(batch_id, mutations)  # (the push's own requests read the cancel flag)
             answer = self.stream.deliver(request)
             if answer is None:
@@ -135,9 +146,17 @@ class PushPhases(ProcessorBase):
                 break
         if plan.settled_without_request:
             with ops.owned(batch_id) as conn:
-                apply_settlement(ops, conn, batch_id, Settlement(
-                    items_ok=plan.items_done, subs_ok=plan.subs_done, item_failures=plan.item_failures,
-                    sub_failures=plan.sub_failures))
+                apply_settlement(
+                    ops,
+                    conn,
+                    batch_id,
+                    Settlement(
+                        items_ok=plan.items_done,
+                        subs_ok=plan.subs_done,
+                        item_failures=plan.item_failures,
+                        sub_failures=plan.sub_failures,
+                    ),
+                )
         return plan
 
     def _settle(self, batch_id: int, answer: Answer, plan: Plan | None = None) -> None:
@@ -150,8 +169,11 @@ class PushPhases(ProcessorBase):
             found = self._look_up_rows(look_up)
             for name in ("items_ok", "subs_ok", "items_again", "subs_again"):
                 getattr(settlement, name).extend(getattr(found, name))
-        self.ledger.settle(answer.request, settlement,
-                           before=lambda conn: apply_board_edits(self.staging, conn, batch_id, self.board_id, edits))
+        self.ledger.settle(
+            answer.request,
+            settlement,
+            before=lambda conn: apply_board_edits(self.staging, conn, batch_id, self.board_id, edits),
+        )
         if settlement.groups and self._meta is not None:
             self._meta.groups.update(settlement.groups)
         for outcome in answer.outcomes:
@@ -159,8 +181,10 @@ class PushPhases(ProcessorBase):
                 self.client.governor.rate_limited(outcome.error.retry_after)
                 break
         if plan is not None:
-            self.payloads.learn_labels(plan.work, {m.key: o for m, o in zip(
-                [m for w in plan.work for m in w.mutations], answer.outcomes, strict=True)})
+            self.payloads.learn_labels(
+                plan.work,
+                {m.key: o for m, o in zip([m for w in plan.work for m in w.mutations], answer.outcomes, strict=True)},
+            )
         self._report_duplicates(batch_id)
         if edits.recreate_lines:  # re-created lines need their groups
             self._ensure_groups(batch_id, self.board())
@@ -171,28 +195,44 @@ class PushPhases(ProcessorBase):
         item_ids = [ref for (kind, ref) in check if kind != "sub"]
         sub_ids = [ref for (kind, ref) in check if kind == "sub"]
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()
-                     ] if item_ids else []
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()
-                    ] if sub_ids else []
+            items = (
+                [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()]
+                if item_ids
+                else []
+            )
+            subs = (
+                [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()]
+                if sub_ids
+                else []
+            )
             # A subitem created under a parent that is gone: the parent's line is what to look at.
             parent_ids = sorted({r["parent_stg_id"] for r in subs if r["action"] == s.CREATE})
-            parents = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(parent_ids))).mappings()
-                       ] if parent_ids else []
+            parents = (
+                [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(parent_ids))).mappings()]
+                if parent_ids
+                else []
+            )
         item_rows = [r for r in items if r["monday_item_id"]] + parents
         sub_rows = [r for r in subs if r["action"] != s.CREATE and r["monday_subitem_id"]]
         edits = self.watch.decide(item_rows, sub_rows)
         recreated_parents = set(edits.recreate_lines) | set(edits.held)
-        handled = {("item", i) for i in edits.recreate_lines} | {("item", i) for i in edits.held} | {
-            ("item", i) for i, _ in edits.items_done} | {("sub", i) for i in edits.recreate_subs} | {
-            ("sub", i) for i in edits.subs_held} | {("sub", i) for i, _ in edits.subs_done}
+        handled = (
+            {("item", i) for i in edits.recreate_lines}
+            | {("item", i) for i in edits.held}
+            | {("item", i) for i, _ in edits.items_done}
+            | {("sub", i) for i in edits.recreate_subs}
+            | {("sub", i) for i in edits.subs_held}
+            | {("sub", i) for i, _ in edits.subs_done}
+        )
         handled |= {("sub", r["stg_sub_id"]) for r in subs if r["parent_stg_id"] in recreated_parents}
         for (kind, ref), why in check.items():
             if (kind, ref) in handled:
                 continue
             if why.startswith("the item it wrote to"):  # archived on the board, yet active now: it landed
-                row = next((r for r in items + subs
-                            if (r.get("stg_id") if kind != "sub" else r.get("stg_sub_id")) == ref), None)
+                row = next(
+                    (r for r in items + subs if (r.get("stg_id") if kind != "sub" else r.get("stg_sub_id")) == ref),
+                    None,
+                )
                 ok = (ref, row["monday_item_id"] if kind != "sub" else row["monday_subitem_id"]) if row else (ref, None)
                 (settlement.items_ok if kind != "sub" else settlement.subs_ok).append(ok)
                 continue
@@ -205,10 +245,16 @@ class PushPhases(ProcessorBase):
         item_ids = [ref for kind, ref in rows if kind != "sub"]
         sub_ids = [ref for kind, ref in rows if kind == "sub"]
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()
-                     ] if item_ids else []
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()
-                    ] if sub_ids else []
+            items = (
+                [dict(r) for r in conn.execute(sa.select(t).where(t.c.stg_id.in_(item_ids))).mappings()]
+                if item_ids
+                else []
+            )
+            subs = (
+                [dict(r) for r in conn.execute(sa.select(st).where(st.c.stg_sub_id.in_(sub_ids))).mappings()]
+                if sub_ids
+                else []
+            )
         return self.lookup.look_up(items, subs, [])
 
     # == the end ====================================================================================
@@ -216,9 +262,14 @@ class PushPhases(ProcessorBase):
     def _orphans(self, batch_id: int) -> None:
         """Subitems still waiting at the end: their parent failed earlier (already recorded) — mark them."""
         rows = self.staging.pending_rows(batch_id, s.stg_subitems, states=(s.WAITING_PARENT,))
-        self.staging.record_failures(batch_id, s.stg_subitems, [
-            Failure(r["stg_sub_id"], ErrorType.PARENT_FAILED, "not sent: its item was not created", True)
-            for r in rows])
+        self.staging.record_failures(
+            batch_id,
+            s.stg_subitems,
+            [
+                Failure(r["stg_sub_id"], ErrorType.PARENT_FAILED, "not sent: its item was not created", True)
+                for r in rows
+            ],
+        )
 
     def _promote(self, batch_id: int) -> None:
         counts = self.staging.outcome_counts(batch_id)

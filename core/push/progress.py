@@ -58,8 +58,12 @@ class PrintProgress:
             return
         self._last = now
         percent = 100 * done // total if total else 100
-        print(f"batch {batch_id} {self._customer.get(batch_id, '')}: {done}/{total} ({percent}%), "
-              f"{succeeded} ok, {failed} failed", file=self.stream, flush=True)
+        print(
+            f"batch {batch_id} {self._customer.get(batch_id, '')}: {done}/{total} ({percent}%), "
+            f"{succeeded} ok, {failed} failed",
+            file=self.stream,
+            flush=True,
+        )
 
     def batch_finished(self, result: BatchResult) -> None:
         if result.error is not None and is_global(result.error):
@@ -90,13 +94,22 @@ class BatchResult:
         c = self.counts
         if not c:
             return self.message or ""
-        parts = [f"{c.get('items_created', 0)} items created", f"{c.get('items_updated', 0)} updated",
-                 f"{c.get('subitems_created', 0)} subitems created", f"{c.get('subitems_updated', 0)} updated"]
+        parts = [
+            f"{c.get('items_created', 0)} items created",
+            f"{c.get('items_updated', 0)} updated",
+            f"{c.get('subitems_created', 0)} subitems created",
+            f"{c.get('subitems_updated', 0)} updated",
+        ]
         if c.get("items_recreated") or c.get("subitems_recreated"):
-            parts.append(f"{c.get('items_recreated', 0)} items and {c.get('subitems_recreated', 0)} subitems "
-                         "re-created after they were deleted on the board")
-        parts += [f"{c.get('failed_count', 0)} failed", f"{c.get('invalid_count', 0)} invalid",
-                  f"{c.get('api_calls', 0)} requests"]
+            parts.append(
+                f"{c.get('items_recreated', 0)} items and {c.get('subitems_recreated', 0)} subitems "
+                "re-created after they were deleted on the board"
+            )
+        parts += [
+            f"{c.get('failed_count', 0)} failed",
+            f"{c.get('invalid_count', 0)} invalid",
+            f"{c.get('api_calls', 0)} requests",
+        ]
         if self.message:
             parts.append(self.message)
         return ", ".join(parts)

@@ -13,6 +13,9 @@ read in bulk. An item deleted on the board is re-created with all its current si
 ``sync.deleted_items = "report"``, held back with an open error that says so); an archived item is
 never written silently: it is held back with an open error naming the choice; a deleted subitem is
 re-created. A removal that finds its item already gone or archived is done.
+
+Longer than 400 lines: the look-up and the board edits ask the board the same question (what it
+holds for a sync key) with the same reads, and change together.
 """
 
 from __future__ import annotations
@@ -60,8 +63,14 @@ class BoardEdits:
     subs_held: dict[int, str] = field(default_factory=dict)  # stg_sub_id -> message
 
     def __bool__(self) -> bool:
-        return bool(self.recreate_lines or self.recreate_subs or self.items_done or self.subs_done or self.held
-                    or self.subs_held)
+        return bool(
+            self.recreate_lines
+            or self.recreate_subs
+            or self.items_done
+            or self.subs_done
+            or self.held
+            or self.subs_held
+        )
 
     def describe(self) -> str:
         parts = []
@@ -80,8 +89,9 @@ class BoardEdits:
         return "; ".join(parts)
 
 
-def decide_items(rows: Iterable[dict[str, Any]], states: dict[str, str], removal_policy: str, deleted_policy: str,
-                 edits: BoardEdits) -> None:
+def decide_items(
+    rows: Iterable[dict[str, Any]], states: dict[str, str], removal_policy: str, deleted_policy: str, edits: BoardEdits
+) -> None:
     """Staged item rows whose monday item is not active any more."""
     for row in rows:
         item_id = row["monday_item_id"]
@@ -97,15 +107,23 @@ def decide_items(rows: Iterable[dict[str, Any]], states: dict[str, str], removal
         if state == DELETED and deleted_policy == RECREATE:
             edits.recreate_lines.append(stg_id)
         elif state == DELETED:
-            edits.held[stg_id] = (s.BOARD_DELETED, (
-                f"item {item_id} was deleted on the board; OrderSync did not re-create it because "
-                'sync.deleted_items = "report". To put the line back on the board, retry this error: '
-                "the item is created again with all its sizes"))
+            edits.held[stg_id] = (
+                s.BOARD_DELETED,
+                (
+                    f"item {item_id} was deleted on the board; OrderSync did not re-create it because "
+                    'sync.deleted_items = "report". To put the line back on the board, retry this error: '
+                    "the item is created again with all its sizes"
+                ),
+            )
         else:
-            edits.held[stg_id] = (s.BOARD_ARCHIVED, (
-                f"item {item_id} is archived on the board, so OrderSync did not write into it. Restore it "
-                "from the board's archive and retry this error to update it, or delete it on the board and "
-                "retry to create it anew"))
+            edits.held[stg_id] = (
+                s.BOARD_ARCHIVED,
+                (
+                    f"item {item_id} is archived on the board, so OrderSync did not write into it. Restore it "
+                    "from the board's archive and retry this error to update it, or delete it on the board and "
+                    "retry to create it anew"
+                ),
+            )
 
 
 def decide_subitems(rows: Iterable[dict[str, Any]], states: dict[str, str], edits: BoardEdits) -> None:
@@ -123,11 +141,13 @@ def decide_subitems(rows: Iterable[dict[str, Any]], states: dict[str, str], edit
         else:
             edits.subs_held[stg_sub_id] = (
                 f"subitem {sub_id} is archived on the board, so OrderSync did not write into it; restore it "
-                "from the archive and retry, or delete it on the board and retry to create it anew")
+                "from the archive and retry, or delete it on the board and retry to create it anew"
+            )
 
 
-def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, board_id: str,
-                      edits: BoardEdits) -> None:
+def apply_board_edits(
+    ops: StagingOperations, conn: Connection, batch_id: int, board_id: str, edits: BoardEdits
+) -> None:
     """The decisions of ``edits`` inside the caller's fenced transaction, set-based."""
     if not edits:
         return
@@ -138,37 +158,70 @@ def apply_board_edits(ops: StagingOperations, conn: Connection, batch_id: int, b
         _recreate_lines(conn, batch_id, board_id, edits.recreate_lines)
     if edits.recreate_subs:
         for chunk in _chunks(edits.recreate_subs):
-            keys = conn.execute(sa.select(st.c.parent_sync_key, st.c.size_label)
-                                .where(st.c.stg_sub_id.in_(chunk))).all()
-            conn.execute(sa.update(st).where(st.c.stg_sub_id.in_(chunk)).values(
-                action=s.CREATE, state=s.PENDING, monday_subitem_id=None, changed_columns=None, recreate=True,
-                request_id=None))
+            keys = conn.execute(
+                sa.select(st.c.parent_sync_key, st.c.size_label).where(st.c.stg_sub_id.in_(chunk))
+            ).all()
+            conn.execute(
+                sa.update(st)
+                .where(st.c.stg_sub_id.in_(chunk))
+                .values(
+                    action=s.CREATE,
+                    state=s.PENDING,
+                    monday_subitem_id=None,
+                    changed_columns=None,
+                    recreate=True,
+                    request_id=None,
+                )
+            )
             if keys:  # one executemany, not a statement per size
-                conn.execute(sa.delete(ps).where(ps.c.board_id == board_id,
-                                                 ps.c.parent_sync_key == sa.bindparam("b_key"),
-                                                 ps.c.size_label == sa.bindparam("b_size")),
-                             [{"b_key": key, "b_size": size} for key, size in keys])
+                conn.execute(
+                    sa.delete(ps).where(
+                        ps.c.board_id == board_id,
+                        ps.c.parent_sync_key == sa.bindparam("b_key"),
+                        ps.c.size_label == sa.bindparam("b_size"),
+                    ),
+                    [{"b_key": key, "b_size": size} for key, size in keys],
+                )
     if edits.held:
         # The line's sizes wait with it: its one error says why, so no error is recorded per size.
         for chunk in _chunks(list(edits.held)):
-            conn.execute(sa.update(st).where(st.c.parent_stg_id.in_(chunk), st.c.state.in_(
-                (s.PENDING, s.WAITING_PARENT, s.SENDING))).values(
-                state=s.API_FAILED, request_id=None, last_error="held back with its item (see the item's error)"))
-        failures = [Failure(stg_id,
-                            ErrorType.DELETED_ON_BOARD if state == s.BOARD_DELETED else ErrorType.ARCHIVED_ON_BOARD,
-                            message, True) for stg_id, (state, message) in edits.held.items()]
+            conn.execute(
+                sa.update(st)
+                .where(st.c.parent_stg_id.in_(chunk), st.c.state.in_((s.PENDING, s.WAITING_PARENT, s.SENDING)))
+                .values(
+                    state=s.API_FAILED, request_id=None, last_error="held back with its item (see the item's error)"
+                )
+            )
+        failures = [
+            Failure(
+                stg_id,
+                ErrorType.DELETED_ON_BOARD if state == s.BOARD_DELETED else ErrorType.ARCHIVED_ON_BOARD,
+                message,
+                True,
+            )
+            for stg_id, (state, message) in edits.held.items()
+        ]
         ops._record_failures(conn, batch_id, t, failures)
         for state in (s.BOARD_DELETED, s.BOARD_ARCHIVED):
             ids = [stg_id for stg_id, (st_, _) in edits.held.items() if st_ == state]
             for chunk in _chunks(ids):
                 held_keys = sa.select(t.c.sync_key).where(t.c.stg_id.in_(chunk)).scalar_subquery()
                 # What the item holds now is unknown: the next sync of the line sends every column.
-                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(held_keys)).values(
-                    board_state=state, line_hash=STALE_LINE_HASH, source_hash=None, values_json="{}"))
+                conn.execute(
+                    sa.update(p)
+                    .where(p.c.board_id == board_id, p.c.sync_key.in_(held_keys))
+                    .values(board_state=state, line_hash=STALE_LINE_HASH, source_hash=None, values_json="{}")
+                )
     if edits.subs_held:
-        ops._record_failures(conn, batch_id, st, [
-            Failure(stg_sub_id, ErrorType.ARCHIVED_ON_BOARD, message, True)
-            for stg_sub_id, message in edits.subs_held.items()])
+        ops._record_failures(
+            conn,
+            batch_id,
+            st,
+            [
+                Failure(stg_sub_id, ErrorType.ARCHIVED_ON_BOARD, message, True)
+                for stg_sub_id, message in edits.subs_held.items()
+            ],
+        )
 
 
 def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: list[int]) -> None:
@@ -176,43 +229,103 @@ def _recreate_lines(conn: Connection, batch_id: int, board_id: str, stg_ids: lis
     t, st, p, ps = s.stg_items, s.stg_subitems, s.items, s.subitems
     for chunk in _chunks(stg_ids):
         lines = conn.execute(sa.select(t.c.stg_id, t.c.sync_key, t.c.customer).where(t.c.stg_id.in_(chunk))).all()
-        conn.execute(sa.update(t).where(t.c.stg_id.in_(chunk)).values(
-            action=s.CREATE, state=s.PENDING, monday_item_id=None, changed_columns=None, recreate=True,
-            request_id=None))
+        conn.execute(
+            sa.update(t)
+            .where(t.c.stg_id.in_(chunk))
+            .values(
+                action=s.CREATE,
+                state=s.PENDING,
+                monday_item_id=None,
+                changed_columns=None,
+                recreate=True,
+                request_id=None,
+            )
+        )
         # A size that left the source has nothing to re-create; the others are created under the new item.
         conn.execute(sa.delete(st).where(st.c.parent_stg_id.in_(chunk), st.c.action == s.REMOVE))
-        conn.execute(sa.update(st).where(st.c.parent_stg_id.in_(chunk), st.c.state != s.INVALID).values(
-            action=s.CREATE, state=s.WAITING_PARENT, monday_subitem_id=None, parent_monday_item_id=None,
-            changed_columns=None, recreate=True, request_id=None))
+        conn.execute(
+            sa.update(st)
+            .where(st.c.parent_stg_id.in_(chunk), st.c.state != s.INVALID)
+            .values(
+                action=s.CREATE,
+                state=s.WAITING_PARENT,
+                monday_subitem_id=None,
+                parent_monday_item_id=None,
+                changed_columns=None,
+                recreate=True,
+                request_id=None,
+            )
+        )
         now = db_utcnow()
         # Set-based over the chunk's lines, never a statement per line: the line's staging row is
         # joined to its production sizes by key.
-        staged = sa.select(st.c.size_label).where(st.c.parent_stg_id == t.c.stg_id,
-                                                  st.c.size_label == ps.c.size_label).exists()
+        staged = (
+            sa.select(st.c.size_label)
+            .where(st.c.parent_stg_id == t.c.stg_id, st.c.size_label == ps.c.size_label)
+            .exists()
+        )
         # Unchanged sizes were not staged: they come from production, where they were last written.
-        conn.execute(sa.insert(st).from_select(
-            ["batch_id", "parent_stg_id", "customer", "parent_sync_key", "size_label", "size_position", "action",
-             "state", "subitem_name", "quantity", "values_json", "content_hash", "attempts", "created_at",
-             "recreate"],
-            sa.select(sa.literal(batch_id, sa.Integer), t.c.stg_id, ps.c.customer,
-                      ps.c.parent_sync_key, ps.c.size_label, sa.literal(0, sa.Integer),
-                      sa.literal(s.CREATE, sa.String), sa.literal(s.WAITING_PARENT, sa.String), ps.c.subitem_name,
-                      ps.c.quantity, ps.c.values_json, ps.c.content_hash, sa.literal(0, sa.Integer), now,
-                      sa.true())
-            .select_from(ps.join(t, ps.c.parent_sync_key == t.c.sync_key))
-            .where(t.c.stg_id.in_(chunk), ps.c.board_id == board_id, ps.c.is_removed == sa.false(), ~staged)))
+        conn.execute(
+            sa.insert(st).from_select(
+                [
+                    "batch_id",
+                    "parent_stg_id",
+                    "customer",
+                    "parent_sync_key",
+                    "size_label",
+                    "size_position",
+                    "action",
+                    "state",
+                    "subitem_name",
+                    "quantity",
+                    "values_json",
+                    "content_hash",
+                    "attempts",
+                    "created_at",
+                    "recreate",
+                ],
+                sa.select(
+                    sa.literal(batch_id, sa.Integer),
+                    t.c.stg_id,
+                    ps.c.customer,
+                    ps.c.parent_sync_key,
+                    ps.c.size_label,
+                    sa.literal(0, sa.Integer),
+                    sa.literal(s.CREATE, sa.String),
+                    sa.literal(s.WAITING_PARENT, sa.String),
+                    ps.c.subitem_name,
+                    ps.c.quantity,
+                    ps.c.values_json,
+                    ps.c.content_hash,
+                    sa.literal(0, sa.Integer),
+                    now,
+                    sa.true(),
+                )
+                .select_from(ps.join(t, ps.c.parent_sync_key == t.c.sync_key))
+                .where(t.c.stg_id.in_(chunk), ps.c.board_id == board_id, ps.c.is_removed == sa.false(), ~staged),
+            )
+        )
         keys = sa.select(t.c.sync_key).where(t.c.stg_id.in_(chunk))
         conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(keys)))
         conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.sync_key.in_(keys)))
-        log.warning("batch %s: %d items were deleted on the board; they are created again with all their sizes",
-                    batch_id, len(lines))
+        log.warning(
+            "batch %s: %d items were deleted on the board; they are created again with all their sizes",
+            batch_id,
+            len(lines),
+        )
 
 
 class BoardWatch:
     """Reads item states in bulk and turns what people did on the board into decisions."""
 
-    def __init__(self, client: MondayApiClient, staging: StagingOperations, board_id: str, removal_policy: str,
-                 deleted_policy: str):
+    def __init__(
+        self,
+        client: MondayApiClient,
+        staging: StagingOperations,
+        board_id: str,
+        removal_policy: str,
+        deleted_policy: str,
+    ):
         self.client = client
         self.staging = staging
         self.board_id = board_id
@@ -223,13 +336,27 @@ class BoardWatch:
         """States of every existing item and subitem the batch is about to write, read in bulk."""
         t, st = s.stg_items, s.stg_subitems
         with self.staging.engine.connect() as conn:
-            item_rows = [dict(r) for r in conn.execute(sa.select(t).where(
-                t.c.batch_id == batch_id, t.c.monday_item_id.is_not(None),
-                sa.or_(t.c.state == s.PENDING, sa.and_(t.c.action == s.NONE, t.c.state == s.API_SUCCESS)),
-            )).mappings()]
-            sub_rows = [dict(r) for r in conn.execute(sa.select(st).where(
-                st.c.batch_id == batch_id, st.c.state == s.PENDING, st.c.monday_subitem_id.is_not(None),
-                st.c.action != s.CREATE)).mappings()]
+            item_rows = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(t).where(
+                        t.c.batch_id == batch_id,
+                        t.c.monday_item_id.is_not(None),
+                        sa.or_(t.c.state == s.PENDING, sa.and_(t.c.action == s.NONE, t.c.state == s.API_SUCCESS)),
+                    )
+                ).mappings()
+            ]
+            sub_rows = [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(st).where(
+                        st.c.batch_id == batch_id,
+                        st.c.state == s.PENDING,
+                        st.c.monday_subitem_id.is_not(None),
+                        st.c.action != s.CREATE,
+                    )
+                ).mappings()
+            ]
         return self.decide(item_rows, sub_rows)
 
     def decide(self, item_rows: list[dict[str, Any]], sub_rows: list[dict[str, Any]]) -> BoardEdits:
@@ -256,9 +383,17 @@ class BoardWatch:
 class Lookup:
     """Settles a request by asking the board what it holds, once monday can no longer apply it."""
 
-    def __init__(self, client: MondayApiClient, staging: StagingOperations, ledger: RequestLedger, board_id: str,
-                 sync_key_column: Callable[[], str], late_apply: float, wait: Callable[[float, str], None],
-                 board_groups: Callable[[], dict[str, str]]):
+    def __init__(
+        self,
+        client: MondayApiClient,
+        staging: StagingOperations,
+        ledger: RequestLedger,
+        board_id: str,
+        sync_key_column: Callable[[], str],
+        late_apply: float,
+        wait: Callable[[float, str], None],
+        board_groups: Callable[[], dict[str, str]],
+    ):
         self.client = client
         self.staging = staging
         self.ledger = ledger
@@ -273,8 +408,11 @@ class Lookup:
         _, since_last = self.ledger.seconds_since(request)
         remaining = self.late_apply - since_last
         if remaining > 0 and request.sends:
-            self.wait(remaining, f"{why}: monday could still apply request {request.request_id} "
-                                 f"(last sent {since_last:.0f} s ago); looking its rows up on the board after that")
+            self.wait(
+                remaining,
+                f"{why}: monday could still apply request {request.request_id} "
+                f"(last sent {since_last:.0f} s ago); looking its rows up on the board after that",
+            )
         rows = self._rows(request)
         settlement = self.look_up(rows[0], rows[1], request.rows(GROUP))
         self.ledger.settle(request, settlement)
@@ -282,10 +420,10 @@ class Lookup:
     def _rows(self, request: StoredRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         t, st = s.stg_items, s.stg_subitems
         with self.staging.engine.connect() as conn:
-            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.request_id == request.request_id))
-                     .mappings()]
-            subs = [dict(r) for r in conn.execute(sa.select(st).where(st.c.request_id == request.request_id))
-                    .mappings()]
+            items = [dict(r) for r in conn.execute(sa.select(t).where(t.c.request_id == request.request_id)).mappings()]
+            subs = [
+                dict(r) for r in conn.execute(sa.select(st).where(st.c.request_id == request.request_id)).mappings()
+            ]
         return items, subs
 
     def look_up(self, items: list[dict[str, Any]], subs: list[dict[str, Any]], groups: list[str]) -> Settlement:
@@ -317,8 +455,13 @@ class Lookup:
         if groups:
             on_board = self.board_groups()
             settlement.groups = {name: on_board[name] for name in groups if name in on_board}
-        log.info("looked up %d items and %d subitems on the board: %d and %d found", len(creates), len(sub_creates),
-                 sum(1 for stg_id, _ in settlement.items_ok), len(settlement.subs_ok))
+        log.info(
+            "looked up %d items and %d subitems on the board: %d and %d found",
+            len(creates),
+            len(sub_creates),
+            sum(1 for stg_id, _ in settlement.items_ok),
+            len(settlement.subs_ok),
+        )
         return settlement
 
 

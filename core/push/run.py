@@ -17,7 +17,6 @@ through ``cancel`` or the batch row's cancel flag (which any workstation can set
 flight finishes, its results are recorded, and the batch ends CANCELLED and resumable.
 """
 
-
 import logging
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
@@ -48,8 +47,22 @@ from core.push.progress import (
 )
 from core.staging.operations import Batch
 
-__all__ = ["BUSY", "NOT_RUN", "REPORT_EVERY", "TAKEN_OVER", "BatchProcessor", "BatchResult", "EngineContextLike",
-           "NullProgress", "PrintProgress", "ProgressSink", "exit_code_of", "is_global", "run_exit_code", "worst_code"]
+__all__ = [
+    "BUSY",
+    "NOT_RUN",
+    "REPORT_EVERY",
+    "TAKEN_OVER",
+    "BatchProcessor",
+    "BatchResult",
+    "EngineContextLike",
+    "NullProgress",
+    "PrintProgress",
+    "ProgressSink",
+    "exit_code_of",
+    "is_global",
+    "run_exit_code",
+    "worst_code",
+]
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +112,10 @@ class BatchProcessor(PushPhases):
                 results.append(BatchResult(None, customer, s.FAILED, message=_describe(exc), error=exc))
             error = results[-1].error if results else None
             if error is not None and is_global(error):
-                results += [BatchResult(None, rest, NOT_RUN, message=f"not run: {_describe(error)}", error=error)
-                            for rest in customers[position + 1:]]
+                results += [
+                    BatchResult(None, rest, NOT_RUN, message=f"not run: {_describe(error)}", error=error)
+                    for rest in customers[position + 1 :]
+                ]
                 break
         return results
 
@@ -132,8 +147,9 @@ class BatchProcessor(PushPhases):
         keys = [c.sync_key for c in changes.changes] + [line.sync_key for line in changes.invalid]
         return not [k for k in keys if (only_keys is None or k in only_keys) and k not in skip]
 
-    def _run_batch(self, batch: Batch, customer: str, only_keys: set[str] | None,
-                   skip: AbstractSet[str] = frozenset()) -> BatchResult:
+    def _run_batch(
+        self, batch: Batch, customer: str, only_keys: set[str] | None, skip: AbstractSet[str] = frozenset()
+    ) -> BatchResult:
         with batch_context(batch.batch_id):  # every line logged for this batch carries its id
             self._batch_id = batch.batch_id
             self._stats_at_start = (self.client.stats.requests, self.client.stats.retries)
@@ -164,8 +180,10 @@ class BatchProcessor(PushPhases):
         if batch.status == s.STARTED:
             changes = self.ctx.detect([customer])[0]
             if only_keys is not None or skip:
+
                 def wanted(key: str | None) -> bool:
                     return (only_keys is None or key in only_keys) and key not in skip
+
                 changes.changes = [c for c in changes.changes if wanted(c.sync_key)]
                 # Every invalid line of the customer stays: none is sent, and an open VALIDATION error is
                 # resolved only when its line is no longer among them (fixed or gone at the source).
@@ -202,10 +220,26 @@ class BatchProcessor(PushPhases):
 
     def _result(self, batch_id: int, customer: str) -> BatchResult:
         row = self.staging.batch(batch_id)
-        counts = {k: row[k] for k in ("total_items", "total_subitems", "invalid_count", "sent_count", "succeeded_count",
-                                      "failed_count", "items_created", "items_updated", "subitems_created",
-                                      "subitems_updated", "removed_count", "items_recreated", "subitems_recreated",
-                                      "api_calls", "retries")}
+        counts = {
+            k: row[k]
+            for k in (
+                "total_items",
+                "total_subitems",
+                "invalid_count",
+                "sent_count",
+                "succeeded_count",
+                "failed_count",
+                "items_created",
+                "items_updated",
+                "subitems_created",
+                "subitems_updated",
+                "removed_count",
+                "items_recreated",
+                "subitems_recreated",
+                "api_calls",
+                "retries",
+            )
+        }
         result = BatchResult(batch_id, customer, row["status"], counts, row["message"])
         self.progress.batch_finished(result)
         return result

@@ -84,8 +84,14 @@ class Answer:
 class RequestStream:
     """Sends the stored requests of one batch to one board."""
 
-    def __init__(self, client: MondayApiClient, ledger: RequestLedger, board_id: str, settings: StreamSettings,
-                 wait: Callable[[float, str], None]):
+    def __init__(
+        self,
+        client: MondayApiClient,
+        ledger: RequestLedger,
+        board_id: str,
+        settings: StreamSettings,
+        wait: Callable[[float, str], None],
+    ):
         self.client = client
         self.ledger = ledger
         self.board_id = board_id
@@ -114,28 +120,43 @@ class RequestStream:
         while True:
             self.ledger.note_send(request)
             try:
-                outcomes = self.client.send_mutations(self.board_id, request.query, request.variables,
-                                                      request.count, request.key)
+                outcomes = self.client.send_mutations(
+                    self.board_id, request.query, request.variables, request.count, request.key
+                )
                 return Answer(request, outcomes)
             except MondayError as exc:
                 if exc.outcome_unknown or exc.error_type == ErrorType.CONFLICT:
                     unknown += 1
                     if not self.can_replay(request):
-                        log.warning("request %s (%d mutations): %s; its Idempotency-Key cannot be replayed, so its "
-                                    "rows are looked up on the board", request.request_id, request.count,
-                                    exc.describe())
+                        log.warning(
+                            "request %s (%d mutations): %s; its Idempotency-Key cannot be replayed, so its "
+                            "rows are looked up on the board",
+                            request.request_id,
+                            request.count,
+                            exc.describe(),
+                        )
                         return None
                     if unknown > MAX_UNKNOWN_RESENDS:
                         raise MondayNoAnswer(
                             f"monday did not answer request {request.request_id} after {unknown} sends "
                             f"({exc.describe()}); it is kept and settled by the next run",
-                            error_type=ErrorType.TIMEOUT, retryable=True) from None
+                            error_type=ErrorType.TIMEOUT,
+                            retryable=True,
+                        ) from None
                     delay = backoff(unknown)
-                    log.warning("request %s (%d mutations): %s; sending it again under the same Idempotency-Key "
-                                "in %.1f s (resend %d of %d)", request.request_id, request.count, exc.describe(),
-                                delay, unknown, MAX_UNKNOWN_RESENDS,
-                                extra=waiting(f"{exc.brief()}; sending again in {delay:.1f} s "
-                                              f"(resend {unknown} of {MAX_UNKNOWN_RESENDS})"))
+                    log.warning(
+                        "request %s (%d mutations): %s; sending it again under the same Idempotency-Key "
+                        "in %.1f s (resend %d of %d)",
+                        request.request_id,
+                        request.count,
+                        exc.describe(),
+                        delay,
+                        unknown,
+                        MAX_UNKNOWN_RESENDS,
+                        extra=waiting(
+                            f"{exc.brief()}; sending again in {delay:.1f} s (resend {unknown} of {MAX_UNKNOWN_RESENDS})"
+                        ),
+                    )
                     self.client.stats.retries += 1  # a resend is a retry in the batch's counts
                     self.client.stats.waits_seconds += delay
                     self.wait(delay, "before resending a request whose outcome is unknown")
@@ -162,7 +183,7 @@ def classify_answer(answer: Answer) -> tuple[Settlement, dict[tuple[str, Any], s
     look_up: list[tuple[str, int]] = []
     for (table, ref), results in answer.by_row().items():
         if table == GROUP:
-            (_, _, outcome), = results
+            ((_, _, outcome),) = results
             if outcome.error is None:
                 if outcome.id is None:  # never: monday answers create_group with the group's id
                     raise OrderSyncError(f"monday created the group {ref!r} without telling its id")

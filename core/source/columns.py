@@ -70,7 +70,7 @@ def _compile_template(template: str) -> list[tuple[bool, str]]:
     position = 0
     for match in _TEMPLATE_FIELD.finditer(template):
         if match.start() > position:
-            parts.append((False, template[position:match.start()]))
+            parts.append((False, template[position : match.start()]))
         parts.append((True, match.group(1)))
         position = match.end()
     if position < len(template):

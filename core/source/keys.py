@@ -86,8 +86,6 @@ def _reason(key: str, repeated: bool, others: list[str], table: str) -> str:
     named = ", ".join(repr(k) for k in others[:MAX_NAMED])
     if len(others) > MAX_NAMED:
         named += f" and {len(others) - MAX_NAMED} more"
-    how = ("letter case" if all(k.casefold() == key.casefold() for k in others)
-           else "letter case or trailing spaces")
+    how = "letter case" if all(k.casefold() == key.casefold() for k in others) else "letter case or trailing spaces"
     also = f" appears more than once in {table} and" if repeated else ""
-    return (f"key {key!r}{also} differs only in {how} from {named}; "
-            "every line with these keys is held back")
+    return f"key {key!r}{also} differs only in {how} from {named}; every line with these keys is held back"

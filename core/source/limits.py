@@ -32,19 +32,36 @@ def _shortest(*columns: sa.Column[Any]) -> int:
 def storage_limits() -> StorageLimits:
     """The limits of every mapped value, from the table definitions."""
     return StorageLimits(
-        key=_shortest(s.stg_items.c.sync_key, s.items.c.sync_key, s.err_items.c.sync_key,
-                      s.stg_subitems.c.parent_sync_key, s.subitems.c.parent_sync_key, s.err_subitems.c.parent_sync_key),
-        customer=_shortest(s.batches.c.customer, s.stg_items.c.customer, s.stg_subitems.c.customer, s.items.c.customer,
-                           s.subitems.c.customer, s.err_items.c.customer, s.err_subitems.c.customer),
-        order_number=_shortest(s.stg_items.c.order_number, s.items.c.order_number, s.err_items.c.order_number,
-                               s.err_subitems.c.order_number),
-        po_number=_shortest(s.stg_items.c.po_number, s.items.c.po_number, s.err_items.c.po_number,
-                            s.err_subitems.c.po_number),
+        key=_shortest(
+            s.stg_items.c.sync_key,
+            s.items.c.sync_key,
+            s.err_items.c.sync_key,
+            s.stg_subitems.c.parent_sync_key,
+            s.subitems.c.parent_sync_key,
+            s.err_subitems.c.parent_sync_key,
+        ),
+        customer=_shortest(
+            s.batches.c.customer,
+            s.stg_items.c.customer,
+            s.stg_subitems.c.customer,
+            s.items.c.customer,
+            s.subitems.c.customer,
+            s.err_items.c.customer,
+            s.err_subitems.c.customer,
+        ),
+        order_number=_shortest(
+            s.stg_items.c.order_number,
+            s.items.c.order_number,
+            s.err_items.c.order_number,
+            s.err_subitems.c.order_number,
+        ),
+        po_number=_shortest(
+            s.stg_items.c.po_number, s.items.c.po_number, s.err_items.c.po_number, s.err_subitems.c.po_number
+        ),
         item_name=_shortest(s.items.c.item_name),
         group_name=_shortest(s.stg_items.c.group_name, s.items.c.group_name),
         size_label=_shortest(s.stg_subitems.c.size_label, s.subitems.c.size_label, s.err_subitems.c.size_label),
-        subitem_name=_shortest(s.stg_subitems.c.subitem_name, s.subitems.c.subitem_name,
-                               s.err_subitems.c.subitem_name),
+        subitem_name=_shortest(s.stg_subitems.c.subitem_name, s.subitems.c.subitem_name, s.err_subitems.c.subitem_name),
         quantity=INT32_MAX,
     )
 

@@ -1,6 +1,9 @@
 """The line mapper: a mapping bound to the source table's columns turns raw rows into ``MappedLine``.
 
 Cleaned, transformed, typed, validated and hashed; nothing here touches the database or the network.
+
+About 400 lines: ``LineMapper.map_row`` is the hot loop of every run, and its helpers stay beside
+it.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ _TYPED_MAX = 20_000  # typed values kept per board column
 _MEMO_TYPES = frozenset((str, int, float, dt.date, dt.datetime))
 _MARSHAL_TYPES = frozenset((str, int, float, bool, bytes))  # (None too): what marshal serialises as is
 _SOURCE_HASH_FORMAT = "marshal0"  # part of the fingerprint: a new serialisation re-maps every line once
-
 
 
 @dataclass
@@ -106,8 +108,9 @@ class LineMapper:
         self.select_columns = columns + sizes
         self._index = {name: i for i, name in enumerate(columns)}
         self._key_index = [(name, self._index[name]) for name in mapping.key]
-        self._key_cleaners = [(self._index[name], name in mapping.trim, name in mapping.true_means_zero)
-                              for name in mapping.key]
+        self._key_cleaners = [
+            (self._index[name], name in mapping.trim, name in mapping.true_means_zero) for name in mapping.key
+        ]
         self._key_only_cleaners = [(j, trim, true_zero) for j, (_, trim, true_zero) in enumerate(self._key_cleaners)]
         self._customer_cache: dict[Any, tuple[str, bool]] = {}
         self._long_customers: dict[str, int] = {}  # shortened name -> the length it had
@@ -115,7 +118,8 @@ class LineMapper:
         self._canonical = frozenset(mapping.customers.values())
         # Changing the mapping or the table's columns changes every line's source hash.
         self.fingerprint = hashlib.sha1(
-            (mapping.fingerprint + repr(self.select_columns) + _SOURCE_HASH_FORMAT).encode("utf-8")).hexdigest()
+            (mapping.fingerprint + repr(self.select_columns) + _SOURCE_HASH_FORMAT).encode("utf-8")
+        ).hexdigest()
         self._fingerprint_bytes = self.fingerprint.encode("ascii")
         self._hash_special: list[int] = []  # row positions that held a value marshal cannot take
         self._compile()
@@ -286,11 +290,14 @@ class LineMapper:
             errors.append(too_long("the key", sync_key, limits.key))
             sync_key = sync_key[: limits.key]
         if customer in self._long_customers:
-            errors.append(f"{m.customer_column} {show(shorten(customer))} is {self._long_customers[customer]} "
-                          f"characters long, over {limits.customer}, the longest OrderSync's tables hold")
+            errors.append(
+                f"{m.customer_column} {show(shorten(customer))} is {self._long_customers[customer]} "
+                f"characters long, over {limits.customer}, the longest OrderSync's tables hold"
+            )
         for label, value, limit in (
-                (m.order_number_column or "", texts.get(m.order_number_column or ""), limits.order_number),
-                (m.po_number_column or "", texts.get(m.po_number_column or ""), limits.po_number)):
+            (m.order_number_column or "", texts.get(m.order_number_column or ""), limits.order_number),
+            (m.po_number_column or "", texts.get(m.po_number_column or ""), limits.po_number),
+        ):
             if value and limit and len(value) > limit:
                 errors.append(too_long(label, value, limit))
         if limits.group_name and len(group_name) > limits.group_name:
@@ -300,8 +307,9 @@ class LineMapper:
             for name, text in texts.items():
                 problem = unstorable(text) if text and name not in TEMPLATE_DERIVED else None
                 if problem:
-                    errors.append(f"{name} holds {problem}, which no database column can store "
-                                  f"(value {show(shorten(text))})")
+                    errors.append(
+                        f"{name} holds {problem}, which no database column can store (value {show(shorten(text))})"
+                    )
 
         values: dict[str, str | None] = {}
         for label, source, value_map, column, typed in self._board_columns:
@@ -338,7 +346,7 @@ class LineMapper:
         sizes: list[MappedSize] = []
         size_cache = self._size_cache
         max_quantity = limits.quantity or _NO_MAX
-        tail = row[len(self.columns):]
+        tail = row[len(self.columns) :]
         # Most sizes of a line are empty (None or 0). When every quantity is an int or None, as the
         # drivers return an integer column, the non-empty ones are picked in C; other types go
         # through every position (a bool, a string or a Decimal is parsed, or refused).
@@ -360,8 +368,10 @@ class LineMapper:
                 if quantity == 0:
                     continue
                 if quantity > max_quantity:
-                    errors.append(f"size {self.sizes[position]}: quantity {quantity} is more than {max_quantity}, "
-                                  "the largest OrderSync's tables hold")
+                    errors.append(
+                        f"size {self.sizes[position]}: quantity {quantity} is more than {max_quantity}, "
+                        "the largest OrderSync's tables hold"
+                    )
                     continue
             size = size_cache.get((position, quantity))
             if size is None:
@@ -372,9 +382,18 @@ class LineMapper:
             sizes.append(size)
 
         line = MappedLine(
-            sync_key=sync_key, customer=customer, order_number=texts.get(m.order_number_column or "") or None,
-            po_number=texts.get(m.po_number_column or "") or None, item_name=item_name, group_name=group_name,
-            values=values, sizes=sizes, row=row, source_columns=self.columns, errors=errors, customer_known=known,
+            sync_key=sync_key,
+            customer=customer,
+            order_number=texts.get(m.order_number_column or "") or None,
+            po_number=texts.get(m.po_number_column or "") or None,
+            item_name=item_name,
+            group_name=group_name,
+            values=values,
+            sizes=sizes,
+            row=row,
+            source_columns=self.columns,
+            errors=errors,
+            customer_known=known,
         )
         line.content_hash = fields_hash(line.item_fields)
         line.line_hash = _sha1("\x1e".join([line.content_hash, *[sz.hash for sz in sizes]]))
@@ -383,8 +402,10 @@ class LineMapper:
 
     @staticmethod
     def _too_long(what: str, value: str, limit: int) -> str:
-        return (f"{what} {show(shorten(value))} is {len(value)} characters long, over {limit}, "
-                "the longest OrderSync's tables hold")
+        return (
+            f"{what} {show(shorten(value))} is {len(value)} characters long, over {limit}, "
+            "the longest OrderSync's tables hold"
+        )
 
     def _size(self, label: str, position: int, quantity: int) -> MappedSize:
         m = self.mapping

@@ -39,15 +39,7 @@ from core.source.columns import (
 )
 from core.source.hashing import content_hash, fields_hash
 from core.source.lines import LineMapper, MappedLine, MappedSize  # (it imports Mapping only to type it)
-from core.source.values import (
-    ValueError_,
-    parse_quantity,
-    shorten,
-    show,
-    to_board_value,
-    to_json,
-    unstorable,
-)
+from core.source.values import ValueError_, parse_quantity, shorten, show, to_board_value, to_json, unstorable
 
 
 @dataclass(frozen=True)
@@ -120,7 +112,7 @@ class Mapping:
             end = source_columns.index(self.size_before)
             if end <= start:
                 raise SettingsError(f"mapping [sizes]: {self.size_before} stands before {source_columns[start]}")
-            sizes = list(source_columns[start + 1:end])
+            sizes = list(source_columns[start + 1 : end])
         sizes = [s for s in sizes if s not in self.size_exclude]
         if not sizes:
             raise SettingsError("mapping [sizes]: no size columns found in the source table")
@@ -142,7 +134,8 @@ class Mapping:
                 raise SettingsError(
                     f"size column(s) of the source table have names longer than {limits.size_label} characters, "
                     f"the longest size OrderSync's tables hold: {', '.join(repr(shorten(s)) for s in long)}; "
-                    "exclude them in the mapping's [sizes] or rename them")
+                    "exclude them in the mapping's [sizes] or rename them"
+                )
         return LineMapper(self, self.referenced_columns(), sizes, limits)
 
 
@@ -227,10 +220,17 @@ def _parse_columns(reader: _Reader, entries: Any, prefix: str, derived: tuple[st
         minimum = entry.get("min")
         if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, (int, float))):
             raise reader.error(f"{where}.min", f"must be a number, got {minimum!r}")
-        columns.append(ColumnMap(
-            source=source, type=kind, title=title, id=column_id, value_map=value_map,
-            whole=reader.get(entry, where, "whole", bool, False), min=minimum,
-        ))
+        columns.append(
+            ColumnMap(
+                source=source,
+                type=kind,
+                title=title,
+                id=column_id,
+                value_map=value_map,
+                whole=reader.get(entry, where, "whole", bool, False),
+                min=minimum,
+            )
+        )
     labels = [c.label for c in columns]
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:

@@ -38,8 +38,9 @@ class Source:
         self.customer_position = self.mapper.columns.index(mapping.customer_column)
 
     @classmethod
-    def reflect(cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED",
-                schema: str | None = None) -> Source:
+    def reflect(
+        cls, bind: Engine | Connection, mapping: Mapping, table: str = "ORDERS_UNIFIED", schema: str | None = None
+    ) -> Source:
         """Reflect the table's columns (and nothing else: the source's own constraints are not ours)."""
         metadata = sa.MetaData()
         engine = bind.engine if isinstance(bind, Connection) else bind
@@ -81,12 +82,14 @@ class Source:
     def unknown_customers(self, conn: Connection) -> list[str]:
         """Customer names that are neither aliases nor canonical names of the mapping (reported, not guessed)."""
         return sorted(
-            name for name, raws in self.customer_names(conn).items()
+            name
+            for name, raws in self.customer_names(conn).items()
             if name and not any(self.mapper.canonical_customer(r)[1] for r in raws)
         )
 
-    def _customer_filter(self, conn: Connection, customers: Iterable[str] | None,
-                         names: dict[str, list[Any]] | None = None) -> sa.ColumnElement[bool] | None:
+    def _customer_filter(
+        self, conn: Connection, customers: Iterable[str] | None, names: dict[str, list[Any]] | None = None
+    ) -> sa.ColumnElement[bool] | None:
         if customers is None:
             return None
         wanted = set(customers)
@@ -125,8 +128,9 @@ class Source:
         statement = sa.select(*self._select_columns)
         return statement.where(where) if where is not None else statement
 
-    def iter_rows(self, conn: Connection, customers: Iterable[str] | None = None,
-                  names: dict[str, list[Any]] | None = None) -> Generator[Sequence[Any], None, None]:
+    def iter_rows(
+        self, conn: Connection, customers: Iterable[str] | None = None, names: dict[str, list[Any]] | None = None
+    ) -> Generator[Sequence[Any], None, None]:
         """Raw rows (the mapper's columns, then the sizes) of the given canonical customers (all when None).
 
         ``names``: ``customer_names`` when the caller has read it already (a scan of the table).
@@ -155,7 +159,8 @@ class Source:
                 conditions.append(column.contains(part, autoescape=True) if name in mapping.trim else column == part)
         found = None
         result = conn.execution_options(yield_per=READ_CHUNK).execute(
-            self.select_statement(sa.and_(*conditions) if conditions else None))
+            self.select_statement(sa.and_(*conditions) if conditions else None)
+        )
         with result:
             for row in result:
                 if same_key(self.mapper.row_key(row), sync_key):
@@ -174,14 +179,14 @@ class Source:
             line.errors.append(reason)
         return line
 
-    def iter_lines(self, conn: Connection, customers: Iterable[str] | None = None,
-                   census: KeyCensus | None = None) -> Iterator[MappedLine]:
+    def iter_lines(
+        self, conn: Connection, customers: Iterable[str] | None = None, census: KeyCensus | None = None
+    ) -> Iterator[MappedLine]:
         """Mapped and validated lines of the given canonical customers (all when None)."""
         if census is None:
             census = self.key_census(conn)
         for row in self.iter_rows(conn, customers):
             yield self.line(row, census)
-
 
 
 def _url(bind: Engine | Connection) -> str:

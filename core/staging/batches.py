@@ -93,19 +93,37 @@ class StagingBatches:
         token every later write of the owner checks.
         """
         b = s.batches
-        unfinished = sa.or_(*(
-            sa.select(t.c.batch_id).where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES)).exists()
-            for t in (s.stg_items, s.stg_subitems)
-        ), sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists())
+        unfinished = sa.or_(
+            *(
+                sa.select(t.c.batch_id)
+                .where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES))
+                .exists()
+                for t in (s.stg_items, s.stg_subitems)
+            ),
+            sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists(),
+        )
         with self.engine.begin() as conn:
             rows = conn.execute(
-                sa.select(b.c.batch_id, b.c.status, b.c.heartbeat_at, b.c.owner_host, b.c.owner_pid, b.c.owner_user,
-                          b.c.owner_generation,
-                          # a CASE, not the bare predicate: T-SQL allows no boolean expression in a select list
-                          sa.case((unfinished, 1), else_=0).label("unfinished"), db_utcnow().label("now"))
-                .where(b.c.customer == customer, b.c.board_id == board_id,
-                       sa.or_(b.c.status.in_(s.ACTIVE_BATCH_STATES),
-                              sa.and_(b.c.status.in_((s.CANCELLED, s.FAILED)), unfinished)))
+                sa.select(
+                    b.c.batch_id,
+                    b.c.status,
+                    b.c.heartbeat_at,
+                    b.c.owner_host,
+                    b.c.owner_pid,
+                    b.c.owner_user,
+                    b.c.owner_generation,
+                    # a CASE, not the bare predicate: T-SQL allows no boolean expression in a select list
+                    sa.case((unfinished, 1), else_=0).label("unfinished"),
+                    db_utcnow().label("now"),
+                )
+                .where(
+                    b.c.customer == customer,
+                    b.c.board_id == board_id,
+                    sa.or_(
+                        b.c.status.in_(s.ACTIVE_BATCH_STATES),
+                        sa.and_(b.c.status.in_((s.CANCELLED, s.FAILED)), unfinished),
+                    ),
+                )
                 .order_by(b.c.batch_id.desc())
             ).all()
         for row in rows:
@@ -124,12 +142,21 @@ class StagingBatches:
         try:
             with self.engine.begin() as conn:
                 now = database_now(conn)
-                batch_id = inserted_id(conn.execute(
-                    sa.insert(b).values(
-                        customer=customer, board_id=board_id, status=s.STARTED, started_at=now, heartbeat_at=now,
-                        cancel_requested=False, owner_generation=1, **self.owner.columns(), **_zero_counts(),
+                batch_id = inserted_id(
+                    conn.execute(
+                        sa.insert(b).values(
+                            customer=customer,
+                            board_id=board_id,
+                            status=s.STARTED,
+                            started_at=now,
+                            heartbeat_at=now,
+                            cancel_requested=False,
+                            owner_generation=1,
+                            **self.owner.columns(),
+                            **_zero_counts(),
+                        )
                     )
-                ))
+                )
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} was claimed by another process a moment ago; try again later") from None
         self._generations[batch_id] = 1
@@ -144,10 +171,20 @@ class StagingBatches:
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(
-                    sa.update(b).where(b.c.batch_id == row.batch_id, b.c.status == row.status,
-                                       b.c.owner_generation == row.owner_generation)
-                    .values(status=status, heartbeat_at=db_utcnow(), cancel_requested=False, finished_at=None,
-                            owner_generation=generation, **self.owner.columns())
+                    sa.update(b)
+                    .where(
+                        b.c.batch_id == row.batch_id,
+                        b.c.status == row.status,
+                        b.c.owner_generation == row.owner_generation,
+                    )
+                    .values(
+                        status=status,
+                        heartbeat_at=db_utcnow(),
+                        cancel_requested=False,
+                        finished_at=None,
+                        owner_generation=generation,
+                        **self.owner.columns(),
+                    )
                 )
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} already has an active batch in another process") from None
@@ -167,10 +204,15 @@ class StagingBatches:
         """
         generation = self._generations.get(batch_id)
         with self.engine.begin() as conn:
-            fenced = generation is not None and conn.execute(
-                sa.update(s.batches).where(s.batches.c.batch_id == batch_id,
-                                           s.batches.c.owner_generation == generation)
-                .values(heartbeat_at=db_utcnow(), **values)).rowcount == 1
+            fenced = (
+                generation is not None
+                and conn.execute(
+                    sa.update(s.batches)
+                    .where(s.batches.c.batch_id == batch_id, s.batches.c.owner_generation == generation)
+                    .values(heartbeat_at=db_utcnow(), **values)
+                ).rowcount
+                == 1
+            )
             if not fenced:
                 self._generations.pop(batch_id, None)
                 raise BatchTakenOver(
@@ -212,8 +254,14 @@ class StagingBatches:
         """
         b = s.batches
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(b).where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
-                                .values(cancel_requested=True)).rowcount == 1
+            return (
+                conn.execute(
+                    sa.update(b)
+                    .where(b.c.batch_id == batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
+                    .values(cancel_requested=True)
+                ).rowcount
+                == 1
+            )
 
     def batch(self, batch_id: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -224,9 +272,11 @@ class StagingBatches:
         counts = dict.fromkeys(_COUNTED, 0)
         with self.engine.connect() as conn:
             for name, table in (("items", s.stg_items), ("subitems", s.stg_subitems)):
-                query = (sa.select(table.c.action, table.c.state, table.c.recreate, sa.func.count())
-                         .where(table.c.batch_id == batch_id)
-                         .group_by(table.c.action, table.c.state, table.c.recreate))
+                query = (
+                    sa.select(table.c.action, table.c.state, table.c.recreate, sa.func.count())
+                    .where(table.c.batch_id == batch_id)
+                    .group_by(table.c.action, table.c.state, table.c.recreate)
+                )
                 for action, state, recreate, n in conn.execute(query):
                     if state == s.INVALID:
                         continue
@@ -250,11 +300,18 @@ class StagingBatches:
     def add_counts(self, batch_id: int, counts: dict[str, int], **absolute: Any) -> None:
         """Add a run's outcome counts to the batch row (a resumed batch adds its second run)."""
         b = s.batches
-        columns = {"sent": "sent_count", "succeeded": "succeeded_count", "failed": "failed_count",
-                   "items_created": "items_created", "items_updated": "items_updated",
-                   "subitems_created": "subitems_created", "subitems_updated": "subitems_updated",
-                   "removed": "removed_count", "items_recreated": "items_recreated",
-                   "subitems_recreated": "subitems_recreated"}
+        columns = {
+            "sent": "sent_count",
+            "succeeded": "succeeded_count",
+            "failed": "failed_count",
+            "items_created": "items_created",
+            "items_updated": "items_updated",
+            "subitems_created": "subitems_created",
+            "subitems_updated": "subitems_updated",
+            "removed": "removed_count",
+            "items_recreated": "items_recreated",
+            "subitems_recreated": "subitems_recreated",
+        }
         values = {column: b.c[column] + counts.get(key, 0) for key, column in columns.items()}
         with self.owned(batch_id, **values, **absolute):
             pass
@@ -264,14 +321,28 @@ class StagingBatches:
         counts: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
             for name, table in (("items", s.stg_items), ("subitems", s.stg_subitems)):
-                query = (sa.select(table.c.state, sa.func.count()).where(table.c.batch_id == batch_id)
-                         .group_by(table.c.state))
+                query = (
+                    sa.select(table.c.state, sa.func.count())
+                    .where(table.c.batch_id == batch_id)
+                    .group_by(table.c.state)
+                )
                 counts[name] = dict(conn.execute(query).all())
         return counts
 
 
-_COUNTED = ("total", "sent", "succeeded", "failed", "items_created", "items_updated", "subitems_created",
-            "subitems_updated", "removed", "items_recreated", "subitems_recreated")
+_COUNTED = (
+    "total",
+    "sent",
+    "succeeded",
+    "failed",
+    "items_created",
+    "items_updated",
+    "subitems_created",
+    "subitems_updated",
+    "removed",
+    "items_recreated",
+    "subitems_recreated",
+)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -291,7 +362,23 @@ def _process_alive(pid: int) -> bool:
 
 
 def _zero_counts() -> dict[str, int]:
-    return {c: 0 for c in ("total_items", "total_subitems", "invalid_count", "sent_count", "succeeded_count",
-                           "failed_count", "items_created", "items_updated", "subitems_created",
-                           "subitems_updated", "removed_count", "items_recreated", "subitems_recreated",
-                           "api_calls", "retries")}
+    return {
+        c: 0
+        for c in (
+            "total_items",
+            "total_subitems",
+            "invalid_count",
+            "sent_count",
+            "succeeded_count",
+            "failed_count",
+            "items_created",
+            "items_updated",
+            "subitems_created",
+            "subitems_updated",
+            "removed_count",
+            "items_recreated",
+            "subitems_recreated",
+            "api_calls",
+            "retries",
+        )
+    }

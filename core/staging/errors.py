@@ -34,8 +34,16 @@ from core.staging.batches import StagingBatches, utcnow
 
 _json = to_json
 
-FIXABLE = (ErrorType.COLUMN_VALUE, ErrorType.NOT_FOUND, ErrorType.AUTH, ErrorType.UNKNOWN, ErrorType.PARENT_FAILED,
-           ErrorType.DELETED_ON_BOARD, ErrorType.ARCHIVED_ON_BOARD, ErrorType.DUPLICATE_ON_BOARD)
+FIXABLE = (
+    ErrorType.COLUMN_VALUE,
+    ErrorType.NOT_FOUND,
+    ErrorType.AUTH,
+    ErrorType.UNKNOWN,
+    ErrorType.PARENT_FAILED,
+    ErrorType.DELETED_ON_BOARD,
+    ErrorType.ARCHIVED_ON_BOARD,
+    ErrorType.DUPLICATE_ON_BOARD,
+)
 # A planner's decision about an item people changed on the board, made by retrying its error.
 BOARD_DECISIONS = (ErrorType.DELETED_ON_BOARD, ErrorType.ARCHIVED_ON_BOARD)
 _REF = re.compile(r"^(?P<kind>[IiSs])?(?P<id>\d+)$")
@@ -91,9 +99,12 @@ class ErrorHandler:
         wanted = None if customers is None else sorted(set(customers))
         with self.engine.connect() as conn:
             for table in (s.err_items, s.err_subitems):
-                query = (sa.select(table.c.error_type, sa.func.count()).where(table.c.resolved_at.is_(None))
-                         .group_by(table.c.error_type))
-                for chunk in ([None] if wanted is None else _chunks(wanted)):
+                query = (
+                    sa.select(table.c.error_type, sa.func.count())
+                    .where(table.c.resolved_at.is_(None))
+                    .group_by(table.c.error_type)
+                )
+                for chunk in [None] if wanted is None else _chunks(wanted):
                     q = query if chunk is None else query.where(table.c.customer.in_(chunk))
                     for error_type, n in conn.execute(q):
                         counts[error_type] = counts.get(error_type, 0) + n
@@ -146,14 +157,21 @@ class ErrorHandler:
         archived = [k for k, why in selection.board.items() if why == ErrorType.ARCHIVED_ON_BOARD]
         with self.engine.begin() as conn:
             for chunk in _chunks(deleted):
-                gone = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk),
-                                                     p.c.board_state == s.BOARD_DELETED).scalar_subquery()
+                gone = (
+                    sa.select(p.c.sync_key)
+                    .where(p.c.board_id == board_id, p.c.sync_key.in_(chunk), p.c.board_state == s.BOARD_DELETED)
+                    .scalar_subquery()
+                )
                 conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(gone)))
-                conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk),
-                                                p.c.board_state == s.BOARD_DELETED))
+                conn.execute(
+                    sa.delete(p).where(
+                        p.c.board_id == board_id, p.c.sync_key.in_(chunk), p.c.board_state == s.BOARD_DELETED
+                    )
+                )
             for chunk in _chunks(archived):
-                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk))
-                             .values(board_state=None))
+                conn.execute(
+                    sa.update(p).where(p.c.board_id == board_id, p.c.sync_key.in_(chunk)).values(board_state=None)
+                )
 
     def select(self, refs: Iterable[str] | None) -> RetrySelection:
         """The lines to re-stage for ``refs`` (None: every open error)."""
@@ -162,8 +180,14 @@ class ErrorHandler:
         with self.engine.connect() as conn:
             for table in (s.err_items, s.err_subitems):
                 key = table.c.sync_key if table is s.err_items else table.c.parent_sync_key
-                query = sa.select(table.c.err_id, table.c.customer, key.label("key"), table.c.resolved_at,
-                                  table.c.error_type, table.c.message)
+                query = sa.select(
+                    table.c.err_id,
+                    table.c.customer,
+                    key.label("key"),
+                    table.c.resolved_at,
+                    table.c.error_type,
+                    table.c.message,
+                )
                 if wanted is not None:
                     ids = [i for t, i in wanted if t is table]
                     if not ids:
@@ -178,8 +202,9 @@ class ErrorHandler:
                     if row.resolved_at is not None:
                         selection.notes.append(f"{ref} is already resolved")
                     elif row.key is None:
-                        selection.notes.append(f"{ref} cannot be retried: the line has no key "
-                                               f"({row.message}); fix it in ORDERS_UNIFIED")
+                        selection.notes.append(
+                            f"{ref} cannot be retried: the line has no key ({row.message}); fix it in ORDERS_UNIFIED"
+                        )
                     else:
                         selection.keys.setdefault(row.customer, set()).add(row.key)
                         if table is s.err_items and row.error_type in BOARD_DECISIONS:
@@ -212,22 +237,36 @@ class StagingErrors(StagingBatches):
         """Sync keys of the lines whose rows failed in the batch (their errors are open)."""
         e, es = s.err_items, s.err_subitems
         with self.engine.connect() as conn:
-            keys = {k for (k,) in conn.execute(sa.select(e.c.sync_key).where(
-                e.c.batch_id == batch_id, e.c.resolved_at.is_(None), e.c.sync_key.is_not(None)))}
-            keys |= {k for (k,) in conn.execute(sa.select(es.c.parent_sync_key).where(
-                es.c.batch_id == batch_id, es.c.resolved_at.is_(None), es.c.parent_sync_key.is_not(None)))}
+            keys = {
+                k
+                for (k,) in conn.execute(
+                    sa.select(e.c.sync_key).where(
+                        e.c.batch_id == batch_id, e.c.resolved_at.is_(None), e.c.sync_key.is_not(None)
+                    )
+                )
+            }
+            keys |= {
+                k
+                for (k,) in conn.execute(
+                    sa.select(es.c.parent_sync_key).where(
+                        es.c.batch_id == batch_id, es.c.resolved_at.is_(None), es.c.parent_sync_key.is_not(None)
+                    )
+                )
+            }
         return keys
 
-    def _validation_errors(self, conn: Connection, batch_id: int, changes: CustomerChanges,
-                           now: dt.datetime) -> list[MappedLine]:
+    def _validation_errors(
+        self, conn: Connection, batch_id: int, changes: CustomerChanges, now: dt.datetime
+    ) -> list[MappedLine]:
         """Record VALIDATION errors; return the invalid lines that are new or whose content changed.
 
         Open VALIDATION errors of this customer whose line is no longer invalid are resolved.
         """
         e = s.err_items
         open_rows = conn.execute(
-            sa.select(e.c.err_id, e.c.sync_key, e.c.content_hash)
-            .where(e.c.customer == changes.customer, e.c.error_type == ErrorType.VALIDATION, e.c.resolved_at.is_(None))
+            sa.select(e.c.err_id, e.c.sync_key, e.c.content_hash).where(
+                e.c.customer == changes.customer, e.c.error_type == ErrorType.VALIDATION, e.c.resolved_at.is_(None)
+            )
         ).all()
         by_identity = {(r.sync_key, r.content_hash): r.err_id for r in open_rows}
         by_key = {r.sync_key: r.err_id for r in open_rows if r.sync_key is not None}
@@ -252,15 +291,19 @@ class StagingErrors(StagingBatches):
             conn.execute(sa.insert(e), inserts)
         if updates:
             conn.execute(
-                sa.update(e).where(e.c.err_id == sa.bindparam("b_err_id"))
+                sa.update(e)
+                .where(e.c.err_id == sa.bindparam("b_err_id"))
                 .values({k: sa.bindparam(k) for k in _VALIDATION_UPDATE}),
                 updates,
             )
         gone = [r.err_id for r in open_rows if r.err_id not in still_open]
         for chunk in _chunks(gone):
             conn.execute(
-                sa.update(e).where(e.c.err_id.in_(chunk)).values(
-                    resolved_at=now, resolved_by=self.owner.label,
+                sa.update(e)
+                .where(e.c.err_id.in_(chunk))
+                .values(
+                    resolved_at=now,
+                    resolved_by=self.owner.label,
                     resolution="no longer invalid in ORDERS_UNIFIED (fixed or removed at the source)",
                 )
             )
@@ -275,8 +318,14 @@ class StagingErrors(StagingBatches):
             with self.owned(batch_id) as conn:
                 self._record_failures(conn, batch_id, table, failures)
 
-    def _record_failures(self, conn: Connection, batch_id: int, table: sa.Table, failures: Sequence[Failure],
-                         orphan_states: Sequence[str] = (s.WAITING_PARENT,)) -> None:
+    def _record_failures(
+        self,
+        conn: Connection,
+        batch_id: int,
+        table: sa.Table,
+        failures: Sequence[Failure],
+        orphan_states: Sequence[str] = (s.WAITING_PARENT,),
+    ) -> None:
         if not failures:
             return
         now = utcnow()
@@ -287,28 +336,49 @@ class StagingErrors(StagingBatches):
         for chunk in _chunks(list(by_id)):
             rows += conn.execute(sa.select(table).where(pk.in_(chunk))).mappings().all()
         conn.execute(
-            sa.update(table).where(pk == sa.bindparam("b_id")).values(state=s.API_FAILED, request_id=None,
-                                                                      last_error=sa.bindparam("b_msg")),
+            sa.update(table)
+            .where(pk == sa.bindparam("b_id"))
+            .values(state=s.API_FAILED, request_id=None, last_error=sa.bindparam("b_msg")),
             [{"b_id": f.stg_id, "b_msg": f.message} for f in failures],
         )
         self._write_errors(conn, batch_id, items, [(row, by_id[row[pk.name]]) for row in rows], now)
         if items:
             orphans: list[RowMapping] = []
             for chunk in _chunks(list(by_id)):
-                orphans += conn.execute(
-                    sa.select(s.stg_subitems).where(
-                        s.stg_subitems.c.parent_stg_id.in_(chunk), s.stg_subitems.c.state.in_(orphan_states))
-                ).mappings().all()
+                orphans += (
+                    conn.execute(
+                        sa.select(s.stg_subitems).where(
+                            s.stg_subitems.c.parent_stg_id.in_(chunk), s.stg_subitems.c.state.in_(orphan_states)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
             if orphans:
                 for chunk in _chunks([o["stg_sub_id"] for o in orphans]):
-                    conn.execute(sa.update(s.stg_subitems).where(s.stg_subitems.c.stg_sub_id.in_(chunk))
-                                 .values(state=s.API_FAILED, last_error="the parent item failed", request_id=None))
-                self._write_errors(conn, batch_id, False, [
-                    (o, Failure(o["stg_sub_id"], ErrorType.PARENT_FAILED,
+                    conn.execute(
+                        sa.update(s.stg_subitems)
+                        .where(s.stg_subitems.c.stg_sub_id.in_(chunk))
+                        .values(state=s.API_FAILED, last_error="the parent item failed", request_id=None)
+                    )
+                self._write_errors(
+                    conn,
+                    batch_id,
+                    False,
+                    [
+                        (
+                            o,
+                            Failure(
+                                o["stg_sub_id"],
+                                ErrorType.PARENT_FAILED,
                                 f"not sent: its item failed ({by_id[o['parent_stg_id']].message})",
-                                by_id[o["parent_stg_id"]].retryable))
-                    for o in orphans
-                ], now)
+                                by_id[o["parent_stg_id"]].retryable,
+                            ),
+                        )
+                        for o in orphans
+                    ],
+                    now,
+                )
 
     def report_duplicates(self, batch_id: int, duplicates: Sequence[tuple[str, Sequence[str]]]) -> None:
         """Two or more items on the board carry one sync key: an open error per line, its row stays synced."""
@@ -319,63 +389,117 @@ class StagingErrors(StagingBatches):
         with self.owned(batch_id) as conn:
             rows: list[RowMapping] = []
             for chunk in _chunks(list(ids)):
-                rows += conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))
-                                     ).mappings().all()
-            self._write_errors(conn, batch_id, True, [(row, Failure(
-                row["stg_id"], ErrorType.DUPLICATE_ON_BOARD,
-                f"{len(ids[row['sync_key']])} items on the board carry this line's sync key "
-                f"(ids {', '.join(ids[row['sync_key']])}); OrderSync keeps the oldest and created no other. "
-                "Delete the extra ones on the board, then retry this error", True)) for row in rows], utcnow())
+                rows += (
+                    conn.execute(sa.select(t).where(t.c.batch_id == batch_id, t.c.sync_key.in_(chunk))).mappings().all()
+                )
+            self._write_errors(
+                conn,
+                batch_id,
+                True,
+                [
+                    (
+                        row,
+                        Failure(
+                            row["stg_id"],
+                            ErrorType.DUPLICATE_ON_BOARD,
+                            f"{len(ids[row['sync_key']])} items on the board carry this line's sync key "
+                            f"(ids {', '.join(ids[row['sync_key']])}); OrderSync keeps the oldest and created no other. "
+                            "Delete the extra ones on the board, then retry this error",
+                            True,
+                        ),
+                    )
+                    for row in rows
+                ],
+                utcnow(),
+            )
 
-    def _write_errors(self, conn: Connection, batch_id: int, items: bool,
-                      pairs: list[tuple[Any, Failure]], now: dt.datetime) -> None:
+    def _write_errors(
+        self, conn: Connection, batch_id: int, items: bool, pairs: list[tuple[Any, Failure]], now: dt.datetime
+    ) -> None:
         e = s.err_items if items else s.err_subitems
         open_by_identity: dict[tuple[str, ...], int] = {}
         if items:
             keys = [row["sync_key"] for row, _ in pairs if row["sync_key"]]
             for chunk in _chunks(keys):
-                for err_id, key in conn.execute(sa.select(e.c.err_id, e.c.sync_key).where(
-                        e.c.sync_key.in_(chunk), e.c.resolved_at.is_(None), e.c.error_type != ErrorType.VALIDATION)):
+                for err_id, key in conn.execute(
+                    sa.select(e.c.err_id, e.c.sync_key).where(
+                        e.c.sync_key.in_(chunk), e.c.resolved_at.is_(None), e.c.error_type != ErrorType.VALIDATION
+                    )
+                ):
                     open_by_identity[(key,)] = err_id
         else:
             keys = sorted({row["parent_sync_key"] for row, _ in pairs if row["parent_sync_key"]})
             for chunk in _chunks(keys):
-                for err_id, key, size in conn.execute(sa.select(e.c.err_id, e.c.parent_sync_key, e.c.size_label).where(
-                        e.c.parent_sync_key.in_(chunk), e.c.resolved_at.is_(None))):
+                for err_id, key, size in conn.execute(
+                    sa.select(e.c.err_id, e.c.parent_sync_key, e.c.size_label).where(
+                        e.c.parent_sync_key.in_(chunk), e.c.resolved_at.is_(None)
+                    )
+                ):
                     open_by_identity[(key, size)] = err_id
         parents = self._parent_info(conn, pairs) if not items else {}
         inserts, updates = [], []
         for row, failure in pairs:
             identity = (row["sync_key"],) if items else (row["parent_sync_key"], row["size_label"])
             base = {
-                "batch_id": batch_id, "error_type": failure.error_type,
-                "error_code": fit(failure.error_code, e.c.error_code), "http_status": failure.http_status,
-                "message": storable(failure.message), "retryable": failure.retryable,
-                "payload_json": row["values_json"], "content_hash": row["content_hash"], "last_failed_at": now,
+                "batch_id": batch_id,
+                "error_type": failure.error_type,
+                "error_code": fit(failure.error_code, e.c.error_code),
+                "http_status": failure.http_status,
+                "message": storable(failure.message),
+                "retryable": failure.retryable,
+                "payload_json": row["values_json"],
+                "content_hash": row["content_hash"],
+                "last_failed_at": now,
             }
             existing = open_by_identity.get(identity)
             if existing is not None:
                 updates.append({"b_err_id": existing, **{f"b_{k}": v for k, v in base.items()}})
                 continue
             if items:
-                extra = {"stg_id": row["stg_id"], "sync_key": row["sync_key"], "item_name": row["item_name"],
-                         "customer": row["customer"], "order_number": row["order_number"],
-                         "po_number": row["po_number"], "source_json": row["source_json"]}
+                extra = {
+                    "stg_id": row["stg_id"],
+                    "sync_key": row["sync_key"],
+                    "item_name": row["item_name"],
+                    "customer": row["customer"],
+                    "order_number": row["order_number"],
+                    "po_number": row["po_number"],
+                    "source_json": row["source_json"],
+                }
             else:
                 parent = parents.get(row["parent_stg_id"], {})
-                extra = {"stg_sub_id": row["stg_sub_id"], "parent_sync_key": row["parent_sync_key"],
-                         "size_label": row["size_label"], "subitem_name": row["subitem_name"],
-                         "customer": parent.get("customer", ""), "order_number": parent.get("order_number"),
-                         "po_number": parent.get("po_number"), "source_json": parent.get("source_json")}
-            inserts.append({**base, **extra, "retry_count": 0, "first_failed_at": now, "resolved_at": None,
-                            "resolved_by": None, "resolution": None})
+                extra = {
+                    "stg_sub_id": row["stg_sub_id"],
+                    "parent_sync_key": row["parent_sync_key"],
+                    "size_label": row["size_label"],
+                    "subitem_name": row["subitem_name"],
+                    "customer": parent.get("customer", ""),
+                    "order_number": parent.get("order_number"),
+                    "po_number": parent.get("po_number"),
+                    "source_json": parent.get("source_json"),
+                }
+            inserts.append(
+                {
+                    **base,
+                    **extra,
+                    "retry_count": 0,
+                    "first_failed_at": now,
+                    "resolved_at": None,
+                    "resolved_by": None,
+                    "resolution": None,
+                }
+            )
         if inserts:
             conn.execute(sa.insert(e), inserts)
         if updates:
             conn.execute(
-                sa.update(e).where(e.c.err_id == sa.bindparam("b_err_id")).values(
-                    {**{k[2:]: sa.bindparam(k) for k in updates[0] if k != "b_err_id"},
-                     "retry_count": e.c.retry_count + 1}),
+                sa.update(e)
+                .where(e.c.err_id == sa.bindparam("b_err_id"))
+                .values(
+                    {
+                        **{k[2:]: sa.bindparam(k) for k in updates[0] if k != "b_err_id"},
+                        "retry_count": e.c.retry_count + 1,
+                    }
+                ),
                 updates,
             )
 
@@ -385,28 +509,49 @@ class StagingErrors(StagingBatches):
         ids = sorted({row["parent_stg_id"] for row, _ in pairs})
         info: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(ids):
-            for r in conn.execute(sa.select(t.c.stg_id, t.c.customer, t.c.order_number, t.c.po_number,
-                                            t.c.source_json).where(t.c.stg_id.in_(chunk))).mappings():
+            for r in conn.execute(
+                sa.select(t.c.stg_id, t.c.customer, t.c.order_number, t.c.po_number, t.c.source_json).where(
+                    t.c.stg_id.in_(chunk)
+                )
+            ).mappings():
                 info[r["stg_id"]] = dict(r)
         return info
 
-    def _resolve_synced(self, conn: Connection, batch_id: int, ok_items: sa.ColumnElement[bool],
-                        ok_subs: sa.ColumnElement[bool], now: dt.datetime) -> None:
+    def _resolve_synced(
+        self,
+        conn: Connection,
+        batch_id: int,
+        ok_items: sa.ColumnElement[bool],
+        ok_subs: sa.ColumnElement[bool],
+        now: dt.datetime,
+    ) -> None:
         """Errors of rows that are now on the board are resolved, never deleted (inside the promotion)."""
         t, st = s.stg_items, s.stg_subitems
-        resolved = {"resolved_at": now, "resolved_by": self.owner.label,
-                    "resolution": f"synced in batch {batch_id}"}
+        resolved = {"resolved_at": now, "resolved_by": self.owner.label, "resolution": f"synced in batch {batch_id}"}
         e, es = s.err_items, s.err_subitems
         # (Two items with one key on the board stay reported until a person removes one.)
         # IN, not a correlated EXISTS: the planner would look the key up through the staging
         # table's (batch, state) index, a scan of the batch per open error.
         confirmed_keys = sa.select(t.c.sync_key).where(ok_items)
-        conn.execute(sa.update(e).where(e.c.resolved_at.is_(None), e.c.error_type != ErrorType.DUPLICATE_ON_BOARD,
-                                        e.c.sync_key.in_(confirmed_keys))
-                     .values(**resolved))
-        conn.execute(sa.update(es).where(es.c.resolved_at.is_(None), sa.select(st.c.stg_sub_id).where(
-            ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label
-        ).exists()).values(**resolved))
+        conn.execute(
+            sa.update(e)
+            .where(
+                e.c.resolved_at.is_(None),
+                e.c.error_type != ErrorType.DUPLICATE_ON_BOARD,
+                e.c.sync_key.in_(confirmed_keys),
+            )
+            .values(**resolved)
+        )
+        conn.execute(
+            sa.update(es)
+            .where(
+                es.c.resolved_at.is_(None),
+                sa.select(st.c.stg_sub_id)
+                .where(ok_subs, st.c.parent_sync_key == es.c.parent_sync_key, st.c.size_label == es.c.size_label)
+                .exists(),
+            )
+            .values(**resolved)
+        )
 
     def settle_duplicates(self, board_id: str, single: dict[str, str], gone: Sequence[str]) -> int:
         """Sync keys reported on the board more than once, found again: production follows the one item
@@ -415,19 +560,44 @@ class StagingErrors(StagingBatches):
         e, p = s.err_items, s.items
         with self.engine.begin() as conn:
             if single:
-                conn.execute(sa.update(p).where(p.c.board_id == board_id, p.c.sync_key == sa.bindparam("b_key"))
-                             .values(monday_item_id=sa.bindparam("b_id")),
-                             [{"b_key": k, "b_id": i} for k, i in single.items()])
+                conn.execute(
+                    sa.update(p)
+                    .where(p.c.board_id == board_id, p.c.sync_key == sa.bindparam("b_key"))
+                    .values(monday_item_id=sa.bindparam("b_id")),
+                    [{"b_key": k, "b_id": i} for k, i in single.items()],
+                )
             done = list(single) + list(gone)
-            resolved = conn.execute(sa.update(e).where(
-                e.c.sync_key.in_(done), e.c.error_type == ErrorType.DUPLICATE_ON_BOARD, e.c.resolved_at.is_(None))
-                .values(resolved_at=utcnow(), resolved_by=self.owner.label,
-                        resolution="one item with this sync key is left on the board")).rowcount if done else 0
+            resolved = (
+                conn.execute(
+                    sa.update(e)
+                    .where(
+                        e.c.sync_key.in_(done),
+                        e.c.error_type == ErrorType.DUPLICATE_ON_BOARD,
+                        e.c.resolved_at.is_(None),
+                    )
+                    .values(
+                        resolved_at=utcnow(),
+                        resolved_by=self.owner.label,
+                        resolution="one item with this sync key is left on the board",
+                    )
+                ).rowcount
+                if done
+                else 0
+            )
         return resolved
 
 
-_VALIDATION_UPDATE = ("batch_id", "message", "payload_json", "source_json", "content_hash", "last_failed_at",
-                      "item_name", "order_number", "po_number")
+_VALIDATION_UPDATE = (
+    "batch_id",
+    "message",
+    "payload_json",
+    "source_json",
+    "content_hash",
+    "last_failed_at",
+    "item_name",
+    "order_number",
+    "po_number",
+)
 
 
 def _invalid_payload(line: MappedLine) -> dict[str, Any]:
@@ -437,12 +607,25 @@ def _invalid_payload(line: MappedLine) -> dict[str, Any]:
 def _error_row(batch_id: int, line: MappedLine, now: dt.datetime) -> dict[str, Any]:
     e = s.err_items  # an error row is always written: what it records is fitted to its columns
     return {
-        "batch_id": batch_id, "stg_id": None, "sync_key": fit(line.sync_key, e.c.sync_key),
-        "item_name": fit(line.item_name, e.c.item_name), "customer": fit(line.customer, e.c.customer),
-        "order_number": fit(line.order_number, e.c.order_number), "po_number": fit(line.po_number, e.c.po_number),
-        "error_type": ErrorType.VALIDATION, "error_code": None, "http_status": None,
+        "batch_id": batch_id,
+        "stg_id": None,
+        "sync_key": fit(line.sync_key, e.c.sync_key),
+        "item_name": fit(line.item_name, e.c.item_name),
+        "customer": fit(line.customer, e.c.customer),
+        "order_number": fit(line.order_number, e.c.order_number),
+        "po_number": fit(line.po_number, e.c.po_number),
+        "error_type": ErrorType.VALIDATION,
+        "error_code": None,
+        "http_status": None,
         "message": storable("; ".join(line.errors)),
-        "retryable": False, "retry_count": 0, "payload_json": _json(_invalid_payload(line)),
-        "source_json": _json(line.source), "content_hash": line.content_hash, "first_failed_at": now,
-        "last_failed_at": now, "resolved_at": None, "resolved_by": None, "resolution": None,
+        "retryable": False,
+        "retry_count": 0,
+        "payload_json": _json(_invalid_payload(line)),
+        "source_json": _json(line.source),
+        "content_hash": line.content_hash,
+        "first_failed_at": now,
+        "last_failed_at": now,
+        "resolved_at": None,
+        "resolved_by": None,
+        "resolution": None,
     }

@@ -89,8 +89,9 @@ class RequestLedger:
 
     # -- opening ----------------------------------------------------------------------------------
 
-    def open(self, batch_id: int, query: str, variables: dict[str, Any],
-             aliases: Sequence[tuple[str, Any, str]]) -> tuple[StoredRequest, bool]:
+    def open(
+        self, batch_id: int, query: str, variables: dict[str, Any], aliases: Sequence[tuple[str, Any, str]]
+    ) -> tuple[StoredRequest, bool]:
         """Store a request and mark its rows SENDING, fenced, in one transaction.
 
         Returns the request and whether a cancel of the batch was requested meanwhile.
@@ -99,11 +100,21 @@ class RequestLedger:
         key = str(uuid.uuid4())
         variables_json = json.dumps(variables, ensure_ascii=False, separators=(",", ":"))
         with self.staging.owned(batch_id) as conn:
-            request_id = inserted_id(conn.execute(sa.insert(r).values(
-                batch_id=batch_id, idempotency_key=key, query=query, variables_json=variables_json,
-                aliases_json=json.dumps([list(a) for a in aliases], ensure_ascii=False),
-                mutations=len(aliases), sends=0, refused=0, created_at=database_now(conn),
-            )))
+            request_id = inserted_id(
+                conn.execute(
+                    sa.insert(r).values(
+                        batch_id=batch_id,
+                        idempotency_key=key,
+                        query=query,
+                        variables_json=variables_json,
+                        aliases_json=json.dumps([list(a) for a in aliases], ensure_ascii=False),
+                        mutations=len(aliases),
+                        sends=0,
+                        refused=0,
+                        created_at=database_now(conn),
+                    )
+                )
+            )
             items = sorted({ref for kind, ref, _ in aliases if kind in (ITEM, MOVE)})
             subs = sorted({ref for kind, ref, _ in aliases if kind == SUB})
             self.staging._mark_sending(conn, s.stg_items, items, request_id)
@@ -117,19 +128,37 @@ class RequestLedger:
         r = s.requests
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(r).where(r.c.batch_id == batch_id).order_by(r.c.request_id)).mappings().all()
-        return [StoredRequest(row["request_id"], row["batch_id"], row["idempotency_key"], row["query"],
-                              json.loads(row["variables_json"]), [tuple(a) for a in json.loads(row["aliases_json"])],
-                              row["sends"], row["refused"], row["first_sent_at"], row["last_sent_at"])
-                for row in rows]
+        return [
+            StoredRequest(
+                row["request_id"],
+                row["batch_id"],
+                row["idempotency_key"],
+                row["query"],
+                json.loads(row["variables_json"]),
+                [tuple(a) for a in json.loads(row["aliases_json"])],
+                row["sends"],
+                row["refused"],
+                row["first_sent_at"],
+                row["last_sent_at"],
+            )
+            for row in rows
+        ]
 
     def unrequested_sending(self, batch_id: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """SENDING rows that belong to no stored request (left by a version before the ledger)."""
         out = []
         with self.engine.connect() as conn:
             for table in (s.stg_items, s.stg_subitems):
-                out.append([dict(row) for row in conn.execute(sa.select(table).where(
-                    table.c.batch_id == batch_id, table.c.state == s.SENDING, table.c.request_id.is_(None))
-                ).mappings()])
+                out.append(
+                    [
+                        dict(row)
+                        for row in conn.execute(
+                            sa.select(table).where(
+                                table.c.batch_id == batch_id, table.c.state == s.SENDING, table.c.request_id.is_(None)
+                            )
+                        ).mappings()
+                    ]
+                )
         return out[0], out[1]
 
     # -- sending ----------------------------------------------------------------------------------
@@ -138,11 +167,18 @@ class RequestLedger:
         """Count a send before it leaves (fenced: a process that lost its batch never sends again)."""
         r = s.requests
         with self.staging.owned(request.batch_id) as conn:
-            conn.execute(sa.update(r).where(r.c.request_id == request.request_id).values(
-                sends=r.c.sends + 1, last_sent_at=db_utcnow(),
-                first_sent_at=sa.func.coalesce(r.c.first_sent_at, db_utcnow())))
-            row = conn.execute(sa.select(r.c.first_sent_at, r.c.last_sent_at)
-                               .where(r.c.request_id == request.request_id)).one()
+            conn.execute(
+                sa.update(r)
+                .where(r.c.request_id == request.request_id)
+                .values(
+                    sends=r.c.sends + 1,
+                    last_sent_at=db_utcnow(),
+                    first_sent_at=sa.func.coalesce(r.c.first_sent_at, db_utcnow()),
+                )
+            )
+            row = conn.execute(
+                sa.select(r.c.first_sent_at, r.c.last_sent_at).where(r.c.request_id == request.request_id)
+            ).one()
         request.sends += 1
         request.first_sent_at, request.last_sent_at = row.first_sent_at, row.last_sent_at
 
@@ -188,8 +224,11 @@ class RequestLedger:
     @staticmethod
     def _release_rows(conn: Connection, request_id: int) -> None:
         for table in (s.stg_items, s.stg_subitems):
-            conn.execute(sa.update(table).where(table.c.request_id == request_id, table.c.state == s.SENDING)
-                         .values(state=s.PENDING, request_id=None))
+            conn.execute(
+                sa.update(table)
+                .where(table.c.request_id == request_id, table.c.state == s.SENDING)
+                .values(state=s.PENDING, request_id=None)
+            )
             conn.execute(sa.update(table).where(table.c.request_id == request_id).values(request_id=None))
 
 
@@ -204,8 +243,8 @@ def apply_settlement(ops: StagingOperations, conn: Connection, batch_id: int, se
     if settlement.groups:
         t = s.stg_items
         conn.execute(
-            sa.update(t).where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
+            sa.update(t)
+            .where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
             .values(group_id=sa.bindparam("b_group")),
             [{"b_name": name, "b_group": gid} for name, gid in settlement.groups.items()],
         )
-

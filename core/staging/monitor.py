@@ -16,8 +16,9 @@ from core.staging.operations import Owner
 DONE_STATES = (s.API_SUCCESS, s.PROMOTED, s.API_FAILED)
 
 
-def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50,
-                   stale_seconds: float = 120) -> list[dict[str, Any]]:
+def batch_overview(
+    engine: Engine, owner: Owner | None = None, limit: int = 50, stale_seconds: float = 120
+) -> list[dict[str, Any]]:
     """The newest batches (all active ones included), each with done/total, throughput and ETA.
 
     A live batch whose heartbeat is older than ``stale_seconds`` by the database's clock is marked stale.
@@ -25,19 +26,30 @@ def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50,
     b = s.batches
     with engine.connect() as conn:
         now = database_now(conn)
-        rows = [dict(r) for r in conn.execute(
-            sa.select(b).where(sa.or_(
-                b.c.status.in_(s.ACTIVE_BATCH_STATES),
-                b.c.batch_id.in_(sa.select(b.c.batch_id).order_by(b.c.batch_id.desc()).limit(limit).scalar_subquery()),
-            )).order_by(b.c.batch_id.desc())
-        ).mappings()]
+        rows = [
+            dict(r)
+            for r in conn.execute(
+                sa.select(b)
+                .where(
+                    sa.or_(
+                        b.c.status.in_(s.ACTIVE_BATCH_STATES),
+                        b.c.batch_id.in_(
+                            sa.select(b.c.batch_id).order_by(b.c.batch_id.desc()).limit(limit).scalar_subquery()
+                        ),
+                    )
+                )
+                .order_by(b.c.batch_id.desc())
+            ).mappings()
+        ]
         live = [r["batch_id"] for r in rows if r["status"] in s.ACTIVE_BATCH_STATES + (s.CANCELLED, s.FAILED)]
         staged: dict[int, dict[str, int]] = {}
         if live:
             for table in (s.stg_items, s.stg_subitems):
-                query = (sa.select(table.c.batch_id, table.c.state, sa.func.count())
-                         .where(table.c.batch_id.in_(live), table.c.state != s.INVALID)
-                         .group_by(table.c.batch_id, table.c.state))
+                query = (
+                    sa.select(table.c.batch_id, table.c.state, sa.func.count())
+                    .where(table.c.batch_id.in_(live), table.c.state != s.INVALID)
+                    .group_by(table.c.batch_id, table.c.state)
+                )
                 for batch_id, state, n in conn.execute(query):
                     counts = staged.setdefault(batch_id, {"done": 0, "failed": 0, "succeeded": 0, "sent": 0})
                     if state in DONE_STATES:
@@ -63,13 +75,26 @@ def batch_overview(engine: Engine, owner: Owner | None = None, limit: int = 50,
         throughput = done / seconds if seconds and done else None
         active = r["status"] in s.ACTIVE_BATCH_STATES
         eta = (total - done) / throughput if active and throughput and total > done else None
-        result.append({
-            "batch_id": r["batch_id"], "customer": r["customer"], "status": r["status"], "done": done,
-            "total": total, "sent": r["sent_count"] + extra["sent"], "succeeded": succeeded, "failed": failed,
-            "items": r["total_items"], "subitems": r["total_subitems"], "throughput": throughput,
-            "eta_seconds": eta, "started_at": r["started_at"], "owner": f"{r['owner_user']}@{r['owner_host']}",
-            "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
-            "message": r["message"], "heartbeat_at": r["heartbeat_at"],
-            "stale": active and r["heartbeat_at"] < now - dt.timedelta(seconds=stale_seconds),
-        })
+        result.append(
+            {
+                "batch_id": r["batch_id"],
+                "customer": r["customer"],
+                "status": r["status"],
+                "done": done,
+                "total": total,
+                "sent": r["sent_count"] + extra["sent"],
+                "succeeded": succeeded,
+                "failed": failed,
+                "items": r["total_items"],
+                "subitems": r["total_subitems"],
+                "throughput": throughput,
+                "eta_seconds": eta,
+                "started_at": r["started_at"],
+                "owner": f"{r['owner_user']}@{r['owner_host']}",
+                "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
+                "message": r["message"],
+                "heartbeat_at": r["heartbeat_at"],
+                "stale": active and r["heartbeat_at"] < now - dt.timedelta(seconds=stale_seconds),
+            }
+        )
     return result

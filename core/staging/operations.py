@@ -21,9 +21,22 @@ from core.staging.errors import Failure, StagingErrors
 from core.staging.promote import STALE_LINE_HASH, STATISTICS_THRESHOLD, TERMINAL_ROW_STATES, StagingPromotion
 from core.staging.rows import StageResult, StagingRows
 
-__all__ = ["STALE_LINE_HASH", "STATISTICS_THRESHOLD", "TERMINAL_ROW_STATES", "UNFINISHED_ROW_STATES", "Batch",
-           "Failure", "Owner", "StageResult", "StagingBatches", "StagingErrors", "StagingOperations",
-           "StagingPromotion", "StagingRows", "utcnow"]
+__all__ = [
+    "STALE_LINE_HASH",
+    "STATISTICS_THRESHOLD",
+    "TERMINAL_ROW_STATES",
+    "UNFINISHED_ROW_STATES",
+    "Batch",
+    "Failure",
+    "Owner",
+    "StageResult",
+    "StagingBatches",
+    "StagingErrors",
+    "StagingOperations",
+    "StagingPromotion",
+    "StagingRows",
+    "utcnow",
+]
 
 
 class StagingOperations(StagingRows, StagingPromotion):

@@ -4,6 +4,9 @@
 table (``core.staging.errors``) and are never sent. The push (``core.push.run``) then moves rows
 PENDING → SENDING → API_SUCCESS or API_FAILED through the methods here, each one statement per step,
 never one per row. ``StagingRows`` is a part of ``core.staging.operations.StagingOperations``.
+
+About 400 lines: staging and every row transition the push uses, each a short set-based statement
+behind the same batch fence.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ class StageResult:
         return self.items == 0 and self.subitems == 0
 
 
-
 class StagingRows(StagingErrors):
     """Loading a batch's rows, and every transition of a staged row but failure (an ERR write)."""
 
@@ -74,13 +76,24 @@ class StagingRows(StagingErrors):
             result.subitems = len(sub_rows)
             del sub_rows
             conn.execute(
-                sa.update(s.batches).where(s.batches.c.batch_id == batch_id).values(
-                    total_items=result.items, total_subitems=result.subitems, invalid_count=result.invalid,
-                    status=s.STAGED, staged_at=db_utcnow(),
+                sa.update(s.batches)
+                .where(s.batches.c.batch_id == batch_id)
+                .values(
+                    total_items=result.items,
+                    total_subitems=result.subitems,
+                    invalid_count=result.invalid,
+                    status=s.STAGED,
+                    staged_at=db_utcnow(),
                 )
             )
-        log.info("batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
-                 batch_id, result.items, result.subitems, result.invalid, result.invalid_unchanged)
+        log.info(
+            "batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
+            batch_id,
+            result.items,
+            result.subitems,
+            result.invalid,
+            result.invalid_unchanged,
+        )
         return result
 
     @staticmethod
@@ -96,15 +109,29 @@ class StagingRows(StagingErrors):
         state = s.API_SUCCESS if action == s.NONE else s.PENDING
         fields = change.fields
         return [
-            batch_id, change.customer, change.sync_key, change.order_number, change.po_number, action, state,
-            fields.get("name"), fields.get("group"), None, change.monday_item_id, _json(fields),
+            batch_id,
+            change.customer,
+            change.sync_key,
+            change.order_number,
+            change.po_number,
+            action,
+            state,
+            fields.get("name"),
+            fields.get("group"),
+            None,
+            change.monday_item_id,
+            _json(fields),
             _json(change.old_fields) if change.old_fields is not None else None,
             # A new line sends all its fields: the same list for every line, encoded once.
             json_of.keys(fields) if change.old_fields is None else _json(change.changed_fields),
             # The source values are kept for invalid lines (their ERR rows); a valid line's are
             # read again from ORDERS_UNIFIED when someone looks at it.
             None,
-            change.content_hash, change.line_hash, change.source_hash, 0, now,
+            change.content_hash,
+            change.line_hash,
+            change.source_hash,
+            0,
+            now,
         ]
 
     @staticmethod
@@ -112,24 +139,40 @@ class StagingRows(StagingErrors):
         t = s.stg_items  # an invalid line's values are kept as far as the columns hold them
         errors = storable("; ".join(line.errors))
         return {
-            "batch_id": batch_id, "customer": fit(line.customer, t.c.customer),
+            "batch_id": batch_id,
+            "customer": fit(line.customer, t.c.customer),
             "sync_key": fit(line.sync_key, t.c.sync_key),
-            "order_number": fit(line.order_number, t.c.order_number), "po_number": fit(line.po_number, t.c.po_number),
-            "action": s.CREATE, "state": s.INVALID, "item_name": fit(line.item_name, t.c.item_name),
-            "group_name": fit(line.group_name, t.c.group_name), "group_id": None, "monday_item_id": None,
-            "values_json": _json(_invalid_payload(line)), "old_values_json": None, "changed_columns": None,
-            "source_json": _json(line.source), "content_hash": line.content_hash, "line_hash": line.line_hash,
-            "source_hash": line.source_hash, "validation_errors": errors, "attempts": 0,
-            "last_error": errors, "created_at": now,
+            "order_number": fit(line.order_number, t.c.order_number),
+            "po_number": fit(line.po_number, t.c.po_number),
+            "action": s.CREATE,
+            "state": s.INVALID,
+            "item_name": fit(line.item_name, t.c.item_name),
+            "group_name": fit(line.group_name, t.c.group_name),
+            "group_id": None,
+            "monday_item_id": None,
+            "values_json": _json(_invalid_payload(line)),
+            "old_values_json": None,
+            "changed_columns": None,
+            "source_json": _json(line.source),
+            "content_hash": line.content_hash,
+            "line_hash": line.line_hash,
+            "source_hash": line.source_hash,
+            "validation_errors": errors,
+            "attempts": 0,
+            "last_error": errors,
+            "created_at": now,
         }
 
-    def _subitem_rows(self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime,
-                      json_of: _JsonMemo) -> list[list[Any]]:
+    def _subitem_rows(
+        self, conn: Connection, batch_id: int, changes: list[LineChange], now: dt.datetime, json_of: _JsonMemo
+    ) -> list[list[Any]]:
         """The staging rows of the lines' sizes, in the order of ``_SUB_COLUMNS``."""
         t = s.stg_items
-        ids = dict(conn.execute(
-            sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
-        ).all())
+        ids = dict(
+            conn.execute(
+                sa.select(t.c.sync_key, t.c.stg_id).where(t.c.batch_id == batch_id, t.c.state != s.INVALID)
+            ).all()
+        )
         rows: list[list[Any]] = []
         append = rows.append
         # A new size's row depends only on the size (the mapper shares one per size and quantity)
@@ -146,16 +189,43 @@ class StagingRows(StagingErrors):
                         state = s.PENDING if parent_known else s.WAITING_PARENT
                         # a new subitem sends all its columns (changed_columns NULL)
                         parts = new_parts[(id(size), parent_known)] = (
-                            size, (size.label, size.position, s.CREATE, state, size.name),
-                            (size.monday_subitem_id, size.quantity, size.old_quantity, json_of.value(size.values),
-                             None, None, size.hash, 0, now))
+                            size,
+                            (size.label, size.position, s.CREATE, state, size.name),
+                            (
+                                size.monday_subitem_id,
+                                size.quantity,
+                                size.old_quantity,
+                                json_of.value(size.values),
+                                None,
+                                None,
+                                size.hash,
+                                0,
+                                now,
+                            ),
+                        )
                     append([*head, *parts[1], parent_id, *parts[2]])
                     continue
                 action = s.REMOVE if size.kind == REMOVED else s.UPDATE
-                append([*head, size.label, size.position, action, s.PENDING, size.name, parent_id,
-                        size.monday_subitem_id, size.quantity, size.old_quantity, json_of.value(size.values),
+                append(
+                    [
+                        *head,
+                        size.label,
+                        size.position,
+                        action,
+                        s.PENDING,
+                        size.name,
+                        parent_id,
+                        size.monday_subitem_id,
+                        size.quantity,
+                        size.old_quantity,
+                        json_of.value(size.values),
                         _json(size.old_values) if size.old_values is not None else None,
-                        _json(size.changed_fields), size.hash, 0, now])
+                        _json(size.changed_fields),
+                        size.hash,
+                        0,
+                        now,
+                    ]
+                )
         return rows
 
     # == transitions used by the push ===============================================================
@@ -163,8 +233,9 @@ class StagingRows(StagingErrors):
     # Each public transition is one fenced transaction (``owned``) and one statement per step, never
     # one per row; the ``_…(conn, …)`` forms let the request ledger settle a whole answer at once.
 
-    def pending_rows(self, batch_id: int, table: sa.Table, states: Sequence[str] = (s.PENDING,),
-                     limit: int | None = None) -> list[dict[str, Any]]:
+    def pending_rows(
+        self, batch_id: int, table: sa.Table, states: Sequence[str] = (s.PENDING,), limit: int | None = None
+    ) -> list[dict[str, Any]]:
         query = sa.select(table).where(table.c.batch_id == batch_id, table.c.state.in_(states))
         query = query.order_by(table.primary_key.columns.values()[0])
         if limit:
@@ -181,8 +252,11 @@ class StagingRows(StagingErrors):
     def _mark_sending(conn: Connection, table: sa.Table, ids: Sequence[int], request_id: int | None) -> None:
         pk = table.primary_key.columns.values()[0]
         for chunk in _chunks(list(ids)):
-            conn.execute(sa.update(table).where(pk.in_(chunk)).values(
-                state=s.SENDING, sent_at=db_utcnow(), attempts=table.c.attempts + 1, request_id=request_id))
+            conn.execute(
+                sa.update(table)
+                .where(pk.in_(chunk))
+                .values(state=s.SENDING, sent_at=db_utcnow(), attempts=table.c.attempts + 1, request_id=request_id)
+            )
 
     def reset_to_pending(self, batch_id: int, table: sa.Table, ids: Sequence[int]) -> None:
         """Rows whose request certainly did not reach the board (or were not found there) go back to PENDING."""
@@ -193,16 +267,24 @@ class StagingRows(StagingErrors):
     def _reset_to_pending(conn: Connection, table: sa.Table, ids: Sequence[int]) -> None:
         pk = table.primary_key.columns.values()[0]
         for chunk in _chunks(list(ids)):
-            conn.execute(sa.update(table).where(pk.in_(chunk), table.c.state == s.SENDING)
-                         .values(state=s.PENDING, request_id=None))
+            conn.execute(
+                sa.update(table)
+                .where(pk.in_(chunk), table.c.state == s.SENDING)
+                .values(state=s.PENDING, request_id=None)
+            )
 
     def group_names(self, batch_id: int) -> list[str]:
         """Groups the batch's pending items go to (the board's groups are created once, before the push)."""
         t = s.stg_items
         with self.engine.connect() as conn:
-            return [name for (name,) in conn.execute(
-                sa.select(t.c.group_name).distinct().where(
-                    t.c.batch_id == batch_id, t.c.state.in_((s.PENDING, s.SENDING)), t.c.group_name.is_not(None)))]
+            return [
+                name
+                for (name,) in conn.execute(
+                    sa.select(t.c.group_name)
+                    .distinct()
+                    .where(t.c.batch_id == batch_id, t.c.state.in_((s.PENDING, s.SENDING)), t.c.group_name.is_not(None))
+                )
+            ]
 
     def set_group_ids(self, batch_id: int, group_ids: dict[str, str]) -> None:
         t = s.stg_items
@@ -210,7 +292,8 @@ class StagingRows(StagingErrors):
             return
         with self.owned(batch_id) as conn:
             conn.execute(
-                sa.update(t).where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
+                sa.update(t)
+                .where(t.c.batch_id == batch_id, t.c.group_name == sa.bindparam("b_name"))
                 .values(group_id=sa.bindparam("b_group")),
                 [{"b_name": name, "b_group": gid} for name, gid in group_ids.items()],
             )
@@ -227,18 +310,29 @@ class StagingRows(StagingErrors):
             return
         t, st = s.stg_items, s.stg_subitems
         # An id of None keeps the row's own (a removal that found its item already gone).
-        params = [{"b_id": stg_id, "b_item": None if item_id is None else str(item_id)}
-                  for stg_id, item_id in confirmed]
+        params = [
+            {"b_id": stg_id, "b_item": None if item_id is None else str(item_id)} for stg_id, item_id in confirmed
+        ]
         conn.execute(
-            sa.update(t).where(t.c.stg_id == sa.bindparam("b_id"))
-            .values(monday_item_id=sa.func.coalesce(sa.bindparam("b_item", type_=s.MONDAY_ID), t.c.monday_item_id),
-                    state=s.API_SUCCESS, confirmed_at=db_utcnow(), request_id=None),
+            sa.update(t)
+            .where(t.c.stg_id == sa.bindparam("b_id"))
+            .values(
+                monday_item_id=sa.func.coalesce(sa.bindparam("b_item", type_=s.MONDAY_ID), t.c.monday_item_id),
+                state=s.API_SUCCESS,
+                confirmed_at=db_utcnow(),
+                request_id=None,
+            ),
             params,
         )
         conn.execute(
-            sa.update(st).where(st.c.parent_stg_id == sa.bindparam("b_id"), st.c.state == s.WAITING_PARENT)
-            .values(parent_monday_item_id=sa.select(t.c.monday_item_id).where(t.c.stg_id == st.c.parent_stg_id)
-                    .scalar_subquery(), state=s.PENDING),
+            sa.update(st)
+            .where(st.c.parent_stg_id == sa.bindparam("b_id"), st.c.state == s.WAITING_PARENT)
+            .values(
+                parent_monday_item_id=sa.select(t.c.monday_item_id)
+                .where(t.c.stg_id == st.c.parent_stg_id)
+                .scalar_subquery(),
+                state=s.PENDING,
+            ),
             [{"b_id": p["b_id"]} for p in params],
         )
 
@@ -253,21 +347,62 @@ class StagingRows(StagingErrors):
             return
         st = s.stg_subitems
         conn.execute(
-            sa.update(st).where(st.c.stg_sub_id == sa.bindparam("b_id"))
-            .values(monday_subitem_id=sa.func.coalesce(sa.bindparam("b_sub", type_=s.MONDAY_ID),
-                                                       st.c.monday_subitem_id),
-                    state=s.API_SUCCESS, confirmed_at=db_utcnow(), request_id=None),
+            sa.update(st)
+            .where(st.c.stg_sub_id == sa.bindparam("b_id"))
+            .values(
+                monday_subitem_id=sa.func.coalesce(sa.bindparam("b_sub", type_=s.MONDAY_ID), st.c.monday_subitem_id),
+                state=s.API_SUCCESS,
+                confirmed_at=db_utcnow(),
+                request_id=None,
+            ),
             [{"b_id": stg_id, "b_sub": None if sub_id is None else str(sub_id)} for stg_id, sub_id in confirmed],
         )
 
 
 # Staging rows are built as lists in these orders (the tables' own), not as a dict per row.
-_ITEM_COLUMNS = ("batch_id", "customer", "sync_key", "order_number", "po_number", "action", "state", "item_name",
-                 "group_name", "group_id", "monday_item_id", "values_json", "old_values_json", "changed_columns",
-                 "source_json", "content_hash", "line_hash", "source_hash", "attempts", "created_at")
-_SUB_COLUMNS = ("batch_id", "parent_stg_id", "customer", "parent_sync_key", "size_label", "size_position", "action",
-                "state", "subitem_name", "parent_monday_item_id", "monday_subitem_id", "quantity", "old_quantity",
-                "values_json", "old_values_json", "changed_columns", "content_hash", "attempts", "created_at")
+_ITEM_COLUMNS = (
+    "batch_id",
+    "customer",
+    "sync_key",
+    "order_number",
+    "po_number",
+    "action",
+    "state",
+    "item_name",
+    "group_name",
+    "group_id",
+    "monday_item_id",
+    "values_json",
+    "old_values_json",
+    "changed_columns",
+    "source_json",
+    "content_hash",
+    "line_hash",
+    "source_hash",
+    "attempts",
+    "created_at",
+)
+_SUB_COLUMNS = (
+    "batch_id",
+    "parent_stg_id",
+    "customer",
+    "parent_sync_key",
+    "size_label",
+    "size_position",
+    "action",
+    "state",
+    "subitem_name",
+    "parent_monday_item_id",
+    "monday_subitem_id",
+    "quantity",
+    "old_quantity",
+    "values_json",
+    "old_values_json",
+    "changed_columns",
+    "content_hash",
+    "attempts",
+    "created_at",
+)
 
 
 class _JsonMemo:

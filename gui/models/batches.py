@@ -40,9 +40,15 @@ from gui.models.common import (
 from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 STATUS_TEXT = {
-    STARTED: "Starting", STAGED: "Staged", PUSHING: "Pushing", PROMOTING: "Promoting",
-    COMPLETED: "Completed", COMPLETED_WITH_ERRORS: "Completed with errors", FAILED: "Failed",
-    CANCELLED: "Cancelled", NO_CHANGES: "No changes",
+    STARTED: "Starting",
+    STAGED: "Staged",
+    PUSHING: "Pushing",
+    PROMOTING: "Promoting",
+    COMPLETED: "Completed",
+    COMPLETED_WITH_ERRORS: "Completed with errors",
+    FAILED: "Failed",
+    CANCELLED: "Cancelled",
+    NO_CHANGES: "No changes",
 }
 _FINISHED_OK = (COMPLETED, COMPLETED_WITH_ERRORS, NO_CHANGES)
 
@@ -63,31 +69,111 @@ def _progress(done: Any, total: Any, status: str | None) -> float:
 class BatchesModel(_KeyedTableModel):
     """Batches read from MON_BatchProcessing, newest first, with live progress."""
 
-    (COL_BATCH, COL_CUSTOMER, COL_STATUS, COL_PROGRESS, COL_SENT, COL_SUCCEEDED, COL_FAILED, COL_ITEMS,
-     COL_SUBITEMS, COL_THROUGHPUT, COL_ETA, COL_STARTED, COL_OWNER) = range(13)
+    (
+        COL_BATCH,
+        COL_CUSTOMER,
+        COL_STATUS,
+        COL_PROGRESS,
+        COL_SENT,
+        COL_SUCCEEDED,
+        COL_FAILED,
+        COL_ITEMS,
+        COL_SUBITEMS,
+        COL_THROUGHPUT,
+        COL_ETA,
+        COL_STARTED,
+        COL_OWNER,
+    ) = range(13)
 
-    _HEADERS = ("Batch", "Customer", "Status", "Progress", "Sent", "Succeeded", "Failed", "Items", "Subitems",
-                "Throughput", "ETA", "Started", "Owner")
-    _HEADER_TIPS = ("", "", "", "Rows done (succeeded or failed) of all rows of the batch",
-                    "Rows sent to monday.com", "", "", "Items in the batch", "Subitems in the batch",
-                    "Rows per second since the push started", "Estimated time left", "Local time",
-                    "user@workstation running the batch")
-    _ALIGNMENT = (_RIGHT, _LEFT, _LEFT, _CENTER, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT,
-                  _LEFT, _LEFT)
+    _HEADERS = (
+        "Batch",
+        "Customer",
+        "Status",
+        "Progress",
+        "Sent",
+        "Succeeded",
+        "Failed",
+        "Items",
+        "Subitems",
+        "Throughput",
+        "ETA",
+        "Started",
+        "Owner",
+    )
+    _HEADER_TIPS = (
+        "",
+        "",
+        "",
+        "Rows done (succeeded or failed) of all rows of the batch",
+        "Rows sent to monday.com",
+        "",
+        "",
+        "Items in the batch",
+        "Subitems in the batch",
+        "Rows per second since the push started",
+        "Estimated time left",
+        "Local time",
+        "user@workstation running the batch",
+    )
+    _ALIGNMENT = (_RIGHT, _LEFT, _LEFT, _CENTER, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _LEFT, _LEFT)
     _FLAGS = (_ENABLED,) * 13
     _KEY = "batch_id"
-    _FIELDS = ("batch_id", "customer", "status", "done", "total", "sent", "succeeded", "failed", "items",
-               "subitems", "throughput", "eta_seconds", "started_at", "owner", "mine")
+    _FIELDS = (
+        "batch_id",
+        "customer",
+        "status",
+        "done",
+        "total",
+        "sent",
+        "succeeded",
+        "failed",
+        "items",
+        "subitems",
+        "throughput",
+        "eta_seconds",
+        "started_at",
+        "owner",
+        "mine",
+    )
     _OPTIONAL = ("stale", "message")
     _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
-        "batch_id": (COL_BATCH,), "customer": (COL_CUSTOMER,), "status": (COL_STATUS, COL_PROGRESS),
-        "done": (COL_PROGRESS,), "total": (COL_PROGRESS,), "sent": (COL_SENT,), "succeeded": (COL_SUCCEEDED,),
-        "failed": (COL_FAILED,), "items": (COL_ITEMS,), "subitems": (COL_SUBITEMS,),
-        "throughput": (COL_THROUGHPUT,), "eta_seconds": (COL_ETA,), "started_at": (COL_STARTED,),
-        "owner": (COL_OWNER,), "mine": (COL_OWNER,), "stale": (COL_STATUS,), "message": (COL_STATUS,),
+        "batch_id": (COL_BATCH,),
+        "customer": (COL_CUSTOMER,),
+        "status": (COL_STATUS, COL_PROGRESS),
+        "done": (COL_PROGRESS,),
+        "total": (COL_PROGRESS,),
+        "sent": (COL_SENT,),
+        "succeeded": (COL_SUCCEEDED,),
+        "failed": (COL_FAILED,),
+        "items": (COL_ITEMS,),
+        "subitems": (COL_SUBITEMS,),
+        "throughput": (COL_THROUGHPUT,),
+        "eta_seconds": (COL_ETA,),
+        "started_at": (COL_STARTED,),
+        "owner": (COL_OWNER,),
+        "mine": (COL_OWNER,),
+        "stale": (COL_STATUS,),
+        "message": (COL_STATUS,),
     }
-    (_B_ID, _B_CUSTOMER, _B_STATUS, _B_DONE, _B_TOTAL, _B_SENT, _B_SUCCEEDED, _B_FAILED, _B_ITEMS,
-     _B_SUBITEMS, _B_RATE, _B_ETA, _B_STARTED, _B_OWNER, _B_MINE, _B_STALE, _B_MESSAGE) = range(17)
+    (
+        _B_ID,
+        _B_CUSTOMER,
+        _B_STATUS,
+        _B_DONE,
+        _B_TOTAL,
+        _B_SENT,
+        _B_SUCCEEDED,
+        _B_FAILED,
+        _B_ITEMS,
+        _B_SUBITEMS,
+        _B_RATE,
+        _B_ETA,
+        _B_STARTED,
+        _B_OWNER,
+        _B_MINE,
+        _B_STALE,
+        _B_MESSAGE,
+    ) = range(17)
 
     _bold: QFont | None = None
 
@@ -103,12 +189,14 @@ class BatchesModel(_KeyedTableModel):
     def active(self, rows: list[int] | None = None) -> list[tuple[int, bool]]:
         """(batch id, mine) of the active batches among source ``rows`` (all rows when None)."""
         raws = self._raw if rows is None else [self._raw[r] for r in rows if 0 <= r < len(self._raw)]
-        return [(raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws
-                if raw[self._B_STATUS] in ACTIVE_BATCH_STATES]
+        return [
+            (raw[self._B_ID], bool(raw[self._B_MINE])) for raw in raws if raw[self._B_STATUS] in ACTIVE_BATCH_STATES
+        ]
 
     def _ordered(self, rows: list[dict]) -> list[dict]:
         def newest(row: dict) -> tuple:
             return (as_utc(row.get("started_at")) or _DT_MIN, row.get("batch_id") or 0)
+
         return sorted(rows, key=newest, reverse=True)
 
     def _format(self, raw: tuple) -> tuple:
@@ -116,21 +204,36 @@ class BatchesModel(_KeyedTableModel):
         status = status_text(raw[self._B_STATUS])
         if raw[self._B_STALE]:
             status += " (no heartbeat)"
-        return (str(raw[self._B_ID]), raw[self._B_CUSTOMER] or "(blank)", status, f"{int(progress * 100 + 1e-9)} %",
-                str(_count(raw[self._B_SENT])), str(_count(raw[self._B_SUCCEEDED])),
-                str(_count(raw[self._B_FAILED])), str(_count(raw[self._B_ITEMS])),
-                str(_count(raw[self._B_SUBITEMS])), format_rate(raw[self._B_RATE]),
-                format_duration(raw[self._B_ETA]), format_local(as_utc(raw[self._B_STARTED])),
-                raw[self._B_OWNER] or "")
+        return (
+            str(raw[self._B_ID]),
+            raw[self._B_CUSTOMER] or "(blank)",
+            status,
+            f"{int(progress * 100 + 1e-9)} %",
+            str(_count(raw[self._B_SENT])),
+            str(_count(raw[self._B_SUCCEEDED])),
+            str(_count(raw[self._B_FAILED])),
+            str(_count(raw[self._B_ITEMS])),
+            str(_count(raw[self._B_SUBITEMS])),
+            format_rate(raw[self._B_RATE]),
+            format_duration(raw[self._B_ETA]),
+            format_local(as_utc(raw[self._B_STARTED])),
+            raw[self._B_OWNER] or "",
+        )
 
     _SORT: ClassVar[_SortKeys] = {
-        COL_BATCH: ("int", 0), COL_CUSTOMER: ("str", 1),
+        COL_BATCH: ("int", 0),
+        COL_CUSTOMER: ("str", 1),
         COL_STATUS: lambda raw: status_text(raw[2]).lower(),
         COL_PROGRESS: lambda raw: _progress(raw[3], raw[4], raw[2]),
-        COL_SENT: ("int", 5), COL_SUCCEEDED: ("int", 6), COL_FAILED: ("int", 7), COL_ITEMS: ("int", 8),
-        COL_SUBITEMS: ("int", 9), COL_THROUGHPUT: ("float", 10),
+        COL_SENT: ("int", 5),
+        COL_SUCCEEDED: ("int", 6),
+        COL_FAILED: ("int", 7),
+        COL_ITEMS: ("int", 8),
+        COL_SUBITEMS: ("int", 9),
+        COL_THROUGHPUT: ("float", 10),
         COL_ETA: lambda raw: float(raw[11]) if raw[11] is not None else float("inf"),  # unknown last
-        COL_STARTED: ("dt", 12), COL_OWNER: ("str", 13),
+        COL_STARTED: ("dt", 12),
+        COL_OWNER: ("str", 13),
     }
 
     def _role_data(self, row: int, column: int, role: int) -> Any:
@@ -168,12 +271,40 @@ class BatchesModel(_KeyedTableModel):
         return None
 
     def _haystack(self, raw: tuple) -> str:
-        return "\x1f".join((str(raw[self._B_ID]), raw[self._B_CUSTOMER] or "", status_text(raw[self._B_STATUS]),
-                            raw[self._B_OWNER] or "")).lower()
+        return "\x1f".join(
+            (
+                str(raw[self._B_ID]),
+                raw[self._B_CUSTOMER] or "",
+                status_text(raw[self._B_STATUS]),
+                raw[self._B_OWNER] or "",
+            )
+        ).lower()
 
 
-(COL_BATCH, COL_STATUS, COL_PROGRESS, COL_SENT, COL_SUCCEEDED, COL_FAILED, COL_ITEMS, COL_SUBITEMS,
- COL_THROUGHPUT, COL_ETA, COL_STARTED, COL_OWNER) = (
-    BatchesModel.COL_BATCH, BatchesModel.COL_STATUS, BatchesModel.COL_PROGRESS, BatchesModel.COL_SENT,
-    BatchesModel.COL_SUCCEEDED, BatchesModel.COL_FAILED, BatchesModel.COL_ITEMS, BatchesModel.COL_SUBITEMS,
-    BatchesModel.COL_THROUGHPUT, BatchesModel.COL_ETA, BatchesModel.COL_STARTED, BatchesModel.COL_OWNER)
+(
+    COL_BATCH,
+    COL_STATUS,
+    COL_PROGRESS,
+    COL_SENT,
+    COL_SUCCEEDED,
+    COL_FAILED,
+    COL_ITEMS,
+    COL_SUBITEMS,
+    COL_THROUGHPUT,
+    COL_ETA,
+    COL_STARTED,
+    COL_OWNER,
+) = (
+    BatchesModel.COL_BATCH,
+    BatchesModel.COL_STATUS,
+    BatchesModel.COL_PROGRESS,
+    BatchesModel.COL_SENT,
+    BatchesModel.COL_SUCCEEDED,
+    BatchesModel.COL_FAILED,
+    BatchesModel.COL_ITEMS,
+    BatchesModel.COL_SUBITEMS,
+    BatchesModel.COL_THROUGHPUT,
+    BatchesModel.COL_ETA,
+    BatchesModel.COL_STARTED,
+    BatchesModel.COL_OWNER,
+)

@@ -13,11 +13,11 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
-KeyRole = Qt.ItemDataRole.UserRole + 1        # the row's stable key: customer / batch_id / error ref
-SortRole = Qt.ItemDataRole.UserRole + 2       # the native value the column sorts by
-ProgressRole = Qt.ItemDataRole.UserRole + 3   # BatchesModel, progress column: float 0..1
+KeyRole = Qt.ItemDataRole.UserRole + 1  # the row's stable key: customer / batch_id / error ref
+SortRole = Qt.ItemDataRole.UserRole + 2  # the native value the column sorts by
+ProgressRole = Qt.ItemDataRole.UserRole + 3  # BatchesModel, progress column: float 0..1
 RetryableRole = Qt.ItemDataRole.UserRole + 4  # ErrorsModel: whether the row's Retry button is enabled
-RowRole = Qt.ItemDataRole.UserRole + 5        # the whole row dict, on every column
+RowRole = Qt.ItemDataRole.UserRole + 5  # the whole row dict, on every column
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)

@@ -39,18 +39,29 @@ class CustomersModel(_KeyedTableModel):
     COL_CHECK, COL_CUSTOMER, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_SYNC = range(8)
 
     _HEADERS = ("", "Customer", "New", "Changed", "Removed", "Invalid", "Open errors", "Last sync")
-    _HEADER_TIPS = ("Check the customers to sync", "", "Order lines not on the board yet",
-                    "Order lines that changed since the last sync", "Order lines no longer in the ERP",
-                    "Lines that cannot be sent until fixed in the ERP", "Failed rows not resolved yet",
-                    "When the customer was last synced (local time)")
+    _HEADER_TIPS = (
+        "Check the customers to sync",
+        "",
+        "Order lines not on the board yet",
+        "Order lines that changed since the last sync",
+        "Order lines no longer in the ERP",
+        "Lines that cannot be sent until fixed in the ERP",
+        "Failed rows not resolved yet",
+        "When the customer was last synced (local time)",
+    )
     _ALIGNMENT = (_CENTER, _LEFT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _LEFT)
     _FLAGS = (_CHECKABLE, *[_ENABLED] * 7)
     _KEY = "customer"
     _FIELDS = ("customer", "new", "changed", "removed", "invalid", "open_errors", "last_sync")
     _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
-        "customer": (COL_CUSTOMER,), "new": (COL_NEW,), "changed": (COL_CHANGED,),
-        "removed": (COL_REMOVED,), "invalid": (COL_INVALID,), "open_errors": (COL_ERRORS,),
-        "last_sync": (COL_LAST_SYNC,)}
+        "customer": (COL_CUSTOMER,),
+        "new": (COL_NEW,),
+        "changed": (COL_CHANGED,),
+        "removed": (COL_REMOVED,),
+        "invalid": (COL_INVALID,),
+        "open_errors": (COL_ERRORS,),
+        "last_sync": (COL_LAST_SYNC,),
+    }
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -100,13 +111,27 @@ class CustomersModel(_KeyedTableModel):
 
     def _format(self, raw: tuple) -> tuple:
         customer, new, changed, removed, invalid, errors, last_sync = raw
-        return (None, customer or "(blank)", str(_count(new)), str(_count(changed)), str(_count(removed)),
-                str(_count(invalid)), str(_count(errors)), format_local(as_utc(last_sync), "never"))
+        return (
+            None,
+            customer or "(blank)",
+            str(_count(new)),
+            str(_count(changed)),
+            str(_count(removed)),
+            str(_count(invalid)),
+            str(_count(errors)),
+            format_local(as_utc(last_sync), "never"),
+        )
 
     # The check column sorts through SortRole only (its value is not in the compared tuple).
     _SORT: ClassVar[_SortKeys] = {
-        COL_CUSTOMER: ("str", 0), COL_NEW: ("int", 1), COL_CHANGED: ("int", 2), COL_REMOVED: ("int", 3),
-        COL_INVALID: ("int", 4), COL_ERRORS: ("int", 5), COL_LAST_SYNC: ("dt", 6)}
+        COL_CUSTOMER: ("str", 0),
+        COL_NEW: ("int", 1),
+        COL_CHANGED: ("int", 2),
+        COL_REMOVED: ("int", 3),
+        COL_INVALID: ("int", 4),
+        COL_ERRORS: ("int", 5),
+        COL_LAST_SYNC: ("dt", 6),
+    }
 
     def data(self, index, role=_DISPLAY):
         if role == SortRole and index.isValid() and index.column() == COL_CHECK:
@@ -137,8 +162,14 @@ class CustomersModel(_KeyedTableModel):
 
 
 COL_CHECK, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_SYNC = (
-    CustomersModel.COL_CHECK, CustomersModel.COL_NEW, CustomersModel.COL_CHANGED, CustomersModel.COL_REMOVED,
-    CustomersModel.COL_INVALID, CustomersModel.COL_ERRORS, CustomersModel.COL_LAST_SYNC)
+    CustomersModel.COL_CHECK,
+    CustomersModel.COL_NEW,
+    CustomersModel.COL_CHANGED,
+    CustomersModel.COL_REMOVED,
+    CustomersModel.COL_INVALID,
+    CustomersModel.COL_ERRORS,
+    CustomersModel.COL_LAST_SYNC,
+)
 
 
 class CustomersFilterProxy(QSortFilterProxyModel):
@@ -158,12 +189,10 @@ class CustomersFilterProxy(QSortFilterProxyModel):
         self._needle = needle
         _end_filter_change(self)
 
-    def filterAcceptsRow(
-            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if not self._needle:
             return True
         return self._needle in cast(CustomersModel, self.sourceModel()).haystack(source_row)
 
-    def lessThan(
-            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))

@@ -27,8 +27,24 @@ from gui.models.common import (
 from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 # Positions in ErrorsModel's compared tuple (its _FIELDS, then its _OPTIONAL).
-(_E_REF, _E_LEVEL, _E_CUSTOMER, _E_PO, _E_ORDER, _E_TYPE, _E_CODE, _E_MESSAGE, _E_RETRYABLE, _E_RETRIES,
- _E_LAST, _E_RESOLVED, _E_SYNC_KEY, _E_PARENT_KEY, _E_SIZE, _E_FIXED) = range(16)
+(
+    _E_REF,
+    _E_LEVEL,
+    _E_CUSTOMER,
+    _E_PO,
+    _E_ORDER,
+    _E_TYPE,
+    _E_CODE,
+    _E_MESSAGE,
+    _E_RETRYABLE,
+    _E_RETRIES,
+    _E_LAST,
+    _E_RESOLVED,
+    _E_SYNC_KEY,
+    _E_PARENT_KEY,
+    _E_SIZE,
+    _E_FIXED,
+) = range(16)
 
 
 def _can_retry(raw: tuple) -> bool:
@@ -49,40 +65,100 @@ class ErrorsModel(_KeyedTableModel):
     dict, and a retry that fails again changes the compared fields anyway.
     """
 
-    (COL_CUSTOMER, COL_PO, COL_ORDER, COL_SIZE, COL_TYPE, COL_CODE, COL_MESSAGE, COL_RETRYABLE, COL_RETRIES,
-     COL_LAST, COL_ACTION) = range(11)
+    (
+        COL_CUSTOMER,
+        COL_PO,
+        COL_ORDER,
+        COL_SIZE,
+        COL_TYPE,
+        COL_CODE,
+        COL_MESSAGE,
+        COL_RETRYABLE,
+        COL_RETRIES,
+        COL_LAST,
+        COL_ACTION,
+    ) = range(11)
 
-    _HEADERS = ("Customer", "PO", "Order", "Size", "Error type", "monday code", "Message", "Retryable",
-                "Retries", "Last attempt", "")
-    _HEADER_TIPS = ("", "PO number", "Order number (the tooltip shows the order line's sync key)",
-                    "Size of a subitem error; empty for an item error", "Where the failure was classified",
-                    "The error code monday.com returned", "",
-                    ("yes: a retry can succeed as is; after a fix: retry once the cause is fixed (a label added on "
-                     "the board, a setting); no: fix the line in the ERP"), "Retries so far",
-                    "Local time of the last failure", "")
+    _HEADERS = (
+        "Customer",
+        "PO",
+        "Order",
+        "Size",
+        "Error type",
+        "monday code",
+        "Message",
+        "Retryable",
+        "Retries",
+        "Last attempt",
+        "",
+    )
+    _HEADER_TIPS = (
+        "",
+        "PO number",
+        "Order number (the tooltip shows the order line's sync key)",
+        "Size of a subitem error; empty for an item error",
+        "Where the failure was classified",
+        "The error code monday.com returned",
+        "",
+        (
+            "yes: a retry can succeed as is; after a fix: retry once the cause is fixed (a label added on "
+            "the board, a setting); no: fix the line in the ERP"
+        ),
+        "Retries so far",
+        "Local time of the last failure",
+        "",
+    )
     _ALIGNMENT = (_LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _LEFT, _CENTER, _RIGHT, _LEFT, _CENTER)
     _FLAGS = (_ENABLED,) * 11
     _KEY = "ref"
-    _FIELDS = ("ref", "level", "customer", "po_number", "order_number", "error_type", "error_code", "message",
-               "retryable", "retry_count", "last_failed_at", "resolved_at")
+    _FIELDS = (
+        "ref",
+        "level",
+        "customer",
+        "po_number",
+        "order_number",
+        "error_type",
+        "error_code",
+        "message",
+        "retryable",
+        "retry_count",
+        "last_failed_at",
+        "resolved_at",
+    )
     # Item errors have sync_key, subitem errors parent_sync_key and size_label; fixed is the window's.
     _OPTIONAL = ("sync_key", "parent_sync_key", "size_label", "fixed")
     _ALL = tuple(range(11))
     _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
-        "ref": _ALL, "level": (COL_ORDER, COL_SIZE), "customer": (COL_CUSTOMER,), "po_number": (COL_PO,),
-        "order_number": (COL_ORDER,), "sync_key": (COL_ORDER,), "size_label": (COL_SIZE,),
-        "error_type": (COL_TYPE,), "error_code": (COL_CODE,), "message": (COL_MESSAGE,),
-        "retryable": (COL_RETRYABLE, COL_ACTION), "retry_count": (COL_RETRIES,), "last_failed_at": (COL_LAST,),
-        "parent_sync_key": (COL_ORDER,), "resolved_at": _ALL, "fixed": (COL_RETRYABLE, COL_ACTION),
+        "ref": _ALL,
+        "level": (COL_ORDER, COL_SIZE),
+        "customer": (COL_CUSTOMER,),
+        "po_number": (COL_PO,),
+        "order_number": (COL_ORDER,),
+        "sync_key": (COL_ORDER,),
+        "size_label": (COL_SIZE,),
+        "error_type": (COL_TYPE,),
+        "error_code": (COL_CODE,),
+        "message": (COL_MESSAGE,),
+        "retryable": (COL_RETRYABLE, COL_ACTION),
+        "retry_count": (COL_RETRIES,),
+        "last_failed_at": (COL_LAST,),
+        "parent_sync_key": (COL_ORDER,),
+        "resolved_at": _ALL,
+        "fixed": (COL_RETRYABLE, COL_ACTION),
     }
 
     _SORT: ClassVar[_SortKeys] = {
-        COL_CUSTOMER: ("str", _E_CUSTOMER), COL_PO: ("str", _E_PO), COL_ORDER: ("str", _E_ORDER),
-        COL_SIZE: ("str", _E_SIZE), COL_TYPE: ("str", _E_TYPE), COL_CODE: ("str", _E_CODE),
+        COL_CUSTOMER: ("str", _E_CUSTOMER),
+        COL_PO: ("str", _E_PO),
+        COL_ORDER: ("str", _E_ORDER),
+        COL_SIZE: ("str", _E_SIZE),
+        COL_TYPE: ("str", _E_TYPE),
+        COL_CODE: ("str", _E_CODE),
         COL_MESSAGE: ("str", _E_MESSAGE),
         # 2 retryable, 1 fixed since it failed, 0 not retryable
         COL_RETRYABLE: lambda raw: 2 if raw[_E_RETRYABLE] else 1 if raw[_E_FIXED] else 0,
-        COL_RETRIES: ("int", _E_RETRIES), COL_LAST: ("dt", _E_LAST),
+        COL_RETRIES: ("int", _E_RETRIES),
+        COL_LAST: ("dt", _E_LAST),
         COL_ACTION: lambda raw: int(_can_retry(raw)),
     }
 
@@ -135,18 +211,31 @@ class ErrorsModel(_KeyedTableModel):
         return None
 
     def _haystack(self, raw: tuple) -> str:
-        return "\x1f".join((
-            raw[_E_CUSTOMER] or "", raw[_E_PO] or "", raw[_E_ORDER] or "", raw[_E_SIZE] or "",
-            raw[_E_TYPE] or "", "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
-            "" if raw[_E_MESSAGE] is None else str(raw[_E_MESSAGE]),
-        )).lower()
+        return "\x1f".join(
+            (
+                raw[_E_CUSTOMER] or "",
+                raw[_E_PO] or "",
+                raw[_E_ORDER] or "",
+                raw[_E_SIZE] or "",
+                raw[_E_TYPE] or "",
+                "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
+                "" if raw[_E_MESSAGE] is None else str(raw[_E_MESSAGE]),
+            )
+        ).lower()
 
 
-(COL_PO, COL_ORDER, COL_SIZE, COL_TYPE, COL_CODE, COL_MESSAGE, COL_RETRYABLE, COL_RETRIES, COL_LAST,
- COL_ACTION) = (
-    ErrorsModel.COL_PO, ErrorsModel.COL_ORDER, ErrorsModel.COL_SIZE, ErrorsModel.COL_TYPE, ErrorsModel.COL_CODE,
-    ErrorsModel.COL_MESSAGE, ErrorsModel.COL_RETRYABLE, ErrorsModel.COL_RETRIES, ErrorsModel.COL_LAST,
-    ErrorsModel.COL_ACTION)
+(COL_PO, COL_ORDER, COL_SIZE, COL_TYPE, COL_CODE, COL_MESSAGE, COL_RETRYABLE, COL_RETRIES, COL_LAST, COL_ACTION) = (
+    ErrorsModel.COL_PO,
+    ErrorsModel.COL_ORDER,
+    ErrorsModel.COL_SIZE,
+    ErrorsModel.COL_TYPE,
+    ErrorsModel.COL_CODE,
+    ErrorsModel.COL_MESSAGE,
+    ErrorsModel.COL_RETRYABLE,
+    ErrorsModel.COL_RETRIES,
+    ErrorsModel.COL_LAST,
+    ErrorsModel.COL_ACTION,
+)
 
 
 class ErrorsFilterProxy(QSortFilterProxyModel):
@@ -206,8 +295,7 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
         setattr(self, name, value)
         self.invalidate()
 
-    def filterAcceptsRow(
-            self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self._connected
         if model is None:
             return True
@@ -250,8 +338,7 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
             return model._sort_spec[0] if model._sort_spec else -1
         return super().sortColumn()
 
-    def lessThan(
-            self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))
 
     def sortOrder(self) -> Qt.SortOrder:

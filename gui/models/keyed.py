@@ -67,8 +67,8 @@ class _KeyedTableModel(QAbstractTableModel):
     _ALIGNMENT: tuple[Any, ...] = ()
     _FLAGS: tuple[Any, ...] = ()
     _KEY: str = ""
-    _FIELDS: tuple[str, ...] = ()           # compared to detect a change; in every row
-    _OPTIONAL: tuple[str, ...] = ()         # compared too, may be missing from a row (None)
+    _FIELDS: tuple[str, ...] = ()  # compared to detect a change; in every row
+    _OPTIONAL: tuple[str, ...] = ()  # compared too, may be missing from a row (None)
     _FIELD_COLUMNS: ClassVar[_FieldColumns] = {}  # the columns that show a field; absent: all
     # column -> ("str" | "int" | "float" | "dt", position in the compared tuple), or a function of the
     # tuple. "str" sorts case-insensitively, "dt" as naive UTC with None first.
@@ -78,12 +78,12 @@ class _KeyedTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._keys: list[Any] = []
         self._rows: list[dict] = []
-        self._raw: list[tuple] = []            # values of _FIELDS + _OPTIONAL, compared on refresh
-        self._disp: list[tuple | None] = []    # display strings, made on first use
-        self._hay: list[str | None] = []       # lowercase search text, made on first use
+        self._raw: list[tuple] = []  # values of _FIELDS + _OPTIONAL, compared on refresh
+        self._disp: list[tuple | None] = []  # display strings, made on first use
+        self._hay: list[str | None] = []  # lowercase search text, made on first use
         self._pos: dict[Any, int] | None = {}  # key -> row, rebuilt lazily after structural changes
         self._sort_spec: tuple[int, Qt.SortOrder] | None = None
-        self._sort_keys: list | None = None    # keys of the sort column, kept current while sorted
+        self._sort_keys: list | None = None  # keys of the sort column, kept current while sorted
         ncols = len(self._HEADERS)
         self._field_spans = []
         for name in self._FIELDS + self._OPTIONAL:
@@ -271,8 +271,11 @@ class _KeyedTableModel(QAbstractTableModel):
             if k not in seen:
                 seen.add(k)
                 kept.append(i)
-        log.warning("%s: %d rows repeat the key of an earlier row; the first of each is shown",
-                    type(self).__name__, len(keys) - len(kept))
+        log.warning(
+            "%s: %d rows repeat the key of an earlier row; the first of each is shown",
+            type(self).__name__,
+            len(keys) - len(kept),
+        )
         return [rows[i] for i in kept], [keys[i] for i in kept], [raws[i] for i in kept]
 
     def _load(self, keys: list, rows: list[dict], raws: list[tuple]) -> None:
@@ -281,8 +284,7 @@ class _KeyedTableModel(QAbstractTableModel):
         if self._sort_spec is not None:
             column, order = self._sort_spec
             sort_keys = self._column_keys(column, raws)
-            perm = sorted(range(len(keys)), key=sort_keys.__getitem__,
-                          reverse=order == Qt.SortOrder.DescendingOrder)
+            perm = sorted(range(len(keys)), key=sort_keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder)
             keys, rows, raws = _take(keys, perm), _take(rows, perm), _take(raws, perm)
             sort_keys = _take(sort_keys, perm)
         self.beginInsertRows(_NO_PARENT, 0, len(keys) - 1)
@@ -320,7 +322,7 @@ class _KeyedTableModel(QAbstractTableModel):
         for first, last in reversed(runs):
             self.beginRemoveRows(_NO_PARENT, first, last)
             for values in self._parallel():
-                del values[first:last + 1]
+                del values[first : last + 1]
             self._pos = None
             self.endRemoveRows()
         self._rows_removed(removed_keys)
@@ -431,5 +433,6 @@ class _KeyedTableModel(QAbstractTableModel):
         if persistent:
             position = self._position()
             self.changePersistentIndexList(
-                persistent, [self.index(position[old_keys[p.row()]], p.column()) for p in persistent])
+                persistent, [self.index(position[old_keys[p.row()]], p.column()) for p in persistent]
+            )
         self.layoutChanged[_PARENTS, _HINT].emit([], hint)  # type: ignore[index]  # stubs lack Signal[...]

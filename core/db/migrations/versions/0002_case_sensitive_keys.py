@@ -47,16 +47,22 @@ COLUMNS = (
 # Primary keys of revision 0001 that include a key column: (table, name, columns).
 PRIMARY_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("MON_CustMasterSchedule", "PK_MON_CustMasterSchedule", ("board_id", "sync_key")),
-    ("MON_CustMasterSchedule_Subitems", "PK_MON_CustMasterSchedule_Subitems",
-     ("board_id", "parent_sync_key", "size_label")),
+    (
+        "MON_CustMasterSchedule_Subitems",
+        "PK_MON_CustMasterSchedule_Subitems",
+        ("board_id", "parent_sync_key", "size_label"),
+    ),
 )
 
 # Indexes of revision 0001 that include a key column (all non-unique): (table, name, columns).
 INDEXES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("STG_MON_CustMasterSchedule", "IX_STG_MON_CustMasterSchedule_sync_key", ("sync_key",)),
     ("ERR_MON_CustMasterSchedule", "IX_ERR_MON_CustMasterSchedule_sync_key", ("sync_key",)),
-    ("ERR_MON_CustMasterSchedule_Subitems", "IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key",
-     ("parent_sync_key", "size_label")),
+    (
+        "ERR_MON_CustMasterSchedule_Subitems",
+        "IX_ERR_MON_CustMasterSchedule_Subitems_parent_sync_key",
+        ("parent_sync_key", "size_label"),
+    ),
 )
 
 
@@ -79,8 +85,14 @@ def _collate(collation: str | None) -> None:
         op.drop_constraint(name, table, type_="primary", schema=schema)
     for table, column, length, nullable in COLUMNS:
         # With no collation, SQL Server gives the column the database's default collation.
-        op.alter_column(table, column, type_=mssql.NVARCHAR(length, collation=collation),
-                        existing_type=sa.Unicode(length), existing_nullable=nullable, schema=schema)
+        op.alter_column(
+            table,
+            column,
+            type_=mssql.NVARCHAR(length, collation=collation),
+            existing_type=sa.Unicode(length),
+            existing_nullable=nullable,
+            schema=schema,
+        )
     for table, name, columns in PRIMARY_KEYS:
         op.create_primary_key(name, table, list(columns), schema=schema)
     for table, name, columns in INDEXES:

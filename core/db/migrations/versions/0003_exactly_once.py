@@ -23,8 +23,19 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-OLD_ERROR_TYPES = ("VALIDATION", "COLUMN_VALUE", "NOT_FOUND", "AUTH", "RATE_LIMIT", "NETWORK", "TIMEOUT",
-                   "SERVER", "PARENT_FAILED", "CONFLICT", "UNKNOWN")
+OLD_ERROR_TYPES = (
+    "VALIDATION",
+    "COLUMN_VALUE",
+    "NOT_FOUND",
+    "AUTH",
+    "RATE_LIMIT",
+    "NETWORK",
+    "TIMEOUT",
+    "SERVER",
+    "PARENT_FAILED",
+    "CONFLICT",
+    "UNKNOWN",
+)
 NEW_ERROR_TYPES = OLD_ERROR_TYPES + ("DELETED_ON_BOARD", "ARCHIVED_ON_BOARD", "DUPLICATE_ON_BOARD")
 ERR_TABLES = ("ERR_MON_CustMasterSchedule", "ERR_MON_CustMasterSchedule_Subitems")
 STG_TABLES = ("STG_MON_CustMasterSchedule", "STG_MON_CustMasterSchedule_Subitems")
@@ -67,29 +78,36 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("first_sent_at", TIMESTAMP, nullable=True),
         sa.Column("last_sent_at", TIMESTAMP, nullable=True),
-        sa.ForeignKeyConstraint(["batch_id"], [f"{schema}.MON_BatchProcessing.batch_id" if schema
-                                               else "MON_BatchProcessing.batch_id"],
-                                name=op.f("FK_MON_Requests_batch_id")),
+        sa.ForeignKeyConstraint(
+            ["batch_id"],
+            [f"{schema}.MON_BatchProcessing.batch_id" if schema else "MON_BatchProcessing.batch_id"],
+            name=op.f("FK_MON_Requests_batch_id"),
+        ),
         sa.PrimaryKeyConstraint("request_id", name=op.f("PK_MON_Requests")),
         schema=schema,
         sqlite_autoincrement=True,
     )
     op.create_index(op.f("IX_MON_Requests_batch_id"), "MON_Requests", ["batch_id"], unique=False, schema=schema)
-    op.create_index("UX_MON_Requests_idempotency_key", "MON_Requests", ["idempotency_key"], unique=True,
-                    schema=schema)
+    op.create_index("UX_MON_Requests_idempotency_key", "MON_Requests", ["idempotency_key"], unique=True, schema=schema)
 
-    op.add_column("MON_BatchProcessing", sa.Column("owner_generation", sa.Integer(), nullable=False,
-                                                   server_default="0"), schema=schema)
+    op.add_column(
+        "MON_BatchProcessing",
+        sa.Column("owner_generation", sa.Integer(), nullable=False, server_default="0"),
+        schema=schema,
+    )
     for name in ("items_recreated", "subitems_recreated"):
-        op.add_column("MON_BatchProcessing", sa.Column(name, sa.Integer(), nullable=False, server_default="0"),
-                      schema=schema)
+        op.add_column(
+            "MON_BatchProcessing", sa.Column(name, sa.Integer(), nullable=False, server_default="0"), schema=schema
+        )
     for table in STG_TABLES:
         op.add_column(table, sa.Column("request_id", sa.Integer(), nullable=True), schema=schema)
-        op.add_column(table, sa.Column("recreate", sa.Boolean(), nullable=False, server_default=sa.false()),
-                      schema=schema)
+        op.add_column(
+            table, sa.Column("recreate", sa.Boolean(), nullable=False, server_default=sa.false()), schema=schema
+        )
         op.create_index(op.f(f"IX_{table}_request_id"), table, ["request_id"], unique=False, schema=schema)
-    op.add_column("MON_CustMasterSchedule", sa.Column("board_state", sa.String(length=20), nullable=True),
-                  schema=schema)
+    op.add_column(
+        "MON_CustMasterSchedule", sa.Column("board_state", sa.String(length=20), nullable=True), schema=schema
+    )
     _swap_error_type_check(NEW_ERROR_TYPES)
 
 
