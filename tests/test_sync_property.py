@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -234,3 +236,42 @@ TestBoardEqualsSource.settings = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+# Two sequences the state machine found (under the timing of a CI run, where heartbeats moved the kill
+# points): a line that moves to another customer while the batch that was sending it was killed. The
+# other customer must not create it a second time; it waits for that batch, then moves.
+FOUND = {
+    "moved while in flight, synced with its new customer first": [
+        ("a_sync_runs", {"customers": CUSTOMERS, "kill_at": 40}),
+        ("a_sync_runs", {"customers": ("TITLE NINE",), "kill_at": 106}),
+        ("a_line_moves_to_a_customer", {"customer": "TITLE NINE", "pick": 47}),
+        ("a_line_moves_to_a_customer", {"customer": "MACK WELDON", "pick": 41}),
+        ("a_line_moves_to_a_customer", {"customer": "TITLE NINE", "pick": 25}),
+        ("a_sync_runs", {"customers": CUSTOMERS, "kill_at": None}),
+    ],
+    "moved while in flight, with deletions and a killed final run": [
+        ("a_sync_runs", {"customers": CUSTOMERS, "kill_at": 40}),
+        ("a_line_moves_to_a_customer", {"customer": "MACK WELDON", "pick": 0}),
+        ("a_sync_runs", {"customers": ("TITLE NINE",), "kill_at": 101}),
+        ("a_line_leaves_the_source", {"pick": 5}),
+        ("a_person_deletes_a_size", {"pick": 0}),
+        ("a_line_leaves_the_source", {"pick": 0}),
+        ("a_line_leaves_the_source", {"pick": 6}),
+        ("a_line_moves_to_a_customer", {"customer": "MACK WELDON", "pick": 0}),
+        ("a_sync_runs", {"customers": CUSTOMERS, "kill_at": 19}),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_a_sequence_found_by_the_state_machine(name, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "event", lambda *args, **kwargs: None)  # outside hypothesis
+    machine = BoardEqualsSource()
+    machine.start()
+    try:
+        for rule, arguments in FOUND[name]:
+            getattr(machine, rule)(**arguments)
+            machine.nothing_is_on_the_board_twice()
+    finally:
+        machine.teardown()  # one sync and one retry, then the board must equal the source

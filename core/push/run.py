@@ -92,8 +92,13 @@ class BatchProcessor(PushPhases):
         Only what no other customer can escape (the token refused, monday or the database
         unreachable) ends the run: the customers after it are reported as not run.
         """
+        ordered = list(customers)
+        # Customers whose batch was cut short go first: a line that moved away from one of them waits for
+        # that batch, and then moves in the same run.
+        unfinished = self.staging.customers_with_unfinished_batches(self.board_id)
+        ordered.sort(key=lambda c: c not in unfinished)
         with self.ctx.one_run():  # the customers' detections share one read of the source
-            return self._run(list(customers), keys)
+            return self._run(ordered, keys)
 
     def _run(self, customers: list[str], keys: dict[str, set[str]] | None) -> list[BatchResult]:
         results: list[BatchResult] = []
@@ -179,6 +184,15 @@ class BatchProcessor(PushPhases):
         batch_id = batch.batch_id
         if batch.status == s.STARTED:
             changes = self.ctx.detect([customer])[0]
+            waiting = ops.in_flight_elsewhere(batch_id, [c.sync_key for c in changes.changes])
+            if waiting:
+                log.info(
+                    "%s: %d line(s) wait for another customer's unfinished batch (%s); the next run moves them",
+                    customer,
+                    len(waiting),
+                    ", ".join(str(b) for b in sorted(set(waiting.values()))),
+                )
+                skip = {*skip, *waiting}
             if only_keys is not None or skip:
 
                 def wanted(key: str | None) -> bool:

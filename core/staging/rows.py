@@ -51,6 +51,29 @@ class StagingRows(StagingErrors):
 
     # == staging ====================================================================================
 
+    def in_flight_elsewhere(self, batch_id: int, keys: Sequence[str]) -> dict[str, int]:
+        """Of ``keys``, those staged in another unfinished batch (another customer's, a line that moved
+        while its batch was cut short) -> that batch. Such a line waits: sent again from here, it could
+        be created twice; once that batch is finished the line is in production and simply moves."""
+        t, b = s.stg_items, s.batches
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                query = (
+                    sa.select(t.c.sync_key, t.c.batch_id)
+                    .join(b, b.c.batch_id == t.c.batch_id)
+                    .where(t.c.sync_key.in_(chunk), t.c.batch_id != batch_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
+                )
+                found.update({key: other for key, other in conn.execute(query)})
+        return found
+
+    def customers_with_unfinished_batches(self, board_id: str) -> set[str]:
+        """Customers whose batch on the board was cut short (a crash, a kill): resumed first in a run."""
+        b = s.batches
+        with self.engine.connect() as conn:
+            query = sa.select(b.c.customer).where(b.c.board_id == board_id, b.c.status.in_(s.ACTIVE_BATCH_STATES))
+            return set(conn.execute(query).scalars())
+
     def stage(self, batch_id: int, changes: CustomerChanges) -> StageResult:
         """Load a customer's changes into the batch, in one transaction, in bulk.
 
