@@ -45,6 +45,7 @@ from core.push.progress import (
     run_exit_code,
     worst_code,
 )
+from core.staging.batches import BATCH_COUNTS
 from core.staging.operations import Batch
 
 __all__ = [
@@ -234,26 +235,7 @@ class BatchProcessor(PushPhases):
 
     def _result(self, batch_id: int, customer: str) -> BatchResult:
         row = self.staging.batch(batch_id)
-        counts = {
-            k: row[k]
-            for k in (
-                "total_items",
-                "total_subitems",
-                "invalid_count",
-                "sent_count",
-                "succeeded_count",
-                "failed_count",
-                "items_created",
-                "items_updated",
-                "subitems_created",
-                "subitems_updated",
-                "removed_count",
-                "items_recreated",
-                "subitems_recreated",
-                "api_calls",
-                "retries",
-            )
-        }
+        counts = {k: row[k] for k in BATCH_COUNTS}
         result = BatchResult(batch_id, customer, row["status"], counts, row["message"])
         self.progress.batch_finished(result)
         return result

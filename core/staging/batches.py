@@ -361,24 +361,25 @@ def _process_alive(pid: int) -> bool:
     return psutil.pid_exists(pid)
 
 
+# The counters of a batch (MON_BatchProcessing), as BatchResult reports them: one list for both.
+BATCH_COUNTS: tuple[str, ...] = (
+    "total_items",
+    "total_subitems",
+    "invalid_count",
+    "sent_count",
+    "succeeded_count",
+    "failed_count",
+    "items_created",
+    "items_updated",
+    "subitems_created",
+    "subitems_updated",
+    "removed_count",
+    "items_recreated",
+    "subitems_recreated",
+    "api_calls",
+    "retries",
+)
+
+
 def _zero_counts() -> dict[str, int]:
-    return {
-        c: 0
-        for c in (
-            "total_items",
-            "total_subitems",
-            "invalid_count",
-            "sent_count",
-            "succeeded_count",
-            "failed_count",
-            "items_created",
-            "items_updated",
-            "subitems_created",
-            "subitems_updated",
-            "removed_count",
-            "items_recreated",
-            "subitems_recreated",
-            "api_calls",
-            "retries",
-        )
-    }
+    return dict.fromkeys(BATCH_COUNTS, 0)
