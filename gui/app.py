@@ -21,6 +21,7 @@ from core.foundation.config import default_config_path, load_settings
 from core.foundation.exceptions import EXIT_INTERNAL, OrderSyncError
 from core.foundation.logs import log_uncaught_thread_exceptions, setup_logging
 from core.foundation.resources import resource_path
+from gui.look import apply_look
 
 log = logging.getLogger("ordersync.gui")
 
@@ -116,6 +117,7 @@ def run(config: Path | None = None, *, demo: bool = False, quit_after_ms: int | 
     app.setApplicationVersion(__version__)
     app.setOrganizationName("OrderSync")
     app.setWindowIcon(app_icon())
+    apply_look(app)  # the application style sheet (resources/style.qss): gui/look.py
     log_path = setup_logging(console_level=logging.WARNING)
     log.info("OrderSync %s: the window starts; log file %s", __version__, log_path)
     qInstallMessageHandler(_qt_message)

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QComboBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox
 
 from core import __version__
 from core.db.engine import redact_url
@@ -19,9 +19,11 @@ from core.foundation.logs import log_file
 from gui.bridge import EngineBridge
 from gui.diagnostics import exec_with_log_folder
 from gui.log_pane import QtLogHandler
+from gui.look import apply_look
 from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel, RowRole
 from gui.window_actions import WindowActions
 from gui.window_layout import WindowLayout
+from gui.window_title import database_label, read_board_name, window_title
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,12 @@ class MainWindow(WindowLayout, WindowActions):
         self.bridge = bridge
         self.settings_path = settings_path
         ctx = bridge.ctx
-        self.setWindowTitle(f"OrderSync — {redact_url(str(ctx.engine.url))} → board {ctx.board_id or '(not set)'}")
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_look(app)
+        self.database_label = database_label(ctx.engine.url)
+        self.board_name: str | None = None
+        self.setWindowTitle(window_title(None, ctx.board_id, self.database_label))
         self.customers = CustomersModel(self)
         self.customers_proxy = CustomersFilterProxy(self)
         self.customers_proxy.setSourceModel(self.customers)
@@ -52,6 +59,7 @@ class MainWindow(WindowLayout, WindowActions):
         self.log_handler.signal.line.connect(self.log_view.appendPlainText)
         logging.getLogger().addHandler(self.log_handler)
         self.refresh_all()
+        self.read_board_name()
 
     # == wiring =====================================================================================
 
@@ -65,9 +73,6 @@ class MainWindow(WindowLayout, WindowActions):
         self.cancel_button.clicked.connect(self.cancel_sync)
         self.settings_action.triggered.connect(self.open_settings)
         self.about_action.triggered.connect(self.show_about)
-        self.customer_filter.textChanged.connect(self.customers_proxy.set_search)
-        self.select_all_button.clicked.connect(lambda: self.customers.set_all_checked(True))
-        self.select_none_button.clicked.connect(lambda: self.customers.set_all_checked(False))
         self.customers.checkedChanged.connect(self._update_actions)
         self.error_customer.currentIndexChanged.connect(
             lambda: self.errors_proxy.set_customer(self.error_customer.currentData())
@@ -127,9 +132,26 @@ class MainWindow(WindowLayout, WindowActions):
 
         self.bridge.tasks.start(f"refresh:{name}", run)
 
+    def read_board_name(self) -> None:
+        """Name the board in the title by its name, read from monday off the GUI thread; a failure
+        leaves the board's number there (the sync reports what is wrong with monday)."""
+        if not self.bridge.ctx.board_id:
+            return
+
+        async def run() -> None:
+            try:
+                name = await self.bridge.call(read_board_name, self.bridge.ctx)
+            except Exception as exc:  # noqa: BLE001 - the title keeps the board's number
+                log.info("the board's name could not be read for the title: %s", exc)
+                return
+            self.board_name = name
+            self.setWindowTitle(window_title(name, self.bridge.ctx.board_id, self.database_label))
+
+        self.bridge.tasks.start("board-name", run)
+
     def _set_customers(self, rows: list[dict]) -> None:
-        pending = [r for r in rows if r["new"] or r["changed"] or r["removed"] or r["invalid"] or r["open_errors"]]
-        self.customers.set_rows(pending)
+        # Every customer: those with nothing pending stay listable ("Show all customers") with their last sync.
+        self.customers_pane.set_rows(rows)
         self._update_actions()
 
     def _set_errors(self, rows: list[dict]) -> None:

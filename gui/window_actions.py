@@ -23,8 +23,9 @@ class WindowActions(WindowBase):
     def _update_actions(self) -> None:
         chosen = bool(self.customers.checked())
         busy = self.bridge.syncing
-        for widget in (self.sync_button, self.sync_action, self.preview_button, self.preview_action):
-            widget.setEnabled(chosen and not busy)
+        self.customers_pane.set_busy(busy)  # the pane's Sync and Preview buttons, their counts and tooltips
+        for action in (self.sync_action, self.preview_action):
+            action.setEnabled(chosen and not busy)
         self.retry_all_button.setEnabled(not busy and self.errors.rowCount() > 0)
         self.retry_selected_button.setEnabled(not busy)
 

@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QPushButton, QTableView
 
 from gui.bridge import EngineBridge
+from gui.customers_pane import CustomersPane
 from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel
 
 
@@ -29,6 +30,7 @@ class WindowBase(QMainWindow):
     errors_proxy: ErrorsFilterProxy
 
     # -- built by WindowLayout._build, used by WindowActions
+    customers_pane: CustomersPane
     sync_action: QAction
     preview_action: QAction
     sync_button: QPushButton

@@ -7,6 +7,8 @@ shares with the other part is declared on ``WindowBase`` (gui/window_base.py).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -27,10 +29,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from gui.customers_pane import CustomersPane
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
 from gui.details import ErrorDetails
 from gui.log_pane import LogPane
-from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, CustomersModel, ErrorsModel
+from gui.look import icon
+from gui.mnemonics import SHORTCUT, TEXT
+from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, ErrorsModel
 from gui.window_base import WindowBase
 
 BATCH_REFRESH_MS = 1000
@@ -44,45 +49,24 @@ class WindowLayout(WindowBase):
     def _build(self) -> None:
         toolbar = QToolBar("Actions", self)
         toolbar.setObjectName("actions")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(toolbar)
-        self.sync_action = QAction("Sync Selected Customers", self, shortcut=QKeySequence("Ctrl+Return"))
-        self.sync_action.setToolTip("Sync the checked customers (Ctrl+Enter)")
-        self.preview_action = QAction("Preview…", self, shortcut=QKeySequence("Ctrl+P"))
-        self.refresh_action = QAction("Refresh", self, shortcut=QKeySequence("F5"))
-        self.cancel_action = QAction("Cancel Sync", self, shortcut=QKeySequence("Ctrl+."))
-        self.settings_action = QAction("Settings…", self, shortcut=QKeySequence("Ctrl+,"))
-        for action in (
-            self.sync_action,
-            self.preview_action,
-            self.refresh_action,
-            self.cancel_action,
-            self.settings_action,
-        ):
+        # Sync and Preview are the customers pane's buttons; their actions carry the shortcuts.
+        self.sync_action = self._action("Sync Ticked Customers", "sync", "Sync the ticked customers")
+        self.preview_action = self._action("Preview…", "preview", "What a sync of the ticked customers would send")
+        self.refresh_action = self._action("Refresh", "refresh", "Read the customers, batches and failed lines again")
+        self.cancel_action = self._action("Cancel Sync", "cancel", "Stop the sync after the request in flight")
+        self.settings_action = self._action("Settings…", "settings", "Database, monday board, API token and mapping")
+        self.addActions([self.sync_action, self.preview_action])
+        for action in (self.refresh_action, self.cancel_action, self.settings_action):
             toolbar.addAction(action)
         self.cancel_action.setEnabled(False)
 
-        # -- customers
-        self.customer_filter = QLineEdit(placeholderText="Filter customers…", clearButtonEnabled=True)
-        self.select_all_button = QPushButton("&All")
-        self.select_none_button = QPushButton("&None")
-        self.customers_view = self._table(self.customers_proxy)
-        self.customers_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.sync_button = QPushButton("&Sync Selected Customers")
-        self.sync_button.setDefault(True)
-        self.preview_button = QPushButton("&Preview…")
-        customers_box = self.customers_box = QGroupBox("Customers with pending work")
-        row = QHBoxLayout()
-        row.addWidget(self.customer_filter, 1)
-        row.addWidget(self.select_all_button)
-        row.addWidget(self.select_none_button)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.preview_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.sync_button)
-        layout = QVBoxLayout(customers_box)
-        layout.addLayout(row)
-        layout.addWidget(self.customers_view, 1)
-        layout.addLayout(buttons)
+        # -- customers: gui/customers_pane.py (the names below are kept for the tests and the benchmark)
+        pane = self.customers_pane = CustomersPane(self.customers, self.customers_proxy)
+        self.customer_filter, self.customers_view = pane.customer_filter, pane.view
+        self.select_all_button, self.select_none_button = pane.tick_shown_button, pane.untick_button
+        self.sync_button, self.preview_button = pane.sync_button, pane.preview_button
 
         # -- batches
         self.overall = QProgressBar()
@@ -91,7 +75,7 @@ class WindowLayout(WindowBase):
         self.overall.setValue(0)
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
-        self.cancel_button = QPushButton("&Cancel")
+        self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
         self.cancel_button.setEnabled(False)
         batches_box = QGroupBox("Batches")
         layout = QVBoxLayout(batches_box)
@@ -109,7 +93,7 @@ class WindowLayout(WindowBase):
         self.retryable_only = QCheckBox("Retryable only")
         self.show_resolved = QCheckBox("Show resolved")
         self.error_search = QLineEdit(placeholderText="Search messages, orders, POs…", clearButtonEnabled=True)
-        self.retry_selected_button = QPushButton("Retry &Selected")
+        self.retry_selected_button = QPushButton(TEXT["retry_selected"])
         self.retry_all_button = QPushButton("Retry All &Retryable")
         self.export_button = QPushButton("&Export CSV…")
         self.errors_view = self._table(self.errors_proxy)
@@ -141,7 +125,7 @@ class WindowLayout(WindowBase):
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.setObjectName("top_split")
-        self.top_split.addWidget(customers_box)
+        self.top_split.addWidget(self.customers_pane)
         self.top_split.addWidget(batches_box)
         self.top_split.setStretchFactor(1, 2)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
@@ -160,8 +144,10 @@ class WindowLayout(WindowBase):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
         toolbar.addAction(dock.toggleViewAction())
-        self.about_action = QAction("About…", self, shortcut=QKeySequence("F1"))
-        self.about_action.setToolTip("Version, settings file, database and log file (F1)")
+        log_action = dock.toggleViewAction()
+        log_action.setIcon(icon("log"))
+        log_action.setToolTip("Show the log lines of this window")
+        self.about_action = self._action("About…", "about", "Version, settings file, database and log file")
         toolbar.addAction(self.about_action)
 
         status = self.statusBar()
@@ -177,34 +163,45 @@ class WindowLayout(WindowBase):
         status.addPermanentWidget(self.error_label)
 
         self._size_columns()
-        # Sorted by name from the start: ticking a box must not move the row under the mouse.
-        self.customers_view.sortByColumn(CustomersModel.COL_CUSTOMER, Qt.SortOrder.AscendingOrder)
         self.errors_view.sortByColumn(ErrorsModel.COL_LAST, Qt.SortOrder.DescendingOrder)
-        self.setTabOrder(self.customer_filter, self.customers_view)
-        self.setTabOrder(self.customers_view, self.preview_button)
-        self.setTabOrder(self.preview_button, self.sync_button)
-        self.setTabOrder(self.sync_button, self.batches_view)
-        self.setTabOrder(self.batches_view, self.error_search)
-        self.setTabOrder(self.error_search, self.errors_view)
+        self._tab_order()
 
         self.batch_timer = QTimer(self, interval=BATCH_REFRESH_MS)
         self.list_timer = QTimer(self, interval=LIST_REFRESH_MS)
         self.coalesce_timer = QTimer(self, interval=COALESCE_MS)
 
+    def _action(self, text: str, name: str, tip: str) -> QAction:
+        """A window action with its icon, its shortcut (gui/mnemonics.py) and a tooltip naming it."""
+        shortcut = SHORTCUT.get(name)
+        action = QAction(icon(name), text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+        action.setToolTip(tip)
+        return action
+
+    def _tab_order(self) -> None:
+        """Tab and Shift+Tab go from pane to pane: the customers pane, the batches, the failed lines.
+        Tables never trap Tab (``setTabKeyNavigation(False)``); the arrows move within them."""
+        chain = [
+            *self.customers_pane.focus_chain(),
+            self.cancel_button,
+            self.batches_view,
+            self.error_customer,
+            self.error_type,
+            self.retryable_only,
+            self.show_resolved,
+            self.error_search,
+            self.errors_view,
+            self.retry_selected_button,
+            self.retry_all_button,
+            self.export_button,
+        ]
+        for first, second in pairwise(chain):
+            self.setTabOrder(first, second)
+
     def _size_columns(self) -> None:
-        """Readable first layout: names get the room, counts fit their figures, the message stretches."""
-        header = self.customers_view.horizontalHeader()
-        header.setSectionResizeMode(CustomersModel.COL_CHECK, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.ResizeToContents)
-        for column in (
-            CustomersModel.COL_NEW,
-            CustomersModel.COL_CHANGED,
-            CustomersModel.COL_REMOVED,
-            CustomersModel.COL_INVALID,
-        ):
-            self.customers_view.setColumnWidth(column, 66)
-        self.customers_view.setColumnWidth(CustomersModel.COL_ERRORS, 84)
-        header.setStretchLastSection(True)
+        """Readable first layout: counts fit their figures, the message stretches."""
         header = self.batches_view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(BatchesModel.COL_PROGRESS, QHeaderView.ResizeMode.Interactive)
@@ -230,7 +227,6 @@ class WindowLayout(WindowBase):
         header.moveSection(header.visualIndex(ErrorsModel.COL_ACTION), 0)
         header.moveSection(header.visualIndex(ErrorsModel.COL_MESSAGE), header.count() - 1)
         header.setStretchLastSection(True)
-        self.customers_box.setMinimumWidth(520)
         self.top_split.setSizes([700, 700])
         self.main_split.setSizes([430, 430])
         self.errors_split.setSizes([1080, 300])
@@ -246,5 +242,6 @@ class WindowLayout(WindowBase):
         view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         view.horizontalHeader().setStretchLastSection(True)
         view.setWordWrap(False)
+        view.setTabKeyNavigation(False)  # Tab leaves the table for the next pane; the arrows move inside
         view.verticalHeader().setDefaultSectionSize(24)
         return view

@@ -83,8 +83,9 @@ def runs_finished(window) -> list:
 
 
 def customers_in_list(window) -> set[str]:
-    model = window.customers
-    return {model.index(r, CustomersModel.COL_CUSTOMER).data(KeyRole) for r in range(model.rowCount())}
+    """The customers the list shows (those with pending work, unless "Show all customers" is ticked)."""
+    proxy = window.customers_proxy
+    return {proxy.index(r, CustomersModel.COL_CUSTOMER).data(KeyRole) for r in range(proxy.rowCount())}
 
 
 def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sqlite_engine, sandbox):
@@ -101,6 +102,13 @@ def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sq
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 120, "the sync to finish")
         await until(lambda: not (customers_in_list(window) & set(chosen)), 30, "the customers to leave the list")
+        assert window.customers.checked() == []  # their work is done: no longer ticked
+        # Still listable with their last sync, through "Show all customers".
+        window.customers_pane.show_all.setChecked(True)
+        assert set(chosen) <= customers_in_list(window)
+        for customer in chosen:
+            row = window.customers.row_for_key(customer)
+            assert window.customers.index(row, CustomersModel.COL_LAST_SYNC).data() not in ("", "never")
         await until(
             lambda: (
                 all(
@@ -374,7 +382,7 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         await until(lambda: window.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
         assert open_validation() == 2  # nothing said resolved while the ERP still holds them
         assert {window.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
-        await until(lambda: window.customers.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
+        await until(lambda: window.customers_proxy.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
         assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
         # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
         with sqlite_engine.begin() as conn:

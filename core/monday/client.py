@@ -167,6 +167,20 @@ class MondayApiClient(Transport):
         me: dict[str, Any] = self.query("query { me { id name } }")["me"]
         return me
 
+    def board_name(self, board_id: str) -> str:
+        """The board's name as planners know it (the window's title), in one small query."""
+        boards = self.query("query ($ids: [ID!]) { boards(ids: $ids) { name } }", {"ids": [str(board_id)]}).get(
+            "boards"
+        )
+        if not boards:
+            raise MondayError(
+                f"board {board_id} does not exist or the token cannot see it",
+                error_type=ErrorType.NOT_FOUND,
+                code="InvalidBoardIdException",
+            )
+        name: str = boards[0]["name"]
+        return name
+
     def board(self, board_id: str) -> BoardMeta:
         """Columns, labels, groups and the subitems board of ``board_id``, read once.
 

@@ -1,7 +1,10 @@
-"""The customers with pending work (``CustomersModel``) and its search proxy."""
+"""Every customer of ORDERS_UNIFIED with its pending work and last sync (``CustomersModel``), and the
+proxy that shows those with pending work (or all of them) matching a search."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Any, ClassVar, cast
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
@@ -18,6 +21,7 @@ from gui.models.common import (
     _MUTED_COLOR,
     _RIGHT,
     _TOOLTIP,
+    KeyRole,
     SortRole,
     _begin_filter_change,
     _count,
@@ -31,7 +35,11 @@ from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
 
 class CustomersModel(_KeyedTableModel):
-    """Customers with pending work, each with a check box that survives refreshes (kept by name)."""
+    """Every customer, each with a check box that survives refreshes (kept by name).
+
+    Customers with nothing pending stay in the model with their last sync; the proxy decides whether
+    they are shown (``CustomersFilterProxy.set_show_all``).
+    """
 
     #: The set of checked customers changed (by the user, by code, or by a customer leaving the list).
     checkedChanged = Signal()
@@ -86,13 +94,34 @@ class CustomersModel(_KeyedTableModel):
         self.checkedChanged.emit()
 
     def set_all_checked(self, checked: bool) -> None:
-        wanted = set(self._keys) if checked else set()
-        if wanted == self._checked or not self._keys:
-            self._checked = wanted
+        self.set_many_checked(self._keys, checked)
+
+    def set_many_checked(self, customers: Iterable[str], checked: bool) -> None:
+        """Tick (or untick) ``customers`` at once: one ``checkedChanged`` for all of them."""
+        known = set(self._keys)
+        chosen = {c for c in customers if c in known}
+        wanted = (self._checked | chosen) if checked else (self._checked - chosen)
+        if wanted == self._checked:
             return
         self._checked = wanted
-        self.dataChanged.emit(self.index(0, COL_CHECK), self.index(len(self._keys) - 1, COL_CHECK), [_CHECK])
+        if self._keys:
+            self.dataChanged.emit(self.index(0, COL_CHECK), self.index(len(self._keys) - 1, COL_CHECK), [_CHECK])
         self.checkedChanged.emit()
+
+    # -- pending work ---------------------------------------------------------------------------------
+
+    def has_pending(self, row: int) -> bool:
+        """Whether the customer in ``row`` has anything to send or to fix (new, changed, removed,
+        invalid lines or open errors)."""
+        return any(_count(v) for v in self._raw[row][1:6])
+
+    def pending_customers(self) -> set[str]:
+        return {key for row, key in enumerate(self._keys) if self.has_pending(row)}
+
+    def last_sync(self) -> dt.datetime | None:
+        """The latest last sync over every customer (naive UTC), None when none was ever synced."""
+        times = [t for t in (as_utc(raw[6]) for raw in self._raw) if t is not None]
+        return max(times) if times else None
 
     def setData(self, index, value, role=_CHECK) -> bool:
         if not index.isValid() or index.column() != COL_CHECK or role != _CHECK:
@@ -173,13 +202,37 @@ COL_CHECK, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_
 
 
 class CustomersFilterProxy(QSortFilterProxyModel):
-    """Filters customers by a search over the name; sorts by ``SortRole`` (few rows: dynamic)."""
+    """Shows the customers with pending work (or all, ``set_show_all``) whose name holds the search;
+    sorts by ``SortRole`` (few rows: dynamic, so a customer whose work is done leaves at once)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SortRole)
         self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self._needle = ""
+        self._show_all = False
+
+    @property
+    def needle(self) -> str:
+        return self._needle
+
+    @property
+    def show_all(self) -> bool:
+        return self._show_all
+
+    def set_show_all(self, show: bool) -> None:
+        if bool(show) == self._show_all:
+            return
+        _begin_filter_change(self)
+        self._show_all = bool(show)
+        _end_filter_change(self)
+
+    def shown_customers(self) -> set[str]:
+        return {self.index(row, 0).data(KeyRole) for row in range(self.rowCount())}
+
+    def matches(self, source_row: int) -> bool:
+        """Whether the search matches the customer in ``source_row`` (pending work or not)."""
+        return not self._needle or self._needle in cast(CustomersModel, self.sourceModel()).haystack(source_row)
 
     def set_search(self, text: str) -> None:
         needle = (text or "").strip().lower()
@@ -190,9 +243,10 @@ class CustomersFilterProxy(QSortFilterProxyModel):
         _end_filter_change(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        if not self._needle:
-            return True
-        return self._needle in cast(CustomersModel, self.sourceModel()).haystack(source_row)
+        model = cast(CustomersModel, self.sourceModel())
+        if not self._show_all and not model.has_pending(source_row):
+            return False
+        return self.matches(source_row)
 
     def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         return _native_less_than(left.data(self.sortRole()), right.data(self.sortRole()))
