@@ -23,6 +23,7 @@ from core.foundation import token as tk
 from core.foundation.config import load_settings
 from core.source.mapping import default_mapping_path, load_mapping
 from gui.settings_dialog import SettingsDialog
+from gui.settings_form import _ERROR_STYLE
 from tests.helpers import BOARD, SANDBOX_TOKEN, install, start_sandbox
 
 SECRET = "eyJhbGciOiJIUzI1NiJ9.settings-dialog-token-5e6f7a8b"
@@ -434,6 +435,60 @@ def test_board_test_on_an_embedded_sandbox_without_a_board(open_dialog, qtbot, s
 
     assert "demo init" in wait_for_result(qtbot, dialog, dialog.monday_status_label)
     assert not (settings_path.parent / "sandbox.db").exists()
+
+
+def _orders_database(folder: Path) -> str:
+    """A real SQLite database with ORDERS_UNIFIED (the demo's customers and labels); its URL as typed."""
+    from core.db.engine import create_engine
+    from tests.helpers import make_world
+
+    folder.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{(folder / 'orders.db').as_posix()}")
+    try:
+        make_world(engine, n_orders=5, seed=4, hostile=False)
+    finally:
+        engine.dispose()
+    return "sqlite:///orders.db"  # relative to the settings file's folder
+
+
+def test_board_test_checks_the_labels_the_data_will_write(open_dialog, qtbot, settings_path, memory_keyring, sandbox):
+    """The same check as the `check` command: every mapped column is there, but the data needs an ORDER
+    TYPE label the board lacks, and the test says so instead of "all mapped columns found"."""
+    memory_keyring.set_password("OrderSync", "monday-api-token", SANDBOX_TOKEN)
+    url = _orders_database(settings_path.parent)
+    dialog = open_dialog(settings_path)
+    set_text(dialog.url_edit, url)
+    set_text(dialog.api_url_edit, sandbox.url)
+    set_text(dialog.board_edit, BOARD)
+
+    dialog.test_monday_button.click()
+    text = wait_for_result(qtbot, dialog, dialog.monday_status_label)
+    assert "status values the data writes exist on the board" in text, text
+
+    sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")
+    dialog.test_monday_button.click()
+    text = wait_for_result(qtbot, dialog, dialog.monday_status_label)
+    assert text.startswith("Board Customer Master Schedule: labels: ORDER TYPE has no label 'RECEIVED'"), text
+    assert "add the status labels on the board" in text
+    assert "all" not in text.split("labels:")[0]
+    assert dialog.monday_status_label.styleSheet() == _ERROR_STYLE  # shown as a problem, not as a success
+
+
+def test_board_test_says_when_the_labels_could_not_be_checked(
+    open_dialog, qtbot, settings_path, memory_keyring, sandbox
+):
+    memory_keyring.set_password("OrderSync", "monday-api-token", SANDBOX_TOKEN)
+    dialog = open_dialog(settings_path)
+    set_text(dialog.url_edit, "sqlite:///missing.db")
+    set_text(dialog.api_url_edit, sandbox.url)
+    set_text(dialog.board_edit, BOARD)
+
+    dialog.test_monday_button.click()
+
+    text = wait_for_result(qtbot, dialog, dialog.monday_status_label)
+    assert "mapped columns found" in text
+    assert "status labels the data needs were not checked" in text and "missing.db" in text
+    assert not (settings_path.parent / "missing.db").exists()  # never created by the test
 
 
 # --- the SQL Server helper ------------------------------------------------------------------------

@@ -161,9 +161,18 @@ def run_checks(config: Any) -> Checklist:
 
 
 def monday_checks(
-    ctx: EngineContext | None, checks: Checklist, *, needs: str | None = None, with_labels: bool = True
+    ctx: EngineContext | None,
+    checks: Checklist,
+    *,
+    needs: str | None = None,
+    with_labels: bool = True,
+    client_factory: Callable[[], Any] | None = None,
 ) -> None:
-    """Token, board, titles, subitems board and labels (each skipped when one before it failed)."""
+    """Token, board, titles, subitems board and labels (each skipped when one before it failed).
+
+    ``client_factory`` makes the monday client (the settings dialog's, with the token as typed);
+    by default it is the context's own.
+    """
     names = ("monday token", "board", "mapped columns", "subitems board", "labels")
     if ctx is None:
         for name in names:
@@ -173,7 +182,7 @@ def monday_checks(
     meta_box: list[Any] = []
 
     def token_step() -> str:
-        client = ctx.monday_client(timeout=(5.0, 20.0), max_attempts=2)
+        client = client_factory() if client_factory else ctx.monday_client(timeout=(5.0, 20.0), max_attempts=2)
         client_box.append(client)
         me = client.me()
         return f"accepted (user {me.get('name') or me.get('id')})"
