@@ -37,8 +37,6 @@ from gui.mnemonics import SHORTCUT, TEXT, strip
 from gui.models import KeyRole
 from gui.models.customers import CustomersFilterProxy, CustomersModel
 
-CUSTOMER_COLUMN_MAX = 260  # px: a longer name is elided; its tooltip holds it whole
-
 
 def short_time(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """A naive-UTC time as a planner says it, in local time: "14:02" today, else "3 Dec 14:02"."""
@@ -246,7 +244,6 @@ class CustomersPane(QGroupBox):
         self._pending_before = pending
         if done:
             self.customers.set_many_checked(done, False)
-        self._fit_columns()
         self.refresh_state()
 
     def set_busy(self, busy: bool) -> None:
@@ -263,6 +260,11 @@ class CustomersPane(QGroupBox):
         self.ticked_label.setToolTip(
             ("Hidden by the filter: " + ", ".join(c or "(blank)" for c in hidden)) if hidden else ""
         )
+        role = "warning" if hidden else "note"
+        if self.ticked_label.property("role") != role:  # hidden ticks stand out: Sync sends them too
+            self.ticked_label.setProperty("role", role)
+            self.ticked_label.style().unpolish(self.ticked_label)
+            self.ticked_label.style().polish(self.ticked_label)
         can_act = bool(ticked) and not self.busy
         self.sync_button.setEnabled(can_act)
         self.preview_button.setEnabled(can_act)
@@ -317,23 +319,18 @@ class CustomersPane(QGroupBox):
 
     def _show_all_toggled(self, show: bool) -> None:
         self.proxy.set_show_all(show)
-        self._fit_columns()
         self.refresh_state()
 
     # -- columns --------------------------------------------------------------------------------------
 
     def _size_columns(self) -> None:
-        """Counts and the last sync fit their contents; the name gets the room, up to a limit."""
+        """Counts and the last sync fit their contents; the name takes the room left, elided when short
+        of it (its tooltip holds it whole): no horizontal scrolling at 1024 pixels wide."""
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         header.setTextElideMode(Qt.TextElideMode.ElideRight)
-
-    def _fit_columns(self) -> None:
-        self.view.resizeColumnToContents(CustomersModel.COL_CUSTOMER)
-        width = self.view.columnWidth(CustomersModel.COL_CUSTOMER)
-        self.view.setColumnWidth(CustomersModel.COL_CUSTOMER, max(120, min(width, CUSTOMER_COLUMN_MAX)))
 
     # -- Down in the filter goes to the list ----------------------------------------------------------
 

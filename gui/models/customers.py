@@ -46,7 +46,7 @@ class CustomersModel(_KeyedTableModel):
 
     COL_CHECK, COL_CUSTOMER, COL_NEW, COL_CHANGED, COL_REMOVED, COL_INVALID, COL_ERRORS, COL_LAST_SYNC = range(8)
 
-    _HEADERS = ("", "Customer", "New", "Changed", "Removed", "Invalid", "Open errors", "Last sync")
+    _HEADERS = ("", "Customer", "New", "Changed", "Removed", "Invalid", "Errors", "Last sync")
     _HEADER_TIPS = (
         "Check the customers to sync",
         "",
@@ -54,7 +54,7 @@ class CustomersModel(_KeyedTableModel):
         "Order lines that changed since the last sync",
         "Order lines no longer in the ERP",
         "Lines that cannot be sent until fixed in the ERP",
-        "Failed rows not resolved yet",
+        "Failed lines not resolved yet",
         "When the customer was last synced (local time)",
     )
     _ALIGNMENT = (_CENTER, _LEFT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _RIGHT, _LEFT)
