@@ -208,6 +208,7 @@ class CustomersPane(QGroupBox):
         find = QShortcut(QKeySequence(SHORTCUT["find"]), self, context=Qt.ShortcutContext.WindowShortcut)
         find.activated.connect(lambda: self.customer_filter.setFocus(Qt.FocusReason.ShortcutFocusReason))
         self.customer_filter.textChanged.connect(self.proxy.set_search)
+        self.customer_filter.textChanged.connect(self.refresh_state)  # the empty state names the search
         self.customer_filter.installEventFilter(self)
         self.show_all.toggled.connect(self._show_all_toggled)
         self.tick_shown_button.clicked.connect(self.view.tick_shown)
