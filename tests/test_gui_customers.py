@@ -76,7 +76,7 @@ def test_synced_customers_stay_listable_and_the_empty_list_says_when_the_last_sy
         assert pane.view.empty_label.text() == f"Nothing pending. Last sync {short_time(last)}."
         assert not window.sync_button.isEnabled()
         # "Show all customers": every one of them, with its last sync.
-        window.customer_filter.setText(sorted(everyone)[0])
+        window.customer_filter.setText(min(everyone))
         assert "with nothing pending" in pane.view.empty_label.text()
         window.customer_filter.clear()
         pane.show_all.setChecked(True)
@@ -86,7 +86,7 @@ def test_synced_customers_stay_listable_and_the_empty_list_says_when_the_last_sy
         for row in range(window.customers_proxy.rowCount()):
             assert window.customers_proxy.index(row, CustomersModel.COL_LAST_SYNC).data() != "never"
         # A customer with nothing pending can still be ticked and previewed when shown.
-        window.customers.set_checked(sorted(everyone)[0], True)
+        window.customers.set_checked(min(everyone), True)
         assert window.preview_button.isEnabled()
         assert len(sandbox.board_dump(BOARD)["items"]) > 0
 
@@ -149,8 +149,10 @@ def test_the_title_names_the_board_by_its_name_and_the_database_by_name(qloop, q
         ("mssql+pyodbc://planner:s3cret@APPS01/ERP?driver=ODBC+Driver+18+for+SQL+Server", "SQL Server APPS01/ERP"),
         (r"mssql+pyodbc://@APPS01\SQLEXPRESS/ERP?trusted_connection=yes", r"SQL Server APPS01\SQLEXPRESS/ERP"),
         (
-            "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BODBC+Driver+18+for+SQL+Server%7D%3BSERVER%3Dtcp%3AAPPS01%2C1433"
-            "%3BDATABASE%3DERP%3BUID%3Dplanner%3BPWD%3Ds3cret",
+            (
+                "mssql+pyodbc:///?odbc_connect=DRIVER%3D%7BODBC+Driver+18+for+SQL+Server%7D%3BSERVER%3Dtcp%3AAPPS01"
+                "%2C1433%3BDATABASE%3DERP%3BUID%3Dplanner%3BPWD%3Ds3cret"
+            ),
             "SQL Server APPS01/ERP",
         ),
         ("postgresql+psycopg://me:pw@db1:5432/orders", "PostgreSQL db1/orders"),
