@@ -340,6 +340,36 @@ def test_customers_check_boxes_in_a_view(qtbot):
     assert proxy.index(0, 1).data() == "Zed & Co"
 
 
+def test_customers_with_nothing_pending_stay_in_the_model_and_show_all_lists_them(qtbot, qtmodeltester):
+    model = CustomersModel()
+    rows = customer_rows()
+    done = {"customer": "Done Ltd", "new": 0, "changed": 0, "removed": 0, "invalid": 0, "open_errors": 0}
+    model.set_rows([*rows, done | {"last_sync": T0}])
+    proxy = CustomersFilterProxy()
+    proxy.setSourceModel(model)
+    qtmodeltester.check(proxy)
+    assert model.rowCount() == 5 and "Done Ltd" not in model.pending_customers()
+    assert proxy.shown_customers() == {"Acme", "Blue Fox", "", "Zed & Co"}
+    proxy.set_show_all(True)
+    assert "Done Ltd" in proxy.shown_customers()
+    proxy.set_search("done")
+    assert proxy.shown_customers() == {"Done Ltd"}
+    proxy.set_show_all(False)
+    assert proxy.rowCount() == 0
+    assert model.last_sync() == T0
+    # Work appears for the customer: the proxy shows it without being told.
+    proxy.set_search("")
+    model.set_rows([*rows, done | {"new": 2, "last_sync": T0}])
+    assert "Done Ltd" in proxy.shown_customers()
+    # Ticking many at once: one signal; unknown names ignored.
+    changes = []
+    model.checkedChanged.connect(lambda: changes.append(1))
+    model.set_many_checked(["Acme", "Done Ltd", "Nobody"], True)
+    assert model.checked() == ["Acme", "Done Ltd"] and changes == [1]
+    model.set_many_checked(["Acme"], False)
+    assert model.checked() == ["Done Ltd"] and changes == [1, 1]
+
+
 def test_customers_row_order_follows_the_incoming_order(qtbot):
     model = CustomersModel()
     rows = customer_rows()

@@ -9,13 +9,13 @@ from typing import Any, ClassVar, cast
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 
+from gui.look import STUCK_COLOR
 from gui.models.common import (
     _CENTER,
     _CHECK,
     _CHECKABLE,
     _DISPLAY,
     _ENABLED,
-    _ERROR_COLOR,
     _FOREGROUND,
     _LEFT,
     _MUTED_COLOR,
@@ -174,7 +174,7 @@ class CustomersModel(_KeyedTableModel):
             return Qt.CheckState.Checked if self._keys[row] in self._checked else Qt.CheckState.Unchecked
         if role == _FOREGROUND:
             if column == COL_ERRORS and self._raw[row][5]:
-                return _ERROR_COLOR
+                return STUCK_COLOR  # monday's red
             if column == COL_LAST_SYNC and not self._raw[row][6]:
                 return _MUTED_COLOR
             return None
