@@ -215,6 +215,7 @@ def recorded(tmp_path_factory, monday_schema_everywhere) -> list[dict]:
         states = client.item_states(created + many + ["1"])
         assert set(states.values()) == {"active", "archived", "deleted"} and "1" not in states
         client.me()
+        assert client.board_name(BOARD) == "Customer Master Schedule"  # the window's title
         return server.journal
     finally:
         client.close()
