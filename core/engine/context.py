@@ -46,6 +46,8 @@ class EngineContext:
     _sandbox: SandboxProcess | None = None
     # The engine's worker threads may ask for the source at once: it is reflected once, under this lock.
     _source_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # The window reads the board's name while a sync may start: the embedded sandbox is started once.
+    _sandbox_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     # Per thread: the source reads that the detections of this thread's current run share (one_run).
     _run: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
@@ -156,14 +158,15 @@ class EngineContext:
 
     def sandbox(self) -> SandboxProcess:
         """The embedded sandbox (demo), started once in a child process, its board kept beside the settings."""
-        if self._sandbox is None:
-            self._sandbox = SandboxProcess(
-                self.settings.base_dir / SANDBOX_STATE,
-                time_scale=self.settings["sandbox.time_scale"],
-                latency=self.settings["sandbox.latency"],
-                faults=self.settings["sandbox.faults"],
-            )
-        return self._sandbox
+        with self._sandbox_lock:
+            if self._sandbox is None:
+                self._sandbox = SandboxProcess(
+                    self.settings.base_dir / SANDBOX_STATE,
+                    time_scale=self.settings["sandbox.time_scale"],
+                    latency=self.settings["sandbox.latency"],
+                    faults=self.settings["sandbox.faults"],
+                )
+            return self._sandbox
 
     def close(self) -> None:
         if self._sandbox is not None:
