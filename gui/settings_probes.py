@@ -163,6 +163,16 @@ def _context_for_labels(settings: Settings, mapping: Mapping):
     return EngineContext(settings, engine, mapping, StagingOperations(engine)), problem
 
 
+# The links of the check, as the dialog names them.
+_PLAIN = {
+    "monday token": "the API token",
+    "board": "the board",
+    "mapped columns": "the mapped columns",
+    "subitems board": "the subitem columns",
+    "labels": "the status labels the data needs",
+}
+
+
 def _summary(checks, mapping: Mapping, data_problem: str) -> tuple[bool, str]:
     from core.engine.check import FAILED
 
@@ -171,7 +181,9 @@ def _summary(checks, mapping: Mapping, data_problem: str) -> tuple[bool, str]:
     prefix = f"Board {board.detail.rsplit(' (', 1)[0]}: " if board is not None and board.ok else ""
     failed = [c for c in checks.checks if c.state == FAILED]
     if failed:
-        return False, prefix + "; ".join(f"{c.name}: {c.detail}" + (f" — {c.fix}" if c.fix else "") for c in failed)
+        return False, prefix + "; ".join(
+            f"{_PLAIN.get(c.name, c.name)}: {c.detail}" + (f" — {c.fix}" if c.fix else "") for c in failed
+        )
     items, subitems = len(mapping.columns), len(mapping.subitem_columns)
     text = f"{prefix}all {items + subitems} mapped columns found ({items} item, {subitems} subitem)"
     labels = found.get("labels")

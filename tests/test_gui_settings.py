@@ -468,9 +468,11 @@ def test_board_test_checks_the_labels_the_data_will_write(open_dialog, qtbot, se
     sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")
     dialog.test_monday_button.click()
     text = wait_for_result(qtbot, dialog, dialog.monday_status_label)
-    assert text.startswith("Board Customer Master Schedule: labels: ORDER TYPE has no label 'RECEIVED'"), text
+    assert text.startswith(
+        "Board Customer Master Schedule: the status labels the data needs: ORDER TYPE has no label 'RECEIVED'"
+    ), text
     assert "add the status labels on the board" in text
-    assert "all" not in text.split("labels:")[0]
+    assert "mapped columns found" not in text
     assert dialog.monday_status_label.styleSheet() == _ERROR_STYLE  # shown as a problem, not as a success
 
 
