@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.look import SPACE_M, SPACE_S, TYPE_SMALL, font, icon, make_primary, pane_layout
+from gui.look import SPACE_M, SPACE_S, TYPE_HEADING, TYPE_SMALL, font, icon, make_primary, pane_layout
 from gui.mnemonics import SHORTCUT, TEXT, strip
 from gui.models import KeyRole
 from gui.models.customers import CustomersFilterProxy, CustomersModel
@@ -77,6 +77,7 @@ class CustomersView(QTableView):
         self.empty_label = QLabel(self.viewport())
         self.empty_label.setObjectName("customers_empty")
         self.empty_label.setProperty("role", "empty")
+        self.empty_label.setFont(font(TYPE_HEADING))
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self.empty_label.hide()

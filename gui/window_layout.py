@@ -33,7 +33,7 @@ from gui.customers_pane import CustomersPane
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
 from gui.details import ErrorDetails
 from gui.log_pane import LogPane
-from gui.look import icon
+from gui.look import STUCK, icon
 from gui.mnemonics import SHORTCUT, TEXT
 from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, ErrorsModel
 from gui.window_base import WindowBase
@@ -155,7 +155,7 @@ class WindowLayout(WindowBase):
         self.monday_label = QLabel("monday: not contacted yet")
         self.budget_label = QLabel("")
         self.error_label = QLabel("")
-        self.error_label.setStyleSheet("color: #b00020")
+        self.error_label.setStyleSheet(f"color: {STUCK}")  # monday's red
         # Permanent widgets stay visible while a message is shown; they must leave it room.
         for label in (self.db_label, self.monday_label, self.budget_label):
             status.addPermanentWidget(label)
