@@ -143,10 +143,10 @@ class WindowLayout(WindowBase):
         dock.setWidget(log_pane)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
-        toolbar.addAction(dock.toggleViewAction())
         log_action = dock.toggleViewAction()
         log_action.setIcon(icon("log"))
         log_action.setToolTip("Show the log lines of this window")
+        toolbar.addAction(log_action)
         self.about_action = self._action("About…", "about", "Version, settings file, database and log file")
         toolbar.addAction(self.about_action)
 
