@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QApplication, QGroupBox, QLabel
 
-from gui.mnemonics import mnemonic
+from gui.mnemonics import TEXT, mnemonic
 from gui.models import CustomersModel
 from gui.preview import PreviewDialog
 from tests.helpers import BOARD, make_world
@@ -61,6 +61,11 @@ def test_every_mnemonic_of_the_window_is_unique(qloop, qtbot, open_window, sqlit
     letters = mnemonic_owners(window)
     assert {"S", "P", "I", "A", "T", "U"} <= set(letters)  # the customers pane's own, collected
     assert [letter for letter, n in letters.items() if n > 1] == []
+
+
+def test_the_table_of_mnemonics_uses_each_letter_once():
+    letters = Counter(mnemonic(text) for text in TEXT.values())
+    assert None not in letters and [letter for letter, n in letters.items() if n > 1] == []
 
 
 def test_the_mnemonic_helper_reads_letters_as_qt_does():
