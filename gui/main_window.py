@@ -20,6 +20,7 @@ from gui.bridge import EngineBridge
 from gui.diagnostics import exec_with_log_folder
 from gui.log_pane import QtLogHandler
 from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel, RowRole
+from gui.run_panel import budget_text
 from gui.window_actions import WindowActions
 from gui.window_layout import WindowLayout
 
@@ -95,6 +96,8 @@ class MainWindow(WindowLayout, WindowActions):
         self.bridge.syncFinished.connect(self._sync_finished)
         self.bridge.failed.connect(self._task_failed)
         self.bridge.budgetChanged.connect(self._budget)
+        self.run_panel.follow(self.bridge)
+        self.forecast_label.follow(self.bridge, self.customers)
         self.batch_timer.start()
         self.list_timer.start()
         self.coalesce_timer.start()
@@ -155,10 +158,7 @@ class MainWindow(WindowLayout, WindowActions):
 
     def _set_batches(self, rows: list[dict]) -> None:
         self.batches.set_rows(rows)
-        done, total = self.batches.overall()
-        self.overall.setRange(0, max(total, 1))
-        self.overall.setValue(done if total else 0)
-        self.overall.setFormat("Running batches: %p%  (%v of %m rows)" if total else "No batch running")
+        self.run_panel.others(*self.batches.overall())
         # Any active batch can be cancelled: this window's, another workstation's or a scheduled run's.
         self.cancel_button.setEnabled(self.bridge.syncing or bool(self.batches.active()))
         self.cancel_action.setEnabled(self.cancel_button.isEnabled())
@@ -208,8 +208,7 @@ class MainWindow(WindowLayout, WindowActions):
         if left is None:
             self.budget_label.setText("")
         else:
-            limit_text = f" of {limit / 1e6:.1f}M" if limit else ""
-            self.budget_label.setText(f"Complexity budget left: {left / 1e6:.2f}M{limit_text}")
+            self.budget_label.setText(budget_text(left, limit))
 
     # == state ======================================================================================
 

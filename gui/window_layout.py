@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableView,
@@ -30,7 +29,8 @@ from PySide6.QtWidgets import (
 from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
 from gui.details import ErrorDetails
 from gui.log_pane import LogPane
-from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, CustomersModel, ErrorsModel
+from gui.models import COL_ACTION, COL_PROGRESS, CustomersModel, ErrorsModel
+from gui.run_panel import ForecastLabel, RunPanel, arrange_batches_view
 from gui.window_base import WindowBase
 
 BATCH_REFRESH_MS = 1000
@@ -83,12 +83,11 @@ class WindowLayout(WindowBase):
         layout.addLayout(row)
         layout.addWidget(self.customers_view, 1)
         layout.addLayout(buttons)
+        self.forecast_label = ForecastLabel()  # under the Sync button (gui/run_panel.py)
+        layout.addWidget(self.forecast_label)
 
         # -- batches
-        self.overall = QProgressBar()
-        self.overall.setFormat("No batch running")
-        self.overall.setRange(0, 1)
-        self.overall.setValue(0)
+        self.run_panel = RunPanel()  # the whole run at a glance (gui/run_panel.py)
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
         self.cancel_button = QPushButton("&Cancel")
@@ -96,7 +95,7 @@ class WindowLayout(WindowBase):
         batches_box = QGroupBox("Batches")
         layout = QVBoxLayout(batches_box)
         top = QHBoxLayout()
-        top.addWidget(self.overall, 1)
+        top.addWidget(self.run_panel, 1)
         top.addWidget(self.cancel_button)
         layout.addLayout(top)
         layout.addWidget(self.batches_view, 1)
@@ -205,10 +204,7 @@ class WindowLayout(WindowBase):
             self.customers_view.setColumnWidth(column, 66)
         self.customers_view.setColumnWidth(CustomersModel.COL_ERRORS, 84)
         header.setStretchLastSection(True)
-        header = self.batches_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(BatchesModel.COL_PROGRESS, QHeaderView.ResizeMode.Interactive)
-        self.batches_view.setColumnWidth(BatchesModel.COL_PROGRESS, 160)
+        arrange_batches_view(self.batches_view)
         # The error grid may hold 100,000 rows: fixed widths, never measured from the contents. The
         # Retry button comes first, so it is never scrolled out of sight; the message takes the rest.
         widths = {

@@ -75,6 +75,11 @@ class RateGovernor:
     # -- estimates ----------------------------------------------------------------------------------
 
     @property
+    def calibrated(self) -> bool:
+        """Whether monday has charged a mutation request yet (else the price is the prior)."""
+        return bool(self._costs)
+
+    @property
     def cost_per_mutation(self) -> float:
         """The price of one mutation, as the recent answers tell (the fixed part of a request taken off)."""
         if not self._costs:

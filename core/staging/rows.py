@@ -110,7 +110,7 @@ class StagingRows(StagingErrors):
                 )
             )
         log.info(
-            "batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
+            "batch %s: %s lines and %s sizes to send, %s lines held back as invalid (%s already reported)",
             batch_id,
             result.items,
             result.subitems,
