@@ -185,10 +185,8 @@ class MainWindow(WindowLayout, WindowActions):
         self._update_actions()
 
     def _batch_finished(self, result) -> None:
+        # The run header (gui/run_panel.py) says how each customer and the run ended, and keeps saying it.
         self._batches_dirty = True
-        self.statusBar().showMessage(
-            f"{result.customer}: {result.status.replace('_', ' ').lower()} — {result.summary()}", 10_000
-        )
 
     def _sync_finished(self, results: list) -> None:
         self.monday_label.setText("monday: connected" if results else self.monday_label.text())

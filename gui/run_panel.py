@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -289,7 +290,8 @@ class ForecastLabel(QLabel):
         self.setWordWrap(True)
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self._count)
-        self._asked: list[str] | None = None
+        self._generation = 0  # counts asked for (each change of the ticks, each run's end)
+        self._shown = 0  # the count the label shows
         self.bridge: Any = None
         self.customers: Any = None
 
@@ -300,19 +302,27 @@ class ForecastLabel(QLabel):
         bridge.syncFinished.connect(self._debounce.start)
 
     def _count(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the window's event loop has stopped (it is closing): nothing to count for
+            return
+        if self.bridge.syncing:  # counted when the run ends (what is pending changes meanwhile)
+            return
         chosen = sorted(self.customers.checked())
+        self._generation += 1
+        generation = self._generation
         if not chosen:
-            self._asked = None
+            self._shown = generation
             self.setText(self.NOTHING_TICKED)
             self.setToolTip("")
             return
-        self._asked = chosen
         self.setText(f"Counting the changes of {len(chosen)} ticked customer{'' if len(chosen) == 1 else 's'}…")
 
         async def run() -> None:
             changes, pace = await self.bridge.forecast(chosen)
-            if self._asked != chosen:  # the ticks moved meanwhile: their own count follows
+            if generation != self._generation:  # the ticks moved meanwhile: their own count follows
                 return
+            self._shown = generation
             self.setText(f"Ticked: {describe_forecast(changes, pace)}")
             basis = "as monday charged this session" if pace.measured else "at monday's published prices"
             self.setToolTip(
@@ -320,9 +330,13 @@ class ForecastLabel(QLabel):
                 f"{pace.cost_per_mutation:,.0f} points a change, {pace.budget:,.0f} points every {pace.window:.0f} s"
             )
 
-        # A count already running for other ticks is not restarted: when it ends, this one follows.
+        # A count already running for earlier ticks is not restarted: when it ends, the latest one follows.
         task = self.bridge.tasks.start("forecast", run)
-        task.add_done_callback(lambda _task: self._asked != chosen and self._debounce.start())
+        task.add_done_callback(lambda _task: self._behind(generation))
+
+    def _behind(self, generation: int) -> None:
+        if self._generation == generation and self._shown != generation:
+            self._debounce.start()
 
 
 def budget_text(left: float | None, limit: float | None) -> str:
@@ -358,6 +372,8 @@ def arrange_batches_view(view: QTableView) -> None:
         header.moveSection(header.visualIndex(column), position)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    widths = {M.COL_CUSTOMER: 130, M.COL_STATUS: 170, M.COL_PROGRESS: 90, M.COL_ETA: 70}
+    # About 350 px for the four: what the batches pane keeps at 1024 px beside the customers pane.
+    # Longer names and states are elided; their tooltips hold them whole.
+    widths = {M.COL_CUSTOMER: 110, M.COL_STATUS: 124, M.COL_PROGRESS: 58, M.COL_ETA: 60}
     for column in range(header.count()):
         view.setColumnWidth(column, widths.get(column, 80))

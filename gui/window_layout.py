@@ -142,7 +142,9 @@ class WindowLayout(WindowBase):
         self.top_split.setObjectName("top_split")
         self.top_split.addWidget(customers_box)
         self.top_split.addWidget(batches_box)
-        self.top_split.setStretchFactor(1, 2)
+        # A smaller window shrinks both panes alike: the batches keep their key columns in sight.
+        self.top_split.setStretchFactor(0, 1)
+        self.top_split.setStretchFactor(1, 1)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.setObjectName("main_split")
         self.main_split.addWidget(self.top_split)
