@@ -158,7 +158,7 @@ class MainWindow(WindowLayout, WindowActions):
 
     def _set_batches(self, rows: list[dict]) -> None:
         self.batches.set_rows(rows)
-        self.run_panel.others(*self.batches.overall())
+        self.run_panel.batches_read(rows)
         # Any active batch can be cancelled: this window's, another workstation's or a scheduled run's.
         self.cancel_button.setEnabled(self.bridge.syncing or bool(self.batches.active()))
         self.cancel_action.setEnabled(self.cancel_button.isEnabled())

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QProgressBar, QTableView, QVB
 
 from core.db import schema as s
 from core.push.forecast import Pace, PlannedCustomer, describe_duration, describe_forecast, forecast_seconds
+from gui.models.batches import status_text
+from gui.models.common import _DT_MIN, as_utc, format_local
 
 BAR_STEPS = 1000
 
@@ -264,12 +266,16 @@ class RunPanel(QWidget):
         self.headline.setToolTip(tracker.headline())
         self.detail.setText(tracker.detail(time.monotonic()))
 
-    # -- batches of others ------------------------------------------------------------------------------
+    # -- what the batch list says --------------------------------------------------------------------
 
-    def others(self, done: int, total: int) -> None:
-        """Active batches in the list while this window runs none: another workstation's or a scheduled run's."""
+    def batches_read(self, rows: list[dict]) -> None:
+        """The batch list as read (every second): batches running elsewhere while this window runs none,
+        and, before this window's first run, how the newest batch in the database ended."""
         if self.tracker.running:
             return
+        active = [r for r in rows if r.get("status") in s.ACTIVE_BATCH_STATES]
+        done = sum(min(r.get("done") or 0, r.get("total") or 0) for r in active)
+        total = sum(r.get("total") or 0 for r in active)
         if total:
             self.bar.setValue(round(BAR_STEPS * min(done / total, 1.0)))
             self.bar.setFormat("%p%")
@@ -277,6 +283,16 @@ class RunPanel(QWidget):
         elif self.detail.text().startswith("Batches running elsewhere"):
             self.detail.setText("")
             self.bar.setFormat("")
+        if self.tracker.ended_at is None:
+            ended = [r for r in rows if r.get("finished_at") is not None]
+            if ended:
+                last = max(ended, key=lambda r: as_utc(r["finished_at"]) or _DT_MIN)
+                status = status_text(last.get("status"), last.get("failed"), last.get("errors_open"))
+                when = format_local(as_utc(last["finished_at"]))
+                self.headline.setText(
+                    f"The last batch ended at {when}: {last.get('customer')}, {status[:1].lower()}{status[1:]}."
+                )
+                self.headline.setToolTip(self.headline.text())
 
 
 class ForecastLabel(QLabel):

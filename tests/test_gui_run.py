@@ -129,6 +129,10 @@ def test_a_batch_whose_failed_lines_were_all_retried_shows_done(qloop, qtbot, op
         with sqlite_engine.connect() as conn:  # its recorded history stays what happened in it
             status = conn.execute(sa.select(s.batches.c.status).where(s.batches.c.batch_id == first)).scalar()
         assert status == s.COMPLETED_WITH_ERRORS
+        # A window opened later says how the newest batch ended, before any run of its own.
+        later = open_window()
+        await until(lambda: later.run_panel.headline.text().startswith("The last batch ended at "), 10, "the outcome")
+        assert later.run_panel.headline.text().endswith(": MACK WELDON, done.")
 
     first = None
     qloop.run_until_complete(scenario())

@@ -98,6 +98,7 @@ def batch_overview(
                 "throughput": throughput,
                 "eta_seconds": eta,
                 "started_at": r["started_at"],
+                "finished_at": r["finished_at"],
                 "owner": f"{r['owner_user']}@{r['owner_host']}",
                 "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
                 "message": r["message"],
