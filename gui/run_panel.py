@@ -36,6 +36,11 @@ class RunTracker:
     """One run of this window, from its plan and the engine's progress reports."""
 
     def __init__(self) -> None:
+        self.ended_at: float | None = None  # when this window's last run ended (None: no run yet)
+        self.results: list = []
+        self._reset()
+
+    def _reset(self) -> None:
         self.running = False
         self.order: list[str] = []
         self.planned: dict[str, PlannedCustomer] = {}
@@ -46,13 +51,11 @@ class RunTracker:
         self.pace = Pace()
         self.started_at = 0.0
         self.first_progress: tuple[float, int] | None = None  # (when, rows done then)
-        self.results: list = []
-        self.ended_at: float | None = None
 
     # -- events --------------------------------------------------------------------------------------
 
     def start(self, now: float) -> None:
-        self.__init__()  # type: ignore[misc]
+        self._reset()
         self.running = True
         self.started_at = now
 
@@ -390,6 +393,6 @@ def arrange_batches_view(view: QTableView) -> None:
     header.setStretchLastSection(False)
     # About 350 px for the four: what the batches pane keeps at 1024 px beside the customers pane.
     # Longer names and states are elided; their tooltips hold them whole.
-    widths = {M.COL_CUSTOMER: 110, M.COL_STATUS: 124, M.COL_PROGRESS: 58, M.COL_ETA: 60}
+    widths = {M.COL_CUSTOMER: 104, M.COL_STATUS: 118, M.COL_PROGRESS: 68, M.COL_ETA: 60}
     for column in range(header.count()):
         view.setColumnWidth(column, widths.get(column, 80))

@@ -187,3 +187,31 @@ def test_the_key_batch_columns_stay_in_sight_at_1024_by_700(qloop, qtbot, open_w
     qloop.run_until_complete(scenario())
     tip = window.batches.index(0, M.COL_CUSTOMER).data(Qt.ItemDataRole.ToolTipRole)
     assert tip == window.batches.index(0, M.COL_CUSTOMER).data()  # the whole name, where the cell elides it
+
+
+def test_the_bar_holds_when_a_customer_sends_more_than_planned():
+    from core.push.forecast import PlannedCustomer
+    from core.push.progress import BatchResult
+    from gui.run_panel import RunTracker
+
+    tracker = RunTracker()
+    tracker.start(0.0)
+    tracker.plan([PlannedCustomer("A", 2, 8, 10), PlannedCustomer("B", 2, 8, 10)], Pace())
+    tracker.batch_started(1, "A", 2, 8)
+    tracker.progress(1, 10, 10, 1.0)
+    tracker.batch_finished("A", 1, s.COMPLETED)
+    assert tracker.fraction() == 0.5 and tracker.headline() == "Customer 1 of 2: A"
+    tracker.batch_started(2, "B", 6, 24)  # B's batch holds more than its detection counted (a resumed batch, say)
+    assert tracker.rows_done() / tracker.rows_total() == 0.25
+    assert tracker.fraction() == 0.5  # held, not sent back
+    tracker.progress(2, 20, 30, 2.0)
+    assert tracker.fraction() == 0.75
+    assert tracker.seconds_left(3.0) == pytest.approx(
+        1.0
+    )  # 10 rows left at the rate seen (10 a second): a quarter is done
+    tracker.batch_finished("B", 2, s.COMPLETED_WITH_ERRORS)
+    assert tracker.fraction() == 1.0
+    tracker.finish(
+        [BatchResult(1, "A", s.COMPLETED), BatchResult(2, "B", s.COMPLETED_WITH_ERRORS, {"failed_count": 3})], 0
+    )
+    assert tracker.outcome().endswith(": 2 customers done, 3 lines could not be sent (see Failed rows).")
