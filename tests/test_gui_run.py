@@ -19,8 +19,11 @@ from tests.helpers import BOARD, make_world
 from tests.test_gui_window import _failing_world, customers_in_list, open_window, qloop, runs_finished, sandbox, until  # noqa: F401 - the fixtures
 
 
-def test_the_bar_never_goes_back_across_three_customers(qloop, qtbot, open_window, sqlite_engine, sandbox):
+def test_the_bar_never_goes_back_across_three_customers(qloop, qtbot, open_window, sqlite_engine, sandbox, log_folder):
+    from core.foundation.logs import setup_logging
+
     make_world(sqlite_engine, n_orders=120, seed=9, hostile=False)
+    setup_logging(console_level=None)  # as the application does: the log pane shows what is logged
     window = open_window()
     finished = runs_finished(window)
     panel = window.run_panel
@@ -62,6 +65,11 @@ def test_the_bar_never_goes_back_across_three_customers(qloop, qtbot, open_windo
     assert raw[min(third, len(raw) - 1)] > 0.3
     for position, customer in enumerate(chosen, 1):
         assert f"Customer {position} of 3: {customer}" in headlines
+    # The log pane tells each batch in plain words.
+    log_text = window.log_view.toPlainText()
+    assert "sending to monday" in log_text and "recording what monday confirmed" in log_text
+    for jargon in ("claimed", "PUSHING", "PROMOTING", "COMPLETED", "STAGED", "mutations", "complexity"):
+        assert jargon not in log_text, jargon
     # Idle: the outcome stays, in plain words.
     assert re.fullmatch(r"The last sync ended at \d\d:\d\d: 3 customers done, everything sent\.", panel.headline.text())
     assert window.budget_label.text().startswith("monday budget: ") and "% left this minute" in (
