@@ -197,6 +197,7 @@ class RunPanel(QWidget):
         self.tracker = RunTracker()
         self.headline = QLabel("No sync from this window yet.")
         self.headline.setObjectName("run_headline")
+        self.headline.setWordWrap(True)  # a long outcome wraps rather than widening the pane
         font = self.headline.font()
         font.setBold(True)
         self.headline.setFont(font)
@@ -222,6 +223,7 @@ class RunPanel(QWidget):
         progress = bridge.progress
         bridge.syncStarted.connect(self.run_started)
         bridge.syncFinished.connect(self.run_finished)
+        bridge.failed.connect(self.task_failed)
         progress.runPlanned.connect(self.run_planned)
         progress.batchStarted.connect(self.batch_started)
         progress.batchProgressed.connect(self.batch_progressed)
@@ -256,6 +258,14 @@ class RunPanel(QWidget):
         self.headline.setToolTip(self.tracker.outcome())
         self.detail.setText("")
         self.bar.setFormat("")
+
+    def task_failed(self, name: str, message: str) -> None:
+        """A run that stopped before any customer's result (no token, the board unset): said as its outcome."""
+        if not name.startswith(("sync", "retry")) or self.tracker.running or self.tracker.results:
+            return  # while it runs, or with results, the customers' own outcomes say it
+        ended = time.strftime("%H:%M", time.localtime(self.tracker.ended_at or time.time()))
+        self.headline.setText(f"The last sync stopped at {ended}: {message}")
+        self.headline.setToolTip(self.headline.text())
 
     def _show(self) -> None:
         tracker = self.tracker

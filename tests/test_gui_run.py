@@ -223,3 +223,25 @@ def test_the_bar_holds_when_a_customer_sends_more_than_planned():
         [BatchResult(1, "A", s.COMPLETED), BatchResult(2, "B", s.COMPLETED_WITH_ERRORS, {"failed_count": 3})], 0
     )
     assert tracker.outcome().endswith(": 2 customers done, 3 lines could not be sent (see Failed rows).")
+
+
+def test_a_run_that_stops_before_any_customer_says_so_and_keeps_saying_it(
+    qloop, qtbot, open_window, sqlite_engine, sandbox, monkeypatch
+):
+    make_world(sqlite_engine, n_orders=20, seed=3, hostile=False)
+    window = open_window()
+    monkeypatch.delenv("MONDAY_API_TOKEN")  # the run's client cannot be made: no token
+    finished = runs_finished(window)
+
+    async def scenario():
+        await until(lambda: window.customers.rowCount() >= 1, what="the pending customers")
+        window.customers.set_checked(min(customers_in_list(window)), True)
+        qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 1, 30, "the sync to stop")
+        await until(lambda: "stopped" in window.run_panel.headline.text(), 10, "the outcome")
+        window.refresh_batches()
+        await until(lambda: not window._refreshing, 10, "the batch list read again")
+
+    qloop.run_until_complete(scenario())
+    text = window.run_panel.headline.text()
+    assert re.match(r"The last sync stopped at \d\d:\d\d: no monday API token", text), text
