@@ -200,7 +200,7 @@ def test_the_key_batch_columns_stay_in_sight_at_1024_by_700(qloop, qtbot, open_w
 def test_the_bar_holds_when_a_customer_sends_more_than_planned():
     from core.push.forecast import PlannedCustomer
     from core.push.progress import BatchResult
-    from gui.run_panel import RunTracker
+    from gui.run_tracker import RunTracker
 
     tracker = RunTracker()
     tracker.start(0.0)
