@@ -124,7 +124,9 @@ def test_a_batch_whose_failed_lines_were_all_retried_shows_done(qloop, qtbot, op
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
         first = finished[0][0].batch_id
+        # The list is read every second: the read after the run's end shows how the batch ended.
         await until(lambda: window.batches.rowCount() == 1, 10, "the batch in the list")
+        await until(lambda: first_batch_status()[0].startswith("Done"), 10, "the batch's end in the list")
         text, colour = first_batch_status()
         assert text.startswith("Done with ") and text.endswith(" failed lines") and colour == STUCK_COLOR
         assert "lines could not be sent" in window.run_panel.headline.text()
