@@ -25,6 +25,7 @@ from core.detect.report import dry_run_report
 from core.engine.context import EngineContext
 from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
+from core.push.forecast import Pace, changes_of, pace_of
 from core.push.run import BatchProcessor, BatchResult
 from core.staging.errors import ErrorHandler
 from core.staging.monitor import batch_overview
@@ -51,9 +52,15 @@ def describe(exc: BaseException) -> str:
 class QtProgress(QObject):
     """The engine's progress sink as Qt signals (emitted from the worker, delivered on the GUI thread)."""
 
+    runPlanned = Signal(list, object)  # list[PlannedCustomer], the Pace of the run's client
     batchStarted = Signal(int, str, int, int)
     batchProgressed = Signal(int, int, int, int, int)
     batchFinished = Signal(object)
+
+    client: Any = None  # the run's monday client (set by the bridge): its pace goes with the plan
+
+    def run_planned(self, plan: list) -> None:
+        self.runPlanned.emit(plan, pace_of(self.client))
 
     def batch_started(self, batch_id: int, customer: str, items: int, subitems: int) -> None:
         self.batchStarted.emit(batch_id, customer, items, subitems)
@@ -148,6 +155,18 @@ class EngineBridge(QObject):
         changes = await self.call(self.ctx.detect, customers)
         return [dry_run_report(c) for c in changes]
 
+    async def forecast(self, customers: list[str]) -> tuple[int, Pace]:
+        """The changes a sync of ``customers`` would send (the engine's detection) and the monday pace."""
+        return await self.call(self._forecast, customers)
+
+    def _forecast(self, customers: list[str]) -> tuple[int, Pace]:
+        changes = sum(changes_of(result).changes for result in self.ctx.detect(customers))
+        return changes, pace_of(self._client)
+
+    async def pace(self) -> Pace:
+        """What a change costs and the budget, as the run client measured them (defaults before a run)."""
+        return await self.call(pace_of, self._client)
+
     async def source_values(self, sync_key: str | None, customer: str | None = None) -> dict | None:
         return await self.call(ErrorHandler(self.ctx).source_values, sync_key, customer)
 
@@ -215,6 +234,7 @@ class EngineBridge(QObject):
     ) -> list[BatchResult]:
         """In a worker thread: one client for the run, every customer's batch in turn."""
         client = self._client_for_run()
+        self.progress.client = client
         processor = BatchProcessor(self.ctx, client, self.progress, cancel)
         try:
             if duplicates:

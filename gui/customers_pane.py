@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSize, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -325,6 +325,27 @@ class CustomersPane(QGroupBox):
 
     # -- columns --------------------------------------------------------------------------------------
 
+    NAME_MIN_WIDTH = 120  # the customer's name never shrinks below about twelve characters
+
+    def minimumSizeHint(self) -> QSize:
+        """Wide enough for every column but the name at its content's width, and the name at
+        ``NAME_MIN_WIDTH``: a splitter never squeezes the list into a horizontal scroll bar."""
+        hint = super().minimumSizeHint()
+        header = self.view.horizontalHeader()
+        columns = sum(
+            header.sectionSize(c)
+            for c in range(header.count())
+            if c != CustomersModel.COL_CUSTOMER and not header.isSectionHidden(c)
+        )
+        margins = self.layout().contentsMargins()
+        chrome = (
+            margins.left()
+            + margins.right()
+            + 2 * self.view.frameWidth()
+            + self.view.verticalScrollBar().sizeHint().width()
+        )
+        return QSize(max(hint.width(), columns + self.NAME_MIN_WIDTH + chrome), hint.height())
+
     def _size_columns(self) -> None:
         """Counts and the last sync fit their contents; the name takes the room left, elided when short
         of it (its tooltip holds it whole): no horizontal scrolling at 1024 pixels wide."""
@@ -333,6 +354,7 @@ class CustomersPane(QGroupBox):
         header.setSectionResizeMode(CustomersModel.COL_CUSTOMER, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header.sectionResized.connect(lambda *_: self.updateGeometry())  # the minimum follows the contents
 
     # -- Down in the filter goes to the list ----------------------------------------------------------
 

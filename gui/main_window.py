@@ -21,6 +21,7 @@ from gui.diagnostics import exec_with_log_folder
 from gui.log_pane import QtLogHandler
 from gui.look import apply_look
 from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel, RowRole
+from gui.run_panel import budget_text
 from gui.window_actions import WindowActions
 from gui.window_layout import WindowLayout
 from gui.window_title import database_label, read_board_name, window_title
@@ -100,6 +101,8 @@ class MainWindow(WindowLayout, WindowActions):
         self.bridge.syncFinished.connect(self._sync_finished)
         self.bridge.failed.connect(self._task_failed)
         self.bridge.budgetChanged.connect(self._budget)
+        self.run_panel.follow(self.bridge)
+        self.forecast_label.follow(self.bridge, self.customers)
         self.batch_timer.start()
         self.list_timer.start()
         self.coalesce_timer.start()
@@ -177,10 +180,7 @@ class MainWindow(WindowLayout, WindowActions):
 
     def _set_batches(self, rows: list[dict]) -> None:
         self.batches.set_rows(rows)
-        done, total = self.batches.overall()
-        self.overall.setRange(0, max(total, 1))
-        self.overall.setValue(done if total else 0)
-        self.overall.setFormat("Running batches: %p%  (%v of %m rows)" if total else "No batch running")
+        self.run_panel.batches_read(rows)
         # Any active batch can be cancelled: this window's, another workstation's or a scheduled run's.
         self.cancel_button.setEnabled(self.bridge.syncing or bool(self.batches.active()))
         self.cancel_action.setEnabled(self.cancel_button.isEnabled())
@@ -207,10 +207,8 @@ class MainWindow(WindowLayout, WindowActions):
         self._update_actions()
 
     def _batch_finished(self, result) -> None:
+        # The run header (gui/run_panel.py) says how each customer and the run ended, and keeps saying it.
         self._batches_dirty = True
-        self.statusBar().showMessage(
-            f"{result.customer}: {result.status.replace('_', ' ').lower()} — {result.summary()}", 10_000
-        )
 
     def _sync_finished(self, results: list) -> None:
         self.monday_label.setText("monday: connected" if results else self.monday_label.text())
@@ -230,8 +228,7 @@ class MainWindow(WindowLayout, WindowActions):
         if left is None:
             self.budget_label.setText("")
         else:
-            limit_text = f" of {limit / 1e6:.1f}M" if limit else ""
-            self.budget_label.setText(f"Complexity budget left: {left / 1e6:.2f}M{limit_text}")
+            self.budget_label.setText(budget_text(left, limit))
 
     # == state ======================================================================================
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
+from core.push.forecast import Pace, describe_forecast
+
 KIND_TEXT = {"NEW": "New", "CHANGED": "Changed", "REMOVED": "Removed"}
 
 
@@ -40,11 +42,13 @@ class PreviewDialog(QDialog):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.buttons)
         self.report: list[dict] | None = None
+        self.pace = Pace()  # monday's published prices until the bridge tells what this session measured
         self.task = bridge.tasks.start(f"preview:{','.join(customers)}", self._load)
 
     async def _load(self) -> None:
         try:
             report = await self.bridge.preview(self.customers)
+            self.pace = await self.bridge.pace()
         except Exception as exc:  # shown here; the bridge logs it too
             from gui.bridge import describe
 
@@ -101,9 +105,10 @@ class PreviewDialog(QDialog):
                 top.addChild(item)
             top.setExpanded(len(report) == 1)
         self.tree.resizeColumnToContents(0)
+        # A "mutation" of the report is a change on the board: an item or a size created, updated or removed.
         self.summary.setText(
             f"Nothing is sent until you press Sync. {totals['new']} new, {totals['changed']} changed and "
-            f"{totals['removed']} removed lines, about {totals['mutations']} monday mutations; "
+            f"{totals['removed']} removed lines: {describe_forecast(totals['mutations'], self.pace)}; "
             f"{totals['invalid']} invalid lines will be held back with their reasons."
         )
         self.sync_button.setEnabled(totals["new"] + totals["changed"] + totals["removed"] > 0)

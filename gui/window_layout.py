@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableView,
@@ -35,7 +34,8 @@ from gui.details import ErrorDetails
 from gui.log_pane import LogPane
 from gui.look import STUCK, icon
 from gui.mnemonics import SHORTCUT, TEXT
-from gui.models import COL_ACTION, COL_PROGRESS, BatchesModel, ErrorsModel
+from gui.models import COL_ACTION, COL_PROGRESS, ErrorsModel
+from gui.run_panel import ForecastLabel, RunPanel, arrange_batches_view
 from gui.window_base import WindowBase
 
 BATCH_REFRESH_MS = 1000
@@ -67,12 +67,11 @@ class WindowLayout(WindowBase):
         self.customer_filter, self.customers_view = pane.customer_filter, pane.view
         self.select_all_button, self.select_none_button = pane.tick_shown_button, pane.untick_button
         self.sync_button, self.preview_button = pane.sync_button, pane.preview_button
+        self.forecast_label = ForecastLabel()  # the forecast of the ticked customers (gui/run_panel.py)
+        pane.layout().addWidget(self.forecast_label)  # under Preview and Sync: it is a sentence
 
         # -- batches
-        self.overall = QProgressBar()
-        self.overall.setFormat("No batch running")
-        self.overall.setRange(0, 1)
-        self.overall.setValue(0)
+        self.run_panel = RunPanel()  # the whole run at a glance (gui/run_panel.py)
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
         self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
@@ -80,7 +79,7 @@ class WindowLayout(WindowBase):
         batches_box = QGroupBox("Batches")
         layout = QVBoxLayout(batches_box)
         top = QHBoxLayout()
-        top.addWidget(self.overall, 1)
+        top.addWidget(self.run_panel, 1)
         top.addWidget(self.cancel_button)
         layout.addLayout(top)
         layout.addWidget(self.batches_view, 1)
@@ -127,7 +126,9 @@ class WindowLayout(WindowBase):
         self.top_split.setObjectName("top_split")
         self.top_split.addWidget(self.customers_pane)
         self.top_split.addWidget(batches_box)
-        self.top_split.setStretchFactor(1, 2)
+        # A smaller window shrinks both panes alike: the batches keep their key columns in sight.
+        self.top_split.setStretchFactor(0, 1)
+        self.top_split.setStretchFactor(1, 1)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.setObjectName("main_split")
         self.main_split.addWidget(self.top_split)
@@ -202,10 +203,7 @@ class WindowLayout(WindowBase):
 
     def _size_columns(self) -> None:
         """Readable first layout: counts fit their figures, the message stretches."""
-        header = self.batches_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(BatchesModel.COL_PROGRESS, QHeaderView.ResizeMode.Interactive)
-        self.batches_view.setColumnWidth(BatchesModel.COL_PROGRESS, 160)
+        arrange_batches_view(self.batches_view)
         # The error grid may hold 100,000 rows: fixed widths, never measured from the contents. The
         # Retry button comes first, so it is never scrolled out of sight; the message takes the rest.
         widths = {

@@ -52,6 +52,7 @@ from gui.models import (
     SortRole,
     format_duration,
 )
+from gui.models.batches import DONE_COLOR, STUCK_COLOR, WORKING_COLOR
 
 # Qt's model tester reports through qWarning: any warning fails the test.
 pytestmark = pytest.mark.qt_log_level_fail("WARNING")
@@ -395,9 +396,12 @@ def test_batches_newest_first_human_status_progress_and_overall(qtbot):
         ]
     )
     assert refs(model) == [3, 2, 1]
-    assert column(model, COL_STATUS) == ["Pushing", "Staged (no heartbeat)", "Completed with errors"]
-    assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole) == "PUSHING"
-    assert model.index(2, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole).startswith("COMPLETED_WITH_ERRORS")
+    assert column(model, COL_STATUS) == ["Sending", "Ready to send (no heartbeat)", "Done with 2 failed lines"]
+    assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole).endswith("recorded status: PUSHING")
+    assert "COMPLETED_WITH_ERRORS" in model.index(2, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
+    # monday's colours: orange working, red for failed lines still open.
+    background = [model.index(r, COL_STATUS).data(Qt.ItemDataRole.BackgroundRole) for r in range(3)]
+    assert background == [WORKING_COLOR, WORKING_COLOR, STUCK_COLOR]
     assert "waiting" in model.index(1, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
     assert model.index(0, COL_ETA).data() == "1 min 20 s"
     assert model.index(0, COL_THROUGHPUT).data() == "12.3 rows/s"
@@ -428,6 +432,12 @@ def test_batches_newest_first_human_status_progress_and_overall(qtbot):
     assert seen.changed == [(0, COL_PROGRESS, 0, COL_PROGRESS + 2)]
     assert refs(model) == [4, 3, 2, 1]
     assert model.overall() == (60, 130)
+
+    # Every failed line of batch 1 retried successfully since: shown done, its history kept in the tooltip.
+    model.set_rows([batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, failed=21, errors_open=False)])
+    assert column(model, COL_STATUS) == ["Done (21 lines fixed by retry)"]
+    assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.BackgroundRole) == DONE_COLOR
+    assert "COMPLETED_WITH_ERRORS" in model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
 
 
 def test_progress_delegate_paints_into_a_pixmap(qtbot):

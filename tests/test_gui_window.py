@@ -112,14 +112,13 @@ def test_sync_two_selected_customers_to_completion(qloop, qtbot, open_window, sq
         await until(
             lambda: (
                 all(
-                    window.batches.index(r, 0).data(KeyRole) is not None
-                    and window.batches.index(r, 2).data() == "Completed"
+                    window.batches.index(r, 0).data(KeyRole) is not None and window.batches.index(r, 2).data() == "Done"
                     for r in range(window.batches.rowCount())
                 )
                 and window.batches.rowCount() == 2
             ),
             10,
-            "both batches to show Completed",
+            "both batches to show Done",
         )
         done, total = window.batches.overall()
         assert done == total  # nothing active left

@@ -32,6 +32,7 @@ from core.foundation.logs import (
     register_secret,
     setup_logging,
 )
+from core.staging.batches import STATUS_WORDS
 from tests.helpers import BOARD, SANDBOX_TOKEN, make_world, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,11 +218,12 @@ def test_a_headless_run_logs_every_batch_with_its_id(synced, sqlite_engine, log_
     assert len(batches) > 1
     for batch_id, status in batches:
         tagged = [line for line in text.splitlines() if f"[batch {batch_id}] " in line]
-        # Staging and the orchestrator both log inside the batch; the last tagged line is its status.
+        # Staging and the orchestrator both log inside the batch; the last tagged line is its status, in
+        # the plain words the window's log pane shows (the code stays in MON_BatchProcessing).
         assert {"core.staging.operations", "core.push.run"} <= {
             m.group(1) for line in tagged if (m := re.search(r"\] (core\.[\w.]+):", line))
         }, tagged
-        assert tagged[-1].endswith(f"batch {batch_id}: {status}")
+        assert tagged[-1].endswith(f"batch {batch_id}: {STATUS_WORDS[status]}")
     assert text.rstrip().splitlines()[-1].endswith(f"exit code {result.returncode}")
 
 

@@ -75,6 +75,11 @@ class RateGovernor:
     # -- estimates ----------------------------------------------------------------------------------
 
     @property
+    def calibrated(self) -> bool:
+        """Whether monday has charged a mutation request yet (else the price is the prior)."""
+        return bool(self._costs)
+
+    @property
     def cost_per_mutation(self) -> float:
         """The price of one mutation, as the recent answers tell (the fixed part of a request taken off)."""
         if not self._costs:
@@ -144,11 +149,11 @@ class RateGovernor:
                     if best:
                         return self._grant(best, now)
                     why = (
-                        f"the {fits} mutations the budget still holds would keep the next window waiting "
-                        f"longer than they are worth"
+                        f"for the monday budget: the {fits} changes this minute's budget still holds would hold "
+                        "back the next minute longer than they are worth"
                     )
                 else:
-                    why = "complexity budget used up for this window"
+                    why = "for the monday budget: this minute's is used up"
                 delay = (self.reset_at - now + self.margin) if self.reset_at is not None else 1.0
             self._wait(delay, why)
 
@@ -185,11 +190,11 @@ class RateGovernor:
                     delay = 1.0
                 else:
                     delay = self.reset_at - now + self.margin
-            self._wait(delay, f"complexity budget too small for a request of {count} mutations")
+            self._wait(delay, f"for the monday budget: too little is left this minute for a request of {count} changes")
 
     def _wait(self, seconds: float, why: str) -> None:
         seconds = max(seconds, 0.0)
-        log.info("waiting %.2f s: %s", seconds, why)
+        log.info("waiting %.2f s %s", seconds, why)  # in plain words: the window's log pane shows it
         self.waited += seconds
         self.sleep(seconds)
 

@@ -19,7 +19,13 @@ from core.monday.errors import AuthError, InvalidRequest, MondayError
 
 
 class ProgressSink(Protocol):
-    """Where the orchestrator reports progress. The GUI adapts it to Qt signals; the CLI prints."""
+    """Where the orchestrator reports progress. The GUI adapts it to Qt signals; the CLI prints.
+
+    A sink may also have ``run_planned(plan: list[PlannedCustomer])`` (``core.push.forecast``): the run
+    then detects its customers once more before the first batch and reports what each will send, so
+    the whole run's total is known from the start. The count is that of the detection; a resumed
+    batch or a line waiting for another customer's batch can make a customer's batch differ.
+    """
 
     def batch_started(self, batch_id: int, customer: str, items: int, subitems: int) -> None: ...
 

@@ -30,6 +30,7 @@ from core.foundation.exceptions import BatchTakenOver, CustomerBusy, OrderSyncEr
 from core.foundation.logs import SHOWN, batch_context
 from core.monday.errors import MondayError
 from core.push.base import REPORT_EVERY, EngineContextLike
+from core.push.forecast import plan_of
 from core.push.phases import PushPhases
 from core.push.progress import (
     BUSY,
@@ -99,6 +100,9 @@ class BatchProcessor(PushPhases):
         unfinished = self.staging.customers_with_unfinished_batches(self.board_id)
         ordered.sort(key=lambda c: c not in unfinished)
         with self.ctx.one_run():  # the customers' detections share one read of the source
+            planned = getattr(self.progress, "run_planned", None)
+            if planned is not None:  # a sink that shows the whole run (the window) hears its total first
+                planned(plan_of(self.ctx.detect(ordered), keys))
             return self._run(ordered, keys)
 
     def _run(self, customers: list[str], keys: dict[str, set[str]] | None) -> list[BatchResult]:

@@ -31,6 +31,19 @@ from core.foundation.exceptions import BatchTakenOver, CustomerBusy
 # The staging parts log under the name the log file has always shown for them (people and tests filter on it).
 log = logging.getLogger("core.staging.operations")
 
+# What a batch's status means, as the log says it when the batch enters it.
+STATUS_WORDS = {
+    s.STARTED: "started",
+    s.STAGED: "lines ready to send",
+    s.PUSHING: "sending to monday",
+    s.PROMOTING: "recording what monday confirmed",
+    s.COMPLETED: "done",
+    s.COMPLETED_WITH_ERRORS: "done, with lines that could not be sent (see Failed lines)",
+    s.FAILED: "stopped; it resumes on the next sync",
+    s.CANCELLED: "cancelled; it resumes on the next sync",
+    s.NO_CHANGES: "done, nothing to send",
+}
+
 UNFINISHED_ROW_STATES = (s.PENDING, s.WAITING_PARENT, s.SENDING, s.API_SUCCESS)
 
 
@@ -160,7 +173,7 @@ class StagingBatches:
         except sa.exc.IntegrityError:
             raise CustomerBusy(f"{customer} was claimed by another process a moment ago; try again later") from None
         self._generations[batch_id] = 1
-        log.info("batch %s: claimed %s", batch_id, customer)
+        log.info("batch %s: started for %s", batch_id, customer)
         return Batch(batch_id, customer, s.STARTED, generation=1)
 
     def _take_over(self, row: Any, customer: str, why: str) -> Batch:
@@ -191,7 +204,7 @@ class StagingBatches:
         if result.rowcount != 1:
             raise CustomerBusy(f"{customer}: batch {row.batch_id} was taken over by another process")
         self._generations[row.batch_id] = generation
-        log.info("batch %s: resuming %s (%s)", row.batch_id, customer, why)
+        log.info("batch %s: picked up again for %s (%s)", row.batch_id, customer, why)
         return Batch(row.batch_id, customer, status, resumed=True, generation=generation)
 
     @contextmanager
@@ -245,7 +258,8 @@ class StagingBatches:
             values["message"] = message
         with self.owned(batch_id, status=status, **values):
             pass
-        log.info("batch %s: %s%s", batch_id, status, f" ({message})" if message else "")
+        # Plain words: the window's log pane shows this line; the status code stays in the batch row.
+        log.info("batch %s: %s%s", batch_id, STATUS_WORDS.get(status, status), f" ({message})" if message else "")
 
     def request_cancel(self, batch_id: int) -> bool:
         """Ask an active batch, on any workstation, to stop after its request in flight.

@@ -22,6 +22,12 @@ def batch_overview(
     """The newest batches (all active ones included), each with done/total, throughput and ETA.
 
     A live batch whose heartbeat is older than ``stale_seconds`` by the database's clock is marked stale.
+
+    A batch that ended COMPLETED_WITH_ERRORS keeps that status (its history: lines failed in it), and
+    ``errors_open`` says whether any of them may still be open: False once every failed line of its
+    customer recorded by it or a later batch is resolved (a retry that sent them, or the ERP fixed).
+    An error row names the last batch its line failed in, which is never older than this one, so
+    False never hides a line of this batch that is still open; the window then shows it as done.
     """
     b = s.batches
     with engine.connect() as conn:
@@ -60,6 +66,8 @@ def batch_overview(
                         counts["succeeded"] += n
                     if state != s.PENDING and state != s.WAITING_PARENT:
                         counts["sent"] += n
+        with_errors = [(r["batch_id"], r["customer"]) for r in rows if r["status"] == s.COMPLETED_WITH_ERRORS]
+        still_open = _errors_still_open(conn, with_errors)
     result = []
     for r in rows:
         extra = staged.get(r["batch_id"], {"done": 0, "failed": 0, "succeeded": 0, "sent": 0})
@@ -90,11 +98,31 @@ def batch_overview(
                 "throughput": throughput,
                 "eta_seconds": eta,
                 "started_at": r["started_at"],
+                "finished_at": r["finished_at"],
                 "owner": f"{r['owner_user']}@{r['owner_host']}",
                 "mine": bool(owner and r["owner_host"] == owner.host and r["owner_pid"] == owner.pid),
                 "message": r["message"],
                 "heartbeat_at": r["heartbeat_at"],
                 "stale": active and r["heartbeat_at"] < now - dt.timedelta(seconds=stale_seconds),
+                "errors_open": (r["batch_id"] in still_open) if r["status"] == s.COMPLETED_WITH_ERRORS else None,
             }
         )
     return result
+
+
+def _errors_still_open(conn: sa.Connection, batches: list[tuple[int, str]]) -> set[int]:
+    """Of (batch, customer), the batches with an open error of their customer recorded by them or later.
+
+    One EXISTS per batch and table: it stops at the first open error of the customer (the customer
+    and resolved_at index), so a grid of 100,000 open errors costs no scan of them every second.
+    """
+    if not batches:
+        return set()
+    tests = []
+    for batch_id, customer in batches:
+        open_in = [
+            sa.exists().where(e.c.customer == customer, e.c.resolved_at.is_(None), e.c.batch_id >= batch_id)
+            for e in (s.err_items, s.err_subitems)
+        ]
+        tests.append(sa.select(sa.literal(batch_id)).where(sa.or_(*open_in)))
+    return {batch_id for (batch_id,) in conn.execute(sa.union_all(*tests))}

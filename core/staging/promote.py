@@ -212,7 +212,7 @@ class StagingPromotion(StagingErrors):
             promoted_items += conn.execute(sa.update(t).where(ok_items).values(state=s.PROMOTED)).rowcount
             if promoted_items + promoted_subs > STATISTICS_THRESHOLD:
                 refresh_statistics(conn, p.c.board_id, ps.c.board_id)
-        log.info("batch %s: promoted %s items and %s subitems", batch_id, promoted_items, promoted_subs)
+        log.info("batch %s: recorded %s lines and %s sizes as on the board", batch_id, promoted_items, promoted_subs)
         return {"items": promoted_items, "subitems": promoted_subs}
 
     def cleanup(self, batch_id: int) -> int:

@@ -109,13 +109,13 @@ class StagingRows(StagingErrors):
                     staged_at=db_utcnow(),
                 )
             )
+        held = result.invalid + result.invalid_unchanged
         log.info(
-            "batch %s: staged %s items, %s subitems, %s invalid (%s unchanged invalid)",
+            "batch %s: %s lines and %s sizes to send%s",
             batch_id,
             result.items,
             result.subitems,
-            result.invalid,
-            result.invalid_unchanged,
+            f"; {held} invalid lines held back ({result.invalid_unchanged} of them reported before)" if held else "",
         )
         return result
 

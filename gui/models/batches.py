@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 
 from core.db.schema import (
     ACTIVE_BATCH_STATES,
@@ -20,6 +20,7 @@ from core.db.schema import (
     STARTED,
 )
 from gui.models.common import (
+    _BACKGROUND,
     _CENTER,
     _DT_MIN,
     _ENABLED,
@@ -39,24 +40,53 @@ from gui.models.common import (
 )
 from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 
+# Plain words, as a planner says them; the status code stays in the tooltip.
 STATUS_TEXT = {
     STARTED: "Starting",
-    STAGED: "Staged",
-    PUSHING: "Pushing",
-    PROMOTING: "Promoting",
-    COMPLETED: "Completed",
-    COMPLETED_WITH_ERRORS: "Completed with errors",
-    FAILED: "Failed",
-    CANCELLED: "Cancelled",
-    NO_CHANGES: "No changes",
+    STAGED: "Ready to send",
+    PUSHING: "Sending",
+    PROMOTING: "Finishing",
+    COMPLETED: "Done",
+    COMPLETED_WITH_ERRORS: "Done, some lines not sent",
+    FAILED: "Stopped — resumes on next sync",
+    CANCELLED: "Cancelled — resumes on next sync",
+    NO_CHANGES: "Done, nothing to send",
 }
 _FINISHED_OK = (COMPLETED, COMPLETED_WITH_ERRORS, NO_CHANGES)
 
+# monday's status colours: green done, orange working, red stuck (white text on them).
+DONE_COLOR = QColor(0, 200, 117)
+WORKING_COLOR = QColor(253, 171, 61)
+STUCK_COLOR = QColor(226, 68, 92)
+_ON_COLOR = QColor(255, 255, 255)
 
-def status_text(status: str | None) -> str:
+
+def status_text(status: str | None, failed: Any = 0, errors_open: bool | None = None) -> str:
+    """The status cell: "Sending", "Done", "Done with 21 failed lines", "Done (21 lines fixed by retry)"…
+
+    A batch that ended with failed lines keeps COMPLETED_WITH_ERRORS in MON_BatchProcessing (what
+    happened in it); once none of its failed lines is open any more (``errors_open`` False, see
+    ``core.staging.monitor.batch_overview``) it shows as done, saying how many were fixed since.
+    """
     if not status:
         return ""
+    if status == COMPLETED_WITH_ERRORS:
+        count = _count(failed)
+        if errors_open is False:
+            return f"Done ({count:,} line{'' if count == 1 else 's'} fixed by retry)" if count else "Done"
+        if count:
+            return f"Done with {count:,} failed line{'' if count == 1 else 's'}"
     return STATUS_TEXT.get(status) or status.replace("_", " ").capitalize()
+
+
+def status_color(status: str | None, errors_open: bool | None = None) -> QColor | None:
+    if status in (COMPLETED, NO_CHANGES) or (status == COMPLETED_WITH_ERRORS and errors_open is False):
+        return DONE_COLOR
+    if status in ACTIVE_BATCH_STATES:
+        return WORKING_COLOR
+    if status in (FAILED, COMPLETED_WITH_ERRORS, CANCELLED):
+        return STUCK_COLOR
+    return None
 
 
 def _progress(done: Any, total: Any, status: str | None) -> float:
@@ -93,10 +123,10 @@ class BatchesModel(_KeyedTableModel):
         "Sent",
         "Succeeded",
         "Failed",
-        "Items",
-        "Subitems",
-        "Throughput",
-        "ETA",
+        "Lines",
+        "Sizes",
+        "Speed",
+        "Time left",
         "Started",
         "Owner",
     )
@@ -104,14 +134,14 @@ class BatchesModel(_KeyedTableModel):
         "",
         "",
         "",
-        "Rows done (succeeded or failed) of all rows of the batch",
-        "Rows sent to monday.com",
+        "Lines and sizes done (sent or failed) of all of the batch",
+        "Lines and sizes sent to monday",
         "",
         "",
-        "Items in the batch",
-        "Subitems in the batch",
-        "Rows per second since the push started",
-        "Estimated time left",
+        "Order lines (monday items) in the batch",
+        "Sizes (monday subitems) in the batch",
+        "Lines and sizes per second since sending started",
+        "Estimated time left for this batch",
         "Local time",
         "user@workstation running the batch",
     )
@@ -135,7 +165,7 @@ class BatchesModel(_KeyedTableModel):
         "owner",
         "mine",
     )
-    _OPTIONAL = ("stale", "message")
+    _OPTIONAL = ("stale", "message", "errors_open")
     _FIELD_COLUMNS: ClassVar[_FieldColumns] = {
         "batch_id": (COL_BATCH,),
         "customer": (COL_CUSTOMER,),
@@ -144,7 +174,7 @@ class BatchesModel(_KeyedTableModel):
         "total": (COL_PROGRESS,),
         "sent": (COL_SENT,),
         "succeeded": (COL_SUCCEEDED,),
-        "failed": (COL_FAILED,),
+        "failed": (COL_STATUS, COL_FAILED),
         "items": (COL_ITEMS,),
         "subitems": (COL_SUBITEMS,),
         "throughput": (COL_THROUGHPUT,),
@@ -154,6 +184,7 @@ class BatchesModel(_KeyedTableModel):
         "mine": (COL_OWNER,),
         "stale": (COL_STATUS,),
         "message": (COL_STATUS,),
+        "errors_open": (COL_STATUS,),
     }
     (
         _B_ID,
@@ -173,7 +204,8 @@ class BatchesModel(_KeyedTableModel):
         _B_MINE,
         _B_STALE,
         _B_MESSAGE,
-    ) = range(17)
+        _B_ERRORS_OPEN,
+    ) = range(18)
 
     _bold: QFont | None = None
 
@@ -201,7 +233,7 @@ class BatchesModel(_KeyedTableModel):
 
     def _format(self, raw: tuple) -> tuple:
         progress = _progress(raw[self._B_DONE], raw[self._B_TOTAL], raw[self._B_STATUS])
-        status = status_text(raw[self._B_STATUS])
+        status = status_text(raw[self._B_STATUS], raw[self._B_FAILED], raw[self._B_ERRORS_OPEN])
         if raw[self._B_STALE]:
             status += " (no heartbeat)"
         return (
@@ -223,7 +255,7 @@ class BatchesModel(_KeyedTableModel):
     _SORT: ClassVar[_SortKeys] = {
         COL_BATCH: ("int", 0),
         COL_CUSTOMER: ("str", 1),
-        COL_STATUS: lambda raw: status_text(raw[2]).lower(),
+        COL_STATUS: lambda raw: status_text(raw[2], raw[7], raw[17]).lower(),
         COL_PROGRESS: lambda raw: _progress(raw[3], raw[4], raw[2]),
         COL_SENT: ("int", 5),
         COL_SUCCEEDED: ("int", 6),
@@ -243,8 +275,11 @@ class BatchesModel(_KeyedTableModel):
                 return None
             return _progress(raw[self._B_DONE], raw[self._B_TOTAL], raw[self._B_STATUS])
         if role == _TOOLTIP:
+            if column == COL_CUSTOMER:
+                return raw[self._B_CUSTOMER] or None  # the whole name, where the column elides it
             if column == COL_STATUS:
-                tip = raw[self._B_STATUS] or ""
+                tip = status_text(raw[self._B_STATUS], raw[self._B_FAILED], raw[self._B_ERRORS_OPEN])
+                tip += f"\nrecorded status: {raw[self._B_STATUS] or ''}"
                 if raw[self._B_STALE]:
                     tip += "\nno heartbeat for over 2 minutes: the process running it may be gone"
                 if raw[self._B_MESSAGE]:
@@ -260,9 +295,11 @@ class BatchesModel(_KeyedTableModel):
         if role == _FOREGROUND:
             if column == COL_FAILED and raw[self._B_FAILED]:
                 return _ERROR_COLOR
-            if column == COL_STATUS and raw[self._B_STATUS] in (FAILED, COMPLETED_WITH_ERRORS):
-                return _ERROR_COLOR
+            if column == COL_STATUS and status_color(raw[self._B_STATUS], raw[self._B_ERRORS_OPEN]) is not None:
+                return _ON_COLOR
             return None
+        if role == _BACKGROUND and column == COL_STATUS:
+            return status_color(raw[self._B_STATUS], raw[self._B_ERRORS_OPEN])
         if role == _FONT and column == COL_OWNER and raw[self._B_MINE]:
             if BatchesModel._bold is None:
                 BatchesModel._bold = QFont()
@@ -275,7 +312,7 @@ class BatchesModel(_KeyedTableModel):
             (
                 str(raw[self._B_ID]),
                 raw[self._B_CUSTOMER] or "",
-                status_text(raw[self._B_STATUS]),
+                status_text(raw[self._B_STATUS], raw[self._B_FAILED], raw[self._B_ERRORS_OPEN]),
                 raw[self._B_OWNER] or "",
             )
         ).lower()
@@ -283,6 +320,7 @@ class BatchesModel(_KeyedTableModel):
 
 (
     COL_BATCH,
+    COL_CUSTOMER,
     COL_STATUS,
     COL_PROGRESS,
     COL_SENT,
@@ -296,6 +334,7 @@ class BatchesModel(_KeyedTableModel):
     COL_OWNER,
 ) = (
     BatchesModel.COL_BATCH,
+    BatchesModel.COL_CUSTOMER,
     BatchesModel.COL_STATUS,
     BatchesModel.COL_PROGRESS,
     BatchesModel.COL_SENT,
