@@ -177,7 +177,7 @@ class CustomersPane(QGroupBox):
         self.sync_button.setDefault(True)
         make_primary(self.sync_button)
 
-        layout = pane_layout(QVBoxLayout(self))
+        layout = self.column = pane_layout(QVBoxLayout(self))
         top = QHBoxLayout()
         top.setSpacing(SPACE_S)
         top.addWidget(self.filter_label)
@@ -188,7 +188,7 @@ class CustomersPane(QGroupBox):
         ticks.addWidget(self.tick_shown_button)
         ticks.addWidget(self.untick_button)
         ticks.addWidget(self.ticked_label, 1)
-        #: The row of Preview and Sync: ``place_beside_sync`` puts a widget (the forecast) before Sync.
+        #: The row of Preview and Sync; ``place_under_sync`` puts a widget (the forecast) under it.
         self.sync_row = QHBoxLayout()
         self.sync_row.setSpacing(SPACE_M)
         self.sync_row.addWidget(self.preview_button)
@@ -221,9 +221,9 @@ class CustomersPane(QGroupBox):
 
     # -- hooks for the window -------------------------------------------------------------------------
 
-    def place_beside_sync(self, widget: QWidget) -> None:
-        """Put ``widget`` (the run panel's forecast) just before the Sync button."""
-        self.sync_row.insertWidget(self.sync_row.indexOf(self.sync_button), widget)
+    def place_under_sync(self, widget: QWidget) -> None:
+        """Put ``widget`` (the run panel's forecast, a sentence) under the row of Preview and Sync."""
+        self.column.addWidget(widget)
 
     def focus_chain(self) -> list[QWidget]:
         """The pane's widgets in Tab order."""
@@ -337,7 +337,7 @@ class CustomersPane(QGroupBox):
             for c in range(header.count())
             if c != CustomersModel.COL_CUSTOMER and not header.isSectionHidden(c)
         )
-        margins = self.layout().contentsMargins()
+        margins = self.column.contentsMargins()
         chrome = (
             margins.left()
             + margins.right()

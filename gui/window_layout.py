@@ -68,7 +68,7 @@ class WindowLayout(WindowBase):
         self.select_all_button, self.select_none_button = pane.tick_shown_button, pane.untick_button
         self.sync_button, self.preview_button = pane.sync_button, pane.preview_button
         self.forecast_label = ForecastLabel()  # the forecast of the ticked customers (gui/run_panel.py)
-        pane.layout().addWidget(self.forecast_label)  # under Preview and Sync: it is a sentence
+        pane.place_under_sync(self.forecast_label)
 
         # -- batches
         self.run_panel = RunPanel()  # the whole run at a glance (gui/run_panel.py)
