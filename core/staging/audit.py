@@ -126,7 +126,7 @@ class AuditTrail:
         if self._items_select is not None:
             return self._items_select
         t, p = s.stg_items, s.items
-        self._items_select = (
+        query: sa.Select[Any] = (
             sa.select(
                 t.c.stg_id,
                 t.c.batch_id,
@@ -144,7 +144,8 @@ class AuditTrail:
             .select_from(t.outerjoin(p, sa.and_(p.c.board_id == self.board_id, p.c.sync_key == t.c.sync_key)))
             .where(t.c.stg_id.in_(sa.bindparam("ids", expanding=True)), t.c.state == s.SENDING)
         )
-        return self._items_select
+        self._items_select = query
+        return query
 
     def _sub_query(self) -> sa.Select[Any]:
         if self._subs_select is not None:
@@ -155,7 +156,7 @@ class AuditTrail:
             ps.c.parent_sync_key == st.c.parent_sync_key,
             ps.c.size_label == st.c.size_label,
         )
-        self._subs_select = (
+        query: sa.Select[Any] = (
             sa.select(
                 st.c.stg_sub_id,
                 st.c.batch_id,
@@ -177,7 +178,8 @@ class AuditTrail:
             .select_from(st.join(t, t.c.stg_id == st.c.parent_stg_id).outerjoin(ps, production))
             .where(st.c.stg_sub_id.in_(sa.bindparam("ids", expanding=True)), st.c.state == s.SENDING)
         )
-        return self._subs_select
+        self._subs_select = query
+        return query
 
     # -- the cells --------------------------------------------------------------------------------
 
