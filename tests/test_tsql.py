@@ -766,6 +766,8 @@ def test_a_substantial_number_of_distinct_statements_was_captured(run):
     # The staging loads are executemany INSERTs (on SQLite sent by core.db.bulk below Core).
     bulk = {i.element.table.name for i in rec.statements.values() if isinstance(i.element, sa.Insert) and i.executemany}
     assert {s.stg_items.name, s.stg_subitems.name} <= bulk, bulk
+    # So are the audit trail's rows, written with the outcomes of the monday phase.
+    assert s.audit_log.name in bulk, bulk
     kinds = Counter(type(i.element).__name__ for i in rec.statements.values())
     assert {"Select", "Insert", "Update", "Delete"} <= set(kinds), kinds
     # Nothing went to the database unchecked: driver-level SQL was the SQLite dialect's reflection or

@@ -84,8 +84,6 @@ class AuditTrail:
     # mapped label -> (board column id, title); filled when the push has read the board
     item_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
     sub_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _items_select: sa.Select[Any] | None = field(default=None, repr=False, compare=False)
-    _subs_select: sa.Select[Any] | None = field(default=None, repr=False, compare=False)
 
     def column(self, label: str, subitem: bool = False) -> tuple[str, str] | None:
         """The board column a label is written to; None when the label is not sent at all."""
@@ -110,23 +108,20 @@ class AuditTrail:
         rows: list[list[Any]] = []
         item_ids = dict(items_ok)
         for chunk in _chunks(list(item_ids)):
-            for row in conn.execute(self._item_query(), {"ids": chunk}).mappings():
+            for row in conn.execute(self._item_query(chunk)).mappings():
                 rows += self._item_cells(row, item_ids.get(row["stg_id"]), user, host)
         sub_ids = dict(subs_ok)
         for chunk in _chunks(list(sub_ids)):
-            for row in conn.execute(self._sub_query(), {"ids": chunk}).mappings():
+            for row in conn.execute(self._sub_query(chunk)).mappings():
                 rows += self._sub_cells(row, sub_ids.get(row["stg_sub_id"]), user, host)
         bulk_insert_rows(conn, s.audit_log, AUDIT_COLUMNS, rows)
         return len(rows)
 
     # -- the reads: staged rows joined to what production last held ---------------------------------
 
-    def _item_query(self) -> sa.Select[Any]:
-        """Built once per trail, run per chunk with ``ids``: a settlement is frequent, its rows few."""
-        if self._items_select is not None:
-            return self._items_select
+    def _item_query(self, chunk: list[int]) -> sa.Select[Any]:
         t, p = s.stg_items, s.items
-        query: sa.Select[Any] = (
+        return (
             sa.select(
                 t.c.stg_id,
                 t.c.batch_id,
@@ -142,21 +137,17 @@ class AuditTrail:
                 db_utcnow().label("now"),
             )
             .select_from(t.outerjoin(p, sa.and_(p.c.board_id == self.board_id, p.c.sync_key == t.c.sync_key)))
-            .where(t.c.stg_id.in_(sa.bindparam("ids", expanding=True)), t.c.state == s.SENDING)
+            .where(t.c.stg_id.in_(chunk), t.c.state == s.SENDING)
         )
-        self._items_select = query
-        return query
 
-    def _sub_query(self) -> sa.Select[Any]:
-        if self._subs_select is not None:
-            return self._subs_select
+    def _sub_query(self, chunk: list[int]) -> sa.Select[Any]:
         st, t, ps = s.stg_subitems, s.stg_items, s.subitems
         production = sa.and_(
             ps.c.board_id == self.board_id,
             ps.c.parent_sync_key == st.c.parent_sync_key,
             ps.c.size_label == st.c.size_label,
         )
-        query: sa.Select[Any] = (
+        return (
             sa.select(
                 st.c.stg_sub_id,
                 st.c.batch_id,
@@ -176,10 +167,8 @@ class AuditTrail:
                 db_utcnow().label("now"),
             )
             .select_from(st.join(t, t.c.stg_id == st.c.parent_stg_id).outerjoin(ps, production))
-            .where(st.c.stg_sub_id.in_(sa.bindparam("ids", expanding=True)), st.c.state == s.SENDING)
+            .where(st.c.stg_sub_id.in_(chunk), st.c.state == s.SENDING)
         )
-        self._subs_select = query
-        return query
 
     # -- the cells --------------------------------------------------------------------------------
 
