@@ -39,11 +39,12 @@ from core.commands import (
 from core.failures import PROG, monday_failure, report_bug, user_error
 from core.foundation.exceptions import EXIT_CODES, OrderSyncError
 from core.foundation.logs import SHOWN, setup_logging
+from core.history import cmd_history
 from core.monday.errors import MondayError
 
 log = logging.getLogger("ordersync")
 
-COMMANDS = ("sync", "retry", "status", "check", "cancel", "demo", "sandbox", "db", "token")
+COMMANDS = ("sync", "retry", "status", "check", "cancel", "history", "demo", "sandbox", "db", "token")
 # Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
 # file gets every one of them in full.
 WAITING_EVERY = 10.0
@@ -60,8 +61,16 @@ class _Parser(argparse.ArgumentParser):
 # default everywhere, so a value given in either place survives the other parser.
 FLAG_OPTIONS = ("-v", "--verbose", "--json")
 VALUE_OPTIONS = ("--config",)
-JSON_COMMANDS = ("sync", "retry", "status", "check")  # the sub-commands with machine-readable output
-CONFIG_COMMANDS = ("sync", "retry", "status", "check", "cancel", "db")  # the sub-commands that read the settings
+JSON_COMMANDS = ("sync", "retry", "status", "check", "history")  # the sub-commands with machine-readable output
+CONFIG_COMMANDS = (
+    "sync",
+    "retry",
+    "status",
+    "check",
+    "cancel",
+    "history",
+    "db",
+)  # the sub-commands that read the settings
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -144,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = command("cancel", "ask an active batch, on any workstation, to stop after the request in flight")
     cancel.add_argument("--batch", type=int, required=True, metavar="N", help="the batch (as status lists it)")
+
+    history = command("history", "the audit trail: every cell OrderSync changed on the board, before and sent")
+    line = history.add_mutually_exclusive_group()
+    line.add_argument("--order", metavar="N", help="an order number (AAG ORDER NUMBER)")
+    line.add_argument("--key", metavar="K", help="a line's SYNC KEY")
+    line.add_argument("--batch", type=int, metavar="B", help="a batch (as status lists it)")
+    line.add_argument("--customer", dest="customer_name", metavar="C", help="a customer")
 
     command("check", "walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels")
 
@@ -231,6 +247,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_retry(args)
         if args.command == "cancel":
             return cmd_cancel(args)
+        if args.command == "history":
+            return cmd_history(args)
         if args.command == "demo":
             return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":

@@ -52,6 +52,7 @@ UNUSUAL_VALUES = {
     "monday.late_apply_seconds": 90,
     "monday.max_attempts": 3,
     "sync.customers": ["MACK WELDON", "O'NEILL", 'THE "QUOTED" CO', "CAFÉ CRÈME ÖSTERREICH"],
+    "audit.retention_days": 400,
 }
 
 
@@ -205,7 +206,11 @@ def test_a_bad_value_is_an_error_naming_the_setting(document, named, tmp_path: P
             "unknown setting database.urll",
             "known in [database]: echo, schema, url",
         ),
-        ({"databse": {"url": "sqlite:///x.db"}}, "unknown section [databse]", "known sections: database, mapping"),
+        (
+            {"databse": {"url": "sqlite:///x.db"}},
+            "unknown section [databse]",
+            "known sections: audit, database, mapping",
+        ),
         ({"database": "sqlite:///x.db"}, "[database]", "must be a table of settings"),
     ],
 )

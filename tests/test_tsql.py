@@ -245,7 +245,11 @@ def collation_of(column: sa.Column) -> str | None:
     return getattr(column.type.dialect_impl(MSSQL), "collation", None)
 
 
-COLLATED = {(t.name, c.name): c for t in s.OWN_TABLES for c in t.columns if collation_of(c)}
+# Every key column of every table, and those migration 0002 altered in place: the tables created after
+# it (MON_AuditLog, by 0004) are created with the collation.
+ALL_COLLATED = {(t.name, c.name): c for t in s.OWN_TABLES for c in t.columns if collation_of(c)}
+CREATED_COLLATED = ("MON_AuditLog",)
+COLLATED = {key: c for key, c in ALL_COLLATED.items() if key[0] not in CREATED_COLLATED}
 
 
 def revision_statements(script: str, revision: str) -> list[str]:
@@ -307,6 +311,7 @@ def _key_indexes() -> dict[str, tuple[str, str, list[str]]]:
 
 def test_the_key_columns_are_the_ones_with_the_binary_collation():
     assert s.KEY_COLLATION == "Latin1_General_100_BIN2"
+    assert set(ALL_COLLATED) - set(COLLATED) == {("MON_AuditLog", "sync_key"), ("MON_AuditLog", "size_label")}
     assert set(COLLATED) == {
         ("MON_CustMasterSchedule", "sync_key"),
         ("STG_MON_CustMasterSchedule", "sync_key"),
@@ -318,9 +323,9 @@ def test_the_key_columns_are_the_ones_with_the_binary_collation():
         ("ERR_MON_CustMasterSchedule_Subitems", "parent_sync_key"),
         ("ERR_MON_CustMasterSchedule_Subitems", "size_label"),
     }
-    assert {collation_of(c) for c in COLLATED.values()} == {s.KEY_COLLATION}
+    assert {collation_of(c) for c in ALL_COLLATED.values()} == {s.KEY_COLLATION}
     # Only on SQL Server: SQLite and PostgreSQL keep their own (exact) comparison.
-    for column in COLLATED.values():
+    for column in ALL_COLLATED.values():
         for dialect in (sa.dialects.sqlite.dialect(), sa.dialects.postgresql.dialect()):
             assert getattr(column.type.dialect_impl(dialect), "collation", None) is None
         sql = compile_ddl(sa.schema.CreateTable(column.table))
@@ -370,6 +375,16 @@ def test_migration_0002_downgrade_returns_the_columns_to_the_database_default():
     assert altered == {key: (SCHEMA, column.type.length, None, column.nullable) for key, column in COLLATED.items()}
     assert "COLLATE" not in script
     assert sum(x.startswith("CREATE INDEX") or " ADD CONSTRAINT " in x for x in statements) == len(_key_indexes())
+
+
+def test_migration_0004_creates_the_audit_log_with_its_key_columns_collated():
+    statements = revision_statements(SCRIPT, "0004")
+    (create,) = [x for x in statements if x.startswith("CREATE TABLE")]
+    assert f"{SCHEMA}.[MON_AuditLog] (" in create
+    for name, length in (("sync_key", 400), ("size_label", 60)):
+        assert re.search(rf"\b{name} NVARCHAR\({length}\) COLLATE {s.KEY_COLLATION}\b", create), create
+    indexes = [x for x in statements if x.startswith("CREATE INDEX")]
+    assert {re.search(r"\[(IX_[^\]]+)\]", x).group(1) for x in indexes} == {i.name for i in s.audit_log.indexes}
 
 
 def test_migration_0002_does_nothing_on_sqlite_and_postgresql():
@@ -751,6 +766,8 @@ def test_a_substantial_number_of_distinct_statements_was_captured(run):
     # The staging loads are executemany INSERTs (on SQLite sent by core.db.bulk below Core).
     bulk = {i.element.table.name for i in rec.statements.values() if isinstance(i.element, sa.Insert) and i.executemany}
     assert {s.stg_items.name, s.stg_subitems.name} <= bulk, bulk
+    # So are the audit trail's rows, written with the outcomes of the monday phase.
+    assert s.audit_log.name in bulk, bulk
     kinds = Counter(type(i.element).__name__ for i in rec.statements.values())
     assert {"Select", "Insert", "Update", "Delete"} <= set(kinds), kinds
     # Nothing went to the database unchecked: driver-level SQL was the SQLite dialect's reflection or

@@ -362,4 +362,47 @@ subitems = sa.Table(
     sa.Index(None, "customer", "board_id"),
 )
 
-OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems, requests)
+# --- the audit trail: every change OrderSync made on the board ------------------------------------
+
+# What a change did to a cell (or, for an archive or a delete, to the whole item).
+CREATED = "CREATED"
+UPDATED = "UPDATED"
+MOVED = "MOVED"  # the item went to another group (a customer or a season changed)
+ARCHIVED = "ARCHIVED"
+DELETED = "DELETED"
+RECREATED = "RECREATED"  # created again after a person deleted it on the board
+RESTORED = "RESTORED"  # set back by the undo of a batch
+AUDIT_KINDS = (CREATED, UPDATED, MOVED, ARCHIVED, DELETED, RECREATED, RESTORED)
+
+# One row per changed cell of every mutation monday applied, written in the transaction that records
+# the mutation's outcome. Kept forever unless audit.retention_days says otherwise. No foreign key to
+# the batch: the trail outlives whatever is done to the batch rows.
+audit_log = sa.Table(
+    "MON_AuditLog",
+    metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("sync_key", KEY, nullable=False),  # the line's (a subitem's: its parent's)
+    sa.Column("order_number", sa.Unicode(100)),
+    sa.Column("size_label", SIZE),  # a subitem's size; NULL for the item
+    sa.Column("monday_item_id", MONDAY_ID),  # the item (a subitem's parent)
+    sa.Column("monday_subitem_id", MONDAY_ID),  # NULL for the item
+    sa.Column("column_id", sa.Unicode(100)),  # the board column; NULL when the whole item was archived or deleted
+    sa.Column("column_title", sa.Unicode(255)),
+    sa.Column("value_before", LONG_TEXT),  # what OrderSync last wrote there (NULL: nothing)
+    sa.Column("value_sent", LONG_TEXT),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("changed_by_user", sa.Unicode(128), nullable=False),
+    sa.Column("changed_by_host", sa.Unicode(128), nullable=False),
+    sa.Column("changed_at", TIMESTAMP, nullable=False),  # the database's clock
+    sa.CheckConstraint(_in("kind", AUDIT_KINDS), name="kind"),
+    sa.Index(None, "batch_id"),
+    sa.Index(None, "sync_key"),
+    sa.Index(None, "order_number"),
+    sa.Index(None, "customer", "changed_at"),
+    sa.Index(None, "changed_at"),
+    sqlite_autoincrement=True,  # ids are never reused: a row, once pruned, is not named again
+)
+
+OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems, requests, audit_log)

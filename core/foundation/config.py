@@ -270,6 +270,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Customers a headless `sync --all` is limited to; empty means every customer.",
         _identifier_list,
     ),
+    Setting(
+        "audit",
+        "retention_days",
+        int,
+        0,
+        "How many days the audit trail (every change OrderSync made on the board, read by `history`) is kept; "
+        "older rows are removed when a sync starts. 0 keeps it forever.",
+        lambda v: None if v >= 0 else "must be 0 (forever) or a number of days",
+    ),
 )
 
 _BY_SECTION: dict[str, dict[str, Setting]] = {}

@@ -29,6 +29,7 @@ from core.push.progress import NullProgress, ProgressSink
 from core.push.reconcile import BoardWatch, Lookup
 from core.push.stream import RequestStream, StreamSettings
 from core.source.mapping import Mapping
+from core.staging.audit import AuditTrail
 from core.staging.ledger import RequestLedger
 from core.staging.operations import StagingOperations
 
@@ -74,6 +75,7 @@ class ProcessorBase:
         self.board_id = ctx.board_id
         settings = ctx.settings
         self.ledger = RequestLedger(self.staging)
+        self.ledger.audit = AuditTrail(self.board_id, ctx.mapping.removal_policy)
         self.stream = RequestStream(
             client,
             self.ledger,
@@ -129,6 +131,10 @@ class ProcessorBase:
                     "OrderSync could not find its items again after a crash"
                 )
             self._sync_key_column = item_columns[key_label]
+            audit = self.ledger.audit
+            if audit is not None:  # the audit names the board's columns by id and title
+                audit.item_columns = {label: (c.id, c.title) for label, c in item_columns.items()}
+                audit.sub_columns = {label: (c.id, c.title) for label, c in sub_columns.items()}
             self._payloads = PayloadBuilder(
                 self.board_id, meta.subitem_board_id, item_columns, sub_columns, mapping.removal_policy
             )

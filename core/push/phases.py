@@ -50,7 +50,7 @@ class PushPhases(ProcessorBase):
         if items or subs:  # left SENDING by a version without the ledger: the board is the only witness
             settlement = self.lookup.look_up(items, subs, [])
             with self.staging.owned(batch_id) as conn:
-                apply_settlement(self.staging, conn, batch_id, settlement)
+                apply_settlement(self.staging, conn, batch_id, settlement, self.ledger.audit)
             self._report_duplicates(batch_id)
 
     def _check_board(self, batch_id: int) -> None:

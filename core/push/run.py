@@ -46,6 +46,7 @@ from core.push.progress import (
     run_exit_code,
     worst_code,
 )
+from core.staging.audit import prune as prune_audit
 from core.staging.batches import BATCH_COUNTS
 from core.staging.operations import Batch
 
@@ -99,6 +100,9 @@ class BatchProcessor(PushPhases):
         # that batch, and then moves in the same run.
         unfinished = self.staging.customers_with_unfinished_batches(self.board_id)
         ordered.sort(key=lambda c: c not in unfinished)
+        pruned = prune_audit(self.ctx.engine, self.ctx.settings["audit.retention_days"])
+        if pruned:
+            log.info("audit trail: %d rows older than audit.retention_days removed", pruned)
         with self.ctx.one_run():  # the customers' detections share one read of the source
             planned = getattr(self.progress, "run_planned", None)
             if planned is not None:  # a sink that shows the whole run (the window) hears its total first

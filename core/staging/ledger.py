@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import database_now, db_utcnow
+from core.staging.audit import AuditTrail
 from core.staging.batches import inserted_id
 from core.staging.operations import Failure, StagingOperations
 
@@ -86,6 +87,8 @@ class RequestLedger:
     def __init__(self, staging: StagingOperations):
         self.staging = staging
         self.engine = staging.engine
+        # Every settlement writes the audit rows of what monday confirmed (the push sets the board's).
+        self.audit: AuditTrail | None = None
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -215,7 +218,7 @@ class RequestLedger:
         with ops.owned(request.batch_id) as conn:
             if before is not None:
                 before(conn)
-            apply_settlement(ops, conn, request.batch_id, settlement)
+            apply_settlement(ops, conn, request.batch_id, settlement, self.audit)
             # Whatever the answer did not account for is sent again (in a new request).
             self._release_rows(conn, request.request_id)
             conn.execute(sa.delete(s.requests).where(s.requests.c.request_id == request.request_id))
@@ -232,8 +235,16 @@ class RequestLedger:
             conn.execute(sa.update(table).where(table.c.request_id == request_id).values(request_id=None))
 
 
-def apply_settlement(ops: StagingOperations, conn: Connection, batch_id: int, settlement: Settlement) -> None:
-    """Ids, failures and rows to send again, set-based, inside the caller's fenced transaction."""
+def apply_settlement(
+    ops: StagingOperations, conn: Connection, batch_id: int, settlement: Settlement, audit: AuditTrail | None = None
+) -> None:
+    """Ids, failures and rows to send again, set-based, inside the caller's fenced transaction.
+
+    With ``audit``, the cells of the confirmed rows that went out in a request are audited first, in
+    the same transaction (before their state leaves SENDING: each row is audited once).
+    """
+    if audit is not None and (settlement.items_ok or settlement.subs_ok):
+        audit.record(conn, ops.owner.user, ops.owner.host, settlement.items_ok, settlement.subs_ok)
     ops._record_item_ids(conn, settlement.items_ok)
     ops._record_subitem_ids(conn, settlement.subs_ok)
     ops._record_failures(conn, batch_id, s.stg_items, settlement.item_failures)
