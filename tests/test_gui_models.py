@@ -434,7 +434,16 @@ def test_errors_model_cells_roles_and_retryable(qtbot):
     model.set_rows(rows)
     assert refs(model) == [r["ref"] for r in rows]
     assert model.row_for_ref("S3") == 3 and model.row_for_ref("nope") is None
-    assert column(model, COL_RETRYABLE) == ["yes", "after a fix", "yes", "no", "yes", "no", "yes", "no"]
+    assert column(model, COL_RETRYABLE) == [
+        "Retry now",
+        "After a fix",
+        "Retry now",
+        "No: fix in the ERP",
+        "Retry now",
+        "No: fix in the ERP",
+        "Retry now",
+        "No: fix in the ERP",
+    ]
     assert column(model, COL_ACTION, RetryableRole) == [True, True, True, False, False, False, True, False]
     assert column(model, COL_ACTION) == [None] * 8
     assert model.headerData(COL_ACTION, Qt.Orientation.Horizontal) == ""
@@ -508,7 +517,7 @@ def test_errors_proxy_filters(qtbot):
     proxy.set_customer(None)
 
     proxy.set_error_type("RATE_LIMIT")
-    assert set(column(proxy, COL_TYPE)) == {"RATE_LIMIT"} and proxy.rowCount() == 8
+    assert set(column(proxy, COL_TYPE)) == {"monday was busy"} and proxy.rowCount() == 8
     proxy.set_error_type(None)
 
     proxy.set_retryable_only(True)

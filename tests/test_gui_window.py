@@ -155,23 +155,24 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        await until(lambda: window.failures.errors.rowCount() >= 8, 20, "the failed rows in the grid")
         assert sandbox.board_dump(BOARD)["items"] == []
         # The board owner adds the label back: the rows can go now.
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
+        window.failures.flat_toggle.click()  # the flat list of every failed row, one click away
         # Sort by message descending and filter to the item errors of one order range.
-        window.errors_view.sortByColumn(ErrorsModel.COL_MESSAGE, Qt.SortOrder.DescendingOrder)
-        window.error_type.setCurrentIndex(window.error_type.findData("COLUMN_VALUE"))
-        window.error_search.setText("MWE-0000")
-        proxy = window.errors_proxy
+        window.failures.errors_view.sortByColumn(ErrorsModel.COL_MESSAGE, Qt.SortOrder.DescendingOrder)
+        window.failures.error_type.setCurrentIndex(window.failures.error_type.findData("COLUMN_VALUE"))
+        window.failures.error_search.setText("MWE-0000")
+        proxy = window.failures.errors_proxy
         await until(lambda: proxy.rowCount() == 8, 5, "the filtered grid")
-        window.errors_view.sortByColumn(ErrorsModel.COL_ORDER, Qt.SortOrder.DescendingOrder)
+        window.failures.errors_view.sortByColumn(ErrorsModel.COL_ORDER, Qt.SortOrder.DescendingOrder)
         target = proxy.index(2, 0)  # the third row the planner sees
         seen_order = proxy.index(2, ErrorsModel.COL_ORDER).data()
         ref = proxy.ref_at(target)
         assert target.data(RetryableRole)
-        cell = window.errors_view.visualRect(proxy.index(2, ErrorsModel.COL_ACTION)).center()
-        qtbot.mouseClick(window.errors_view.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+        cell = window.failures.errors_view.visualRect(proxy.index(2, ErrorsModel.COL_ACTION)).center()
+        qtbot.mouseClick(window.failures.errors_view.viewport(), Qt.MouseButton.LeftButton, pos=cell)
         await until(lambda: len(finished) == 2, 60, "the retry to finish")
         items = sandbox.board_dump(BOARD)["items"]
         assert [i["column_values"]["AAG ORDER NUMBER"] for i in items] == [seen_order]
@@ -182,7 +183,7 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
                 )
             ).all()
         assert [(f"I{r.err_id}", r.order_number) for r in resolved] == [(ref, seen_order)]
-        await until(lambda: window.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
+        await until(lambda: window.failures.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
 
     qloop.run_until_complete(scenario())
 
@@ -236,7 +237,7 @@ def test_keyboard_and_csv_export(qloop, qtbot, open_window, sqlite_engine, tmp_p
         window.customers.set_checked("MACK WELDON", True)
         assert window.sync_button.isEnabled()
         written = window.write_csv(tmp_path / "errors.csv")
-        assert written == window.errors_proxy.rowCount()
+        assert written == window.failures.errors_proxy.rowCount()
 
     qloop.run_until_complete(scenario())
 
@@ -333,7 +334,7 @@ def test_qt_messages_go_into_the_log_file(qapp, log_folder):
 def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
     qloop, qtbot, open_window, sqlite_engine, sandbox
 ):
-    """Retry All retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
+    """A group's Retry retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
     in the customer list, and resolve only once ORDERS_UNIFIED is fixed."""
     _failing_world(sqlite_engine)
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
@@ -365,15 +366,18 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 10, 20, "the failed and the invalid rows in the grid")
+        await until(lambda: window.failures.errors.rowCount() >= 10, 20, "the failed and the invalid rows in the grid")
         assert open_validation() == 2
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
-        qtbot.mouseClick(window.retry_all_button, Qt.MouseButton.LeftButton)
-        await until(lambda: len(finished) == 2, 60, "Retry All to finish")
+        cards = {card.key[0]: card for card in window.failures.cards if not card.isHidden()}
+        assert not cards["VALIDATION"].retry_button.isEnabled()  # the ERP must fix those: no retry
+        assert cards["missing_label"].retry_button.text() == "Retry these 8 lines"
+        qtbot.mouseClick(cards["missing_label"].retry_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 2, 60, "the group's retry to finish")
         assert len(sandbox.board_dump(BOARD)["items"]) == 8  # every retryable line went
-        await until(lambda: window.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
+        await until(lambda: window.failures.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
         assert open_validation() == 2  # nothing said resolved while the ERP still holds them
-        assert {window.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
+        assert {window.failures.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
         await until(lambda: window.customers.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
         assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
         # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
@@ -393,7 +397,7 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         await until(lambda: len(finished) == 3, 60, "the sync of the fixed lines")
         assert open_validation() == 0
         assert len(sandbox.board_dump(BOARD)["items"]) == 9
-        await until(lambda: window.errors.rowCount() == 0, 20, "the grid to empty")
+        await until(lambda: window.failures.errors.rowCount() == 0, 20, "the grid to empty")
 
     qloop.run_until_complete(scenario())
 
@@ -472,28 +476,30 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
     heading = "Source values (now, in ORDERS_UNIFIED):\n"
 
     def select(ref: str) -> None:
-        row = window.errors.row_for_ref(ref)
-        window.errors_view.setCurrentIndex(window.errors_proxy.mapFromSource(window.errors.index(row, 0)))
+        row = window.failures.errors.row_for_ref(ref)
+        window.failures.errors_view.setCurrentIndex(
+            window.failures.errors_proxy.mapFromSource(window.failures.errors.index(row, 0))
+        )
 
     async def scenario():
         await until(lambda: window.customers.rowCount() == 1, what="MACK WELDON pending")
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
-        rows = [window.errors.index(r, 0).data(RowRole) for r in range(window.errors.rowCount())]
+        await until(lambda: window.failures.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        rows = [window.failures.errors.index(r, 0).data(RowRole) for r in range(window.failures.errors.rowCount())]
         first, second = [row for row in rows if row.get("sync_key")][:2]
         assert first["sync_key"] and not first["source_json"]
 
         select(first["ref"])
-        await until(lambda: heading in window.details.toPlainText(), 20, "the source values")
+        await until(lambda: heading in window.failures.details.toPlainText(), 20, "the source values")
         with sqlite_engine.connect() as conn:
             expected = next(
                 ctx.source.mapper.map_row(row).source
                 for row in ctx.source.iter_rows(conn)
                 if ctx.source.mapper.row_key(row) == first["sync_key"]
             )
-        shown = window.details.toPlainText().split(heading, 1)[1]
+        shown = window.failures.details.toPlainText().split(heading, 1)[1]
         assert json.loads(shown) == json.loads(json.dumps(expected, default=str))  # as a sync maps the line
         assert json.loads(shown)["AAG ORDER NUMBER"] == first["order_number"]
 
@@ -503,13 +509,16 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
             conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"] == first["order_number"]))
         select(second["ref"])
         await until(
-            lambda: heading in window.details.toPlainText() and second["ref"] in window.details.toPlainText(),
+            lambda: (
+                heading in window.failures.details.toPlainText()
+                and second["ref"] in window.failures.details.toPlainText()
+            ),
             20,
             "the other row's source values",
         )
         select(first["ref"])
         await until(
-            lambda: "the line is no longer in ORDERS_UNIFIED" in window.details.toPlainText(),
+            lambda: "the line is no longer in ORDERS_UNIFIED" in window.failures.details.toPlainText(),
             20,
             "the dropped line to be reported",
         )

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 
+from core.foundation.error_types import error_kind
 from gui.models.common import (
     _CENTER,
     _ENABLED,
@@ -47,6 +48,10 @@ from gui.models.keyed import _FieldColumns, _KeyedTableModel, _SortKeys
 ) = range(16)
 
 
+# The Retry column: not retryable, retryable after a fix, retryable now.
+RETRY_TEXT = ("No: fix in the ERP", "After a fix", "Retry now")
+
+
 def _can_retry(raw: tuple) -> bool:
     return bool((raw[_E_RETRYABLE] or raw[_E_FIXED]) and raw[_E_RESOLVED] is None)
 
@@ -84,10 +89,10 @@ class ErrorsModel(_KeyedTableModel):
         "PO",
         "Order",
         "Size",
-        "Error type",
+        "Kind of failure",
         "monday code",
         "Message",
-        "Retryable",
+        "Retry",
         "Retries",
         "Last attempt",
         "",
@@ -97,12 +102,12 @@ class ErrorsModel(_KeyedTableModel):
         "PO number",
         "Order number (the tooltip shows the order line's sync key)",
         "Size of a subitem error; empty for an item error",
-        "Where the failure was classified",
+        "What kind of failure this is (the details pane explains it)",
         "The error code monday.com returned",
         "",
         (
-            "yes: a retry can succeed as is; after a fix: retry once the cause is fixed (a label added on "
-            "the board, a setting); no: fix the line in the ERP"
+            "Retry now: a retry can succeed as is; After a fix: retry once the cause is fixed (a label added "
+            "on the board, a setting); No: fix the line in the ERP, the next sync sends it"
         ),
         "Retries so far",
         "Local time of the last failure",
@@ -171,10 +176,10 @@ class ErrorsModel(_KeyedTableModel):
             raw[_E_PO] or "",
             raw[_E_ORDER] or "",
             raw[_E_SIZE] or "",
-            raw[_E_TYPE] or "",
+            error_kind(raw[_E_TYPE]).name,
             "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
             _one_line(raw[_E_MESSAGE]),
-            "yes" if raw[_E_RETRYABLE] else "after a fix" if raw[_E_FIXED] else "no",
+            RETRY_TEXT[2 if raw[_E_RETRYABLE] else 1 if raw[_E_FIXED] else 0],
             str(_count(raw[_E_RETRIES])),
             format_local(as_utc(raw[_E_LAST])),
             None,
@@ -218,6 +223,7 @@ class ErrorsModel(_KeyedTableModel):
                 raw[_E_ORDER] or "",
                 raw[_E_SIZE] or "",
                 raw[_E_TYPE] or "",
+                error_kind(raw[_E_TYPE]).name,
                 "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
                 "" if raw[_E_MESSAGE] is None else str(raw[_E_MESSAGE]),
             )
