@@ -16,11 +16,12 @@ refreshes and ``set_busy()`` when a run starts or ends; the pane does the rest.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -47,7 +48,7 @@ from gui.delegates import RetryButtonDelegate
 from gui.details import ErrorDetails
 from gui.failure_groups import Group, Line, group_failures
 from gui.failures_widgets import GroupCard, LinesModel
-from gui.models import COL_ACTION, ErrorsFilterProxy, ErrorsModel, RetryableRole, RowRole
+from gui.models import COL_ACTION, ErrorsFilterProxy, ErrorsModel, KeyRole, RetryableRole, RowRole
 
 PAGE_GROUPS, PAGE_FLAT, PAGE_EMPTY = range(3)
 MAX_CARDS = 40  # causes shown as cards; the rest are counted (the flat list has them all)
@@ -229,9 +230,16 @@ class FailuresPane(QGroupBox):
                 self.set_rows(rows, groups, fresh=seq > self._finished_at)
             finally:
                 if self._again:
-                    QTimer.singleShot(0, self.refresh)  # after this task has left the registry
+                    QTimer.singleShot(0, self._refresh_again)  # after this task has left the registry
 
         self.bridge.tasks.start("refresh:errors", run)
+
+    def _refresh_again(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the event loop has stopped (the window is closing)
+            return
+        self.refresh()
 
     def set_rows(self, rows: list[dict], groups: list[Group] | None = None, fresh: bool = True) -> None:
         """Show ``rows`` (open errors, and resolved ones while those are shown) and their groups.
@@ -246,7 +254,7 @@ class FailuresPane(QGroupBox):
         _fill_combo(self.error_type, "All kinds of failure", kinds, lambda t: error_kind(t).name)
         if self._retrying is not None and fresh and not self.bridge.syncing:
             self._show_result()
-        self._update_buttons()
+        self.set_busy(self.bridge.syncing)
 
     def set_groups(self, groups: list[Group]) -> None:
         for group in groups:
@@ -295,7 +303,7 @@ class FailuresPane(QGroupBox):
         self._shown = shown
         if self._current not in shown or not shown[self._current]:
             self._current = next((g.key for g in self.groups if shown[g.key]), None)
-        self.lines.set_lines(shown.get(self._current, []) if self._current is not None else [])
+        self._set_lines(shown.get(self._current, []) if self._current is not None else [])
         self._update_cards()
         self._update_page()
         self._follow_selection()
@@ -355,9 +363,31 @@ class FailuresPane(QGroupBox):
 
     def _choose(self, key: tuple) -> None:
         self._current = key
-        self.lines.set_lines(self._shown.get(key, []))
+        self._set_lines(self._shown.get(key, []))
         self._update_cards()
         self._follow_selection()
+
+    def _set_lines(self, lines: list[Line]) -> None:
+        """The lines table shows ``lines``; the current and selected lines stay so if they are still there."""
+        view = self.lines_view
+        current = view.currentIndex()
+        current_key = current.data(KeyRole) if current.isValid() else None
+        selected = {index.data(KeyRole) for index in view.selectionModel().selectedRows()}
+        self.lines.set_lines(lines)
+        if current_key is None and not selected:
+            return
+        model = self.lines
+        rows = [row for row, line in enumerate(model.lines) if line.key in selected or line.key == current_key]
+        if not rows:
+            return
+        flags = QItemSelectionModel.SelectionFlag
+        selection = view.selectionModel()
+        for row in rows:
+            line = model.lines[row]
+            if line.key == current_key:
+                selection.setCurrentIndex(model.index(row, current.column()), flags.NoUpdate)
+            if line.key in selected:
+                selection.select(model.index(row, 0), flags.Select | flags.Rows)
 
     def _update_buttons(self) -> None:
         view = self.errors_view if self.flat_toggle.isChecked() else self.lines_view
@@ -421,6 +451,8 @@ class FailuresPane(QGroupBox):
     def _run_finished(self, _results: list) -> None:
         self._synced_at = dt.datetime.now()
         self._finished_at = self._reads
+        # The run's task ends just after this signal: the buttons follow once it has.
+        QTimer.singleShot(0, lambda: self.set_busy(self.bridge.syncing))
         self.refresh()  # the result is shown when the rows after the retry have landed
 
     def _show_result(self) -> None:
