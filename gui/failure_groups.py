@@ -77,7 +77,17 @@ class Line:
         if self._hay is None:
             style, colour = self.style_colour()
             self._hay = "\x1f".join(
-                (self.customer, self.po, self.order, style, colour, self.sync_key or "", self.todo())
+                (
+                    self.customer,
+                    self.po,
+                    self.order,
+                    style,
+                    colour,
+                    self.sync_key or "",
+                    self.todo(),
+                    self.cause.kind.name,
+                    str(self.first.get("message") or ""),
+                )
             ).lower()
         return self._hay
 
@@ -162,6 +172,8 @@ def group_failures(rows: list[dict]) -> list[Group]:
         group.lines.append(line)
     for group in groups.values():
         group.lines.sort(key=_by_customer_order)
+        for line in group.lines:
+            line.haystack()  # style, colour and search text made here, off the GUI thread
     return sorted(groups.values(), key=lambda g: (-len(g.lines), g.cause.headline))
 
 

@@ -72,7 +72,9 @@ class FailuresPane(QGroupBox):
         self.groups: list[Group] = []
         self._shown: dict[tuple, list[Line]] = {}  # group key -> its lines that pass the filters
         self._current: tuple | None = None  # the group whose lines are listed
-        self._rows: list[dict] = []
+        self.rows: list[dict] = []  # the failed rows as last read (open, and resolved ones while shown)
+        self._flat_stale = False  # the flat list has not been given the last rows (it is not on screen)
+        self._proxy_stale = False  # the flat list's filters lag the filter widgets
         self._busy = False
         self._retrying: dict[str, Line] | None = None  # sync key -> line, while a retry of ours runs
         self._marks: dict[str, str] = {}  # sync key -> what the last retry did (shown on the row)
@@ -245,9 +247,12 @@ class FailuresPane(QGroupBox):
         """Show ``rows`` (open errors, and resolved ones while those are shown) and their groups.
 
         ``fresh``: the rows were read after the last run ended (a retry's result is judged on them)."""
-        self._rows = rows
+        self.rows = rows
         self._loaded = True
-        self.errors.set_rows(rows)
+        # The flat list (100,000 rows cost it a few hundred ms) takes the rows only while it is shown.
+        self._flat_stale = True
+        if self.flat_toggle.isChecked():
+            self._sync_flat()
         self.set_groups(group_failures(rows) if groups is None else groups)
         _fill_combo(self.error_customer, "All customers", sorted({r["customer"] or "" for r in rows}))
         kinds = sorted({r["error_type"] for r in rows})
@@ -275,12 +280,24 @@ class FailuresPane(QGroupBox):
     # == filters ====================================================================================
 
     def _filters_changed(self, *_args) -> None:
-        proxy = self.errors_proxy
-        proxy.set_customer(self.error_customer.currentData())
-        proxy.set_error_type(self.error_type.currentData())
-        proxy.set_retryable_only(self.retryable_only.isChecked())
-        proxy.set_search(self.error_search.text())
+        self._proxy_stale = True
+        if self.flat_toggle.isChecked():
+            self._sync_flat()
         self._apply_filters()
+
+    def _sync_flat(self) -> None:
+        """Bring the flat list up to date with the last rows and the filter widgets (when it is shown)."""
+        if self._flat_stale:
+            self._flat_stale = False
+            self.errors.set_rows(self.rows)
+        if self._proxy_stale:
+            self._proxy_stale = False
+            self.errors_proxy.set_filters(
+                self.error_customer.currentData(),
+                self.error_type.currentData(),
+                self.retryable_only.isChecked(),
+                self.error_search.text(),
+            )
 
     def _apply_filters(self) -> None:
         """The lines of every group that pass the filters (one cheap pass over the lines), then the view."""
@@ -315,6 +332,8 @@ class FailuresPane(QGroupBox):
     def _toggle_flat(self, flat: bool) -> None:
         self.flat_toggle.setText("Group by ca&use" if flat else "Show all rows as a &flat list")
         self.show_resolved.setVisible(flat)
+        if flat:
+            self._sync_flat()
         self._update_page()
         self._follow_selection()
 
@@ -339,9 +358,9 @@ class FailuresPane(QGroupBox):
     def _update_page(self) -> None:
         total_lines = sum(len(g.lines) for g in self.groups)
         shown_lines = sum(len(v) for v in self._shown.values())
-        open_rows = sum(1 for r in self._rows if r.get("resolved_at") is None)
+        open_rows = sum(1 for r in self.rows if r.get("resolved_at") is None)
         flat = self.flat_toggle.isChecked()
-        if not self._rows or (not flat and not total_lines):
+        if not self.rows or (not flat and not total_lines):
             when = f" Everything synced at {self._synced_at:%H:%M}." if self._synced_at else ""
             self.empty_label.setText(f"No failed lines.{when}" if self._loaded else "Reading the failed lines…")
             self.stack.setCurrentIndex(PAGE_EMPTY)
@@ -351,7 +370,7 @@ class FailuresPane(QGroupBox):
             self.stack.setCurrentIndex(PAGE_GROUPS)
         if flat:
             n = self.errors_proxy.rowCount()
-            self.count_label.setText(f"{n:,} of {len(self._rows):,} failed rows shown")
+            self.count_label.setText(f"{n:,} of {len(self.rows):,} failed rows shown")
         else:
             groups = sum(1 for v in self._shown.values() if v)
             filtered = f" (of {total_lines:,})" if shown_lines != total_lines else ""
@@ -419,7 +438,7 @@ class FailuresPane(QGroupBox):
             self.message.emit("A sync is running; retry when it has finished.")
             return False
         if lines is None:
-            keys = {r.get("sync_key") or r.get("parent_sync_key") for r in self._rows if r["ref"] in set(refs)}
+            keys = {r.get("sync_key") or r.get("parent_sync_key") for r in self.rows if r["ref"] in set(refs)}
             lines = [line for g in self.groups for line in g.lines if line.sync_key in keys]
         self._retrying = {line.sync_key or line.key: line for line in lines}
         self.result_panel.hide()
@@ -457,7 +476,7 @@ class FailuresPane(QGroupBox):
 
     def _show_result(self) -> None:
         retried, self._retrying = self._retrying or {}, None
-        still = {r.get("sync_key") or r.get("parent_sync_key") for r in self._rows if r.get("resolved_at") is None}
+        still = {r.get("sync_key") or r.get("parent_sync_key") for r in self.rows if r.get("resolved_at") is None}
         failed = [key for key in retried if key in still]
         sent = len(retried) - len(failed)
         stamp = dt.datetime.now().strftime("%H:%M")
@@ -488,6 +507,7 @@ class FailuresPane(QGroupBox):
 
     def write_csv(self, path: Path) -> int:
         """The flat list's rows as it shows them (sorted and filtered), every column and the ID."""
+        self._sync_flat()
         proxy = self.errors_proxy
         columns = [c for c in range(proxy.columnCount()) if c != COL_ACTION]
         with path.open("w", newline="", encoding="utf-8") as handle:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication
 from core.db import schema as s
 from gui.bridge import EngineBridge
 from gui.main_window import MainWindow
-from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole, RowRole
+from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole
 from tests.helpers import BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world, order_row, start_sandbox
 
 
@@ -155,7 +155,7 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.failures.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        await until(lambda: len(window.failures.rows) >= 8, 20, "the failed rows in the grid")
         assert sandbox.board_dump(BOARD)["items"] == []
         # The board owner adds the label back: the rows can go now.
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
@@ -184,6 +184,8 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
             ).all()
         assert [(f"I{r.err_id}", r.order_number) for r in resolved] == [(ref, seen_order)]
         await until(lambda: window.failures.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
+        await until(lambda: window.failures.result_panel.isVisible(), 20, "the retry's result")
+        assert window.failures.result_label.text().endswith("1 line sent, 0 failed.")
 
     qloop.run_until_complete(scenario())
 
@@ -366,7 +368,7 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.failures.errors.rowCount() >= 10, 20, "the failed and the invalid rows in the grid")
+        await until(lambda: len(window.failures.rows) >= 10, 20, "the failed and the invalid rows in the grid")
         assert open_validation() == 2
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
         cards = {card.key[0]: card for card in window.failures.cards if not card.isHidden()}
@@ -375,9 +377,9 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         qtbot.mouseClick(cards["missing_label"].retry_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 2, 60, "the group's retry to finish")
         assert len(sandbox.board_dump(BOARD)["items"]) == 8  # every retryable line went
-        await until(lambda: window.failures.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
+        await until(lambda: len(window.failures.rows) == 2, 20, "only the invalid rows left in the grid")
         assert open_validation() == 2  # nothing said resolved while the ERP still holds them
-        assert {window.failures.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
+        assert {row["error_type"] for row in window.failures.rows} == {"VALIDATION"}
         await until(lambda: window.customers.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
         assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
         # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
@@ -397,7 +399,7 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         await until(lambda: len(finished) == 3, 60, "the sync of the fixed lines")
         assert open_validation() == 0
         assert len(sandbox.board_dump(BOARD)["items"]) == 9
-        await until(lambda: window.failures.errors.rowCount() == 0, 20, "the grid to empty")
+        await until(lambda: len(window.failures.rows) == 0, 20, "the grid to empty")
 
     qloop.run_until_complete(scenario())
 
@@ -485,9 +487,9 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: pane.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        await until(lambda: len(pane.rows) >= 8, 20, "the failed rows in the grid")
         pane.flat_toggle.click()
-        rows = [pane.errors.index(r, 0).data(RowRole) for r in range(pane.errors.rowCount())]
+        rows = pane.rows
         first, second = [row for row in rows if row.get("sync_key")][:2]
         assert first["sync_key"] and not first["source_json"]
 

@@ -204,16 +204,18 @@ def cause_of(error_type: str | None, message: str | None) -> Cause:
             value,
         )
     if kind_name == ErrorType.VALIDATION:
+        # One group per rule broken, whatever the value: "CUSTOMER PRICE: 'N/A' is not a number" and
+        # "CUSTOMER PRICE: 'TBC' is not a number" share their fix; each line names its own value.
         first = text.split("; ")[0]
-        column = first.split(":", 1)[0].strip() if ":" in first else None
-        pattern = _NUMBER.sub("#", _QUOTED.sub("…", first))
+        subject = first.split(":", 1)[0] if ":" in first else first
+        subject = _NUMBER.sub("#", _QUOTED.sub("…", subject)).split(" (")[0].strip()
         return Cause(
-            (kind_name, pattern),
+            (kind_name, subject),
             kind_name,
-            f"a value in the ERP must be fixed ({_QUOTED.sub('…', first)})",
+            f"the ERP holds a value that cannot be sent ({subject})",
             kind.fix,
             kind.retry,
-            column,
+            first.split(":", 1)[0].strip() if ":" in first else None,
         )
     return Cause(
         (kind_name,), kind_name, kind.explanation[0].lower() + kind.explanation[1:].rstrip("."), kind.fix, kind.retry

@@ -167,6 +167,18 @@ class ErrorsModel(_KeyedTableModel):
         COL_ACTION: lambda raw: int(_can_retry(raw)),
     }
 
+    def _raws(self, rows: list[dict]) -> list[tuple]:
+        # The optional fields spelled out: a third faster than the engine's generic map over them,
+        # which is a tenth of opening 100,000 rows.
+        required = self._get_required
+        try:
+            return [
+                required(r) + (r.get("sync_key"), r.get("parent_sync_key"), r.get("size_label"), r.get("fixed"))
+                for r in rows
+            ]
+        except KeyError:
+            return super()._raws(rows)
+
     def row_for_ref(self, ref: str) -> int | None:
         return self._position().get(ref)
 
@@ -294,6 +306,22 @@ class ErrorsFilterProxy(QSortFilterProxyModel):
         if needles and self._connected is not None:
             self._connected.prepare_search()
         self._set("_needles", needles)
+
+    def set_filters(self, customer: str | None, error_type: str | None, retryable_only: bool, search: str) -> None:
+        """Every filter at once: one pass over the rows however many of them changed."""
+        values = {
+            "_customer": customer,
+            "_error_type": error_type or None,
+            "_retryable_only": bool(retryable_only),
+            "_needles": tuple((search or "").lower().split()),
+        }
+        if all(getattr(self, name) == value for name, value in values.items()):
+            return
+        if values["_needles"] and self._connected is not None:
+            self._connected.prepare_search()
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.invalidate()
 
     def _set(self, name: str, value: Any) -> None:
         if getattr(self, name) == value:
