@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from core.foundation.error_types import ErrorType, cause_of
 from core.staging.errors import ErrorHandler
@@ -31,7 +31,7 @@ def was_sent(row: dict) -> bool:
 class ErrorDetails(QWidget):
     """The row given to ``show_row`` (the current row of the failures pane); None clears it."""
 
-    COLUMNS = ("Field", "Before (last promoted)", "Sent", "Now in the ERP")
+    COLUMNS = ("Field", "Before (on the board)", "Sent", "Now in the ERP")
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -42,13 +42,21 @@ class ErrorDetails(QWidget):
         self.fields = QTableWidget(0, 4)
         self.fields.setObjectName("details_fields")
         self.fields.setHorizontalHeaderLabels(list(self.COLUMNS))
+        before = QTableWidgetItem(self.COLUMNS[1])
+        before.setToolTip("As last sent to the board successfully")
+        self.fields.setHorizontalHeaderItem(1, before)
         self.fields.verticalHeader().hide()
         self.fields.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.fields.setTabKeyNavigation(False)
-        self.fields.horizontalHeader().setStretchLastSection(True)
+        self.fields.setWordWrap(False)
+        header = self.fields.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        self.fields.verticalHeader().setDefaultSectionSize(22)
         self.technical = QPlainTextEdit(readOnly=True)
         self.technical.setObjectName("details_technical")
-        self.technical.setMaximumHeight(110)
+        self.technical.setMaximumHeight(64)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
@@ -85,7 +93,9 @@ class ErrorDetails(QWidget):
             f"{state} · {'sent to monday' if sent else 'not sent to monday'} · retries: {row.get('retry_count') or 0}"
             f" · last attempt {format_local(as_utc(row.get('last_failed_at')))}"
         )
-        self.fields.setHorizontalHeaderItem(2, QTableWidgetItem("Sent" if sent else "Would send (not sent)"))
+        header = QTableWidgetItem("Sent" if sent else "Would send")
+        header.setToolTip("What was sent to monday" if sent else "This line was not sent to monday: what would be sent")
+        self.fields.setHorizontalHeaderItem(2, header)
         self._values = {}
         self._fill("sent", _load(row.get("payload_json")))
         self._fill("now", _load(row.get("source_json")))
@@ -142,7 +152,6 @@ class ErrorDetails(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.fields.setItem(r, c, item)
-        self.fields.resizeColumnToContents(0)
 
     def _clear(self) -> None:
         self.summary.setText(PLACEHOLDER)

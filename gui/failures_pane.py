@@ -125,7 +125,7 @@ class FailuresPane(QGroupBox):
         self.lines_view = _table(self.lines)
         self.lines_delegate = RetryButtonDelegate(self.lines_view)
         self.lines_view.setItemDelegateForColumn(LinesModel.COL_ACTION, self.lines_delegate)
-        for column, width in enumerate((64, 130, 80, 100, 90, 130, 200, 360, 130)):
+        for column, width in enumerate((64, 110, 60, 90, 85, 110, 170, 115, 360)):
             self.lines_view.setColumnWidth(column, width)
         self.groups_split = QSplitter(Qt.Orientation.Vertical)
         self.groups_split.setObjectName("groups_split")
@@ -172,7 +172,7 @@ class FailuresPane(QGroupBox):
         self.errors_split.addWidget(self.details)
         self.errors_split.setStretchFactor(0, 3)
         self.errors_split.setStretchFactor(1, 1)
-        self.errors_split.setSizes([1000, 380])
+        self.errors_split.setSizes([880, 500])
 
         self.retry_selected_button = QPushButton("Retr&y Selected")
         self.export_button = QPushButton("&Export CSV…")
@@ -193,6 +193,10 @@ class FailuresPane(QGroupBox):
         self.setTabOrder(self.error_search, self.flat_toggle)
 
     def _connect(self) -> None:
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(0)
+        self._filter_timer.timeout.connect(self._filters_now)
         self.flat_toggle.toggled.connect(self._toggle_flat)
         self.error_customer.currentIndexChanged.connect(self._filters_changed)
         self.error_type.currentIndexChanged.connect(self._filters_changed)
@@ -280,7 +284,14 @@ class FailuresPane(QGroupBox):
     # == filters ====================================================================================
 
     def _filters_changed(self, *_args) -> None:
+        """A filter widget changed: applied once when control returns to the event loop, so changes
+        made together (clearing every filter) cost one pass."""
         self._proxy_stale = True
+        if not self._filter_timer.isActive():
+            self._filter_timer.start()
+
+    def _filters_now(self) -> None:
+        self._filter_timer.stop()
         if self.flat_toggle.isChecked():
             self._sync_flat()
         self._apply_filters()

@@ -19,8 +19,8 @@ _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 class LinesModel(QAbstractTableModel):
     """One row per order line of the chosen group (after the filters): never one row per size."""
 
-    COL_ACTION, COL_CUSTOMER, COL_PO, COL_ORDER, COL_STYLE, COL_COLOUR, COL_SIZES, COL_TODO, COL_LAST = range(9)
-    HEADERS = ("", "Customer", "PO", "Order", "Style", "Colour", "Sizes affected", "What to do", "Last attempt")
+    COL_ACTION, COL_CUSTOMER, COL_PO, COL_ORDER, COL_STYLE, COL_COLOUR, COL_SIZES, COL_LAST, COL_TODO = range(9)
+    HEADERS = ("", "Customer", "PO", "Order", "Style", "Colour", "Sizes affected", "Last attempt", "What to do")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -123,7 +123,21 @@ class LinesModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
     def _order(self, column: int, order: Qt.SortOrder) -> None:
-        self.lines.sort(key=lambda line: self._key(line, column), reverse=order == Qt.SortOrder.DescendingOrder)
+        key = _SORT_KEYS.get(column) or (lambda line: self._key(line, column))
+        self.lines.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+
+
+# Sort keys of the common columns, one attribute read each (the rest go through LinesModel._key).
+_SORT_KEYS = {
+    LinesModel.COL_ACTION: lambda line: line.can_retry,
+    LinesModel.COL_CUSTOMER: lambda line: line.customer.lower(),
+    LinesModel.COL_PO: lambda line: line.po.lower(),
+    LinesModel.COL_ORDER: lambda line: line.order.lower(),
+    LinesModel.COL_STYLE: lambda line: line.style_colour()[0].lower(),
+    LinesModel.COL_COLOUR: lambda line: line.style_colour()[1].lower(),
+    LinesModel.COL_SIZES: lambda line: len(line.sizes),
+    LinesModel.COL_LAST: lambda line: line.last,
+}
 
 
 class GroupCard(QFrame):
