@@ -822,3 +822,25 @@ def test_hundred_thousand_error_rows(qtbot, capsys):
         assert emitted == [proxy.ref_at(cell)]
     with capsys.disabled():
         print("\n100,000 error rows: " + ", ".join(f"{k} {v:.0f} ms" for k, v in figures.items()))
+
+
+def test_errors_proxy_sets_every_filter_in_one_pass(qtbot):
+    """``set_filters`` shows what the four setters show one after the other, with one invalidation."""
+    rows = error_rows(60)
+    one_by_one, together = make_errors(60)[1], make_errors(60)[1]
+    one_by_one.sourceModel().set_rows(rows)
+    together.sourceModel().set_rows(rows)
+    one_by_one.set_customer("Acme")
+    one_by_one.set_error_type("VALIDATION")
+    one_by_one.set_retryable_only(True)
+    one_by_one.set_search("line")
+    resets: list[int] = []
+    together.layoutChanged.connect(lambda *_: resets.append(1))
+    together.modelReset.connect(lambda *_: resets.append(1))
+    together.set_filters("Acme", "VALIDATION", True, "line")
+    assert refs(together) == refs(one_by_one) != []
+    assert len(resets) == 1
+    together.set_filters("Acme", "VALIDATION", True, "line")  # nothing changed: no pass at all
+    assert len(resets) == 1
+    together.set_filters(None, None, False, "")
+    assert together.rowCount() == sum(1 for r in rows if r["resolved_at"] is None)
