@@ -31,7 +31,7 @@ def was_sent(row: dict) -> bool:
 class ErrorDetails(QWidget):
     """The row given to ``show_row`` (the current row of the failures pane); None clears it."""
 
-    COLUMNS = ("Field", "Before (on the board)", "Sent", "Now in the ERP")
+    COLUMNS = ("Field", "Before", "Sent", "Now in the ERP")
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -43,7 +43,7 @@ class ErrorDetails(QWidget):
         self.fields.setObjectName("details_fields")
         self.fields.setHorizontalHeaderLabels(list(self.COLUMNS))
         before = QTableWidgetItem(self.COLUMNS[1])
-        before.setToolTip("As last sent to the board successfully")
+        before.setToolTip("Before: the line as last sent to the board successfully (empty: never sent)")
         self.fields.setHorizontalHeaderItem(1, before)
         self.fields.verticalHeader().hide()
         self.fields.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
