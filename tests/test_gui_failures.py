@@ -173,6 +173,18 @@ def test_a_line_the_erp_must_fix_offers_no_retry_and_says_which_value(
         kinds = {row[table[0].index("Kind of failure")] for row in table[1:]}
         assert kinds == {"Needs a fix in the ERP", "Value the board refused", "Waiting for its order line"}
 
+        # A retry before the board is fixed: the result says so, and so do the rows.
+        pane.flat_toggle.click()
+        label = next(card for key, card in _cards(window).items() if key[0] == "missing_label")
+        await until(lambda: label.retry_button.text() == "Retry these 3 lines", 5, "the search cleared")
+        qtbot.mouseClick(label.retry_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 2, 90, "the retry to finish")
+        await until(lambda: pane.result_panel.isVisible(), 30, "the retry's result")
+        assert pane.result_label.text().endswith("0 lines sent, 3 failed again; their rows say so.")
+        qtbot.mouseClick(label.show_button, Qt.MouseButton.LeftButton)
+        assert lines.rowCount() == 3
+        assert all(lines.index(r, LinesModel.COL_TODO).data().startswith("Retried at ") for r in range(3))
+
     qloop.run_until_complete(scenario())
 
 
