@@ -626,15 +626,16 @@ def error_rows(n: int, seed: int = 11) -> list[dict]:
 
 def grouped_steps(measure, settle, pane, rows: list[dict], largest: str, one_order: str) -> None:
     """The default view: the rows grouped by cause, one row per order line of the chosen group."""
-    from gui.failure_groups import group_failures
+    from gui.failure_groups import prepare
     from gui.failures_widgets import LinesModel
 
     pane.flat_toggle.setChecked(False)
     settle()
     view = pane.lines_view
     t = time.perf_counter()
-    groups = group_failures(rows)
+    grouping = prepare(rows)
     grouping_ms = (time.perf_counter() - t) * 1000
+    groups = grouping.groups
     lines = sum(len(g.lines) for g in groups)
     print(
         f"  {'grouped: group the rows (a worker thread, not GUI)':<50} {grouping_ms:7.1f} ms  "
@@ -648,11 +649,11 @@ def grouped_steps(measure, settle, pane, rows: list[dict], largest: str, one_ord
         setup=lambda: pane.set_groups([]),
     )
     fresh = [dict(r) for r in rows]
-    fresh_groups = group_failures(fresh)
+    fresh_grouping = prepare(fresh)
     measure(
         "grouped: refresh through the pane (rows + groups)",
-        lambda: pane.set_rows(fresh, fresh_groups),
-        setup=lambda: pane.set_rows(rows, groups),
+        lambda: pane.set_rows(fresh, fresh_grouping),
+        setup=lambda: pane.set_rows(rows, grouping),
     )
     for column, name in (
         (LinesModel.COL_CUSTOMER, "customer"),
@@ -710,7 +711,7 @@ def grouped_steps(measure, settle, pane, rows: list[dict], largest: str, one_ord
 
 async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
     from gui.bridge import EngineBridge
-    from gui.failure_groups import group_failures
+    from gui.failure_groups import prepare
     from gui.main_window import MainWindow
     from gui.models import COL_LAST, COL_MESSAGE, ErrorsModel, SortRole
 
@@ -737,7 +738,7 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
         t = time.perf_counter()
         rows = error_rows(n)
         fresh = [dict(r) for r in rows]
-        fresh_groups = group_failures(fresh)
+        fresh_grouping = prepare(fresh)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["customer"]] = counts.get(r["customer"], 0) + 1
@@ -823,7 +824,7 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
             )
             measure(
                 "refresh through the pane (+ its groups and combos)",
-                lambda: pane.set_rows(fresh, fresh_groups),
+                lambda: pane.set_rows(fresh, fresh_grouping),
                 setup=lambda: model.set_rows(rows),
             )
             measure(

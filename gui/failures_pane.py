@@ -8,7 +8,7 @@ current rows" would be spread over files.
 Default view: one card per cause (``GroupCard``) with a sentence, the fix and one action, and below
 it the chosen group's order lines (``LinesModel``), one row per line with its sizes summarised. One
 click away: the flat list of every failed row (``ErrorsModel`` through ``ErrorsFilterProxy``), with
-the CSV export. The rows are read off the GUI thread, and grouped there too (``group_failures``).
+the CSV export. The rows are read off the GUI thread, and grouped there too (``prepare``).
 
 The window creates the pane (``FailuresPane(bridge)``), places it, calls ``refresh()`` on its own
 refreshes and ``set_busy()`` when a run starts or ends; the pane does the rest.
@@ -46,7 +46,7 @@ from core.foundation.error_types import error_kind
 from gui.bridge import EngineBridge
 from gui.delegates import RetryButtonDelegate
 from gui.details import ErrorDetails
-from gui.failure_groups import Group, Line, group_failures
+from gui.failure_groups import Group, Grouping, Line, prepare
 from gui.failures_widgets import GroupCard, LinesModel
 from gui.models import COL_ACTION, ErrorsFilterProxy, ErrorsModel, KeyRole, RetryableRole, RowRole
 
@@ -72,6 +72,7 @@ class FailuresPane(QGroupBox):
         self.groups: list[Group] = []
         self._shown: dict[tuple, list[Line]] = {}  # group key -> its lines that pass the filters
         self._current: tuple | None = None  # the group whose lines are listed
+        self._open_rows = 0
         self.rows: list[dict] = []  # the failed rows as last read (open, and resolved ones while shown)
         self._flat_stale = False  # the flat list has not been given the last rows (it is not on screen)
         self._proxy_stale = False  # the flat list's filters lag the filter widgets
@@ -232,8 +233,8 @@ class FailuresPane(QGroupBox):
         async def run():
             try:
                 rows = await self.bridge.errors(resolved)
-                groups = await self.bridge.call(group_failures, rows)
-                self.set_rows(rows, groups, fresh=seq > self._finished_at)
+                grouping = await self.bridge.call(prepare, rows)
+                self.set_rows(rows, grouping, fresh=seq > self._finished_at)
             finally:
                 if self._again:
                     QTimer.singleShot(0, self._refresh_again)  # after this task has left the registry
@@ -247,26 +248,28 @@ class FailuresPane(QGroupBox):
             return
         self.refresh()
 
-    def set_rows(self, rows: list[dict], groups: list[Group] | None = None, fresh: bool = True) -> None:
+    def set_rows(self, rows: list[dict], grouping: Grouping | None = None, fresh: bool = True) -> None:
         """Show ``rows`` (open errors, and resolved ones while those are shown) and their groups.
 
+        ``grouping``: ``prepare(rows)``, made off the GUI thread (made here when not given).
         ``fresh``: the rows were read after the last run ended (a retry's result is judged on them)."""
+        facts = prepare(rows) if grouping is None else grouping
         self.rows = rows
+        self._open_rows = facts.open_rows
         self._loaded = True
         # The flat list (100,000 rows cost it a few hundred ms) takes the rows only while it is shown.
         self._flat_stale = True
         if self.flat_toggle.isChecked():
             self._sync_flat()
-        self.set_groups(group_failures(rows) if groups is None else groups)
-        _fill_combo(self.error_customer, "All customers", sorted({r["customer"] or "" for r in rows}))
-        kinds = sorted({r["error_type"] for r in rows})
-        _fill_combo(self.error_type, "All kinds of failure", kinds, lambda t: error_kind(t).name)
+        _fill_combo(self.error_customer, "All customers", facts.customers)
+        _fill_combo(self.error_type, "All kinds of failure", facts.kinds, lambda t: error_kind(t).name)
+        self.set_groups(facts.groups)
         if self._retrying is not None and fresh and not self.bridge.syncing:
             self._show_result()
         self.set_busy(self.bridge.syncing)
 
     def set_groups(self, groups: list[Group]) -> None:
-        for group in groups:
+        for group in groups if self._marks else ():
             for line in group.lines:
                 if line.sync_key in self._marks:
                     line.retried = self._marks[line.sync_key]
@@ -369,7 +372,7 @@ class FailuresPane(QGroupBox):
     def _update_page(self) -> None:
         total_lines = sum(len(g.lines) for g in self.groups)
         shown_lines = sum(len(v) for v in self._shown.values())
-        open_rows = sum(1 for r in self.rows if r.get("resolved_at") is None)
+        open_rows = self._open_rows
         flat = self.flat_toggle.isChecked()
         if not self.rows or (not flat and not total_lines):
             when = f" Everything synced at {self._synced_at:%H:%M}." if self._synced_at else ""
