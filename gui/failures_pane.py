@@ -280,8 +280,9 @@ class FailuresPane(QGroupBox):
         """A sync or a retry runs (busy) or has ended: Retry buttons follow."""
         self._busy = busy
         self.lines.set_busy(busy)
+        self.retry_delegate.enabled = not busy
         self._update_cards()
-        self._update_buttons()
+        self._update_page()
         self.errors_view.viewport().update()
 
     # == filters ====================================================================================
@@ -392,6 +393,8 @@ class FailuresPane(QGroupBox):
                 f"{shown_lines:,} line{'s' * (shown_lines != 1)}{filtered} in {groups} "
                 f"group{'s' * (groups != 1)} · {open_rows:,} failed rows"
             )
+        if self._busy and self.rows:
+            self.count_label.setText(self.count_label.text() + " · a sync is running: retry when it has finished")
         self._update_buttons()
 
     def _choose(self, key: tuple) -> None:
