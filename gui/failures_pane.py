@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import itertools
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
@@ -118,9 +119,10 @@ class FailuresPane(QGroupBox):
         self.cards_host = QWidget()
         self.cards_layout = QVBoxLayout(self.cards_host)
         self.cards_layout.setContentsMargins(0, 0, 0, 0)
-        self.cards_layout.addStretch(1)
         self.cards: list[GroupCard] = []
         self.more_label = QLabel("")
+        self.cards_layout.addWidget(self.more_label)
+        self.cards_layout.addStretch(1)
         self.cards_scroll = QScrollArea(widgetResizable=True)
         self.cards_scroll.setWidget(self.cards_host)
         self.lines_view = _table(self.lines)
@@ -191,7 +193,7 @@ class FailuresPane(QGroupBox):
         layout.addWidget(self.result_panel)
         layout.addWidget(self.errors_split, 1)
         layout.addLayout(actions)
-        self.setTabOrder(self.error_search, self.flat_toggle)
+        self._tab_order()
 
     def _connect(self) -> None:
         self._filter_timer = QTimer(self)
@@ -362,6 +364,7 @@ class FailuresPane(QGroupBox):
             card.retryRequested.connect(self._retry_group)
             self.cards_layout.insertWidget(len(self.cards), card)
             self.cards.append(card)
+            self._tab_order()
         for card, group in zip(self.cards, groups, strict=False):
             card.show_group(group, self._shown.get(group.key, []), self._busy, group.key == self._current)
             card.show()
@@ -369,6 +372,22 @@ class FailuresPane(QGroupBox):
             card.hide()
         more = len(self.groups) - len(groups)
         self.more_label.setText(f"…and {more} more causes: see the flat list" if more > 0 else "")
+
+    def _tab_order(self) -> None:
+        """Tab goes through the filters, each group's Retry and Show, the lines, then the pane's buttons."""
+        chain: list[QWidget] = [
+            self.error_customer,
+            self.error_type,
+            self.retryable_only,
+            self.show_resolved,
+            self.error_search,
+        ]
+        for card in self.cards:
+            chain += [card.retry_button, card.show_button]
+        chain += [self.lines_view, self.errors_view, self.details.fields, self.details.technical]
+        chain += [self.dismiss_button, self.flat_toggle, self.retry_selected_button, self.export_button]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def _update_page(self) -> None:
         total_lines = sum(len(g.lines) for g in self.groups)
@@ -410,6 +429,9 @@ class FailuresPane(QGroupBox):
         current_key = current.data(KeyRole) if current.isValid() else None
         selected = {index.data(KeyRole) for index in view.selectionModel().selectedRows()}
         self.lines.set_lines(lines)
+        # No current row unless one is restored below: otherwise Qt makes the first row current when
+        # the table next gets focus, and the details pane would show a line nobody chose.
+        view.setCurrentIndex(QModelIndex())
         if current_key is None and not selected:
             return
         model = self.lines

@@ -8,6 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from core.db import schema as s
 from core.foundation.error_types import ERROR_KINDS, RETRY_AFTER_FIX, RETRY_NEVER, ErrorType, cause_of
@@ -108,7 +109,12 @@ def test_145_failed_rows_of_one_missing_label_are_one_group_of_31_lines_and_its_
         assert "ColumnValueException" not in card.title.text() + card.fix.text()
 
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")  # the board owner adds the label
-        qtbot.mouseClick(card.retry_button, Qt.MouseButton.LeftButton)
+        # Without the mouse: from the search box, Tab reaches the group's Retry, and Space presses it.
+        window.activateWindow()
+        pane.error_search.setFocus()
+        qtbot.keyClick(pane.error_search, Qt.Key.Key_Tab)
+        assert QApplication.focusWidget() is card.retry_button
+        qtbot.keyClick(card.retry_button, Qt.Key.Key_Space)
         await until(lambda: len(finished) == 2, 90, "the group's retry to finish")
         await until(lambda: pane.result_panel.isVisible(), 30, "the retry's result")
         assert pane.result_label.text().endswith("31 lines sent, 0 failed.")
