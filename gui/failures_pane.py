@@ -477,9 +477,11 @@ class FailuresPane(QGroupBox):
             self.message.emit("A sync is running; retry when it has finished.")
             return False
         if lines is None:
-            keys = {r.get("sync_key") or r.get("parent_sync_key") for r in self.rows if r["ref"] in set(refs)}
+            wanted = set(refs)
+            keys = {r.get("sync_key") or r.get("parent_sync_key") for r in self.rows if r["ref"] in wanted}
             lines = [line for g in self.groups for line in g.lines if line.sync_key in keys]
         self._retrying = {line.sync_key or line.key: line for line in lines}
+        self._marks = {}  # what an earlier retry said is replaced by this one's result
         self.result_panel.hide()
         self.bridge.retry(refs)
         return True
