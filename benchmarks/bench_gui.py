@@ -883,13 +883,16 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
             )
             pane.error_customer.setCurrentIndex(0)
             one_order = rows[len(rows) // 2]["order_number"]
+            # The window's pane hands the flat list the rows' search texts its worker thread made
+            # (``prepare``); the model here was filled directly, so it is handed them the same way.
+            model.seed_search(fresh_grouping.search)
             first_search = time.perf_counter()
             proxy.set_search("timed out")
             settle()
             first_ms = (time.perf_counter() - first_search) * 1000
             print(
                 f"  {'filter: the first search of the session':<50} {first_ms:7.1f} ms"
-                f"  (once: may build per-row search text)",
+                f"  (once; the search texts were made on the worker thread)",
                 flush=True,
             )
             measure("filter: search 'timed out'", lambda: proxy.set_search("timed out"), setup=clear_filters)

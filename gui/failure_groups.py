@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.foundation.error_types import RETRY_NEVER, Cause, ErrorType, cause_of
+from gui.models.errors import search_text
 
 _MIN = dt.datetime.min
 
@@ -120,6 +121,7 @@ class Grouping:
     customers: list[str]  # for the customer filter
     kinds: list[str]  # error types, for the kind filter
     open_rows: int
+    search: dict[str, str]  # ref -> the flat list's search text of the row
 
 
 def prepare(rows: list[dict]) -> Grouping:
@@ -130,6 +132,7 @@ def prepare(rows: list[dict]) -> Grouping:
         sorted({r.get("customer") or "" for r in rows}),
         sorted({r.get("error_type") or "" for r in rows}),
         sum(1 for r in rows if r.get("resolved_at") is None),
+        {r["ref"]: search_text(r) for r in rows},
     )
 
 

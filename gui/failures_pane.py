@@ -74,6 +74,7 @@ class FailuresPane(QGroupBox):
         self._shown: dict[tuple, list[Line]] = {}  # group key -> its lines that pass the filters
         self._current: tuple | None = None  # the group whose lines are listed
         self._open_rows = 0
+        self._search: dict[str, str] = {}
         self.rows: list[dict] = []  # the failed rows as last read (open, and resolved ones while shown)
         self._flat_stale = False  # the flat list has not been given the last rows (it is not on screen)
         self._proxy_stale = False  # the flat list's filters lag the filter widgets
@@ -257,6 +258,7 @@ class FailuresPane(QGroupBox):
         ``fresh``: the rows were read after the last run ended (a retry's result is judged on them)."""
         facts = prepare(rows) if grouping is None else grouping
         self.rows = rows
+        self._search = facts.search
         self._open_rows = facts.open_rows
         self._loaded = True
         # The flat list (100,000 rows cost it a few hundred ms) takes the rows only while it is shown.
@@ -307,6 +309,7 @@ class FailuresPane(QGroupBox):
         if self._flat_stale:
             self._flat_stale = False
             self.errors.set_rows(self.rows)
+            self.errors.seed_search(self._search)
         if self._proxy_stale:
             self._proxy_stale = False
             self.errors_proxy.set_filters(

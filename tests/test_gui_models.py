@@ -844,3 +844,16 @@ def test_errors_proxy_sets_every_filter_in_one_pass(qtbot):
     assert len(resets) == 1
     together.set_filters(None, None, False, "")
     assert together.rowCount() == sum(1 for r in rows if r["resolved_at"] is None)
+
+
+def test_search_texts_made_elsewhere_are_the_ones_the_model_makes(qtbot):
+    from gui.models.errors import search_text
+
+    rows = error_rows(30)
+    seeded, built = make_errors(30)[0], make_errors(30)[0]
+    seeded.set_rows(rows)
+    built.set_rows(rows)
+    seeded.seed_search({r["ref"]: search_text(r) for r in rows})
+    assert all(seeded._hay)  # every text handed over, none made by the model
+    built.prepare_search()
+    assert seeded._hay == built._hay

@@ -228,18 +228,42 @@ class ErrorsModel(_KeyedTableModel):
         return None
 
     def _haystack(self, raw: tuple) -> str:
-        return "\x1f".join(
-            (
-                raw[_E_CUSTOMER] or "",
-                raw[_E_PO] or "",
-                raw[_E_ORDER] or "",
-                raw[_E_SIZE] or "",
-                raw[_E_TYPE] or "",
-                error_kind(raw[_E_TYPE]).name,
-                "" if raw[_E_CODE] is None else str(raw[_E_CODE]),
-                "" if raw[_E_MESSAGE] is None else str(raw[_E_MESSAGE]),
-            )
-        ).lower()
+        return _search_text(
+            raw[_E_CUSTOMER], raw[_E_PO], raw[_E_ORDER], raw[_E_SIZE], raw[_E_TYPE], raw[_E_CODE], raw[_E_MESSAGE]
+        )
+
+    def seed_search(self, texts: dict[str, str]) -> None:
+        """Take the rows' search texts made elsewhere (``search_text`` of the same rows, on a worker
+        thread), so the first search of the session does not make 100,000 of them on the GUI thread."""
+        self._hay = [texts.get(key) if text is None else text for key, text in zip(self._keys, self._hay, strict=True)]
+
+
+def search_text(row: dict) -> str:
+    """What the search of ``ErrorsModel`` matches for one error row (its lowercase haystack)."""
+    return _search_text(
+        row.get("customer"),
+        row.get("po_number"),
+        row.get("order_number"),
+        row.get("size_label"),
+        row.get("error_type"),
+        row.get("error_code"),
+        row.get("message"),
+    )
+
+
+def _search_text(customer, po, order, size, error_type, code, message) -> str:
+    return "\x1f".join(
+        (
+            customer or "",
+            po or "",
+            order or "",
+            size or "",
+            error_type or "",
+            error_kind(error_type).name,
+            "" if code is None else str(code),
+            "" if message is None else str(message),
+        )
+    ).lower()
 
 
 (COL_PO, COL_ORDER, COL_SIZE, COL_TYPE, COL_CODE, COL_MESSAGE, COL_RETRYABLE, COL_RETRIES, COL_LAST, COL_ACTION) = (
