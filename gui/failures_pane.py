@@ -1,6 +1,6 @@
 """The failed lines of the window, grouped by what to do: the pane the window places below its runs.
 
-About 560 lines on purpose: one widget that owns its two views (grouped by cause, and the flat sortable
+About 590 lines on purpose: one widget that owns its two views (grouped by cause, and the flat sortable
 list), the filters they share, the retry and its result, the empty states and the details pane's
 selection; split, the invariant "every view, count, button and the details pane show the same
 current rows" would be spread over files.
