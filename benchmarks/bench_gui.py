@@ -624,8 +624,94 @@ def error_rows(n: int, seed: int = 11) -> list[dict]:
     return out
 
 
+def grouped_steps(measure, settle, pane, rows: list[dict], largest: str, one_order: str) -> None:
+    """The default view: the rows grouped by cause, one row per order line of the chosen group."""
+    from gui.failure_groups import prepare
+    from gui.failures_widgets import LinesModel
+
+    pane.flat_toggle.setChecked(False)
+    settle()
+    view = pane.lines_view
+    t = time.perf_counter()
+    grouping = prepare(rows)
+    grouping_ms = (time.perf_counter() - t) * 1000
+    groups = grouping.groups
+    lines = sum(len(g.lines) for g in groups)
+    print(
+        f"  {'grouped: group the rows (a worker thread, not GUI)':<50} {grouping_ms:7.1f} ms  "
+        f"({lines:,} lines in {len(groups)} groups; the window groups off the GUI thread)",
+        flush=True,
+    )
+    asc, desc = Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder
+    measure(
+        "grouped: open (cards, the first group's lines, paint)",
+        lambda: pane.set_groups(groups),
+        setup=lambda: pane.set_groups([]),
+    )
+    fresh = [dict(r) for r in rows]
+    fresh_grouping = prepare(fresh)
+    measure(
+        "grouped: refresh through the pane (rows + groups)",
+        lambda: pane.set_rows(fresh, fresh_grouping),
+        setup=lambda: pane.set_rows(rows, grouping),
+    )
+    for column, name in (
+        (LinesModel.COL_CUSTOMER, "customer"),
+        (LinesModel.COL_ORDER, "order"),
+        (LinesModel.COL_LAST, "last attempt"),
+        (LinesModel.COL_STYLE, "style (read from the payload)"),
+    ):
+        measure(
+            f"grouped: sort lines by {name}",
+            lambda c=column: view.sortByColumn(c, asc),
+            setup=lambda c=column: view.sortByColumn(c, desc),
+        )
+    customer = pane.error_customer
+    measure(
+        f"grouped: filter customer {largest}",
+        lambda: customer.setCurrentIndex(customer.findData(largest)),
+        setup=lambda: customer.setCurrentIndex(0),
+    )
+    customer.setCurrentIndex(0)
+    search = pane.error_search
+    first = time.perf_counter()
+    search.setText("timed out")
+    settle()
+    print(
+        f"  {'grouped: the first search of the session':<50} {(time.perf_counter() - first) * 1000:7.1f} ms"
+        f"  (once: builds each line's search text)",
+        flush=True,
+    )
+    measure("grouped: search 'timed out'", lambda: search.setText("timed out"), setup=search.clear)
+    measure(f"grouped: search '{one_order}' (one order)", lambda: search.setText(one_order), setup=search.clear)
+    measure("grouped: clear the search", search.clear, setup=lambda: search.setText(one_order))
+
+    def narrow() -> None:
+        customer.setCurrentIndex(customer.findData(largest))
+        pane.retryable_only.setChecked(True)
+        search.setText("server")
+
+    def widen() -> None:
+        customer.setCurrentIndex(0)
+        pane.retryable_only.setChecked(False)
+        search.clear()
+
+    measure("grouped: clear customer, retryable, search at once", widen, setup=narrow)
+    measure(
+        "grouped: select a line (details pane)",
+        lambda: view.setCurrentIndex(pane.lines.index(7, 1)),
+        setup=lambda: view.setCurrentIndex(pane.lines.index(3, 1)),
+    )
+    keys = [g.key for g in pane.groups[:2]]
+    if len(keys) == 2:
+        measure(
+            "grouped: show another group's lines", lambda: pane._choose(keys[1]), setup=lambda: pane._choose(keys[0])
+        )
+
+
 async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
     from gui.bridge import EngineBridge
+    from gui.failure_groups import prepare
     from gui.main_window import MainWindow
     from gui.models import COL_LAST, COL_MESSAGE, ErrorsModel, SortRole
 
@@ -652,6 +738,7 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
         t = time.perf_counter()
         rows = error_rows(n)
         fresh = [dict(r) for r in rows]
+        fresh_grouping = prepare(fresh)
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["customer"]] = counts.get(r["customer"], 0) + 1
@@ -669,7 +756,12 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
         # not inside this coroutine: a nested event loop inside a running asyncio task cannot start
         # the tasks the window creates meanwhile (asyncio allows one running task at a time).
         def measure_all() -> dict:
-            view, proxy, model = window.errors_view, window.errors_proxy, window.errors
+            pane = window.failures
+            pane.flat_toggle.setChecked(True)  # first the flat list: every failed row
+            view, proxy, model = pane.errors_view, pane.errors_proxy, pane.errors
+
+            def shown_count() -> int:
+                return proxy.rowCount() if pane.flat_toggle.isChecked() else pane.lines.rowCount()
 
             def settle() -> None:
                 view.viewport().repaint()
@@ -693,7 +785,7 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                     "ok" if worst < TARGET_GRID_MS else "over target" if median < TARGET_GRID_MS else "OVER TARGET"
                 )
                 print(
-                    f"  {name:<50} {median:7.1f} ms  (slowest {worst:6.1f})  {proxy.rowCount():>7,} rows shown  "
+                    f"  {name:<50} {median:7.1f} ms  (slowest {worst:6.1f})  {shown_count():>7,} rows shown  "
                     f"{verdict}{'  ' + problem if problem else ''}",
                     flush=True,
                 )
@@ -715,11 +807,8 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                     None if proxy.rowCount() == expected else f"SHOWS {proxy.rowCount()}, EXPECTED {expected}"
                 )
 
-            def clear_filters() -> None:
-                proxy.set_customer(None)
-                proxy.set_error_type(None)
-                proxy.set_retryable_only(False)
-                proxy.set_search("")
+            def clear_filters() -> None:  # as the pane does: every filter in one pass
+                proxy.set_filters(None, None, False, "")
 
             asc, desc = Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder
             measure(
@@ -733,12 +822,11 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 lambda: model.set_rows(fresh),
                 setup=lambda: model.set_rows(rows),
             )
-            if hasattr(window, "_set_errors"):  # the window's own refresh path: model, then the filter combos
-                measure(
-                    "refresh through the window (+ filter combos)",
-                    lambda: window._set_errors(fresh),
-                    setup=lambda: model.set_rows(rows),
-                )
+            measure(
+                "refresh through the pane (+ its groups and combos)",
+                lambda: pane.set_rows(fresh, fresh_grouping),
+                setup=lambda: model.set_rows(rows),
+            )
             measure(
                 "sort by message, ascending",
                 lambda: view.sortByColumn(COL_MESSAGE, asc),
@@ -789,19 +877,22 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
             )
             measure(
                 "filter: by the window's customer combo",
-                lambda: window.error_customer.setCurrentIndex(window.error_customer.findData(largest)),
-                setup=lambda: window.error_customer.setCurrentIndex(0),
+                lambda: pane.error_customer.setCurrentIndex(pane.error_customer.findData(largest)),
+                setup=lambda: pane.error_customer.setCurrentIndex(0),
                 check=shown(counts[largest]),
             )
-            window.error_customer.setCurrentIndex(0)
+            pane.error_customer.setCurrentIndex(0)
             one_order = rows[len(rows) // 2]["order_number"]
+            # The window's pane hands the flat list the rows' search texts its worker thread made
+            # (``prepare``); the model here was filled directly, so it is handed them the same way.
+            model.seed_search(fresh_grouping.search)
             first_search = time.perf_counter()
             proxy.set_search("timed out")
             settle()
             first_ms = (time.perf_counter() - first_search) * 1000
             print(
                 f"  {'filter: the first search of the session':<50} {first_ms:7.1f} ms"
-                f"  (once: may build per-row search text)",
+                f"  (once; the search texts were made on the worker thread)",
                 flush=True,
             )
             measure("filter: search 'timed out'", lambda: proxy.set_search("timed out"), setup=clear_filters)
@@ -836,6 +927,8 @@ async def grid(app: QApplication, folder: Path, n: int, repeats: int) -> dict:
                 setup=lambda: view.setCurrentIndex(proxy.index(3, 0)),
             )
             measure("scroll to the bottom", view.scrollToBottom, setup=view.scrollToTop)
+            clear_filters()
+            grouped_steps(measure, settle, pane, rows, largest, one_order)
             start_gc = time.perf_counter()
             gc.collect()
             full_gc_ms = (time.perf_counter() - start_gc) * 1000

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from core.detect.report import dry_run_report, render_dry_run
 from core.failures import PROG, report_failures, say_still_open, usage_error
 from core.foundation.config import load_settings
+from core.foundation.error_types import cause_of, error_kind
 from core.foundation.logs import log_file
 from core.foundation.resources import program_command
 
@@ -179,14 +180,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Open errors ({len(report['errors'])}; retry with `{program_command('retry --error ID')}` or --all):")
         print(
             _table(
-                ["ID", "CUSTOMER", "ORDER", "SIZE", "TYPE", "MESSAGE"],
+                ["ID", "CUSTOMER", "ORDER", "SIZE", "WHAT FAILED", "MESSAGE"],
                 [
                     [
                         e["id"],
                         e["customer"],
                         e["order_number"] or "",
                         e["size"] or "",
-                        e["type"],
+                        e["kind"],
                         _clip(e["message"], 70),
                     ]
                     for e in shown
@@ -236,6 +237,8 @@ def _error_entry(error: dict[str, Any]) -> dict[str, Any]:
         "sync_key": error.get("sync_key") or error.get("parent_sync_key"),
         "size": error.get("size_label"),
         "type": error["error_type"],
+        "kind": error_kind(error["error_type"]).name,  # the plain words the window shows too
+        "fix": cause_of(error["error_type"], error["message"]).fix,
         "code": error["error_code"],
         "message": error["message"],
         "retryable": error["retryable"],

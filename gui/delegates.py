@@ -92,6 +92,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._pressed = QPersistentModelIndex()
+        self.enabled = True  # False: every button drawn disabled and inert (a sync or retry is running)
         # Kept, and compared by identity only: the filter also sees events while the view is being
         # destroyed, when calling into it would fail.
         self._view = parent if isinstance(parent, QAbstractItemView) else None
@@ -108,7 +109,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
 
     def paint(self, painter, option, index) -> None:
         _paint_cell_background(self, painter, option, index)
-        enabled = bool(index.data(RetryableRole))
+        enabled = self.enabled and bool(index.data(RetryableRole))
         button = QStyleOptionButton()
         button.rect = self.button_rect(option.rect)
         button.text = self.TEXT
@@ -142,7 +143,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
     def editorEvent(self, event, model, option, index) -> bool:
         kind = event.type()
         if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
-            if event.button() != Qt.MouseButton.LeftButton or not index.data(RetryableRole):
+            if event.button() != Qt.MouseButton.LeftButton or not (self.enabled and index.data(RetryableRole)):
                 return False
             if not self.button_rect(option.rect).contains(event.position().toPoint()):
                 return False
@@ -163,6 +164,7 @@ class RetryButtonDelegate(QStyledItemDelegate):
             if (
                 event.key() in _ACTIVATE_KEYS
                 and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+                and self.enabled
                 and index.data(RetryableRole)
             ):
                 self._request(index)

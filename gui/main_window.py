@@ -1,4 +1,4 @@
-"""The operator window: customers with pending work, live batches, failed rows with per-row retry.
+"""The operator window: customers with pending work, live batches, failed lines grouped by cause (gui/failures_pane.py).
 
 Everything the window shows is read off the GUI thread through the bridge; the models receive
 plain rows and emit targeted changes. Batches are read from MON_BatchProcessing on a timer, so
@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import __version__
 from core.db.engine import redact_url
@@ -20,7 +20,7 @@ from gui.bridge import EngineBridge
 from gui.diagnostics import exec_with_log_folder
 from gui.log_pane import QtLogHandler
 from gui.look import apply_look
-from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel, RowRole
+from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel
 from gui.run_panel import budget_text
 from gui.window_actions import WindowActions
 from gui.window_layout import WindowLayout
@@ -48,9 +48,6 @@ class MainWindow(WindowLayout, WindowActions):
         self.customers_proxy = CustomersFilterProxy(self)
         self.customers_proxy.setSourceModel(self.customers)
         self.batches = BatchesModel(self)
-        self.errors = ErrorsModel(self)
-        self.errors_proxy = ErrorsFilterProxy(self)
-        self.errors_proxy.setSourceModel(self.errors)
         self._batches_dirty = False
         self._refreshing: set[str] = set()
         self._build()
@@ -75,21 +72,7 @@ class MainWindow(WindowLayout, WindowActions):
         self.settings_action.triggered.connect(self.open_settings)
         self.about_action.triggered.connect(self.show_about)
         self.customers.checkedChanged.connect(self._update_actions)
-        self.error_customer.currentIndexChanged.connect(
-            lambda: self.errors_proxy.set_customer(self.error_customer.currentData())
-        )
-        self.error_type.currentIndexChanged.connect(
-            lambda: self.errors_proxy.set_error_type(self.error_type.currentData())
-        )
-        self.retryable_only.toggled.connect(self.errors_proxy.set_retryable_only)
-        self.show_resolved.toggled.connect(self._toggle_resolved)
-        self.error_search.textChanged.connect(self.errors_proxy.set_search)
-        self.retry_delegate.retryRequested.connect(lambda ref: self.retry([ref]))
-        self.retry_selected_button.clicked.connect(self.retry_selected)
-        self.retry_all_button.clicked.connect(self.retry_all_retryable)
-        self.export_button.clicked.connect(self.export_csv)
-        self.errors_view.customContextMenuRequested.connect(self._errors_menu)
-        self.errors_view.selectionModel().currentRowChanged.connect(self._show_details)
+        self.failures.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.batch_timer.timeout.connect(self.refresh_batches)
         self.list_timer.timeout.connect(self.refresh_lists)
         self.coalesce_timer.timeout.connect(self._coalesced)
@@ -115,7 +98,7 @@ class MainWindow(WindowLayout, WindowActions):
 
     def refresh_lists(self) -> None:
         self._refresh("customers", self.bridge.pending, self._set_customers)
-        self._refresh("errors", lambda: self.bridge.errors(self.show_resolved.isChecked()), self._set_errors)
+        self.failures.refresh()
 
     def refresh_batches(self) -> None:
         self._refresh("batches", self.bridge.batches, self._set_batches)
@@ -157,27 +140,6 @@ class MainWindow(WindowLayout, WindowActions):
         self.customers_pane.set_rows(rows)
         self._update_actions()
 
-    def _set_errors(self, rows: list[dict]) -> None:
-        self.errors.set_rows(rows)
-        self._fill_combo(self.error_customer, "All customers", sorted({r["customer"] for r in rows}))
-        self._fill_combo(self.error_type, "All types", sorted({r["error_type"] for r in rows}))
-        self._update_actions()
-
-    @staticmethod
-    def _fill_combo(combo: QComboBox, everything: str, values: list[str]) -> None:
-        current = combo.currentData()
-        existing = [combo.itemData(i) for i in range(1, combo.count())]
-        if existing == values:
-            return
-        combo.blockSignals(True)
-        combo.clear()
-        combo.addItem(everything, None)
-        for value in values:
-            combo.addItem(value or "(blank)", value)
-        index = combo.findData(current)
-        combo.setCurrentIndex(max(index, 0))
-        combo.blockSignals(False)
-
     def _set_batches(self, rows: list[dict]) -> None:
         self.batches.set_rows(rows)
         self.run_panel.batches_read(rows)
@@ -193,9 +155,6 @@ class MainWindow(WindowLayout, WindowActions):
         if self._batches_dirty:
             self._batches_dirty = False
             self.refresh_batches()
-
-    def _show_details(self, current, _previous) -> None:
-        self.details.show_row((current.siblingAtColumn(0).data(RowRole) or {}) if current.isValid() else None)
 
     # == events from the engine =====================================================================
 
@@ -242,7 +201,7 @@ class MainWindow(WindowLayout, WindowActions):
         state = settings.value("window/state")
         if state is not None:
             self.restoreState(state)
-        for splitter in (self.top_split, self.main_split, self.errors_split):
+        for splitter in (self.top_split, self.main_split, self.failures.errors_split):
             value = settings.value(f"splitters/{splitter.objectName()}")
             if value is not None:
                 splitter.restoreState(value)
@@ -274,7 +233,7 @@ class MainWindow(WindowLayout, WindowActions):
         settings = QSettings("OrderSync", "OrderSync")
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
-        for splitter in (self.top_split, self.main_split, self.errors_split):
+        for splitter in (self.top_split, self.main_split, self.failures.errors_split):
             settings.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
         for timer in (self.batch_timer, self.list_timer, self.coalesce_timer):
             timer.stop()

@@ -26,7 +26,9 @@ TEXT = {
     "retry_group": "&Retry these lines",
     "retry_selected": "Retr&y selected",
     "export": "&Export CSV…",
-    "flat_list": "F&lat list",
+    "flat_list": "Show all rows as a f&lat list",
+    "group_by_cause": "&Group by cause",
+    "dismiss": "&Dismiss",
     "show_resolved": "Show resol&ved",
     # -- the log dock (gui/log_pane.py)
     "open_log": "Open Log &Folder",

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QMainWindow, QPushButton, QTableView
 
 from gui.bridge import EngineBridge
 from gui.customers_pane import CustomersPane
-from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel, ErrorsFilterProxy, ErrorsModel
+from gui.failures_pane import FailuresPane
+from gui.models import BatchesModel, CustomersFilterProxy, CustomersModel
 
 
 class WindowBase(QMainWindow):
@@ -26,8 +27,6 @@ class WindowBase(QMainWindow):
     customers: CustomersModel
     customers_proxy: CustomersFilterProxy
     batches: BatchesModel
-    errors: ErrorsModel
-    errors_proxy: ErrorsFilterProxy
 
     # -- built by WindowLayout._build, used by WindowActions
     customers_pane: CustomersPane
@@ -35,10 +34,8 @@ class WindowBase(QMainWindow):
     preview_action: QAction
     sync_button: QPushButton
     preview_button: QPushButton
-    retry_selected_button: QPushButton
-    retry_all_button: QPushButton
     batches_view: QTableView
-    errors_view: QTableView
+    failures: FailuresPane
 
     def refresh_lists(self) -> None:
         """Re-read the customers and the failed rows (MainWindow's refresh)."""

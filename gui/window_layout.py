@@ -1,4 +1,4 @@
-"""The layout of the operator window: its toolbar, the customers, batches and failed-rows panes, the log
+"""The layout of the operator window: its toolbar, the customers, batches and failed-lines panes, the log
 dock and the status bar, with the first column widths.
 
 ``WindowLayout`` is a part of ``MainWindow`` (which inherits it and creates the models it shows); what it
@@ -13,14 +13,11 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
-    QComboBox,
     QDockWidget,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSplitter,
     QTableView,
@@ -29,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from gui.customers_pane import CustomersPane
-from gui.delegates import ProgressBarDelegate, RetryButtonDelegate
-from gui.details import ErrorDetails
+from gui.delegates import ProgressBarDelegate
+from gui.failures_pane import FailuresPane
 from gui.log_pane import LogPane
 from gui.look import STUCK, icon
 from gui.mnemonics import SHORTCUT, TEXT
-from gui.models import COL_ACTION, COL_PROGRESS, ErrorsModel
+from gui.models import COL_PROGRESS
 from gui.run_panel import ForecastLabel, RunPanel, arrange_batches_view
 from gui.window_base import WindowBase
 
@@ -84,43 +81,8 @@ class WindowLayout(WindowBase):
         layout.addLayout(top)
         layout.addWidget(self.batches_view, 1)
 
-        # -- failed rows
-        self.error_customer = QComboBox()
-        self.error_customer.addItem("All customers", None)
-        self.error_type = QComboBox()
-        self.error_type.addItem("All types", None)
-        self.retryable_only = QCheckBox("Retryable only")
-        self.show_resolved = QCheckBox("Show resolved")
-        self.error_search = QLineEdit(placeholderText="Search messages, orders, POs…", clearButtonEnabled=True)
-        self.retry_selected_button = QPushButton(TEXT["retry_selected"])
-        self.retry_all_button = QPushButton("Retry All &Retryable")
-        self.export_button = QPushButton("&Export CSV…")
-        self.errors_view = self._table(self.errors_proxy)
-        self.errors_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.retry_delegate = RetryButtonDelegate(self.errors_view)
-        self.errors_view.setItemDelegateForColumn(COL_ACTION, self.retry_delegate)
-        self.errors_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.details = ErrorDetails(self.bridge)
-        errors_box = QGroupBox("Failed rows")
-        layout = QVBoxLayout(errors_box)
-        filters = QHBoxLayout()
-        for widget in (self.error_customer, self.error_type, self.retryable_only, self.show_resolved):
-            filters.addWidget(widget)
-        filters.addWidget(self.error_search, 1)
-        actions = QHBoxLayout()
-        actions.addWidget(self.retry_selected_button)
-        actions.addWidget(self.retry_all_button)
-        actions.addStretch(1)
-        actions.addWidget(self.export_button)
-        self.errors_split = QSplitter(Qt.Orientation.Horizontal)
-        self.errors_split.setObjectName("errors_split")
-        self.errors_split.addWidget(self.errors_view)
-        self.errors_split.addWidget(self.details)
-        self.errors_split.setStretchFactor(0, 3)
-        self.errors_split.setStretchFactor(1, 1)
-        layout.addLayout(filters)
-        layout.addWidget(self.errors_split, 1)
-        layout.addLayout(actions)
+        # -- failed lines: a pane of its own (gui/failures_pane.py)
+        self.failures = FailuresPane(self.bridge)
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.setObjectName("top_split")
@@ -132,7 +94,7 @@ class WindowLayout(WindowBase):
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.setObjectName("main_split")
         self.main_split.addWidget(self.top_split)
-        self.main_split.addWidget(errors_box)
+        self.main_split.addWidget(self.failures)
         self.setCentralWidget(self.main_split)
 
         log_pane = LogPane()
@@ -164,7 +126,6 @@ class WindowLayout(WindowBase):
         status.addPermanentWidget(self.error_label)
 
         self._size_columns()
-        self.errors_view.sortByColumn(ErrorsModel.COL_LAST, Qt.SortOrder.DescendingOrder)
         self._tab_order()
 
         self.batch_timer = QTimer(self, interval=BATCH_REFRESH_MS)
@@ -188,15 +149,7 @@ class WindowLayout(WindowBase):
             *self.customers_pane.focus_chain(),
             self.cancel_button,
             self.batches_view,
-            self.error_customer,
-            self.error_type,
-            self.retryable_only,
-            self.show_resolved,
-            self.error_search,
-            self.errors_view,
-            self.retry_selected_button,
-            self.retry_all_button,
-            self.export_button,
+            self.failures.error_customer,  # the failures pane orders its own widgets from there
         ]
         for first, second in pairwise(chain):
             self.setTabOrder(first, second)
@@ -204,30 +157,8 @@ class WindowLayout(WindowBase):
     def _size_columns(self) -> None:
         """Readable first layout: counts fit their figures, the message stretches."""
         arrange_batches_view(self.batches_view)
-        # The error grid may hold 100,000 rows: fixed widths, never measured from the contents. The
-        # Retry button comes first, so it is never scrolled out of sight; the message takes the rest.
-        widths = {
-            ErrorsModel.COL_ACTION: 64,
-            ErrorsModel.COL_CUSTOMER: 130,
-            ErrorsModel.COL_PO: 70,
-            ErrorsModel.COL_ORDER: 90,
-            ErrorsModel.COL_SIZE: 50,
-            ErrorsModel.COL_TYPE: 110,
-            ErrorsModel.COL_CODE: 150,
-            ErrorsModel.COL_RETRYABLE: 75,
-            ErrorsModel.COL_RETRIES: 55,
-            ErrorsModel.COL_LAST: 130,
-            ErrorsModel.COL_MESSAGE: 300,
-        }
-        for column, width in widths.items():
-            self.errors_view.setColumnWidth(column, width)
-        header = self.errors_view.horizontalHeader()
-        header.moveSection(header.visualIndex(ErrorsModel.COL_ACTION), 0)
-        header.moveSection(header.visualIndex(ErrorsModel.COL_MESSAGE), header.count() - 1)
-        header.setStretchLastSection(True)
         self.top_split.setSizes([700, 700])
         self.main_split.setSizes([430, 430])
-        self.errors_split.setSizes([1080, 300])
 
     @staticmethod
     def _table(model) -> QTableView:

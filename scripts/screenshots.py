@@ -11,7 +11,7 @@ window's saved geometry (QSettings) goes there too.
 - idle: the window on the demo, customers with pending work, nothing checked yet;
 - preview: the Preview dialog of two checked customers, every line expanded;
 - errors: one customer synced after the board owner deleted the ORDER TYPE label "RECEIVED"
-  (every line fails), one failed row selected with its details;
+  (every line fails): the failed lines grouped by cause, one line selected with its details;
 - syncing: the biggest customers syncing, batches with their progress bars mid-way;
 - log: the log pane open under the window after those syncs, each batch's lines tagged;
 - settings: the settings dialog on the demo's settings file.
@@ -130,7 +130,6 @@ def batch_statuses(window) -> list[str]:
 
 async def shoot(app: QApplication, folder: Path, out: Path) -> None:
     from gui.app import open_window
-    from gui.models import RowRole
 
     demo = init_demo(folder / "demo")
     print(f"demo in {demo.folder}", flush=True)
@@ -175,17 +174,12 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         window.sync_button.click()
         await until(lambda: bridge.syncing, 10, "the sync to start")
         await until(lambda: not bridge.syncing, 120, "the failing sync to end")
-        await until(lambda: window.errors.rowCount() > 0, 30, "the failed rows")
+        pane = window.failures
+        await until(lambda: bool(pane.groups), 30, "the failed lines, grouped")
         await settle(1.5)
-        proxy = window.errors_proxy
-        failed = [
-            r
-            for r in range(proxy.rowCount())
-            if (proxy.index(r, 0).data(RowRole) or {}).get("error_type") == "COLUMN_VALUE"
-        ]
-        window.errors_view.setFocus()
-        window.errors_view.selectRow(failed[0] if failed else 0)
-        await until(lambda: not bridge.tasks.running("source"), 20, "the details pane")
+        pane.lines_view.setFocus()
+        pane.lines_view.selectRow(0)
+        await until(lambda: not bridge.tasks.running("details"), 20, "the details pane")
         await settle(0.8)
         save(window, out, "errors")
         sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=True)

@@ -89,6 +89,11 @@ def test_retry_of_a_fixed_row_resolves_its_error(sqlite_engine, sandbox, tmp_pat
             sa.select(s.err_items.c.err_id).where(s.err_items.c.error_type == "COLUMN_VALUE")
         ).scalar()
     assert err_id is not None
+    # status names it as the window does, with the fix, and keeps monday's spelling beside it.
+    code, out, err = run(capsys, "status", "--config", str(config), "--json")
+    (entry,) = [e for e in json.loads(out)["errors"] if e["id"] == f"I{err_id}"]
+    assert (entry["type"], entry["kind"]) == ("COLUMN_VALUE", "Value the board refused")
+    assert entry["fix"].startswith('Add the label "ON HOLD" to the ORDER TYPE column on the board')
     # Unfixed, a retry fails again and says so; the error's retry count goes up.
     code, _out, err = run(capsys, "retry", "--config", str(config), "--error", f"I{err_id}")
     assert code == 1

@@ -474,7 +474,16 @@ def test_errors_model_cells_roles_and_retryable(qtbot):
     model.set_rows(rows)
     assert refs(model) == [r["ref"] for r in rows]
     assert model.row_for_ref("S3") == 3 and model.row_for_ref("nope") is None
-    assert column(model, COL_RETRYABLE) == ["yes", "after a fix", "yes", "no", "yes", "no", "yes", "no"]
+    assert column(model, COL_RETRYABLE) == [
+        "Retry now",
+        "After a fix",
+        "Retry now",
+        "No: fix in the ERP",
+        "Retry now",
+        "No: fix in the ERP",
+        "Retry now",
+        "No: fix in the ERP",
+    ]
     assert column(model, COL_ACTION, RetryableRole) == [True, True, True, False, False, False, True, False]
     assert column(model, COL_ACTION) == [None] * 8
     assert model.headerData(COL_ACTION, Qt.Orientation.Horizontal) == ""
@@ -548,7 +557,7 @@ def test_errors_proxy_filters(qtbot):
     proxy.set_customer(None)
 
     proxy.set_error_type("RATE_LIMIT")
-    assert set(column(proxy, COL_TYPE)) == {"RATE_LIMIT"} and proxy.rowCount() == 8
+    assert set(column(proxy, COL_TYPE)) == {"monday was busy"} and proxy.rowCount() == 8
     proxy.set_error_type(None)
 
     proxy.set_retryable_only(True)
@@ -853,3 +862,38 @@ def test_hundred_thousand_error_rows(qtbot, capsys):
         assert emitted == [proxy.ref_at(cell)]
     with capsys.disabled():
         print("\n100,000 error rows: " + ", ".join(f"{k} {v:.0f} ms" for k, v in figures.items()))
+
+
+def test_errors_proxy_sets_every_filter_in_one_pass(qtbot):
+    """``set_filters`` shows what the four setters show one after the other, with one invalidation."""
+    rows = error_rows(60)
+    one_by_one, together = make_errors(60)[1], make_errors(60)[1]
+    one_by_one.sourceModel().set_rows(rows)
+    together.sourceModel().set_rows(rows)
+    one_by_one.set_customer("Acme")
+    one_by_one.set_error_type("VALIDATION")
+    one_by_one.set_retryable_only(True)
+    one_by_one.set_search("line")
+    resets: list[int] = []
+    together.layoutChanged.connect(lambda *_: resets.append(1))
+    together.modelReset.connect(lambda *_: resets.append(1))
+    together.set_filters("Acme", "VALIDATION", True, "line")
+    assert refs(together) == refs(one_by_one) != []
+    assert len(resets) == 1
+    together.set_filters("Acme", "VALIDATION", True, "line")  # nothing changed: no pass at all
+    assert len(resets) == 1
+    together.set_filters(None, None, False, "")
+    assert together.rowCount() == sum(1 for r in rows if r["resolved_at"] is None)
+
+
+def test_search_texts_made_elsewhere_are_the_ones_the_model_makes(qtbot):
+    from gui.models.errors import search_text
+
+    rows = error_rows(30)
+    seeded, built = make_errors(30)[0], make_errors(30)[0]
+    seeded.set_rows(rows)
+    built.set_rows(rows)
+    seeded.seed_search({r["ref"]: search_text(r) for r in rows})
+    assert all(seeded._hay)  # every text handed over, none made by the model
+    built.prepare_search()
+    assert seeded._hay == built._hay

@@ -131,8 +131,9 @@ def test_a_batch_whose_failed_lines_were_all_retried_shows_done(qloop, qtbot, op
         assert text.startswith("Done with ") and text.endswith(" failed lines") and colour == STUCK_COLOR
         assert "lines could not be sent" in window.run_panel.headline.text()
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")  # the board owner adds the label back
-        await until(lambda: window.retry_all_button.isEnabled() and window.errors.rowCount() > 0, 20, "Retry")
-        qtbot.mouseClick(window.retry_all_button, Qt.MouseButton.LeftButton)
+        await until(lambda: any(c.retry_button.isEnabled() for c in window.failures.cards), 20, "a group's Retry")
+        card = next(c for c in window.failures.cards if c.retry_button.isEnabled())
+        qtbot.mouseClick(card.retry_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 2, 60, "the retry to finish")
         await until(lambda: first_batch_status()[0].endswith("lines fixed by retry)"), 20, "the first batch done")
         assert first_batch_status()[1] == DONE_COLOR

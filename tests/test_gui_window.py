@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication
 from core.db import schema as s
 from gui.bridge import EngineBridge
 from gui.main_window import MainWindow
-from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole, RowRole
+from gui.models import CustomersModel, ErrorsModel, KeyRole, RetryableRole
 from tests.helpers import BOARD, SANDBOX_TOKEN, empty_orders, engine_context, make_world, order_row, start_sandbox
 
 
@@ -162,23 +162,24 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
+        await until(lambda: len(window.failures.rows) >= 8, 20, "the failed rows in the grid")
         assert sandbox.board_dump(BOARD)["items"] == []
         # The board owner adds the label back: the rows can go now.
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
+        window.failures.flat_toggle.click()  # the flat list of every failed row, one click away
         # Sort by message descending and filter to the item errors of one order range.
-        window.errors_view.sortByColumn(ErrorsModel.COL_MESSAGE, Qt.SortOrder.DescendingOrder)
-        window.error_type.setCurrentIndex(window.error_type.findData("COLUMN_VALUE"))
-        window.error_search.setText("MWE-0000")
-        proxy = window.errors_proxy
+        window.failures.errors_view.sortByColumn(ErrorsModel.COL_MESSAGE, Qt.SortOrder.DescendingOrder)
+        window.failures.error_type.setCurrentIndex(window.failures.error_type.findData("COLUMN_VALUE"))
+        window.failures.error_search.setText("MWE-0000")
+        proxy = window.failures.errors_proxy
         await until(lambda: proxy.rowCount() == 8, 5, "the filtered grid")
-        window.errors_view.sortByColumn(ErrorsModel.COL_ORDER, Qt.SortOrder.DescendingOrder)
+        window.failures.errors_view.sortByColumn(ErrorsModel.COL_ORDER, Qt.SortOrder.DescendingOrder)
         target = proxy.index(2, 0)  # the third row the planner sees
         seen_order = proxy.index(2, ErrorsModel.COL_ORDER).data()
         ref = proxy.ref_at(target)
         assert target.data(RetryableRole)
-        cell = window.errors_view.visualRect(proxy.index(2, ErrorsModel.COL_ACTION)).center()
-        qtbot.mouseClick(window.errors_view.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+        cell = window.failures.errors_view.visualRect(proxy.index(2, ErrorsModel.COL_ACTION)).center()
+        qtbot.mouseClick(window.failures.errors_view.viewport(), Qt.MouseButton.LeftButton, pos=cell)
         await until(lambda: len(finished) == 2, 60, "the retry to finish")
         items = sandbox.board_dump(BOARD)["items"]
         assert [i["column_values"]["AAG ORDER NUMBER"] for i in items] == [seen_order]
@@ -189,7 +190,9 @@ def test_failed_rows_show_in_the_grid_and_one_retry_resolves_the_intended_row(
                 )
             ).all()
         assert [(f"I{r.err_id}", r.order_number) for r in resolved] == [(ref, seen_order)]
-        await until(lambda: window.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
+        await until(lambda: window.failures.errors.row_for_ref(ref) is None, 20, "the resolved row to leave the grid")
+        await until(lambda: window.failures.result_panel.isVisible(), 20, "the retry's result")
+        assert window.failures.result_label.text().endswith("1 line sent, 0 failed.")
 
     qloop.run_until_complete(scenario())
 
@@ -243,7 +246,7 @@ def test_keyboard_and_csv_export(qloop, qtbot, open_window, sqlite_engine, tmp_p
         window.customers.set_checked("MACK WELDON", True)
         assert window.sync_button.isEnabled()
         written = window.write_csv(tmp_path / "errors.csv")
-        assert written == window.errors_proxy.rowCount()
+        assert written == window.failures.errors_proxy.rowCount()
 
     qloop.run_until_complete(scenario())
 
@@ -340,7 +343,7 @@ def test_qt_messages_go_into_the_log_file(qapp, log_folder):
 def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
     qloop, qtbot, open_window, sqlite_engine, sandbox
 ):
-    """Retry All retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
+    """A group's Retry retries what can be retried; lines the ERP still holds wrong stay open, in the grid and
     in the customer list, and resolve only once ORDERS_UNIFIED is fixed."""
     _failing_world(sqlite_engine)
     table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
@@ -372,15 +375,18 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 10, 20, "the failed and the invalid rows in the grid")
+        await until(lambda: len(window.failures.rows) >= 10, 20, "the failed and the invalid rows in the grid")
         assert open_validation() == 2
         sandbox.add_label(BOARD, "ORDER TYPE", "RECEIVED")
-        qtbot.mouseClick(window.retry_all_button, Qt.MouseButton.LeftButton)
-        await until(lambda: len(finished) == 2, 60, "Retry All to finish")
+        cards = {card.key[0]: card for card in window.failures.cards if not card.isHidden()}
+        assert not cards["VALIDATION"].retry_button.isEnabled()  # the ERP must fix those: no retry
+        assert cards["missing_label"].retry_button.text() == "Retry these 8 lines"
+        qtbot.mouseClick(cards["missing_label"].retry_button, Qt.MouseButton.LeftButton)
+        await until(lambda: len(finished) == 2, 60, "the group's retry to finish")
         assert len(sandbox.board_dump(BOARD)["items"]) == 8  # every retryable line went
-        await until(lambda: window.errors.rowCount() == 2, 20, "only the invalid rows left in the grid")
+        await until(lambda: len(window.failures.rows) == 2, 20, "only the invalid rows left in the grid")
         assert open_validation() == 2  # nothing said resolved while the ERP still holds them
-        assert {window.errors.index(r, 0).data(RowRole)["error_type"] for r in range(2)} == {"VALIDATION"}
+        assert {row["error_type"] for row in window.failures.rows} == {"VALIDATION"}
         await until(lambda: window.customers_proxy.rowCount() == 1, 20, "MACK WELDON listed with what is held back")
         assert shown(CustomersModel.COL_INVALID) == "2" and shown(CustomersModel.COL_ERRORS) == "2"
         # Fixed in the ERP; the next sync of the customer takes the lines and closes their errors.
@@ -400,7 +406,7 @@ def test_retry_all_leaves_invalid_lines_open_until_the_erp_fixes_them(
         await until(lambda: len(finished) == 3, 60, "the sync of the fixed lines")
         assert open_validation() == 0
         assert len(sandbox.board_dump(BOARD)["items"]) == 9
-        await until(lambda: window.errors.rowCount() == 0, 20, "the grid to empty")
+        await until(lambda: len(window.failures.rows) == 0, 20, "the grid to empty")
 
     qloop.run_until_complete(scenario())
 
@@ -469,40 +475,42 @@ def test_a_source_line_is_read_by_its_key_in_one_query_and_maps_as_a_sync_maps_i
 def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
     qloop, qtbot, open_window, sqlite_engine, sandbox
 ):
-    import json
-
     _failing_world(sqlite_engine)
     sandbox.remove_label(BOARD, "ORDER TYPE", "RECEIVED")  # every line fails on the board, without source_json
     window = open_window()
     finished = runs_finished(window)
     ctx = window.bridge.ctx
-    heading = "Source values (now, in ORDERS_UNIFIED):\n"
+    pane = window.failures
 
     def select(ref: str) -> None:
-        row = window.errors.row_for_ref(ref)
-        window.errors_view.setCurrentIndex(window.errors_proxy.mapFromSource(window.errors.index(row, 0)))
+        row = pane.errors.row_for_ref(ref)
+        pane.errors_view.setCurrentIndex(pane.errors_proxy.mapFromSource(pane.errors.index(row, 0)))
+
+    def now_column() -> dict:
+        return {field: now for field, _before, _sent, now in pane.details.field_rows() if now}
 
     async def scenario():
         await until(lambda: window.customers.rowCount() == 1, what="MACK WELDON pending")
         window.customers.set_all_checked(True)
         qtbot.mouseClick(window.sync_button, Qt.MouseButton.LeftButton)
         await until(lambda: len(finished) == 1, 60, "the sync to finish")
-        await until(lambda: window.errors.rowCount() >= 8, 20, "the failed rows in the grid")
-        rows = [window.errors.index(r, 0).data(RowRole) for r in range(window.errors.rowCount())]
+        await until(lambda: len(pane.rows) >= 8, 20, "the failed rows in the grid")
+        pane.flat_toggle.click()
+        rows = pane.rows
         first, second = [row for row in rows if row.get("sync_key")][:2]
         assert first["sync_key"] and not first["source_json"]
 
         select(first["ref"])
-        await until(lambda: heading in window.details.toPlainText(), 20, "the source values")
+        await until(lambda: "AAG ORDER NUMBER" in now_column(), 20, "the line as the ERP holds it now")
         with sqlite_engine.connect() as conn:
             expected = next(
-                ctx.source.mapper.map_row(row).source
+                ctx.source.mapper.map_row(row).item_fields
                 for row in ctx.source.iter_rows(conn)
                 if ctx.source.mapper.row_key(row) == first["sync_key"]
             )
-        shown = window.details.toPlainText().split(heading, 1)[1]
-        assert json.loads(shown) == json.loads(json.dumps(expected, default=str))  # as a sync maps the line
-        assert json.loads(shown)["AAG ORDER NUMBER"] == first["order_number"]
+        assert now_column() == {k: str(v) for k, v in expected.items() if v is not None}  # as a sync maps it
+        assert now_column()["AAG ORDER NUMBER"] == first["order_number"]
+        assert "ColumnValueException" not in pane.details.summary.text()  # monday's code: technical details only
 
         # The ERP drops the line: the next look says so.
         table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
@@ -510,15 +518,11 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
             conn.execute(table.delete().where(table.c["AAG ORDER NUMBER"] == first["order_number"]))
         select(second["ref"])
         await until(
-            lambda: heading in window.details.toPlainText() and second["ref"] in window.details.toPlainText(),
-            20,
-            "the other row's source values",
+            lambda: now_column().get("AAG ORDER NUMBER") == second["order_number"], 20, "the other row's values"
         )
         select(first["ref"])
         await until(
-            lambda: "the line is no longer in ORDERS_UNIFIED" in window.details.toPlainText(),
-            20,
-            "the dropped line to be reported",
+            lambda: now_column().get("(the line)") == "no longer in the ERP", 20, "the dropped line to be reported"
         )
 
     qloop.run_until_complete(scenario())

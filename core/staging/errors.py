@@ -15,6 +15,7 @@ tables hold, and how a row is identified as the same open error, is decided in o
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,29 @@ class ErrorHandler:
         with self.engine.connect() as conn:
             line = self.ctx.source.read_line(conn, sync_key, customer)
         return None if line is None else line.source
+
+    def line_snapshot(self, sync_key: str | None, customer: str | None = None) -> dict[str, Any]:
+        """One line's values for the details pane, by board column: ``before`` (as last promoted to the
+        board, or None), ``now`` (as ORDERS_UNIFIED holds it now, mapped as a sync maps it; None if
+        gone) and ``source`` (its ERP columns). Two SELECTs by its key."""
+        out: dict[str, Any] = {"before": None, "now": None, "source": None}
+        if not sync_key:
+            return out
+        p = s.items
+        with self.engine.connect() as conn:
+            promoted = conn.execute(
+                sa.select(p.c.values_json).where(p.c.board_id == self.ctx.board_id, p.c.sync_key == sync_key)
+            ).scalar()
+            line = self.ctx.source.read_line(conn, sync_key, customer)
+        if promoted:
+            try:
+                out["before"] = json.loads(promoted)
+            except ValueError:
+                out["before"] = None
+        if line is not None:
+            out["now"] = dict(line.item_fields)
+            out["source"] = line.source
+        return out
 
     def prepare(self, selection: RetrySelection) -> None:
         """Carry out what retrying an error about the board means, before its lines are staged again.
