@@ -1,0 +1,192 @@
+"""Reading the board for the drift check: items with their mapped column values, page by page, paced.
+
+Three reads, each a document monday's published schema accepts, each with an explicit ``limit`` and
+the ``complexity`` field (so the governor learns the budget left from every answer):
+
+- a group's active items (``boards → groups(ids:) → items_page``, then ``next_items_page`` with the
+  cursor), with the mapped columns only (``column_values(ids:)``);
+- the subitems board's active subitems the same way, each with its parent's id;
+- items by id (``items(ids:)``, at most 100 a query): the ones OrderSync knows that a group did not
+  show, with their state (``items_page`` answers active items only; ``items(ids:)`` answers archived
+  and deleted ones too), their group and their values.
+
+Before every request the governor (``core.monday.governor``) waits until its price fits the budget
+left; the price is estimated with the documented weights (a scalar 1 point, an object 10, a list
+priced at its ``limit``), which is also how the forecast is made before anything is read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.monday.client import COMPLEXITY_FIELD, IDS_PER_QUERY, MondayApiClient
+
+# What each read costs, by the documented weights: a scalar 1 point, an object (or each entry of a list) 10.
+COLUMN_VALUES_POINTS = 10 + 3  # column_values { id text value }
+PAGE_ITEM_POINTS = 2 + COLUMN_VALUES_POINTS  # id name column_values
+SUBITEM_POINTS = 2 + (10 + 1) + COLUMN_VALUES_POINTS  # id name parent_item { id } column_values
+BY_ID_POINTS = 3 + (10 + 2) + (10 + 1) + COLUMN_VALUES_POINTS  # id name state group parent_item column_values
+COMPLEXITY_POINTS = 10 + 4  # complexity { query before after reset_in_x_seconds }
+GROUP_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10 + 1 + 10  # boards groups id items_page cursor items
+BOARD_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10  # boards items_page cursor items
+NEXT_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 1 + 10  # next_items_page cursor items
+BY_IDS_POINTS = COMPLEXITY_POINTS + 10  # items
+
+_ITEM = "id name column_values(ids: $columns) { id text value }"
+_SUBITEM = "id name parent_item { id } column_values(ids: $columns) { id text value }"
+
+GROUP_PAGE = (
+    "query ($board: [ID!], $group: [String], $limit: Int!, $columns: [String!]) { "
+    f"{COMPLEXITY_FIELD} boards(ids: $board) {{ groups(ids: $group) {{ id items_page(limit: $limit) {{ "
+    f"cursor items {{ {_ITEM} }} }} }} }} }}"
+)
+BOARD_PAGE = (
+    "query ($board: [ID!], $limit: Int!, $columns: [String!]) { "
+    f"{COMPLEXITY_FIELD} boards(ids: $board) {{ items_page(limit: $limit) {{ cursor items {{ {_SUBITEM} }} }} }} }}"
+)
+NEXT_PAGE = (
+    "query ($cursor: String!, $limit: Int!, $columns: [String!]) { "
+    f"{COMPLEXITY_FIELD} next_items_page(cursor: $cursor, limit: $limit) {{ cursor items {{ {{fields}} }} }} }}"
+)
+BY_IDS = (
+    "query ($ids: [ID!], $limit: Int, $columns: [String!]) { "
+    f"{COMPLEXITY_FIELD} items(ids: $ids, limit: $limit) {{ "
+    "id name state group { id title } parent_item { id } column_values(ids: $columns) { id text value } } }"
+)
+
+
+def page_points(first: int, limit: int, per_item: int) -> int:
+    """The price of one page of ``limit`` items (monday prices a list at its limit, not at what it holds)."""
+    return first + limit * per_item
+
+
+def by_ids_points(count: int) -> int:
+    return BY_IDS_POINTS + count * BY_ID_POINTS
+
+
+def pages(count: int, limit: int) -> int:
+    """Requests to read ``count`` items at ``limit`` a page (an empty group still costs one)."""
+    return max(1, math.ceil(count / limit))
+
+
+@dataclass
+class BoardItem:
+    """An item (or subitem) as the board answered it."""
+
+    id: str
+    name: str
+    cells: dict[str, tuple[str | None, Any]]  # column id -> (text, value)
+    state: str = "active"
+    group_id: str | None = None
+    group_title: str | None = None
+    parent_id: str | None = None
+
+
+@dataclass
+class ReadCounts:
+    """What the reads cost: requests, the points monday charged (from ``complexity``), the governor's waits."""
+
+    requests: int = 0
+    points: int = 0
+    waited: float = 0.0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class BoardReader:
+    """The drift check's reads through the client (its transport retries; its governor paces)."""
+
+    def __init__(self, client: MondayApiClient, limit: int | None = None) -> None:
+        self.client = client
+        self.limit = limit or client.page_limit
+        self.counts = ReadCounts()
+
+    def _read(self, kind: str, query: str, variables: dict[str, Any], points: int) -> dict[str, Any]:
+        governor = self.client.governor
+        waited = governor.waited
+        governor.reserve_points(points)
+        data = self.client.query(query, variables)
+        self.counts.waited += governor.waited - waited
+        self.counts.requests += 1
+        self.counts.by_kind[kind] = self.counts.by_kind.get(kind, 0) + 1
+        charged = (data.get("complexity") or {}).get("query")
+        self.counts.points += int(charged) if charged is not None else points
+        return data
+
+    def _follow(
+        self, kind: str, page: dict[str, Any], fields: str, columns: list[str], per_item: int
+    ) -> Iterator[dict[str, Any]]:
+        while True:
+            yield from page.get("items") or []
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+            data = self._read(
+                kind,
+                NEXT_PAGE.replace("{fields}", fields),
+                {"cursor": cursor, "limit": self.limit, "columns": columns},
+                page_points(NEXT_PAGE_POINTS, self.limit, per_item),
+            )
+            page = data.get("next_items_page") or {}
+
+    def group_items(self, board_id: str, group_id: str, columns: list[str]) -> Iterator[BoardItem]:
+        """The active items of one group, with the ``columns`` asked for."""
+        data = self._read(
+            "group pages",
+            GROUP_PAGE,
+            {"board": [board_id], "group": [group_id], "limit": self.limit, "columns": columns},
+            page_points(GROUP_PAGE_POINTS, self.limit, PAGE_ITEM_POINTS),
+        )
+        boards = data.get("boards") or []
+        groups = (boards[0].get("groups") if boards else None) or []
+        if not groups:
+            return  # the group is gone (deleted or archived on the board)
+        group = groups[0]
+        for raw in self._follow("group pages", group.get("items_page") or {}, _ITEM, columns, PAGE_ITEM_POINTS):
+            yield _item(raw, group_id=group_id)
+
+    def subitems(self, subitem_board_id: str, columns: list[str]) -> Iterator[BoardItem]:
+        """Every active subitem of the subitems board, with its parent's id."""
+        data = self._read(
+            "subitem pages",
+            BOARD_PAGE,
+            {"board": [subitem_board_id], "limit": self.limit, "columns": columns},
+            page_points(BOARD_PAGE_POINTS, self.limit, SUBITEM_POINTS),
+        )
+        boards = data.get("boards") or []
+        first = (boards[0].get("items_page") if boards else None) or {}
+        for raw in self._follow("subitem pages", first, _SUBITEM, columns, SUBITEM_POINTS):
+            yield _item(raw)
+
+    def by_ids(self, ids: Sequence[str], columns: list[str]) -> dict[str, BoardItem]:
+        """Items (or subitems) by id, whatever their state; an id monday does not know is absent."""
+        found: dict[str, BoardItem] = {}
+        unique = list(dict.fromkeys(str(i) for i in ids))
+        for start in range(0, len(unique), IDS_PER_QUERY):
+            chunk = unique[start : start + IDS_PER_QUERY]
+            data = self._read(
+                "lookups by id",
+                BY_IDS,
+                {"ids": chunk, "limit": len(chunk), "columns": columns},
+                by_ids_points(len(chunk)),
+            )
+            for raw in data.get("items") or []:
+                item = _item(raw)
+                found[item.id] = item
+        return found
+
+
+def _item(raw: dict[str, Any], group_id: str | None = None) -> BoardItem:
+    group = raw.get("group") or {}
+    parent = raw.get("parent_item") or {}
+    return BoardItem(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or ""),
+        cells={str(cv["id"]): (cv.get("text"), cv.get("value")) for cv in raw.get("column_values") or []},
+        state=str(raw.get("state") or "active"),
+        group_id=group_id or (str(group["id"]) if group.get("id") else None),
+        group_title=group.get("title"),
+        parent_id=str(parent["id"]) if parent.get("id") else None,
+    )
