@@ -63,6 +63,13 @@ def page_points(first: int, limit: int, per_item: int) -> int:
     return first + limit * per_item
 
 
+def read_points(count: int, limit: int, first: int, per_item: int) -> int:
+    """The price of reading ``count`` items: a first page, then ``next_items_page`` for the rest."""
+    return page_points(first, limit, per_item) + (pages(count, limit) - 1) * page_points(
+        NEXT_PAGE_POINTS, limit, per_item
+    )
+
+
 def by_ids_points(count: int) -> int:
     return BY_IDS_POINTS + count * BY_ID_POINTS
 

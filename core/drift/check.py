@@ -37,8 +37,8 @@ from core.drift.board import (
     SUBITEM_POINTS,
     BoardItem,
     BoardReader,
-    page_points,
     pages,
+    read_points,
 )
 from core.drift.known import Known, read_production
 from core.drift.results import CustomerDrift, DriftReport, Forecast
@@ -137,11 +137,12 @@ class DriftCheck:
             self._planned = True
         limit = self.reader.limit
         reads = sum(pages(self.expected.get(g, 0), limit) for g in self.groups)
-        points = reads * page_points(GROUP_PAGE_POINTS, limit, PAGE_ITEM_POINTS)
+        points = sum(
+            read_points(self.expected.get(g, 0), limit, GROUP_PAGE_POINTS, PAGE_ITEM_POINTS) for g in self.groups
+        )
         if self.with_subitems:
-            sub_reads = pages(self.board_subitems, limit)
-            reads += sub_reads
-            points += sub_reads * page_points(BOARD_PAGE_POINTS, limit, SUBITEM_POINTS)
+            reads += pages(self.board_subitems, limit)
+            points += read_points(self.board_subitems, limit, BOARD_PAGE_POINTS, SUBITEM_POINTS)
         governor = self.client.governor
         budget = int(governor.budget_limit or DEFAULT_BUDGET)
         window = float(governor.window or DEFAULT_WINDOW)
