@@ -135,6 +135,34 @@ def test_a_cell_retyped_in_another_form_of_the_same_value_is_not_drift(engine, s
     assert drift(ctx, sandbox).found == 0
 
 
+@pytest.mark.parametrize("policy", ["mark", "report", "archive", "delete"])
+def test_what_ordersync_removed_itself_is_not_drift_under_any_removal_policy(engine, sandbox, tmp_path, policy):
+    import dataclasses
+
+    from core.source.mapping import default_mapping_path, load_mapping
+
+    ctx = synced(engine, sandbox)
+    text = default_mapping_path().read_text(encoding="utf-8").replace('policy = "mark"', f'policy = "{policy}"')
+    (tmp_path / "mapping.toml").write_text(text, encoding="utf-8")
+    ctx = dataclasses.replace(ctx, mapping=load_mapping(tmp_path / "mapping.toml"))
+    assert ctx.mapping.removal_policy == policy
+    orders = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(orders).where(orders.c["AAG ORDER NUMBER"] == "MWE-00002"))  # a line goes
+        conn.execute(sa.update(orders).where(orders.c["AAG ORDER NUMBER"] == "JOO-00002").values({"M": 0}))  # a size
+        conn.execute(sa.update(orders).where(orders.c["AAG ORDER NUMBER"] == "MWE-00003").values({"S": 11}))
+    client = monday_client(sandbox)
+    try:
+        results = BatchProcessor(ctx, client).run(list(CUSTOMERS))
+    finally:
+        client.close()
+    assert {r.status for r in results} <= {s.COMPLETED, s.COMPLETED_WITH_ERRORS}
+
+    report = drift(ctx, sandbox)
+
+    assert report.found == 0, findings(report)
+
+
 # == each kind of drift, alone ===================================================================
 
 

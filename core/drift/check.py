@@ -16,7 +16,9 @@ with the customer's name. An item OrderSync knows belongs to its line's customer
 item it does not know, to the customer its CUSTOMER column names, else to its group's customer. A
 known item a group did not show is looked up by id: moved elsewhere (compared there), archived, or
 deleted. Subitems are read from the subitems board, page by page, and kept when their parent is an
-item of the customers checked.
+item of the customers checked. A line OrderSync removed itself is no drift under any removal
+policy: archived or deleted under "archive" and "delete", marked under "mark", and under "report"
+compared without the removal values (recorded, never sent).
 
 Before anything is read beyond the board's columns and groups, ``forecast`` says what the check
 will cost: requests, complexity points and the time at the board's budget.
@@ -128,9 +130,7 @@ class DriftCheck:
         """What the check will read, from the board's groups and the production tables; reads nothing more."""
         meta = self._board()
         if not self._planned:
-            known = read_production(
-                self.engine, self.board_id, self.customers, self.mapping.removal_policy, self.with_subitems
-            )
+            known = read_production(self.engine, self.board_id, self.customers, self.mapping, self.with_subitems)
             self.known, self.keys, self.known_subs = known.items, known.keys, known.subitems
             self.board_subitems = known.board_subitems
             self._plan_groups(meta)

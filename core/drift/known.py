@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.db import schema as s
+from core.source.mapping import Mapping
 
 GONE_BY_POLICY = ("archive", "delete")  # removal policies under which a removed line is meant to leave the board
 
@@ -44,12 +45,21 @@ class Production:
     board_subitems: int = 0  # sizes of the whole board (the subitems board is read whole)
 
 
+def _written(values_json: str | None, removed: bool, mapping: Mapping, unsent: dict[str, str]) -> dict[str, Any]:
+    """The values OrderSync wrote: under the "report" policy a removed line's removal values were
+    recorded but never sent, so they are not what the board should hold."""
+    values: dict[str, Any] = json.loads(values_json or "{}")
+    if removed and mapping.removal_policy == "report":
+        values = {label: value for label, value in values.items() if label not in unsent}
+    return values
+
+
 def read_production(
-    engine: Engine, board_id: str, customers: list[str], removal_policy: str, subitems: bool
+    engine: Engine, board_id: str, customers: list[str], mapping: Mapping, subitems: bool
 ) -> Production:
     p, ps = s.items, s.subitems
     scope = set(customers)
-    gone_by_policy = removal_policy in GONE_BY_POLICY
+    gone_by_policy = mapping.removal_policy in GONE_BY_POLICY
     known = Production()
     with engine.connect() as conn:
         for row in conn.execute(
@@ -71,7 +81,7 @@ def read_production(
                     id=str(row["monday_item_id"]),
                     key=row["sync_key"],
                     customer=row["customer"],
-                    values=json.loads(row["values_json"] or "{}"),
+                    values=_written(row["values_json"], row["is_removed"], mapping, mapping.removal_item),
                     name=row["item_name"],
                     group_id=row["group_id"],
                     order_number=row["order_number"],
@@ -100,7 +110,7 @@ def read_production(
                     id=str(row["monday_subitem_id"]),
                     key=row["parent_sync_key"],
                     customer=row["customer"],
-                    values=json.loads(row["values_json"] or "{}"),
+                    values=_written(row["values_json"], row["is_removed"], mapping, mapping.removal_subitem),
                     name=row["subitem_name"],
                     parent_id=str(row["parent_monday_item_id"]),
                     size=row["size_label"],
