@@ -34,6 +34,7 @@ GROUP_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10 + 1 + 10  # boards grou
 BOARD_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10  # boards items_page cursor items
 NEXT_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 1 + 10  # next_items_page cursor items
 BY_IDS_POINTS = COMPLEXITY_POINTS + 10  # items
+SLACK = 10  # items a group's first page holds beyond those expected, at least
 
 _ITEM = "id name column_values(ids: $columns) { id text value }"
 _SUBITEM = "id name parent_item { id } column_values(ids: $columns) { id text value }"
@@ -63,20 +64,24 @@ def page_points(first: int, limit: int, per_item: int) -> int:
     return first + limit * per_item
 
 
-def read_points(count: int, limit: int, first: int, per_item: int) -> int:
-    """The price of reading ``count`` items: a first page, then ``next_items_page`` for the rest."""
-    return page_points(first, limit, per_item) + (pages(count, limit) - 1) * page_points(
-        NEXT_PAGE_POINTS, limit, per_item
-    )
+def first_limit(expected: int, limit: int) -> int:
+    """The first page's limit: the items expected and a few more (people add some), at most ``limit``.
+
+    monday prices a page at its limit, not at what it holds: a group of 12 items read with a limit
+    of 500 would cost as much as 500 items. What does not fit follows on full pages.
+    """
+    return max(1, min(limit, expected + max(SLACK, expected // 10)))
+
+
+def read_plan(expected: int, limit: int, first_points: int, per_item: int) -> tuple[int, int]:
+    """(requests, points) to read ``expected`` items: a first page sized to them, then full pages."""
+    first = first_limit(expected, limit)
+    more = math.ceil(max(0, expected - first) / limit)
+    return 1 + more, page_points(first_points, first, per_item) + more * page_points(NEXT_PAGE_POINTS, limit, per_item)
 
 
 def by_ids_points(count: int) -> int:
     return BY_IDS_POINTS + count * BY_ID_POINTS
-
-
-def pages(count: int, limit: int) -> int:
-    """Requests to read ``count`` items at ``limit`` a page (an empty group still costs one)."""
-    return max(1, math.ceil(count / limit))
 
 
 @dataclass
@@ -138,13 +143,14 @@ class BoardReader:
             )
             page = data.get("next_items_page") or {}
 
-    def group_items(self, board_id: str, group_id: str, columns: list[str]) -> Iterator[BoardItem]:
-        """The active items of one group, with the ``columns`` asked for."""
+    def group_items(self, board_id: str, group_id: str, columns: list[str], expected: int) -> Iterator[BoardItem]:
+        """The active items of one group, with the ``columns`` asked for (``expected``: how many it should hold)."""
+        first = first_limit(expected, self.limit)
         data = self._read(
             "group pages",
             GROUP_PAGE,
-            {"board": [board_id], "group": [group_id], "limit": self.limit, "columns": columns},
-            page_points(GROUP_PAGE_POINTS, self.limit, PAGE_ITEM_POINTS),
+            {"board": [board_id], "group": [group_id], "limit": first, "columns": columns},
+            page_points(GROUP_PAGE_POINTS, first, PAGE_ITEM_POINTS),
         )
         boards = data.get("boards") or []
         groups = (boards[0].get("groups") if boards else None) or []
@@ -154,17 +160,18 @@ class BoardReader:
         for raw in self._follow("group pages", group.get("items_page") or {}, _ITEM, columns, PAGE_ITEM_POINTS):
             yield _item(raw, group_id=group_id)
 
-    def subitems(self, subitem_board_id: str, columns: list[str]) -> Iterator[BoardItem]:
+    def subitems(self, subitem_board_id: str, columns: list[str], expected: int) -> Iterator[BoardItem]:
         """Every active subitem of the subitems board, with its parent's id."""
+        first = first_limit(expected, self.limit)
         data = self._read(
             "subitem pages",
             BOARD_PAGE,
-            {"board": [subitem_board_id], "limit": self.limit, "columns": columns},
-            page_points(BOARD_PAGE_POINTS, self.limit, SUBITEM_POINTS),
+            {"board": [subitem_board_id], "limit": first, "columns": columns},
+            page_points(BOARD_PAGE_POINTS, first, SUBITEM_POINTS),
         )
         boards = data.get("boards") or []
-        first = (boards[0].get("items_page") if boards else None) or {}
-        for raw in self._follow("subitem pages", first, _SUBITEM, columns, SUBITEM_POINTS):
+        page = (boards[0].get("items_page") if boards else None) or {}
+        for raw in self._follow("subitem pages", page, _SUBITEM, columns, SUBITEM_POINTS):
             yield _item(raw)
 
     def by_ids(self, ids: Sequence[str], columns: list[str]) -> dict[str, BoardItem]:

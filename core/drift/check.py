@@ -39,8 +39,7 @@ from core.drift.board import (
     SUBITEM_POINTS,
     BoardItem,
     BoardReader,
-    pages,
-    read_points,
+    read_plan,
 )
 from core.drift.known import Known, read_production
 from core.drift.results import CustomerDrift, DriftReport, Forecast
@@ -136,13 +135,11 @@ class DriftCheck:
             self._plan_groups(meta)
             self._planned = True
         limit = self.reader.limit
-        reads = sum(pages(self.expected.get(g, 0), limit) for g in self.groups)
-        points = sum(
-            read_points(self.expected.get(g, 0), limit, GROUP_PAGE_POINTS, PAGE_ITEM_POINTS) for g in self.groups
-        )
+        plans = [read_plan(self.expected.get(g, 0), limit, GROUP_PAGE_POINTS, PAGE_ITEM_POINTS) for g in self.groups]
         if self.with_subitems:
-            reads += pages(self.board_subitems, limit)
-            points += read_points(self.board_subitems, limit, BOARD_PAGE_POINTS, SUBITEM_POINTS)
+            plans.append(read_plan(self.board_subitems, limit, BOARD_PAGE_POINTS, SUBITEM_POINTS))
+        reads = sum(requests for requests, _ in plans)
+        points = sum(cost for _, cost in plans)
         governor = self.client.governor
         budget = int(governor.budget_limit or DEFAULT_BUDGET)
         window = float(governor.window or DEFAULT_WINDOW)
@@ -169,7 +166,7 @@ class DriftCheck:
 
         seen: dict[str, BoardItem] = {}
         for group_id in self.groups:
-            for item in self.reader.group_items(self.board_id, group_id, item_columns):
+            for item in self.reader.group_items(self.board_id, group_id, item_columns, self.expected.get(group_id, 0)):
                 item.group_title = titles.get(group_id)
                 seen[item.id] = item
         missing = [i for i, k in self.known.items() if i not in seen and not k.expect_gone]
@@ -309,7 +306,7 @@ class DriftCheck:
         size_column = self.sub_columns.get(size_label) if size_label else None
         parents = {item_id: self.known[item_id] for item_id in seen if item_id in self.known}
         subs: dict[str, BoardItem] = {}
-        for sub in self.reader.subitems(meta.subitem_board_id, columns):
+        for sub in self.reader.subitems(meta.subitem_board_id, columns, self.board_subitems):
             if sub.parent_id in parents:
                 subs[sub.id] = sub
         missing = [
