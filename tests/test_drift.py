@@ -120,8 +120,8 @@ def test_after_a_sync_the_board_shows_no_drift_and_the_check_writes_nothing(engi
     assert [r for r in sandbox.journal if r["query"].lstrip().startswith("mutation")] == []
     assert sandbox.board_dump(BOARD) == before_board
     assert database_snapshot(engine) == before_db
-    # the forecast is what it read: three groups and the subitems board, one page each, priced alike
-    assert report.forecast.reads == report.reads["requests"] == 4
+    # the forecast is what it read: the three groups' pages in one request, the subitems board's in another
+    assert report.forecast.reads == report.reads["requests"] == 2
     assert report.forecast.points == report.reads["points"]
     assert report.forecast.groups == 3 and report.forecast.items == 5 and report.forecast.subitems == 14
 
@@ -195,6 +195,21 @@ def _plant(kind: str, engine, server) -> dict:
                     "column": "group",
                     "board": other,
                     "ordersync": mwe1["group_name"],
+                }
+            ]
+        }
+    if kind == "item moved out of the customer's groups":
+        joo2 = line(engine, "JOO-00002")
+        server.move_item(joo2["monday_item_id"], "Topics")  # the board's first group: nobody's
+        return {
+            "JOHNNIE O/changed": [
+                {
+                    "sync_key": joo2["sync_key"],
+                    "order_number": "JOO-00002",
+                    "item_id": joo2["monday_item_id"],
+                    "column": "group",
+                    "board": "Topics",
+                    "ordersync": joo2["group_name"],
                 }
             ]
         }
@@ -274,6 +289,7 @@ def _plant(kind: str, engine, server) -> dict:
 KINDS = (
     "cell edited",
     "item moved to another group",
+    "item moved out of the customer's groups",
     "item deleted",
     "item archived",
     "unknown key",
@@ -316,6 +332,27 @@ def test_every_kind_at_once_per_customer(engine, sandbox):
     assert ordered(only) == ordered({k: v for k, v in expected.items() if k.startswith("JOHNNIE O/")})
 
 
+def test_an_archived_item_ordersync_already_noticed_is_said_so(engine, sandbox):
+    ctx = synced(engine, sandbox)
+    mwe1 = line(engine, "MWE-00001")
+    sandbox.archive_item(mwe1["monday_item_id"])
+    orders = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(sa.update(orders).where(orders.c["AAG ORDER NUMBER"] == "MWE-00001").values({"S": 13}))
+    client = monday_client(sandbox)
+    try:
+        (result,) = BatchProcessor(ctx, client).run(["MACK WELDON"])
+    finally:
+        client.close()
+    assert result.status == s.COMPLETED_WITH_ERRORS  # the sync held the line back: archived on the board
+    assert line(engine, "MWE-00001")["board_state"] == s.BOARD_ARCHIVED
+
+    found = findings(drift(ctx, sandbox))
+
+    gone = {"sync_key": mwe1["sync_key"], "order_number": "MWE-00001", "item_id": mwe1["monday_item_id"]}
+    assert found == {"MACK WELDON/gone": [{**gone, "state": "archived", "noticed": True}]}
+
+
 # == pages, budget, contract =====================================================================
 
 
@@ -325,7 +362,7 @@ def test_pages_follow_the_cursor_and_the_forecast_counts_them(engine, sandbox):
     report = drift(ctx, sandbox, page_limit=2)
     assert report.found == 0, findings(report)
     assert sum("next_items_page" in r["query"] for r in sandbox.journal) == 6  # the subitems board's pages 2 to 7
-    # three groups of at most two items, one page each; the 14 sizes, seven pages of two
+    # three groups of at most two items, a request each (a request holds a page); the 14 sizes, seven pages
     assert report.forecast.reads == report.reads["requests"] == 3 + 7
     assert report.forecast.points == report.reads["points"]
 

@@ -30,7 +30,9 @@ PAGE_ITEM_POINTS = 2 + COLUMN_VALUES_POINTS  # id name column_values
 SUBITEM_POINTS = 2 + (10 + 1) + COLUMN_VALUES_POINTS  # id name parent_item { id } column_values
 BY_ID_POINTS = 3 + (10 + 2) + (10 + 1) + COLUMN_VALUES_POINTS  # id name state group parent_item column_values
 COMPLEXITY_POINTS = 10 + 4  # complexity { query before after reset_in_x_seconds }
-GROUP_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10 + 1 + 10  # boards groups id items_page cursor items
+GROUPS_REQUEST_POINTS = COMPLEXITY_POINTS + 10  # boards
+GROUP_POINTS = 10 + 1 + 10 + 1 + 10  # each group of a request: groups { id items_page { cursor items } }
+MAX_GROUPS = 25  # groups read in one request, at most; together they hold at most a page of items
 BOARD_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 10 + 1 + 10  # boards items_page cursor items
 NEXT_PAGE_POINTS = COMPLEXITY_POINTS + 10 + 1 + 10  # next_items_page cursor items
 BY_IDS_POINTS = COMPLEXITY_POINTS + 10  # items
@@ -39,11 +41,20 @@ SLACK = 10  # items a group's first page holds beyond those expected, at least
 _ITEM = "id name column_values(ids: $columns) { id text value }"
 _SUBITEM = "id name parent_item { id } column_values(ids: $columns) { id text value }"
 
-GROUP_PAGE = (
-    "query ($board: [ID!], $group: [String], $limit: Int!, $columns: [String!]) { "
-    f"{COMPLEXITY_FIELD} boards(ids: $board) {{ groups(ids: $group) {{ id items_page(limit: $limit) {{ "
-    f"cursor items {{ {_ITEM} }} }} }} }} }}"
-)
+
+def groups_page(count: int) -> str:
+    """The first page of ``count`` groups in one request: aliases g0 … g{count-1}, each with its own limit."""
+    declarations = ", ".join(f"$g{i}: [String], $l{i}: Int!" for i in range(count))
+    fields = " ".join(
+        f"g{i}: groups(ids: $g{i}) {{ id items_page(limit: $l{i}) {{ cursor items {{ {_ITEM} }} }} }}"
+        for i in range(count)
+    )
+    return (
+        f"query ($board: [ID!], $columns: [String!], {declarations}) {{ {COMPLEXITY_FIELD} "
+        f"boards(ids: $board) {{ {fields} }} }}"
+    )
+
+
 BOARD_PAGE = (
     "query ($board: [ID!], $limit: Int!, $columns: [String!]) { "
     f"{COMPLEXITY_FIELD} boards(ids: $board) {{ items_page(limit: $limit) {{ cursor items {{ {_SUBITEM} }} }} }} }}"
@@ -78,6 +89,34 @@ def read_plan(expected: int, limit: int, first_points: int, per_item: int) -> tu
     first = first_limit(expected, limit)
     more = math.ceil(max(0, expected - first) / limit)
     return 1 + more, page_points(first_points, first, per_item) + more * page_points(NEXT_PAGE_POINTS, limit, per_item)
+
+
+def pack_groups(expected: list[tuple[str, int]], limit: int) -> list[list[tuple[str, int]]]:
+    """Groups (id, items expected) packed into requests: each request's first pages hold at most
+    ``limit`` items together, and at most ``MAX_GROUPS`` groups."""
+    packs: list[list[tuple[str, int]]] = []
+    room = 0
+    for group_id, count in expected:
+        first = first_limit(count, limit)
+        if not packs or first > room or len(packs[-1]) >= MAX_GROUPS:
+            packs.append([])
+            room = limit
+        packs[-1].append((group_id, count))
+        room -= first
+    return packs
+
+
+def groups_plan(expected: list[tuple[str, int]], limit: int) -> tuple[int, int]:
+    """(requests, points) to read the groups: their first pages packed, then full pages for the rest."""
+    requests, points = 0, 0
+    for pack in pack_groups(expected, limit):
+        requests += 1
+        points += GROUPS_REQUEST_POINTS
+        for _, count in pack:
+            more, cost = read_plan(count, limit, GROUP_POINTS, PAGE_ITEM_POINTS)
+            requests += more - 1
+            points += cost
+    return requests, points
 
 
 def by_ids_points(count: int) -> int:
@@ -143,22 +182,32 @@ class BoardReader:
             )
             page = data.get("next_items_page") or {}
 
-    def group_items(self, board_id: str, group_id: str, columns: list[str], expected: int) -> Iterator[BoardItem]:
-        """The active items of one group, with the ``columns`` asked for (``expected``: how many it should hold)."""
-        first = first_limit(expected, self.limit)
-        data = self._read(
-            "group pages",
-            GROUP_PAGE,
-            {"board": [board_id], "group": [group_id], "limit": first, "columns": columns},
-            page_points(GROUP_PAGE_POINTS, first, PAGE_ITEM_POINTS),
-        )
-        boards = data.get("boards") or []
-        groups = (boards[0].get("groups") if boards else None) or []
-        if not groups:
-            return  # the group is gone (deleted or archived on the board)
-        group = groups[0]
-        for raw in self._follow("group pages", group.get("items_page") or {}, _ITEM, columns, PAGE_ITEM_POINTS):
-            yield _item(raw, group_id=group_id)
+    def group_items(
+        self, board_id: str, expected: list[tuple[str, int]], columns: list[str]
+    ) -> Iterator[tuple[str, BoardItem]]:
+        """(group id, item) for the active items of the groups, with the ``columns`` asked for.
+
+        ``expected``: each group with the items it should hold; first pages of several groups go in
+        one request (``pack_groups``), the rest of a group follows through its cursor.
+        """
+        for pack in pack_groups(expected, self.limit):
+            variables: dict[str, Any] = {"board": [board_id], "columns": columns}
+            points = GROUPS_REQUEST_POINTS
+            for i, (group_id, count) in enumerate(pack):
+                first = first_limit(count, self.limit)
+                variables[f"g{i}"] = [group_id]
+                variables[f"l{i}"] = first
+                points += GROUP_POINTS + first * PAGE_ITEM_POINTS
+            data = self._read("group pages", groups_page(len(pack)), variables, points)
+            boards = data.get("boards") or []
+            board = boards[0] if boards else {}
+            for i, (group_id, _) in enumerate(pack):
+                groups = board.get(f"g{i}") or []
+                if not groups:
+                    continue  # the group is gone (deleted or archived on the board)
+                page = groups[0].get("items_page") or {}
+                for raw in self._follow("group pages", page, _ITEM, columns, PAGE_ITEM_POINTS):
+                    yield group_id, _item(raw, group_id=group_id)
 
     def subitems(self, subitem_board_id: str, columns: list[str], expected: int) -> Iterator[BoardItem]:
         """Every active subitem of the subitems board, with its parent's id."""

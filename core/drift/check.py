@@ -32,15 +32,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.drift.board import (
-    BOARD_PAGE_POINTS,
-    GROUP_PAGE_POINTS,
-    PAGE_ITEM_POINTS,
-    SUBITEM_POINTS,
-    BoardItem,
-    BoardReader,
-    read_plan,
-)
+from core.drift.board import BOARD_PAGE_POINTS, SUBITEM_POINTS, BoardItem, BoardReader, groups_plan, read_plan
 from core.drift.known import Known, read_production
 from core.drift.results import CustomerDrift, DriftReport, Forecast
 from core.drift.values import board_form, ordersync_form, shown
@@ -135,11 +127,11 @@ class DriftCheck:
             self._plan_groups(meta)
             self._planned = True
         limit = self.reader.limit
-        plans = [read_plan(self.expected.get(g, 0), limit, GROUP_PAGE_POINTS, PAGE_ITEM_POINTS) for g in self.groups]
+        reads, points = groups_plan([(g, self.expected.get(g, 0)) for g in self.groups], limit)
         if self.with_subitems:
-            plans.append(read_plan(self.board_subitems, limit, BOARD_PAGE_POINTS, SUBITEM_POINTS))
-        reads = sum(requests for requests, _ in plans)
-        points = sum(cost for _, cost in plans)
+            more, cost = read_plan(self.board_subitems, limit, BOARD_PAGE_POINTS, SUBITEM_POINTS)
+            reads += more
+            points += cost
         governor = self.client.governor
         budget = int(governor.budget_limit or DEFAULT_BUDGET)
         window = float(governor.window or DEFAULT_WINDOW)
@@ -165,10 +157,10 @@ class DriftCheck:
         titles = {gid: title for title, gid in meta.groups.items()}
 
         seen: dict[str, BoardItem] = {}
-        for group_id in self.groups:
-            for item in self.reader.group_items(self.board_id, group_id, item_columns, self.expected.get(group_id, 0)):
-                item.group_title = titles.get(group_id)
-                seen[item.id] = item
+        expected = [(g, self.expected.get(g, 0)) for g in self.groups]
+        for group_id, item in self.reader.group_items(self.board_id, expected, item_columns):
+            item.group_title = titles.get(group_id)
+            seen[item.id] = item
         missing = [i for i, k in self.known.items() if i not in seen and not k.expect_gone]
         looked_up = self.reader.by_ids(missing, item_columns) if missing else {}
         for item_id in missing:
