@@ -95,7 +95,7 @@ def show(name: str, figures: dict) -> None:
     print(
         f"{name:>34}: forecast {f['reads']:4d} requests {f['points']:>10,} points {f['seconds']:6.2f} s at the budget"
         f" | measured {r['requests']:4d} requests {r['points']:>10,} points {r['seconds']:6.2f} s"
-        f" ({r['waited']:.2f} s waiting) | drift {figures['drift']}",
+        f" ({r['answering']:.2f} s for the answers, {r['waited']:.2f} s waiting) | drift {figures['drift']}",
         flush=True,
     )
 

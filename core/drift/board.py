@@ -3,8 +3,10 @@
 Three reads, each a document monday's published schema accepts, each with an explicit ``limit`` and
 the ``complexity`` field (so the governor learns the budget left from every answer):
 
-- a group's active items (``boards → groups(ids:) → items_page``, then ``next_items_page`` with the
-  cursor), with the mapped columns only (``column_values(ids:)``);
+- the groups' active items (``boards → groups(ids:) → items_page``), with the mapped columns only
+  (``column_values(ids:)``): the first pages of several groups in one request, aliased, each sized to
+  the items expected there (monday prices a page at its limit), then ``next_items_page`` with a
+  group's cursor for what did not fit;
 - the subitems board's active subitems the same way, each with its parent's id;
 - items by id (``items(ids:)``, at most 100 a query): the ones OrderSync knows that a group did not
   show, with their state (``items_page`` answers active items only; ``items(ids:)`` answers archived
@@ -18,6 +20,7 @@ priced at its ``limit``), which is also how the forecast is made before anything
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +146,7 @@ class ReadCounts:
     requests: int = 0
     points: int = 0
     waited: float = 0.0
+    answering: float = 0.0  # seconds from sending a request to its answer (parsed), waits for the budget excluded
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -158,7 +162,9 @@ class BoardReader:
         governor = self.client.governor
         waited = governor.waited
         governor.reserve_points(points)
+        sent = time.monotonic()
         data = self.client.query(query, variables)
+        self.counts.answering += time.monotonic() - sent
         self.counts.waited += governor.waited - waited
         self.counts.requests += 1
         self.counts.by_kind[kind] = self.counts.by_kind.get(kind, 0) + 1

@@ -189,6 +189,7 @@ class DriftCheck:
             "points": counts.points,
             "seconds": round(elapsed, 3),
             "waited": round(counts.waited, 3),
+            "answering": round(counts.answering, 3),
             "by_kind": dict(counts.by_kind),
         }
         return DriftReport(self.board_id, forecast, list(drift.values()), reads, self.with_subitems)
