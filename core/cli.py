@@ -62,15 +62,8 @@ class _Parser(argparse.ArgumentParser):
 FLAG_OPTIONS = ("-v", "--verbose", "--json")
 VALUE_OPTIONS = ("--config",)
 JSON_COMMANDS = ("sync", "retry", "status", "check", "drift")  # the sub-commands with machine-readable output
-CONFIG_COMMANDS = (
-    "sync",
-    "retry",
-    "status",
-    "check",
-    "drift",
-    "cancel",
-    "db",
-)  # the sub-commands that read the settings
+# the sub-commands that read the settings
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "db")
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:

@@ -467,3 +467,20 @@ def test_the_sandbox_moves_an_item_and_adds_a_subitem_over_http(sandbox):
 )
 def test_a_cell_compares_in_one_form_per_column_type(column_type, ours, text, value, same):
     assert (ordersync_form(column_type, ours) == board_form(column_type, text, value)) is same
+
+
+# == the governor paces reads ====================================================================
+
+
+def test_the_governor_lets_a_read_go_when_it_fits_and_waits_for_the_reset_when_it_does_not():
+    from core.monday.governor import RateGovernor
+    from tests.test_monday_client import FakeClock
+
+    clock = FakeClock()
+    governor = RateGovernor(clock=clock, sleep=clock.sleep, margin=0.0)
+    governor.reserve_points(5_000_000)  # nothing known yet: monday decides
+    governor.observe({"before": 100_000, "after": 8_000, "query": 92_000, "reset_in_x_seconds": 12}, None, 0)
+    governor.reserve_points(8_000)  # fits what is left
+    assert clock.slept == []
+    governor.reserve_points(8_001)  # does not: wait for the window's reset, then the full budget is back
+    assert clock.slept == [pytest.approx(12.0)] and governor.budget_left == 100_000
