@@ -12,13 +12,17 @@ SHOWN_PER_KIND = 50  # lines listed per kind and customer; `drift --json` lists 
 
 def forecast_line(forecast: Forecast) -> str:
     budget = f"{forecast.budget:,} points every {forecast.window:g} s"
-    what = f"{forecast.items:,} items in {forecast.groups} groups"
+    what = f"{_count(forecast.items, 'item')} in {_count(forecast.groups, 'group')}"
     if forecast.subitems:
         what += f", {forecast.subitems:,} sizes"
     return (
         f"Forecast: {forecast.reads} read requests, about {forecast.points:,} complexity points, "
-        f"{forecast.seconds:g} s at the budget ({budget}); {what}."
+        f"{_seconds(forecast.seconds)} at the budget ({budget}); {what}."
     )
+
+
+def _seconds(seconds: float) -> str:
+    return "under 0.01 s" if seconds < 0.01 else f"{seconds:.2f} s"
 
 
 def _item(entry: dict[str, Any]) -> str:
@@ -36,6 +40,8 @@ def _customer(drift: CustomerDrift) -> list[str]:
     checked = _count(drift.items_checked, "item")
     if drift.subitems_checked:
         checked += f" and {_count(drift.subitems_checked, 'size')}"
+    if not drift.found and not drift.items_checked:
+        return [f"{drift.customer}: nothing of theirs on the board"]
     if not drift.found:
         return [f"{drift.customer}: no drift ({checked} checked)"]
     lines = [
@@ -93,7 +99,9 @@ def render(report: DriftReport) -> str:
     reads = report.reads
     lines.append("")
     lines.append(
-        f"Read {reads['requests']} requests, {reads['points']:,} complexity points, in {reads['seconds']:g} s "
-        f"({reads['waited']:g} s of it waiting for the budget). Nothing was changed."
+        f"Read {_count(reads['requests'], 'request')}, {reads['points']:,} complexity points, in "
+        f"{_seconds(reads['seconds'])}"
+        + (f" ({_seconds(reads['waited'])} of it waiting for the budget)" if reads["waited"] else "")
+        + ". Nothing was changed."
     )
     return "\n".join(lines)
