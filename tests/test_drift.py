@@ -124,6 +124,8 @@ def test_after_a_sync_the_board_shows_no_drift_and_the_check_writes_nothing(engi
     assert report.forecast.reads == report.reads["requests"] == 2
     assert report.forecast.points == report.reads["points"]
     assert report.forecast.groups == 3 and report.forecast.items == 5 and report.forecast.subitems == 14
+    assert report.forecast.board_reads == 2  # before the forecast: the board's columns and groups, its subitems board's
+    assert len(sandbox.journal) == 2 + 2
 
 
 def test_a_cell_retyped_in_another_form_of_the_same_value_is_not_drift(engine, sandbox):

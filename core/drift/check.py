@@ -70,6 +70,7 @@ class DriftCheck:
         self.reader = BoardReader(client, limit)
         self._meta: BoardMeta | None = None
         self._planned = False
+        self._requests_before = client.stats.requests
 
     # == the plan =================================================================================
 
@@ -144,6 +145,7 @@ class DriftCheck:
             groups=len(self.groups),
             items=sum(1 for k in self.known.values() if not k.expect_gone),
             subitems=self.board_subitems if self.with_subitems else 0,
+            board_reads=self.client.stats.requests - self._requests_before,
         )
 
     # == the check ================================================================================

@@ -17,7 +17,12 @@ def forecast_line(forecast: Forecast) -> str:
         what += f", {forecast.subitems:,} sizes"
     return (
         f"Forecast: {forecast.reads} read requests, about {forecast.points:,} complexity points, "
-        f"{_seconds(forecast.seconds)} at the budget ({budget}); {what}."
+        f"{_seconds(forecast.seconds)} at the budget ({budget}); {what}"
+        + (
+            f" (after {_count(forecast.board_reads, 'read')} of the board's columns and groups)."
+            if forecast.board_reads
+            else "."
+        )
     )
 
 

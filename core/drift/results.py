@@ -16,6 +16,7 @@ class Forecast:
     groups: int
     items: int
     subitems: int
+    board_reads: int = 0  # read before the forecast: the board's columns and groups, and its subitems board's
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
