@@ -31,6 +31,7 @@ from core.commands import (
     cmd_check,
     cmd_db_upgrade,
     cmd_demo_init,
+    cmd_drift,
     cmd_headless_demo,
     cmd_retry,
     cmd_status,
@@ -44,7 +45,7 @@ from core.monday.errors import MondayError
 
 log = logging.getLogger("ordersync")
 
-COMMANDS = ("sync", "retry", "status", "check", "cancel", "history", "demo", "sandbox", "db", "token")
+COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "demo", "sandbox", "db", "token")
 # Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
 # file gets every one of them in full.
 WAITING_EVERY = 10.0
@@ -61,16 +62,16 @@ class _Parser(argparse.ArgumentParser):
 # default everywhere, so a value given in either place survives the other parser.
 FLAG_OPTIONS = ("-v", "--verbose", "--json")
 VALUE_OPTIONS = ("--config",)
-JSON_COMMANDS = ("sync", "retry", "status", "check", "history")  # the sub-commands with machine-readable output
-CONFIG_COMMANDS = (
+JSON_COMMANDS = (
     "sync",
     "retry",
     "status",
     "check",
-    "cancel",
+    "drift",
     "history",
-    "db",
-)  # the sub-commands that read the settings
+)  # the sub-commands with machine-readable output
+# the sub-commands that read the settings
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "db")
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -145,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="error ids as shown by status: I12 (an item), S7 (a subitem); a bare number is an item",
     )
+
+    drift = command("drift", "compare the board with what OrderSync last wrote there; changes nothing")
+    drift.add_argument("--customer", action="append", default=[], metavar="NAME", help="a customer (repeatable)")
+    drift.add_argument("--all", action="store_true", help="every customer")
+    drift.add_argument("--items-only", action="store_true", help="leave the sizes (subitems) out: fewer reads")
 
     sub.add_parser(
         "sandbox", help="run the monday sandbox server alone (sandbox --help for its options)", add_help=False
@@ -245,6 +251,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_check(args)
         if args.command == "retry":
             return cmd_retry(args)
+        if args.command == "drift":
+            return cmd_drift(args)
         if args.command == "cancel":
             return cmd_cancel(args)
         if args.command == "history":

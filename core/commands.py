@@ -1,4 +1,4 @@
-"""The sub-commands of the command line: check, db upgrade, status, sync, cancel, retry and demo.
+"""The sub-commands of the command line: check, db upgrade, status, sync, cancel, retry, drift and demo.
 
 ``core.cli`` parses the arguments and dispatches here; each command returns its exit code and leaves
 the one-line failure messages to ``core.failures``.
@@ -416,6 +416,43 @@ def _open_counts(ctx: EngineContext, customers: list[str]) -> dict[str, int]:
     from core.staging.errors import ErrorHandler
 
     return ErrorHandler(ctx).open_counts(customers) if customers else {}
+
+
+# --- drift ------------------------------------------------------------------------------------------
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """What people changed on the board since OrderSync wrote it; the forecast first. Changes nothing."""
+    from core.drift.check import DriftCheck
+    from core.drift.known import customers_on_board
+    from core.drift.report import forecast_line, render
+
+    if not args.customer and not args.all:
+        raise usage_error("drift needs --customer NAME (repeatable) or --all")
+    ctx = _open(args)
+    try:
+        customers = ctx.resolve_customers(args.customer, args.all)
+        if args.all:  # lines gone from the source are still on the board
+            limit = ctx.settings["sync.customers"]
+            customers += [c for c in customers_on_board(ctx.engine, ctx.board_id) if c not in customers]
+            customers = [c for c in customers if not limit or c in limit]
+        client = ctx.monday_client()
+        try:
+            check = DriftCheck(ctx.engine, ctx.mapping, ctx.board_id, client, customers, subitems=not args.items_only)
+            forecast = check.forecast()
+            if not args.json:
+                print(forecast_line(forecast), flush=True)
+            report = check.run()
+        finally:
+            client.close()
+    finally:
+        ctx.close()
+    code = 1 if report.found else 0
+    if args.json:
+        print(json.dumps({"exit_code": code, **report.as_dict()}, indent=2, ensure_ascii=False))
+    else:
+        print(render(report))
+    return code
 
 
 # --- demo -------------------------------------------------------------------------------------------

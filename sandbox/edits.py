@@ -23,6 +23,11 @@ group=None)``                              {column id or title: value}, "group":
 ``delete_column(board_id, column)``        ``POST /sandbox/boards/<id>/columns/delete`` ``{"column": id or
                                            title}``: a board owner deletes a column (the subitems column
                                            too), with its values
+``move_item(item_id, group)``              ``POST /sandbox/items/<id>/move`` ``{"group": id or title}``: a
+                                           person drags an item into another group
+``add_subitem(parent_id, name,             ``POST /sandbox/items/<id>/subitems`` ``{"name": ..., "values":
+values=None)``                             {column id or title: value}}``; answers ``{"id": ...}``; e.g.
+                                           a size a person adds under an item
 =========================================  ==============================================================
 
 They go straight to the board state (no rate limit, no fault, no idempotency) and are committed to
@@ -133,6 +138,35 @@ class BoardEdits:
             self._commit()
             return item.id
 
+    def move_item(self, item_id: str, group: str) -> None:
+        """Drag an item into another group (id or title) of its board."""
+        with self._state_lock:  # type: ignore[attr-defined]
+            item = self._edited_item(item_id, subitem=False)
+            board = self._store.boards[item.board_id]  # type: ignore[attr-defined]
+            target = next((g for g in board.groups if (g.id == group or g.title == group) and not g.archived), None)
+            if target is None:
+                raise KeyError(f"board {board.id} has no group {group!r}")
+            item.group_id = target.id
+            self._store.touch_item(item)  # type: ignore[attr-defined]
+            self._commit()
+
+    def add_subitem(self, parent_id: str, name: str, values: dict | None = None) -> str:
+        """Add a subitem under an item as a person does (``values`` by column id or title); returns its id."""
+        with self._state_lock:  # type: ignore[attr-defined]
+            store = self._store  # type: ignore[attr-defined]
+            parent = self._edited_item(parent_id, subitem=False)
+            sub = store.boards.get(store.boards[parent.board_id].subitems_board_id or "")
+            if sub is None:
+                raise KeyError(f"board {parent.board_id} has no subitems board")
+            stored = {}
+            for column, value in (values or {}).items():
+                target = self._column(sub.id, column)[1]  # type: ignore[attr-defined]
+                if value is not None:
+                    stored[target.id] = _coerce(target, value)
+            item = store.add_item(sub, sub.groups[0].id, _name(name), stored, parent=parent)
+            self._commit()
+            return item.id
+
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 255:
@@ -168,6 +202,16 @@ def edit_endpoint(server: BoardEdits, method: str, parts: list[str], body: bytes
             raise ValueError('the body is {"column": id or title, "value": ...}')
         server.set_value(parts[1], str(data["column"]), data["value"])
         return 200, {"id": parts[1], "column": data["column"]}
+    if len(parts) == 3 and parts[0] == "items" and parts[2] == "move":
+        if "group" not in data:
+            raise ValueError('the body is {"group": id or title}')
+        server.move_item(parts[1], str(data["group"]))
+        return 200, {"id": parts[1], "group": data["group"]}
+    if len(parts) == 3 and parts[0] == "items" and parts[2] == "subitems":
+        if not isinstance(data.get("values", {}), dict):
+            raise ValueError('"values" is an object keyed by column id or title')
+        sub_id = server.add_subitem(parts[1], data.get("name", ""), data.get("values"))
+        return 200, {"id": sub_id}
     if len(parts) == 4 and parts[0] == "boards" and parts[2:] == ["columns", "delete"]:
         if "column" not in data:
             raise ValueError('the body is {"column": id or title}')

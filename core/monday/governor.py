@@ -192,6 +192,22 @@ class RateGovernor:
                     delay = self.reset_at - now + self.margin
             self._wait(delay, f"for the monday budget: too little is left this minute for a request of {count} changes")
 
+    def reserve_points(self, points: float) -> None:
+        """Wait until a read of about ``points`` complexity points fits what the window has left."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                self._roll(now)
+                if self.budget_left is None or points <= self.budget_left:
+                    return
+                if self.reset_at is None:
+                    if self.budget_limit is not None and self.budget_left >= self.budget_limit:
+                        return  # a fresh window and still too small: monday decides
+                    delay = 1.0
+                else:
+                    delay = self.reset_at - now + self.margin
+            self._wait(delay, f"complexity budget too small for a read of about {points:,.0f} points")
+
     def _wait(self, seconds: float, why: str) -> None:
         seconds = max(seconds, 0.0)
         log.info("waiting %.2f s %s", seconds, why)  # in plain words: the window's log pane shows it
