@@ -176,6 +176,9 @@ class ForecastLabel(QLabel):
         except RuntimeError:  # the window's event loop has stopped (it is closing): nothing to count for
             return
         if self.bridge.syncing:  # counted when the run ends (what is pending changes meanwhile)
+            self._generation += 1  # a count in flight is for the ticks before: it must not land
+            self.setText("The ticked customers are counted again when this sync ends.")
+            self.setToolTip("")
             return
         chosen = sorted(self.customers.checked())
         self._generation += 1

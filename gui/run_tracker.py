@@ -167,7 +167,7 @@ class RunTracker:
             return f"The last sync was cancelled at {ended}; the rest is sent on the next sync."
         text = f"The last sync ended at {ended}: {customers} {noun} done"
         if failed_lines:
-            text += f", {failed_lines:,} line{'' if failed_lines == 1 else 's'} could not be sent (see Failed rows)"
+            text += f", {failed_lines:,} line{'' if failed_lines == 1 else 's'} could not be sent (see Failed lines)"
         else:
             text += ", everything sent"
         return text + "."

@@ -225,7 +225,7 @@ def test_the_bar_holds_when_a_customer_sends_more_than_planned():
     tracker.finish(
         [BatchResult(1, "A", s.COMPLETED), BatchResult(2, "B", s.COMPLETED_WITH_ERRORS, {"failed_count": 3})], 0
     )
-    assert tracker.outcome().endswith(": 2 customers done, 3 lines could not be sent (see Failed rows).")
+    assert tracker.outcome().endswith(": 2 customers done, 3 lines could not be sent (see Failed lines).")
 
 
 def test_a_run_that_stops_before_any_customer_says_so_and_keeps_saying_it(
