@@ -2,7 +2,7 @@
 
 CPython's full collection (generation 2) walks every object the process tracks, holding the GIL
 throughout: with the window, the engine and (in the demo) the sandbox in one process, that is
-100 to 400 ms during which the window can neither repaint nor take a click. CPython starts one by
+100 to 500 ms during which the window can neither repaint nor take a click. CPython starts one by
 itself whenever the objects that survived the young collections have grown by a quarter, which
 during a sync happened every few seconds.
 
@@ -10,13 +10,14 @@ during a sync happened every few seconds.
 
 - while a run goes, CPython's automatic full collections are off. The young generations are still
   collected as usual (each holds at most a few thousand objects: well under a millisecond), so
-  most garbage goes at once, as before;
-- when the last run ends, one full collection runs on the GUI thread once the window has had its
-  final refresh (``settle_ms`` later), then CPython's own thresholds come back. What the run left
-  in reference cycles is freed there, so memory does not grow from run to run.
+  most garbage still goes at once;
+- when the last run has ended, one full collection runs on the GUI thread as soon as nobody has
+  touched the window (keys, mouse) for ``quiet_ms``, or at the latest ``longest_wait_ms`` after
+  the run; then CPython's own thresholds come back. What the runs left in reference cycles is
+  freed there, so memory does not grow from run to run.
 
-Nothing is frozen: every object stays collectable. The collector is one per process (``run_collector``),
-as the thresholds it changes are: a bridge that goes away with a collection due leaves it to run.
+Nothing is frozen: every object stays collectable. There is one collector per process
+(``run_collector``), as the thresholds it changes are process-wide.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import gc
 import logging
 import time
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +34,36 @@ log = logging.getLogger(__name__)
 # few thousand allocations), so a full collection never starts by itself.
 NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
 
+_INPUT = frozenset(
+    {
+        QEvent.Type.KeyPress,
+        QEvent.Type.KeyRelease,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseButtonRelease,
+        QEvent.Type.MouseButtonDblClick,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+    }
+)
+
 
 class RunCollector(QObject):
-    """Automatic full collections off while any run goes; one full collection after the last ends."""
+    """Automatic full collections off while any run goes; one full collection when the window is quiet after."""
 
-    collected = Signal(int)  # unreachable objects the after-run collection found
+    collected = Signal(int)  # unreachable objects the collection after the runs found
 
-    def __init__(self, parent: QObject | None = None, settle_ms: int = 1500):
+    def __init__(self, parent: QObject | None = None, quiet_ms: int = 2000, longest_wait_ms: int = 120_000):
         super().__init__(parent)
+        self.quiet_ms = quiet_ms
+        self.longest_wait_ms = longest_wait_ms
         self._runs = 0
         self._saved: tuple[int, int, int] | None = None
+        self._due_since = 0.0
+        self._last_input = 0.0
+        self._watching = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(settle_ms)
-        self._timer.timeout.connect(self.collect_now)
+        self._timer.timeout.connect(self._when_quiet)
 
     @property
     def holding(self) -> bool:
@@ -57,28 +74,62 @@ class RunCollector(QObject):
         """A run starts: automatic full collections off until the last run has ended and been collected."""
         self._runs += 1
         self._timer.stop()
+        self._unwatch()
         if self._saved is None:
             self._saved = gc.get_threshold()
             young, middle, _ = self._saved
             gc.set_threshold(young, middle, NO_AUTOMATIC_FULL_COLLECTION)
 
     def release(self) -> None:
-        """A run ends: when none is left, its full collection is due once the window has settled."""
+        """A run ends: when none is left, its full collection waits for a quiet moment."""
         self._runs = max(self._runs - 1, 0)
-        if self._runs == 0 and self._saved is not None:
-            self._timer.start()
+        if self._runs or self._saved is None:
+            return
+        self._due_since = self._last_input = time.monotonic()
+        app = QCoreApplication.instance()
+        if app is not None and not self._watching:
+            app.installEventFilter(self)  # only while a collection is due: it sees every event
+            self._watching = True
+        self._timer.start(self.quiet_ms)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in _INPUT:
+            self._last_input = time.monotonic()
+        return False
+
+    def _when_quiet(self) -> None:
+        if self._runs or self._saved is None:
+            return
+        now = time.monotonic()
+        quiet = (now - self._last_input) * 1000
+        if quiet >= self.quiet_ms or (now - self._due_since) * 1000 >= self.longest_wait_ms:
+            self.collect_now()
+        else:
+            self._timer.start(max(int(self.quiet_ms - quiet), 1))
 
     def collect_now(self) -> int:
-        """The full collection after the runs (skipped while one goes); CPython's thresholds come back."""
+        """The full collection after the runs (none while one goes); CPython's thresholds come back."""
         if self._runs or self._saved is None:
             return 0
+        self._timer.stop()
+        self._unwatch()
         started = time.perf_counter()
         found = gc.collect()
         gc.set_threshold(*self._saved)
         self._saved = None
-        log.debug("full garbage collection after the run: %d unreachable objects in %.0f ms", found, _ms(started))
+        log.debug(
+            "full garbage collection after the run: %d unreachable objects in %.0f ms",
+            found,
+            (time.perf_counter() - started) * 1000,
+        )
         self.collected.emit(found)
         return found
+
+    def _unwatch(self) -> None:
+        app = QCoreApplication.instance()
+        if app is not None and self._watching:
+            app.removeEventFilter(self)
+        self._watching = False
 
 
 _COLLECTOR: RunCollector | None = None
@@ -90,7 +141,3 @@ def run_collector() -> RunCollector:
     if _COLLECTOR is None:
         _COLLECTOR = RunCollector()
     return _COLLECTOR
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
