@@ -9,8 +9,8 @@ during a sync happened every few seconds.
 ``RunCollector`` keeps them out of runs:
 
 - while a run goes, CPython's automatic full collections are off. The young generations are still
-  collected as usual (each holds at most a few thousand objects: well under a millisecond), so
-  most garbage still goes at once;
+  collected as usual (they hold a few thousand objects at most: milliseconds), so most garbage
+  still goes at once;
 - when the last run has ended, one full collection runs on the GUI thread as soon as nobody has
   touched the window (keys, mouse) for ``quiet_ms``, or at the latest ``longest_wait_ms`` after
   the run; then CPython's own thresholds come back. What the runs left in reference cycles is

@@ -1,7 +1,9 @@
 """Garbage collection around a sync: no full collection during a run, nothing frozen, nothing left behind.
 
 The runs are real (the bridge, the engine, the sandbox over HTTP, SQLite); what is checked is the
-collector's state and which objects are still alive, never how long anything took.
+collector's state and which objects are still alive, never how long anything took. Last, what the
+sandbox keeps per request text (the demo hosts it in the window's process, so every full
+collection walks it): the parsed document with its locations, not the parser's tokens.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import asyncio
 import gc
 import time
+import types
 
 import pytest
 import qasync
+from graphql.language import Token
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication, QLineEdit
 
+from core.monday.client import Mutation, build_mutation
 from core.push.run import BatchProcessor
 from gui.bridge import EngineBridge
 from gui.collector import NO_AUTOMATIC_FULL_COLLECTION, RunCollector, run_collector
+from sandbox.schema import Preparer
 from tests.helpers import SANDBOX_TOKEN, engine_context, make_world, start_sandbox
 
 
@@ -133,3 +139,30 @@ def test_a_run_starting_while_the_collection_is_due_keeps_it_off_until_that_run_
         assert gc.get_threshold() == thresholds
     finally:
         collector.collect_now()
+
+
+def reachable(root: object) -> list[object]:
+    """The objects a full collection walks from ``root`` (types, modules and functions excluded)."""
+    seen: dict[int, object] = {}
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or not gc.is_tracked(obj) or isinstance(obj, (type, types.ModuleType, types.FunctionType)):
+            continue
+        seen[id(obj)] = obj
+        stack.extend(gc.get_referents(obj))
+    return list(seen.values())
+
+
+def test_the_sandbox_caches_documents_with_their_locations_but_not_the_parsers_tokens():
+    mutations = [
+        Mutation(("sub", i, "create_subitem"), "create_subitem", {"parent_item_id": "1", "item_name": f"S{i}"})
+        for i in range(20)
+    ]
+    query, _ = build_mutation(mutations)
+    prepared = Preparer().prepare(query, None)
+    assert not prepared.errors
+    kept = reachable(prepared.document)
+    assert not [o for o in kept if isinstance(o, Token)]
+    field = prepared.operation.selection_set.selections[1]
+    assert (field.loc.start, field.loc.source.body) == (query.index("a0:"), query)  # errors can still say where
