@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from core.push.forecast import Pace, changes_of, pace_of
 from core.push.run import BatchProcessor, BatchResult
 from core.staging.errors import ErrorHandler
 from core.staging.monitor import batch_overview
+from gui.collector import run_collector
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ class EngineBridge(QObject):
         self.tasks = TaskRegistry(lambda name, exc: self.failed.emit(name, describe(exc)))
         self._cancel = threading.Event()
         self._client = None
+        self.collector = run_collector()  # full garbage collections wait until a run has ended
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -208,10 +209,7 @@ class EngineBridge(QObject):
     async def _run(
         self, customers: list[str], keys: dict | None, duplicates: set[str] | None = None
     ) -> list[BatchResult]:
-        # What exists now (the window, its models) will not become garbage: keep it out of the
-        # collector's full passes during the run, which hold the GIL and would stall the GUI thread.
-        # Unfrozen when the run ends, so what the run left behind can be collected over a shift.
-        gc.freeze()
+        self.collector.hold()
         self._cancel = threading.Event()
         self.syncStarted.emit()
         results: list[BatchResult] = []
@@ -226,7 +224,7 @@ class EngineBridge(QObject):
                 )
             return results
         finally:
-            gc.unfreeze()
+            self.collector.release()
             self.syncFinished.emit(results)
 
     def _process(

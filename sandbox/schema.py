@@ -27,7 +27,7 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_variable_values
-from graphql.language import Lexer, Source, TokenKind, print_ast
+from graphql.language import Lexer, Node, Source, TokenKind, print_ast
 from graphql.utilities import get_operation_ast
 
 # The subset of monday's schema that OrderSync and the sandbox's own tests use, in schema.graphql
@@ -262,7 +262,26 @@ class Preparer:
         is_mutation = operation.operation == OperationType.MUTATION
         names = _root_field_names(document, operation.selection_set)
         count = sum(1 for name in names if name not in ("complexity", "__typename")) if is_mutation else 0
+        _drop_tokens(document)
         return Prepared(document, operation, is_mutation, count, root_fields=frozenset(names))
+
+
+def _drop_tokens(document: Node) -> None:
+    """A cached document keeps its locations (errors still say where) but not the parser's tokens.
+
+    The tokens link to each other both ways: a few hundred objects per request text, kept as long as
+    the text is cached, that every full garbage collection of the process hosting the sandbox (the
+    demo's window) has to walk. Only the parser reads them.
+    """
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Node):
+            if node.loc is not None:
+                node.loc.start_token = node.loc.end_token = None  # type: ignore[assignment]
+            stack.extend(getattr(node, key) for key in node.keys if key != "loc")
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
 
 
 def _fragments(document) -> dict:
