@@ -6,7 +6,7 @@ and starts one whenever those have grown by a quarter: over one pass it walks th
 again and again, a third of the pass's time. Nothing a pass builds holds a reference cycle, so
 reference counting frees it all the same; the collector is only paused, and resumed when the last
 pass running (in any thread) ends. Memory is not at stake: what a cycle would hold is collected
-then.
+by the next full collection.
 """
 
 from __future__ import annotations
@@ -36,4 +36,9 @@ def collector_paused() -> Iterator[None]:
         with _lock:
             _passes -= 1
             if _passes == 0 and _resume:
+                # What the pass leaves alive (the changes it returns) goes straight to the oldest
+                # generation, untraversed (freeze, then unfreeze): else the very next allocation
+                # would walk all of it in a young collection, and again in the middle one.
+                gc.freeze()
+                gc.unfreeze()
                 gc.enable()
