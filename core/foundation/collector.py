@@ -3,7 +3,7 @@
 Such a pass builds hundreds of thousands of objects that live until it ends (mapped lines, changes,
 staging rows). CPython's collector traverses every live tracked object in each full collection,
 and starts one whenever those have grown by a quarter: over one pass it walks the same objects
-again and again, a third of the pass's time. Nothing a pass builds holds a reference cycle, so
+again and again: about a quarter of a whole-run staging. Nothing a pass builds holds a cycle, so
 reference counting frees it all the same; the collector is only paused, and resumed when the last
 pass running (in any thread) ends. Memory is not at stake: what a cycle would hold is collected
 by the next full collection.
