@@ -4,7 +4,8 @@ On SQLite (the embedded default) the rows go straight to the driver's executeman
 column types' own bind processors applied once per value: SQLAlchemy's per-row parameter
 bookkeeping costs as much as SQLite's insert itself at hundreds of thousands of rows. Other
 PostgreSQL uses COPY; other dialects Core's executemany, which batches (pyodbc's
-fast_executemany on SQL Server).
+fast_executemany on SQL Server). ``fetch_tuples`` is the read of the same kind: a whole board's
+index without a Row per item.
 """
 
 from __future__ import annotations
@@ -72,6 +73,30 @@ def bulk_insert_rows(conn: Connection, table: sa.Table, keys: Sequence[str], row
 
 
 _MISSING = object()
+
+
+def fetch_tuples(conn: Connection, statement: sa.Select[Any]) -> list[Sequence[Any]]:
+    """Every row of a simple SELECT (columns and bound values, no expanding IN), as the driver returns them.
+
+    For a read of hundreds of thousands of rows whose values need no conversion (text, integers:
+    a Boolean stays SQLite's 0/1): on SQLite without a schema map, the driver's own cursor runs the
+    compiled statement inside the connection's transaction, with no Row per row. (Not the
+    ``CursorResult``'s cursor: a connection once set to ``yield_per`` has SQLAlchemy buffer rows
+    ahead of it.) Elsewhere, SQLAlchemy's rows.
+    """
+    if conn.dialect.name != "sqlite" or conn.get_execution_options().get("schema_translate_map"):
+        return list(conn.execute(statement).all())
+    compiled = statement.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    positions = compiled.positiontup
+    if positions is None:  # never: SQLite's paramstyle is positional
+        raise RuntimeError("the SELECT compiled without positional parameters")
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), [params[key] for key in positions])
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _copy_postgresql(conn: Connection, table: sa.Table, keys: list[str], rows: list[list[Any]]) -> None:

@@ -93,6 +93,15 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 _ACTIVE = _in("status", ACTIVE_BATCH_STATES)
+# A staged row names its request only while it is SENDING: the index holds those rows alone, so the
+# bulk staging of a batch (every row without one) does not maintain it. `request_id = ?` implies it.
+_HAS_REQUEST = "request_id IS NOT NULL"
+
+
+def _request_index() -> sa.Index:
+    where = sa.text(_HAS_REQUEST)
+    return sa.Index(None, "request_id", sqlite_where=where, postgresql_where=where, mssql_where=where)
+
 
 # --- batches ------------------------------------------------------------------------------------
 
@@ -197,7 +206,7 @@ stg_items = sa.Table(
     *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "sync_key"),
-    sa.Index(None, "request_id"),
+    _request_index(),
 )
 
 stg_subitems = sa.Table(
@@ -224,7 +233,7 @@ stg_subitems = sa.Table(
     *_staged_row_tracking(),
     sa.Index(None, "batch_id", "state"),
     sa.Index(None, "parent_stg_id"),
-    sa.Index(None, "request_id"),
+    _request_index(),
 )
 
 # --- requests in flight ---------------------------------------------------------------------------

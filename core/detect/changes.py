@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.db import schema as s
+from core.db.bulk import fetch_tuples
 from core.detect.results import (
     CHANGED,
     HELD,
@@ -29,10 +30,12 @@ from core.detect.results import (
     CustomerChanges,
     LineChange,
     PendingCustomer,
+    ProdDetails,
     ProdItem,
     SizeChange,
     SourceReads,
 )
+from core.foundation.collector import collector_paused
 from core.source.keys import KeyCensus
 from core.source.mapping import MappedLine, MappedSize, content_hash
 from core.source.reader import Source
@@ -93,21 +96,15 @@ class ChangeDetector:
     def index(self) -> dict[str, ProdItem]:
         if self._index is None:
             t = s.items
-            rows = self.conn.execute(
+            # Only the columns that classify a line (a narrow read of the whole board), as the
+            # driver returns them. The rest is read for the lines that need it (_prod_details).
+            rows = fetch_tuples(
+                self.conn,
                 sa.select(
-                    t.c.sync_key,
-                    t.c.customer,
-                    t.c.monday_item_id,
-                    t.c.content_hash,
-                    t.c.line_hash,
-                    t.c.is_removed,
-                    t.c.order_number,
-                    t.c.po_number,
-                    t.c.source_hash,
-                    t.c.board_state,
-                ).where(t.c.board_id == self.board_id)
-            ).all()  # (one fetchall: iterating the result fetches row by row)
-            self._index = {r[0]: ProdItem(*tuple(r)) for r in rows}
+                    t.c.sync_key, t.c.customer, t.c.line_hash, t.c.is_removed, t.c.source_hash, t.c.board_state
+                ).where(t.c.board_id == self.board_id),
+            )
+            self._index = {r[0]: ProdItem(*r) for r in rows}
         return self._index
 
     @property
@@ -125,16 +122,18 @@ class ChangeDetector:
 
     def _prod_details(
         self, keys: list[str], removed: list[str]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """Item fields of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
-        fields: dict[str, dict[str, Any]] = {}
+    ) -> tuple[dict[str, ProdDetails], dict[str, dict[str, Any]]]:
+        """Item details of ``keys`` and ``removed``, and subitem rows (by size) of ``keys``."""
+        details: dict[str, ProdDetails] = {}
         sizes: dict[str, dict[str, Any]] = {}
         t, st = s.items, s.subitems
         for chunk in _chunks(keys + removed):
-            for key, values in self.conn.execute(
-                sa.select(t.c.sync_key, t.c.values_json).where(t.c.board_id == self.board_id, t.c.sync_key.in_(chunk))
+            for key, item_id, order_number, po_number, values in self.conn.execute(
+                sa.select(t.c.sync_key, t.c.monday_item_id, t.c.order_number, t.c.po_number, t.c.values_json).where(
+                    t.c.board_id == self.board_id, t.c.sync_key.in_(chunk)
+                )
             ):
-                fields[key] = json.loads(values)
+                details[key] = ProdDetails(item_id, order_number, po_number, json.loads(values))
         for chunk in _chunks(keys):
             for row in self.conn.execute(
                 sa.select(
@@ -149,7 +148,7 @@ class ChangeDetector:
                 ).where(st.c.board_id == self.board_id, st.c.parent_sync_key.in_(chunk))
             ):
                 sizes.setdefault(row.parent_sync_key, {})[row.size_label] = row
-        return fields, sizes
+        return details, sizes
 
     # -- detection ----------------------------------------------------------------------------
 
@@ -160,6 +159,10 @@ class ChangeDetector:
         the census, the unchanged rows counted, the others kept by customer. Then each customer is
         detected from what was kept, without a scan of the source table of its own.
         """
+        with collector_paused():  # a bulk pass (core.foundation.collector)
+            return self._detect(customer)
+
+    def _detect(self, customer: str) -> CustomerChanges:
         reads = self.reads
         if reads.prefetched is None and reads.whole_run:
             reads.prefetched = False
@@ -282,17 +285,22 @@ class ChangeDetector:
             for k, p in self._by_customer.get(customer, ())
             if k not in seen and not p.is_removed and k not in in_source
         ]
-        fields, sizes = self._prod_details([key for key, _ in candidates], removed_keys)
+        details, sizes = self._prod_details([key for key, _ in candidates], removed_keys)
 
         changes = [self._new(key, line) for key, line in new]
+        # (an item deleted from production since the index was read is what a fresh read finds:
+        # its line is new again, and nothing is left to remove)
         for key, line in candidates:
-            change = self._changed(key, line, index[key], fields.get(key, {}), sizes.get(key, {}))
+            prod = details.get(key)
+            if prod is None:
+                changes.append(self._new(key, line))
+                continue
+            change = self._changed(key, line, prod, sizes.get(key, {}))
             if change.changed_fields or change.sizes:
                 changes.append(change)
             else:
                 unchanged += 1
-        for key in removed_keys:
-            changes.append(self._removed(index[key], fields.get(key, {})))
+        changes.extend(self._removed(index[key], details[key]) for key in removed_keys if key in details)
         return CustomerChanges(customer, changes, invalid, unchanged, unknown, held)
 
     def _new(self, key: str, line: MappedLine) -> LineChange:
@@ -311,9 +319,7 @@ class ChangeDetector:
             source_hash=line.source_hash,
         )
 
-    def _changed(
-        self, key: str, line: MappedLine, prod: ProdItem, old_fields: dict[str, Any], old_sizes: dict[str, Any]
-    ) -> LineChange:
+    def _changed(self, key: str, line: MappedLine, prod: ProdDetails, old_sizes: dict[str, Any]) -> LineChange:
         size_changes: list[SizeChange] = []
         current = {size.label: size for size in line.sizes}
         for size in line.sizes:
@@ -344,7 +350,7 @@ class ChangeDetector:
             customer=line.customer,
             line=line,
             fields=line.item_fields,
-            old_fields=old_fields,
+            old_fields=prod.fields,
             content_hash=line.content_hash,
             line_hash=line.line_hash,
             sizes=size_changes,
@@ -370,8 +376,9 @@ class ChangeDetector:
             old.monday_subitem_id,
         )
 
-    def _removed(self, prod: ProdItem, old_fields: dict[str, Any]) -> LineChange:
+    def _removed(self, prod: ProdItem, details: ProdDetails) -> LineChange:
         """A line gone from the source: the removal policy's values on the item; its subitems are left alone."""
+        old_fields = details.fields
         fields = {**old_fields, **self.source.mapping.removal_item}
         fields_hash = content_hash(fields.items())
         return LineChange(
@@ -383,15 +390,19 @@ class ChangeDetector:
             old_fields=old_fields,
             content_hash=fields_hash,
             line_hash=content_hash([fields_hash]),
-            monday_item_id=prod.monday_item_id,
-            order_number=prod.order_number,
-            po_number=prod.po_number,
+            monday_item_id=details.monday_item_id,
+            order_number=details.order_number,
+            po_number=details.po_number,
         )
 
     # -- the pending-work list ----------------------------------------------------------------
 
     def pending(self) -> list[PendingCustomer]:
         """Per customer: new, changed and removed lines, invalid lines and open errors, in one pass."""
+        with collector_paused():  # a bulk pass (core.foundation.collector)
+            return self._pending()
+
+    def _pending(self) -> list[PendingCustomer]:
         index = self.index
         summary: dict[str, PendingCustomer] = {}
         seen: set[str] = set()

@@ -22,16 +22,24 @@ HELD = "HELD"  # its item was deleted or archived on the board: it waits for a p
 
 @dataclass(slots=True)  # one per item on the board, built for every detection and pending list
 class ProdItem:
+    """What the board's index holds of an item: only what classifies a line (the rest is read per line)."""
+
     sync_key: str
     customer: str
-    monday_item_id: str
-    content_hash: str
     line_hash: str
-    is_removed: bool
-    order_number: str | None
-    po_number: str | None
+    is_removed: bool  # (as the driver returns it: 0/1 on SQLite, only ever tested for truth)
     source_hash: str | None
     board_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProdDetails:
+    """The rest of a production item, read for the few lines that changed or left the source."""
+
+    monday_item_id: str
+    order_number: str | None
+    po_number: str | None
+    fields: dict[str, Any]
 
 
 @dataclass(frozen=True)

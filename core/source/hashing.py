@@ -22,7 +22,7 @@ def content_hash(values: Iterable[Any]) -> str:
 
 def fields_hash(fields: dict[str, str | None]) -> str:
     """content_hash(fields.items()) for text values, without the general path's type checks (it is hot)."""
-    return _sha1("\x1e".join(f"{k}\x1f{_NULL if v is None else v}" for k, v in fields.items()))
+    return _sha1("\x1e".join([f"{k}\x1f{_NULL if v is None else v}" for k, v in fields.items()]))
 
 
 def _sha1(text: str) -> str:

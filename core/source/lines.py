@@ -122,6 +122,7 @@ class LineMapper:
         ).hexdigest()
         self._fingerprint_bytes = self.fingerprint.encode("ascii")
         self._hash_special: list[int] = []  # row positions that held a value marshal cannot take
+        self._dates: dict[dt.date, tuple[str, str, str]] = {}  # a date as source_hash spells it
         self._compile()
 
     def canonical_customer(self, raw: Any) -> tuple[str, bool]:
@@ -207,7 +208,15 @@ class LineMapper:
         for i in self._hash_special:
             value = values[i]
             if value is not None and type(value) not in _MARSHAL_TYPES:
-                values[i] = (_NULL, type(value).__name__, repr(value))
+                if type(value) is dt.date:  # equal dates read alike: each distinct one is spelt once
+                    spelt = self._dates.get(value)
+                    if spelt is None:
+                        if len(self._dates) >= _TYPED_MAX:
+                            self._dates.clear()
+                        spelt = self._dates[value] = (_NULL, "date", repr(value))
+                    values[i] = spelt
+                else:
+                    values[i] = (_NULL, type(value).__name__, repr(value))
         try:
             data = marshal.dumps(values, 0)
         except ValueError:

@@ -23,6 +23,7 @@ from core.db import schema as s
 from core.db.bulk import bulk_insert, bulk_insert_rows
 from core.db.clock import db_utcnow
 from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges, LineChange, SizeChange, _chunks
+from core.foundation.collector import collector_paused
 from core.source.limits import fit, storable
 from core.source.mapping import MappedLine, to_json
 from core.staging.batches import log, utcnow
@@ -82,7 +83,7 @@ class StagingRows(StagingErrors):
         """
         result = StageResult()
         now = utcnow()
-        with self.owned(batch_id) as conn:
+        with collector_paused(), self.owned(batch_id) as conn:  # a bulk pass (core.foundation.collector)
             json_of = _JsonMemo()
             item_rows = [self._item_row(batch_id, change, now, json_of) for change in changes.changes]
             for change in changes.changes:
