@@ -1,7 +1,7 @@
 """The staged rows' request index holds only rows that name a request.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04
 
 ``request_id`` is set only while a staged row is SENDING; every row a batch stages has none. The
@@ -14,8 +14,8 @@ all use for that equality. Same name, same column; a literal copy, not read from
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
