@@ -16,7 +16,7 @@ import asyncio
 import time
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QProgressBar, QTableView, QVBoxLayout, QWidget
 
 from core.db import schema as s
@@ -244,8 +244,29 @@ def arrange_batches_view(view: QTableView) -> None:
         header.moveSection(header.visualIndex(column), position)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    # About 350 px for the four: what the batches pane keeps at 1024 px beside the customers pane.
-    # Longer names and states are elided; their tooltips hold them whole.
-    widths = {M.COL_CUSTOMER: 104, M.COL_STATUS: 118, M.COL_PROGRESS: 68, M.COL_ETA: 60}
+    # About 340 px for the four: what the batches pane keeps at 1024 px beside the customers pane; the
+    # states' words are short enough for their column ("21 lines failed", "Cancelled"), their tooltips
+    # say the rest. A wider pane gives the customer's name the room (``_CustomerWidth``).
+    metrics = view.fontMetrics()
+    status = max(map(metrics.horizontalAdvance, ("999 lines failed", "Done, 99 retried", "Ready to send"))) + 12
+    widths = {M.COL_CUSTOMER: 96, M.COL_STATUS: status, M.COL_PROGRESS: 68, M.COL_ETA: 60}
     for column in range(header.count()):
         view.setColumnWidth(column, widths.get(column, 80))
+    view.viewport().installEventFilter(_CustomerWidth(view, widths))
+
+
+class _CustomerWidth(QObject):
+    """The customer column takes what the pane has beyond the four key columns (96 to 150 px)."""
+
+    def __init__(self, view: QTableView, widths: dict[int, int]):
+        super().__init__(view)
+        self.view, self.widths = view, widths
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            from gui.models import BatchesModel as M
+
+            others = sum(w for column, w in self.widths.items() if column != M.COL_CUSTOMER)
+            room = self.view.viewport().width() - others - 4
+            self.view.setColumnWidth(M.COL_CUSTOMER, max(self.widths[M.COL_CUSTOMER], min(room, 150)))
+        return False
