@@ -381,12 +381,12 @@ class FailuresPane(QGroupBox):
         QTimer.singleShot(0, self._fit_cards)
 
     def _fit_cards(self) -> None:
-        """The cards get the height they need (up to two thirds of the pane), the lines the rest."""
+        """The cards get the height they need (up to three fifths of the pane), the lines the rest."""
         total = sum(self.groups_split.sizes())
         if self._cards_sized or total <= 0:
             return
         need = self.cards_host.sizeHint().height() + 2 * self.cards_scroll.frameWidth()
-        cards = min(need, total * 2 // 3)
+        cards = min(need, total * 3 // 5)
         self.groups_split.setSizes([cards, total - cards])
 
     def _cards_moved(self, *_args) -> None:

@@ -136,6 +136,7 @@ class RunPanel(QWidget):
         elif self.detail.text().startswith("Batches running elsewhere"):
             self.detail.setText("")
             self.bar.setFormat("")
+            self.bar.setValue(0)  # nothing running: an empty bar, not a full one that looks like work
         if self.tracker.ended_at is None:
             ended = [r for r in rows if r.get("finished_at") is not None]
             if ended:

@@ -159,7 +159,7 @@ class WindowLayout(WindowBase):
         """Readable first layout: counts fit their figures, the message stretches."""
         arrange_batches_view(self.batches_view)
         self.top_split.setSizes([700, 700])
-        self.main_split.setSizes([430, 430])
+        self.main_split.setSizes([400, 460])  # the failed lines get a little more: cards and lines
 
     @staticmethod
     def _table(model) -> QTableView:

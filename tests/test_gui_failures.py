@@ -147,11 +147,11 @@ def test_a_line_the_erp_must_fix_offers_no_retry_and_says_which_value(
         await _sync_all(window, qtbot, finished)
         await until(lambda: len(pane.groups) == 2, 30, "two causes")
 
-        # The cards take the height they need (up to two thirds of the split), the lines below the rest.
+        # The cards take the height they need (up to three fifths of the split), the lines below the rest.
         def cards_fit() -> bool:
             cards, lines = pane.groups_split.sizes()
             need = pane.cards_host.sizeHint().height() + 2 * pane.cards_scroll.frameWidth()
-            return cards >= min(need, (cards + lines) * 2 // 3) - 1
+            return cards >= min(need, (cards + lines) * 3 // 5) - 1
 
         await until(cards_fit, 5, "the cards to get their height")
         cards = _cards(window)
