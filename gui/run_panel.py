@@ -245,19 +245,19 @@ def arrange_batches_view(view: QTableView) -> None:
         header.moveSection(header.visualIndex(column), position)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    # About 340 px for the four: what the batches pane keeps at 1024 px beside the customers pane; the
-    # states' words are short enough for their column ("21 lines failed", "Cancelled"), their tooltips
-    # say the rest. A wider pane gives the customer's name the room (``_CustomerWidth``).
+    # About 320 px for the four: what the batches pane keeps at 1024 px beside the customers pane, with
+    # its scroll bar. The states' words are short enough for their column ("21 lines failed",
+    # "Cancelled"), their tooltips say the rest. A wider pane gives the customer's name the room.
     metrics = view.fontMetrics()
     status = max(map(metrics.horizontalAdvance, ("999 lines failed", "Done, 99 retried", "Ready to send"))) + 12
-    widths = {M.COL_CUSTOMER: 96, M.COL_STATUS: status, M.COL_PROGRESS: 68, M.COL_ETA: 60}
+    widths = {M.COL_CUSTOMER: 88, M.COL_STATUS: status, M.COL_PROGRESS: 62, M.COL_ETA: 60}
     for column in range(header.count()):
         view.setColumnWidth(column, widths.get(column, 80))
     view.viewport().installEventFilter(_CustomerWidth(view, widths))
 
 
 class _CustomerWidth(QObject):
-    """The customer column takes what the pane has beyond the four key columns (96 to 150 px)."""
+    """The customer column takes what the pane has beyond the four key columns (88 to 150 px)."""
 
     def __init__(self, view: QTableView, widths: dict[int, int]):
         super().__init__(view)
