@@ -7,7 +7,7 @@ until they are painted, and the views stay as fast as plain text cells.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -114,7 +114,9 @@ class RetryButtonDelegate(QStyledItemDelegate):
         button.rect = self.button_rect(option.rect)
         button.text = self.TEXT
         button.direction = option.direction
-        button.palette = option.palette
+        button.palette = QPalette(option.palette)
+        if not enabled:  # drawn greyed, as a disabled button is (the style reads the current group)
+            button.palette.setCurrentColorGroup(QPalette.ColorGroup.Disabled)
         button.fontMetrics = option.fontMetrics
         state = QStyle.StateFlag.State_None
         if enabled and option.state & QStyle.StateFlag.State_Enabled:

@@ -137,6 +137,8 @@ class FailuresPane(QGroupBox):
         self.groups_split.addWidget(self.cards_scroll)
         self.groups_split.addWidget(self.lines_view)
         self.groups_split.setSizes([160, 240])
+        self._cards_sized = False  # the planner moved the handle: the cards keep the height given
+        self.groups_split.splitterMoved.connect(self._cards_moved)
 
         # -- flat: every failed row
         self.errors_view = _table(self.errors_proxy)
@@ -376,6 +378,19 @@ class FailuresPane(QGroupBox):
             card.hide()
         more = len(self.groups) - len(groups)
         self.more_label.setText(f"…and {more} more causes: see the flat list" if more > 0 else "")
+        QTimer.singleShot(0, self._fit_cards)
+
+    def _fit_cards(self) -> None:
+        """The cards get the height they need (up to three fifths of the pane), the lines the rest."""
+        total = sum(self.groups_split.sizes())
+        if self._cards_sized or total <= 0:
+            return
+        need = self.cards_host.sizeHint().height() + 2 * self.cards_scroll.frameWidth()
+        cards = min(need, total * 3 // 5)
+        self.groups_split.setSizes([cards, total - cards])
+
+    def _cards_moved(self, *_args) -> None:
+        self._cards_sized = True
 
     def _tab_order(self) -> None:
         """Tab goes through the filters, each group's Retry and Show, the lines, then the pane's buttons."""
@@ -416,6 +431,8 @@ class FailuresPane(QGroupBox):
                 f"{shown_lines:,} line{'s' * (shown_lines != 1)}{filtered} in {groups} "
                 f"group{'s' * (groups != 1)} · {open_rows:,} failed rows"
             )
+        if not self.rows:  # the empty state says it; no "0 lines in 0 groups"
+            self.count_label.setText("")
         if self._busy and self.rows:
             self.count_label.setText(self.count_label.text() + " · a sync is running: retry when it has finished")
         self._update_buttons()

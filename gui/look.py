@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QFont, QIcon
-from PySide6.QtWidgets import QApplication, QLayout, QStyle, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QLayout, QStyle, QWidget
 
 from core.foundation.resources import resource_path
 
@@ -91,3 +92,33 @@ def apply_look(app: QApplication) -> None:
         return
     app.setStyleSheet(app.styleSheet() + "\n" + stylesheet())
     app.setProperty("ordersync_look", True)
+
+
+class EmptyState(QObject):
+    """A sentence painted on an empty view ("No batches yet…"), gone as soon as the view shows a row."""
+
+    def __init__(self, view: QAbstractItemView, text: str):
+        super().__init__(view)
+        self.view = view
+        self.label = QLabel(text, view.viewport())
+        self.label.setProperty("role", "empty")
+        self.label.setFont(font(TYPE_HEADING))
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        view.viewport().installEventFilter(self)
+        model = view.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset, model.layoutChanged):
+            signal.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        self.label.setVisible(self.view.model().rowCount() == 0)
+        self._place()
+
+    def _place(self) -> None:
+        self.label.setGeometry(self.view.viewport().rect().adjusted(SPACE_M, SPACE_M, -SPACE_M, -SPACE_M))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self._place()
+        return False

@@ -171,6 +171,8 @@ class MainWindow(WindowLayout, WindowActions):
 
     def _sync_finished(self, results: list) -> None:
         self.monday_label.setText("monday: connected" if results else self.monday_label.text())
+        if self.statusBar().currentMessage().startswith("Cancelling"):
+            self.statusBar().clearMessage()  # done cancelling: the run header says how the run ended
         self.refresh_all()
         self._update_actions()
 

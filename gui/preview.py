@@ -82,7 +82,7 @@ class PreviewDialog(QDialog):
                     item.addChild(
                         QTreeWidgetItem(
                             [
-                                f"{len(line['sizes'])} sizes",
+                                f"{len(line['sizes'])} size{'' if len(line['sizes']) == 1 else 's'}",
                                 "",
                                 ", ".join(f"{s['size']} {s['new']}" for s in line["sizes"]),
                             ]

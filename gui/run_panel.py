@@ -16,7 +16,7 @@ import asyncio
 import time
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QHeaderView, QLabel, QProgressBar, QTableView, QVBoxLayout, QWidget
 
 from core.db import schema as s
@@ -136,6 +136,7 @@ class RunPanel(QWidget):
         elif self.detail.text().startswith("Batches running elsewhere"):
             self.detail.setText("")
             self.bar.setFormat("")
+            self.bar.setValue(0)  # nothing running: an empty bar, not a full one that looks like work
         if self.tracker.ended_at is None:
             ended = [r for r in rows if r.get("finished_at") is not None]
             if ended:
@@ -244,8 +245,29 @@ def arrange_batches_view(view: QTableView) -> None:
         header.moveSection(header.visualIndex(column), position)
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(False)
-    # About 350 px for the four: what the batches pane keeps at 1024 px beside the customers pane.
-    # Longer names and states are elided; their tooltips hold them whole.
-    widths = {M.COL_CUSTOMER: 104, M.COL_STATUS: 118, M.COL_PROGRESS: 68, M.COL_ETA: 60}
+    # About 320 px for the four: what the batches pane keeps at 1024 px beside the customers pane, with
+    # its scroll bar. The states' words are short enough for their column ("21 lines failed",
+    # "Cancelled"), their tooltips say the rest. A wider pane gives the customer's name the room.
+    metrics = view.fontMetrics()
+    status = max(map(metrics.horizontalAdvance, ("999 lines failed", "Done, 99 retried", "Ready to send"))) + 12
+    widths = {M.COL_CUSTOMER: 88, M.COL_STATUS: status, M.COL_PROGRESS: 62, M.COL_ETA: 60}
     for column in range(header.count()):
         view.setColumnWidth(column, widths.get(column, 80))
+    view.viewport().installEventFilter(_CustomerWidth(view, widths))
+
+
+class _CustomerWidth(QObject):
+    """The customer column takes what the pane has beyond the four key columns (88 to 150 px)."""
+
+    def __init__(self, view: QTableView, widths: dict[int, int]):
+        super().__init__(view)
+        self.view, self.widths = view, widths
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            from gui.models import BatchesModel as M
+
+            others = sum(w for column, w in self.widths.items() if column != M.COL_CUSTOMER)
+            room = self.view.viewport().width() - others - 4
+            self.view.setColumnWidth(M.COL_CUSTOMER, max(self.widths[M.COL_CUSTOMER], min(room, 150)))
+        return False

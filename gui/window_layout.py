@@ -29,7 +29,7 @@ from gui.customers_pane import CustomersPane
 from gui.delegates import ProgressBarDelegate
 from gui.failures_pane import FailuresPane
 from gui.log_pane import LogPane
-from gui.look import STUCK, icon
+from gui.look import STUCK, EmptyState, icon
 from gui.mnemonics import SHORTCUT, TEXT
 from gui.models import COL_PROGRESS
 from gui.run_panel import ForecastLabel, RunPanel, arrange_batches_view
@@ -71,6 +71,7 @@ class WindowLayout(WindowBase):
         self.run_panel = RunPanel()  # the whole run at a glance (gui/run_panel.py)
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
+        self.batches_empty = EmptyState(self.batches_view, "No batches yet. Tick customers and press Sync.")
         self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
         self.cancel_button.setEnabled(False)
         batches_box = QGroupBox("Batches")
@@ -158,7 +159,7 @@ class WindowLayout(WindowBase):
         """Readable first layout: counts fit their figures, the message stretches."""
         arrange_batches_view(self.batches_view)
         self.top_split.setSizes([700, 700])
-        self.main_split.setSizes([430, 430])
+        self.main_split.setSizes([400, 460])  # the failed lines get a little more: cards and lines
 
     @staticmethod
     def _table(model) -> QTableView:

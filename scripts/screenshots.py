@@ -1,20 +1,24 @@
-"""Screenshots of the operator window's main states, for the docs.
+"""Screenshots of the operator window's states, for the docs and the README.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
-Writes ``idle.png``, ``syncing.png``, ``errors.png``, ``preview.png``, ``log.png`` and ``settings.png`` (the main
-window at 1400x860, the dialogs at their own size) from a fresh demo in a temporary folder: the demo
-database (600 order lines) and its embedded sandbox board, opened the way ``main.py --demo`` opens
-them. Nothing of the user's is read or written: the demo lives in a temporary folder and the
-window's saved geometry (QSettings) goes there too.
+Writes one PNG per state (the main window at 1400x860 unless said, the dialogs at their own size)
+from a fresh demo in a temporary folder: the demo database (600 order lines) and its embedded
+sandbox board, opened the way ``main.py --demo`` opens them. Nothing of the user's is read or
+written: the demo lives in a temporary folder and the window's saved geometry (QSettings) goes
+there too. Other PNGs in the folder (older states) are removed.
 
-- idle: the window on the demo, customers with pending work, nothing checked yet;
-- preview: the Preview dialog of two checked customers, every line expanded;
-- errors: one customer synced after the board owner deleted the ORDER TYPE label "RECEIVED"
-  (every line fails): the failed lines grouped by cause, one line selected with its details;
-- syncing: the biggest customers syncing, batches with their progress bars mid-way;
-- log: the log pane open under the window after those syncs, each batch's lines tagged;
-- settings: the settings dialog on the demo's settings file.
+- idle.png: the window on the demo, customers with pending work, nothing ticked, no batch yet;
+- forecast.png: two customers ticked, the forecast under Sync ("about 250 changes, …");
+- preview.png: the Preview dialog of those two, every line expanded, the forecast on top;
+- failed-groups.png: after the board owner deleted two status labels and two customers synced,
+  the failed lines grouped by cause, each with its fix and one retry;
+- group-lines.png: the second group shown, one row per order line;
+- details.png: one line selected, its details with the field table;
+- syncing.png: three big customers syncing, the run header with the overall bar and time left;
+- small-window.png: the same moment at 1024x700;
+- log.png: the log pane open under the window after those syncs;
+- settings.png: the settings dialog on the demo's settings file.
 
 Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
 script re-runs itself under ``xvfb-run``; on Debian/Ubuntu install it with ``apt-get install xvfb``
@@ -35,6 +39,19 @@ sys.path.insert(0, str(ROOT))
 
 XVFB_SCREEN = "-screen 0 1600x1000x24"
 WINDOW_SIZE = (1400, 860)
+SMALL_SIZE = (1024, 700)
+SHOTS = (
+    "idle",
+    "forecast",
+    "preview",
+    "failed-groups",
+    "group-lines",
+    "details",
+    "syncing",
+    "small-window",
+    "log",
+    "settings",
+)
 
 
 def _parse() -> argparse.Namespace:
@@ -83,7 +100,7 @@ import tempfile
 import time
 
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from core import __version__
@@ -139,8 +156,9 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
     window.raise_()
     window.activateWindow()
     bridge = window.bridge
+    pane = window.failures
     try:
-        # -- idle: the pending customers, nothing checked --------------------------------------------
+        # -- idle: the pending customers, nothing ticked, no batch yet -------------------------------
         await until(lambda: window.customers.rowCount() > 0, 60, "the pending customers")
         await until(lambda: not bridge.tasks.running("refresh"), 30, "the first refresh")
         await settle(1.0)
@@ -149,13 +167,17 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         pending = {row["customer"]: row for row in rows_of(window.customers)}
         by_size = sorted(pending, key=lambda c: pending[c]["new"] + pending[c]["changed"])
 
-        # -- preview: two customers, every line expanded ---------------------------------------------
-        # one customer with invalid lines (they show with their reasons) and one without
-        chosen = [c for c in by_size if pending[c]["invalid"]][:1] + [c for c in by_size if not pending[c]["invalid"]][
-            :1
-        ]
+        # -- forecast: two customers ticked, the forecast under Sync ---------------------------------
+        # one customer with invalid lines (they show with their reasons in Preview) and one without
+        chosen = [c for c in by_size if pending[c]["invalid"]][:1]
+        chosen += [c for c in by_size if not pending[c]["invalid"]][:1]
         for customer in chosen:
             window.customers.set_checked(customer, True)
+        await until(lambda: window.forecast_label.text().startswith("Ticked:"), 60, "the forecast under Sync")
+        await settle()
+        save(window, out, "forecast")
+
+        # -- preview: the same two customers, every line expanded, the forecast on top ---------------
         window.preview_selected()
         dialog = window.preview_dialog
         await until(lambda: dialog.report is not None, 60, "the preview")
@@ -163,46 +185,62 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         dialog.tree.scrollToTop()
         await settle()
         save(dialog, out, "preview")
-        dialog.reject()
+        dialog.sync_button.click()  # sends them: their invalid lines stay for the ERP to fix
+        await until(lambda: bridge.syncing, 10, "the previewed sync to start")
+        await until(lambda: not bridge.syncing, 120, "the previewed sync to end")
         window.customers.set_all_checked(False)
 
-        # -- errors: the board owner deleted a status label; one customer's lines all fail ----------
+        # -- failed groups: the board owner deleted two status labels; two customers' lines fail ------
         sandbox = bridge.ctx.sandbox()
-        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=False)
-        small = next(c for c in by_size if pending[c]["new"] >= 3 and c not in chosen)
-        window.customers.set_checked(small, True)
-        window.sync_button.click()
-        await until(lambda: bridge.syncing, 10, "the sync to start")
-        await until(lambda: not bridge.syncing, 120, "the failing sync to end")
-        pane = window.failures
-        await until(lambda: bool(pane.groups), 30, "the failed lines, grouped")
+        small = [c for c in by_size if pending[c]["new"] >= 3 and not pending[c]["invalid"] and c not in chosen][:2]
+        for customer, (column, label) in zip(
+            small, [("ORDER TYPE", "RECEIVED"), ("UNIT OF MEASURE", "PCE")], strict=True
+        ):
+            sandbox.set_label(DEMO_BOARD_ID, column, label, present=False)
+            window.customers.set_checked(customer, True)
+            window.sync_button.click()
+            await until(lambda: bridge.syncing, 10, "the sync to start")
+            await until(lambda: not bridge.syncing, 120, "the failing sync to end")
+            window.customers.set_all_checked(False)
+            sandbox.set_label(DEMO_BOARD_ID, column, label, present=True)  # a retry would now work
+        await until(lambda: len(pane.groups) >= 2, 30, "the failed lines, grouped")
         await settle(1.5)
+        save(window, out, "failed-groups")
+
+        # -- a group expanded: the second cause's lines ----------------------------------------------
+        pane.cards[1].show_button.click()
+        await settle(0.8)
+        save(window, out, "group-lines")
+
+        # -- details: one line selected, its field table ---------------------------------------------
         pane.lines_view.setFocus()
         pane.lines_view.selectRow(0)
         await until(lambda: not bridge.tasks.running("details"), 20, "the details pane")
         await settle(0.8)
-        save(window, out, "errors")
-        sandbox.set_label(DEMO_BOARD_ID, "ORDER TYPE", "RECEIVED", present=True)
+        save(window, out, "details")
 
-        # -- syncing: the biggest customers, caught mid-way ------------------------------------------
+        # -- syncing: the biggest customers, caught mid-way; then the same at 1024x700 ----------------
         window.customers.set_all_checked(False)
-        biggest = [c for c in reversed(by_size) if c != small][:4]
+        biggest = [c for c in reversed(by_size) if c not in small and c not in chosen][:3]
         for customer in biggest:
             window.customers.set_checked(customer, True)
         window.sync_button.click()
         await until(lambda: bridge.syncing, 10, "the big sync to start")
 
         def mid_way() -> bool:
-            done, total = window.batches.overall()
-            running = [s for s in batch_statuses(window) if s == "PUSHING"]
-            return bool(running) and total > 0 and 0.3 <= done / total <= 0.7 and len(batch_statuses(window)) >= 3
+            fraction = window.run_panel.tracker.fraction()
+            return 0.3 <= fraction <= 0.6 and len(batch_statuses(window)) >= 4
 
         try:
-            await until(mid_way, 180, "a batch half-way")
+            await until(mid_way, 180, "the run a third of the way")
         except TimeoutError as exc:
             print(f"  note: {exc}; taking the picture as it is", flush=True)
         await settle(0.3)
         save(window, out, "syncing")
+        window.resize(*SMALL_SIZE)
+        await settle(0.6)
+        save(window, out, "small-window")
+        window.resize(*WINDOW_SIZE)
         window.cancel_button.click()
         await until(lambda: not bridge.syncing, 120, "the cancelled sync to stop")
         await settle(0.5)
@@ -210,7 +248,7 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         # -- log: the log pane open under the window, every batch's lines tagged ---------------------
         dock = window.findChild(QDockWidget, "log_dock")
         dock.show()
-        window.main_split.setSizes([300, 260])
+        window.resizeDocks([dock], [230], Qt.Orientation.Vertical)
         window.log_view.verticalScrollBar().setValue(window.log_view.verticalScrollBar().maximum())
         await settle(0.8)
         save(window, out, "log")
@@ -235,6 +273,10 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
 def main() -> int:
     args = ARGS or _parse()
     args.out.mkdir(parents=True, exist_ok=True)
+    for old in args.out.glob("*.png"):
+        if old.stem not in SHOTS:
+            old.unlink()
+            print(f"  removed {old.name} (no longer a state shown)", flush=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("OrderSync")
     app.setApplicationVersion(__version__)

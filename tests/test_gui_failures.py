@@ -146,6 +146,14 @@ def test_a_line_the_erp_must_fix_offers_no_retry_and_says_which_value(
     async def scenario():
         await _sync_all(window, qtbot, finished)
         await until(lambda: len(pane.groups) == 2, 30, "two causes")
+
+        # The cards take the height they need (up to three fifths of the split), the lines below the rest.
+        def cards_fit() -> bool:
+            cards, lines = pane.groups_split.sizes()
+            need = pane.cards_host.sizeHint().height() + 2 * pane.cards_scroll.frameWidth()
+            return cards >= min(need, (cards + lines) * 3 // 5) - 1
+
+        await until(cards_fit, 5, "the cards to get their height")
         cards = _cards(window)
         invalid = next(card for key, card in cards.items() if key[0] == ErrorType.VALIDATION)
         assert not invalid.retry_button.isEnabled() and invalid.retry_button.text() == "No retry: fix in the ERP"
@@ -190,6 +198,27 @@ def test_a_line_the_erp_must_fix_offers_no_retry_and_says_which_value(
         qtbot.mouseClick(label.show_button, Qt.MouseButton.LeftButton)
         assert lines.rowCount() == 3
         assert all(lines.index(r, LinesModel.COL_TODO).data().startswith("Retried at ") for r in range(3))
+
+    qloop.run_until_complete(scenario())
+
+
+def test_before_any_sync_the_batches_and_the_failed_lines_say_so_without_zero_counts(
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
+    _world(sqlite_engine, lines=2)
+    window = open_window()
+    pane = window.failures
+    empty = window.batches_empty.label
+    finished = runs_finished(window)
+
+    async def scenario():
+        await until(lambda: pane.empty_label.text().startswith("No failed lines"), 10, "the failed lines read")
+        assert pane.count_label.text() == ""  # not "0 lines in 0 groups · 0 failed rows"
+        assert window.batches.rowCount() == 0
+        assert empty.isVisibleTo(window.batches_view) and empty.text().startswith("No batches yet.")
+        await _sync_all(window, qtbot, finished)
+        await until(lambda: window.batches.rowCount() == 1, 10, "the batch in the list")
+        assert not empty.isVisibleTo(window.batches_view)
 
     qloop.run_until_complete(scenario())
 

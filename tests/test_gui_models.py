@@ -396,7 +396,7 @@ def test_batches_newest_first_human_status_progress_and_overall(qtbot):
         ]
     )
     assert refs(model) == [3, 2, 1]
-    assert column(model, COL_STATUS) == ["Sending", "Ready to send (no heartbeat)", "Done with 2 failed lines"]
+    assert column(model, COL_STATUS) == ["Sending", "Ready to send (stalled)", "2 lines failed"]
     assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole).endswith("recorded status: PUSHING")
     assert "COMPLETED_WITH_ERRORS" in model.index(2, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
     # monday's colours: orange working, red for failed lines still open.
@@ -435,7 +435,7 @@ def test_batches_newest_first_human_status_progress_and_overall(qtbot):
 
     # Every failed line of batch 1 retried successfully since: shown done, its history kept in the tooltip.
     model.set_rows([batch_row(1, "COMPLETED_WITH_ERRORS", 100, 100, failed=21, errors_open=False)])
-    assert column(model, COL_STATUS) == ["Done (21 lines fixed by retry)"]
+    assert column(model, COL_STATUS) == ["Done, 21 retried"]
     assert model.index(0, COL_STATUS).data(Qt.ItemDataRole.BackgroundRole) == DONE_COLOR
     assert "COMPLETED_WITH_ERRORS" in model.index(0, COL_STATUS).data(Qt.ItemDataRole.ToolTipRole)
 

@@ -211,7 +211,9 @@ def test_cancel_a_running_sync_and_resume_it(qloop, qtbot, open_window, sqlite_e
         await until(lambda: window.cancel_button.isEnabled() and window.batches.rowCount() > 0, 20, "a running batch")
         await until(lambda: window.batches.overall()[0] > 0, 30, "the first rows on the board")
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+        assert window.statusBar().currentMessage().startswith("Cancelling")
         await until(lambda: len(finished) == 1, 60, "the cancelled sync to stop")
+        assert window.statusBar().currentMessage() == ""  # no stale "Cancelling…" once it has stopped
         with sqlite_engine.connect() as conn:
             batch = conn.execute(sa.select(s.batches)).mappings().one()
         assert batch["status"] == s.CANCELLED

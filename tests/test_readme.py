@@ -107,3 +107,9 @@ def test_the_wait_for_monday_the_readme_states_is_the_programs():
     assert f"no more than {unreachable_wait_bound(MAX_ATTEMPTS):g} s in all" in section
     assert f"max_attempts = {MAX_ATTEMPTS} " in README  # the settings example …
     assert next(s.default for s in SETTINGS if s.name == "monday.max_attempts") == MAX_ATTEMPTS  # … is the default
+
+
+def test_every_screenshot_the_readme_links_exists_and_every_screenshot_is_linked():
+    linked = set(re.findall(r"docs/screenshots/([\w-]+\.png)", README))
+    present = {path.name for path in (ROOT / "docs" / "screenshots").glob("*.png")}
+    assert linked and linked == present, (linked - present, present - linked)

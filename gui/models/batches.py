@@ -47,9 +47,9 @@ STATUS_TEXT = {
     PUSHING: "Sending",
     PROMOTING: "Finishing",
     COMPLETED: "Done",
-    COMPLETED_WITH_ERRORS: "Done, some lines not sent",
-    FAILED: "Stopped — resumes on next sync",
-    CANCELLED: "Cancelled — resumes on next sync",
+    COMPLETED_WITH_ERRORS: "Partly done",
+    FAILED: "Stopped",
+    CANCELLED: "Cancelled",
     NO_CHANGES: "Done, nothing to send",
 }
 _FINISHED_OK = (COMPLETED, COMPLETED_WITH_ERRORS, NO_CHANGES)
@@ -62,7 +62,7 @@ _ON_COLOR = QColor(255, 255, 255)
 
 
 def status_text(status: str | None, failed: Any = 0, errors_open: bool | None = None) -> str:
-    """The status cell: "Sending", "Done", "Done with 21 failed lines", "Done (21 lines fixed by retry)"…
+    """The status cell, short enough for its column: "Sending", "Done", "21 lines failed", "Done, 21 retried"…
 
     A batch that ended with failed lines keeps COMPLETED_WITH_ERRORS in MON_BatchProcessing (what
     happened in it); once none of its failed lines is open any more (``errors_open`` False, see
@@ -73,9 +73,9 @@ def status_text(status: str | None, failed: Any = 0, errors_open: bool | None = 
     if status == COMPLETED_WITH_ERRORS:
         count = _count(failed)
         if errors_open is False:
-            return f"Done ({count:,} line{'' if count == 1 else 's'} fixed by retry)" if count else "Done"
+            return f"Done, {count:,} retried" if count else "Done"
         if count:
-            return f"Done with {count:,} failed line{'' if count == 1 else 's'}"
+            return f"{count:,} line{'' if count == 1 else 's'} failed"
     return STATUS_TEXT.get(status) or status.replace("_", " ").capitalize()
 
 
@@ -235,7 +235,7 @@ class BatchesModel(_KeyedTableModel):
         progress = _progress(raw[self._B_DONE], raw[self._B_TOTAL], raw[self._B_STATUS])
         status = status_text(raw[self._B_STATUS], raw[self._B_FAILED], raw[self._B_ERRORS_OPEN])
         if raw[self._B_STALE]:
-            status += " (no heartbeat)"
+            status += " (stalled)"
         return (
             str(raw[self._B_ID]),
             raw[self._B_CUSTOMER] or "(blank)",
@@ -279,6 +279,14 @@ class BatchesModel(_KeyedTableModel):
                 return raw[self._B_CUSTOMER] or None  # the whole name, where the column elides it
             if column == COL_STATUS:
                 tip = status_text(raw[self._B_STATUS], raw[self._B_FAILED], raw[self._B_ERRORS_OPEN])
+                if raw[self._B_STATUS] in (FAILED, CANCELLED):
+                    tip += "\nthe next sync of this customer resumes it"
+                elif raw[self._B_STATUS] == COMPLETED_WITH_ERRORS:
+                    tip += "\n" + (
+                        "every failed line was sent since by a retry"
+                        if raw[self._B_ERRORS_OPEN] is False
+                        else "the other lines were sent; the failed ones are under Failed lines"
+                    )
                 tip += f"\nrecorded status: {raw[self._B_STATUS] or ''}"
                 if raw[self._B_STALE]:
                     tip += "\nno heartbeat for over 2 minutes: the process running it may be gone"
