@@ -30,6 +30,8 @@ TEXT = {
     "group_by_cause": "&Group by cause",
     "dismiss": "&Dismiss",
     "show_resolved": "Show resol&ved",
+    # -- the toolbar (gui/window_layout.py)
+    "check_board": "Check the &board…",  # the drift check (gui/drift_dialog.py)
     # -- the log dock (gui/log_pane.py)
     "open_log": "Open Log &Folder",
 }
@@ -42,6 +44,7 @@ SHORTCUT = {
     "settings": "Ctrl+,",
     "about": "F1",
     "find": "Ctrl+F",
+    "check_board": "Ctrl+B",
     "tick_shown": "Ctrl+A",  # in the customers list: tick every customer shown
 }
 

@@ -53,9 +53,12 @@ class WindowLayout(WindowBase):
         self.preview_action = self._action("Preview…", "preview", "What a sync of the ticked customers would send")
         self.refresh_action = self._action("Refresh", "refresh", "Read the customers, batches and failed lines again")
         self.cancel_action = self._action("Cancel Sync", "cancel", "Stop the sync after the request in flight")
+        self.check_action = self._action(
+            TEXT["check_board"], "check_board", "Read the board and list what people changed there; changes nothing"
+        )
         self.settings_action = self._action("Settings…", "settings", "Database, monday board, API token and mapping")
         self.addActions([self.sync_action, self.preview_action])
-        for action in (self.refresh_action, self.cancel_action, self.settings_action):
+        for action in (self.refresh_action, self.cancel_action, self.check_action, self.settings_action):
             toolbar.addAction(action)
         self.cancel_action.setEnabled(False)
 
