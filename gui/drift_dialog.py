@@ -76,14 +76,14 @@ def finding_text(kind: str, entry: dict[str, Any]) -> str:
         text = f"size {size} {entry['state']} on the board" if size else f"item {entry['state']} on the board"
         return text + (" (OrderSync had noticed it already)" if entry.get("noticed") else "")
     if kind == "unknown":
-        name = entry.get("name")
+        name = f'"{entry.get("name") or ""}"'
         if "size" in entry:  # a size under one of OrderSync's items
-            return f"a size OrderSync did not create: {name!r}"
+            return f"a size OrderSync did not create: {name}"
         if entry.get("known_as"):
-            return f"an item OrderSync did not put there, with the key of its item {entry['known_as']}: {name!r}"
+            return f"an item OrderSync did not put there, with the key of its item {entry['known_as']}: {name}"
         if entry.get("sync_key"):
-            return f"an item with a key OrderSync does not know: {name!r}"
-        return f"an item without a sync key: {name!r}"
+            return f"an item with a key OrderSync does not know: {name}"
+        return f"an item without a sync key: {name}"
     ids = entry.get("item_ids") or []
     many = "two" if len(ids) == 2 else str(len(ids))
     if size:

@@ -14,7 +14,7 @@ from core.db import schema as s
 from core.foundation.exceptions import OrderSyncError
 from gui.drift_dialog import CLEAN, DriftDialog
 from gui.mnemonics import SHORTCUT
-from tests.helpers import empty_orders, order_row
+from tests.helpers import BOARD, empty_orders, order_row
 from tests.test_gui_window import open_window, qloop, runs_finished, sandbox, until  # noqa: F401 - fixtures
 
 ORDERS = ("MWE-00001", "MWE-00002")
@@ -91,8 +91,10 @@ def test_the_check_of_the_board_lists_what_a_person_changed_and_links_to_the_lin
         mwe1, mwe2 = _line(sqlite_engine, "MWE-00001"), _line(sqlite_engine, "MWE-00002")
         sandbox.set_value(mwe1["monday_item_id"], "CUSTOMER PRICE", "31")  # a planner retypes a cell
         sandbox.delete_item(mwe2["monday_item_id"])  # and deletes an item
+        new = sandbox.add_item(BOARD, "A planner's line", {"SYNC KEY": "MWE-99999 | X | Y"}, group=mwe1["group_id"])
+        copy = sandbox.add_item(BOARD, "copy", {"SYNC KEY": mwe1["sync_key"]}, group=mwe1["group_id"])
         dialog = await _check_the_board(window)
-        assert dialog.summary.text().startswith("2 differences on the board")
+        assert dialog.summary.text().startswith("4 differences on the board")
         assert dialog.findings() == [
             (
                 "MACK WELDON",
@@ -102,9 +104,28 @@ def test_the_check_of_the_board_lists_what_a_person_changed_and_links_to_the_lin
                 mwe1["monday_item_id"],
             ),
             ("MACK WELDON", "item deleted on the board", "MWE-00002", mwe2["sync_key"], mwe2["monday_item_id"]),
+            (
+                "MACK WELDON",
+                'an item with a key OrderSync does not know: "A planner\'s line"',
+                "",
+                "MWE-99999 | X | Y",
+                new,
+            ),
+            (
+                "MACK WELDON",
+                f"two items with the same key (OrderSync's is {mwe1['monday_item_id']})",
+                "",
+                mwe1["sync_key"],
+                ", ".join(sorted([mwe1["monday_item_id"], copy], key=int)),
+            ),
         ]
-        groups = [dialog.tree.topLevelItem(0).child(g).text(0) for g in range(2)]
-        assert groups == ["Changed by a person on the board (1)", "Deleted or archived on the board (1)"]
+        groups = [dialog.tree.topLevelItem(0).child(g).text(0) for g in range(4)]
+        assert groups == [
+            "Changed by a person on the board (1)",
+            "Deleted or archived on the board (1)",
+            "On the board, not put there by OrderSync (1)",
+            "One sync key on several items (1)",
+        ]
 
         # A finding leads to its line: order, key and item, and what OrderSync wrote there.
         dialog.select_finding(0)
