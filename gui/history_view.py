@@ -2,14 +2,24 @@
 
 ``HistoryTable`` is a compact table (when, what, column, before → sent, who), one row per changed cell,
 oldest first. ``load`` reads the audit trail by the line's sync key (or a batch) off the GUI thread,
-through the bridge; a late answer for a line no longer shown is dropped.
+through the bridge; a late answer for a line no longer shown is dropped. ``HistoryDialog`` shows a
+batch's history (the batches' list: right click or the menu key, "Batch history…").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.staging.audit import KIND_WORDS, HistoryFilter, history
 from gui.bridge import EngineBridge
@@ -103,3 +113,34 @@ class HistoryTable(QTableWidget):
             tuple((self.item(r, c).text() if self.item(r, c) is not None else "") for c in range(self.columnCount()))  # type: ignore[union-attr]
             for r in range(self.rowCount())
         ]
+
+
+class HistoryDialog(QDialog):
+    """The history of one batch: every cell it changed on the board (from the batches' list)."""
+
+    def __init__(self, bridge: EngineBridge, batch_id: int, what: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("history_dialog")
+        self.setWindowTitle(f"History of batch {batch_id}")
+        self.resize(900, 480)
+        self.summary = QLabel(f"Reading what batch {batch_id} changed on the board…")
+        self.summary.setWordWrap(True)
+        self.table = HistoryTable(bridge)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        self.batch_id = batch_id
+        self.what = what
+        self.table.load(batch_id=batch_id, on_rows=self._read)
+
+    def _read(self, rows: list[dict[str, Any]]) -> None:
+        lines = len({row.get("sync_key") for row in rows})
+        head = f"Batch {self.batch_id}" + (f" ({self.what})" if self.what else "")
+        if not rows:
+            self.summary.setText(f"{head} changed nothing on the board.")
+            return
+        cells = f"{len(rows):,} change" + ("" if len(rows) == 1 else "s")
+        self.summary.setText(f"{head}: {cells} on the board, on {lines:,} line" + ("" if lines == 1 else "s") + ".")

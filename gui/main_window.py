@@ -70,6 +70,7 @@ class MainWindow(WindowLayout, WindowActions):
         self.cancel_action.triggered.connect(self.cancel_sync)
         self.cancel_button.clicked.connect(self.cancel_sync)
         self.check_action.triggered.connect(self.check_board)
+        self.batch_history_action.triggered.connect(self.show_batch_history)
         self.bridge.checkingChanged.connect(lambda _checking: self._update_actions())
         self.settings_action.triggered.connect(self.open_settings)
         self.about_action.triggered.connect(self.show_about)

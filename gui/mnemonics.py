@@ -22,6 +22,7 @@ TEXT = {
     "sync": "&Sync",  # the Sync button adds the count: "&Sync 3 customers"
     # -- the run panel (gui/run_panel.py)
     "cancel": "&Cancel",
+    "batch_history": "Batch &history…",  # the batches' context menu (gui/history_view.py)
     # -- the failed lines (gui/failures_pane.py)
     "retry_group": "&Retry these lines",
     "retry_selected": "Retr&y selected",

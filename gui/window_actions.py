@@ -12,6 +12,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox
 
 from gui.drift_dialog import DriftDialog
+from gui.history_view import HistoryDialog
+from gui.models import KeyRole
 from gui.preview import PreviewDialog
 from gui.window_base import WindowBase
 
@@ -51,6 +53,19 @@ class WindowActions(WindowBase):
         dialog = DriftDialog(self.bridge, self)
         dialog.open()
         self.drift_dialog = dialog
+
+    def show_batch_history(self) -> None:
+        """What the selected (or current) batch changed on the board, from the audit trail."""
+        selected = self.batches_view.selectionModel().selectedRows()
+        index = selected[0] if selected else self.batches_view.currentIndex()
+        if not index.isValid():
+            self.statusBar().showMessage("Select a batch to see what it changed on the board.", 5000)
+            return
+        batch_id = self.batches.index(index.row(), 0).data(KeyRole)
+        customer = self.batches.index(index.row(), self.batches.COL_CUSTOMER).data()
+        dialog = HistoryDialog(self.bridge, int(batch_id), str(customer or ""), self)
+        dialog.open()
+        self.history_dialog = dialog
 
     def cancel_sync(self) -> None:
         """Stop this window's sync, and the selected active batches (all active ones when none is selected).

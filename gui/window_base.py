@@ -33,6 +33,7 @@ class WindowBase(QMainWindow):
     sync_action: QAction
     preview_action: QAction
     check_action: QAction
+    batch_history_action: QAction
     sync_button: QPushButton
     preview_button: QPushButton
     batches_view: QTableView

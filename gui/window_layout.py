@@ -74,6 +74,11 @@ class WindowLayout(WindowBase):
         self.run_panel = RunPanel()  # the whole run at a glance (gui/run_panel.py)
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
+        # Right click or the menu key on a batch: what it changed on the board (gui/history_view.py).
+        self.batch_history_action = QAction(TEXT["batch_history"], self.batches_view)
+        self.batch_history_action.setToolTip("What the selected batch changed on the board, cell by cell")
+        self.batches_view.addAction(self.batch_history_action)
+        self.batches_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
         self.cancel_button.setEnabled(False)
         batches_box = QGroupBox("Batches")

@@ -14,6 +14,7 @@ from core.db import schema as s
 from core.foundation.exceptions import OrderSyncError
 from gui.drift_dialog import CLEAN, DriftDialog
 from gui.mnemonics import SHORTCUT
+from gui.models import KeyRole
 from tests.helpers import BOARD, empty_orders, order_row
 from tests.test_gui_window import open_window, qloop, runs_finished, sandbox, until  # noqa: F401 - fixtures
 
@@ -192,5 +193,27 @@ def test_a_failed_lines_details_show_its_history_after_a_sync_and_a_retry(
         assert after[: len(first)] == first  # oldest first: what was, then the retry's change
         updated = [row for row in after[len(first) :] if row[1] == "updated"]
         assert [(column, change) for _w, _k, column, change, _who in updated] == [("CUSTOMER PRICE", "28.86 → 31.5")]
+
+        # The batches' list: the retry's batch, and what it changed on the board.
+        with sqlite_engine.connect() as conn:
+            retried = conn.execute(sa.select(sa.func.max(s.audit_log.c.batch_id))).scalar_one()
+            audited = conn.execute(
+                sa.select(sa.func.count()).select_from(s.audit_log).where(s.audit_log.c.batch_id == retried)
+            ).scalar_one()
+        await until(
+            lambda: retried in [window.batches.index(r, 0).data(KeyRole) for r in range(window.batches.rowCount())],
+            20,
+            "the retry's batch in the list",
+        )
+        row = next(r for r in range(window.batches.rowCount()) if window.batches.index(r, 0).data(KeyRole) == retried)
+        window.batches_view.selectRow(row)
+        assert window.batch_history_action in window.batches_view.actions()  # its right-click menu
+        window.batch_history_action.trigger()
+        dialog = window.history_dialog
+        await until(lambda: dialog.table.loaded == 1, 20, "the batch's history")
+        assert dialog.table.rowCount() == audited >= 1
+        assert all(f"(batch {retried})" in when for when, *_rest in dialog.table.rows())
+        assert dialog.summary.text().startswith(f"Batch {retried} (MACK WELDON): {audited} change")
+        dialog.reject()
 
     qloop.run_until_complete(scenario())
