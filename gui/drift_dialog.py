@@ -222,6 +222,7 @@ class DriftDialog(QDialog):
     def show_report(self, report: DriftReport) -> None:
         self.report = report
         self.busy_bar.hide()
+        self.check_button.hide()  # done: a new check is a new press of Check the board
         self.close_button.setText("Close")
         self.tree.clear()
         self._rows = []
