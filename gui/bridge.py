@@ -21,6 +21,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.detect.report import dry_run_report
+from core.drift.check import DriftCheck
+from core.drift.known import customers_on_board
+from core.drift.results import Forecast
 from core.engine.context import EngineContext
 from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
@@ -110,6 +113,7 @@ class EngineBridge(QObject):
     syncStarted = Signal()
     syncFinished = Signal(list)  # list[BatchResult]
     budgetChanged = Signal(object, object)  # budget left, budget limit (None when unknown)
+    checkingChanged = Signal(bool)  # the drift check of the board started (True) or ended (False)
 
     def __init__(self, ctx: EngineContext, parent: QObject | None = None, workers: int = 4):
         super().__init__(parent)
@@ -120,6 +124,7 @@ class EngineBridge(QObject):
         self._cancel = threading.Event()
         self._client = None
         self.collector = run_collector()  # full garbage collections wait until a run has ended
+        self._checks = 0  # drift checks running (their forecast or their reads): they share the run's client
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -180,13 +185,67 @@ class EngineBridge(QObject):
     def sync(self, customers: list[str]) -> asyncio.Task:
         if self.tasks.running("retry:"):
             raise OrderSyncError("a retry is running; sync when it has finished")
+        if self.checking:
+            raise OrderSyncError("the board is being checked; sync when the check has finished")
         return self.tasks.start("sync", lambda: self._run(customers, None))
 
     def retry(self, refs: list[str]) -> asyncio.Task:
         if self.syncing:
             raise OrderSyncError("a sync is running; retry when it has finished")
+        if self.checking:
+            raise OrderSyncError("the board is being checked; retry when the check has finished")
         name = f"retry:{','.join(sorted(refs))}"
         return self.tasks.start(name, lambda: self._retry(refs))
+
+    # -- the drift check of the board (gui/drift_dialog.py): one run at a time shares the client ----
+
+    @property
+    def checking(self) -> bool:
+        return self._checks > 0
+
+    @property
+    def busy(self) -> bool:
+        """A sync, a retry or a check of the board runs: none other may start (they share the client)."""
+        return self.syncing or self.checking
+
+    def drift_forecast(self) -> asyncio.Task:
+        """Plan the check of every customer on the board (reads its columns and groups): (DriftCheck, Forecast)."""
+        return self._check("drift:forecast", self._drift_check)
+
+    def drift_run(self, check: DriftCheck) -> asyncio.Task:
+        """Run a planned check (it changes nothing): its DriftReport."""
+        return self._check("drift:run", check.run)
+
+    def _check(self, name: str, fn: Callable[[], Any]) -> asyncio.Task:
+        if self.syncing:
+            raise OrderSyncError("a sync is running; check the board when it has finished")
+        if self.tasks.running(name):
+            return self.tasks.start(name, lambda: self.call(fn))  # the running one
+        self._checks += 1  # counted now: Sync is refused from this moment, not from the task's first step
+        self.checkingChanged.emit(True)
+
+        async def run() -> Any:
+            try:
+                return await self.call(fn)
+            finally:
+                self._checks -= 1
+                self.checkingChanged.emit(False)
+                client = self._client
+                if client is not None:
+                    self.budgetChanged.emit(client.governor.budget_left, client.governor.budget_limit)
+
+        return self.tasks.start(name, run)
+
+    def _drift_check(self) -> tuple[DriftCheck, Forecast]:
+        """In a worker thread: the check of every customer (and those only on the board), as ``drift --all``."""
+        ctx = self.ctx
+        customers = ctx.resolve_customers([], True)
+        limit = ctx.settings["sync.customers"]
+        customers += [
+            c for c in customers_on_board(ctx.engine, ctx.board_id) if c not in customers and (not limit or c in limit)
+        ]
+        check = DriftCheck(ctx.engine, ctx.mapping, ctx.board_id, self._client_for_run(), customers)
+        return check, check.forecast()
 
     async def request_cancel(self, batch_ids: list[int]) -> list[int]:
         """Set the cancel flag of active batches, wherever they run; returns those that were active."""

@@ -1,5 +1,6 @@
-"""The details pane of the failed lines: what failed in plain words, the line's values as a field table,
-and (last) monday's code and the technical message.
+"""The details pane of the failed lines: what failed in plain words, the line's values as a field table
+with the line's history beside it (a tab: what OrderSync changed on the board for the line, from the
+audit trail), and (last) monday's code and the technical message.
 
 The field table has one row per field: before (as last promoted to the board), sent (or "would send"
 for a row that was never sent: nothing is called "sent" that was not) and now in the ERP. The
@@ -11,11 +12,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtWidgets import QHeaderView, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.foundation.error_types import ErrorType, cause_of
 from core.staging.errors import ErrorHandler
 from gui.bridge import EngineBridge
+from gui.history_view import HistoryTable
 from gui.models.common import as_utc, format_local
 
 PLACEHOLDER = "Select a failed line to see its details."
@@ -60,7 +71,13 @@ class ErrorDetails(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
-        layout.addWidget(self.fields, 1)
+        self.history = HistoryTable(bridge)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("details_tabs")
+        self.tabs.addTab(self.fields, "Fields")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.setTabToolTip(1, "What OrderSync changed on the board for this line, oldest first")
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(QLabel("Technical details"))
         layout.addWidget(self.technical)
         self._values: dict[str, list[Any]] = {}
@@ -113,6 +130,8 @@ class ErrorDetails(QWidget):
             )
         )
         key = row.get("sync_key") or row.get("parent_sync_key")
+        self.tabs.setTabText(1, "History")
+        self.history.load(key, on_rows=self._history_read)
         if key:
 
             async def fetch():
@@ -128,6 +147,13 @@ class ErrorDetails(QWidget):
                 self._render()
 
             self.bridge.tasks.start(f"details:{ref}", fetch)
+
+    def _history_read(self, rows: list[dict]) -> None:
+        self.tabs.setTabText(1, f"History ({len(rows)})")
+
+    def history_rows(self) -> list[tuple[str, ...]]:
+        """What the history tab shows, row by row (for tests and copying)."""
+        return self.history.rows()
 
     def field_rows(self) -> list[tuple[str, str, str, str]]:
         """What the field table shows, row by row (for tests and copying)."""
@@ -155,6 +181,8 @@ class ErrorDetails(QWidget):
 
     def _clear(self) -> None:
         self.summary.setText(PLACEHOLDER)
+        self.history.load(None)
+        self.tabs.setTabText(1, "History")
         self._values = {}
         self.fields.setRowCount(0)
         self.technical.clear()

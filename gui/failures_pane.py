@@ -273,7 +273,7 @@ class FailuresPane(QGroupBox):
         self.set_groups(facts.groups)
         if self._retrying is not None and fresh and not self.bridge.syncing:
             self._show_result()
-        self.set_busy(self.bridge.syncing)
+        self.set_busy(self.bridge.busy)
 
     def set_groups(self, groups: list[Group]) -> None:
         for group in groups if self._marks else ():
@@ -494,8 +494,8 @@ class FailuresPane(QGroupBox):
         """Retry the errors ``refs``; the result shows on the rows and in the result panel."""
         if not refs:
             return False
-        if self.bridge.syncing:
-            self.message.emit("A sync is running; retry when it has finished.")
+        if self.bridge.busy:
+            self.message.emit("A sync or a check of the board is running; retry when it has finished.")
             return False
         if lines is None:
             wanted = set(refs)
@@ -533,7 +533,7 @@ class FailuresPane(QGroupBox):
         self._synced_at = dt.datetime.now()
         self._finished_at = self._reads
         # The run's task ends just after this signal: the buttons follow once it has.
-        QTimer.singleShot(0, lambda: self.set_busy(self.bridge.syncing))
+        QTimer.singleShot(0, lambda: self.set_busy(self.bridge.busy))
         self.refresh()  # the result is shown when the rows after the retry have landed
 
     def _show_result(self) -> None:

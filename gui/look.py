@@ -42,6 +42,7 @@ ICONS = {
     "log": QStyle.StandardPixmap.SP_FileDialogInfoView,
     "retry": QStyle.StandardPixmap.SP_BrowserReload,
     "export": QStyle.StandardPixmap.SP_DialogSaveButton,
+    "check_board": QStyle.StandardPixmap.SP_FileDialogListView,
 }
 
 

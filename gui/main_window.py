@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core import __version__
@@ -69,6 +69,9 @@ class MainWindow(WindowLayout, WindowActions):
         self.refresh_action.triggered.connect(self.refresh_all)
         self.cancel_action.triggered.connect(self.cancel_sync)
         self.cancel_button.clicked.connect(self.cancel_sync)
+        self.check_action.triggered.connect(self.check_board)
+        self.batch_history_action.triggered.connect(self.show_batch_history)
+        self.bridge.checkingChanged.connect(lambda _checking: self._update_actions())
         self.settings_action.triggered.connect(self.open_settings)
         self.about_action.triggered.connect(self.show_about)
         self.customers.checkedChanged.connect(self._update_actions)
@@ -175,6 +178,8 @@ class MainWindow(WindowLayout, WindowActions):
             self.statusBar().clearMessage()  # done cancelling: the run header says how the run ended
         self.refresh_all()
         self._update_actions()
+        # The run's task ends just after this signal: what waits for it (Check the board) follows once it has.
+        QTimer.singleShot(0, self._update_actions)
 
     def _task_failed(self, name: str, message: str) -> None:
         self.error_label.setText(message)

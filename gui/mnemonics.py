@@ -22,6 +22,7 @@ TEXT = {
     "sync": "&Sync",  # the Sync button adds the count: "&Sync 3 customers"
     # -- the run panel (gui/run_panel.py)
     "cancel": "&Cancel",
+    "batch_history": "Batch &history…",  # the batches' context menu (gui/history_view.py)
     # -- the failed lines (gui/failures_pane.py)
     "retry_group": "&Retry these lines",
     "retry_selected": "Retr&y selected",
@@ -30,6 +31,8 @@ TEXT = {
     "group_by_cause": "&Group by cause",
     "dismiss": "&Dismiss",
     "show_resolved": "Show resol&ved",
+    # -- the toolbar (gui/window_layout.py)
+    "check_board": "Check the &board…",  # the drift check (gui/drift_dialog.py)
     # -- the log dock (gui/log_pane.py)
     "open_log": "Open Log &Folder",
 }
@@ -42,6 +45,7 @@ SHORTCUT = {
     "settings": "Ctrl+,",
     "about": "F1",
     "find": "Ctrl+F",
+    "check_board": "Ctrl+B",
     "tick_shown": "Ctrl+A",  # in the customers list: tick every customer shown
 }
 

@@ -1,4 +1,5 @@
-"""What the operator window's buttons, menus and shortcuts do: sync, preview, cancel, retry, export, settings.
+"""What the operator window's buttons, menus and shortcuts do: sync, preview, check the board, cancel, retry,
+export, settings.
 
 ``WindowActions`` is a part of ``MainWindow`` (which inherits it and owns the widgets and models it uses);
 those are declared with their types on ``WindowBase`` (gui/window_base.py).
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
+from gui.drift_dialog import DriftDialog
+from gui.history_view import HistoryDialog
+from gui.models import KeyRole
 from gui.preview import PreviewDialog
 from gui.window_base import WindowBase
 
@@ -19,15 +23,16 @@ class WindowActions(WindowBase):
 
     def _update_actions(self) -> None:
         chosen = bool(self.customers.checked())
-        busy = self.bridge.syncing
+        busy = self.bridge.busy  # a sync, a retry or a check of the board: one at a time
         self.customers_pane.set_busy(busy)  # the pane's Sync and Preview buttons, their counts and tooltips
         for action in (self.sync_action, self.preview_action):
             action.setEnabled(chosen and not busy)
+        self.check_action.setEnabled(not busy)
         self.failures.set_busy(busy)
 
     def sync_selected(self) -> None:
         customers = self.customers.checked()
-        if not customers or self.bridge.syncing:
+        if not customers or self.bridge.busy:
             return
         self.bridge.sync(customers)
 
@@ -39,6 +44,28 @@ class WindowActions(WindowBase):
         dialog.syncRequested.connect(self.bridge.sync)
         dialog.open()
         self.preview_dialog = dialog
+
+    def check_board(self) -> None:
+        """The drift check of the board: its forecast, then (on Check) the check, then the findings."""
+        if self.bridge.busy:
+            self.statusBar().showMessage("A sync or a check of the board is running; check when it has finished.", 5000)
+            return
+        dialog = DriftDialog(self.bridge, self)
+        dialog.open()
+        self.drift_dialog = dialog
+
+    def show_batch_history(self) -> None:
+        """What the selected (or current) batch changed on the board, from the audit trail."""
+        selected = self.batches_view.selectionModel().selectedRows()
+        index = selected[0] if selected else self.batches_view.currentIndex()
+        if not index.isValid():
+            self.statusBar().showMessage("Select a batch to see what it changed on the board.", 5000)
+            return
+        batch_id = self.batches.index(index.row(), 0).data(KeyRole)
+        customer = self.batches.index(index.row(), self.batches.COL_CUSTOMER).data()
+        dialog = HistoryDialog(self.bridge, int(batch_id), str(customer or ""), self)
+        dialog.open()
+        self.history_dialog = dialog
 
     def cancel_sync(self) -> None:
         """Stop this window's sync, and the selected active batches (all active ones when none is selected).

@@ -32,6 +32,8 @@ class WindowBase(QMainWindow):
     customers_pane: CustomersPane
     sync_action: QAction
     preview_action: QAction
+    check_action: QAction
+    batch_history_action: QAction
     sync_button: QPushButton
     preview_button: QPushButton
     batches_view: QTableView

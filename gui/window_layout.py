@@ -53,9 +53,12 @@ class WindowLayout(WindowBase):
         self.preview_action = self._action("Preview…", "preview", "What a sync of the ticked customers would send")
         self.refresh_action = self._action("Refresh", "refresh", "Read the customers, batches and failed lines again")
         self.cancel_action = self._action("Cancel Sync", "cancel", "Stop the sync after the request in flight")
+        self.check_action = self._action(
+            TEXT["check_board"], "check_board", "Read the board and list what people changed there; changes nothing"
+        )
         self.settings_action = self._action("Settings…", "settings", "Database, monday board, API token and mapping")
         self.addActions([self.sync_action, self.preview_action])
-        for action in (self.refresh_action, self.cancel_action, self.settings_action):
+        for action in (self.refresh_action, self.cancel_action, self.check_action, self.settings_action):
             toolbar.addAction(action)
         self.cancel_action.setEnabled(False)
 
@@ -72,6 +75,11 @@ class WindowLayout(WindowBase):
         self.batches_view = self._table(self.batches)
         self.batches_view.setItemDelegateForColumn(COL_PROGRESS, ProgressBarDelegate(self.batches_view))
         self.batches_empty = EmptyState(self.batches_view, "No batches yet. Tick customers and press Sync.")
+        # Right click or the menu key on a batch: what it changed on the board (gui/history_view.py).
+        self.batch_history_action = QAction(TEXT["batch_history"], self.batches_view)
+        self.batch_history_action.setToolTip("What the selected batch changed on the board, cell by cell")
+        self.batches_view.addAction(self.batch_history_action)
+        self.batches_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
         self.cancel_button.setEnabled(False)
         batches_box = QGroupBox("Batches")

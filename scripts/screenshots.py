@@ -18,6 +18,8 @@ there too. Other PNGs in the folder (older states) are removed.
 - syncing.png: three big customers syncing, the run header with the overall bar and time left;
 - small-window.png: the same moment at 1024x700;
 - log.png: the log pane open under the window after those syncs;
+- drift.png and history.png: Check the board after a planner's edits on the board, and a line's history
+  (``shoot_drift_and_history``);
 - settings.png: the settings dialog on the demo's settings file.
 
 Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
@@ -50,6 +52,8 @@ SHOTS = (
     "syncing",
     "small-window",
     "log",
+    "drift",
+    "history",
     "settings",
 )
 
@@ -254,6 +258,8 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         save(window, out, "log")
         dock.hide()
 
+        await shoot_drift_and_history(window, out)
+
         # -- settings --------------------------------------------------------------------------------
         from gui.settings_dialog import SettingsDialog
 
@@ -268,6 +274,55 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         await until(lambda: not bridge.syncing, 60, "the sync to stop")
         window.close()
         bridge.close()
+
+
+async def shoot_drift_and_history(window, out: Path) -> None:
+    """drift: Check the board after a planner retyped a cell and deleted an item on the board, the
+    first finding selected (its line and history below); history: a line's history as the details
+    of a line show it (the same table, on the edited line)."""
+    import sqlalchemy as sa
+
+    from core.db import schema as s
+    from gui.history_view import HistoryTable
+
+    bridge = window.bridge
+    ctx = bridge.ctx
+    with ctx.engine.connect() as conn:
+        lines = conn.execute(
+            sa.select(s.items.c.sync_key, s.items.c.monday_item_id)
+            .where(s.items.c.monday_item_id.is_not(None))
+            .order_by(s.items.c.sync_key)
+            .limit(2)
+        ).all()
+    if len(lines) < 2:
+        print("  note: fewer than two lines on the board; no drift screenshot", flush=True)
+        return
+    (edited_key, edited), (_deleted_key, deleted) = lines
+    sandbox = ctx.sandbox()
+    sandbox._control(f"/sandbox/items/{edited}/values", {"column": "CUSTOMER PRICE", "value": "31"})
+    sandbox._control(f"/sandbox/items/{deleted}/delete", {})
+    await until(lambda: not bridge.busy, 60, "the window to be idle")
+    window.check_board()
+    dialog = window.drift_dialog
+    await until(lambda: dialog.check_button.isEnabled() or dialog.error, 60, "the drift forecast")
+    dialog.check_button.click()
+    await until(lambda: dialog.report is not None or dialog.error, 180, "the drift check")
+    if dialog.findings():
+        dialog.select_finding(0)
+        await until(lambda: dialog.history.loaded >= 1, 20, "the finding's history")
+    await settle(0.5)
+    save(dialog, out, "drift")
+    dialog.reject()
+
+    table = HistoryTable(bridge)
+    table.setWindowTitle("History")
+    table.resize(900, 260)
+    table.show()
+    table.load(edited_key)
+    await until(lambda: table.loaded >= 1, 20, "the line's history")
+    await settle(0.5)
+    save(table, out, "history")
+    table.close()
 
 
 def main() -> int:
