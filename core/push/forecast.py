@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.detect.changes import CHANGED, CustomerChanges
+from core.detect.report import protected_lines, protected_reads
 
 DEFAULT_BUDGET = 10_000_000.0  # monday's complexity points per minute for a personal token
 DEFAULT_WINDOW = 60.0
@@ -98,6 +99,7 @@ class PlannedCustomer:
     lines: int
     sizes: int
     changes: int
+    reads: int = 0  # board reads before sending: CHANGED lines in protected columns (``core.push.protect``)
 
     @property
     def rows(self) -> int:
@@ -105,8 +107,11 @@ class PlannedCustomer:
         return self.lines + self.sizes
 
 
-def changes_of(result: CustomerChanges, only_keys: set[str] | None = None) -> PlannedCustomer:
-    """A customer's detected changes counted as a batch stages them (``only_keys``: a retry's lines)."""
+def changes_of(
+    result: CustomerChanges, only_keys: set[str] | None = None, protected: dict[str, str] | None = None
+) -> PlannedCustomer:
+    """A customer's detected changes counted as a batch stages them (``only_keys``: a retry's lines;
+    ``protected``: the mapping's protected columns, whose board reads are counted)."""
     lines = sizes = changes = 0
     for change in result.changes:
         if only_keys is not None and change.sync_key not in only_keys:
@@ -115,9 +120,17 @@ def changes_of(result: CustomerChanges, only_keys: set[str] | None = None) -> Pl
         sizes += len(change.sizes)
         # A changed line whose fields are all unchanged is only the parent of its changed sizes.
         changes += (1 if (change.kind != CHANGED or change.changed_fields) else 0) + len(change.sizes)
-    return PlannedCustomer(result.customer, lines, sizes, changes)
+    reads = 0
+    if protected:
+        wanted = CustomerChanges(
+            result.customer, [c for c in result.changes if only_keys is None or c.sync_key in only_keys], [], 0, False
+        )
+        reads = protected_reads(protected_lines(wanted, protected))
+    return PlannedCustomer(result.customer, lines, sizes, changes, reads)
 
 
-def plan_of(results: Iterable[CustomerChanges], keys: dict[str, set[str]] | None = None) -> list[PlannedCustomer]:
+def plan_of(
+    results: Iterable[CustomerChanges], keys: dict[str, set[str]] | None = None, protected: dict[str, str] | None = None
+) -> list[PlannedCustomer]:
     """Every customer's ``changes_of``, in the order given (the order the run takes them)."""
-    return [changes_of(result, (keys or {}).get(result.customer)) for result in results]
+    return [changes_of(result, (keys or {}).get(result.customer), protected) for result in results]
