@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from core.db import schema as s
-from core.detect.report import dry_run_report
+from core.detect.report import dry_run_report, render_dry_run
 from core.foundation.config import render_settings
+from core.push.forecast import Pace, describe_forecast, plan_of
 from core.push.run import BatchProcessor
 from core.source.mapping import default_mapping_path, load_mapping, parse_mapping
 from core.staging.decisions import KEEP_BOARD, USE_ERP, decide, waiting
@@ -315,6 +316,14 @@ def test_the_dry_run_counts_the_protections_reads(engine, sandbox, tmp_path):
     report = dry_run_report(changes, ctx.mapping.protected())
     assert report["board_reads"] == 1 and report["protected_lines"] == 1
     assert dry_run_report(changes)["board_reads"] == 0
+    # the run's plan (what the window shows before a sync) counts them too
+    (planned,) = plan_of([changes], None, ctx.mapping.protected())
+    assert planned.reads == 1 and plan_of([changes])[0].reads == 0
+    other = next(c.sync_key for c in changes.changes if "CUSTOMER PRICE" not in c.changed_fields)
+    assert plan_of([changes], {CUSTOMER: {other}}, ctx.mapping.protected())[0].reads == 0  # a retry of the other
+    assert "and 1 read of the board first: 1 changed line in protected columns" in render_dry_run([report])
+    assert "(and 1 read of the board first)" in describe_forecast(planned.changes, Pace(), planned.reads)
+    assert "read" not in describe_forecast(planned.changes, Pace())
     sandbox.clear_journal()
     sync(ctx, sandbox)
     assert len(protection_reads(sandbox)) == report["board_reads"]

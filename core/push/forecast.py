@@ -83,12 +83,18 @@ def describe_duration(seconds: float) -> str:
     return f"about {hour_text} {rest} minutes"
 
 
-def describe_forecast(changes: int, pace: Pace) -> str:
-    """ "about 980 changes, about 3 minutes at your monday budget" (the words the window shows)."""
+def describe_forecast(changes: int, pace: Pace, reads: int = 0) -> str:
+    """ "about 980 changes, about 3 minutes at your monday budget" (the words the window shows).
+
+    ``reads``: the board reads made first for protected columns (``PlannedCustomer.reads``), named
+    when there are any; each costs a round trip.
+    """
     if changes <= 0:
         return "nothing to send"
     noun = "change" if changes == 1 else "changes"
-    return f"about {changes:,} {noun}, {describe_duration(forecast_seconds(changes, pace))} at your monday budget"
+    seconds = forecast_seconds(changes, pace) + reads * pace.round_trip
+    first = f" (and {reads:,} read{'' if reads == 1 else 's'} of the board first)" if reads > 0 else ""
+    return f"about {changes:,} {noun}{first}, {describe_duration(seconds)} at your monday budget"
 
 
 @dataclass(frozen=True)
