@@ -2,7 +2,7 @@
 
 A protected column with ``policy = "ask"`` holds a cell a person changed on the board when the ERP
 changed it too; the cell waits in the decision list with both values (``core.staging.decisions``).
-``decide --key K --column C --keep-board`` keeps the board's value (OrderSync records it as its own,
+``decide (--key K | --order N) --column C --keep-board`` keeps the board's value (OrderSync records it as its own,
 so the line is not asked again); ``--use-erp`` sends the ERP's value on the next sync.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.staging.decisions import KEEP_BOARD, USE_ERP, decide, waiting
+from core.staging.decisions import KEEP_BOARD, USE_ERP, decide, key_of_order, waiting
 
 VALUE_WIDTH = 30  # characters of a value shown in the table (--json shows it whole)
 
@@ -22,7 +22,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
     choice = KEEP_BOARD if args.keep_board else USE_ERP
     ctx = _open(args)
     try:
-        row = decide(ctx.engine, ctx.board_id, args.key, args.column, choice)
+        key = args.key or key_of_order(ctx.engine, ctx.board_id, args.order, args.column)
+        row = decide(ctx.engine, ctx.board_id, key, args.column, choice)
     finally:
         ctx.close()
     line = row["order_number"] or row["sync_key"]
@@ -71,7 +72,8 @@ def render_decisions(entries: list[dict[str, Any]]) -> str:
 
     head = (
         f"Need a decision ({len(entries)}; a person changed these cells on the board and the ERP changed them too; "
-        f"choose with `{program_command('decide --key K --column C --keep-board')}` or --use-erp):"
+        f"choose with `{program_command('decide --order N --column C --keep-board')}` or --use-erp; "
+        "--key K names one line of an order with several):"
     )
     table = _table(
         ["CUSTOMER", "ORDER", "COLUMN", "ON THE BOARD", "FROM THE ERP", "SINCE", "SYNC KEY"],
@@ -94,7 +96,9 @@ def render_decisions(entries: list[dict[str, Any]]) -> str:
 def add_parser(command: Any) -> None:
     """The ``decide`` sub-command's arguments (``command`` makes a sub-parser, as in ``core.cli``)."""
     parser = command("decide", "a planner's choice for a cell that waits: keep the board's value or send the ERP's")
-    parser.add_argument("--key", required=True, metavar="K", help="the line's SYNC KEY (as status lists it)")
+    line = parser.add_mutually_exclusive_group(required=True)
+    line.add_argument("--key", metavar="K", help="the line's SYNC KEY (as status lists it)")
+    line.add_argument("--order", metavar="N", help="the order number, when one line of it waits in the column")
     parser.add_argument("--column", required=True, metavar="C", help="the board column (as status lists it)")
     choice = parser.add_mutually_exclusive_group(required=True)
     choice.add_argument("--keep-board", action="store_true", help="keep the value a person typed on the board")

@@ -259,16 +259,16 @@ def test_ask_on_the_command_line_status_lists_the_cell_and_decide_sends_the_erp_
         tmp_path, "decide", "--config", str(config), "--key", mwe1["sync_key"], "--column", "PO NUMBER", "--use-erp"
     )
     assert wrong.code == 2 and "no decision waits" in wrong.err
+    unknown = ordersync(
+        tmp_path, "decide", "--config", str(config), "--order", "MWE-09999", "--column", "CUSTOMER ALT PO", "--use-erp"
+    )
+    assert unknown.code == 2 and "no decision waits for order 'MWE-09999'" in unknown.err
+    neither = ordersync(
+        tmp_path, "decide", "--config", str(config), "--order", "MWE-00001", "--column", "CUSTOMER ALT PO"
+    )
+    assert neither.code == 2 and "--keep-board" in neither.err
     done = ordersync(
-        tmp_path,
-        "decide",
-        "--config",
-        str(config),
-        "--key",
-        mwe1["sync_key"],
-        "--column",
-        "CUSTOMER ALT PO",
-        "--use-erp",
+        tmp_path, "decide", "--config", str(config), "--order", "MWE-00001", "--column", "CUSTOMER ALT PO", "--use-erp"
     )
     assert done.code == 0, done.err[-1500:]
     assert "'ERP-1' is sent on the next sync" in done.out

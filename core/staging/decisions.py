@@ -134,6 +134,31 @@ def waiting(
         return [dict(r) for r in conn.execute(query.order_by(d.c.since, d.c.decision_id)).mappings()]
 
 
+def key_of_order(engine: Engine, board_id: str, order_number: str, column: str) -> str:
+    """The sync key of the one line of an order whose cell in ``column`` waits for a decision."""
+    d = s.decisions
+    with engine.connect() as conn:
+        keys = sorted(
+            conn.execute(
+                sa.select(d.c.sync_key).where(
+                    d.c.board_id == board_id,
+                    d.c.order_number == order_number,
+                    d.c.status == s.DECISION_OPEN,
+                    sa.or_(d.c.column_label == column, d.c.column_id == column),
+                )
+            ).scalars()
+        )
+    if not keys:
+        raise NoSuchDecision(f"no decision waits for order {order_number!r} in the column {column!r}")
+    if len(keys) > 1:
+        raise NoSuchDecision(
+            f"{len(keys)} lines of order {order_number!r} wait for a decision in the column {column!r}; "
+            f"name one with --key: {'; '.join(keys)}"
+        )
+    key: str = keys[0]
+    return key
+
+
 def decide(
     engine: Engine, board_id: str, sync_key: str, column: str, choice: str, owner: Owner | None = None
 ) -> dict[str, Any]:
