@@ -296,7 +296,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if args.all:  # only customers with something to do get a batch
             pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}
             customers = [c for c in customers if c in pending]
-        return _run_batches(ctx, customers, None, args.json, scope=scope)
+        code = _run_batches(ctx, customers, None, args.json, scope=scope)
+        if not args.json and ctx.mapping.protected():
+            from core.staging.decisions import waiting
+
+            count = len(waiting(ctx.engine, ctx.board_id, customers))
+            if count:
+                print(
+                    f"{count} cell{'s' if count != 1 else ''} a person changed on the board "
+                    f"wait{'s' if count == 1 else ''} for a decision; `{program_command('status')}` lists "
+                    f"{'them' if count != 1 else 'it'}",
+                    file=sys.stderr,
+                )
+        return code
     finally:
         ctx.close()
 

@@ -241,7 +241,9 @@ def test_ask_on_the_command_line_status_lists_the_cell_and_decide_sends_the_erp_
         ),
         encoding="utf-8",
     )
-    assert ordersync(tmp_path, "sync", "--config", str(config), "--all").code == 0
+    synced = ordersync(tmp_path, "sync", "--config", str(config), "--all")
+    assert synced.code == 0, synced.err[-1500:]
+    assert "1 cell a person changed on the board waits for a decision" in synced.err
 
     status = ordersync(tmp_path, "status", "--config", str(config), "--json")
     assert status.code == 0, status.err[-1500:]
