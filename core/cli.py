@@ -37,6 +37,8 @@ from core.commands import (
     cmd_status,
     cmd_sync,
 )
+from core.decide import add_parser as add_decide_parser
+from core.decide import cmd_decide
 from core.failures import PROG, monday_failure, report_bug, user_error
 from core.foundation.exceptions import EXIT_CODES, OrderSyncError
 from core.foundation.logs import SHOWN, setup_logging
@@ -45,7 +47,20 @@ from core.monday.errors import MondayError
 
 log = logging.getLogger("ordersync")
 
-COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "demo", "sandbox", "db", "token")
+COMMANDS = (
+    "sync",
+    "retry",
+    "status",
+    "check",
+    "drift",
+    "cancel",
+    "history",
+    "decide",
+    "demo",
+    "sandbox",
+    "db",
+    "token",
+)
 # Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
 # file gets every one of them in full.
 WAITING_EVERY = 10.0
@@ -71,7 +86,7 @@ JSON_COMMANDS = (
     "history",
 )  # the sub-commands with machine-readable output
 # the sub-commands that read the settings
-CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "db")
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "decide", "db")
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -167,9 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--batch", type=int, metavar="B", help="a batch (as status lists it)")
     line.add_argument("--customer", dest="customer_name", metavar="C", help="a customer")
 
+    add_decide_parser(command)
+
     command("check", "walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels")
 
-    command("status", "batches, pending customers, open errors")
+    command("status", "batches, pending customers, open errors, cells that need a decision")
 
     demo = command("demo", "the embedded demo")
     demo_sub = demo.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
@@ -257,6 +274,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_cancel(args)
         if args.command == "history":
             return cmd_history(args)
+        if args.command == "decide":
+            return cmd_decide(args)
         if args.command == "demo":
             return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":

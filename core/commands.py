@@ -102,6 +102,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from core.db import schema as s
     from core.db.engine import redact_url
+    from core.decide import render_decisions, waiting_entries
     from core.staging.errors import ErrorHandler
 
     ctx = _open(args)
@@ -140,6 +141,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "unknown_customers": _unknown_customers(ctx),
             "errors": [_error_entry(e) for e in ErrorHandler(ctx).open_errors()],
             "open_errors": sum(p.open_errors for p in pending),
+            "decisions": waiting_entries(ctx.engine, ctx.board_id),
             "batches": [
                 {
                     k: (v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
@@ -196,6 +198,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if len(report["errors"]) > len(shown):
             print(f"… and {len(report['errors']) - len(shown)} more (status --json lists them all)")
+        print()
+    if report["decisions"]:
+        print(render_decisions(report["decisions"]))
         print()
     if report["unknown_customers"]:
         print(f"Not in the mapping's customer table (kept as they are): {', '.join(report['unknown_customers'])}")
@@ -276,7 +281,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if args.dry_run:
             from core.push.run import worst_code
 
-            report = [dry_run_report(r) for r in ctx.detect(customers)]
+            report = [dry_run_report(r, ctx.mapping.protected()) for r in ctx.detect(customers)]
             if not args.json:
                 print(render_dry_run(report))
             monday_code, monday = _check_monday_for_dry_run(ctx, args.json)
@@ -291,7 +296,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if args.all:  # only customers with something to do get a batch
             pending = {p.customer for p in ctx.pending() if p.pending or p.invalid}
             customers = [c for c in customers if c in pending]
-        return _run_batches(ctx, customers, None, args.json, scope=scope)
+        code = _run_batches(ctx, customers, None, args.json, scope=scope)
+        if not args.json and ctx.mapping.protected():
+            from core.staging.decisions import waiting
+
+            count = len(waiting(ctx.engine, ctx.board_id, customers))
+            if count:
+                print(
+                    f"{count} cell{'s' if count != 1 else ''} a person changed on the board "
+                    f"wait{'s' if count == 1 else ''} for a decision; `{program_command('status')}` lists "
+                    f"{'them' if count != 1 else 'it'}",
+                    file=sys.stderr,
+                )
+        return code
     finally:
         ctx.close()
 

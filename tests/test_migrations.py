@@ -66,7 +66,7 @@ def _is_version_table(diff) -> bool:
     return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == VERSION_TABLE
 
 
-def test_the_schema_names_its_nine_tables():
+def test_the_schema_names_its_ten_tables():
     assert OWN_TABLE_NAMES == {
         "MON_BatchProcessing",
         "STG_MON_CustMasterSchedule",
@@ -77,6 +77,7 @@ def test_the_schema_names_its_nine_tables():
         "MON_CustMasterSchedule_Subitems",
         "MON_Requests",
         "MON_AuditLog",
+        "MON_Decisions",
     }
     assert set(s.metadata.tables) == OWN_TABLE_NAMES
 

@@ -246,9 +246,9 @@ def collation_of(column: sa.Column) -> str | None:
 
 
 # Every key column of every table, and those migration 0002 altered in place: the tables created after
-# it (MON_AuditLog, by 0004) are created with the collation.
+# it (MON_AuditLog, by 0004; MON_Decisions, by 0005) are created with the collation.
 ALL_COLLATED = {(t.name, c.name): c for t in s.OWN_TABLES for c in t.columns if collation_of(c)}
-CREATED_COLLATED = ("MON_AuditLog",)
+CREATED_COLLATED = ("MON_AuditLog", "MON_Decisions")
 COLLATED = {key: c for key, c in ALL_COLLATED.items() if key[0] not in CREATED_COLLATED}
 
 
@@ -311,7 +311,11 @@ def _key_indexes() -> dict[str, tuple[str, str, list[str]]]:
 
 def test_the_key_columns_are_the_ones_with_the_binary_collation():
     assert s.KEY_COLLATION == "Latin1_General_100_BIN2"
-    assert set(ALL_COLLATED) - set(COLLATED) == {("MON_AuditLog", "sync_key"), ("MON_AuditLog", "size_label")}
+    assert set(ALL_COLLATED) - set(COLLATED) == {
+        ("MON_AuditLog", "sync_key"),
+        ("MON_AuditLog", "size_label"),
+        ("MON_Decisions", "sync_key"),
+    }
     assert set(COLLATED) == {
         ("MON_CustMasterSchedule", "sync_key"),
         ("STG_MON_CustMasterSchedule", "sync_key"),

@@ -1,5 +1,8 @@
 """OrderSync's own tables (DESIGN.md §3), as SQLAlchemy Core.
 
+Longer than 400 lines: every table OrderSync owns is defined here, in one place, with the states its
+rows take, so one test compares them all with what the migrations create.
+
 The tables are defined without a schema; the configured schema (``dbo`` or another) is applied
 per connection with ``schema_translate_map`` so the same definitions serve SQLite, PostgreSQL and
 SQL Server. monday ids are text: they exceed 32 bits. Timestamps are naive UTC.
@@ -414,4 +417,53 @@ audit_log = sa.Table(
     sqlite_autoincrement=True,  # ids are never reused: a row, once pruned, is not named again
 )
 
-OWN_TABLES = (batches, stg_items, stg_subitems, err_items, err_subitems, items, subitems, requests, audit_log)
+# --- board edits OrderSync met: kept, or waiting for a planner's decision --------------------------
+
+# What became of a cell a person changed on the board that the ERP changed too (a protected column).
+DECISION_OPEN = "OPEN"  # the column asks: the cell waits in the decision list until a planner picks a value
+DECISION_KEPT = "KEPT"  # the board's value was kept (board_wins, or a planner chose it); production holds it
+DECISION_USE_ERP = "USE_ERP"  # a planner chose the ERP's value: the next sync sends it
+DECISION_STATES = (DECISION_OPEN, DECISION_KEPT, DECISION_USE_ERP)
+
+# One row per protected cell (line and column) where a person's value on the board met another value
+# from the ERP: both values, since when, and what was decided. A KEPT row also marks the cell as the
+# person's: a later ERP change meets the same policy while the board still holds the kept value.
+decisions = sa.Table(
+    "MON_Decisions",
+    metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("board_id", MONDAY_ID, nullable=False),
+    sa.Column("customer", CUSTOMER, nullable=False),
+    sa.Column("sync_key", KEY, nullable=False),
+    sa.Column("order_number", sa.Unicode(100)),
+    sa.Column("monday_item_id", MONDAY_ID),
+    sa.Column("column_label", sa.Unicode(255), nullable=False),  # the mapping's name of the column
+    sa.Column("column_id", sa.Unicode(100)),
+    sa.Column("policy", sa.String(20), nullable=False),  # board_wins or ask, when the edit was met
+    sa.Column("board_value", LONG_TEXT),  # the board's value (compared form)
+    sa.Column("erp_value", LONG_TEXT),  # the ERP's value (compared form)
+    sa.Column("written_value", LONG_TEXT),  # what OrderSync had last written there (compared form)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("since", TIMESTAMP, nullable=False),  # when OrderSync first met this edit (the database's clock)
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+    sa.Column("decided_by", sa.Unicode(128)),
+    sa.Column("decided_at", TIMESTAMP),
+    sa.CheckConstraint(_in("status", DECISION_STATES), name="status"),
+    # One row per (board, line, column), kept so by its writers (a unique index on the three would pass
+    # SQL Server's 900-byte index key limit).
+    sa.Index(None, "board_id", "sync_key"),
+    sa.Index(None, "status", "customer"),
+)
+
+OWN_TABLES = (
+    batches,
+    stg_items,
+    stg_subitems,
+    err_items,
+    err_subitems,
+    items,
+    subitems,
+    requests,
+    audit_log,
+    decisions,
+)

@@ -5,13 +5,37 @@ Shared by ``sync --dry-run`` and the window's Preview.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from core.detect.changes import CHANGED, NEW, REMOVED, CustomerChanges
+from core.monday.client import IDS_PER_QUERY
 
 
-def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
-    """A customer's changes as plain data: per line its kind, field diffs and size diffs."""
+def protected_lines(result: CustomerChanges, protected: Mapping[str, str]) -> int:
+    """CHANGED lines of an item on the board whose changed columns include a protected one: before they
+    are sent, their protected cells are read on the board (``core.push.protect``)."""
+    if not protected:
+        return 0
+    return sum(
+        1
+        for c in result.changes
+        if c.kind == CHANGED and c.monday_item_id and any(label in protected for label in c.changed_fields)
+    )
+
+
+def protected_reads(lines: int) -> int:
+    """The board reads for ``lines`` such lines: at most 100 items a request."""
+    return -(-lines // IDS_PER_QUERY)
+
+
+def dry_run_report(result: CustomerChanges, protected: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A customer's changes as plain data: per line its kind, field diffs and size diffs.
+
+    ``protected``: the mapping's protected columns (``Mapping.protected``); the board reads they cost
+    are counted (``board_reads``), none without them.
+    """
+    guarded = protected_lines(result, protected or {})
     lines = []
     for change in result.changes:
         entry: dict[str, Any] = {
@@ -34,6 +58,8 @@ def dry_run_report(result: CustomerChanges) -> dict[str, Any]:
         "unchanged": result.unchanged,
         "invalid": len(result.invalid),
         "mutations": sum((1 if (c.kind != CHANGED or c.changed_fields) else 0) + len(c.sizes) for c in result.changes),
+        "protected_lines": guarded,
+        "board_reads": protected_reads(guarded),
         "lines": lines,
         "invalid_lines": [
             {
@@ -57,6 +83,12 @@ def render_dry_run(report: list[dict[str, Any]]) -> str:
             f"{name}: {r['new']} new, {r['changed']} changed, {r['removed']} removed, "
             f"{r['invalid']} invalid, {r['unchanged']} unchanged; about {r['mutations']} mutations{note}"
         )
+        if r.get("board_reads"):
+            out.append(
+                f"  and {r['board_reads']} read{'' if r['board_reads'] == 1 else 's'} of the board first: "
+                f"{r['protected_lines']} changed line{'' if r['protected_lines'] == 1 else 's'} in protected columns "
+                "(a value a person changed there is kept or asked about)"
+            )
         for line in r["lines"]:
             out.append(f"  {line['kind']:<8} {line['sync_key']}")
             if line["kind"] == NEW:

@@ -26,6 +26,7 @@ from core.monday.columns import BoardMeta, Column
 from core.monday.errors import MondayError
 from core.push.payloads import PayloadBuilder
 from core.push.progress import NullProgress, ProgressSink
+from core.push.protect import EditGuard
 from core.push.reconcile import BoardWatch, Lookup
 from core.push.stream import RequestStream, StreamSettings
 from core.source.mapping import Mapping
@@ -99,6 +100,7 @@ class ProcessorBase:
         self._meta: BoardMeta | None = None
         self._payloads: PayloadBuilder | None = None
         self._watch: BoardWatch | None = None
+        self._guard: EditGuard | None = None
         self._sync_key_column: Column | None = None
         self._batch_id: int | None = None  # the batch this process is running: its heartbeat goes on while waiting
         self._last_report = 0.0
@@ -145,6 +147,7 @@ class ProcessorBase:
                 mapping.removal_policy,
                 self.ctx.settings["sync.deleted_items"],
             )
+            self._guard = EditGuard(self.client, self.staging, self.board_id, mapping.protected(), item_columns)
             self._meta = meta
         return self._meta
 
@@ -163,6 +166,14 @@ class ProcessorBase:
         if self._watch is None:  # never: ``board`` sets it or raises
             raise RuntimeError("the board was read without its watch")
         return self._watch
+
+    @property
+    def guard(self) -> EditGuard:
+        """The protection of cells people changed on the board (the board is read first, once)."""
+        self.board()
+        if self._guard is None:  # never: ``board`` sets it or raises
+            raise RuntimeError("the board was read without its edit guard")
+        return self._guard
 
     @property
     def sync_key_column(self) -> Column:

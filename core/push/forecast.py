@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.detect.changes import CHANGED, CustomerChanges
+from core.detect.report import protected_lines, protected_reads
 
 DEFAULT_BUDGET = 10_000_000.0  # monday's complexity points per minute for a personal token
 DEFAULT_WINDOW = 60.0
@@ -82,12 +83,18 @@ def describe_duration(seconds: float) -> str:
     return f"about {hour_text} {rest} minutes"
 
 
-def describe_forecast(changes: int, pace: Pace) -> str:
-    """ "about 980 changes, about 3 minutes at your monday budget" (the words the window shows)."""
+def describe_forecast(changes: int, pace: Pace, reads: int = 0) -> str:
+    """ "about 980 changes, about 3 minutes at your monday budget" (the words the window shows).
+
+    ``reads``: the board reads made first for protected columns (``PlannedCustomer.reads``), named
+    when there are any; each costs a round trip.
+    """
     if changes <= 0:
         return "nothing to send"
     noun = "change" if changes == 1 else "changes"
-    return f"about {changes:,} {noun}, {describe_duration(forecast_seconds(changes, pace))} at your monday budget"
+    seconds = forecast_seconds(changes, pace) + reads * pace.round_trip
+    first = f" (and {reads:,} read{'' if reads == 1 else 's'} of the board first)" if reads > 0 else ""
+    return f"about {changes:,} {noun}{first}, {describe_duration(seconds)} at your monday budget"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class PlannedCustomer:
     lines: int
     sizes: int
     changes: int
+    reads: int = 0  # board reads before sending: CHANGED lines in protected columns (``core.push.protect``)
 
     @property
     def rows(self) -> int:
@@ -105,8 +113,11 @@ class PlannedCustomer:
         return self.lines + self.sizes
 
 
-def changes_of(result: CustomerChanges, only_keys: set[str] | None = None) -> PlannedCustomer:
-    """A customer's detected changes counted as a batch stages them (``only_keys``: a retry's lines)."""
+def changes_of(
+    result: CustomerChanges, only_keys: set[str] | None = None, protected: dict[str, str] | None = None
+) -> PlannedCustomer:
+    """A customer's detected changes counted as a batch stages them (``only_keys``: a retry's lines;
+    ``protected``: the mapping's protected columns, whose board reads are counted)."""
     lines = sizes = changes = 0
     for change in result.changes:
         if only_keys is not None and change.sync_key not in only_keys:
@@ -115,9 +126,17 @@ def changes_of(result: CustomerChanges, only_keys: set[str] | None = None) -> Pl
         sizes += len(change.sizes)
         # A changed line whose fields are all unchanged is only the parent of its changed sizes.
         changes += (1 if (change.kind != CHANGED or change.changed_fields) else 0) + len(change.sizes)
-    return PlannedCustomer(result.customer, lines, sizes, changes)
+    reads = 0
+    if protected:
+        wanted = CustomerChanges(
+            result.customer, [c for c in result.changes if only_keys is None or c.sync_key in only_keys], [], 0, False
+        )
+        reads = protected_reads(protected_lines(wanted, protected))
+    return PlannedCustomer(result.customer, lines, sizes, changes, reads)
 
 
-def plan_of(results: Iterable[CustomerChanges], keys: dict[str, set[str]] | None = None) -> list[PlannedCustomer]:
+def plan_of(
+    results: Iterable[CustomerChanges], keys: dict[str, set[str]] | None = None, protected: dict[str, str] | None = None
+) -> list[PlannedCustomer]:
     """Every customer's ``changes_of``, in the order given (the order the run takes them)."""
-    return [changes_of(result, (keys or {}).get(result.customer)) for result in results]
+    return [changes_of(result, (keys or {}).get(result.customer), protected) for result in results]

@@ -2,7 +2,8 @@
 
 In the order ``BatchProcessor._process`` (``core.push.run``) runs them: what an earlier run left in
 flight is settled (``_settle_open``), the items the batch writes to are checked on the board
-(``_check_board``), its groups exist (``_ensure_groups``), items and subitems are pushed in one
+(``_check_board``), protected cells people changed there are kept or held for a planner
+(``_protect``, ``core.push.protect``), its groups exist (``_ensure_groups``), items and subitems are pushed in one
 request stream (``_push``: plan, send, settle each answer), subitems left waiting fail with their
 item (``_orphans``), and what monday confirmed is promoted (``_promote``).
 """
@@ -58,6 +59,10 @@ class PushPhases(ProcessorBase):
         edits = self.watch.before_push(batch_id)
         if edits:
             self.watch.apply(batch_id, edits)
+
+    def _protect(self, batch_id: int) -> None:
+        """Protected cells of CHANGED lines a person changed on the board: kept, or held for a decision."""
+        self.guard.before_push(batch_id)
 
     def _report_duplicates(self, batch_id: int) -> None:
         if self.lookup.duplicates:

@@ -3,7 +3,8 @@
 1. claim (or resume) the customer's batch          6. failures into the ERR tables
 2. stage its changes (data path)                   7. promote what monday confirmed
 3. settle what an earlier run left in flight       8. clean up staging
-4. check the items it writes to, ensure its groups 9. final counts and status
+4. check the items it writes to, protect the cells 9. final counts and status
+   people changed there, ensure its groups
 5. push items and subitems in one request stream
 
 Exactly once: every request is stored with its Idempotency-Key in the fenced transaction that marks
@@ -106,7 +107,7 @@ class BatchProcessor(PushPhases):
         with self.ctx.one_run():  # the customers' detections share one read of the source
             planned = getattr(self.progress, "run_planned", None)
             if planned is not None:  # a sink that shows the whole run (the window) hears its total first
-                planned(plan_of(self.ctx.detect(ordered), keys))
+                planned(plan_of(self.ctx.detect(ordered), keys, self.ctx.mapping.protected()))
             return self._run(ordered, keys)
 
     def _run(self, customers: list[str], keys: dict[str, set[str]] | None) -> list[BatchResult]:
@@ -220,6 +221,7 @@ class BatchProcessor(PushPhases):
         self.progress.batch_started(batch_id, customer, row["total_items"], row["total_subitems"])
         self._settle_open(batch_id)
         self._check_board(batch_id)
+        self._protect(batch_id)
         self._ensure_groups(batch_id, meta)
         ops.set_status(batch_id, s.PUSHING)
         cancelled = self._push(batch_id)

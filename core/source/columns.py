@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 
 MONDAY_TYPES = ("text", "long_text", "numbers", "date", "status", "dropdown", "email", "phone", "link")
 REMOVAL_POLICIES = ("mark", "report", "archive", "delete")
+# Who wins when a person changed a cell on the board and the ERP changed it too (a column's `policy`):
+# the ERP (the default: no extra read), the board (the person's value is kept and the keeping recorded),
+# or a planner (the line waits in the decision list with both values).
+SOURCE_WINS, BOARD_WINS, ASK = "source_wins", "board_wins", "ask"
+EDIT_POLICIES = (SOURCE_WINS, BOARD_WINS, ASK)
 DERIVED = ("$key", "$customer", "$season")
 SUBITEM_DERIVED = ("$size", "$quantity")
 TEMPLATE_DERIVED = ("customer", "season", "key")
@@ -49,6 +54,7 @@ class ColumnMap:
     value_map: dict[str, str] = field(default_factory=dict)
     whole: bool = False
     min: float | None = None
+    policy: str = SOURCE_WINS  # EDIT_POLICIES: what a person's edit of this cell on the board is worth
 
     @property
     def label(self) -> str:

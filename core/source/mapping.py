@@ -22,12 +22,16 @@ from core.foundation.resources import resource_path
 
 # The mapping's parts live in rooms of their own; every public name stays importable from here.
 from core.source.columns import (
+    ASK,
+    BOARD_WINS,
     DERIVED,
+    EDIT_POLICIES,
     ITEM_NAME_MAX,
     LONG_TEXT_MAX,
     MONDAY_TYPES,
     NUMBER_DIGITS,
     REMOVAL_POLICIES,
+    SOURCE_WINS,
     STATUS_LABEL_MAX,
     SUBITEM_DERIVED,
     TEMPLATE_DERIVED,
@@ -71,6 +75,12 @@ class Mapping:
     removal_subitem: dict[str, str]
     path: Path | None = None
     fingerprint: str = ""  # a hash of the mapping document: a changed mapping re-maps every line
+
+    # -- protected columns -------------------------------------------------------------------------
+
+    def protected(self) -> dict[str, str]:
+        """The item columns whose edits on the board are protected: label -> ``board_wins`` or ``ask``."""
+        return {c.label: c.policy for c in self.columns if c.policy != SOURCE_WINS}
 
     # -- source columns ---------------------------------------------------------------------------
 
@@ -203,7 +213,10 @@ def _parse_columns(reader: _Reader, entries: Any, prefix: str, derived: tuple[st
         where = f"{prefix}[{i}]"
         if not isinstance(entry, dict):
             raise reader.error(where, "must be a table")
-        unknown = set(entry) - {"source", "title", "id", "type", "map", "whole", "min"}
+        allowed = {"source", "title", "id", "type", "map", "whole", "min"}
+        if prefix == "columns":  # a protected cell is an item's: sizes follow the ERP
+            allowed.add("policy")
+        unknown = set(entry) - allowed
         if unknown:
             raise reader.error(where, f"has unknown key(s): {', '.join(sorted(unknown))}")
         source = reader.get(entry, where, "source", str)
@@ -220,6 +233,11 @@ def _parse_columns(reader: _Reader, entries: Any, prefix: str, derived: tuple[st
         minimum = entry.get("min")
         if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, (int, float))):
             raise reader.error(f"{where}.min", f"must be a number, got {minimum!r}")
+        policy = reader.get(entry, where, "policy", str, SOURCE_WINS)
+        if policy not in EDIT_POLICIES:
+            raise reader.error(f"{where}.policy", f"{policy!r} is not one of {', '.join(EDIT_POLICIES)}")
+        if policy != SOURCE_WINS and source == "$key":
+            raise reader.error(f"{where}.policy", "the SYNC KEY column is OrderSync's own: it cannot be protected")
         columns.append(
             ColumnMap(
                 source=source,
@@ -229,6 +247,7 @@ def _parse_columns(reader: _Reader, entries: Any, prefix: str, derived: tuple[st
                 value_map=value_map,
                 whole=reader.get(entry, where, "whole", bool, False),
                 min=minimum,
+                policy=policy,
             )
         )
     labels = [c.label for c in columns]
@@ -303,12 +322,16 @@ def parse_mapping(data: dict[str, Any], path: Path | None = None) -> Mapping:
 
 
 __all__ = [
+    "ASK",
+    "BOARD_WINS",
     "DERIVED",
+    "EDIT_POLICIES",
     "ITEM_NAME_MAX",
     "LONG_TEXT_MAX",
     "MONDAY_TYPES",
     "NUMBER_DIGITS",
     "REMOVAL_POLICIES",
+    "SOURCE_WINS",
     "STATUS_LABEL_MAX",
     "SUBITEM_DERIVED",
     "TEMPLATE_DERIVED",
