@@ -246,7 +246,7 @@ def collation_of(column: sa.Column) -> str | None:
 
 
 # Every key column of every table, and those migration 0002 altered in place: the tables created after
-# it (MON_AuditLog, by 0004; MON_Decisions, by 0005) are created with the collation.
+# it (MON_AuditLog, by 0004; MON_Decisions, by 0006) are created with the collation.
 ALL_COLLATED = {(t.name, c.name): c for t in s.OWN_TABLES for c in t.columns if collation_of(c)}
 CREATED_COLLATED = ("MON_AuditLog", "MON_Decisions")
 COLLATED = {key: c for key, c in ALL_COLLATED.items() if key[0] not in CREATED_COLLATED}

@@ -1,7 +1,7 @@
 """Board edits OrderSync met in protected columns: kept, or waiting for a planner's decision.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04
 
 - ``MON_Decisions``: one row per line and protected column where a person's value on the board met
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mssql
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
