@@ -45,7 +45,7 @@ from core.monday.errors import MondayError
 
 log = logging.getLogger("ordersync")
 
-COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "demo", "sandbox", "db", "token")
+COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "undo", "demo", "sandbox", "db", "token")
 # Without -v, a wait for monday (a retry, a resend) is one short stderr line at most this often; the log
 # file gets every one of them in full.
 WAITING_EVERY = 10.0
@@ -69,9 +69,10 @@ JSON_COMMANDS = (
     "check",
     "drift",
     "history",
+    "undo",
 )  # the sub-commands with machine-readable output
 # the sub-commands that read the settings
-CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "db")
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "undo", "db")
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -167,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--batch", type=int, metavar="B", help="a batch (as status lists it)")
     line.add_argument("--customer", dest="customer_name", metavar="C", help="a customer")
 
+    undo = command("undo", "take back what a batch changed on the board (a batch of its own); --dry-run previews")
+    undo.add_argument("--batch", type=int, required=True, metavar="N", help="the batch to undo (as status lists it)")
+    undo.add_argument(
+        "--dry-run", action="store_true", help="show what would be undone and the conflicts; change nothing"
+    )
+
     command("check", "walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels")
 
     command("status", "batches, pending customers, open errors")
@@ -257,6 +264,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_cancel(args)
         if args.command == "history":
             return cmd_history(args)
+        if args.command == "undo":
+            from core.undo.command import cmd_undo
+
+            return cmd_undo(args)
         if args.command == "demo":
             return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":
