@@ -8,12 +8,15 @@ Every test runs real syncs over real HTTP against the sandbox, on SQLite and Pos
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import sqlalchemy as sa
 
 from core.db import schema as s
 from core.foundation.exceptions import OrderSyncError
+from core.push.progress import NullProgress
+from core.push.run import BUSY
 from core.staging.operations import StagingOperations
 from core.undo import UndoProcessor
 from tests.helpers import BOARD, count, monday_client, order_row, start_sandbox
@@ -184,6 +187,9 @@ def test_an_undo_killed_midway_and_run_again_ends_exact(engine, sandbox, at):
     assert crash.fired
     assert count(engine, s.requests) == 1  # in flight when it died
     ctx.staging = StagingOperations(ctx.engine, successor(3_999_201), stale)
+    (refused,) = run(ctx, sandbox)  # a sync never sends the undo's rows as its own
+    assert refused.status == BUSY and f"undo --batch {batch_id}" in refused.message
+    assert count(engine, s.requests) == 1
     plan, result = undo(ctx, sandbox, batch_id)
     assert plan is None and result.status == s.COMPLETED, result.message
     assert board_state(sandbox) == board_before
@@ -193,3 +199,33 @@ def test_an_undo_killed_midway_and_run_again_ends_exact(engine, sandbox, at):
     assert count(engine, s.requests) == 0
     with pytest.raises(OrderSyncError, match="undone already"):
         undo(ctx, sandbox, batch_id)
+
+
+class CancelAfterFirst(NullProgress):
+    """A planner presses Cancel as soon as the first answer is recorded."""
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+
+    def progress(self, *args) -> None:
+        self.cancel.set()
+
+
+def test_a_cancelled_undo_stops_after_its_request_and_resumes_exact(engine, sandbox):
+    _, ctx, batch_id, board_before, prod_before = two_batches(engine, sandbox)
+    cancel = threading.Event()
+    client = monday_client(sandbox)
+    try:
+        processor = UndoProcessor(ctx, client, CancelAfterFirst(cancel), cancel, max_batch=2)
+        _, result = processor.undo(batch_id)
+    finally:
+        client.close()
+    assert result.status == s.CANCELLED
+    assert board_state(sandbox) != board_before  # stopped part of the way
+    assert count(engine, s.requests) == 0  # the request in flight was settled before it stopped
+    _, resumed = undo(ctx, sandbox, batch_id)
+    assert resumed.status == s.COMPLETED and resumed.batch_id == result.batch_id
+    assert board_state(sandbox) == board_before
+    prod = production(engine)
+    assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
+    assert prod["subitems"] == prod_before["subitems"]

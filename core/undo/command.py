@@ -1,12 +1,22 @@
-"""The ``undo`` sub-command: the preview (``--dry-run``), or the undo run as a batch, and its exit code."""
+"""The ``undo`` sub-command: the preview (``--dry-run``), or the undo run as a batch, and its exit code.
+
+Exit codes are the sync's (``core.push.progress.run_exit_code``): 0 when everything planned was undone,
+1 when a conflict was left alone or the undo ended cancelled, failed or with errors (run it again to
+resume), 4 when the customer is busy with another batch. The first Ctrl+C cancels after the request
+in flight, as a sync does; the undo is resumed by ``undo --batch N`` again.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from types import FrameType
 
-from core.db import schema as s
+from core.failures import PROG
+from core.push.progress import NullProgress, PrintProgress, run_exit_code, worst_code
 from core.undo.plan import render_plan
 from core.undo.processor import UndoProcessor
 
@@ -14,41 +24,44 @@ from core.undo.processor import UndoProcessor
 def cmd_undo(args: argparse.Namespace) -> int:
     from core.commands import _open
 
+    cancel = threading.Event()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print(f"{PROG}: cancelling the undo after the request in flight (Ctrl+C again to abort)", file=sys.stderr)
+        cancel.set()
+
     ctx = _open(args)
     try:
         client = ctx.monday_client()
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_interrupt) if on_main_thread and not args.dry_run else None
         try:
-            processor = UndoProcessor(ctx, client)
+            progress = NullProgress() if args.json or args.dry_run else PrintProgress()
+            processor = UndoProcessor(ctx, client, progress, cancel)
             if args.dry_run:
                 preview = processor.plan(args.batch)
-                print(
+                text = (
                     json.dumps(preview.as_dict(), indent=2, ensure_ascii=False) if args.json else render_plan(preview)
                 )
+                print(text)
                 return 0
             plan, result = processor.undo(args.batch)
         finally:
             client.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     finally:
         ctx.close()
-    if plan is not None and not args.json:
-        print(render_plan(plan))
-    code = 0 if result.status in (s.COMPLETED, s.NO_CHANGES) else 1
-    if plan is not None and plan.conflicts:
-        code = max(code, 1)
+    code = worst_code([run_exit_code([result]), 1 if plan is not None and plan.conflicts else 0])
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "exit_code": code,
-                    "undo_batch": result.batch_id,
-                    "status": result.status,
-                    **(plan.as_dict() if plan else {}),
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        body = {"exit_code": code, "undo_batch": result.batch_id, "status": result.status, "message": result.message}
+        print(json.dumps({**body, **(plan.as_dict() if plan else {})}, indent=2, ensure_ascii=False))
     else:
+        if plan is not None:
+            print(render_plan(plan))
+        else:
+            print(f"Undo of batch {args.batch}: resumed what an earlier run left unfinished.")
         print(f"Undo batch {result.batch_id}: {result.status}" + (f" ({result.message})" if result.message else ""))
-    sys.stdout.flush()
     return code

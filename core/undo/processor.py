@@ -12,7 +12,7 @@ from core.db import schema as s
 from core.db.clock import database_now
 from core.drift.board import BoardReader
 from core.drift.values import shown
-from core.foundation.exceptions import OrderSyncError
+from core.foundation.exceptions import OrderSyncError, SettingsError
 from core.push.progress import BatchResult
 from core.push.run import BatchProcessor
 from core.staging.audit import ITEM_GROUP, ITEM_NAME
@@ -45,11 +45,11 @@ class UndoProcessor(BatchProcessor):
         with engine.connect() as conn:
             row = conn.execute(sa.select(s.batches).where(s.batches.c.batch_id == batch_id)).mappings().first()
             if row is None:
-                raise OrderSyncError(f"there is no batch {batch_id}")
+                raise SettingsError(f"there is no batch {batch_id}")
             if row["board_id"] != self.board_id:
-                raise OrderSyncError(f"batch {batch_id} wrote to board {row['board_id']}, not to {self.board_id}")
+                raise SettingsError(f"batch {batch_id} wrote to board {row['board_id']}, not to {self.board_id}")
             if row["undo_of_batch"] is not None:
-                raise OrderSyncError(f"batch {batch_id} is itself the undo of batch {row['undo_of_batch']}")
+                raise SettingsError(f"batch {batch_id} is itself the undo of batch {row['undo_of_batch']}")
             a = s.audit_log
             cells = [
                 _cell(r) for r in conn.execute(sa.select(a).where(a.c.batch_id == batch_id).order_by(a.c.audit_id))
@@ -123,7 +123,7 @@ class UndoProcessor(BatchProcessor):
             ).first()
         plan: UndoPlan | None = None
         if undo_row is not None and undo_row.status in (s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES):
-            raise OrderSyncError(f"batch {batch_id} was undone already, by batch {undo_row.batch_id}")
+            raise SettingsError(f"batch {batch_id} was undone already, by batch {undo_row.batch_id}")
         if undo_row is None:
             plan = self.plan(batch_id)
             customer = plan.customer
