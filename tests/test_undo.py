@@ -108,6 +108,7 @@ def two_batches(engine, sandbox):
     with engine.begin() as conn:
         conn.execute(sa.update(table).where(o == "MWE-00001").values({"S": 13}))  # a size's quantity
         conn.execute(sa.update(table).where(o.in_(["MWE-00002", "MWE-00004"])).values(DESTINATION="OHIO"))
+        conn.execute(sa.update(table).where(o == "MWE-00002").values(XL=6))  # a size added to a line
         conn.execute(sa.update(table).where(o == "MWE-00003").values({"CUSTOMER SEASON": "SS26"}))  # a move
         conn.execute(table.insert(), [order_row(table, **lines(5)[0])])  # a new line
     (second,) = run(ctx, sandbox)
@@ -126,6 +127,7 @@ def test_undo_restores_the_board_and_production_and_leaves_a_cell_a_person_chang
     assert board_state(sandbox) == board_now  # the preview changes nothing
     assert [(c.order_number, c.title) for c in preview.archive] == [("MWE-00005", "Name")]
     assert {(c.order_number, c.title) for c in preview.conflicts} == {("MWE-00004", "DESTINATION")}
+    assert [(c.order_number, c.size) for c in preview.delete] == [("MWE-00002", "XL")]
     assert [(c.order_number, c.before) for c in preview.move] == [("MWE-00003", f"{CUSTOMER} FW25")]
     assert {(c.order_number, c.size, c.title, c.before) for c in preview.restore} == {
         ("MWE-00001", "S", "Order Qty", "12"),
@@ -151,15 +153,16 @@ def test_undo_restores_the_board_and_production_and_leaves_a_cell_a_person_chang
     a = s.audit_log
     with engine.connect() as conn:
         kinds = sorted(
-            (r.order_number, r.column_title, r.kind)
+            (r.order_number, r.size_label or "", r.column_title or "", r.kind)
             for r in conn.execute(sa.select(a).where(a.c.batch_id == result.batch_id))
         )
     assert kinds == [
-        ("MWE-00001", "Order Qty", s.RESTORED),
-        ("MWE-00002", "DESTINATION", s.RESTORED),
-        ("MWE-00003", "CUSTOMER SEASON", s.RESTORED),
-        ("MWE-00003", "Group", s.MOVED),
-        ("MWE-00005", None, s.ARCHIVED),
+        ("MWE-00001", "S", "Order Qty", s.RESTORED),
+        ("MWE-00002", "", "DESTINATION", s.RESTORED),
+        ("MWE-00002", "XL", "", s.DELETED),
+        ("MWE-00003", "", "CUSTOMER SEASON", s.RESTORED),
+        ("MWE-00003", "", "Group", s.MOVED),
+        ("MWE-00005", "", "", s.ARCHIVED),
     ]
 
     # The next sync knows the board: the source still says what batch N sent, so it sends it again.

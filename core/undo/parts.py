@@ -17,7 +17,6 @@ from core.staging.ledger import SUB
 # The line hash of a restored line: no source line hashes to it, so the next sync compares it again.
 UNDONE_HASH = "0" * 40
 _KIND = AUDIT_COLUMNS.index("kind")
-_ITEM_WIDE = AUDIT_COLUMNS.index("column_id")
 
 
 def forget_undone(ops: Any, batch_id: int, board_id: str) -> None:
@@ -51,10 +50,16 @@ class UndoAudit(AuditTrail):
 
     def _sub_cells(self, row: Any, confirmed_id: str | None, user: str, host: str) -> list[list[Any]]:
         if row["action"] == s.REMOVE:
-            cells = super()._sub_cells(row, confirmed_id, user, host)[:1] or []
-            for cell in cells:
-                cell[_ITEM_WIDE : _KIND + 1] = [None, None, None, None, s.DELETED]
-            return cells
+            head = [
+                row["batch_id"],
+                row["customer"],
+                row["parent_sync_key"],
+                row["order_number"],
+                row["size_label"],
+                row["parent_monday_item_id"],
+                confirmed_id or row["monday_subitem_id"],
+            ]
+            return [[*head, None, None, None, None, s.DELETED, user, host, row["now"]]]
         return _restored(super()._sub_cells(row, confirmed_id, user, host))
 
 
