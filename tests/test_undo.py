@@ -232,3 +232,21 @@ def test_a_cancelled_undo_stops_after_its_request_and_resumes_exact(engine, sand
     prod = production(engine)
     assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
     assert prod["subitems"] == prod_before["subitems"]
+
+
+def test_a_cell_a_later_batch_changed_is_a_conflict_and_stays(engine, sandbox):
+    table, ctx, batch_id, _, _ = two_batches(engine, sandbox)
+    o = table.c["AAG ORDER NUMBER"]
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).where(o == "MWE-00002").values(DESTINATION="IOWA"))
+    (later,) = run(ctx, sandbox)
+    assert later.status == s.COMPLETED
+    two = key_of(sandbox, "MWE-00002")
+    preview = undo(ctx, sandbox, batch_id, dry_run=True)
+    assert [(c.order_number, c.title, c.why) for c in preview.conflicts] == [
+        ("MWE-00002", "DESTINATION", f"batch {later.batch_id} changed it later")
+    ]
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED
+    assert board_by_key(sandbox)[two]["column_values"]["DESTINATION"] == "IOWA"
+    assert production(engine)["items"][two][4]["DESTINATION"] == "IOWA"
