@@ -58,6 +58,7 @@ def test_undo_preview_then_undo_then_undo_again(engine, sandbox, tmp_path):
     assert preview.code == 0, preview.err[-1500:]
     assert f"Undo of batch {batch_id} ({customer}):" in preview.out
     assert f"items to archive: {len(created)}" in preview.out
+    assert "Nothing was changed" in preview.out
     assert on_board(sandbox) == before  # the preview changed nothing
     as_json = ordersync(tmp_path, "--json", "undo", "--config", config, "--batch", str(batch_id), "--dry-run")
     assert as_json.code == 0 and len(json.loads(as_json.out)["archive"]) == len(created)

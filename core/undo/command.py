@@ -42,10 +42,11 @@ def cmd_undo(args: argparse.Namespace) -> int:
             processor = UndoProcessor(ctx, client, progress, cancel)
             if args.dry_run:
                 preview = processor.plan(args.batch)
-                text = (
-                    json.dumps(preview.as_dict(), indent=2, ensure_ascii=False) if args.json else render_plan(preview)
-                )
-                print(text)
+                if args.json:
+                    print(json.dumps(preview.as_dict(), indent=2, ensure_ascii=False))
+                else:
+                    print(render_plan(preview))
+                    print(f"Nothing was changed (a preview); `undo --batch {args.batch}` does it.")
                 return 0
             plan, result = processor.undo(args.batch)
         finally:
