@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.db.clock import database_now
+from core.detect.changes import _chunks
 from core.drift.board import BoardReader
 from core.drift.values import shown
 from core.foundation.exceptions import OrderSyncError, SettingsError
@@ -166,18 +167,13 @@ class UndoProcessor(BatchProcessor):
         archived = {c.sync_key for c in plan.archive}
         with self.staging.owned(batch.batch_id, undo_of_batch=plan.batch_id) as conn:
             now = database_now(conn)
-            lines = {
-                r.sync_key: r
-                for r in conn.execute(
-                    sa.select(p).where(p.c.board_id == self.board_id, p.c.sync_key.in_(list(by_item)))
-                )
-            }
-            sub_rows = {
-                (r.parent_sync_key, r.size_label): r
-                for r in conn.execute(
-                    sa.select(ps).where(ps.c.board_id == self.board_id, ps.c.parent_sync_key.in_(list(by_item)))
-                )
-            }
+            lines: dict[str, Any] = {}
+            sub_rows: dict[tuple[str, str], Any] = {}
+            for chunk in _chunks(list(by_item)):  # (a few hundred keys a statement: SQL Server's limit)
+                query = sa.select(p).where(p.c.board_id == self.board_id, p.c.sync_key.in_(chunk))
+                lines.update((r.sync_key, r) for r in conn.execute(query))
+                query = sa.select(ps).where(ps.c.board_id == self.board_id, ps.c.parent_sync_key.in_(chunk))
+                sub_rows.update(((r.parent_sync_key, r.size_label), r) for r in conn.execute(query))
             items_total = subs_total = 0
             for key, cells in by_item.items():
                 line = lines.get(key)
