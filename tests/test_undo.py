@@ -250,3 +250,38 @@ def test_a_cell_a_later_batch_changed_is_a_conflict_and_stays(engine, sandbox):
     assert result.status == s.COMPLETED
     assert board_by_key(sandbox)[two]["column_values"]["DESTINATION"] == "IOWA"
     assert production(engine)["items"][two][4]["DESTINATION"] == "IOWA"
+
+
+class fail_once:
+    """The database drops the connection once, on the first statement that contains ``text``."""
+
+    def __init__(self, engine: sa.Engine, text: str):
+        self.engine, self.text, self.fired = engine, text, False
+
+    def _listener(self, conn, cursor, statement, parameters, context, executemany):
+        if not self.fired and self.text in statement:
+            self.fired = True
+            raise sa.exc.InterfaceError(statement, parameters, Exception("the connection was lost"))
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._listener)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._listener)
+
+
+def test_an_undo_that_failed_bringing_production_in_line_is_finished_by_running_it_again(engine, sandbox):
+    _, ctx, batch_id, board_before, prod_before = two_batches(engine, sandbox)
+    five = key_of(sandbox, "MWE-00005")
+    with fail_once(engine, 'DELETE FROM "MON_CustMasterSchedule_Subitems"') as fault:
+        _, failed = undo(ctx, sandbox, batch_id)
+    assert fault.fired and failed.status == s.FAILED
+    assert board_state(sandbox) == board_before  # the board is done; production is not yet in line
+    assert production(engine)["items"][five][5] is True
+    plan, done = undo(ctx, sandbox, batch_id)
+    assert plan is None and done.status == s.COMPLETED and done.batch_id == failed.batch_id
+    prod = production(engine)
+    assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
+    assert prod["subitems"] == prod_before["subitems"]
+    assert count(engine, s.batches, s.batches.c.status == s.STARTED) == 0  # no stray batch was begun

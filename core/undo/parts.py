@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from core.db import schema as s
 from core.monday.client import Mutation
@@ -19,17 +20,16 @@ UNDONE_HASH = "0" * 40
 _KIND = AUDIT_COLUMNS.index("kind")
 
 
-def forget_undone(ops: Any, batch_id: int, board_id: str) -> None:
+def forget_undone(conn: Connection, batch_id: int, board_id: str) -> None:
     """Lines and subitems whose creation the undo took back leave production: the next sync makes them NEW.
 
     Idempotent, run after every promotion of the undo batch (a resumed undo runs it again).
     """
     p, ps = s.items, s.subitems
     gone = sa.select(p.c.sync_key).where(p.c.board_id == board_id, p.c.last_batch_id == batch_id, p.c.is_removed)
-    with ops.owned(batch_id) as conn:
-        conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(gone)))
-        conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.last_batch_id == batch_id, ps.c.is_removed))
-        conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.last_batch_id == batch_id, p.c.is_removed))
+    conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.parent_sync_key.in_(gone)))
+    conn.execute(sa.delete(ps).where(ps.c.board_id == board_id, ps.c.last_batch_id == batch_id, ps.c.is_removed))
+    conn.execute(sa.delete(p).where(p.c.board_id == board_id, p.c.last_batch_id == batch_id, p.c.is_removed))
 
 
 class UndoPayloads(PayloadBuilder):

@@ -130,6 +130,9 @@ class UndoProcessor(BatchProcessor):
             customer = plan.customer
         else:
             customer = undo_row.customer
+            if undo_row.status in (s.FAILED, s.CANCELLED) and self._cut_short_undo(customer) is None:
+                # Everything was sent and promoted; it failed bringing production in line: only that is left.
+                return None, self._finish_idle(undo_row.batch_id, undo_row.status, customer)
         batch = ops.claim(customer, self.board_id)
         if undo_row is not None and batch.batch_id != undo_row.batch_id:
             raise OrderSyncError(
@@ -148,9 +151,25 @@ class UndoProcessor(BatchProcessor):
         result = self._run_batch(Batch(batch.batch_id, customer, s.STAGED, True, batch.generation), customer, None)
         return plan, result
 
+    def _finish_idle(self, batch_id: int, status: str, customer: str) -> BatchResult:
+        """An ended undo with nothing left in flight: production brought in line, and the batch completed.
+
+        Nobody owns a batch that ended; the status it ended with is the guard against a second finisher.
+        """
+        b = s.batches
+        with self.ctx.engine.begin() as conn:
+            forget_undone(conn, batch_id, self.board_id)
+            conn.execute(
+                sa.update(b)
+                .where(b.c.batch_id == batch_id, b.c.status == status)
+                .values(status=s.COMPLETED, message=None, finished_at=database_now(conn))
+            )
+        return self._result(batch_id, customer)
+
     def _promote(self, batch_id: int) -> None:
         super()._promote(batch_id)
-        forget_undone(self.staging, batch_id, self.board_id)
+        with self.staging.owned(batch_id) as conn:
+            forget_undone(conn, batch_id, self.board_id)
 
     def _stage(self, batch: Batch, plan: UndoPlan) -> bool:
         """The plan's rows in the staging tables of the undo batch, in one fenced transaction."""
