@@ -285,3 +285,16 @@ def test_an_undo_that_failed_bringing_production_in_line_is_finished_by_running_
     assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
     assert prod["subitems"] == prod_before["subitems"]
     assert count(engine, s.batches, s.batches.c.status == s.STARTED) == 0  # no stray batch was begun
+
+
+def test_a_size_a_person_already_deleted_is_not_brought_back_by_the_undo(engine, sandbox):
+    _, ctx, batch_id, board_before, prod_before = two_batches(engine, sandbox)
+    two = board_by_key(sandbox)[key_of(sandbox, "MWE-00002")]
+    (xl,) = [sub["id"] for sub in two["subitems"] if sub["name"].endswith("XL")]
+    sandbox.delete_subitem(xl)  # a planner removed the size before the undo
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED, result.message
+    assert board_state(sandbox) == board_before
+    prod = production(engine)
+    assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
+    assert prod["subitems"] == prod_before["subitems"]
