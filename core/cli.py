@@ -56,6 +56,7 @@ COMMANDS = (
     "cancel",
     "history",
     "decide",
+    "undo",
     "demo",
     "sandbox",
     "db",
@@ -84,9 +85,10 @@ JSON_COMMANDS = (
     "check",
     "drift",
     "history",
+    "undo",
 )  # the sub-commands with machine-readable output
 # the sub-commands that read the settings
-CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "decide", "db")
+CONFIG_COMMANDS = ("sync", "retry", "status", "check", "drift", "cancel", "history", "decide", "undo", "db")
 
 
 def split_leading_options(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -183,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--customer", dest="customer_name", metavar="C", help="a customer")
 
     add_decide_parser(command)
+    undo = command("undo", "take back what a batch changed on the board (a batch of its own); --dry-run previews")
+    undo.add_argument("--batch", type=int, required=True, metavar="N", help="the batch to undo (as status lists it)")
+    undo.add_argument(
+        "--dry-run", action="store_true", help="show what would be undone and the conflicts; change nothing"
+    )
 
     command("check", "walk the chain: settings, database, tables, ORDERS_UNIFIED, token, board, columns, labels")
 
@@ -276,6 +283,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             return cmd_history(args)
         if args.command == "decide":
             return cmd_decide(args)
+        if args.command == "undo":
+            from core.undo.command import cmd_undo
+
+            return cmd_undo(args)
         if args.command == "demo":
             return cmd_headless_demo(args) if args.demo_command == "run" else cmd_demo_init(args)
         if args.command == "db":

@@ -159,15 +159,18 @@ class EngineBridge(QObject):
 
     async def preview(self, customers: list[str]) -> list[dict]:
         changes = await self.call(self.ctx.detect, customers)
-        return [dry_run_report(c) for c in changes]
+        protected = self.ctx.mapping.protected()  # the board reads protected columns cost are counted
+        return [dry_run_report(c, protected) for c in changes]
 
-    async def forecast(self, customers: list[str]) -> tuple[int, Pace]:
-        """The changes a sync of ``customers`` would send (the engine's detection) and the monday pace."""
+    async def forecast(self, customers: list[str]) -> tuple[int, int, Pace]:
+        """The changes a sync of ``customers`` would send (the engine's detection), the board reads its
+        protected columns cost first, and the monday pace."""
         return await self.call(self._forecast, customers)
 
-    def _forecast(self, customers: list[str]) -> tuple[int, Pace]:
-        changes = sum(changes_of(result).changes for result in self.ctx.detect(customers))
-        return changes, pace_of(self._client)
+    def _forecast(self, customers: list[str]) -> tuple[int, int, Pace]:
+        protected = self.ctx.mapping.protected()
+        planned = [changes_of(result, protected=protected) for result in self.ctx.detect(customers)]
+        return sum(p.changes for p in planned), sum(p.reads for p in planned), pace_of(self._client)
 
     async def pace(self) -> Pace:
         """What a change costs and the budget, as the run client measured them (defaults before a run)."""

@@ -59,10 +59,10 @@ class PreviewDialog(QDialog):
     def show_report(self, report: list[dict]) -> None:
         self.report = report
         self.tree.clear()
-        totals = {"new": 0, "changed": 0, "removed": 0, "invalid": 0, "mutations": 0}
+        totals = {"new": 0, "changed": 0, "removed": 0, "invalid": 0, "mutations": 0, "board_reads": 0}
         for customer in report:
             for key in totals:
-                totals[key] += customer[key]
+                totals[key] += customer.get(key, 0)
             top = QTreeWidgetItem(
                 [
                     (
@@ -108,7 +108,7 @@ class PreviewDialog(QDialog):
         # A "mutation" of the report is a change on the board: an item or a size created, updated or removed.
         self.summary.setText(
             f"Nothing is sent until you press Sync. {totals['new']} new, {totals['changed']} changed and "
-            f"{totals['removed']} removed lines: {describe_forecast(totals['mutations'], self.pace)}; "
+            f"{totals['removed']} removed lines: {describe_forecast(totals['mutations'], self.pace, totals['board_reads'])}; "
             f"{totals['invalid']} invalid lines will be held back with their reasons."
         )
         self.sync_button.setEnabled(totals["new"] + totals["changed"] + totals["removed"] > 0)

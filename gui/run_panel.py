@@ -192,11 +192,11 @@ class ForecastLabel(QLabel):
         self.setText(f"Counting the changes of {len(chosen)} ticked customer{'' if len(chosen) == 1 else 's'}…")
 
         async def run() -> None:
-            changes, pace = await self.bridge.forecast(chosen)
+            changes, reads, pace = await self.bridge.forecast(chosen)
             if generation != self._generation:  # the ticks moved meanwhile: their own count follows
                 return
             self._shown = generation
-            self.setText(f"Ticked: {describe_forecast(changes, pace)}")
+            self.setText(f"Ticked: {describe_forecast(changes, pace, reads)}")
             basis = "as monday charged this session" if pace.measured else "at monday's published prices"
             self.setToolTip(
                 f"{changes:,} changes (items and sizes to create, update or mark removed), {basis}: "

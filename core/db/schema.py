@@ -148,6 +148,8 @@ batches = sa.Table(
     # it in the same transaction, so a process that lost its batch never writes or sends again.
     sa.Column("owner_generation", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("message", LONG_TEXT),
+    # NULL for a sync; for an undo (``undo --batch N``), the batch it undoes.
+    sa.Column("undo_of_batch", sa.Integer),
     sa.CheckConstraint(_in("status", BATCH_STATES), name="status"),
     # One active batch per customer (and board), enforced by the database across processes and
     # workstations.
@@ -161,6 +163,7 @@ batches = sa.Table(
         mssql_where=sa.text(_ACTIVE),
     ),
     sa.Index(None, "status", "heartbeat_at"),
+    sa.Index(None, "undo_of_batch"),
 )
 
 

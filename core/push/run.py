@@ -48,7 +48,7 @@ from core.push.progress import (
     worst_code,
 )
 from core.staging.audit import prune as prune_audit
-from core.staging.batches import BATCH_COUNTS
+from core.staging.batches import BATCH_COUNTS, UNFINISHED_ROW_STATES
 from core.staging.operations import Batch
 
 __all__ = [
@@ -138,6 +138,12 @@ class BatchProcessor(PushPhases):
         """The customer's batches of this run: a resumed one finished first, then what changed since."""
         results = []
         skip: set[str] = set()
+        undo = self._cut_short_undo(customer)
+        if undo is not None:  # its rows are the undo's: only `undo --batch N` sends them as they were meant
+            batch_id, of = undo
+            message = f"the undo of batch {of} was cut short (batch {batch_id}); finish it first: undo --batch {of}"
+            log.warning("%s: %s", customer, message)
+            return [BatchResult(batch_id, customer, BUSY, message=message)]
         try:
             batch = self.staging.claim(customer, self.board_id)
             if batch.status != s.STARTED:  # resumed after a crash, a cancel or a failure: finish it first
@@ -156,6 +162,27 @@ class BatchProcessor(PushPhases):
             log.warning("%s", exc)
             results.append(BatchResult(None, customer, BUSY, message=str(exc)))
         return results
+
+    def _cut_short_undo(self, customer: str) -> tuple[int, int] | None:
+        """(batch, the batch it undoes) of the customer's undo that is still running or was cut short."""
+        b = s.batches
+        unfinished = sa.or_(
+            b.c.status.in_(s.ACTIVE_BATCH_STATES),
+            *(
+                sa.select(t.c.batch_id)
+                .where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES))
+                .exists()
+                for t in (s.stg_items, s.stg_subitems)
+            ),
+            sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists(),
+        )
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(b.c.batch_id, b.c.undo_of_batch).where(
+                    b.c.customer == customer, b.c.board_id == self.board_id, b.c.undo_of_batch.is_not(None), unfinished
+                )
+            ).first()
+        return None if row is None else (row.batch_id, row.undo_of_batch)
 
     def _nothing_changed(self, customer: str, only_keys: set[str] | None, skip: set[str]) -> bool:
         changes = self.ctx.detect([customer])[0]
