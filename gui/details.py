@@ -39,6 +39,10 @@ def was_sent(row: dict) -> bool:
     return cause_of(row.get("error_type"), row.get("message")).key[0] != "missing_label"  # checked before sending
 
 
+#: The payload's own keys in the words of the board (the mapped columns already carry their titles).
+FIELD_WORDS = {"name": "Item name", "group": "Group"}
+
+
 class ErrorDetails(QWidget):
     """The row given to ``show_row`` (the current row of the failures pane); None clears it."""
 
@@ -121,9 +125,9 @@ class ErrorDetails(QWidget):
         self.technical.setPlainText(
             "\n".join(
                 (
-                    f"Error {ref} ({row.get('level') or 'item'}), type {row.get('error_type')}"
-                    + (f", monday code {code}" if code else "")
-                    + (f", HTTP {row['http_status']}" if row.get("http_status") else ""),
+                    (f"monday's code: {code}" if code else "No code from monday")
+                    + (f" (HTTP {row['http_status']})" if row.get("http_status") else "")
+                    + f" · reference for support: {ref}",
                     f"Line key: {row.get('sync_key') or row.get('parent_sync_key') or '—'}",
                     str(row.get("message") or ""),
                 )
@@ -173,7 +177,7 @@ class ErrorDetails(QWidget):
     def _render(self) -> None:
         self.fields.setRowCount(len(self._values))
         for r, (name, cells) in enumerate(self._values.items()):
-            self.fields.setItem(r, 0, QTableWidgetItem(name))
+            self.fields.setItem(r, 0, QTableWidgetItem(FIELD_WORDS.get(name, name)))
             for c, text in enumerate(cells, start=1):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)

@@ -510,9 +510,14 @@ def test_the_details_pane_shows_the_failed_line_as_orders_unified_holds_it_now(
                 for row in ctx.source.iter_rows(conn)
                 if ctx.source.mapper.row_key(row) == first["sync_key"]
             )
-        assert now_column() == {k: str(v) for k, v in expected.items() if v is not None}  # as a sync maps it
+        from gui.details import FIELD_WORDS  # the item's name and group in the board's words
+
+        assert now_column() == {FIELD_WORDS.get(k, k): str(v) for k, v in expected.items() if v is not None}
         assert now_column()["AAG ORDER NUMBER"] == first["order_number"]
         assert "ColumnValueException" not in pane.details.summary.text()  # monday's code: technical details only
+        technical = pane.details.technical.toPlainText()
+        assert f"reference for support: {first['ref']}" in technical
+        assert first["error_type"] not in technical  # our type names stay out of what a planner reads
 
         # The ERP drops the line: the next look says so.
         table = sa.Table("ORDERS_UNIFIED", sa.MetaData(), autoload_with=sqlite_engine)
