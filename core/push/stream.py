@@ -204,8 +204,9 @@ def classify_answer(answer: Answer) -> tuple[Settlement, dict[tuple[str, Any], s
             continue
         field, error = errors[0]
         if error.error_type == ErrorType.NOT_FOUND and field in ("delete_item", "archive_item"):
-            # Sent again after an unknown outcome, or removed on the board meanwhile: done.
-            settlement.items_ok.append((ref, None))
+            # Sent again after an unknown outcome, or removed on the board meanwhile: done (an item
+            # settles as an item, a size as a size).
+            (settlement.items_ok if table == ITEM else settlement.subs_ok).append((ref, None))
         elif error.error_type == ErrorType.NOT_FOUND:
             check[(table, ref)] = error.describe()
         elif error.outcome_unknown:
