@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QFrame,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -65,6 +68,9 @@ class ErrorDetails(QWidget):
         self.fields.setTabKeyNavigation(False)
         self.fields.setWordWrap(False)
         header = self.fields.horizontalHeader()
+        # A narrow pane elides a heading at its end ("Would s…"), never clips it on both sides.
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
@@ -74,7 +80,14 @@ class ErrorDetails(QWidget):
         self.technical.setMaximumHeight(64)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
+        # In a small window the summary scrolls instead of being cut off at its bottom.
+        self.summary_area = QScrollArea(widgetResizable=True)
+        self.summary_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.summary_area.setObjectName("details_summary_area")
+        self.summary_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.summary_area.setWidget(self.summary)
+        self.summary_area.setMinimumHeight(3 * self.summary.fontMetrics().lineSpacing())
+        layout.addWidget(self.summary_area)
         self.history = HistoryTable(bridge)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("details_tabs")
