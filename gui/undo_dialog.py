@@ -159,6 +159,8 @@ class UndoDialog(QDialog):
         self.details.setPlainText(details)
         self.undo_button.setVisible(True)
         self.undo_button.setEnabled(not self.plan.empty)
+        if not self.plan.empty:
+            self.undo_button.setFocus()  # the primary button: Enter undoes, Esc cancels
 
     def start_undo(self) -> None:
         try:
