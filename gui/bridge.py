@@ -124,6 +124,7 @@ class EngineBridge(QObject):
         self._cancel = threading.Event()
         self._client = None
         self.collector = run_collector()  # full garbage collections wait until a run has ended
+        self.undoing: int | None = None  # the batch the window's run undoes (gui/undo_dialog.py)
         self._checks = 0  # drift checks running (their forecast or their reads): they share the run's client
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -322,6 +323,7 @@ class EngineBridge(QObject):
     async def _undo_run(self, batch_id: int) -> tuple[Any, BatchResult | None]:
         self.collector.hold()
         self._cancel = cancel = threading.Event()
+        self.undoing = batch_id
         self.syncStarted.emit()
         results: list[BatchResult] = []
         try:
@@ -331,6 +333,7 @@ class EngineBridge(QObject):
         finally:
             self.collector.release()
             self.syncFinished.emit(results)
+            self.undoing = None
             client = self._client
             if client is not None:
                 self.budgetChanged.emit(client.governor.budget_left, client.governor.budget_limit)

@@ -88,6 +88,7 @@ def test_undo_a_batch_from_the_window_after_its_preview(qloop, qtbot, open_windo
         assert dialog.result.status == s.COMPLETED
         assert dialog.summary.text().startswith(f"Batch {batch_id} is undone")
         assert len(finished) == 2
+        assert window.run_panel.headline.text().startswith(f"The undo of batch {batch_id} ended at")
         dump = sandbox.board_dump(BOARD)
         assert dump["items"] == [] and set(dump["archived_item_ids"]) == created
         undo_id = next(b for b, of, _ in _batch_rows(sqlite_engine) if of == batch_id)
