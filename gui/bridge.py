@@ -318,11 +318,13 @@ class EngineBridge(QObject):
         """Undo ``batch_id`` as a run of the window (progress and Cancel Sync as a sync): (plan, BatchResult)."""
         if self.busy:
             raise OrderSyncError("a sync or a check of the board is running; undo when it has finished")
-        return self.tasks.start(f"undo:{batch_id}", lambda: self._undo_run(batch_id))
+        if self.tasks.running(f"undo:{batch_id}"):
+            return self.tasks.start(f"undo:{batch_id}", lambda: self._undo_run(batch_id, self._cancel))
+        self._cancel = cancel = threading.Event()  # now: Cancel Sync right after the press is heard
+        return self.tasks.start(f"undo:{batch_id}", lambda: self._undo_run(batch_id, cancel))
 
-    async def _undo_run(self, batch_id: int) -> tuple[Any, BatchResult | None]:
+    async def _undo_run(self, batch_id: int, cancel: threading.Event) -> tuple[Any, BatchResult | None]:
         self.collector.hold()
-        self._cancel = cancel = threading.Event()
         self.undoing = batch_id
         self.syncStarted.emit()
         results: list[BatchResult] = []

@@ -133,3 +133,32 @@ def test_an_undo_is_refused_while_a_sync_runs(qloop, qtbot, open_window, sqlite_
         dialog.reject()
 
     qloop.run_until_complete(scenario())
+
+
+def test_cancel_sync_stops_an_undo_and_undoing_again_finishes_it(qloop, qtbot, open_window, sqlite_engine, sandbox):
+    _world(sqlite_engine)
+    window = open_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        await _sync(window, qtbot, finished, 1)
+        [(batch_id, _, _)] = _batch_rows(sqlite_engine)
+        dialog = await _open_undo(window, batch_id)
+        dialog.undo_button.click()
+        window.cancel_sync()  # Cancel Sync, pressed at once
+        await until(lambda: dialog.result is not None or dialog.error, 90, "the cancelled undo")
+        assert dialog.result.status == s.CANCELLED, dialog.result
+        assert "cancelled" in dialog.summary.text() and "again" in dialog.summary.text()
+        assert "stopped" in window.run_panel.headline.text()
+        dialog.reject()
+
+        again = await _open_undo(window, batch_id)  # resumed by undoing it again
+        assert again.refused is None and again.plan is not None, (again.refused, again.error)
+        again.undo_button.click()
+        await until(lambda: again.result is not None or again.error, 90, "the resumed undo")
+        assert again.result.status == s.COMPLETED, again.result
+        assert sandbox.board_dump(BOARD)["items"] == []
+        again.reject()
+        await until(lambda: not window.bridge.tasks.running("refresh"), 30, "the lists read after the undo")
+
+    qloop.run_until_complete(scenario())
