@@ -124,6 +124,7 @@ class EngineBridge(QObject):
         self._cancel = threading.Event()
         self._client = None
         self.collector = run_collector()  # full garbage collections wait until a run has ended
+        self.undoing: int | None = None  # the batch the window's run undoes (gui/undo_dialog.py)
         self._checks = 0  # drift checks running (their forecast or their reads): they share the run's client
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -183,11 +184,14 @@ class EngineBridge(QObject):
 
     @property
     def syncing(self) -> bool:
-        return bool(self.tasks.running("sync") or self.tasks.running("retry:"))
+        """A run of the window: a sync, a retry or the undo of a batch (gui/undo_dialog.py)."""
+        return bool(self.tasks.running("sync") or self.tasks.running("retry:") or self.tasks.running("undo:"))
 
     def sync(self, customers: list[str]) -> asyncio.Task:
         if self.tasks.running("retry:"):
             raise OrderSyncError("a retry is running; sync when it has finished")
+        if self.tasks.running("undo:"):
+            raise OrderSyncError("a batch is being undone; sync when the undo has finished")
         if self.checking:
             raise OrderSyncError("the board is being checked; sync when the check has finished")
         return self.tasks.start("sync", lambda: self._run(customers, None))
@@ -303,6 +307,45 @@ class EngineBridge(QObject):
         finally:
             governor = client.governor
             self.budgetChanged.emit(governor.budget_left, governor.budget_limit)
+
+    # -- the undo of a batch (gui/undo_dialog.py): its preview reads the board, its run is a run ------
+
+    def undo_plan(self, batch_id: int) -> asyncio.Task:
+        """The undo's plan of ``batch_id`` (reads the board like a check, so it waits for a run): UndoPlan."""
+        return self._check(f"undo-plan:{batch_id}", lambda: self._undo_processor(threading.Event()).plan(batch_id))
+
+    def undo(self, batch_id: int) -> asyncio.Task:
+        """Undo ``batch_id`` as a run of the window (progress and Cancel Sync as a sync): (plan, BatchResult)."""
+        if self.busy:
+            raise OrderSyncError("a sync or a check of the board is running; undo when it has finished")
+        if self.tasks.running(f"undo:{batch_id}"):
+            return self.tasks.start(f"undo:{batch_id}", lambda: self._undo_run(batch_id, self._cancel))
+        self._cancel = cancel = threading.Event()  # now: Cancel Sync right after the press is heard
+        return self.tasks.start(f"undo:{batch_id}", lambda: self._undo_run(batch_id, cancel))
+
+    async def _undo_run(self, batch_id: int, cancel: threading.Event) -> tuple[Any, BatchResult | None]:
+        self.collector.hold()
+        self.undoing = batch_id
+        self.syncStarted.emit()
+        results: list[BatchResult] = []
+        try:
+            plan, result = await self.call(lambda: self._undo_processor(cancel).undo(batch_id))
+            results = [result]
+            return plan, result
+        finally:
+            self.collector.release()
+            self.syncFinished.emit(results)
+            self.undoing = None
+            client = self._client
+            if client is not None:
+                self.budgetChanged.emit(client.governor.budget_left, client.governor.budget_limit)
+
+    def _undo_processor(self, cancel: threading.Event) -> Any:
+        from core.undo import UndoProcessor
+
+        client = self._client_for_run()
+        self.progress.client = client
+        return UndoProcessor(self.ctx, client, self.progress, cancel)
 
     def _client_for_run(self):
         if self._client is None:

@@ -71,6 +71,7 @@ class MainWindow(WindowLayout, WindowActions):
         self.cancel_button.clicked.connect(self.cancel_sync)
         self.check_action.triggered.connect(self.check_board)
         self.batch_history_action.triggered.connect(self.show_batch_history)
+        self.undo_batch_action.triggered.connect(self.undo_batch)
         self.bridge.checkingChanged.connect(lambda _checking: self._update_actions())
         self.settings_action.triggered.connect(self.open_settings)
         self.about_action.triggered.connect(self.show_about)

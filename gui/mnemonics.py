@@ -23,6 +23,7 @@ TEXT = {
     # -- the run panel (gui/run_panel.py)
     "cancel": "&Cancel",
     "batch_history": "Batch &history…",  # the batches' context menu (gui/history_view.py)
+    "undo_batch": "U&ndo this batch…",  # the batches' context menu (gui/undo_dialog.py)
     # -- the failed lines (gui/failures_pane.py)
     "retry_group": "&Retry these lines",
     "retry_selected": "Retr&y selected",

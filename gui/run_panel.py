@@ -61,6 +61,7 @@ class RunPanel(QWidget):
     def follow(self, bridge) -> None:
         """Listen to the bridge's run: its start and end, the plan and every batch's progress."""
         progress = bridge.progress
+        self._bridge = bridge
         bridge.syncStarted.connect(self.run_started)
         bridge.syncFinished.connect(self.run_finished)
         bridge.failed.connect(self.task_failed)
@@ -72,7 +73,7 @@ class RunPanel(QWidget):
     # -- the run -----------------------------------------------------------------------------------
 
     def run_started(self) -> None:
-        self.tracker.start(time.monotonic())
+        self.tracker.start(time.monotonic(), getattr(getattr(self, "_bridge", None), "undoing", None))
         self.values.clear()
         self._show()
 

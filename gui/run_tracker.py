@@ -27,6 +27,7 @@ class RunTracker:
 
     def _reset(self) -> None:
         self.running = False
+        self.undo_of: int | None = None  # the batch this run undoes (gui/undo_dialog.py), None for a sync
         self.order: list[str] = []
         self.planned: dict[str, PlannedCustomer] = {}
         self.batches: dict[int, list[Any]] = {}  # batch id -> [customer, total rows, done rows]
@@ -39,10 +40,11 @@ class RunTracker:
 
     # -- events --------------------------------------------------------------------------------------
 
-    def start(self, now: float) -> None:
+    def start(self, now: float, undo_of: int | None = None) -> None:
         self._reset()
         self.running = True
         self.started_at = now
+        self.undo_of = undo_of
 
     def plan(self, plan: list[PlannedCustomer], pace: Pace) -> None:
         self.order = [p.customer for p in plan]
@@ -150,6 +152,12 @@ class RunTracker:
         """The last run in plain words, for the idle header."""
         ended = time.strftime("%H:%M", time.localtime(self.ended_at)) if self.ended_at else ""
         results = self.results
+        undo_of = self.undo_of
+        if undo_of is not None:
+            status = results[0].status if results else None
+            if status in (s.COMPLETED, s.COMPLETED_WITH_ERRORS, s.NO_CHANGES):
+                return f"The undo of batch {undo_of} ended at {ended}."
+            return f"The undo of batch {undo_of} stopped at {ended}; undo the batch again to finish it."
         if not results:
             return f"The last sync ended at {ended} with nothing to send."
         customers = len({r.customer for r in results})

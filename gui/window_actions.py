@@ -15,6 +15,7 @@ from gui.drift_dialog import DriftDialog
 from gui.history_view import HistoryDialog
 from gui.models import KeyRole
 from gui.preview import PreviewDialog
+from gui.undo_dialog import UndoDialog
 from gui.window_base import WindowBase
 
 
@@ -66,6 +67,17 @@ class WindowActions(WindowBase):
         dialog = HistoryDialog(self.bridge, int(batch_id), str(customer or ""), self)
         dialog.open()
         self.history_dialog = dialog
+
+    def undo_batch(self) -> None:
+        """The undo of the selected (or current) batch: its preview, then (on Undo) the undo as a run."""
+        selected = self.batches_view.selectionModel().selectedRows()
+        index = selected[0] if selected else self.batches_view.currentIndex()
+        if not index.isValid():
+            self.statusBar().showMessage("Select a batch to undo it.", 5000)
+            return
+        dialog = UndoDialog(self.bridge, int(self.batches.index(index.row(), 0).data(KeyRole)), self)
+        dialog.open()
+        self.undo_dialog = dialog
 
     def cancel_sync(self) -> None:
         """Stop this window's sync, and the selected active batches (all active ones when none is selected).

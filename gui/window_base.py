@@ -34,6 +34,7 @@ class WindowBase(QMainWindow):
     preview_action: QAction
     check_action: QAction
     batch_history_action: QAction
+    undo_batch_action: QAction
     sync_button: QPushButton
     preview_button: QPushButton
     batches_view: QTableView

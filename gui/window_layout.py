@@ -79,6 +79,9 @@ class WindowLayout(WindowBase):
         self.batch_history_action = QAction(TEXT["batch_history"], self.batches_view)
         self.batch_history_action.setToolTip("What the selected batch changed on the board, cell by cell")
         self.batches_view.addAction(self.batch_history_action)
+        self.undo_batch_action = QAction(TEXT["undo_batch"], self.batches_view)  # gui/undo_dialog.py
+        self.undo_batch_action.setToolTip("Take back what the selected batch changed on the board, after a preview")
+        self.batches_view.addAction(self.undo_batch_action)
         self.batches_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.cancel_button = QPushButton(icon("cancel"), TEXT["cancel"])
         self.cancel_button.setEnabled(False)

@@ -20,6 +20,7 @@ there too. Other PNGs in the folder (older states) are removed.
 - log.png: the log pane open under the window after those syncs;
 - drift.png and history.png: Check the board after a planner's edits on the board, and a line's history
   (``shoot_drift_and_history``);
+- undo.png: the preview of the undo of a batch (``shoot_undo``);
 - settings.png: the settings dialog on the demo's settings file.
 
 Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
@@ -54,6 +55,7 @@ SHOTS = (
     "log",
     "drift",
     "history",
+    "undo",
     "settings",
 )
 
@@ -260,6 +262,8 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
 
         await shoot_drift_and_history(window, out)
 
+        await shoot_undo(window, out)
+
         # -- settings --------------------------------------------------------------------------------
         from gui.settings_dialog import SettingsDialog
 
@@ -323,6 +327,42 @@ async def shoot_drift_and_history(window, out: Path) -> None:
     await settle(0.5)
     save(table, out, "history")
     table.close()
+
+
+async def shoot_undo(window, out: Path) -> None:
+    """undo: the preview of the undo of the first finished batch, as "Undo this batch…" on the batches
+    list opens it (nothing is undone: the dialog is closed on its preview)."""
+    import sqlalchemy as sa
+    from PySide6.QtCore import QItemSelectionModel
+
+    from core.db import schema as s
+    from gui.models import KeyRole
+
+    bridge = window.bridge
+    b = s.batches
+    with bridge.ctx.engine.connect() as conn:
+        batch_id = conn.execute(
+            sa.select(sa.func.min(b.c.batch_id)).where(
+                b.c.undo_of_batch.is_(None), b.c.status.in_((s.COMPLETED, s.COMPLETED_WITH_ERRORS))
+            )
+        ).scalar()
+    model = window.batches
+    rows = [r for r in range(model.rowCount()) if model.index(r, 0).data(KeyRole) == batch_id]
+    if batch_id is None or not rows:
+        print("  note: no finished batch listed; no undo screenshot", flush=True)
+        return
+    await until(lambda: not bridge.busy, 60, "the window to be idle")
+    window.batches_view.selectionModel().select(
+        model.index(rows[0], 0),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+    )
+    window.undo_batch_action.trigger()
+    dialog = window.undo_dialog
+    await until(lambda: dialog.plan is not None or dialog.refused or dialog.error, 120, "the undo's preview")
+    await settle(0.5)
+    save(dialog, out, "undo")
+    dialog.reject()
+    await settle(0.2)
 
 
 def main() -> int:
