@@ -126,6 +126,7 @@ class UndoDialog(QDialog):
         self.refused: str | None = None
         self.summary = QLabel(f"Reading what undoing batch {batch_id} would do…")
         self.summary.setWordWrap(True)
+        self.summary.setMargin(2)  # room above the first line for the accents of capitals (Ö, É)
         self.details = QPlainTextEdit()
         self.details.setObjectName("undo_plan")
         self.details.setReadOnly(True)
