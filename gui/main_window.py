@@ -77,6 +77,8 @@ class MainWindow(WindowLayout, WindowActions):
         self.about_action.triggered.connect(self.show_about)
         self.customers.checkedChanged.connect(self._update_actions)
         self.failures.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.decisions.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.decisions.decided.connect(lambda: self._refresh("customers", self.bridge.pending, self._set_customers))
         self.batch_timer.timeout.connect(self.refresh_batches)
         self.list_timer.timeout.connect(self.refresh_lists)
         self.coalesce_timer.timeout.connect(self._coalesced)
@@ -103,6 +105,7 @@ class MainWindow(WindowLayout, WindowActions):
     def refresh_lists(self) -> None:
         self._refresh("customers", self.bridge.pending, self._set_customers)
         self.failures.refresh()
+        self.decisions.refresh()
 
     def refresh_batches(self) -> None:
         self._refresh("batches", self.bridge.batches, self._set_batches)

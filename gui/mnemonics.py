@@ -32,6 +32,9 @@ TEXT = {
     "group_by_cause": "&Group by cause",
     "dismiss": "&Dismiss",
     "show_resolved": "Show resol&ved",
+    # -- the decision list (gui/decisions_pane.py)
+    "keep_board": "&Keep the board's value",
+    "use_erp": "Se&nd the ERP's value",
     # -- the toolbar (gui/window_layout.py)
     "check_board": "Check the &board…",  # the drift check (gui/drift_dialog.py)
     # -- the log dock (gui/log_pane.py)

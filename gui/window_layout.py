@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.customers_pane import CustomersPane
+from gui.decisions_pane import DecisionsPane
 from gui.delegates import ProgressBarDelegate
 from gui.failures_pane import FailuresPane
 from gui.log_pane import LogPane
@@ -95,6 +96,7 @@ class WindowLayout(WindowBase):
 
         # -- failed lines: a pane of its own (gui/failures_pane.py)
         self.failures = FailuresPane(self.bridge)
+        self.decisions = DecisionsPane(self.bridge)  # hidden until a cell waits (gui/decisions_pane.py)
 
         self.top_split = QSplitter(Qt.Orientation.Horizontal)
         self.top_split.setObjectName("top_split")
@@ -106,6 +108,7 @@ class WindowLayout(WindowBase):
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.setObjectName("main_split")
         self.main_split.addWidget(self.top_split)
+        self.main_split.addWidget(self.decisions)
         self.main_split.addWidget(self.failures)
         self.setCentralWidget(self.main_split)
 
@@ -161,6 +164,7 @@ class WindowLayout(WindowBase):
             *self.customers_pane.focus_chain(),
             self.cancel_button,
             self.batches_view,
+            *self.decisions.focus_chain(),
             self.failures.error_customer,  # the failures pane orders its own widgets from there
         ]
         for first, second in pairwise(chain):
@@ -170,7 +174,7 @@ class WindowLayout(WindowBase):
         """Readable first layout: counts fit their figures, the message stretches."""
         arrange_batches_view(self.batches_view)
         self.top_split.setSizes([700, 700])
-        self.main_split.setSizes([400, 460])  # the failed lines get a little more: cards and lines
+        self.main_split.setSizes([400, 160, 460])  # the failed lines get a little more: cards and lines
 
     @staticmethod
     def _table(model) -> QTableView:
