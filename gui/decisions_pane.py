@@ -87,6 +87,7 @@ class DecisionsPane(QGroupBox):
         view.horizontalHeader().setStretchLastSection(True)
         view.setWordWrap(False)
         view.setTabKeyNavigation(False)
+        view.verticalHeader().setDefaultSectionSize(24)  # as the window's other tables
         view.setAccessibleName("Cells that need a decision")
         self.intro = QLabel(
             "A person changed these cells on the board and the ERP changed them too. "

@@ -21,7 +21,9 @@ there too. Other PNGs in the folder (older states) are removed.
 - drift.png and history.png: Check the board after a planner's edits on the board, and a line's history
   (``shoot_drift_and_history``);
 - undo.png: the preview of the undo of a batch (``shoot_undo``);
-- settings.png: the settings dialog on the demo's settings file.
+- settings.png: the settings dialog on the demo's settings file;
+- decisions.png: the "Needs a decision" list, after planners retyped the ALT PO of two lines on the board
+  that the ERP changed too, the column asking (``shoot_decisions``).
 
 Needs a real X display (the offscreen platform draws no native style). Without ``DISPLAY`` the
 script re-runs itself under ``xvfb-run``; on Debian/Ubuntu install it with ``apt-get install xvfb``
@@ -57,6 +59,7 @@ SHOTS = (
     "history",
     "undo",
     "settings",
+    "decisions",
 )
 
 
@@ -261,6 +264,7 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         dock.hide()
 
         await shoot_drift_and_history(window, out)
+        await shoot_decisions(window, out)
 
         await shoot_undo(window, out)
 
@@ -363,6 +367,61 @@ async def shoot_undo(window, out: Path) -> None:
     save(dialog, out, "undo")
     dialog.reject()
     await settle(0.2)
+
+
+async def shoot_decisions(window, out: Path) -> None:
+    """decisions: the column CUSTOMER ALT PO set to ``ask`` (as tests/test_protect.py does, on the
+    window's mapping), planners retype it on two lines of one customer on the board, the ERP changes
+    those orders too, the customer syncs: both cells wait in the window with both values."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from core.db import schema as s
+
+    column = "CUSTOMER ALT PO"
+    bridge = window.bridge
+    ctx = bridge.ctx
+    mapping = ctx.mapping
+    ctx.mapping = dataclasses.replace(
+        mapping,
+        columns=tuple(dataclasses.replace(c, policy="ask") if c.label == column else c for c in mapping.columns),
+    )
+    items = s.items
+    with ctx.engine.connect() as conn:
+        customer = conn.execute(
+            sa.select(items.c.customer).where(items.c.is_removed.is_(False)).order_by(items.c.customer.desc()).limit(1)
+        ).scalar()
+        lines = conn.execute(
+            sa.select(items.c.order_number, items.c.monday_item_id)
+            .where(items.c.customer == customer, items.c.is_removed.is_(False), items.c.order_number.is_not(None))
+            .order_by(items.c.sync_key)
+        ).all()
+    chosen: dict[str, str] = {}
+    for order, item in lines:
+        chosen.setdefault(order, item)
+    if len(chosen) < 2:
+        print("  note: fewer than two orders on the board; no decisions screenshot", flush=True)
+        return
+    source = sa.Table(ctx.settings["source.table"], sa.MetaData(), autoload_with=ctx.engine)
+    sandbox = ctx.sandbox()
+    for n, (order, item) in enumerate(list(chosen.items())[:2], 1):
+        sandbox._control(f"/sandbox/items/{item}/values", {"column": column, "value": f"PLANNER-{n}"})
+        with ctx.engine.begin() as conn:
+            conn.execute(source.update().where(source.c["AAG ORDER NUMBER"] == order).values({column: f"ERP-ALT-{n}"}))
+    await until(lambda: not bridge.busy, 60, "the window to be idle")
+    window.refresh_all()
+    await until(lambda: customer in {row["customer"] for row in rows_of(window.customers)}, 60, "the customer listed")
+    window.customers.set_all_checked(False)
+    window.customers.set_checked(customer, True)
+    window.sync_button.click()
+    await until(lambda: bridge.syncing, 10, "the sync to start")
+    await until(lambda: not bridge.syncing, 120, "the sync to end")
+    await until(lambda: window.decisions.model.rowCount() >= 1, 30, "the decision list")
+    window.decisions.view.selectRow(0)
+    await settle(0.8)
+    save(window, out, "decisions")
+    ctx.mapping = mapping
 
 
 def main() -> int:
