@@ -113,6 +113,7 @@ class DecisionsPane(QGroupBox):
         self.keep_button.clicked.connect(lambda: self.choose(KEEP_BOARD))
         self.erp_button.clicked.connect(lambda: self.choose(USE_ERP))
         view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        view.selectionModel().currentChanged.connect(lambda *_: self._update_buttons())  # Tab into the list
         self._update_buttons()
         self.setVisible(False)  # shown as soon as a cell waits
 

@@ -11,6 +11,8 @@ import dataclasses
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from core.db import schema as s
 from core.source.mapping import load_mapping
@@ -97,6 +99,20 @@ async def _choose(window, button) -> None:
     assert pane.title() == "Needs a decision (0)"
 
 
+async def _choose_by_keyboard(window) -> None:
+    """Tab from the batches into the list, Down to its row, Alt+K."""
+    pane = window.decisions
+    window.activateWindow()
+    await until(lambda: QApplication.activeWindow() is window, 10, "the window to be active")
+    window.batches_view.setFocus(Qt.FocusReason.TabFocusReason)
+    QTest.keyClick(window.batches_view, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is pane.view
+    QTest.keyClick(pane.view, Qt.Key.Key_Home)  # the first (and only) row
+    await until(lambda: pane.keep_button.isEnabled(), 10, "the selection to enable the buttons")
+    QTest.keyClick(pane.view, Qt.Key.Key_K, Qt.KeyboardModifier.AltModifier)
+    await until(lambda: pane.model.rowCount() == 0, 30, "the decided cell to leave the list")
+
+
 def test_keep_the_boards_value_removes_the_cell_and_the_next_sync_sends_nothing_there(
     qloop, qtbot, ask_window, sqlite_engine, sandbox
 ):
@@ -106,7 +122,7 @@ def test_keep_the_boards_value_removes_the_cell_and_the_next_sync_sends_nothing_
 
     async def scenario():
         mwe1 = await _one_waiting_cell(window, qtbot, sqlite_engine, sandbox, finished)
-        await _choose(window, window.decisions.keep_button)
+        await _choose_by_keyboard(window)
         assert "is kept" in window.decisions.result_label.text()
         assert waiting(sqlite_engine, BOARD) == []
         sandbox.clear_journal()
