@@ -33,6 +33,10 @@ from gui.look import MUTED, pane_layout
 from gui.mnemonics import TEXT
 
 HEADERS = ("Customer", "Order", "Column", "The board says", "The ERP says", "Waiting since")
+INTRO = (
+    "A person changed these cells on the board and the ERP changed them too. "
+    "Nothing is sent to these cells until you choose."
+)
 CELL_ROLE = Qt.ItemDataRole.UserRole + 1  # (sync key, column) of the row, on its first cell
 
 
@@ -89,10 +93,7 @@ class DecisionsPane(QGroupBox):
         view.setTabKeyNavigation(False)
         view.verticalHeader().setDefaultSectionSize(24)  # as the window's other tables
         view.setAccessibleName("Cells that need a decision")
-        self.intro = QLabel(
-            "A person changed these cells on the board and the ERP changed them too. "
-            "Nothing is sent to these cells until you choose."
-        )
+        self.intro = QLabel(INTRO)
         self.intro.setWordWrap(True)
         self.intro.setStyleSheet(f"color: {MUTED}")
         self.keep_button = QPushButton(TEXT["keep_board"])
@@ -159,6 +160,7 @@ class DecisionsPane(QGroupBox):
         self.setTitle(title_of(len(entries)))
         self.view.resizeColumnsToContents()
         if entries:
+            self.intro.setText(INTRO)
             self.setVisible(True)
         elif not self.result_label.text():
             self.setVisible(False)  # a result just shown stays until the next read with nothing left

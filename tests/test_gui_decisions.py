@@ -124,6 +124,7 @@ def test_keep_the_boards_value_removes_the_cell_and_the_next_sync_sends_nothing_
         mwe1 = await _one_waiting_cell(window, qtbot, sqlite_engine, sandbox, finished)
         await _choose_by_keyboard(window)
         assert "is kept" in window.decisions.result_label.text()
+        assert window.decisions.intro.text() == "Nothing needs a decision."  # one line, the result beside
         assert waiting(sqlite_engine, BOARD) == []
         sandbox.clear_journal()
         await _sync(window, qtbot, finished, 3)
