@@ -34,7 +34,7 @@ TEXT = {
     "show_resolved": "Show resol&ved",
     # -- the decision list (gui/decisions_pane.py)
     "keep_board": "&Keep the board's value",
-    "use_erp": "Se&nd the ERP's value",
+    "use_erp": "Send the ERP's value t&o the board",
     # -- the toolbar (gui/window_layout.py)
     "check_board": "Check the &board…",  # the drift check (gui/drift_dialog.py)
     # -- the log dock (gui/log_pane.py)
