@@ -264,9 +264,9 @@ async def shoot(app: QApplication, folder: Path, out: Path) -> None:
         dock.hide()
 
         await shoot_drift_and_history(window, out)
-        await shoot_decisions(window, out)
 
         await shoot_undo(window, out)
+        await shoot_decisions(window, out)
 
         # -- settings --------------------------------------------------------------------------------
         from gui.settings_dialog import SettingsDialog
