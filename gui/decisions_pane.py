@@ -3,9 +3,9 @@ policy is ``ask`` while the ERP changed them too (core/staging/decisions.py).
 
 The box is hidden while nothing waits, so it is never in the way; when cells wait its title counts
 them. Each row shows the customer, the order, the column, what the board says, what the ERP says and
-since when; "Keep the board's value" and "Send the ERP's value" apply to the selected rows, off the
-GUI thread, with ``decide`` (the same as the ``decide`` command), then the list is read again and a
-plain result is shown under it.
+since when; "Keep the board's value" and "Send the ERP's value to the board" apply to the selected
+rows, off the GUI thread, with ``decide`` (the same as the ``decide`` command), then the list is read
+again and a plain result is shown under it.
 """
 
 from __future__ import annotations
