@@ -36,11 +36,9 @@ from core.drift.board import BOARD_PAGE_POINTS, SUBITEM_POINTS, BoardItem, Board
 from core.drift.known import Known, read_production
 from core.drift.results import CustomerDrift, DriftReport, Forecast
 from core.drift.values import board_form, ordersync_form, shown
-from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
-from core.monday.client import MondayApiClient
+from core.monday.client import MondayApiClient, read_board
 from core.monday.columns import BoardMeta, Column
-from core.monday.errors import MondayError
 from core.source.mapping import Mapping
 
 DEFAULT_BUDGET = 10_000_000  # monday's points a minute for a personal token, until the board's answer says
@@ -76,14 +74,7 @@ class DriftCheck:
 
     def _board(self) -> BoardMeta:
         if self._meta is None:
-            try:
-                meta = self.client.board(self.board_id)
-            except MondayError as exc:
-                if exc.error_type != ErrorType.NOT_FOUND:
-                    raise
-                raise BoardMismatch(
-                    f"{exc.message}: check monday.board_id in the settings, and that the token's user can see the board"
-                ) from None
+            meta = read_board(self.client, self.board_id)
             self.columns = meta.resolve(self.mapping.columns)
             key_label = next((c.label for c in self.mapping.columns if c.source == "$key"), None)
             if key_label is None:

@@ -19,11 +19,9 @@ from sqlalchemy.engine import Engine
 
 from core.detect.changes import CustomerChanges
 from core.foundation.config import HEARTBEAT_SLICE, Settings
-from core.foundation.error_types import ErrorType
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
-from core.monday.client import MondayApiClient
+from core.monday.client import MondayApiClient, read_board
 from core.monday.columns import BoardMeta, Column
-from core.monday.errors import MondayError
 from core.push.payloads import PayloadBuilder
 from core.push.progress import NullProgress, ProgressSink
 from core.push.protect import EditGuard
@@ -113,14 +111,7 @@ class ProcessorBase:
     def board(self) -> BoardMeta:
         """Board metadata, read once per processor; titles resolved to ids with clear errors."""
         if self._meta is None:
-            try:
-                meta = self.client.board(self.board_id)
-            except MondayError as exc:
-                if exc.error_type != ErrorType.NOT_FOUND:
-                    raise
-                raise BoardMismatch(
-                    f"{exc.message}: check monday.board_id in the settings, and that the token's user can see the board"
-                ) from None
+            meta = read_board(self.client, self.board_id)
             mapping = self.ctx.mapping
             item_columns = meta.resolve(mapping.columns)
             if not meta.subitem_board_id:
