@@ -37,8 +37,9 @@ from core.drift.known import Known, read_production
 from core.drift.results import CustomerDrift, DriftReport, Forecast
 from core.drift.values import board_form, ordersync_form, shown
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
-from core.monday.client import MondayApiClient, read_board
+from core.monday.client import MondayApiClient
 from core.monday.columns import BoardMeta, Column
+from core.monday.reads import read_board
 from core.source.mapping import Mapping
 
 DEFAULT_BUDGET = 10_000_000  # monday's points a minute for a personal token, until the board's answer says

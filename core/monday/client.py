@@ -21,7 +21,6 @@ from typing import Any
 import requests
 
 from core.foundation.error_types import ErrorType
-from core.foundation.exceptions import BoardMismatch
 from core.foundation.logs import register_secret
 from core.foundation.resources import program_command
 from core.monday.columns import BoardMeta, Column, labels_of, subitem_board_ids
@@ -417,16 +416,3 @@ def parse_outcomes(count: int, data: dict[str, Any], errors: list[dict[str, Any]
             Outcome(index, error=classify(extensions.get("code"), found.get("message", "failed"), 200, extensions))
         )
     return outcomes
-
-
-def read_board(client: Any, board_id: str) -> BoardMeta:
-    """``client.board(board_id)``; a board monday does not find is a settings error that says what to check."""
-    try:
-        meta: BoardMeta = client.board(board_id)
-    except MondayError as exc:
-        if exc.error_type != ErrorType.NOT_FOUND:
-            raise
-        raise BoardMismatch(
-            f"{exc.message}: check monday.board_id in the settings, and that the token's user can see the board"
-        ) from None
-    return meta

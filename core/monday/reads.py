@@ -26,7 +26,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.foundation.error_types import ErrorType
+from core.foundation.exceptions import BoardMismatch
 from core.monday.client import COMPLEXITY_FIELD, IDS_PER_QUERY, MondayApiClient
+from core.monday.columns import BoardMeta
+from core.monday.errors import MondayError
 
 # What each read costs, by the documented weights: a scalar 1 point, an object (or each entry of a list) 10.
 COLUMN_VALUES_POINTS = 10 + 3  # column_values { id text value }
@@ -265,3 +269,16 @@ def _item(raw: dict[str, Any], group_id: str | None = None) -> BoardItem:
         group_title=group.get("title"),
         parent_id=str(parent["id"]) if parent.get("id") else None,
     )
+
+
+def read_board(client: Any, board_id: str) -> BoardMeta:
+    """``client.board(board_id)``; a board monday does not find is a settings error that says what to check."""
+    try:
+        meta: BoardMeta = client.board(board_id)
+    except MondayError as exc:
+        if exc.error_type != ErrorType.NOT_FOUND:
+            raise
+        raise BoardMismatch(
+            f"{exc.message}: check monday.board_id in the settings, and that the token's user can see the board"
+        ) from None
+    return meta

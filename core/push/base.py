@@ -20,8 +20,9 @@ from sqlalchemy.engine import Engine
 from core.detect.changes import CustomerChanges
 from core.foundation.config import HEARTBEAT_SLICE, Settings
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
-from core.monday.client import MondayApiClient, read_board
+from core.monday.client import MondayApiClient
 from core.monday.columns import BoardMeta, Column
+from core.monday.reads import read_board
 from core.push.payloads import PayloadBuilder
 from core.push.progress import NullProgress, ProgressSink
 from core.push.protect import EditGuard
