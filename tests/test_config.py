@@ -49,6 +49,7 @@ UNUSUAL_VALUES = {
     "sync.heartbeat_stale_seconds": 300,
     "sync.deleted_items": "report",
     "monday.idempotency_keys": False,
+    "monday.bulk_archive": False,
     "monday.late_apply_seconds": 90,
     "monday.max_attempts": 3,
     "sync.customers": ["MACK WELDON", "O'NEILL", 'THE "QUOTED" CO', "CAFÉ CRÈME ÖSTERREICH"],

@@ -54,7 +54,17 @@ from tests.helpers import BOARD, empty_orders, monday_client, order_row, require
 CUSTOMER = "MACK WELDON"
 
 # What the client's documents must have covered (the recorded set is checked against this list).
-ROOT_FIELDS = {"boards", "items", "items_page_by_column_values", "next_items_page", "me", "complexity", *MUTATION_ARGS}
+ROOT_FIELDS = {
+    "boards",
+    "items",
+    "items_page_by_column_values",
+    "next_items_page",
+    "me",
+    "complexity",
+    "bulk_archive_items",
+    "job_status",
+    *MUTATION_ARGS,
+}
 
 
 # --- validating a document against monday's schema -------------------------------------------------
@@ -202,6 +212,12 @@ def recorded(tmp_path_factory, monday_schema_everywhere) -> list[dict]:
         _update(engine, "MWE-00010", **{"CUSTOMER PRICE": "31.00"})
         _run(mark, client)
         assert client.stats.retries >= 2
+
+        # five lines gone at once under "archive": one bulk_archive_items, its job polled, the states read
+        for n in range(20, 25):
+            _delete(engine, f"MWE-{n:05d}")
+        _run(_context(engine, folder, "archive"), client)
+        assert any("bulk_archive_items(" in request["query"] for request in server.journal)
 
         # the lookups the orchestrator builds on, over more ids than one page or one query holds
         ids = [item["id"] for item in server.board_dump(BOARD)["items"]]

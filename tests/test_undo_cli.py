@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,33 +81,56 @@ def test_undo_preview_then_undo_then_undo_again(engine, sandbox, tmp_path):
     assert production_of(engine, customer) == len(created)
 
 
+def _undo_process(tmp_path, config: str, batch_id: int) -> subprocess.Popen:
+    env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    command = [sys.executable, str(ROOT / "main.py"), "undo", "--config", config, "--batch", str(batch_id)]
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _audited(engine, batch_id: int) -> tuple[int | None, int]:
+    """The undo batch of ``batch_id`` (None before it exists) and how many audit rows it has."""
+    b, a = s.batches, s.audit_log
+    with engine.connect() as conn:
+        undo_batch = conn.scalar(sa.select(b.c.batch_id).where(b.c.undo_of_batch == batch_id))
+        if undo_batch is None:
+            return None, 0
+        return undo_batch, conn.scalar(sa.select(sa.func.count()).select_from(a).where(a.c.batch_id == undo_batch))
+
+
+def _resumed_exact(tmp_path, config, server, engine, batch_id, customer, created, before) -> None:
+    a = s.audit_log
+    undo_batch, _ = _audited(engine, batch_id)
+    resumed = ordersync(tmp_path, "undo", "--config", config, "--batch", str(batch_id))
+    assert resumed.code == 0, resumed.err[-1500:]
+    assert "resumed" in resumed.out
+    assert on_board(server) == before - created
+    assert production_of(engine, customer) == 0
+    with engine.connect() as conn:
+        archived_ids = list(
+            conn.execute(
+                sa.select(a.c.monday_item_id).where(a.c.batch_id == undo_batch, a.c.kind == s.ARCHIVED)
+            ).scalars()
+        )
+        assert conn.scalar(sa.select(sa.func.count()).select_from(s.requests)) == 0
+    assert sorted(archived_ids) == sorted(created)  # each item archived once, audited once
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 def test_an_undo_killed_with_sigkill_mid_way_and_run_again_ends_exact(tmp_path, sqlite_engine):
+    """One by one (``monday.bulk_archive = false``): killed once some archive_item requests were recorded."""
     make_world(sqlite_engine, n_orders=120, seed=7, hostile=False)
     server = start_sandbox(tmp_path / "sandbox.db", base_latency=0.03, mutation_latency=0.01)
     try:
-        config = str(settings(tmp_path, database_url(sqlite_engine), server))
-        assert ordersync(tmp_path, "sync", "--config", config, "--all").code == 0
+        config = settings(tmp_path, database_url(sqlite_engine), server)
+        assert ordersync(tmp_path, "sync", "--config", str(config), "--all").code == 0
+        config.write_text(config.read_text().replace("[monday]\n", "[monday]\nbulk_archive = false\n"))
         batch_id, customer, created = first_batch(sqlite_engine)
         before = on_board(server)
-        env = {
-            **os.environ,
-            "MONDAY_API_TOKEN": SANDBOX_TOKEN,
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
-        }
-        command = [sys.executable, str(ROOT / "main.py"), "undo", "--config", config, "--batch", str(batch_id)]
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        b, a = s.batches, s.audit_log
-        undo_batch = None
+        process = _undo_process(tmp_path, str(config), batch_id)
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline:  # the chosen point: some items archived
-            with sqlite_engine.connect() as conn:
-                undo_batch = conn.scalar(sa.select(b.c.batch_id).where(b.c.undo_of_batch == batch_id))
-                archived = undo_batch and conn.scalar(
-                    sa.select(sa.func.count()).select_from(a).where(a.c.batch_id == undo_batch)
-                )
-            if archived:
+            if _audited(sqlite_engine, batch_id)[1]:
                 break
             time.sleep(0.01)
         assert process.poll() is None, "the undo ended before it could be killed: make it longer"
@@ -114,18 +138,47 @@ def test_an_undo_killed_with_sigkill_mid_way_and_run_again_ends_exact(tmp_path, 
         process.communicate(timeout=60)
         assert 0 < len(created - on_board(server)) < len(created)  # killed mid-way
 
-        resumed = ordersync(tmp_path, "undo", "--config", config, "--batch", str(batch_id))
-        assert resumed.code == 0, resumed.err[-1500:]
-        assert "resumed" in resumed.out
-        assert on_board(server) == before - created
-        assert production_of(sqlite_engine, customer) == 0
+        _resumed_exact(tmp_path, str(config), server, sqlite_engine, batch_id, customer, created, before)
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_an_undo_killed_after_its_bulk_archive_and_before_recording_it_ends_exact(tmp_path, sqlite_engine):
+    """In bulk: killed while monday's job is polled, with every item archived on the board and nothing
+    recorded yet (its rows SENDING without a stored request). The run again settles them from the board's
+    states: each archived once, audited once, no archive sent one by one."""
+    make_world(sqlite_engine, n_orders=120, seed=7, hostile=False)
+    server = start_sandbox(tmp_path / "sandbox.db", base_latency=0.03, mutation_latency=0.01, journal=True)
+    try:
+        config = str(settings(tmp_path, database_url(sqlite_engine), server))
+        assert ordersync(tmp_path, "sync", "--config", config, "--all").code == 0
+        batch_id, customer, created = first_batch(sqlite_engine)
+        assert len(created) >= 5  # enough to go in bulk
+        before = on_board(server)
+        server.fail_next("hold", 1, field="job_status", on="query", seconds=30)  # the poll hangs: the chosen point
+        server.clear_journal()
+        process = _undo_process(tmp_path, config, batch_id)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline and created & on_board(server):
+            time.sleep(0.01)
+        assert process.poll() is None, process.stderr.read().decode()[-1500:] if process.stderr else ""
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+        assert not created & on_board(server)  # monday archived them all, in one mutation
+        undo_batch, audited = _audited(sqlite_engine, batch_id)
+        assert undo_batch is not None and audited == 0
         with sqlite_engine.connect() as conn:
-            archived_ids = list(
-                conn.execute(
-                    sa.select(a.c.monday_item_id).where(a.c.batch_id == undo_batch, a.c.kind == s.ARCHIVED)
-                ).scalars()
-            )
-            assert conn.scalar(sa.select(sa.func.count()).select_from(s.requests)) == 0
-        assert sorted(archived_ids) == sorted(created)  # each item archived once, audited once
+            t = s.stg_items
+            sending = conn.execute(
+                sa.select(t.c.request_id).where(t.c.batch_id == undo_batch, t.c.state == s.SENDING)
+            ).all()
+        assert len(sending) == len(created) and {r.request_id for r in sending} == {None}
+
+        server.clear_journal()
+        _resumed_exact(tmp_path, config, server, sqlite_engine, batch_id, customer, created, before)
+        sent = " ".join(request["query"] for request in server.journal)
+        assert not re.search(r"\b(bulk_)?archive_items?\(", sent)  # nothing archived again
     finally:
         server.stop()

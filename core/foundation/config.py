@@ -210,6 +210,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "monday",
+        "bulk_archive",
+        bool,
+        True,
+        "Archive five or more removed lines of a batch (and the items an undo takes back) with one "
+        "bulk_archive_items (API 2026-10) instead of one archive_item each; the items' states on the board "
+        "confirm each one. false: always one by one. An API version without it falls back by itself.",
+    ),
+    Setting(
+        "monday",
         "late_apply_seconds",
         int,
         120,

@@ -23,6 +23,7 @@ from core.foundation.exceptions import BoardMismatch, OrderSyncError
 from core.monday.client import MondayApiClient
 from core.monday.columns import BoardMeta, Column
 from core.monday.reads import read_board
+from core.push.archive import BulkArchive
 from core.push.payloads import PayloadBuilder
 from core.push.progress import NullProgress, ProgressSink
 from core.push.protect import EditGuard
@@ -95,6 +96,10 @@ class ProcessorBase:
             self.stream.settings.late_apply,
             self.wait,
             self._board_groups,
+        )
+        self.lookup.removal_policy = ctx.mapping.removal_policy
+        self.bulk_archive = BulkArchive(
+            client, self.staging, self.ledger, self.board_id, self.wait, self.cancel, settings["monday.bulk_archive"]
         )
         self._meta: BoardMeta | None = None
         self._payloads: PayloadBuilder | None = None

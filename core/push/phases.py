@@ -3,7 +3,8 @@
 In the order ``BatchProcessor._process`` (``core.push.run``) runs them: what an earlier run left in
 flight is settled (``_settle_open``), the items the batch writes to are checked on the board
 (``_check_board``), protected cells people changed there are kept or held for a planner
-(``_protect``, ``core.push.protect``), its groups exist (``_ensure_groups``), items and subitems are pushed in one
+(``_protect``, ``core.push.protect``), its groups exist (``_ensure_groups``), many removals are
+archived in bulk (``_archive_in_bulk``, ``core.push.archive``), items and subitems are pushed in one
 request stream (``_push``: plan, send, settle each answer), subitems left waiting fail with their
 item (``_orphans``), and what monday confirmed is promoted (``_promote``).
 """
@@ -102,6 +103,11 @@ class PushPhases(ProcessorBase):
         self.staging.set_group_ids(batch_id, {name: meta.groups[name] for name in names})
 
     # == the push ===================================================================================
+
+    def _archive_in_bulk(self, batch_id: int) -> None:
+        """Under the archive policy, many removals go out as one bulk_archive_items (``core.push.archive``)."""
+        if self.payloads.removal_policy == "archive":
+            self.bulk_archive.run(batch_id, lambda: self._report(batch_id))
 
     def _push(self, batch_id: int) -> bool:
         """Send everything pending; returns True when cancelled."""

@@ -403,6 +403,7 @@ class Lookup:
         self.wait = wait
         self.board_groups = board_groups
         self.duplicates: list[tuple[str, list[str]]] = []  # (sync key, ids) found more than once
+        self.removal_policy = "mark"  # set with the board's payloads: what a removal row sends
 
     def settle(self, request: StoredRequest, why: str) -> None:
         _, since_last = self.ledger.seconds_since(request)
@@ -440,8 +441,18 @@ class Lookup:
                     settlement.items_ok.append((r["stg_id"], lowest_id(ids)))
                 else:
                     settlement.items_again.append(r["stg_id"])
+        removals = self._removals(items)
+        if removals:  # archived (or deleted) already: done, and audited as what it was sent to do
+            states = self.client.item_states(str(r["monday_item_id"]) for r in removals)
+            for r in removals:
+                state = states.get(str(r["monday_item_id"]), DELETED)
+                if state == DELETED or (state == ARCHIVED and self.removal_policy == "archive"):
+                    settlement.items_ok.append((r["stg_id"], str(r["monday_item_id"])))
+                else:
+                    settlement.items_again.append(r["stg_id"])
         # Updates, moves and removals are idempotent: sending them again is safe once nothing is in flight.
-        settlement.items_again += [r["stg_id"] for r in items if r["action"] != s.CREATE]
+        looked = {r["stg_id"] for r in removals}
+        settlement.items_again += [r["stg_id"] for r in items if r["action"] != s.CREATE and r["stg_id"] not in looked]
         sub_creates = [r for r in subs if r["action"] == s.CREATE]
         if sub_creates:
             existing = self.client.subitems_of(sorted({str(r["parent_monday_item_id"]) for r in sub_creates}))
@@ -463,6 +474,12 @@ class Lookup:
             len(settlement.subs_ok),
         )
         return settlement
+
+    def _removals(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Removal rows that archive or delete their item: the item's state says whether it was done."""
+        if self.removal_policy not in ("archive", "delete"):
+            return []
+        return [r for r in items if r["action"] == s.REMOVE and r["monday_item_id"]]
 
 
 def describe_kinds(aliases: Iterable[tuple[str, Any, str]]) -> str:

@@ -5,7 +5,7 @@
 3. settle what an earlier run left in flight       8. clean up staging
 4. check the items it writes to, protect the cells 9. final counts and status
    people changed there, ensure its groups
-5. push items and subitems in one request stream
+5. push: removals in bulk, then one stream
 
 Exactly once: every request is stored with its Idempotency-Key in the fenced transaction that marks
 its rows SENDING (``core.staging.ledger``), resent under the same key until monday answers it, and looked up
@@ -251,6 +251,7 @@ class BatchProcessor(PushPhases):
         self._protect(batch_id)
         self._ensure_groups(batch_id, meta)
         ops.set_status(batch_id, s.PUSHING)
+        self._archive_in_bulk(batch_id)
         cancelled = self._push(batch_id)
         if not cancelled:
             ops.set_status(batch_id, s.PROMOTING)

@@ -38,6 +38,7 @@ class UndoProcessor(BatchProcessor):
             assert audit is not None
             undo_audit = UndoAudit(self.board_id, "archive", audit.item_columns, audit.sub_columns)
             self.ledger.audit = undo_audit
+            self.lookup.removal_policy = "archive"
         return meta
 
     def plan(self, batch_id: int) -> UndoPlan:
