@@ -6,9 +6,11 @@
 One customer's ``--lines`` lines are synced (batch A creates them all), then two cells of every line
 change (an item column and one size) and are synced (batch B). Then B is undone (2 cells per line set
 back: the plan reads the board's current values of those cells by id, in bulk), and then A (every
-item archived). Printed for each undo: the time to plan it (the audit read, the later-batch check
-and the board's reads), the time to run it, the requests and their mutations, the board reads and
-complexity points of the plan, the audit rows it wrote. No assertions: figures only.
+item archived, in bulk). Then every line is created again by a sync and that batch is undone with
+one ``archive_item`` each (``monday.bulk_archive = false``): the ratio of complexity points is
+printed. Printed for each undo: the time to plan it (the audit read, the later-batch check and the
+board's reads), the time to run it, the requests and their mutations, the complexity points spent
+(plan and undo), the audit rows it wrote. No assertions: figures only.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def sync(engine: sa.Engine, server: Any) -> int:
     return result.batch_id
 
 
-def undo(engine: sa.Engine, server: Any, batch_id: int) -> None:
-    ctx = engine_context(engine)
+def undo(engine: sa.Engine, server: Any, batch_id: int, **settings: Any) -> float:
+    """Undo ``batch_id``, print its figures; returns the complexity points it spent."""
+    ctx = engine_context(engine, **settings)
     client = monday_client(server)
+    points_before = server.stats["complexity_used_total"]
     try:
         processor = UndoProcessor(ctx, client)
         start = time.perf_counter()
@@ -66,13 +70,19 @@ def undo(engine: sa.Engine, server: Any, batch_id: int) -> None:
             calls = conn.scalar(sa.select(r.c.api_calls).where(r.c.batch_id == result.batch_id))
     finally:
         client.close()
+    points = server.stats["complexity_used_total"] - points_before
+    how = " (one archive_item each)" if settings.get("monday.bulk_archive") is False else ""
     print(
-        f"  undo of batch {batch_id}: {len(plan.archive)} to archive, {len(plan.delete)} sizes to delete, "
+        f"  undo of batch {batch_id}{how}: {len(plan.archive)} to archive, {len(plan.delete)} sizes to delete, "
         f"{len(plan.restore)} cells to set back, {len(plan.move)} to move back, {len(plan.conflicts)} conflicts"
     )
     print(f"    plan (dry run): {planned:.2f} s, {reads} read requests to monday")
     print(f"    undo: {ran:.2f} s in all ({ran - planned:.2f} s beyond the plan), ended {result.status}")
-    print(f"    {calls} requests to monday while pushing; {rows:,} audit rows written")
+    print(
+        f"    {calls} requests to monday while pushing, {client.stats.mutations:,} mutations; "
+        f"{points:,} complexity points in all (plan and undo); {rows:,} audit rows written"
+    )
+    return float(points)
 
 
 def main() -> int:
@@ -114,7 +124,12 @@ def main() -> int:
             updated = sync(engine, server)
             print(f"  sync updating 2 cells of each (batch {updated}): {time.perf_counter() - start:.2f} s")
             undo(engine, server, updated)
-            undo(engine, server, created)
+            bulk = undo(engine, server, created)
+            # The floor to compare with: the same undo with one archive_item per item (the batch is
+            # synced again and a second batch creating every line is undone that way).
+            again = sync(engine, server)
+            one_by_one = undo(engine, server, again, **{"monday.bulk_archive": False})
+            print(f"  complexity points, in bulk / one by one: {bulk / one_by_one:.3f}")
         finally:
             server.stop()
             drop(engine, args.postgres)
