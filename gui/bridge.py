@@ -170,7 +170,10 @@ class EngineBridge(QObject):
 
     def _forecast(self, customers: list[str]) -> tuple[int, int, Pace]:
         protected = self.ctx.mapping.protected()
-        planned = [changes_of(result, protected=protected) for result in self.ctx.detect(customers)]
+        in_bulk = self.ctx.mapping.removal_policy == "archive" and bool(self.ctx.settings["monday.bulk_archive"])
+        planned = [
+            changes_of(result, protected=protected, archive_in_bulk=in_bulk) for result in self.ctx.detect(customers)
+        ]
         return sum(p.changes for p in planned), sum(p.reads for p in planned), pace_of(self._client)
 
     async def pace(self) -> Pace:

@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.db import schema as s
+from core.push.forecast import plan_of
 from tests.helpers import BOARD, monday_sdl, order_row, start_sandbox
 from tests.test_board_edits import mapping_with, run, world
 from tests.test_exactly_once import board_by_key
-from tests.test_undo import board_state, lines, production, undo
+from tests.test_undo import CUSTOMER, board_state, lines, production, undo
 
 BULK = re.compile(r"\bbulk_archive_items\(")
 ONE = re.compile(r"\barchive_item\(")
@@ -126,6 +127,8 @@ def test_a_sync_archives_lines_gone_from_the_source_in_bulk(engine, sandbox, tmp
     gone = [f"MWE-{n:05d}" for n in range(2, 8)]
     with engine.begin() as conn:
         conn.execute(sa.delete(table).where(table.c["AAG ORDER NUMBER"].in_(gone)))
+    (detected,) = ctx.detect([CUSTOMER])  # the forecast counts the mutations the run will send
+    assert (plan_of([detected], archive_in_bulk=True)[0].changes, plan_of([detected])[0].changes) == (1, 6)
     sandbox.clear_journal()
     (second,) = run(ctx, sandbox)
     assert second.status == s.COMPLETED, second.message

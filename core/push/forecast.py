@@ -1,6 +1,7 @@
 """How long sending a number of changes takes at the monday budget, and what a run will send.
 
-A change is one mutation: an item created, updated or marked removed, or one size (subitem). The
+A change is one mutation: an item created, updated or marked removed, or one size (subitem); five or
+more items archived in a batch are one change for every 500 (``core.push.archive``). The
 time is set by monday's complexity budget: the client's governor (``core.monday.governor``) learns
 the price of a mutation and the budget per window from monday's answers, and paces the requests to
 it. ``forecast_seconds`` is the same arithmetic done ahead: what the budget left now pays for goes at
@@ -19,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.detect.changes import CHANGED, CustomerChanges
+from core.detect.changes import CHANGED, REMOVED, CustomerChanges
 from core.detect.report import protected_lines, protected_reads
+from core.push.archive import BULK_FROM, BULK_IDS
 
 DEFAULT_BUDGET = 10_000_000.0  # monday's complexity points per minute for a personal token
 DEFAULT_WINDOW = 60.0
@@ -114,18 +116,27 @@ class PlannedCustomer:
 
 
 def changes_of(
-    result: CustomerChanges, only_keys: set[str] | None = None, protected: dict[str, str] | None = None
+    result: CustomerChanges,
+    only_keys: set[str] | None = None,
+    protected: dict[str, str] | None = None,
+    archive_in_bulk: bool = False,
 ) -> PlannedCustomer:
     """A customer's detected changes counted as a batch stages them (``only_keys``: a retry's lines;
-    ``protected``: the mapping's protected columns, whose board reads are counted)."""
-    lines = sizes = changes = 0
+    ``protected``: the mapping's protected columns, whose board reads are counted; ``archive_in_bulk``:
+    removals are archived, many with one mutation, ``core.push.archive``)."""
+    lines = sizes = changes = removed = 0
     for change in result.changes:
         if only_keys is not None and change.sync_key not in only_keys:
             continue
         lines += 1
         sizes += len(change.sizes)
+        if change.kind == REMOVED and archive_in_bulk:
+            removed += 1
+            changes += len(change.sizes)
+            continue
         # A changed line whose fields are all unchanged is only the parent of its changed sizes.
         changes += (1 if (change.kind != CHANGED or change.changed_fields) else 0) + len(change.sizes)
+    changes += math.ceil(removed / BULK_IDS) if removed >= BULK_FROM else removed
     reads = 0
     if protected:
         wanted = CustomerChanges(
@@ -136,7 +147,10 @@ def changes_of(
 
 
 def plan_of(
-    results: Iterable[CustomerChanges], keys: dict[str, set[str]] | None = None, protected: dict[str, str] | None = None
+    results: Iterable[CustomerChanges],
+    keys: dict[str, set[str]] | None = None,
+    protected: dict[str, str] | None = None,
+    archive_in_bulk: bool = False,
 ) -> list[PlannedCustomer]:
     """Every customer's ``changes_of``, in the order given (the order the run takes them)."""
-    return [changes_of(result, (keys or {}).get(result.customer), protected) for result in results]
+    return [changes_of(result, (keys or {}).get(result.customer), protected, archive_in_bulk) for result in results]

@@ -104,6 +104,10 @@ class PushPhases(ProcessorBase):
 
     # == the push ===================================================================================
 
+    def in_bulk(self) -> bool:
+        """Whether this processor archives many removals with one mutation (what its forecast counts)."""
+        return self.bulk_archive.enabled and self.ctx.mapping.removal_policy == "archive"
+
     def _archive_in_bulk(self, batch_id: int) -> None:
         """Under the archive policy, many removals go out as one bulk_archive_items (``core.push.archive``)."""
         if self.payloads.removal_policy == "archive":

@@ -107,7 +107,7 @@ class BatchProcessor(PushPhases):
         with self.ctx.one_run():  # the customers' detections share one read of the source
             planned = getattr(self.progress, "run_planned", None)
             if planned is not None:  # a sink that shows the whole run (the window) hears its total first
-                planned(plan_of(self.ctx.detect(ordered), keys, self.ctx.mapping.protected()))
+                planned(plan_of(self.ctx.detect(ordered), keys, self.ctx.mapping.protected(), self.in_bulk()))
             return self._run(ordered, keys)
 
     def _run(self, customers: list[str], keys: dict[str, set[str]] | None) -> list[BatchResult]:
