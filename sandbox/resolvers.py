@@ -154,6 +154,8 @@ class Root:
     ) -> list[BoardView]:
         ctx: Context = info.context
         store = ctx.store
+        if state in ("archived", "deleted"):  # the sandbox's boards are all active (none is archived)
+            return []
         if ids:
             return [
                 BoardView(ctx, store.boards[str(i)])

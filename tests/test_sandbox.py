@@ -176,6 +176,9 @@ def test_ids_are_strings_beyond_int32_and_accepted_as_ints(api, board):
     assert api.data("{ me { id name } }")["me"]["id"].isdigit()
     # unknown ids: an empty list, not an error
     assert api.data("{ items(ids: [1]) { id } boards(ids: [2]) { id } }") == {"items": [], "boards": []}
+    # boards(state:): the sandbox's boards are all active
+    for state, expected in (("active", [{"id": board}]), ("all", [{"id": board}]), ("archived", [])):
+        assert api.data(f'{{ boards(ids: ["{board}"], state: {state}) {{ id }} }}')["boards"] == expected
 
 
 # --- boards, groups, items, subitems -------------------------------------------------------------
