@@ -5,9 +5,10 @@ for the whole list and answers with a job id only. ``job_status`` tells when the
 says which item was archived, so the caller reads the items' states afterwards (``item_states``):
 the board, not the job, confirms each item.
 
-Both fields are in monday's published schema from API 2026-10 on. Where monday refuses the document
-(an older API version, a stand-in without them), ``BulkArchiveUnavailable`` says so and the caller
-archives item by item.
+Both fields are in monday's published schema from API 2026-10 on. Where monday refuses them (an
+older API version, a stand-in without them, an account without the feature), ``BulkArchiveUnavailable``
+says so and the caller archives item by item. A revoked token or an unreachable monday is raised
+as it is: it stops every other request too.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ def start_bulk_archive(client: MondayApiClient, board_id: str, item_ids: Sequenc
     try:
         with client.board_lock(board_id):
             body = client._with_retries(send, mutation=True, what=f"bulk archive of {len(item_ids)} items")
-    except InvalidRequest as exc:
-        raise _unavailable("bulk_archive_items", exc) from None
+    except MondayError as exc:
+        if _refused(exc):
+            raise _unavailable("bulk_archive_items", exc) from None
+        raise
     client.stats.mutation_requests += 1
     client.stats.mutations += 1
     data = body.get("data") or {}
@@ -68,9 +71,9 @@ def start_bulk_archive(client: MondayApiClient, board_id: str, item_ids: Sequenc
         first = errors[0]
         extensions = first.get("extensions") or {}
         error = classify(extensions.get("code"), first.get("message", "bulk archive failed"), 200, extensions)
-        if isinstance(error, InvalidRequest):
-            raise _unavailable("bulk_archive_items", error)
-        raise error
+        if isinstance(error, AuthError):
+            raise error
+        raise _unavailable("bulk_archive_items", error)  # refused (a 429 inside the answer too): one by one
     job_id = (answer or {}).get("job_id")
     return str(job_id) if job_id is not None else None
 
@@ -92,14 +95,12 @@ def wait_for_job(
     while True:
         try:
             data = client.query(JOB_STATUS, {"job": job_id})
-        except AuthError:
-            raise
-        except InvalidRequest as exc:
-            raise _unavailable("job_status", exc) from None
         except MondayError as exc:
-            if exc.error_type != ErrorType.NOT_FOUND:
-                raise
-            return None
+            if exc.error_type == ErrorType.NOT_FOUND:
+                return None
+            if _refused(exc):
+                raise _unavailable("job_status", exc) from None
+            raise
         status = str((data.get("job_status") or {}).get("status") or "")
         if status in ENDED:
             return status
@@ -108,6 +109,14 @@ def wait_for_job(
         wait(delay, f"monday is archiving items (job {job_id}, {status.lower() or 'queued'})")
         waited += delay
         delay = min(delay * 2, 8.0)
+
+
+def _refused(exc: MondayError) -> bool:
+    """monday refused the request itself, for a reason of its own: not the token, not an outage, and
+    certainly not applied (a document an API version does not know, a feature the account lacks)."""
+    if isinstance(exc, AuthError) or exc.outcome_unknown:
+        return False
+    return isinstance(exc, InvalidRequest) or not exc.retryable
 
 
 def _unavailable(field: str, exc: MondayError) -> BulkArchiveUnavailable:
