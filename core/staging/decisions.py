@@ -6,7 +6,9 @@ updates such a cell it compares the board's value with what OrderSync last wrote
 
 - ``KEPT``: the board's value was kept (``board_wins``, or a planner chose it). Production holds the
   board's value, and the row marks the cell as the person's: a later ERP change meets the same policy
-  again while the board still holds that value.
+  again while the board still holds that value. The audit trail gets a KEPT row in the same
+  transaction (``core.staging.audit.record_kept``); a planner's choice is audited under the batch
+  that met the cell, with the planner as who and the moment of the choice as when.
 - ``OPEN``: the column asks; the cell waits in the decision list (``status``, ``decide``) with both
   values. Production keeps what OrderSync last wrote, so the line is not sent again meanwhile.
 - ``USE_ERP``: a planner chose the ERP's value; the line is compared again on the next sync, which
@@ -30,6 +32,7 @@ from core.db import schema as s
 from core.db.clock import database_now
 from core.detect.changes import _chunks
 from core.foundation.exceptions import OrderSyncError
+from core.staging.audit import KeptCell, record_kept
 from core.staging.batches import Owner
 from core.staging.promote import STALE_LINE_HASH
 
@@ -159,6 +162,35 @@ def key_of_order(engine: Engine, board_id: str, order_number: str, column: str) 
     return key
 
 
+def _met_by(conn: Connection, board_id: str, row: Any) -> int | None:
+    """The batch that last recorded the cell: the customer's newest batch started before that moment
+    (a customer has one active batch at a time, so none started between it and the moment)."""
+    b = s.batches
+    query = sa.select(sa.func.max(b.c.batch_id)).where(b.c.board_id == board_id, b.c.customer == row["customer"])
+    batch_id: int | None = conn.execute(query.where(b.c.started_at <= row["updated_at"])).scalar()
+    return batch_id if batch_id is not None else conn.execute(query).scalar()
+
+
+def _audit_kept(conn: Connection, board_id: str, row: Any, written: Any, owner: Owner) -> None:
+    """The planner's keep in the audit trail: one KEPT row under the batch that met the cell."""
+    batch_id = _met_by(conn, board_id, row)
+    if batch_id is None:  # never: a cell is recorded by a batch of its customer
+        return
+    cell = KeptCell(
+        batch_id,
+        row["customer"],
+        row["sync_key"],
+        row["order_number"],
+        row["monday_item_id"],
+        row["column_id"],
+        row["column_label"],
+        written=written,
+        board=row["board_value"] or None,
+        erp=row["erp_value"],
+    )
+    record_kept(conn, [cell], owner.user, owner.host)
+
+
 def decide(
     engine: Engine, board_id: str, sync_key: str, column: str, choice: str, owner: Owner | None = None
 ) -> dict[str, Any]:
@@ -171,7 +203,8 @@ def decide(
     if choice not in (KEEP_BOARD, USE_ERP):
         raise ValueError(choice)
     d, p = s.decisions, s.items
-    who = (owner or Owner.current()).label
+    owner = owner or Owner.current()
+    who = owner.label
     with engine.begin() as conn:
         row = (
             conn.execute(
@@ -197,10 +230,12 @@ def decide(
         where = sa.and_(p.c.board_id == board_id, p.c.sync_key == sync_key)
         if choice == KEEP_BOARD:
             values_json = conn.execute(sa.select(p.c.values_json).where(where)).scalar_one_or_none()
+            values = json.loads(values_json) if values_json is not None else {}
+            written = values.get(row["column_label"])
             if values_json is not None:
-                values = json.loads(values_json)
                 values[row["column_label"]] = row["board_value"] or None
                 conn.execute(sa.update(p).where(where).values(values_json=json.dumps(values, ensure_ascii=False)))
+            _audit_kept(conn, board_id, row, written, owner)
         else:
             conn.execute(
                 sa.update(p)
