@@ -3,7 +3,9 @@
 A protected column with ``policy = "ask"`` holds a cell a person changed on the board when the ERP
 changed it too; the cell waits in the decision list with both values (``core.staging.decisions``).
 ``decide (--key K | --order N) --column C --keep-board`` keeps the board's value (OrderSync records it as its own,
-so the line is not asked again); ``--use-erp`` sends the ERP's value on the next sync.
+so the line is not asked again); ``--use-erp`` sends the ERP's value on the next sync. Either is
+refused, changing nothing, while a sync of the cell's customer runs or is left unfinished (exit 1, the
+message naming the customer and the batch: ``core.staging.decisions.refuse_while_syncing``).
 """
 
 from __future__ import annotations

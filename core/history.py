@@ -2,6 +2,10 @@
 
 ``core.cli`` parses and dispatches here; the rows are read by ``core.staging.audit.history``. The
 table is for people (plain words, long values clipped); ``--json`` gives every row in full.
+
+A KEPT row ("kept the board's value") sent nothing: the table shows its SENT as nothing, with the
+board's value kept beside it, and the ERP's value under NOT SENT (a column shown only when such a
+row is listed); ``--json`` gives ``sent`` as null with ``kept`` and ``not_sent``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import json
 from typing import Any
 
+from core.db import schema as s
 from core.staging.audit import KIND_WORDS, HistoryFilter, history
 
 VALUE_WIDTH = 30  # characters of a value shown in the table (--json shows it whole)
@@ -40,6 +45,7 @@ def _any(wanted: HistoryFilter) -> bool:
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    kept = row["kind"] == s.KEPT
     return {
         "audit_id": row["audit_id"],
         "batch_id": row["batch_id"],
@@ -52,7 +58,9 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
         "column_id": row["column_id"],
         "column_title": row["column_title"],
         "before": row["value_before"],
-        "sent": row["value_sent"],
+        "sent": None if kept else row["value_sent"],
+        "kept": row["value_sent"] if kept else None,  # the board's value, kept (nothing sent)
+        "not_sent": row.get("value_not_sent"),
         "kind": KIND_WORDS.get(row["kind"], row["kind"]),
         "user": row["changed_by_user"],
         "workstation": row["changed_by_host"],
@@ -71,8 +79,20 @@ def render_history(rows: list[dict[str, Any]]) -> str:
     """The rows as a table people read: when, batch, what happened to which cell of which line."""
     from core.commands import _table
 
+    not_sent = any(r["kind"] == s.KEPT for r in rows)
     return _table(
-        ["WHEN", "BATCH", "ORDER", "SIZE", "WHAT", "COLUMN", "BEFORE", "SENT", "BY"],
+        [
+            "WHEN",
+            "BATCH",
+            "ORDER",
+            "SIZE",
+            "WHAT",
+            "COLUMN",
+            "BEFORE",
+            "SENT",
+            *(["NOT SENT"] if not_sent else []),
+            "BY",
+        ],
         [
             [
                 r["changed_at"].isoformat(sep=" ", timespec="seconds"),
@@ -82,9 +102,18 @@ def render_history(rows: list[dict[str, Any]]) -> str:
                 KIND_WORDS.get(r["kind"], r["kind"]),
                 r["column_title"] or "(the whole item)",
                 _clip(r["value_before"]),
-                _clip(r["value_sent"]),
+                _sent(r),
+                *([_clip(r.get("value_not_sent")) if r["kind"] == s.KEPT else ""] if not_sent else []),
                 f"{r['changed_by_user']}@{r['changed_by_host']}",
             ]
             for r in rows
         ],
     )
+
+
+def _sent(row: dict[str, Any]) -> str:
+    """What was sent; for a KEPT row nothing, and the board's value kept."""
+    if row["kind"] != s.KEPT:
+        return _clip(row["value_sent"])
+    kept = row["value_sent"]
+    return "— (kept " + (_clip(kept) if kept not in (None, "") else "blank") + ")"

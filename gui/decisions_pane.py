@@ -5,7 +5,8 @@ The box is hidden while nothing waits, so it is never in the way; when cells wai
 them. Each row shows the customer, the order, the column, what the board says, what the ERP says and
 since when; "Keep the board's value" and "Send the ERP's value to the board" apply to the selected
 rows, off the GUI thread, with ``decide`` (the same as the ``decide`` command), then the list is read
-again and a plain result is shown under it.
+again and a plain result is shown under it. While a sync of a chosen cell's customer runs (or was left
+unfinished) the choice is refused, none of the cells changes, and the refusal is shown there instead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.decide import waiting_entries
-from core.staging.decisions import KEEP_BOARD, USE_ERP, decide
+from core.foundation.exceptions import OrderSyncError
+from core.staging.decisions import KEEP_BOARD, USE_ERP, customers_of, decide, refuse_while_syncing
 from gui.bridge import EngineBridge
 from gui.look import MUTED, pane_layout
 from gui.mnemonics import TEXT
@@ -62,7 +64,12 @@ def result_text(choice: str, decided: list[dict[str, Any]]) -> str:
 
 
 def decide_cells(engine: Any, board_id: str, cells: list[tuple[str, str]], choice: str) -> list[dict[str, Any]]:
-    """Every chosen cell, one ``decide`` each (each in its own transaction, as on the command line)."""
+    """Every chosen cell, one ``decide`` each (each in its own transaction, as on the command line).
+
+    Refused before any cell changes while a sync of one of their customers runs or is unfinished.
+    """
+    with engine.connect() as conn:
+        refuse_while_syncing(conn, board_id, customers_of(engine, board_id, cells))
     return [decide(engine, board_id, key, column, choice) for key, column in cells]
 
 
@@ -192,7 +199,12 @@ class DecisionsPane(QGroupBox):
 
         async def run() -> None:
             try:
-                decided = await self.bridge.call(decide_cells, ctx.engine, ctx.board_id, cells, choice)
+                try:
+                    decided = await self.bridge.call(decide_cells, ctx.engine, ctx.board_id, cells, choice)
+                except OrderSyncError as exc:  # refused (a sync of the customer runs): nothing changed
+                    self.result_label.setText(str(exc))
+                    self.message.emit(str(exc))
+                    return
                 text = result_text(choice, decided)
                 self.result_label.setText(text)
                 self.message.emit(text)

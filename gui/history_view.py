@@ -3,7 +3,9 @@
 ``HistoryTable`` is a compact table (when, what, column, before → sent, who), one row per changed cell,
 oldest first. ``load`` reads the audit trail by the line's sync key (or a batch) off the GUI thread,
 through the bridge; a late answer for a line no longer shown is dropped. ``HistoryDialog`` shows a
-batch's history (the batches' list: right click or the menu key, "Batch history…").
+batch's history (the batches' list: right click or the menu key, "Batch history…"). A cell whose
+board value was kept ("kept the board's value") sent nothing: its change reads "before → the board's
+value, kept", with the ERP's value not sent.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.db.schema import KEPT
 from core.staging.audit import KIND_WORDS, HistoryFilter, history
 from gui.bridge import EngineBridge
 from gui.models.common import as_utc, format_local
@@ -38,7 +41,12 @@ def history_row(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
     if row.get("size_label"):
         what += f" (size {row['size_label']})"
     column = row.get("column_title") or row.get("column_id") or ""
-    if row.get("value_before") is None and row.get("value_sent") is None:
+    if row.get("kind") == KEPT:
+        change = (
+            f"{_value(row.get('value_before'))} → {_value(row.get('value_sent'))} kept on the board "
+            f"(the ERP's {_value(row.get('value_not_sent'))} not sent)"
+        )
+    elif row.get("value_before") is None and row.get("value_sent") is None:
         change = ""  # an archive or a delete: the whole item, no cell
     else:
         change = f"{_value(row.get('value_before'))} → {_value(row.get('value_sent'))}"

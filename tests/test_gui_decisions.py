@@ -153,3 +153,40 @@ def test_send_the_erps_value_removes_the_cell_and_the_next_sync_sends_it(
         assert cell(sandbox, mwe1["monday_item_id"], ALT_PO) == "ERP-NEW"
 
     qloop.run_until_complete(scenario())
+
+
+def test_a_choice_while_a_sync_of_the_customer_runs_is_refused_in_plain_words_and_changes_nothing(
+    qloop, qtbot, ask_window, sqlite_engine, sandbox
+):
+    from core.staging.batches import Owner
+    from core.staging.operations import StagingOperations
+
+    seed(sqlite_engine)
+    window = ask_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        mwe1 = await _one_waiting_cell(window, qtbot, sqlite_engine, sandbox, finished)
+        elsewhere = StagingOperations(sqlite_engine, Owner("PLAN-WS-09", "bob", 4242))
+        running = elsewhere.claim("MACK WELDON", BOARD)  # another workstation syncs the customer
+        pane = window.decisions
+        pane.view.setFocus()
+        pane.view.selectRow(0)
+        await until(lambda: pane.keep_button.isEnabled(), 10, "the button to be enabled by the selection")
+        pane.keep_button.click()
+        await until(lambda: "is running" in pane.result_label.text(), 30, "the refusal to be shown")
+        assert pane.result_label.text() == (
+            f"a sync of MACK WELDON is running (batch {running.batch_id}: started, by bob on PLAN-WS-09); "
+            "decide when it has finished"
+        )
+        await until(lambda: not window.bridge.tasks.running("refresh:decisions"), 10, "the list to be read again")
+        assert pane.model.rowCount() == 1 and [d["sync_key"] for d in waiting(sqlite_engine, BOARD)] == [
+            mwe1["sync_key"]
+        ]
+        assert window.error_label.text() == ""  # a refusal, not a failure of the window
+        elsewhere.set_status(running.batch_id, s.COMPLETED)
+        pane.keep_button.click()
+        await until(lambda: pane.model.rowCount() == 0, 30, "the decided cell to leave the list")
+        assert "is kept" in pane.result_label.text()
+
+    qloop.run_until_complete(scenario())

@@ -329,3 +329,61 @@ def test_two_own_schemas_in_one_database_are_independent(pg_engine, own_schema_e
         second.dispose()
         with pg_engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{other}" CASCADE'))
+
+
+# --- 0008: the audit trail holds the cells whose board value was kept ------------------------------
+
+
+def audit_row(kind: str, **values) -> dict:
+    return {
+        "batch_id": 7,
+        "customer": "MACK WELDON",
+        "sync_key": "MWE-1 | M01 | Blue",
+        "order_number": "MWE-1",
+        "monday_item_id": "101",
+        "column_id": "text_price",
+        "column_title": "CUSTOMER PRICE",
+        "value_before": "28.86",
+        "value_sent": "29.99",
+        "kind": kind,
+        "changed_by_user": "planner",
+        "changed_by_host": "PLAN-WS-01",
+        "changed_at": dt.datetime(2026, 1, 5, 9, 30),
+        **values,
+    }
+
+
+def test_0008_upgrades_an_audit_trail_with_rows_and_accepts_kept_cells(engine):
+    upgrade(engine)
+    _to_revision(engine, "0007")
+    a = s.audit_log
+    with engine.begin() as conn:  # the rows as 0007 holds them (no value not sent)
+        conn.execute(a.insert(), [audit_row(s.UPDATED), audit_row(s.RESTORED, value_before="29.99")])
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # 0007 refuses the new kind
+        conn.execute(a.insert(), audit_row(s.KEPT))
+    with engine.connect() as conn:
+        before = [tuple(r) for r in conn.execute(sa.select(a.c.audit_id, a.c.kind, a.c.value_before, a.c.value_sent))]
+
+    assert upgrade(engine) == ("0007", head_revision())
+    assert schema_differences(engine) == []
+    with engine.connect() as conn:
+        after = conn.execute(sa.select(a).order_by(a.c.audit_id)).mappings().all()
+    assert [(r["audit_id"], r["kind"], r["value_before"], r["value_sent"]) for r in after] == before
+    assert [r["value_not_sent"] for r in after] == [None, None]
+    with engine.begin() as conn:
+        kept = conn.execute(a.insert(), audit_row(s.KEPT, value_sent="31", value_not_sent="29.99"))
+        kept_id = kept.inserted_primary_key[0]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:  # the constraint still checks
+        conn.execute(a.insert(), audit_row("GUESSED"))
+    # The table kept its never-reused ids (SQLite rebuilt it: AUTOINCREMENT stays).
+    with engine.begin() as conn:
+        conn.execute(sa.delete(a).where(a.c.audit_id == kept_id))
+        again = conn.execute(a.insert(), audit_row(s.KEPT, value_sent="31", value_not_sent="30.50"))
+    assert again.inserted_primary_key[0] > kept_id
+
+    # Back to 0007: the kept rows go (it cannot hold them), the others stay.
+    _to_revision(engine, "0007")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text('SELECT audit_id, kind FROM "MON_AuditLog" ORDER BY audit_id')).all()
+    assert [tuple(r) for r in rows] == [(i, kind) for i, kind, *_ in before]
+    assert upgrade(engine) == ("0007", head_revision())

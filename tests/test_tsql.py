@@ -391,6 +391,28 @@ def test_migration_0004_creates_the_audit_log_with_its_key_columns_collated():
     assert {re.search(r"\[(IX_[^\]]+)\]", x).group(1) for x in indexes} == {i.name for i in s.audit_log.indexes}
 
 
+def test_migration_0008_swaps_the_audit_kind_check_by_its_name_and_adds_the_value_not_sent():
+    kinds = "'CREATED', 'UPDATED', 'MOVED', 'ARCHIVED', 'DELETED', 'RECREATED', 'RESTORED'"
+    table = f"ALTER TABLE {SCHEMA}.[MON_AuditLog]"
+    statements = revision_statements(SCRIPT, "0008")
+    assert statements == [
+        f"{table} ADD value_not_sent NVARCHAR(max) NULL",
+        f"{table} DROP CONSTRAINT [CK_MON_AuditLog_kind]",
+        f"{table} ADD CONSTRAINT [CK_MON_AuditLog_kind] CHECK (kind IN ({kinds}, 'KEPT'))",
+    ]
+    script = downgrade_sql("mssql", SCHEMA, "0008:0007")
+    (_, _, body) = script.partition("-- Running downgrade 0008 -> 0007")
+    back = [x for x in script_statements(body) if VERSION_TABLE not in x and x != "COMMIT"]
+    assert back == [
+        f"DELETE FROM {SCHEMA}.[MON_AuditLog] WHERE {SCHEMA}.[MON_AuditLog].kind = 'KEPT'",
+        f"{table} DROP CONSTRAINT [CK_MON_AuditLog_kind]",
+        f"{table} ADD CONSTRAINT [CK_MON_AuditLog_kind] CHECK (kind IN ({kinds}))",
+        f"{table} DROP COLUMN value_not_sent",
+    ]
+    for sql in statements + back:
+        parse_tsql(sql)
+
+
 def test_migration_0002_does_nothing_on_sqlite_and_postgresql():
     # SQLite's offline script can only go to 0002: 0003 rebuilds tables from the live database.
     for dialect, target in (("sqlite", "0002"), ("postgresql", "head")):

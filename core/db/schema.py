@@ -387,7 +387,10 @@ ARCHIVED = "ARCHIVED"
 DELETED = "DELETED"
 RECREATED = "RECREATED"  # created again after a person deleted it on the board
 RESTORED = "RESTORED"  # set back by the undo of a batch
-AUDIT_KINDS = (CREATED, UPDATED, MOVED, ARCHIVED, DELETED, RECREATED, RESTORED)
+# Nothing sent: the board's value, which a person typed there, was kept in a protected column (its
+# policy board_wins, or a planner's ``decide --keep-board``); the undo has nothing to take back.
+KEPT = "KEPT"
+AUDIT_KINDS = (CREATED, UPDATED, MOVED, ARCHIVED, DELETED, RECREATED, RESTORED, KEPT)
 
 # One row per changed cell of every mutation monday applied, written in the transaction that records
 # the mutation's outcome. Kept forever unless audit.retention_days says otherwise. No foreign key to
@@ -406,11 +409,15 @@ audit_log = sa.Table(
     sa.Column("column_id", sa.Unicode(100)),  # the board column; NULL when the whole item was archived or deleted
     sa.Column("column_title", sa.Unicode(255)),
     sa.Column("value_before", LONG_TEXT),  # what OrderSync last wrote there (NULL: nothing)
+    # What the cell holds after the change: the value sent; for KEPT nothing was sent, and this is the
+    # board's value kept (production takes it as OrderSync's own, so the next row's value before is it).
     sa.Column("value_sent", LONG_TEXT),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("changed_by_user", sa.Unicode(128), nullable=False),
     sa.Column("changed_by_host", sa.Unicode(128), nullable=False),
     sa.Column("changed_at", TIMESTAMP, nullable=False),  # the database's clock
+    # A value OrderSync did not send there: for KEPT, the ERP's; NULL for every other kind (migration 0008).
+    sa.Column("value_not_sent", LONG_TEXT),
     sa.CheckConstraint(_in("kind", AUDIT_KINDS), name="kind"),
     sa.Index(None, "batch_id"),
     sa.Index(None, "sync_key"),

@@ -8,15 +8,16 @@ most 100 items a request, each with an explicit limit, paced by the governor:
 (``core.monday.values``). A cell that differs was changed by a person:
 
 - ``board_wins``: the cell is not sent; the line's other columns are. Production takes the board's
-  value and ``MON_Decisions`` records it as KEPT, with the ERP's value beside it;
+  value and ``MON_Decisions`` records it as KEPT, with the ERP's value beside it; the audit trail gets
+  one KEPT row for it (``core.staging.audit.record_kept``: ``history`` shows it);
 - ``ask``: the cell is not sent and waits in the decision list (OPEN) with both values; production
   keeps what OrderSync last wrote, so the line is not sent again until a planner decides
   (``core.staging.decisions``).
 
 A cell whose board value is the ERP's already, a cell a planner chose the ERP for, and a cell nobody
 touched are sent as today. A batch without protected columns, or without CHANGED lines in them,
-reads nothing. The staged rows and the decisions change in one fenced transaction, so a resumed batch
-never reads again what it already decided.
+reads nothing. The staged rows, the decisions and the KEPT audit rows change in one fenced
+transaction, so a resumed batch never reads again (nor audits twice) what it already decided.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from core.monday.columns import Column
 from core.monday.reads import BoardReader
 from core.monday.values import board_form, ordersync_form
 from core.source.columns import ASK, BOARD_WINS
+from core.staging.audit import KeptCell, record_kept
 from core.staging.decisions import Cell, forget, known_cells, record
 from core.staging.operations import StagingOperations
 
@@ -114,6 +116,7 @@ class EditGuard:
             known = known_cells(conn, self.board_id, [r["sync_key"] for r in rows])
         staged: list[dict[str, Any]] = []
         cells: list[Cell] = []
+        kept: list[KeptCell] = []
         sent_again: list[tuple[str, str]] = []
         for row in rows:
             item = board.get(str(row["monday_item_id"]))
@@ -143,6 +146,20 @@ class EditGuard:
                 policy = self.protected[label]
                 keep.remove(label)
                 if policy == BOARD_WINS:
+                    kept.append(
+                        KeptCell(
+                            batch_id,
+                            row["customer"],
+                            row["sync_key"],
+                            row["order_number"],
+                            row["monday_item_id"],
+                            column.id,
+                            column.title,
+                            written=old.get(label),
+                            board=on_board or None,
+                            erp=values.get(label),
+                        )
+                    )
                     values[label] = on_board or None  # production follows the board
                     status = s.DECISION_KEPT
                     self.done.kept += 1
@@ -192,6 +209,7 @@ class EditGuard:
                 )
             forget(conn, self.board_id, sent_again)
             record(conn, self.board_id, cells, known, BOARD_WINS_BY)
+            record_kept(conn, kept, self.staging.owner.user, self.staging.owner.host)
         if self.done.kept or self.done.asked:
             log.info(
                 "batch %s: %d cell(s) people changed on the board kept, %d wait for a planner's decision",

@@ -8,7 +8,11 @@ SELECT of the confirmed staged rows joined to the production tables (the value b
 OrderSync last promoted there), and one executemany of their cells, per chunk.
 
 A created item or subitem has a cell for every value it was created with; an update one per column
-it changed (the group as a move); an archive or a delete one row for the whole item. ``prune``
+it changed (the group as a move); an archive or a delete one row for the whole item. A protected cell
+whose board value was kept (``record_kept``: the push's ``board_wins``, or a planner's ``decide
+--keep-board``) is one KEPT row, written in the transaction that records the decision: its value
+before is what OrderSync last wrote there, its value sent the board's value kept (nothing was sent:
+production takes the board's value as OrderSync's own) and its value not sent the ERP's. ``prune``
 removes rows older than ``audit.retention_days`` (kept forever by default); ``history`` reads them.
 """
 
@@ -59,7 +63,11 @@ KIND_WORDS = {
     s.DELETED: "deleted",
     s.RECREATED: "re-created",
     s.RESTORED: "restored by undo",
+    s.KEPT: "kept the board's value",
 }
+
+# A KEPT row names the value it did not send too (NULL in every other row).
+KEPT_COLUMNS = (*AUDIT_COLUMNS, "value_not_sent")
 
 
 def as_text(value: Any) -> str | None:
@@ -73,6 +81,52 @@ def as_text(value: Any) -> str | None:
 
 def _empty(value: Any) -> bool:
     return value is None or value == ""
+
+
+@dataclass(frozen=True)
+class KeptCell:
+    """A protected item cell whose board value was kept: what OrderSync wrote, the board's, the ERP's."""
+
+    batch_id: int
+    customer: str
+    sync_key: str
+    order_number: str | None
+    monday_item_id: str | None
+    column_id: str | None
+    column_title: str | None
+    written: Any  # what OrderSync last wrote there (production's value)
+    board: Any  # the board's value, kept
+    erp: Any  # the ERP's value, not sent
+
+
+def record_kept(conn: Connection, cells: Sequence[KeptCell], user: str, host: str) -> int:
+    """One KEPT row per cell, in the caller's transaction, in one executemany; returns how many."""
+    if not cells:
+        return 0
+    now = database_now(conn)
+    rows = [
+        [
+            c.batch_id,
+            c.customer,
+            c.sync_key,
+            c.order_number,
+            None,
+            c.monday_item_id,
+            None,
+            c.column_id,
+            c.column_title,
+            as_text(c.written),
+            as_text(c.board),
+            s.KEPT,
+            user,
+            host,
+            now,
+            as_text(c.erp),
+        ]
+        for c in cells
+    ]
+    bulk_insert_rows(conn, s.audit_log, KEPT_COLUMNS, rows)
+    return len(rows)
 
 
 @dataclass

@@ -106,15 +106,7 @@ class StagingBatches:
         token every later write of the owner checks.
         """
         b = s.batches
-        unfinished = sa.or_(
-            *(
-                sa.select(t.c.batch_id)
-                .where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES))
-                .exists()
-                for t in (s.stg_items, s.stg_subitems)
-            ),
-            sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists(),
-        )
+        unfinished = _unfinished_work()
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(
@@ -129,14 +121,7 @@ class StagingBatches:
                     sa.case((unfinished, 1), else_=0).label("unfinished"),
                     db_utcnow().label("now"),
                 )
-                .where(
-                    b.c.customer == customer,
-                    b.c.board_id == board_id,
-                    sa.or_(
-                        b.c.status.in_(s.ACTIVE_BATCH_STATES),
-                        sa.and_(b.c.status.in_((s.CANCELLED, s.FAILED)), unfinished),
-                    ),
-                )
+                .where(b.c.customer == customer, b.c.board_id == board_id, _running_or_unfinished(unfinished))
                 .order_by(b.c.batch_id.desc())
             ).all()
         for row in rows:
@@ -357,6 +342,38 @@ _COUNTED = (
     "items_recreated",
     "subitems_recreated",
 )
+
+
+def _unfinished_work() -> sa.ColumnElement[bool]:
+    """A batch row's work not finished: staged rows still under way, or a request not settled."""
+    b = s.batches
+    return sa.or_(
+        *(
+            sa.select(t.c.batch_id).where(t.c.batch_id == b.c.batch_id, t.c.state.in_(UNFINISHED_ROW_STATES)).exists()
+            for t in (s.stg_items, s.stg_subitems)
+        ),
+        sa.select(s.requests.c.request_id).where(s.requests.c.batch_id == b.c.batch_id).exists(),
+    )
+
+
+def _running_or_unfinished(unfinished: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """A batch a sync holds (active), or one that ended cancelled or failed with work left: the next
+    sync resumes it (``claim``)."""
+    b = s.batches
+    return sa.or_(b.c.status.in_(s.ACTIVE_BATCH_STATES), sa.and_(b.c.status.in_((s.CANCELLED, s.FAILED)), unfinished))
+
+
+def unfinished_batch(conn: Connection, customer: str, board_id: str) -> Any:
+    """The customer's newest batch a sync runs or will resume (as ``claim`` finds it), or None.
+
+    What must not change under a sync: a planner's decision waits until it has finished.
+    """
+    b = s.batches
+    return conn.execute(
+        sa.select(b.c.batch_id, b.c.status, b.c.owner_user, b.c.owner_host)
+        .where(b.c.customer == customer, b.c.board_id == board_id, _running_or_unfinished(_unfinished_work()))
+        .order_by(b.c.batch_id.desc())
+    ).first()
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

@@ -6,14 +6,17 @@ updates such a cell it compares the board's value with what OrderSync last wrote
 
 - ``KEPT``: the board's value was kept (``board_wins``, or a planner chose it). Production holds the
   board's value, and the row marks the cell as the person's: a later ERP change meets the same policy
-  again while the board still holds that value.
+  again while the board still holds that value. The audit trail gets a KEPT row in the same
+  transaction (``core.staging.audit.record_kept``); a planner's choice is audited under the batch
+  that met the cell, with the planner as who and the moment of the choice as when.
 - ``OPEN``: the column asks; the cell waits in the decision list (``status``, ``decide``) with both
   values. Production keeps what OrderSync last wrote, so the line is not sent again meanwhile.
 - ``USE_ERP``: a planner chose the ERP's value; the line is compared again on the next sync, which
   sends it, and the row goes.
 
 Every write here is set-based and runs in the caller's transaction (the push's fenced one) or in one
-of its own (a planner's decision).
+of its own (a planner's decision). A planner's decision is refused while a sync of the cell's customer
+runs or is left unfinished (``refuse_while_syncing``): that sync reads and records these cells itself.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from sqlalchemy.engine import Connection, Engine
 from core.db import schema as s
 from core.db.clock import database_now
 from core.detect.changes import _chunks
-from core.foundation.exceptions import OrderSyncError
-from core.staging.batches import Owner
+from core.foundation.exceptions import CustomerBusy, OrderSyncError
+from core.staging.audit import KeptCell, record_kept
+from core.staging.batches import STATUS_WORDS, Owner, unfinished_batch
 from core.staging.promote import STALE_LINE_HASH
 
 KEEP_BOARD, USE_ERP = "keep-board", "use-erp"
@@ -159,6 +163,71 @@ def key_of_order(engine: Engine, board_id: str, order_number: str, column: str) 
     return key
 
 
+def refuse_while_syncing(conn: Connection, board_id: str, customers: Iterable[str]) -> None:
+    """Raise CustomerBusy, naming the customer and the batch, when a sync of one of them runs or was left
+    unfinished: a decision waits until it has finished (nothing is changed)."""
+    for customer in sorted(set(customers)):
+        batch = unfinished_batch(conn, customer, board_id)
+        if batch is None:
+            continue
+        words = STATUS_WORDS.get(batch.status, batch.status.lower())
+        if batch.status in s.ACTIVE_BATCH_STATES:
+            raise CustomerBusy(
+                f"a sync of {customer} is running (batch {batch.batch_id}: {words}, "
+                f"by {batch.owner_user} on {batch.owner_host}); decide when it has finished"
+            )
+        raise CustomerBusy(
+            f"{customer} has an unfinished sync (batch {batch.batch_id}: {words}); decide when a sync has finished it"
+        )
+
+
+def customers_of(engine: Engine, board_id: str, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """The customers of these waiting cells ((sync key, column) each)."""
+    d = s.decisions
+    wanted = set(cells)
+    keys = sorted({key for key, _ in wanted})
+    found: set[str] = set()
+    with engine.connect() as conn:
+        for chunk in _chunks(keys):
+            for r in conn.execute(
+                sa.select(d.c.sync_key, d.c.column_label, d.c.column_id, d.c.customer).where(
+                    d.c.board_id == board_id, d.c.sync_key.in_(chunk), d.c.status == s.DECISION_OPEN
+                )
+            ):
+                if (r.sync_key, r.column_label) in wanted or (r.sync_key, r.column_id) in wanted:
+                    found.add(r.customer)
+    return sorted(found)
+
+
+def _met_by(conn: Connection, board_id: str, row: Any) -> int | None:
+    """The batch that last recorded the cell: the customer's newest batch started before that moment
+    (a customer has one active batch at a time, so none started between it and the moment)."""
+    b = s.batches
+    query = sa.select(sa.func.max(b.c.batch_id)).where(b.c.board_id == board_id, b.c.customer == row["customer"])
+    batch_id: int | None = conn.execute(query.where(b.c.started_at <= row["updated_at"])).scalar()
+    return batch_id if batch_id is not None else conn.execute(query).scalar()
+
+
+def _audit_kept(conn: Connection, board_id: str, row: Any, written: Any, owner: Owner) -> None:
+    """The planner's keep in the audit trail: one KEPT row under the batch that met the cell."""
+    batch_id = _met_by(conn, board_id, row)
+    if batch_id is None:  # never: a cell is recorded by a batch of its customer
+        return
+    cell = KeptCell(
+        batch_id,
+        row["customer"],
+        row["sync_key"],
+        row["order_number"],
+        row["monday_item_id"],
+        row["column_id"],
+        row["column_label"],
+        written=written,
+        board=row["board_value"] or None,
+        erp=row["erp_value"],
+    )
+    record_kept(conn, [cell], owner.user, owner.host)
+
+
 def decide(
     engine: Engine, board_id: str, sync_key: str, column: str, choice: str, owner: Owner | None = None
 ) -> dict[str, Any]:
@@ -171,7 +240,8 @@ def decide(
     if choice not in (KEEP_BOARD, USE_ERP):
         raise ValueError(choice)
     d, p = s.decisions, s.items
-    who = (owner or Owner.current()).label
+    owner = owner or Owner.current()
+    who = owner.label
     with engine.begin() as conn:
         row = (
             conn.execute(
@@ -187,20 +257,27 @@ def decide(
         )
         if row is None:
             raise NoSuchDecision(f"no decision waits for the line {sync_key!r} in the column {column!r}")
+        refuse_while_syncing(conn, board_id, [row["customer"]])
         now = database_now(conn)
         status = s.DECISION_KEPT if choice == KEEP_BOARD else s.DECISION_USE_ERP
-        conn.execute(
+        changed = conn.execute(
             sa.update(d)
-            .where(d.c.decision_id == row["decision_id"])
+            .where(d.c.decision_id == row["decision_id"], d.c.status == s.DECISION_OPEN)
             .values(status=status, decided_by=who, decided_at=now, updated_at=now)
-        )
+        ).rowcount
+        if changed != 1:  # a sync that started meanwhile recorded the cell again: nothing is changed
+            raise CustomerBusy(
+                f"a sync of {row['customer']} met this cell again a moment ago; decide again when it has finished"
+            )
         where = sa.and_(p.c.board_id == board_id, p.c.sync_key == sync_key)
         if choice == KEEP_BOARD:
             values_json = conn.execute(sa.select(p.c.values_json).where(where)).scalar_one_or_none()
+            values = json.loads(values_json) if values_json is not None else {}
+            written = values.get(row["column_label"])
             if values_json is not None:
-                values = json.loads(values_json)
                 values[row["column_label"]] = row["board_value"] or None
                 conn.execute(sa.update(p).where(where).values(values_json=json.dumps(values, ensure_ascii=False)))
+            _audit_kept(conn, board_id, row, written, owner)
         else:
             conn.execute(
                 sa.update(p)

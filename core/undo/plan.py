@@ -15,6 +15,10 @@ from core.drift.board import BoardItem
 from core.drift.values import board_form, ordersync_form
 from core.staging.audit import ITEM_GROUP, ITEM_NAME
 
+# Audit kinds that changed nothing on the board: a cell whose board value was kept. The undo has
+# nothing to take back there, and such a row is no later change of the cell either.
+NOTHING_TO_UNDO = (s.KEPT,)
+
 
 @dataclass
 class Cell:
@@ -100,7 +104,7 @@ def _later_changes(conn: Connection, batch_id: int, cells: list[Cell]) -> dict[t
         chunk = items[start : start + 500]
         for r in conn.execute(
             sa.select(a.c.monday_item_id, a.c.monday_subitem_id, a.c.column_id, a.c.batch_id)
-            .where(a.c.batch_id > batch_id, a.c.monday_item_id.in_(chunk))
+            .where(a.c.batch_id > batch_id, a.c.monday_item_id.in_(chunk), a.c.kind.not_in(NOTHING_TO_UNDO))
             .order_by(a.c.audit_id)
         ):
             later.setdefault((r.monday_item_id, r.monday_subitem_id, r.column_id), r.batch_id)

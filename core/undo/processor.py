@@ -19,7 +19,7 @@ from core.push.run import BatchProcessor
 from core.staging.audit import ITEM_GROUP, ITEM_NAME
 from core.staging.operations import Batch
 from core.undo.parts import UNDONE_HASH, UndoAudit, UndoPayloads, forget_undone
-from core.undo.plan import Cell, UndoPlan, _cell, _compare, _decode, _later_changes, _quantity
+from core.undo.plan import NOTHING_TO_UNDO, Cell, UndoPlan, _cell, _compare, _decode, _later_changes, _quantity
 
 
 class UndoProcessor(BatchProcessor):
@@ -53,9 +53,8 @@ class UndoProcessor(BatchProcessor):
             if row["undo_of_batch"] is not None:
                 raise SettingsError(f"batch {batch_id} is itself the undo of batch {row['undo_of_batch']}")
             a = s.audit_log
-            cells = [
-                _cell(r) for r in conn.execute(sa.select(a).where(a.c.batch_id == batch_id).order_by(a.c.audit_id))
-            ]
+            undoable = sa.select(a).where(a.c.batch_id == batch_id, a.c.kind.not_in(NOTHING_TO_UNDO))
+            cells = [_cell(r) for r in conn.execute(undoable.order_by(a.c.audit_id))]
             later = _later_changes(conn, batch_id, cells)
         plan = UndoPlan(batch_id, row["customer"])
         created = {c.item_id for c in cells if c.size is None and c.kind in (s.CREATED, s.RECREATED)}
