@@ -1,6 +1,8 @@
 """Undo of a batch (``undo --batch N``): the board and the production tables as they were before it,
 a cell a person changed since left alone and reported, a killed undo resumed exactly, a dry run that
-changes nothing, and a next sync that knows the board.
+changes nothing, and a next sync that knows the board. An item or size the batch created and someone
+(or a later batch) changed since stays on the board and in production; one archived already is taken
+back without a conflict.
 
 Every test runs real syncs over real HTTP against the sandbox, on SQLite and PostgreSQL.
 """
@@ -380,3 +382,17 @@ def test_a_size_the_batch_created_and_a_person_changed_since_is_not_deleted(engi
     subs = {sub["id"]: sub for sub in board_by_key(sandbox)[two]["subitems"]}
     assert xl in subs
     assert production(engine)["subitems"][(two, "XL")][0] == xl
+
+
+def test_an_item_the_batch_created_and_a_person_archived_already_is_taken_back_without_a_conflict(engine, sandbox):
+    _, ctx, batch_id, board_before, prod_before = two_batches(engine, sandbox)
+    five = key_of(sandbox, "MWE-00005")
+    sandbox.archive_item(board_by_key(sandbox)[five]["id"])  # a planner archived the new line already
+    preview = undo(ctx, sandbox, batch_id, dry_run=True)
+    assert [(c.order_number, c.title) for c in preview.archive] == [("MWE-00005", "Name")]
+    assert [c.order_number for c in preview.conflicts] == []
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED, result.message
+    assert board_state(sandbox) == board_before
+    prod = production(engine)
+    assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)  # line 5 forgotten
