@@ -30,7 +30,7 @@ CUSTOMER = "MACK WELDON"
 
 @pytest.fixture
 def sandbox(tmp_path):
-    server = start_sandbox(tmp_path / "sandbox.db")
+    server = start_sandbox(tmp_path / "sandbox.db", journal=True)
     yield server
     server.stop()
 
@@ -315,7 +315,10 @@ def test_an_item_the_batch_created_and_a_person_edited_since_stays_and_is_report
     sandbox.set_value(board_by_key(sandbox)[six]["id"], "DESTINATION", "TEXAS")  # a planner, on the board
     board_six, prod_six = board_state(sandbox)[six], production(engine)["items"][six]
 
+    sandbox.clear_journal()
     preview = undo(ctx, sandbox, second.batch_id, dry_run=True)
+    # One read of the board's cells for both new items and their sizes, whatever their count.
+    assert sum("items(ids:" in r["query"] for r in sandbox.journal) == 1
     assert [(c.order_number, c.title) for c in preview.archive] == [("MWE-00005", "Name")]
     assert [(c.order_number, c.title, c.whole, c.why) for c in preview.conflicts] == [
         (

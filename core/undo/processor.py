@@ -101,8 +101,8 @@ class UndoProcessor(BatchProcessor):
         """Cells that still hold what the batch wrote are undone; the others are conflicts.
 
         ``fresh`` are the items and sizes the batch created (their cells): archived or deleted when every
-        cell still holds what the batch wrote, kept whole as a conflict otherwise. One read for all items,
-        one for all sizes.
+        cell still holds what the batch wrote, kept whole as a conflict otherwise. The board is read once
+        for all of them, items and sizes together (a request per hundred ids).
         """
         if not candidates and not fresh:
             return
@@ -113,17 +113,9 @@ class UndoProcessor(BatchProcessor):
         subs = {cid: self.payloads.sub_columns[label] for label, (cid, _) in audit.sub_columns.items()}
         reader = BoardReader(self.client)
         every = candidates + [c for group in fresh for c in group]
-        on_items = [c for c in every if c.size is None]
-        on_subs = [c for c in every if c.size is not None]
-        found: dict[str, Any] = {}
-        if on_items:
-            found.update(
-                reader.by_ids([str(c.item_id) for c in on_items], sorted({str(c.column_id) for c in on_items}))
-            )
-        if on_subs:
-            found.update(
-                reader.by_ids([str(c.subitem_id) for c in on_subs], sorted({str(c.column_id) for c in on_subs}))
-            )
+        # Items and sizes in the same reads: monday answers items(ids:) for both boards at once.
+        ids = [str(c.subitem_id if c.size is not None else c.item_id) for c in every]
+        found = reader.by_ids(ids, sorted({str(c.column_id) for c in every}))
         titles = {gid: title for title, gid in meta.groups.items()}
 
         def on_board(c: Cell) -> Any:
