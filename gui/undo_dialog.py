@@ -47,6 +47,19 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
+def _left_alone(conflicts: list[Cell], verbs: tuple[str, str]) -> str:
+    """'1 item and 2 cells changed since are left alone': whole items and sizes the batch created, and cells."""
+    counts = [
+        (sum(1 for c in conflicts if c.whole == "item"), "item", "items"),
+        (sum(1 for c in conflicts if c.whole == "size"), "size", "sizes"),
+        (sum(1 for c in conflicts if not c.whole), "cell", "cells"),
+    ]
+    said = [_count(n, one, many) for n, one, many in counts if n]
+    verb = verbs[0] if len(conflicts) == 1 else verbs[1]
+    listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+    return f"{listed} changed since {verb} left alone"
+
+
 def _line(c: Cell) -> str:
     return f"order {c.order_number or c.sync_key}" + (f", size {c.size}" if c.size else "")
 
@@ -65,9 +78,7 @@ def plan_words(plan: UndoPlan) -> tuple[str, str]:
     ]
     summary = f"Undo of batch {plan.batch_id} ({plan.customer}): " + ", ".join(parts) + "."
     if plan.conflicts:
-        summary += (
-            " " + _count(len(plan.conflicts), "cell changed since is", "cells changed since are") + " left alone."
-        )
+        summary += " " + _left_alone(plan.conflicts, ("is", "are")) + "."
     if plan.empty:
         summary += " There is nothing left to undo."
     out: list[str] = []
@@ -106,7 +117,7 @@ def result_words(batch_id: int, plan: UndoPlan | None, result: Any) -> str:
         return f"The undo of batch {batch_id} did not finish{message}. Undo the batch again to resume it."
     said = f"Batch {batch_id} is undone (undo batch {result.batch_id})."
     if plan is not None and plan.conflicts:
-        said += " " + _count(len(plan.conflicts), "cell changed since was", "cells changed since were") + " left alone."
+        said += " " + _left_alone(plan.conflicts, ("was", "were")) + "."
     return said
 
 

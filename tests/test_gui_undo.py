@@ -1,6 +1,7 @@
 """The undo of a batch in the real window: the real engine, the sandbox over HTTP and SQLite (the
 fixtures of tests/test_gui_window.py). The preview must list what the CLI's dry run lists; the undo
-runs as a run of the window and archives what the batch created on the board.
+runs as a run of the window and archives what the batch created on the board, but leaves an item a person
+edited since on the board, listed in the preview as left alone.
 """
 
 from __future__ import annotations
@@ -159,6 +160,48 @@ def test_cancel_sync_stops_an_undo_and_undoing_again_finishes_it(qloop, qtbot, o
         assert again.result.status == s.COMPLETED, again.result
         assert sandbox.board_dump(BOARD)["items"] == []
         again.reject()
+        await until(lambda: not window.bridge.tasks.running("refresh"), 30, "the lists read after the undo")
+
+    qloop.run_until_complete(scenario())
+
+
+def test_the_preview_lists_an_item_a_person_edited_since_and_the_undo_leaves_it(
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
+    _world(sqlite_engine)
+    window = open_window()
+    finished = runs_finished(window)
+
+    async def scenario():
+        await _sync(window, qtbot, finished, 1)
+        [(batch_id, _, _)] = _batch_rows(sqlite_engine)
+        items = sorted(sandbox.board_dump(BOARD)["items"], key=lambda item: item["name"])
+        assert len(items) == 2
+        edited, other = items
+        sandbox.set_value(edited["id"], "CUSTOMER PRICE", "31")  # a planner retypes a cell of a new item
+        (as_edited,) = [item for item in sandbox.board_dump(BOARD)["items"] if item["id"] == edited["id"]]
+
+        dialog = await _open_undo(window, batch_id)
+        assert dialog.error is None and dialog.refused is None, (dialog.error, dialog.refused)
+        assert dialog.summary.text().startswith(f"Undo of batch {batch_id} (MACK WELDON): 1 item to archive,")
+        assert "1 item changed since is left alone." in dialog.summary.text()
+        details = dialog.details.toPlainText()
+        assert "Left alone (changed since the batch) (1):" in details
+        (left,) = [line.strip() for line in details.splitlines() if "stays on the board" in line]
+        assert left.startswith("order MWE-")
+        assert ", CUSTOMER PRICE: the batch created this item and the board holds 31 now; it stays on the board" in left
+
+        dialog.undo_button.click()
+        await until(lambda: dialog.result is not None or dialog.error, 90, "the undo")
+        assert dialog.error is None, dialog.error
+        assert dialog.result.status == s.COMPLETED
+        assert "1 item changed since was left alone." in dialog.summary.text()
+        dump = sandbox.board_dump(BOARD)
+        assert dump["items"] == [as_edited]  # still active on the board, as the planner left it
+        assert dump["archived_item_ids"] == [other["id"]]
+        undo_id = next(b for b, of, _ in _batch_rows(sqlite_engine) if of == batch_id)
+        await until(lambda: undo_id in _listed(window), 30, "the undo batch in the batches list")
+        dialog.reject()
         await until(lambda: not window.bridge.tasks.running("refresh"), 30, "the lists read after the undo")
 
     qloop.run_until_complete(scenario())

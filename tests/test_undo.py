@@ -1,6 +1,8 @@
 """Undo of a batch (``undo --batch N``): the board and the production tables as they were before it,
 a cell a person changed since left alone and reported, a killed undo resumed exactly, a dry run that
-changes nothing, and a next sync that knows the board.
+changes nothing, and a next sync that knows the board. An item or size the batch created and someone
+(or a later batch) changed since stays on the board and in production; one archived already is taken
+back without a conflict.
 
 Every test runs real syncs over real HTTP against the sandbox, on SQLite and PostgreSQL.
 """
@@ -28,7 +30,7 @@ CUSTOMER = "MACK WELDON"
 
 @pytest.fixture
 def sandbox(tmp_path):
-    server = start_sandbox(tmp_path / "sandbox.db")
+    server = start_sandbox(tmp_path / "sandbox.db", journal=True)
     yield server
     server.stop()
 
@@ -298,3 +300,102 @@ def test_a_size_a_person_already_deleted_is_not_brought_back_by_the_undo(engine,
     prod = production(engine)
     assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)
     assert prod["subitems"] == prod_before["subitems"]
+
+
+def test_an_item_the_batch_created_and_a_person_edited_since_stays_and_is_reported(engine, sandbox):
+    table, ctx = world(engine, lines(1, 2))
+    (first,) = run(ctx, sandbox)
+    assert first.status == s.COMPLETED
+    board_before = board_state(sandbox)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [order_row(table, **line) for line in lines(5, 6)])
+    (second,) = run(ctx, sandbox)
+    assert second.status == s.COMPLETED
+    six = key_of(sandbox, "MWE-00006")
+    sandbox.set_value(board_by_key(sandbox)[six]["id"], "DESTINATION", "TEXAS")  # a planner, on the board
+    board_six, prod_six = board_state(sandbox)[six], production(engine)["items"][six]
+
+    sandbox.clear_journal()
+    preview = undo(ctx, sandbox, second.batch_id, dry_run=True)
+    # One read of the board's cells for both new items and their sizes, whatever their count.
+    assert sum("items(ids:" in r["query"] for r in sandbox.journal) == 1
+    assert [(c.order_number, c.title) for c in preview.archive] == [("MWE-00005", "Name")]
+    assert [(c.order_number, c.title, c.whole, c.why) for c in preview.conflicts] == [
+        (
+            "MWE-00006",
+            "DESTINATION",
+            "item",
+            "the batch created this item and the board holds TEXAS now; it stays on the board",
+        )
+    ]
+
+    _, result = undo(ctx, sandbox, second.batch_id)
+    assert result.status == s.COMPLETED, result.message
+    assert board_state(sandbox) == {**board_before, six: board_six}  # five archived, six active and unchanged
+    prod = production(engine)
+    assert prod["items"][six] == prod_six  # production still knows it: no duplicate comes
+    assert set(prod["items"]) == {*board_before, six}  # line 5 left production: the next sync makes it new
+
+    (again,) = run(ctx, sandbox)
+    assert again.status == s.COMPLETED
+    assert again.counts["items_created"] == 1  # line 5 again, and only it
+    assert again.counts["items_updated"] == 0
+    assert [k for k in board_by_key(sandbox) if k.startswith("MWE-00006")] == [six]
+    assert board_state(sandbox)[six] == board_six
+
+
+def test_an_item_the_batch_created_and_a_later_batch_changed_is_a_conflict_and_stays(engine, sandbox):
+    table, ctx, batch_id, _, _ = two_batches(engine, sandbox)
+    o = table.c["AAG ORDER NUMBER"]
+    with engine.begin() as conn:
+        conn.execute(sa.update(table).where(o == "MWE-00005").values(DESTINATION="IOWA"))
+    (later,) = run(ctx, sandbox)
+    assert later.status == s.COMPLETED
+    five = key_of(sandbox, "MWE-00005")
+    preview = undo(ctx, sandbox, batch_id, dry_run=True)
+    assert preview.archive == []
+    assert [(c.order_number, c.title, c.why) for c in preview.conflicts] == [
+        (
+            "MWE-00005",
+            "DESTINATION",
+            f"the batch created this item and batch {later.batch_id} changed it later; it stays on the board",
+        )
+    ]
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED, result.message
+    on_board = board_by_key(sandbox)
+    assert on_board[five]["column_values"]["DESTINATION"] == "IOWA"
+    assert production(engine)["items"][five][4]["DESTINATION"] == "IOWA"
+    assert production(engine)["items"][five][5] is False
+
+
+def test_a_size_the_batch_created_and_a_person_changed_since_is_not_deleted(engine, sandbox):
+    _, ctx, batch_id, _, _ = two_batches(engine, sandbox)
+    two = key_of(sandbox, "MWE-00002")
+    (xl,) = [sub["id"] for sub in board_by_key(sandbox)[two]["subitems"] if sub["name"].endswith("XL")]
+    sandbox.set_value(xl, "Order Qty", 9)  # a planner, on the board
+    preview = undo(ctx, sandbox, batch_id, dry_run=True)
+    assert preview.delete == []
+    assert [(c.order_number, c.size, c.title, c.whole) for c in preview.conflicts] == [
+        ("MWE-00002", "XL", "Order Qty", "size")
+    ]
+    assert preview.conflicts[0].why == "the batch created this size and the board holds 9 now; it stays on the board"
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED, result.message
+    subs = {sub["id"]: sub for sub in board_by_key(sandbox)[two]["subitems"]}
+    assert xl in subs
+    assert production(engine)["subitems"][(two, "XL")][0] == xl
+
+
+def test_an_item_the_batch_created_and_a_person_archived_already_is_taken_back_without_a_conflict(engine, sandbox):
+    _, ctx, batch_id, board_before, prod_before = two_batches(engine, sandbox)
+    five = key_of(sandbox, "MWE-00005")
+    sandbox.archive_item(board_by_key(sandbox)[five]["id"])  # a planner archived the new line already
+    preview = undo(ctx, sandbox, batch_id, dry_run=True)
+    assert [(c.order_number, c.title) for c in preview.archive] == [("MWE-00005", "Name")]
+    assert [c.order_number for c in preview.conflicts] == []
+    _, result = undo(ctx, sandbox, batch_id)
+    assert result.status == s.COMPLETED, result.message
+    assert board_state(sandbox) == board_before
+    prod = production(engine)
+    assert sent_only(prod["items"], sandbox) == sent_only(prod_before["items"], sandbox)  # line 5 forgotten

@@ -35,6 +35,7 @@ class Cell:
     before: str | None
     sent: str | None
     why: str = ""  # a conflict's reason
+    whole: str = ""  # "item" or "size": a conflict that keeps a whole item or size the batch created
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class Cell:
             "set_back_to": self.before,
             "batch_wrote": self.sent,
             **({"why": self.why} if self.why else {}),
+            **({"kept_whole": self.whole} if self.whole else {}),
         }
 
 

@@ -22,6 +22,15 @@ from core.undo.parts import UNDONE_HASH, UndoAudit, UndoPayloads, forget_undone
 from core.undo.plan import NOTHING_TO_UNDO, Cell, UndoPlan, _cell, _compare, _decode, _later_changes, _quantity
 
 
+def _keep_whole(plan: UndoPlan, group: list[Cell], cell: Cell, why: str) -> None:
+    """An item (or size) the batch created, changed since: left on the board, and in production, as it is."""
+    head = group[0]
+    whole = "item" if head.size is None else "size"
+    cell.whole = whole
+    cell.why = f"the batch created this {whole} and {why}; it stays on the board"
+    plan.conflicts.append(cell)
+
+
 class UndoProcessor(BatchProcessor):
     """The sync's processor with the undo's payloads (archive, delete a subitem) and audit kinds."""
 
@@ -58,30 +67,44 @@ class UndoProcessor(BatchProcessor):
             later = _later_changes(conn, batch_id, cells)
         plan = UndoPlan(batch_id, row["customer"])
         created = {c.item_id for c in cells if c.size is None and c.kind in (s.CREATED, s.RECREATED)}
-        seen_items: set[str | None] = set()
-        seen_subs: set[str | None] = set()
+        # What the batch created, whole: (item, None) for an item with its sizes, (item, subitem) for a size.
+        made: dict[tuple[str | None, str | None], list[Cell]] = {}
         candidates: list[Cell] = []
         for c in cells:
             if c.kind in (s.ARCHIVED, s.DELETED):
                 plan.kept += 1
             elif c.kind in (s.CREATED, s.RECREATED):
-                if c.size is None and c.item_id not in seen_items:
-                    seen_items.add(c.item_id)
-                    plan.archive.append(c)
-                elif c.size is not None and c.item_id not in created and c.subitem_id not in seen_subs:
-                    seen_subs.add(c.subitem_id)
-                    plan.delete.append(c)
+                whole = (c.item_id, None if c.size is None or c.item_id in created else c.subitem_id)
+                made.setdefault(whole, []).append(c)
             elif (c.item_id, c.subitem_id, c.column_id) in later:
                 c.why = f"batch {later[(c.item_id, c.subitem_id, c.column_id)]} changed it later"
                 plan.conflicts.append(c)
             else:
                 candidates.append(c)
-        self._against_board(candidates, plan)
+        later_by_item: dict[str | None, list[tuple[Any, Any, int]]] = {}
+        for (item_id, sub_id, column_id), later_batch in later.items():
+            later_by_item.setdefault(item_id, []).append((sub_id, column_id, later_batch))
+        fresh: list[list[Cell]] = []
+        for (item_id, sub_id), group in made.items():
+            group.sort(key=lambda c: c.size is not None)  # the item's own cells first: the first names it
+            changes = [(sb, col, b) for sb, col, b in later_by_item.get(item_id, []) if sub_id in (None, sb)]
+            if not changes:
+                fresh.append(group)
+                continue
+            sb, col, first = min(changes, key=lambda change: change[2])
+            cell = next((c for c in group if (c.subitem_id, c.column_id) == (sb, col)), group[0])
+            _keep_whole(plan, group, cell, f"batch {first} changed it later")
+        self._against_board(candidates, fresh, plan)
         return plan
 
-    def _against_board(self, candidates: list[Cell], plan: UndoPlan) -> None:
-        """Cells that still hold what the batch wrote are undone; the others are conflicts."""
-        if not candidates:
+    def _against_board(self, candidates: list[Cell], fresh: list[list[Cell]], plan: UndoPlan) -> None:
+        """Cells that still hold what the batch wrote are undone; the others are conflicts.
+
+        ``fresh`` are the items and sizes the batch created (their cells): archived or deleted when every
+        cell still holds what the batch wrote, kept whole as a conflict otherwise. The board is read once
+        for all of them, items and sizes together (a request per hundred ids).
+        """
+        if not candidates and not fresh:
             return
         meta = self.board()
         audit = self.ledger.audit
@@ -89,14 +112,19 @@ class UndoProcessor(BatchProcessor):
         items = {cid: self.payloads.item_columns[label] for label, (cid, _) in audit.item_columns.items()}
         subs = {cid: self.payloads.sub_columns[label] for label, (cid, _) in audit.sub_columns.items()}
         reader = BoardReader(self.client)
-        on_items = [c for c in candidates if c.size is None]
-        on_subs = [c for c in candidates if c.size is not None]
-        found = reader.by_ids([str(c.item_id) for c in on_items], sorted({str(c.column_id) for c in on_items}))
-        found.update(reader.by_ids([str(c.subitem_id) for c in on_subs], sorted({str(c.column_id) for c in on_subs})))
+        every = candidates + [c for group in fresh for c in group]
+        # Items and sizes in the same reads: monday answers items(ids:) for both boards at once.
+        ids = [str(c.subitem_id if c.size is not None else c.item_id) for c in every]
+        found = reader.by_ids(ids, sorted({str(c.column_id) for c in every}))
         titles = {gid: title for title, gid in meta.groups.items()}
-        for c in candidates:
+
+        def on_board(c: Cell) -> Any:
             item = found.get(str(c.subitem_id if c.size is not None else c.item_id))
-            if item is None or item.state not in (None, "active"):
+            return None if item is None or item.state not in (None, "active") else item
+
+        for c in candidates:
+            item = on_board(c)
+            if item is None:
                 c.why = "the item is no longer on the board"
                 plan.conflicts.append(c)
                 continue
@@ -108,6 +136,24 @@ class UndoProcessor(BatchProcessor):
                 plan.move.append(c)
             else:
                 plan.restore.append(c)
+        for group in fresh:
+            head = group[0]
+            if on_board(head) is None:  # archived or deleted on the board already: production forgets it
+                (plan.archive if head.size is None else plan.delete).append(head)
+                continue
+            why = ""
+            for c in group:
+                item = on_board(c)
+                if item is None:
+                    why = f"its size {c.size} is no longer on the board"
+                else:
+                    board, wrote = _compare(c, item, items if c.size is None else subs, titles)
+                    why = f"the board holds {shown(board)} now" if board != wrote else ""
+                if why:
+                    _keep_whole(plan, group, c, why)
+                    break
+            else:
+                (plan.archive if head.size is None else plan.delete).append(head)
 
     # == running ======================================================================================
 
@@ -281,11 +327,9 @@ class UndoProcessor(BatchProcessor):
             if sub is None:
                 continue
             values = json.loads(sub.values_json)
-            labels, name, quantity = [], sub.subitem_name, sub.quantity
+            # A sync never renames a size (its name is the order's and the size's), so no name is set back.
+            labels, quantity = [], sub.quantity
             for c in restores.get(size, []):
-                if c.column_id == ITEM_NAME[0]:
-                    name = c.before or name
-                    continue
                 if quantity is not None and c.sent == str(quantity):  # the size's quantity column
                     quantity = _quantity(c.before)
                 label = by_id.get(str(c.column_id), str(c.column_id))
@@ -301,7 +345,7 @@ class UndoProcessor(BatchProcessor):
                     "size_position": 0,
                     "action": s.REMOVE if size in deletes else s.UPDATE,
                     "state": s.PENDING,
-                    "subitem_name": name,
+                    "subitem_name": sub.subitem_name,
                     "parent_monday_item_id": sub.parent_monday_item_id,
                     "monday_subitem_id": sub.monday_subitem_id,
                     "quantity": quantity,
