@@ -440,9 +440,13 @@ def _open_counts(ctx: EngineContext, customers: list[str]) -> dict[str, int]:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     """What people changed on the board since OrderSync wrote it; the forecast first. Changes nothing."""
+    import signal
+    import threading
+
     from core.drift.check import DriftCheck
     from core.drift.known import customers_on_board
     from core.drift.report import forecast_line, render
+    from core.drift.results import DriftCancelled
 
     if not args.customer and not args.all:
         raise usage_error("drift needs --customer NAME (repeatable) or --all")
@@ -453,15 +457,36 @@ def cmd_drift(args: argparse.Namespace) -> int:
             limit = ctx.settings["sync.customers"]
             customers += [c for c in customers_on_board(ctx.engine, ctx.board_id) if c not in customers]
             customers = [c for c in customers if not limit or c in limit]
+        cancel = threading.Event()
+
+        # First Ctrl+C: the read in flight is the last one; a second one aborts (exit 130), as for a sync.
+        def on_interrupt(signum: int, frame: FrameType | None) -> None:
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            print(f"{PROG}: stopping the check after the read in flight (Ctrl+C again to abort)", file=sys.stderr)
+            cancel.set()
+
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_interrupt) if on_main_thread else None
         client = ctx.monday_client()
         try:
-            check = DriftCheck(ctx.engine, ctx.mapping, ctx.board_id, client, customers, subitems=not args.items_only)
+            check = DriftCheck(
+                ctx.engine, ctx.mapping, ctx.board_id, client, customers, subitems=not args.items_only, cancel=cancel
+            )
             forecast = check.forecast()
             if not args.json:
                 print(forecast_line(forecast), flush=True)
             report = check.run()
+        except DriftCancelled as stopped:
+            if args.json:
+                body = {"exit_code": stopped.exit_code, "cancelled": True, "message": stopped.message}
+                print(json.dumps({**body, "requests": stopped.requests, "planned": stopped.planned}, indent=2))
+            print(f"{PROG}: {stopped.message}", file=sys.stderr)
+            return stopped.exit_code
         finally:
             client.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     finally:
         ctx.close()
     code = 1 if report.found else 0

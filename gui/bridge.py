@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from core.detect.report import dry_run_report
 from core.drift.check import DriftCheck
 from core.drift.known import customers_on_board
-from core.drift.results import Forecast
+from core.drift.results import DriftCancelled, Forecast
 from core.engine.context import EngineContext
 from core.foundation.exceptions import OrderSyncError
 from core.monday.errors import AuthError, InvalidRequest, MondayError
@@ -101,6 +101,9 @@ class TaskRegistry:
         if task.cancelled():
             return
         exc = task.exception()
+        if isinstance(exc, DriftCancelled):  # stopped on purpose (Stop checking): its dialog says so
+            log.info("task %s: %s", name, exc)
+            return
         if exc is not None:
             log.error("task %s failed: %s", name, exc, exc_info=(type(exc), exc, exc.__traceback__))
             self._on_error(name, exc)
@@ -126,6 +129,7 @@ class EngineBridge(QObject):
         self.collector = run_collector()  # full garbage collections wait until a run has ended
         self.undoing: int | None = None  # the batch the window's run undoes (gui/undo_dialog.py)
         self._checks = 0  # drift checks running (their forecast or their reads): they share the run's client
+        self._check_cancels: set[threading.Event] = set()  # their cancel flags: closing the window stops them
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -136,6 +140,8 @@ class EngineBridge(QObject):
 
     def close(self) -> None:
         self._cancel.set()
+        for cancel in list(self._check_cancels):
+            cancel.set()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.ctx.close()
 
@@ -218,26 +224,33 @@ class EngineBridge(QObject):
         """A sync, a retry or a check of the board runs: none other may start (they share the client)."""
         return self.syncing or self.checking
 
-    def drift_forecast(self) -> asyncio.Task:
-        """Plan the check of every customer on the board (reads its columns and groups): (DriftCheck, Forecast)."""
-        return self._check("drift:forecast", self._drift_check)
+    def drift_forecast(self, cancel: threading.Event | None = None) -> asyncio.Task:
+        """Plan the check of every customer on the board (reads its columns and groups): (DriftCheck, Forecast).
+
+        ``cancel`` becomes the check's: setting it stops the check's reads after the request in flight."""
+        cancel = cancel or threading.Event()
+        return self._check("drift:forecast", lambda: self._drift_check(cancel), cancel)
 
     def drift_run(self, check: DriftCheck) -> asyncio.Task:
-        """Run a planned check (it changes nothing): its DriftReport."""
-        return self._check("drift:run", check.run)
+        """Run a planned check (it changes nothing): its DriftReport, or DriftCancelled once ``check.cancel`` is set."""
+        return self._check("drift:run", check.run, check.cancel)
 
-    def _check(self, name: str, fn: Callable[[], Any]) -> asyncio.Task:
+    def _check(self, name: str, fn: Callable[[], Any], cancel: threading.Event | None = None) -> asyncio.Task:
         if self.syncing:
             raise OrderSyncError("a sync is running; check the board when it has finished")
         if self.tasks.running(name):
             return self.tasks.start(name, lambda: self.call(fn))  # the running one
         self._checks += 1  # counted now: Sync is refused from this moment, not from the task's first step
         self.checkingChanged.emit(True)
+        if cancel is not None:
+            self._check_cancels.add(cancel)
 
         async def run() -> Any:
             try:
                 return await self.call(fn)
             finally:
+                if cancel is not None:
+                    self._check_cancels.discard(cancel)
                 self._checks -= 1
                 self.checkingChanged.emit(False)
                 client = self._client
@@ -246,7 +259,7 @@ class EngineBridge(QObject):
 
         return self.tasks.start(name, run)
 
-    def _drift_check(self) -> tuple[DriftCheck, Forecast]:
+    def _drift_check(self, cancel: threading.Event) -> tuple[DriftCheck, Forecast]:
         """In a worker thread: the check of every customer (and those only on the board), as ``drift --all``."""
         ctx = self.ctx
         customers = ctx.resolve_customers([], True)
@@ -254,7 +267,7 @@ class EngineBridge(QObject):
         customers += [
             c for c in customers_on_board(ctx.engine, ctx.board_id) if c not in customers and (not limit or c in limit)
         ]
-        check = DriftCheck(ctx.engine, ctx.mapping, ctx.board_id, self._client_for_run(), customers)
+        check = DriftCheck(ctx.engine, ctx.mapping, ctx.board_id, self._client_for_run(), customers, cancel=cancel)
         return check, check.forecast()
 
     async def request_cancel(self, batch_ids: list[int]) -> list[int]:

@@ -2,9 +2,10 @@
 
 The dialog first reads the board's columns and groups and what OrderSync wrote, and shows the
 forecast (read requests, complexity points, time at the board's budget) with Check and Cancel.
-Check reads the board off the GUI thread (``EngineBridge.drift_run``); the dialog stays responsive
-and can be closed meanwhile (the reads then end in the background, their result unseen: the check
-changes nothing anywhere). The result is a list grouped by customer and by kind; selecting a
+Check reads the board off the GUI thread (``EngineBridge.drift_run``); the dialog stays responsive.
+While it reads, **Stop checking** (the default button then; Esc too) stops the reads after the
+request in flight and says how far the check got, showing nothing of a half-read board as a result;
+closing the dialog stops the reads the same way. The result is a list grouped by customer and by kind; selecting a
 finding shows its line (order, sync key, monday item id; copyable) and the line's history from the
 audit trail.
 """
@@ -12,6 +13,7 @@ audit trail.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.drift.results import DriftReport, Forecast
+from core.drift.results import DriftCancelled, DriftReport, Forecast
 from gui.bridge import EngineBridge, describe
 from gui.history_view import HistoryTable
 from gui.look import make_primary
@@ -141,6 +143,11 @@ class DriftDialog(QDialog):
         self.check_button.setToolTip("Read the board now (changes nothing)")
         make_primary(self.check_button)
         self.check_button.setEnabled(False)
+        self.stop_button = self.buttons.addButton("Stop checking", QDialogButtonBox.ButtonRole.ActionRole)
+        self.stop_button.setObjectName("drift_stop")
+        self.stop_button.setToolTip("Stop reading the board after the request in flight (Esc); nothing is changed")
+        self.stop_button.hide()
+        self.stop_button.clicked.connect(self.stop_check)
         self.copy_button = self.buttons.addButton("Copy line", QDialogButtonBox.ButtonRole.ActionRole)
         self.copy_button.setToolTip("Copy the selected finding: what, order, sync key and item (Ctrl+C)")
         self.copy_button.setEnabled(False)
@@ -159,10 +166,13 @@ class DriftDialog(QDialog):
         self.report: DriftReport | None = None
         self._rows: list[QTreeWidgetItem] = []
         self.error: str | None = None
+        self.stopped: DriftCancelled | None = None  # the check was stopped: how far it got
+        self.cancel = threading.Event()  # the check's: set by Stop checking, Esc, or closing the dialog
+        self.running = False  # the check's reads are going on
         self._closed = False
         self.finished.connect(self._dialog_closed)
         try:
-            task = bridge.drift_forecast()
+            task = bridge.drift_forecast(self.cancel)
         except Exception as exc:  # noqa: BLE001 - a sync runs: said here
             self._failed(describe(exc))
             return
@@ -191,21 +201,57 @@ class DriftDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - a sync started meanwhile: said here
             self._failed(describe(exc))
             return
+        self.running = True
         self.check_button.setEnabled(False)
+        self.check_button.hide()
+        self.stop_button.show()
+        self.stop_button.setEnabled(True)
+        self.stop_button.setDefault(True)
+        self.stop_button.setFocus()
         self.busy_bar.show()
-        self.summary.setText(
-            "Reading the board… Nothing is changed. You can close this window: the reads then end on their own."
-        )
+        self.summary.setText("Reading the board… Nothing is changed. Stop checking (Esc) stops the reads.")
         self.close_button.setText("Close")
         task.add_done_callback(self._checked)
 
+    def stop_check(self) -> None:
+        """Stop the reads after the request in flight; the dialog then says how far the check got."""
+        if not self.running or self.cancel.is_set():
+            return
+        self.cancel.set()
+        self.stop_button.setEnabled(False)
+        self.close_button.setFocus()
+        self.summary.setText("Stopping the check after the read in flight… Nothing is changed.")
+
+    def reject(self) -> None:
+        """Esc, Close or the window's close button: a check that is reading stops, then the dialog closes."""
+        self.cancel.set()  # the reads of a check still running stop after the request in flight
+        super().reject()
+
     def _checked(self, task: asyncio.Task) -> None:
+        self.running = False
         if self._closed or task.cancelled():
             return
-        if task.exception() is not None:
-            self._failed(describe(task.exception()))  # type: ignore[arg-type]
+        self.stop_button.hide()
+        exc = task.exception()
+        if isinstance(exc, DriftCancelled):
+            self._stopped(exc)
+            return
+        if exc is not None:
+            self._failed(describe(exc))
             return
         self.show_report(task.result())
+
+    def _stopped(self, stopped: DriftCancelled) -> None:
+        self.stopped = stopped
+        self.busy_bar.hide()
+        self.tree.clear()
+        self._rows = []
+        of = f" of about {stopped.planned}" if stopped.planned else ""
+        self.summary.setText(
+            f"The check was stopped after {stopped.requests}{of} read requests. Nothing is shown: the board was "
+            "not read in full, and a half-read board would look different from what it is. Nothing was changed."
+        )
+        self.close_button.setFocus()
 
     def _failed(self, message: str) -> None:
         self.error = message
@@ -216,6 +262,7 @@ class DriftDialog(QDialog):
 
     def _dialog_closed(self, _result: int) -> None:
         self._closed = True  # a late answer is dropped; the check changed nothing
+        self.cancel.set()  # and its reads stop after the request in flight
 
     # == the result =================================================================================
 

@@ -7,6 +7,8 @@ documents are monday's; it keeps to the budget. On SQLite and PostgreSQL, over t
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import requests
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 
 from core.db import schema as s
 from core.drift.check import DriftCheck
+from core.drift.results import DriftCancelled
 from core.drift.values import board_form, ordersync_form
 from core.push.run import BatchProcessor
 from tests.helpers import BOARD, empty_orders, engine_context, monday_client, order_row, start_sandbox
@@ -367,6 +370,70 @@ def test_pages_follow_the_cursor_and_the_forecast_counts_them(engine, sandbox):
     # three groups of at most two items, a request each (a request holds a page); the 14 sizes, seven pages
     assert report.forecast.reads == report.reads["requests"] == 3 + 7
     assert report.forecast.points == report.reads["points"]
+
+
+def test_a_cancel_after_the_first_page_stops_the_reads_and_reports_nothing(engine, sandbox):
+    ctx = synced(engine, sandbox)
+    client = monday_client(sandbox, page_limit=2)
+    cancel = threading.Event()
+    # the hook runs after each answered read, in the reading thread: set after the first, as a person
+    # pressing Stop while the first page is read
+    check = DriftCheck(
+        ctx.engine, ctx.mapping, BOARD, client, list(CUSTOMERS), cancel=cancel, on_read=lambda done: cancel.set()
+    )
+    try:
+        forecast = check.forecast()
+        sandbox.clear_journal()
+        with pytest.raises(DriftCancelled) as stopped:
+            check.run()
+    finally:
+        client.close()
+    assert forecast.reads == 10  # three group pages, seven pages of sizes (as the test above)
+    assert len(sandbox.journal) == 1 and "groups(ids" in sandbox.journal[0]["query"]  # the first page only
+    assert (stopped.value.requests, stopped.value.planned, stopped.value.exit_code) == (1, 10, 1)
+    assert "stopped after 1 of about 10 read requests" in str(stopped.value)
+    assert "nothing is reported" in str(stopped.value)
+    # the client's waits are its own again: a cancelled check leaves nothing of itself in the client
+    assert client.sleep is time.sleep and client.governor.sleep is time.sleep
+
+
+def test_a_cancel_ends_the_wait_for_the_budget_at_once(engine, tmp_path):
+    from sandbox import SandboxServer
+    from tests.helpers import SANDBOX_TOKEN
+
+    fast = start_sandbox(tmp_path / "board.db")
+    try:
+        ctx = synced(engine, fast)
+    finally:
+        fast.stop()
+    # a budget of 1,000 points a window of 60 real seconds: after the first read the check has to wait
+    server = SandboxServer(tmp_path / "board.db", token=SANDBOX_TOKEN, complexity_budget=1_000, journal=True)
+    server.start()
+    client = monday_client(server)
+    cancel = threading.Event()
+    # Stop pressed a moment after the first read, while the check waits for the next window
+    check = DriftCheck(
+        ctx.engine,
+        ctx.mapping,
+        BOARD,
+        client,
+        list(CUSTOMERS),
+        cancel=cancel,
+        on_read=lambda done: threading.Timer(0.2, cancel.set).start(),
+    )
+    try:
+        check.forecast()
+        server.clear_journal()
+        started = time.monotonic()
+        with pytest.raises(DriftCancelled) as stopped:
+            check.run()
+        elapsed = time.monotonic() - started
+    finally:
+        client.close()
+        server.stop()
+    assert stopped.value.requests == len(server.journal) == 1
+    assert client.governor.waited > 10  # the governor had set out to wait for the next window
+    assert elapsed < 5  # and did not: the cancel ended the wait
 
 
 def test_the_check_waits_for_the_budget_rather_than_running_into_it(engine, tmp_path):

@@ -1,15 +1,21 @@
 """``drift`` on the command line, run as a subprocess the way a planner or a scheduler runs it: the
 forecast first, plain lines per customer, ``--json``, and the exit codes of the other commands
-(0 the board is as OrderSync left it, 1 something differs, 2 usage or settings, 3 out of reach)."""
+(0 the board is as OrderSync left it, 1 something differs, 2 usage or settings, 3 out of reach); Ctrl+C
+stops the reads after the one in flight and reports nothing, exit 1 as a cancelled sync."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.helpers import BOARD, make_world
-from tests.test_exit_codes import database_url, ordersync, settings
+from tests.helpers import BOARD, SANDBOX_TOKEN, make_world
+from tests.test_exit_codes import ROOT, database_url, ordersync, settings
 
 
 @pytest.fixture
@@ -70,3 +76,39 @@ def test_drift_usage_and_settings_errors(engine, sandbox, tmp_path):
     unreachable = str(settings(tmp_path, database_url(engine), None))
     away = ordersync(tmp_path, "drift", "--config", unreachable, "--all")
     assert away.code == 3, away.err[-1500:]
+
+
+def test_ctrl_c_stops_the_reads_after_the_one_in_flight_and_reports_nothing(engine, sandbox, tmp_path):
+    config = synced(engine, sandbox, tmp_path)
+    item = sandbox.board_dump(BOARD)["items"][0]
+    sandbox.archive_item(item["id"])  # so the check looks it up by id after the groups' pages
+    # That lookup is held in the sandbox (as a slow network would): Ctrl+C comes while it is in flight.
+    sandbox.fail_next("hold", on="query", field="items", seconds=5)
+    env = {**os.environ, "MONDAY_API_TOKEN": SANDBOX_TOKEN, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "drift", "--config", config, "--all"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while sandbox.stats["held"] == 0 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sandbox.stats["held"] == 1, process.communicate(timeout=60)
+        queries = sandbox.stats["queries"]
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in err, err
+    assert process.returncode == 1, err[-1500:]
+    # the held lookup, answered, was the last read: no page of sizes followed (queries count when answered)
+    assert sandbox.stats["queries"] == queries + 1
+    said = [line for line in err.splitlines() if line.startswith("ordersync:")]
+    assert said[0] == "ordersync: stopping the check after the read in flight (Ctrl+C again to abort)"
+    assert "the check of the board was stopped after 2 of about " in said[-1] and "nothing is reported" in said[-1]
+    assert out.startswith("Forecast: ") and "no drift" not in out and "difference" not in out

@@ -217,3 +217,64 @@ def test_a_failed_lines_details_show_its_history_after_a_sync_and_a_retry(
         dialog.reject()
 
     qloop.run_until_complete(scenario())
+
+
+def test_stop_checking_stops_the_reads_and_shows_nothing_of_a_half_read_board(
+    qloop, qtbot, open_window, sqlite_engine, sandbox
+):
+    _world(sqlite_engine)
+    window = open_window()
+    finished = runs_finished(window)
+    failures: list[str] = []
+    window.bridge.failed.connect(lambda name, message: failures.append(f"{name}: {message}"))
+
+    async def start(dialog_hold: float) -> DriftDialog:
+        """Ctrl+B, the forecast, Check; the check's lookup by id is held in the sandbox (a slow network)."""
+        window.activateWindow()
+        await until(lambda: QApplication.activeWindow() is window, 10, "the window to be active")
+        await until(lambda: window.check_action.isEnabled(), 10, "Check the board to be enabled")
+        before = getattr(window, "drift_dialog", None)
+        QTest.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)
+        dialog = window.drift_dialog
+        assert dialog is not before and dialog.isVisible()
+        await until(lambda: dialog.check_button.isEnabled() or dialog.error, 60, "the forecast")
+        assert dialog.error is None, dialog.error
+        held = sandbox.stats["held"]
+        sandbox.fail_next("hold", on="query", field="items", seconds=dialog_hold)
+        dialog.check_button.click()
+        assert dialog.stop_button.isVisible() and dialog.stop_button.isDefault()
+        assert QApplication.focusWidget() is dialog.stop_button  # Enter or Space stops it
+        await until(lambda: sandbox.stats["held"] == held + 1, 60, "the lookup by id to be in flight")
+        return dialog
+
+    async def scenario():
+        await _sync(window, qtbot, finished, 1)
+        # an archived item: the check looks it up by id after the groups' pages, before the sizes
+        sandbox.archive_item(_line(sqlite_engine, "MWE-00002")["monday_item_id"])
+
+        dialog = await start(5)
+        queries = sandbox.stats["queries"]
+        QTest.keyClick(dialog.stop_button, Qt.Key.Key_Space)  # Stop checking, from the keyboard
+        assert dialog.cancel.is_set() and not dialog.stop_button.isEnabled()
+        assert dialog.summary.text().startswith("Stopping the check after the read in flight")
+        await until(lambda: dialog.stopped is not None or dialog.error, 60, "the check to stop")
+        assert dialog.error is None and dialog.report is None
+        assert dialog.summary.text().startswith("The check was stopped after 2 of about ")
+        assert "Nothing is shown" in dialog.summary.text() and dialog.findings() == []
+        assert dialog.tree.topLevelItemCount() == 0 and not dialog.stop_button.isVisible()
+        assert dialog.isVisible()  # it says so, and stays until closed
+        await until(lambda: window.check_action.isEnabled(), 10, "Check the board to be enabled again")
+        assert sandbox.stats["queries"] == queries + 1  # the held lookup was the last read: no page of sizes
+        dialog.reject()
+
+        # Esc while it reads: the reads stop after the one in flight, and the dialog closes.
+        dialog = await start(2)
+        queries = sandbox.stats["queries"]
+        QTest.keyClick(dialog, Qt.Key.Key_Escape)
+        assert dialog.cancel.is_set() and not dialog.isVisible()
+        await until(lambda: window.check_action.isEnabled(), 30, "the check to end")
+        assert sandbox.stats["queries"] == queries + 1
+        assert dialog.report is None and dialog.findings() == []
+        assert failures == []  # a stop is no failure: nothing reported as one
+
+    qloop.run_until_complete(scenario())

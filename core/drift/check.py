@@ -26,20 +26,21 @@ will cost: requests, complexity points and the time at the board's budget.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from core.drift.board import BOARD_PAGE_POINTS, SUBITEM_POINTS, BoardItem, BoardReader, groups_plan, read_plan
 from core.drift.known import Known, read_production
-from core.drift.results import CustomerDrift, DriftReport, Forecast
+from core.drift.results import CustomerDrift, DriftCancelled, DriftReport, Forecast
 from core.drift.values import board_form, ordersync_form, shown
 from core.foundation.exceptions import BoardMismatch, OrderSyncError
 from core.monday.client import MondayApiClient
 from core.monday.columns import BoardMeta, Column
-from core.monday.reads import read_board
+from core.monday.reads import ReadsCancelled, read_board
 from core.source.mapping import Mapping
 
 DEFAULT_BUDGET = 10_000_000  # monday's points a minute for a personal token, until the board's answer says
@@ -59,6 +60,8 @@ class DriftCheck:
         *,
         subitems: bool = True,
         limit: int | None = None,
+        cancel: threading.Event | None = None,
+        on_read: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.mapping = mapping
@@ -66,7 +69,10 @@ class DriftCheck:
         self.client = client
         self.customers = list(dict.fromkeys(customers))
         self.with_subitems = subitems
-        self.reader = BoardReader(client, limit)
+        # Set from any thread (Ctrl+C, the window's Stop checking): the reads stop after the request in
+        # flight, and ``run`` raises ``DriftCancelled`` instead of returning a partial report.
+        self.cancel = cancel or threading.Event()
+        self.reader = BoardReader(client, limit, cancel=self.cancel, on_read=on_read)
         self._meta: BoardMeta | None = None
         self._planned = False
         self._requests_before = client.stats.requests
@@ -143,7 +149,22 @@ class DriftCheck:
     # == the check ================================================================================
 
     def run(self) -> DriftReport:
+        """The report of the whole board; ``DriftCancelled`` (how far it got) when ``cancel`` was set meanwhile."""
+        if self.cancel.is_set():
+            raise DriftCancelled(0, None)
         forecast = self.forecast()
+        # While the check runs, the client's waits (the budget, a retry's backoff) end at a cancel too.
+        client, governor = self.client, self.client.governor
+        sleeps = client.sleep, governor.sleep
+        client.sleep = governor.sleep = self.reader.cancellable_sleep
+        try:
+            return self._run(forecast)
+        except ReadsCancelled as stopped:
+            raise DriftCancelled(stopped.requests, forecast.reads) from None
+        finally:
+            client.sleep, governor.sleep = sleeps
+
+    def _run(self, forecast: Forecast) -> DriftReport:
         meta = self._board()
         started = time.monotonic()
         drift = {c: CustomerDrift(c) for c in self.customers}

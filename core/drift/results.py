@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.foundation.exceptions import OrderSyncError
+
 
 @dataclass
 class Forecast:
@@ -70,3 +72,22 @@ class DriftReport:
             "drift": self.found,
             "customers": [c.as_dict() for c in self.customers],
         }
+
+
+class DriftCancelled(OrderSyncError):
+    """The check was stopped before it had read the whole board: no result, only how far it got.
+
+    Exit code 1, as a cancelled sync: the board was not found as OrderSync left it, nor shown to differ.
+    """
+
+    exit_code = 1
+
+    def __init__(self, requests: int, planned: int | None) -> None:
+        self.requests = requests  # read requests sent and answered by the check itself, before it stopped
+        self.planned = planned  # the forecast's, when it was made
+        of = f" of about {planned}" if planned else ""
+        super().__init__(
+            f"the check of the board was stopped after {requests}{of} read "
+            f"{'request' if requests == 1 and not planned else 'requests'}; nothing is reported, as the board "
+            "was not read in full. Nothing was changed."
+        )

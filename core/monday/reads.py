@@ -21,8 +21,9 @@ priced at its ``limit``), which is also how the forecast is made before anything
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,14 @@ def by_ids_points(count: int) -> int:
     return BY_IDS_POINTS + count * BY_ID_POINTS
 
 
+class ReadsCancelled(Exception):
+    """The reads were stopped by their cancel flag, between two requests (or while waiting for the budget)."""
+
+    def __init__(self, requests: int) -> None:
+        super().__init__(f"the board's reads were stopped after {requests} requests")
+        self.requests = requests
+
+
 @dataclass
 class BoardItem:
     """An item (or subitem) as the board answered it."""
@@ -158,18 +167,31 @@ class ReadCounts:
 class BoardReader:
     """The drift check's reads through the client (its transport retries; its governor paces)."""
 
-    def __init__(self, client: MondayApiClient, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        client: MondayApiClient,
+        limit: int | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        on_read: Callable[[int], None] | None = None,
+    ) -> None:
         self.client = client
         self.limit = limit or client.page_limit
         self.counts = ReadCounts()
+        # Checked before every request (a page, a chunk of ids) and after the budget's wait: once set,
+        # the request in flight is the last one and ``ReadsCancelled`` ends the reads.
+        self.cancel = cancel or threading.Event()
+        self.on_read = on_read  # called after each answered request with the requests so far
         # monday's price over the documented weights' estimate, the most seen so far: a board that
         # charges more than the weights say is paced by what it charges, never into a 429
         self.price_factor = 1.0
 
     def _read(self, kind: str, query: str, variables: dict[str, Any], points: int) -> dict[str, Any]:
+        self._stop_if_cancelled()
         governor = self.client.governor
         waited = governor.waited
         governor.reserve_points(points * self.price_factor)
+        self._stop_if_cancelled()
         sent = time.monotonic()
         data = self.client.query(query, variables)
         self.counts.answering += time.monotonic() - sent
@@ -180,7 +202,18 @@ class BoardReader:
         self.counts.points += int(charged) if charged is not None else points
         if charged is not None and points > 0:
             self.price_factor = max(self.price_factor, float(charged) / points)
+        if self.on_read is not None:
+            self.on_read(self.counts.requests)
         return data
+
+    def _stop_if_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise ReadsCancelled(self.counts.requests)
+
+    def cancellable_sleep(self, seconds: float) -> None:
+        """A wait (the budget's, a retry's backoff) that ends at once when the cancel flag is set."""
+        if self.cancel.wait(max(seconds, 0.0)):
+            raise ReadsCancelled(self.counts.requests)
 
     def _follow(
         self, kind: str, page: dict[str, Any], fields: str, columns: list[str], per_item: int
